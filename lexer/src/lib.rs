@@ -1,0 +1,608 @@
+//! The Nix lexer.
+//!
+//! Nix's scanner is modal: string bodies, indented-string bodies and the tail of a path literal
+//! each have their own lexical rules, and `${ … }` nests expressions inside them to any depth.
+//! [`Lexer`] keeps a stack of modes, as flex's start-condition stack does in Nix 2.8, and runs
+//! the logos token set of the current mode at each step. It works on bytes: Nix source may
+//! hold arbitrary bytes inside strings and comments.
+
+mod tokens;
+
+use logos::Logos;
+pub use tokens::{ExprTok, IndTok, PathTok, StrTok};
+
+/// A token as the parser sees it. Text is borrowed from the source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Token<'a> {
+    If,
+    Then,
+    Else,
+    Assert,
+    With,
+    Let,
+    In,
+    Rec,
+    Inherit,
+    OrKw,
+    Ellipsis,
+    Eq,
+    Neq,
+    Leq,
+    Geq,
+    And,
+    Or,
+    Impl,
+    Update,
+    Concat,
+    Id(&'a str),
+    Int(i64),
+    Float(f64),
+    DollarCurly,
+    LBrace,
+    RBrace,
+    /// `"`, opening or closing a string.
+    Quote,
+    /// Raw body text of a `"…"` string, escapes not yet processed (see [`unescape_str`]).
+    Str(&'a [u8]),
+    IndStringOpen,
+    IndStringClose,
+    IndStr(IndPart<'a>),
+    /// The first segment of a path literal, as written (`./a`, `a/b/`, `/`).
+    Path(&'a str),
+    /// A `~/…` path literal's first segment, as written.
+    HomePath(&'a str),
+    /// More literal path text after an interpolation (`/b` in `./a/${x}/b`).
+    PathStr(&'a str),
+    /// Marks the end of a path literal that may have had interpolations.
+    PathEnd,
+    /// `<nixpkgs/lib>`, including the angle brackets.
+    SearchPath(&'a str),
+    Uri(&'a str),
+    LParen,
+    RParen,
+    LBracket,
+    RBracket,
+    Semi,
+    Colon,
+    Comma,
+    Dot,
+    At,
+    Question,
+    Bang,
+    Lt,
+    Gt,
+    Assign,
+    Plus,
+    Minus,
+    Star,
+    Slash,
+    /// A byte that starts no token (`%`, `&`, a non-ASCII byte outside a string, …).
+    Invalid,
+}
+
+/// One piece of an indented string body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndPart<'a> {
+    /// Literal text whose leading spaces take part in indentation stripping.
+    Text(&'a [u8]),
+    /// Text produced by an escape (`''$`, `'''`, `''\n`, a lone `'` or `$`). It ends the
+    /// whitespace at the start of a line, as an interpolation does.
+    Escaped(&'static [u8]),
+}
+
+impl Token<'_> {
+    /// The name Nix 2.8's parser uses for this token in syntax errors.
+    pub fn describe(&self) -> &'static str {
+        use Token::*;
+        match self {
+            If => "IF",
+            Then => "THEN",
+            Else => "ELSE",
+            Assert => "ASSERT",
+            With => "WITH",
+            Let => "LET",
+            In => "IN",
+            Rec => "REC",
+            Inherit => "INHERIT",
+            OrKw => "OR_KW",
+            Ellipsis => "ELLIPSIS",
+            Eq => "EQ",
+            Neq => "NEQ",
+            Leq => "LEQ",
+            Geq => "GEQ",
+            And => "AND",
+            Or => "OR",
+            Impl => "IMPL",
+            Update => "UPDATE",
+            Concat => "CONCAT",
+            Id(_) => "ID",
+            Int(_) => "INT",
+            Float(_) => "FLOAT",
+            DollarCurly => "DOLLAR_CURLY",
+            LBrace => "'{'",
+            RBrace => "'}'",
+            Quote => "'\"'",
+            Str(_) | PathStr(_) => "STR",
+            IndStringOpen => "IND_STRING_OPEN",
+            IndStringClose => "IND_STRING_CLOSE",
+            IndStr(_) => "IND_STR",
+            Path(_) => "PATH",
+            HomePath(_) => "HPATH",
+            PathEnd => "PATH_END",
+            SearchPath(_) => "SPATH",
+            Uri(_) => "URI",
+            LParen => "'('",
+            RParen => "')'",
+            LBracket => "'['",
+            RBracket => "']'",
+            Semi => "';'",
+            Colon => "':'",
+            Comma => "','",
+            Dot => "'.'",
+            At => "'@'",
+            Question => "'?'",
+            Bang => "'!'",
+            Lt => "'<'",
+            Gt => "'>'",
+            Assign => "'='",
+            Plus => "'+'",
+            Minus => "'-'",
+            Star => "'*'",
+            Slash => "'/'",
+            Invalid => "invalid token",
+        }
+    }
+}
+
+/// What went wrong while lexing, with the byte offset it is reported at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// The lexer's start conditions (flex's names in comments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// INITIAL / DEFAULT
+    Expr,
+    /// STRING
+    Str,
+    /// IND_STRING
+    Ind,
+    /// INPATH: after a path piece that did not end in `/`.
+    InPath,
+    /// INPATH_SLASH: after a path piece ending in `/`; only more path or `${` may follow.
+    InPathSlash,
+}
+
+/// The modal Nix lexer. Yields `(start, token, end)` triples as lalrpop expects.
+pub struct Lexer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    modes: Vec<Mode>,
+    /// Start of the most recent token, where Nix reports an unexpected end of input.
+    last_start: usize,
+    done: bool,
+    /// The input ended at a NUL byte, which Nix reports errors at.
+    nul_end: bool,
+}
+
+type Spanned<'a> = (usize, Token<'a>, usize);
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a [u8]) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            modes: vec![Mode::Expr],
+            last_start: 0,
+            done: false,
+            nul_end: false,
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        self.modes.last().copied().unwrap_or(Mode::Expr)
+    }
+
+    fn set_mode(&mut self, m: Mode) {
+        if let Some(top) = self.modes.last_mut() {
+            *top = m;
+        }
+    }
+
+    fn push(&mut self, m: Mode) {
+        self.modes.push(m);
+    }
+
+    fn pop(&mut self) {
+        // The bottom entry stands for flex's INITIAL state, which is never popped.
+        if self.modes.len() > 1 {
+            self.modes.pop();
+        }
+    }
+
+    /// Where Nix reports an error at the end of the input: the start of the last lexeme it
+    /// matched, counting whitespace and comments, or 0 for empty input.
+    pub fn eof_offset(&self) -> usize {
+        if self.mode() != Mode::Expr || self.nul_end {
+            return self.last_start;
+        }
+        // Find the start of the last whitespace run or comment after the last token.
+        let mut last = self.last_start;
+        let mut i = self.last_token_end();
+        let s = self.src;
+        while i < s.len() {
+            let start = i;
+            match s[i] {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\r' | b'\n') {
+                        i += 1;
+                    }
+                }
+                b'#' => {
+                    while i < s.len() && !matches!(s[i], b'\r' | b'\n') {
+                        i += 1;
+                    }
+                }
+                b'/' if s.get(i + 1) == Some(&b'*') => match find_comment_end(&s[i + 2..]) {
+                    Some(n) => i += 2 + n,
+                    None => break,
+                },
+                _ => break,
+            }
+            last = start;
+        }
+        last
+    }
+
+    fn last_token_end(&self) -> usize {
+        self.pos
+    }
+
+    fn lex_expr(&mut self) -> Option<Result<Spanned<'a>, LexError>> {
+        let mut lex = ExprTok::lexer(&self.src[self.pos..]);
+        let base = self.pos;
+        let tok = lex.next()?;
+        let span = lex.span();
+        let (start, mut end) = (base + span.start, base + span.end);
+        self.pos = end;
+        let text = &self.src[start..end];
+        let t = match tok {
+            // flex hands the parser the NUL byte as token 0, which bison takes for the end.
+            Err(()) if self.src[start] == 0 => {
+                self.pos = start;
+                self.last_start = start;
+                self.nul_end = true;
+                return None;
+            }
+            Err(()) => Token::Invalid,
+            Ok(t) => match t {
+                ExprTok::If => Token::If,
+                ExprTok::Then => Token::Then,
+                ExprTok::Else => Token::Else,
+                ExprTok::Assert => Token::Assert,
+                ExprTok::With => Token::With,
+                ExprTok::Let => Token::Let,
+                ExprTok::In => Token::In,
+                ExprTok::Rec => Token::Rec,
+                ExprTok::Inherit => Token::Inherit,
+                ExprTok::OrKw => Token::OrKw,
+                ExprTok::Ellipsis => Token::Ellipsis,
+                ExprTok::Eq => Token::Eq,
+                ExprTok::Neq => Token::Neq,
+                ExprTok::Leq => Token::Leq,
+                ExprTok::Geq => Token::Geq,
+                ExprTok::And => Token::And,
+                ExprTok::Or => Token::Or,
+                ExprTok::Impl => Token::Impl,
+                ExprTok::Update => Token::Update,
+                ExprTok::Concat => Token::Concat,
+                ExprTok::Id => Token::Id(ascii(text)),
+                ExprTok::Int => match ascii(text).parse::<i64>() {
+                    Ok(n) => Token::Int(n),
+                    Err(_) => {
+                        return Some(Err(LexError {
+                            offset: start,
+                            message: format!("invalid integer '{}'", ascii(text)),
+                        }))
+                    }
+                },
+                ExprTok::Float => match parse_float(ascii(text)) {
+                    Some(f) => Token::Float(f),
+                    None => {
+                        return Some(Err(LexError {
+                            offset: start,
+                            message: format!("invalid float '{}'", ascii(text)),
+                        }))
+                    }
+                },
+                ExprTok::DollarCurly => {
+                    self.push(Mode::Expr);
+                    Token::DollarCurly
+                }
+                ExprTok::LBrace => {
+                    self.push(Mode::Expr);
+                    Token::LBrace
+                }
+                ExprTok::RBrace => {
+                    self.pop();
+                    Token::RBrace
+                }
+                ExprTok::Quote => {
+                    self.push(Mode::Str);
+                    Token::Quote
+                }
+                ExprTok::IndStringOpen => {
+                    self.push(Mode::Ind);
+                    Token::IndStringOpen
+                }
+                ExprTok::PathSegInterp | ExprTok::HomeSegInterp => {
+                    // Give back the `${`: the path mode lexes it next.
+                    end -= 2;
+                    self.pos = end;
+                    self.push(Mode::InPathSlash);
+                    let seg = ascii(&self.src[start..end]);
+                    if tok == Ok(ExprTok::HomeSegInterp) {
+                        Token::HomePath(seg)
+                    } else {
+                        Token::Path(seg)
+                    }
+                }
+                ExprTok::Path | ExprTok::HomePath => {
+                    self.push(if text.ends_with(b"/") {
+                        Mode::InPathSlash
+                    } else {
+                        Mode::InPath
+                    });
+                    if t == ExprTok::Path {
+                        Token::Path(ascii(text))
+                    } else {
+                        Token::HomePath(ascii(text))
+                    }
+                }
+                ExprTok::SearchPath => Token::SearchPath(ascii(text)),
+                ExprTok::Uri => Token::Uri(ascii(text)),
+                ExprTok::LParen => Token::LParen,
+                ExprTok::RParen => Token::RParen,
+                ExprTok::LBracket => Token::LBracket,
+                ExprTok::RBracket => Token::RBracket,
+                ExprTok::Semi => Token::Semi,
+                ExprTok::Colon => Token::Colon,
+                ExprTok::Comma => Token::Comma,
+                ExprTok::Dot => Token::Dot,
+                ExprTok::At => Token::At,
+                ExprTok::Question => Token::Question,
+                ExprTok::Bang => Token::Bang,
+                ExprTok::Lt => Token::Lt,
+                ExprTok::Gt => Token::Gt,
+                ExprTok::Assign => Token::Assign,
+                ExprTok::Plus => Token::Plus,
+                ExprTok::Minus => Token::Minus,
+                ExprTok::Star => Token::Star,
+                ExprTok::Slash => Token::Slash,
+            },
+        };
+        if t == Token::Invalid {
+            // flex hands the parser one byte at a time here.
+            end = start + 1;
+            self.pos = end;
+        }
+        self.last_start = start;
+        Some(Ok((start, t, end)))
+    }
+
+    fn lex_str(&mut self) -> Option<Result<Spanned<'a>, LexError>> {
+        let start = self.pos;
+        loop {
+            let mut lex = StrTok::lexer(&self.src[self.pos..]);
+            let tok = lex.next();
+            let span = lex.span();
+            match tok {
+                // A `$` or `\` that pairs with nothing at the very end of the input is a
+                // token of its own in flex (the parser then reports it).
+                Some(Ok(StrTok::LoneDollar | StrTok::LoneBackslash))
+                    if self.src.get(self.pos + span.end) != Some(&b'"') =>
+                {
+                    if self.pos == start {
+                        self.pos = self.src.len();
+                        self.last_start = start;
+                        return Some(Ok((start, Token::Str(&self.src[start..]), self.pos)));
+                    }
+                    self.last_start = start;
+                    return Some(Ok((
+                        start,
+                        Token::Str(&self.src[start..self.pos]),
+                        self.pos,
+                    )));
+                }
+                Some(Ok(StrTok::Content | StrTok::LoneDollar | StrTok::LoneBackslash))
+                | Some(Err(())) => {
+                    self.pos += span.end;
+                }
+                Some(Ok(t @ (StrTok::DollarCurly | StrTok::Quote))) if self.pos == start => {
+                    self.pos += span.end;
+                    self.last_start = start;
+                    return Some(Ok(if t == StrTok::Quote {
+                        self.pop();
+                        (start, Token::Quote, self.pos)
+                    } else {
+                        self.push(Mode::Expr);
+                        (start, Token::DollarCurly, self.pos)
+                    }));
+                }
+                None if self.pos == start => return None,
+                _ => {
+                    self.last_start = start;
+                    return Some(Ok((
+                        start,
+                        Token::Str(&self.src[start..self.pos]),
+                        self.pos,
+                    )));
+                }
+            }
+        }
+    }
+
+    fn lex_ind(&mut self) -> Option<Result<Spanned<'a>, LexError>> {
+        let mut lex = IndTok::lexer(&self.src[self.pos..]);
+        let tok = lex.next()?;
+        let span = lex.span();
+        let (start, end) = (self.pos + span.start, self.pos + span.end);
+        self.pos = end;
+        self.last_start = start;
+        let text = &self.src[start..end];
+        let t = match tok {
+            Ok(IndTok::Content) | Err(()) => Token::IndStr(IndPart::Text(text)),
+            Ok(IndTok::EscapedDollar | IndTok::LoneDollar) => Token::IndStr(IndPart::Escaped(b"$")),
+            Ok(IndTok::EscapedQuotes) => Token::IndStr(IndPart::Escaped(b"''")),
+            Ok(IndTok::LoneQuote) => Token::IndStr(IndPart::Escaped(b"'")),
+            Ok(IndTok::Escape) => Token::IndStr(IndPart::Escaped(escaped_byte(text[3]))),
+            Ok(IndTok::DollarCurly) => {
+                self.push(Mode::Expr);
+                Token::DollarCurly
+            }
+            Ok(IndTok::Close) => {
+                self.pop();
+                Token::IndStringClose
+            }
+        };
+        Some(Ok((start, t, end)))
+    }
+
+    fn lex_path(&mut self, after_slash: bool) -> Option<Result<Spanned<'a>, LexError>> {
+        let mut lex = PathTok::lexer(&self.src[self.pos..]);
+        let tok = lex.next();
+        let span = lex.span();
+        let (start, end) = (self.pos + span.start, self.pos + span.end);
+        match tok {
+            Some(Ok(PathTok::DollarCurly)) => {
+                self.pos = end;
+                self.last_start = start;
+                self.set_mode(Mode::InPath);
+                self.push(Mode::Expr);
+                Some(Ok((start, Token::DollarCurly, end)))
+            }
+            Some(Ok(PathTok::Piece)) => {
+                self.pos = end;
+                self.last_start = start;
+                let text = &self.src[start..end];
+                self.set_mode(if text.ends_with(b"/") {
+                    Mode::InPathSlash
+                } else {
+                    Mode::InPath
+                });
+                Some(Ok((start, Token::PathStr(ascii(text)), end)))
+            }
+            _ if after_slash => {
+                let offset = if self.pos < self.src.len() {
+                    self.pos
+                } else {
+                    self.last_start
+                };
+                self.done = true;
+                Some(Err(LexError {
+                    offset,
+                    message: "path has a trailing slash".into(),
+                }))
+            }
+            _ => {
+                self.pop();
+                // Nix places the end marker at the token before it.
+                Some(Ok((self.last_start, Token::PathEnd, self.last_start)))
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Result<Spanned<'a>, LexError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let r = match self.mode() {
+            Mode::Expr => self.lex_expr(),
+            Mode::Str => self.lex_str(),
+            Mode::Ind => self.lex_ind(),
+            Mode::InPath => self.lex_path(false),
+            Mode::InPathSlash => self.lex_path(true),
+        };
+        if matches!(r, None | Some(Err(_))) {
+            self.done = true;
+        }
+        r
+    }
+}
+
+/// Length of a block comment body up to and including its closing `*/`.
+fn find_comment_end(s: &[u8]) -> Option<usize> {
+    s.windows(2).position(|w| w == b"*/").map(|p| p + 2)
+}
+
+/// Token text that the token regexes restrict to ASCII.
+fn ascii(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+/// Parses a float the way Nix 2.8 does with `strtod`, which rejects results out of range
+/// (overflow to infinity, and underflow to zero or a subnormal).
+fn parse_float(s: &str) -> Option<f64> {
+    let v: f64 = s.parse().ok()?;
+    let mantissa = s.split(['e', 'E']).next().unwrap_or("");
+    let nonzero = mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    if v.is_infinite() || (nonzero && !v.is_normal()) {
+        return None;
+    }
+    Some(v)
+}
+
+fn escaped_byte(c: u8) -> &'static [u8] {
+    const BYTES: [[u8; 1]; 256] = {
+        let mut t = [[0u8; 1]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i][0] = i as u8;
+            i += 1;
+        }
+        t
+    };
+    match c {
+        b'n' => b"\n",
+        b'r' => b"\r",
+        b't' => b"\t",
+        _ => &BYTES[c as usize],
+    }
+}
+
+/// Processes the escapes of a `"…"` string body: `\n`, `\r`, `\t`, `\x` for any other `x`,
+/// and turns CR and CR LF into LF, as Nix does. A NUL byte ends the string.
+pub fn unescape_str(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        i += 1;
+        match c {
+            // Nix processes the body as a C string, so a NUL ends it.
+            0 => break,
+            b'\\' if i < raw.len() => {
+                out.extend_from_slice(escaped_byte(raw[i]));
+                i += 1;
+            }
+            b'\r' => {
+                out.push(b'\n');
+                if raw.get(i) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+use super::*;
+
+fn toks(s: &str) -> Vec<Token<'_>> {
+    Lexer::new(s.as_bytes())
+        .map(|r| r.map(|(_, t, _)| t).unwrap_or(Token::Invalid))
+        .collect()
+}
+
+#[test]
+fn numbers_follow_flex_longest_match() {
+    use Token::*;
+    assert_eq!(toks("1"), [Int(1)]);
+    assert_eq!(toks("1.5"), [Float(1.5)]);
+    assert_eq!(toks(".5"), [Float(0.5)]);
+    assert_eq!(toks("1.e3"), [Float(1000.0)]);
+    assert_eq!(toks("2.5E-3"), [Float(0.0025)]);
+    // `1e3` is the integer 1 applied to the variable e3.
+    assert_eq!(toks("1e3"), [Int(1), Id("e3")]);
+    // `01.5` is 1 then .5.
+    assert_eq!(toks("01.5"), [Int(1), Float(0.5)]);
+    // A slash makes it a path.
+    assert_eq!(toks("1/2"), [Path("1/2"), PathEnd]);
+}
+
+#[test]
+fn out_of_range_numbers_are_errors() {
+    let e = Lexer::new(b"9223372036854775808")
+        .next()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.message, "invalid integer '9223372036854775808'");
+    let e = Lexer::new(b"1.0e400").next().unwrap().unwrap_err();
+    assert_eq!(e.message, "invalid float '1.0e400'");
+    let e = Lexer::new(b"1.0e-310").next().unwrap().unwrap_err();
+    assert_eq!(e.message, "invalid float '1.0e-310'");
+    assert_eq!(toks("9223372036854775807"), [Token::Int(i64::MAX)]);
+    assert_eq!(toks("0.0"), [Token::Float(0.0)]);
+}
+
+#[test]
+fn identifiers_keywords_and_operators() {
+    use Token::*;
+    assert_eq!(toks("a'-b_c"), [Id("a'-b_c")]);
+    assert_eq!(toks("iff if"), [Id("iff"), If]);
+    // `a->b` is the identifier `a-` compared with b.
+    assert_eq!(toks("a->b"), [Id("a-"), Gt, Id("b")]);
+    assert_eq!(toks("a -> b"), [Id("a"), Impl, Id("b")]);
+    assert_eq!(toks("a//b"), [Id("a"), Update, Id("b")]);
+    assert_eq!(toks("a/ b"), [Id("a"), Slash, Id("b")]);
+    assert_eq!(
+        toks("== != <= >= && || ++ ..."),
+        [Eq, Neq, Leq, Geq, And, Or, Concat, Ellipsis]
+    );
+    assert_eq!(toks("x: x"), [Id("x"), Colon, Id("x")]);
+    // flex hands over one byte at a time: `%`, then the two bytes of `é`.
+    assert_eq!(toks("% é"), [Invalid, Invalid, Invalid]);
+}
+
+#[test]
+fn strings_and_interpolation_nest() {
+    use Token::*;
+    assert_eq!(
+        toks(r#""a${ "b${c}" }d""#),
+        [
+            Quote,
+            Str(b"a"),
+            DollarCurly,
+            Quote,
+            Str(b"b"),
+            DollarCurly,
+            Id("c"),
+            RBrace,
+            Quote,
+            RBrace,
+            Str(b"d"),
+            Quote
+        ]
+    );
+    // `$$` pairs up, so `$${` is literal text.
+    assert_eq!(toks(r#""$${x}""#), [Quote, Str(b"$${x}"), Quote]);
+    // A `$` right before the closing quote is text.
+    assert_eq!(toks(r#""a$""#), [Quote, Str(b"a$"), Quote]);
+    assert_eq!(toks(r#""\"\${""#), [Quote, Str(br#"\"\${"#), Quote]);
+    assert_eq!(unescape_str(br#"a\n\t\r\\\"\$\q"#), b"a\n\t\r\\\"$q");
+    assert_eq!(unescape_str(b"a\r\nb\rc"), b"a\nb\nc");
+    // Braces inside an interpolation keep their own nesting.
+    assert_eq!(
+        toks(r#""${ { a = 1; } }""#).len(),
+        ["\"", "${", "{", "a", "=", "1", ";", "}", "}", "\""].len()
+    );
+}
+
+#[test]
+fn indented_strings() {
+    use IndPart::*;
+    use Token::*;
+    assert_eq!(
+        toks("''\n  a ''$ ''' ''\\n ' $ ${x}''"),
+        [
+            IndStringOpen,
+            IndStr(Text(b"  a ")),
+            IndStr(Escaped(b"$")),
+            IndStr(Text(b" ")),
+            IndStr(Escaped(b"''")),
+            IndStr(Text(b" ")),
+            IndStr(Escaped(b"\n")),
+            // `$ ` is plain text: only `${` and a `$` before `'` are special.
+            IndStr(Text(b" ' $ ")),
+            DollarCurly,
+            Id("x"),
+            RBrace,
+            IndStringClose
+        ]
+    );
+}
+
+#[test]
+fn paths() {
+    use Token::*;
+    assert_eq!(toks("./a"), [Path("./a"), PathEnd]);
+    assert_eq!(toks("../a.nix"), [Path("../a.nix"), PathEnd]);
+    assert_eq!(toks("/a/b"), [Path("/a/b"), PathEnd]);
+    assert_eq!(toks("~/a"), [HomePath("~/a"), PathEnd]);
+    assert_eq!(toks("a/b"), [Path("a/b"), PathEnd]);
+    assert_eq!(toks("<a/b>"), [SearchPath("<a/b>")]);
+    assert_eq!(
+        toks("./a/${x}/b.nix"),
+        [
+            Path("./a/"),
+            DollarCurly,
+            Id("x"),
+            RBrace,
+            PathStr("/b.nix"),
+            PathEnd
+        ]
+    );
+    assert_eq!(
+        toks("~/${x}"),
+        [HomePath("~/"), DollarCurly, Id("x"), RBrace, PathEnd]
+    );
+    assert_eq!(toks("./a)"), [Path("./a"), PathEnd, RParen]);
+    let errs: Vec<_> = Lexer::new(b"./a/ x").collect();
+    assert_eq!(
+        errs[1].as_ref().unwrap_err().message,
+        "path has a trailing slash"
+    );
+    assert_eq!(errs[1].as_ref().unwrap_err().offset, 4);
+}
+
+#[test]
+fn uris_and_comments() {
+    use Token::*;
+    assert_eq!(
+        toks("https://example.org/x?y=1"),
+        [Uri("https://example.org/x?y=1")]
+    );
+    assert_eq!(toks("a # c\n/* x\n */ b"), [Id("a"), Id("b")]);
+    // An unterminated block comment is just a slash and a star.
+    assert_eq!(toks("/* a"), [Slash, Star, Id("a")]);
+}
+
+#[test]
+fn eof_offset_is_the_last_lexeme() {
+    let mut l = Lexer::new(b"(1 ");
+    while let Some(Ok(_)) = l.next() {}
+    assert_eq!(l.eof_offset(), 2);
+    let mut l = Lexer::new(b"\"abc");
+    while let Some(Ok(_)) = l.next() {}
+    assert_eq!(l.eof_offset(), 1);
+    let mut l = Lexer::new(b"");
+    while let Some(Ok(_)) = l.next() {}
+    assert_eq!(l.eof_offset(), 0);
+}
+
+proptest::proptest! {
+    #[test]
+    fn never_panics_and_always_advances(s in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        let mut last_end = 0;
+        for r in Lexer::new(&s) {
+            match r {
+                Ok((a, _, b)) => { proptest::prop_assert!(a <= b && b <= s.len()); last_end = b; }
+                Err(e) => { proptest::prop_assert!(e.offset <= s.len()); }
+            }
+        }
+        proptest::prop_assert!(last_end <= s.len());
+    }
+}

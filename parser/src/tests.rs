@@ -1,0 +1,322 @@
+use crate::ast::*;
+use crate::print::{print, Style};
+use crate::*;
+
+fn env() -> (Interner, Globals) {
+    base_environment(NIX_GLOBALS.iter().copied())
+}
+
+fn info() -> SourceInfo<'static> {
+    SourceInfo {
+        origin: Origin::String,
+        base_dir: b"/base",
+        home: b"/home/u",
+    }
+}
+
+fn show(src: &str, style: Style) -> Result<String, String> {
+    let (mut symbols, globals) = env();
+    match parse(src.as_bytes(), &info(), &mut symbols, &globals) {
+        Ok(e) => Ok(String::from_utf8_lossy(&print(&symbols, &e, style)).into_owned()),
+        Err(d) => Err(d.message.clone()),
+    }
+}
+
+fn nix(src: &str) -> String {
+    show(src, Style::Nix).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+fn rt(src: &str) -> String {
+    show(src, Style::RoundTrip).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+fn err(src: &str) -> String {
+    show(src, Style::Nix).expect_err(src)
+}
+
+#[test]
+fn precedence_matches_nix() {
+    assert_eq!(nix("x: !x + 1 * 2"), "(x: (! (x + (__mul 1 2))))");
+    assert_eq!(nix("x: -x - 1"), "(x: (__sub (__sub 0 x) 1))");
+    assert_eq!(nix("a: a ? b ? c"), "(a: ((((a) ? b)) ? c))");
+    assert_eq!(nix("a: -a ? b"), "(a: (((__sub 0 a)) ? b))");
+    assert_eq!(nix("a: !a ? b"), "(a: (! ((a) ? b)))");
+    assert_eq!(nix("a: a -> a -> a"), "(a: (a -> (a -> a)))");
+    assert_eq!(nix("a: a // a // a"), "(a: (a // (a // a)))");
+    assert_eq!(nix("a: a ++ a ++ a"), "(a: (a ++ (a ++ a)))");
+    assert_eq!(nix("a: a - a - a"), "(a: (__sub (__sub a a) a))");
+    assert_eq!(nix("a: a || a && a"), "(a: (a || (a && a)))");
+    assert_eq!(nix("a: a == a < a"), "(a: (a == (__lessThan a a)))");
+    assert_eq!(nix("a: a <= a"), "(a: (! (__lessThan a a)))");
+    assert_eq!(nix("a: !a // a"), "(a: ((! a) // a))");
+    assert_eq!(
+        nix("a: a * !a + a == a"),
+        "(a: ((__mul a (! (a + a))) == a))"
+    );
+    assert_eq!(nix("f: f -1"), "(f: (__sub f 1))");
+    assert_eq!(
+        nix("f: a: c: f a.b or c a"),
+        "(f: (a: (c: (f (a).b or (c) a))))"
+    );
+}
+
+#[test]
+fn non_associative_operators_are_syntax_errors() {
+    assert_eq!(err("x: x == x == x"), "syntax error, unexpected EQ");
+    assert_eq!(err("x: x < x > x"), "syntax error, unexpected '>'");
+    assert_eq!(err("x: x != x == !x"), "syntax error, unexpected EQ");
+}
+
+#[test]
+fn desugarings() {
+    assert_eq!(
+        nix("<nixpkgs/lib>"),
+        "(__findFile __nixPath \"nixpkgs/lib\")"
+    );
+    assert_eq!(nix("let { body = 1; }"), "(rec { body = 1; }).body");
+    assert_eq!(nix("{ a.b = 1; a.c = 2; }"), "{ a = { b = 1; c = 2; }; }");
+    assert_eq!(nix("with {}; map or"), "(with { }; (map or))");
+    // A rebound `__sub` is called, as Nix does.
+    assert_eq!(
+        nix("let __sub = 1; in 2 - 1"),
+        "(let __sub = 1; in (__sub 2 1))"
+    );
+    assert_eq!(
+        rt("let __sub = 1; in 2 - 1"),
+        "(let __sub = 1; in (__sub 2 1))"
+    );
+    assert_eq!(rt("2 - 1"), "(2 - 1)");
+    assert_eq!(nix("./a/${\"x\"}/b"), "(/base/a/ + \"x\" + \"/b\")");
+    assert_eq!(nix("~/a"), "/home/u/a");
+    assert_eq!(nix("../../../a"), "/a");
+}
+
+#[test]
+fn scope_errors() {
+    assert_eq!(err("x: y"), "undefined variable 'y'");
+    assert_eq!(err("map or"), "undefined variable 'or'");
+    assert_eq!(err("rec { a = b; }"), "undefined variable 'b'");
+    assert_eq!(err("{ a = 1; b = a; }"), "undefined variable 'a'");
+    // Under `with`, unknown names are resolved at run time.
+    assert!(show("with {}; y", Style::Nix).is_ok());
+    // `inherit` reads the enclosing scope, even in a rec set; `inherit (e)` reads the set's.
+    assert_eq!(err("rec { inherit a; b = 1; }"), "undefined variable 'a'");
+    assert!(show("rec { x = { a = 1; }; inherit (x) a; }", Style::Nix).is_ok());
+    assert_eq!(
+        err("{ a = 1; a = 2; }"),
+        "attribute 'a' already defined at (string):1:3"
+    );
+    assert_eq!(err("{ a, a }: a"), "duplicate formal function argument 'a'");
+    assert_eq!(
+        err("let ${\"a\" + \"\"} = 1; in 1"),
+        "dynamic attributes not allowed in let"
+    );
+}
+
+#[test]
+fn slots_follow_the_documented_layout() {
+    let (mut symbols, globals) = env();
+    let e = parse(
+        b"{ b, a }@args: [ a b args map ]",
+        &info(),
+        &mut symbols,
+        &globals,
+    )
+    .unwrap();
+    let ExprKind::Lambda(l) = &e.kind else {
+        panic!()
+    };
+    let ExprKind::List(items) = &l.body.kind else {
+        panic!()
+    };
+    let slots: Vec<Slot> = items
+        .iter()
+        .map(|x| match &x.kind {
+            ExprKind::Var(v) => v.slot,
+            _ => panic!(),
+        })
+        .collect();
+    // `b` was interned before `a`, so it sorts first; the `@` argument is slot 0.
+    assert_eq!(slots[0], Slot::Local { up: 0, index: 2 });
+    assert_eq!(slots[1], Slot::Local { up: 0, index: 1 });
+    assert_eq!(slots[2], Slot::Local { up: 0, index: 0 });
+    assert!(matches!(slots[3], Slot::Global(_)));
+    let e = parse(b"with x; 1", &info(), &mut symbols, &globals);
+    assert!(e.is_err(), "the scope of a with is checked too");
+    let e = parse(
+        b"x: with x; let y = 1; in [ y z ]",
+        &info(),
+        &mut symbols,
+        &globals,
+    )
+    .unwrap();
+    let ExprKind::Lambda(l) = &e.kind else {
+        panic!()
+    };
+    let ExprKind::With(_, body) = &l.body.kind else {
+        panic!()
+    };
+    let ExprKind::Let(_, body) = &body.kind else {
+        panic!()
+    };
+    let ExprKind::List(items) = &body.kind else {
+        panic!()
+    };
+    assert!(matches!(
+        items[0].kind,
+        ExprKind::Var(Var {
+            slot: Slot::Local { up: 0, index: 0 },
+            ..
+        })
+    ));
+    assert!(matches!(
+        items[1].kind,
+        ExprKind::Var(Var {
+            slot: Slot::With { up: 1 },
+            ..
+        })
+    ));
+}
+
+#[test]
+fn error_positions_and_snippets() {
+    let (mut symbols, globals) = env();
+    let d = parse(
+        b"let\n  a = 1;\n  b = x;\n  c = 3;\nin a\n",
+        &info(),
+        &mut symbols,
+        &globals,
+    )
+    .unwrap_err();
+    assert_eq!(
+        String::from_utf8(d.render()).unwrap(),
+        "error: undefined variable 'x'\n\n       at «string»:3:7:\n\n            2|   a = 1;\n            3|   b = x;\n             |       ^\n            4|   c = 3;"
+    );
+    let d = parse(b"(1 ", &info(), &mut symbols, &globals).unwrap_err();
+    assert_eq!((d.line, d.column), (1, 3));
+    assert_eq!(
+        d.message,
+        "syntax error, unexpected end of file, expecting ')'"
+    );
+    let d = parse(b"{ inherit x; }", &info(), &mut symbols, &globals).unwrap_err();
+    assert_eq!(
+        (d.line, d.column),
+        (1, 2),
+        "Nix places inherited names after the brace"
+    );
+}
+
+/// The round-trip style parses back to the same text, which pins the same tree.
+fn assert_round_trip(src: &[u8]) {
+    let (mut symbols, globals) = env();
+    let Ok(e) = parse(src, &info(), &mut symbols, &globals) else {
+        return;
+    };
+    let once = print(&symbols, &e, Style::RoundTrip);
+    // `../../${x}` next to the root is the path `//` plus `x`, which has no literal form.
+    if once.windows(3).any(|w| w == b"//$") {
+        return;
+    }
+    let again = parse(&once, &info(), &mut symbols, &globals).unwrap_or_else(|d| {
+        panic!(
+            "{} does not parse back: {d}",
+            String::from_utf8_lossy(&once)
+        )
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&once),
+        String::from_utf8_lossy(&print(&symbols, &again, Style::RoundTrip))
+    );
+}
+
+/// Round trip down to the tree: apart from spans, the trees are equal.
+fn assert_same_tree(src: &str) {
+    let (mut symbols, globals) = env();
+    let e = parse(src.as_bytes(), &info(), &mut symbols, &globals).unwrap();
+    let once = print(&symbols, &e, Style::RoundTrip);
+    let again = parse(&once, &info(), &mut symbols, &globals).unwrap();
+    assert_eq!(
+        strip_spans(&e),
+        strip_spans(&again),
+        "{}",
+        String::from_utf8_lossy(&once)
+    );
+}
+
+fn strip_spans(e: &Expr) -> String {
+    let s = format!("{e:?}");
+    // Spans and positions vary with layout; everything else must agree.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("Span {") {
+        out.push_str(&rest[..i]);
+        let j = rest[i..].find('}').map_or(rest.len(), |j| i + j + 1);
+        rest = &rest[j..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn round_trip_of_tricky_forms() {
+    for src in [
+        "\"${\"${\"a\"}\"}\"",
+        "x: x.${\"a\" + \"\"}.\"b${x}\"",
+        "''\n  a\n    ${\"b\"}\n  ''",
+        "x: ./a/${x}/b.nix",
+        "x: ~/${x}",
+        "[ 1.5 1.e100 0.0 .5e-3 ]",
+        "{ \"let\" = 1; or = 2; \"a b\" = 3; }",
+        "x: -x - -1",
+        "{ a, b ? a, ... }@c: assert a; b",
+        "let inherit (builtins) map; a = 1; in map",
+        "rec { a = 1; inherit (a) b; \"${toString a}\" = 2; }",
+        "x: x ? a.${x}.\"b\"",
+        "let __lessThan = a: b: true; in [ (1 < 2) (1 <= 2) (1 > 2) (1 >= 2) (-1) ]",
+        "https://example.org/x?y=1",
+        "__curPos",
+    ] {
+        assert_round_trip(src.as_bytes());
+        assert_same_tree(src);
+    }
+}
+
+#[test]
+fn round_trip_of_the_corpus() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/parse/ok");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|x| x == "nix") {
+            let src = std::fs::read(&p).unwrap();
+            if !src.contains(&0) {
+                assert_round_trip(&src);
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 100, "corpus not found at {dir}");
+}
+
+#[test]
+fn deep_nesting_neither_overflows_nor_fails() {
+    let (mut symbols, globals) = env();
+    let src = format!("{}1{}", "[".repeat(200_000), "]".repeat(200_000));
+    assert!(parse(src.as_bytes(), &info(), &mut symbols, &globals).is_ok());
+    let src = format!("1{}", " + 1".repeat(300_000));
+    let e = parse(src.as_bytes(), &info(), &mut symbols, &globals).unwrap();
+    assert!(print(&symbols, &e, Style::RoundTrip).len() > 300_000);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #[test]
+    fn arbitrary_bytes_never_panic(s in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        assert_round_trip(&s);
+    }
+
+    #[test]
+    fn nix_like_text_round_trips(s in "[a-z{}()\\[\\];:.=?!<>+*/ ,\"$'@0-9-]{0,80}") {
+        assert_round_trip(s.as_bytes());
+    }
+}

@@ -1,0 +1,303 @@
+//! `ferrix instantiate` / `nix-instantiate`.
+
+use super::{parse, scan::Spec, CommandSpec, CommonArgs, Invocation, Program};
+
+/// The clap side of `nix-instantiate`'s own flags.
+#[derive(clap::Parser, Debug)]
+#[command(override_usage = "nix-instantiate [OPTIONS] [FILES]...")]
+pub(crate) struct Cli {
+    /// Files to evaluate, or with -E, expressions ('-' is standard input)
+    #[arg(value_name = "FILES")]
+    files: Vec<String>,
+    /// Treat the arguments as Nix expressions rather than file names
+    #[arg(short = 'E', long = "expr")]
+    expr: bool,
+    /// Only parse the input and print the parsed expression
+    #[arg(long = "parse", visible_alias = "parse-only")]
+    parse: bool,
+    /// Evaluate and print the result instead of instantiating derivations
+    #[arg(long = "eval", visible_alias = "eval-only")]
+    eval: bool,
+    /// Allow writes to the store while evaluating with --eval
+    #[arg(long = "read-write-mode")]
+    read_write_mode: bool,
+    /// Look the arguments up in the search path and print where they are found
+    #[arg(long = "find-file")]
+    find_file: bool,
+    /// Select the attribute PATH of the result; may be repeated
+    #[arg(
+        short = 'A',
+        long = "attr",
+        value_name = "PATH",
+        allow_hyphen_values = true
+    )]
+    attr: Vec<String>,
+    /// Register the resulting derivations as garbage collector roots at PATH
+    #[arg(long = "add-root", value_name = "PATH", allow_hyphen_values = true)]
+    add_root: Vec<String>,
+    /// Accepted for compatibility; has no effect
+    #[arg(long = "indirect")]
+    indirect: bool,
+    /// Print the result as XML (with --eval)
+    #[arg(long = "xml")]
+    xml: bool,
+    /// Print the result as JSON (with --eval)
+    #[arg(long = "json")]
+    json: bool,
+    /// Leave source locations out of the XML output
+    #[arg(long = "no-location")]
+    no_location: bool,
+    /// Evaluate the result fully, not just to weak head normal form
+    #[arg(long = "strict")]
+    strict: bool,
+    /// Repair store paths found to be corrupt or missing
+    #[arg(long = "repair")]
+    repair: bool,
+    /// Do not write anything to the store
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+}
+
+impl CommandSpec for Cli {
+    const PROGRAM: Program = Program::Instantiate;
+    const SPEC: Spec = Spec {
+        getarg_ids: &["attr", "add_root"],
+        stdin_dash: true,
+        legacy: true,
+        unknown_as_op_flags: false,
+        op_flag_ids: &[],
+        version_is_op: false,
+    };
+    const EVAL_FLAGS: bool = true;
+}
+
+/// Everything `nix-instantiate` was asked to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstantiateArgs {
+    /// Positional arguments in order: file names, or expressions with `-E`; `-` means
+    /// standard input.
+    pub files: Vec<String>,
+    /// `-E` / `--expr`.
+    pub expr: bool,
+    /// `--parse` / `--parse-only`.
+    pub parse: bool,
+    /// `--eval` / `--eval-only`, or `--parse` (which implies it, as in Nix).
+    pub eval: bool,
+    /// `--read-write-mode`.
+    pub read_write_mode: bool,
+    /// `--find-file`.
+    pub find_file: bool,
+    /// `-A` / `--attr`, in order.
+    pub attr: Vec<String>,
+    /// `--add-root PATH` (the last one given).
+    pub add_root: Option<String>,
+    /// `--indirect` (no effect in Nix 2.8).
+    pub indirect: bool,
+    /// `--xml`.
+    pub xml: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--no-location`.
+    pub no_location: bool,
+    /// `--strict`.
+    pub strict: bool,
+    /// `--repair`.
+    pub repair: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// Whether the store is read-only: `--readonly-mode`, `--dry-run`, or `--eval`/`--parse`
+    /// without `--read-write-mode`, as Nix decides it.
+    pub read_only: bool,
+    /// Whether the `show-trace` setting ends up on (`--show-trace`, `--no-show-trace`,
+    /// `--option show-trace ...`).
+    pub show_trace: bool,
+    /// `--arg NAME EXPR`, in order.
+    pub args: Vec<(String, String)>,
+    /// `--argstr NAME STRING`, in order.
+    pub argstrs: Vec<(String, String)>,
+    /// `-I` / `--include`, in order.
+    pub include: Vec<String>,
+    /// `--option NAME VALUE`, in order.
+    pub options: Vec<(String, String)>,
+    /// `--impure`.
+    pub impure: bool,
+    /// `--override-flake ORIGINAL RESOLVED`.
+    pub override_flake: Vec<(String, String)>,
+    /// `--eval-store URL`.
+    pub eval_store: Option<String>,
+    /// Verbosity, every setting override in order, and the other shared flags.
+    pub common: CommonArgs,
+}
+
+/// Parses `nix-instantiate`'s arguments (argv without the program name).
+pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<InstantiateArgs, i32> {
+    let p = parse::<Cli>(inv, args)?;
+    let c = p.cli;
+    let read_only =
+        p.common.readonly_mode || c.dry_run || ((c.eval || c.parse) && !c.read_write_mode);
+    Ok(InstantiateArgs {
+        files: c.files,
+        expr: c.expr,
+        parse: c.parse,
+        eval: c.eval || c.parse,
+        read_write_mode: c.read_write_mode,
+        find_file: c.find_file,
+        attr: c.attr,
+        add_root: c.add_root.last().cloned(),
+        indirect: c.indirect,
+        xml: c.xml,
+        json: c.json,
+        no_location: c.no_location,
+        strict: c.strict,
+        repair: c.repair,
+        dry_run: c.dry_run,
+        read_only,
+        show_trace: p.common.bool_setting("show-trace").unwrap_or(false),
+        args: p.eval.args,
+        argstrs: p.eval.argstrs,
+        include: p.eval.include,
+        options: p.common.options.clone(),
+        impure: p.eval.impure,
+        override_flake: p.eval.override_flake,
+        eval_store: p.eval.eval_store,
+        common: p.common,
+    })
+}
+
+/// Entry point of `nix-instantiate`.
+pub fn main(inv: &Invocation, args: &[String]) -> i32 {
+    let a = match parse_args(inv, args) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if a.parse {
+        return crate::instantiate::run(&a);
+    }
+    if a.find_file {
+        return inv.not_implemented(Some("--find-file"));
+    }
+    if a.eval {
+        return inv.not_implemented(Some("--eval"));
+    }
+    inv.not_implemented(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<InstantiateArgs, i32> {
+        let inv = Invocation {
+            program: Program::Instantiate,
+            via_link: true,
+        };
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse_args(&inv, &args)
+    }
+
+    #[test]
+    fn fields() {
+        let a = parse_strs(&[
+            "--parse",
+            "-E",
+            "1",
+            "-vvv",
+            "--arg",
+            "a",
+            "-b",
+            "--argstr",
+            "c",
+            "--",
+            "-I/x",
+            "-j3",
+            "f1",
+            "-A",
+            "x.y",
+            "--show-trace",
+            "--option",
+            "o",
+            "v",
+            "--strict",
+            "--json",
+            "--xml",
+            "--no-location",
+            "--eval-only",
+            "-",
+            "--attr",
+            "-z",
+            "--no-show-trace",
+            "--add-root",
+            "r",
+        ])
+        .unwrap();
+        assert!(a.parse && a.eval && a.expr && a.strict && a.json && a.xml && a.no_location);
+        assert_eq!(a.files, ["1", "f1", "-"]);
+        assert_eq!(a.args, [("a".to_owned(), "-b".to_owned())]);
+        assert_eq!(a.argstrs, [("c".to_owned(), "--".to_owned())]);
+        assert_eq!(a.include, ["/x"]);
+        assert_eq!(a.attr, ["x.y", "-z"]);
+        assert_eq!(a.add_root.as_deref(), Some("r"));
+        assert!(!a.show_trace);
+        assert!(a.read_only);
+        assert_eq!(a.options, [("o".to_owned(), "v".to_owned())]);
+        assert_eq!(a.common.verbosity, 6);
+        assert_eq!(a.common.setting("max-jobs"), Some("3"));
+        assert_eq!(a.common.setting("show-trace"), Some("false"));
+    }
+
+    #[test]
+    fn read_only_rules() {
+        assert!(!parse_strs(&["f"]).unwrap().read_only);
+        assert!(parse_strs(&["--dry-run"]).unwrap().read_only);
+        assert!(parse_strs(&["--readonly-mode"]).unwrap().read_only);
+        assert!(parse_strs(&["--eval"]).unwrap().read_only);
+        assert!(
+            !parse_strs(&["--eval", "--read-write-mode"])
+                .unwrap()
+                .read_only
+        );
+    }
+
+    #[test]
+    fn settings_in_order() {
+        let a = parse_strs(&[
+            "--sandbox",
+            "--no-sandbox",
+            "--relaxed-sandbox",
+            "--cores",
+            "2K",
+            "-k",
+            "--extra-substituters",
+            "s",
+            "--quiet",
+            "--quiet",
+            "--quiet",
+            "--quiet",
+        ])
+        .unwrap();
+        let s: Vec<(&str, &str)> = a
+            .common
+            .settings
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            s,
+            [
+                ("sandbox", "true"),
+                ("sandbox", "false"),
+                ("sandbox", "relaxed"),
+                ("cores", "2048"),
+                ("keep-going", "true"),
+                ("extra-substituters", "s"),
+            ]
+        );
+        assert_eq!(a.common.verbosity, 0);
+    }
+
+    #[test]
+    fn compound_attr_splits_like_nix() {
+        // Nix reads `-Afoo` as `-A -f -o -o`; `-o` is not a nix-instantiate flag.
+        assert_eq!(parse_strs(&["-Afoo"]), Err(1));
+    }
+}

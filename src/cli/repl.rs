@@ -1,0 +1,72 @@
+//! `ferrix repl` / `nix repl`.
+
+use super::{parse, scan::Spec, CommandSpec, CommonArgs, EvalArgs, Invocation, Program};
+
+/// The clap side of `nix repl`'s own flags (and those of the `nix` front end).
+#[derive(clap::Parser, Debug)]
+#[command(override_usage = "nix repl [OPTIONS] [FILES]...")]
+pub(crate) struct Cli {
+    /// Files whose attributes are loaded into scope at start-up
+    #[arg(value_name = "FILES")]
+    files: Vec<String>,
+    /// Print full build logs on standard error
+    #[arg(short = 'L', long = "print-build-logs")]
+    print_build_logs: bool,
+    /// Work without network access
+    #[arg(long = "offline")]
+    offline: bool,
+    /// Consider all previously downloaded files out of date
+    #[arg(long = "refresh")]
+    refresh: bool,
+}
+
+impl CommandSpec for Cli {
+    const PROGRAM: Program = Program::Repl;
+    const SPEC: Spec = Spec {
+        getarg_ids: &[],
+        stdin_dash: false,
+        legacy: false,
+        unknown_as_op_flags: false,
+        op_flag_ids: &[],
+        version_is_op: false,
+    };
+    const EVAL_FLAGS: bool = true;
+}
+
+/// Everything `nix repl` was asked to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplArgs {
+    /// Files to load.
+    pub files: Vec<String>,
+    /// `-L` / `--print-build-logs`.
+    pub print_build_logs: bool,
+    /// `--offline`.
+    pub offline: bool,
+    /// `--refresh`.
+    pub refresh: bool,
+    /// `--arg`, `--argstr`, `-I`, `--impure`, ...
+    pub eval: EvalArgs,
+    /// Verbosity, settings and the other shared flags.
+    pub common: CommonArgs,
+}
+
+/// Parses `nix repl`'s arguments (argv after `repl`).
+pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<ReplArgs, i32> {
+    let p = parse::<Cli>(inv, args)?;
+    Ok(ReplArgs {
+        files: p.cli.files,
+        print_build_logs: p.cli.print_build_logs,
+        offline: p.cli.offline,
+        refresh: p.cli.refresh,
+        eval: p.eval,
+        common: p.common,
+    })
+}
+
+/// Entry point of `ferrix repl`.
+pub fn main(inv: &Invocation, args: &[String]) -> i32 {
+    match parse_args(inv, args) {
+        Ok(_) => inv.not_implemented(None),
+        Err(code) => code,
+    }
+}

@@ -1,0 +1,32 @@
+//! `nix-instantiate`. Only `--parse` exists so far; evaluation and instantiation arrive with
+//! the evaluator and store issues.
+
+use crate::cli::InstantiateArgs;
+use crate::parse_files::{self, Input};
+
+/// Runs `nix-instantiate` with parsed arguments; returns the process exit status.
+pub fn run(args: &InstantiateArgs) -> i32 {
+    if !args.parse {
+        let what = if args.eval { "--eval" } else { "instantiation" };
+        eprintln!("error: 'nix-instantiate {what}' is not implemented yet");
+        return 1;
+    }
+    let inputs: Vec<Input> = if args.expr {
+        args.files.iter().cloned().map(Input::Expr).collect()
+    } else if args.files.is_empty() {
+        // As Nix: no file means ./default.nix.
+        vec![Input::File("./default.nix".into())]
+    } else {
+        args.files
+            .iter()
+            .map(|f| {
+                if f == "-" {
+                    Input::Stdin
+                } else {
+                    Input::File(f.clone())
+                }
+            })
+            .collect()
+    };
+    parse_files::run(inputs)
+}

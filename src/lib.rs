@@ -1,0 +1,15 @@
+//! Ferrix, a Nix implementation: the library behind the `ferrix` binary.
+
+pub mod cli;
+pub mod instantiate;
+pub mod parse_files;
+
+/// Runs the `ferrix` binary with the process's arguments and returns its exit status.
+///
+/// Arguments that are not valid UTF-8 are converted lossily.
+pub fn main_entry() -> i32 {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    cli::run(&argv)
+}

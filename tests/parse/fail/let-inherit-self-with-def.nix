@@ -1,0 +1,1 @@
+let inherit a; b = 1; in b

@@ -1,0 +1,1 @@
+let { body = 1; body = 2; }

@@ -1,0 +1,7 @@
+rec {
+  x = 1;
+  as = {
+    inherit x;
+    inherit x;
+  };
+}

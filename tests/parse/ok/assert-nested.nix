@@ -1,0 +1,1 @@
+a: b: assert a; assert b; a

@@ -1,0 +1,3 @@
+# comment
+1 # trailing
+# end

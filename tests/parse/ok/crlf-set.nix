@@ -1,0 +1,7 @@
+rec {
+  /* a
+  comment */
+  x = y;
+  # c
+  y = 123;
+}

@@ -1,0 +1,1 @@
+[ true false null builtins map __add ]

@@ -1,0 +1,2 @@
+let const = a: "const"; in
+''${ const { x = "q"; }}''

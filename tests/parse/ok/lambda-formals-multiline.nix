@@ -1,0 +1,5 @@
+{ stdenv, fetchurl /* x */ }:
+
+stdenv.mkDerivation {
+  name = "x";
+}

@@ -1,0 +1,1 @@
+{ zz ? 1, name, ... }@args: zz

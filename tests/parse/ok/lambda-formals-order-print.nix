@@ -1,0 +1,1 @@
+{ zz, name, aa, outPath }: zz

@@ -1,0 +1,1 @@
+let inherit (x) a; x = { a = 1; }; in a

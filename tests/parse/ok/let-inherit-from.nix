@@ -1,0 +1,1 @@
+let x = { a = 1; }; in let inherit (x) a; in a

@@ -1,0 +1,5 @@
+let
+  a = 1;
+  b = a;
+in
+  { inherit a b; }

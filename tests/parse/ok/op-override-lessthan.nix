@@ -1,0 +1,1 @@
+let __lessThan = a: b: true; in [ (1 < 2) (1 >= 2) ]

@@ -1,0 +1,1 @@
+x: x.a.b.c or x.d or 2

@@ -1,0 +1,1 @@
+let __nixPath = [ ]; in <a>

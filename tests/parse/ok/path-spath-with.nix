@@ -1,0 +1,1 @@
+with { __findFile = 1; }; <a>

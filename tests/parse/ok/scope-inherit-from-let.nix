@@ -1,0 +1,1 @@
+let x = { }; in let inherit (x) y; z = y; in z

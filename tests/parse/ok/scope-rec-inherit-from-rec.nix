@@ -1,0 +1,1 @@
+rec { x = { }; inherit (x) y; }

@@ -1,0 +1,1 @@
+{ url = http://a.b/c; }

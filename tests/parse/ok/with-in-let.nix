@@ -1,0 +1,1 @@
+let a = with {}; b; in a

@@ -1,0 +1,1 @@
+with {}; let inherit a; in a

@@ -1,0 +1,1 @@
+with {}; let a = b; in a
