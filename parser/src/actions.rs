@@ -392,11 +392,12 @@ impl Ctx<'_> {
 
     /// The first segment of a path literal, made absolute as Nix does at parse time.
     pub fn path_start(&mut self, span: Span, raw: &str, home: bool) -> Expr {
-        let path = if home {
+        if home {
             let mut p = self.home.to_vec();
             p.extend_from_slice(&raw.as_bytes()[1..]);
-            p
-        } else {
+            return Expr::new(span, ExprKind::HomePath(p.into(), self.home.len() as u32));
+        }
+        let path = {
             let mut p = if raw.starts_with('/') {
                 canon_path(raw.as_bytes())
             } else {

@@ -46,6 +46,9 @@ pub enum ExprKind {
     Str(Box<[u8]>),
     /// An absolute path literal, resolved against the file's directory at parse time.
     Path(Box<[u8]>),
+    /// A `~/…` path literal: `$HOME` followed by the rest as written (Nix does not
+    /// canonicalise these). The number is the length of the `$HOME` prefix.
+    HomePath(Box<[u8]>, u32),
     Var(Var),
     /// `__curPos`: the position of this expression.
     CurPos,
@@ -304,6 +307,7 @@ impl Drop for Expr {
             | ExprKind::Float(_)
             | ExprKind::Str(_)
             | ExprKind::Path(_)
+            | ExprKind::HomePath(..)
             | ExprKind::Var(_)
             | ExprKind::CurPos => {}
             _ => {

@@ -186,6 +186,7 @@ impl Printer<'_> {
             ExprKind::Float(f) => self.float(*f),
             ExprKind::Str(s) => self.string(s),
             ExprKind::Path(p) => self.out.extend_from_slice(p),
+            ExprKind::HomePath(p, n) => self.home_path(p, *n),
             ExprKind::Var(v) => self.sym(v.name),
             ExprKind::CurPos => self.s("__curPos"),
             ExprKind::Select(sel) => {
@@ -387,6 +388,10 @@ impl Printer<'_> {
                             kind: ExprKind::Path(path),
                             ..
                         }) if i == 0 && !is_str => self.out.extend_from_slice(path),
+                        Part::Expr(Expr {
+                            kind: ExprKind::HomePath(path, n),
+                            ..
+                        }) if i == 0 && !is_str => self.home_path(path, *n),
                         Part::Expr(x) => {
                             self.s("${");
                             self.expr(x);
@@ -398,6 +403,18 @@ impl Printer<'_> {
                     self.out.push(b'"');
                 }
             }
+        }
+    }
+
+    /// Nix shows the expanded path; reading that back would canonicalise it, so the
+    /// round-trip style writes `~` again.
+    fn home_path(&mut self, p: &[u8], home_len: u32) {
+        if self.style == Style::RoundTrip {
+            self.out.push(b'~');
+            self.out
+                .extend_from_slice(p.get(home_len as usize..).unwrap_or_default());
+        } else {
+            self.out.extend_from_slice(p);
         }
     }
 

@@ -187,6 +187,7 @@ impl Resolver<'_> {
             | ExprKind::Float(_)
             | ExprKind::Str(_)
             | ExprKind::Path(_)
+            | ExprKind::HomePath(..)
             | ExprKind::CurPos => Ok(()),
             ExprKind::Var(v) => self.var(v, span),
             ExprKind::Select(s) => {

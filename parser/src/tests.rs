@@ -88,6 +88,9 @@ fn desugarings() {
     assert_eq!(rt("2 - 1"), "(2 - 1)");
     assert_eq!(nix("./a/${\"x\"}/b"), "(/base/a/ + \"x\" + \"/b\")");
     assert_eq!(nix("~/a"), "/home/u/a");
+    // Nix leaves `~` paths as written.
+    assert_eq!(nix("~/./a/../b"), "/home/u/./a/../b");
+    assert_eq!(rt("~/./a/../b"), "~/./a/../b");
     assert_eq!(nix("../../../a"), "/a");
 }
 
@@ -265,6 +268,7 @@ fn round_trip_of_tricky_forms() {
         "''\n  a\n    ${\"b\"}\n  ''",
         "x: ./a/${x}/b.nix",
         "x: ~/${x}",
+        "~/./a/../b",
         "[ 1.5 1.e100 0.0 .5e-3 ]",
         "{ \"let\" = 1; or = 2; \"a b\" = 3; }",
         "x: -x - -1",
