@@ -1,5 +1,5 @@
-//! `nix-instantiate`. Only `--parse` exists so far; evaluation and instantiation arrive with
-//! the evaluator and store issues.
+//! `nix-instantiate`: `--parse` and `--eval`; instantiating derivations arrives with the
+//! store.
 
 use crate::cli::InstantiateArgs;
 use crate::parse_files::{self, Input};
@@ -7,8 +7,10 @@ use crate::parse_files::{self, Input};
 /// Runs `nix-instantiate` with parsed arguments; returns the process exit status.
 pub fn run(args: &InstantiateArgs) -> i32 {
     if !args.parse {
-        let what = if args.eval { "--eval" } else { "instantiation" };
-        eprintln!("error: 'nix-instantiate {what}' is not implemented yet");
+        if args.eval {
+            return crate::eval_cmd::run(args);
+        }
+        eprintln!("error: 'nix-instantiate' instantiation is not implemented yet");
         return 1;
     }
     let inputs: Vec<Input> = if args.expr {

@@ -1,6 +1,7 @@
 //! Ferrix, a Nix implementation: the library behind the `ferrix` binary.
 
 pub mod cli;
+pub mod eval_cmd;
 pub mod instantiate;
 pub mod parse_files;
 

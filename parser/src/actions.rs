@@ -76,6 +76,8 @@ pub enum Prefix {
 /// An operand with its prefix operators (outermost first).
 pub struct Operand {
     pub prefixes: Vec<(Prefix, usize)>,
+    /// Where the operand starts, parentheses included: an operator's position.
+    pub start: usize,
     pub expr: Expr,
 }
 
@@ -133,31 +135,37 @@ impl StackOp {
     }
 }
 
-fn reduce(ops: &mut Vec<StackOp>, operands: &mut Vec<Expr>) {
-    let (Some(op), Some(rhs)) = (ops.pop(), operands.pop()) else {
+/// Operands with the offset where each starts, parentheses included.
+type Operands = Vec<(usize, Expr)>;
+
+fn reduce(ops: &mut Vec<StackOp>, operands: &mut Operands) {
+    let (Some(op), Some((rhs_start, rhs))) = (ops.pop(), operands.pop()) else {
         return;
     };
-    let e = match op {
+    let (start, e) = match op {
         StackOp::Prefix(p, at, _) => {
             let span = Span::new(at, rhs.span.end as usize);
             let kind = match p {
                 Prefix::Not => ExprKind::Not(Box::new(rhs)),
                 Prefix::Neg => ExprKind::Neg(Box::new(rhs)),
             };
-            Expr::new(span, kind)
+            (at, Expr::new(span, kind))
         }
         StackOp::Bin(op, _) => match operands.pop() {
-            Some(lhs) => Expr::new(
-                lhs.span.to(rhs.span),
-                ExprKind::Binary(op, Box::new([lhs, rhs])),
+            Some((lhs_start, lhs)) => (
+                lhs_start,
+                Expr::new(
+                    Span::new(lhs_start, rhs.span.end as usize),
+                    ExprKind::Binary(op, Box::new([lhs, rhs])),
+                ),
             ),
-            None => rhs,
+            None => (rhs_start, rhs),
         },
     };
-    operands.push(e);
+    operands.push((start, e));
 }
 
-fn push_operand(o: Operand, ops: &mut Vec<StackOp>, operands: &mut Vec<Expr>) {
+fn push_operand(o: Operand, ops: &mut Vec<StackOp>, operands: &mut Operands) {
     for (p, at) in o.prefixes {
         let level = match p {
             Prefix::Not => NOT_LEVEL,
@@ -165,7 +173,7 @@ fn push_operand(o: Operand, ops: &mut Vec<StackOp>, operands: &mut Vec<Expr>) {
         };
         ops.push(StackOp::Prefix(p, at, level));
     }
-    operands.push(o.expr);
+    operands.push((o.start, o.expr));
 }
 
 fn prefix_only(o: Operand) -> Expr {
@@ -206,7 +214,7 @@ impl Ctx<'_> {
             return Ok(prefix_only(chain.first));
         }
         let mut ops: Vec<StackOp> = Vec::new();
-        let mut operands: Vec<Expr> = Vec::new();
+        let mut operands: Operands = Vec::new();
         push_operand(chain.first, &mut ops, &mut operands);
         for item in chain.rest {
             match item {
@@ -232,11 +240,14 @@ impl Ctx<'_> {
                     while ops.last().is_some_and(|t| t.level() > HAS_ATTR_LEVEL) {
                         reduce(&mut ops, &mut operands);
                     }
-                    if let Some(e) = operands.pop() {
-                        let span = Span::new(e.span.start as usize, end);
-                        operands.push(Expr::new(
-                            span,
-                            ExprKind::HasAttr(Box::new(e), path.into_boxed_slice()),
+                    if let Some((start, e)) = operands.pop() {
+                        let span = Span::new(start, end);
+                        operands.push((
+                            start,
+                            Expr::new(
+                                span,
+                                ExprKind::HasAttr(Box::new(e), path.into_boxed_slice()),
+                            ),
                         ));
                     }
                 }
@@ -247,12 +258,13 @@ impl Ctx<'_> {
         }
         operands
             .pop()
+            .map(|(_, e)| e)
             .ok_or_else(|| user_error(0, "syntax error, empty operator chain".into()))
     }
 
     /// `f a`: Nix extends an existing call node instead of nesting a new one.
-    pub fn apply(&mut self, f: Expr, arg: Expr) -> Expr {
-        let span = f.span.to(arg.span);
+    pub fn apply(&mut self, start: usize, f: Expr, arg: Expr) -> Expr {
+        let span = Span::new(start, arg.span.end as usize);
         let f_span = f.span;
         match f.into_kind() {
             ExprKind::Call(fun, mut args) => {

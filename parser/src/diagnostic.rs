@@ -146,15 +146,20 @@ impl Diagnostic {
     pub fn render(&self) -> Vec<u8> {
         let mut body: Vec<u8> = Vec::new();
         body.extend_from_slice(self.message.as_bytes());
-        body.extend_from_slice(
-            format!(
-                "\n\nat {}:{}:{}:",
-                self.origin.at_label(),
-                self.line,
-                self.column
-            )
-            .as_bytes(),
-        );
+        body.extend_from_slice(b"\n\n");
+        body.extend_from_slice(&self.position_block());
+        indent_message(b"error: ", &body)
+    }
+
+    /// `at file:line:col:` and the source lines around it, not yet indented.
+    pub fn position_block(&self) -> Vec<u8> {
+        let mut body: Vec<u8> = format!(
+            "at {}:{}:{}:",
+            self.origin.at_label(),
+            self.line,
+            self.column
+        )
+        .into_bytes();
         if let Some(s) = &self.snippet {
             body.push(b'\n');
             let mut line = |n: usize, text: &[u8]| {
@@ -171,7 +176,8 @@ impl Diagnostic {
                 body.extend_from_slice(n);
             }
         }
-        indent_message(b"error: ", &body)
+        body.push(b'\n');
+        body
     }
 }
 

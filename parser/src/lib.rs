@@ -205,6 +205,17 @@ pub fn parse(
     symbols: &mut Interner,
     globals: &Globals,
 ) -> Result<Expr, Box<Diagnostic>> {
+    parse_in_scope(src, info, symbols, globals, &[])
+}
+
+/// Like [`parse`], with an extra scope of `names` (sorted by symbol) around the globals.
+pub fn parse_in_scope(
+    src: &[u8],
+    info: &SourceInfo<'_>,
+    symbols: &mut Interner,
+    globals: &Globals,
+    names: &[Sym],
+) -> Result<Expr, Box<Diagnostic>> {
     let diag = |e: SyntaxError| {
         Box::new(Diagnostic::new(
             e.message,
@@ -215,7 +226,7 @@ pub fn parse(
         ))
     };
     let mut e = parse_unresolved(src, info, symbols).map_err(diag)?;
-    resolve::resolve(&mut e, globals, symbols).map_err(diag)?;
+    resolve::resolve_in_scope(&mut e, globals, symbols, names).map_err(diag)?;
     Ok(e)
 }
 

@@ -90,12 +90,26 @@ struct Resolver<'g> {
 /// Resolves every variable of `e` against the global names, or reports the first
 /// undefined one as Nix does.
 pub fn resolve(e: &mut Expr, globals: &Globals, symbols: &Interner) -> Result<(), SyntaxError> {
+    resolve_in_scope(e, globals, symbols, &[])
+}
+
+/// Resolves `e` inside one extra scope of `names` (sorted by symbol) around the globals, as
+/// `scopedImport` needs: those names are scope 0 of the file's outermost level.
+pub fn resolve_in_scope(
+    e: &mut Expr,
+    globals: &Globals,
+    symbols: &Interner,
+    names: &[Sym],
+) -> Result<(), SyntaxError> {
     let mut r = Resolver {
         globals,
         symbols,
         names: Vec::new(),
         frames: Vec::new(),
     };
+    if !names.is_empty() {
+        r.push(FrameKind::Names, names.iter().copied());
+    }
     r.expr(e)
 }
 

@@ -177,7 +177,7 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
         return inv.not_implemented(Some("--find-file"));
     }
     if a.eval {
-        return inv.not_implemented(Some("--eval"));
+        return crate::instantiate::run(&a);
     }
     inv.not_implemented(None)
 }

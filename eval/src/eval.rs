@@ -1,0 +1,803 @@
+//! The evaluation of expressions, forcing of thunks and function calls.
+
+use crate::env::Env;
+use crate::error::{ErrorKind, EvalError, EvalResult};
+use crate::value::*;
+use crate::{Evaluator, Pos, MAX_DEPTH};
+use ferrix_parser::ast::{self, AttrName, AttrValue, BinOp, Expr, ExprKind, Slot, StrOrPath};
+use ferrix_parser::Sym;
+
+const RED_ZONE: usize = 128 * 1024;
+const STACK_GROWTH: usize = 4 * 1024 * 1024;
+
+type TR<'a> = Result<&'a Thunk<'a>, Box<EvalError>>;
+
+impl<'a> Evaluator<'a> {
+    #[inline]
+    pub(crate) fn pos(&self, env: &Env<'a>, e: &Expr) -> Pos {
+        Pos {
+            file: env.file,
+            offset: e.span.start,
+        }
+    }
+
+    /// Forces a thunk to weak head normal form.
+    pub fn force(&self, t: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
+        let state = t.0.get();
+        if let State::Done(v) = state {
+            return Ok(v);
+        }
+        if let State::BlackHole = state {
+            return Err(EvalError::new(
+                ErrorKind::Eval,
+                "infinite recursion encountered",
+                Some(pos),
+            ));
+        }
+        t.0.set(State::BlackHole);
+        let r = match state {
+            State::Deferred(e, env) => self.eval(e, env),
+            State::Apply(f, x) => self.force(f, pos).and_then(|fv| self.call(fv, x, pos)),
+            State::Select(s, name, at) => self.select_from(s, name, at),
+            State::Done(_) | State::BlackHole => unreachable!("handled above"),
+        };
+        match r {
+            Ok(v) => {
+                t.0.set(State::Done(v));
+                Ok(v)
+            }
+            Err(e) => {
+                // Leave the thunk as it was, so that `tryEval` can force it again.
+                t.0.set(state);
+                Err(e)
+            }
+        }
+    }
+
+    fn select_from(&self, s: &'a Thunk<'a>, name: Sym, pos: Pos) -> EvalResult<'a> {
+        let set = self.force_attrs(s, pos)?;
+        match set.get(name) {
+            Some(a) => self.force(a.value, pos),
+            None => Err(self.missing_attr(set, name, pos)),
+        }
+    }
+
+    pub(crate) fn missing_attr(&self, set: &AttrSet<'a>, name: Sym, pos: Pos) -> Box<EvalError> {
+        let mut e = EvalError::eval(format!("attribute '{}' missing", self.sym_name(name)), pos);
+        e.suggestions = self.suggest(set, name);
+        e
+    }
+
+    /// Attribute names close to `name`, for "Did you mean …?".
+    fn suggest(&self, set: &AttrSet<'a>, name: Sym) -> Vec<String> {
+        let want = self.sym_name(name);
+        let mut c: Vec<(usize, String)> = set
+            .attrs
+            .iter()
+            .map(|a| self.sym_name(a.name))
+            .map(|n| (levenshtein(&want, &n), n))
+            .filter(|(d, _)| *d <= 2)
+            .collect();
+        c.sort();
+        c.into_iter().take(10).map(|(_, n)| n).collect()
+    }
+
+    /// Evaluates `e` in `env` to weak head normal form.
+    pub fn eval(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+        let depth = self.depth.get();
+        if depth > MAX_DEPTH {
+            return Err(EvalError::eval(
+                "stack overflow (possible infinite recursion)",
+                self.pos(env, e),
+            ));
+        }
+        self.depth.set(depth + 1);
+        let r = stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.eval_inner(e, env));
+        self.depth.set(depth);
+        r
+    }
+
+    /// A thunk for `e`, without allocating where Nix doesn't either: constants are made
+    /// already evaluated and variables share the thunk they refer to.
+    pub fn thunk(&self, e: &'a Expr, env: &'a Env<'a>) -> &'a Thunk<'a> {
+        match &e.kind {
+            ExprKind::Int(n) => self.alloc_thunk(Value::Int(*n)),
+            ExprKind::Float(f) => self.alloc_thunk(Value::Float(*f)),
+            ExprKind::Str(s) => self.alloc_thunk(self.literal_str(s)),
+            ExprKind::Path(p) | ExprKind::HomePath(p, _) => {
+                self.alloc_thunk(Value::Path(self.bump.alloc(NixStr {
+                    bytes: self.bump.alloc_slice_copy(p),
+                    context: &[],
+                })))
+            }
+            ExprKind::Var(v) => match v.slot {
+                Slot::Local { up, index } => env.ancestor(up).slots[index as usize],
+                Slot::Global(i) => self.global(i),
+                _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
+            },
+            _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
+        }
+    }
+
+    fn literal_str(&self, s: &[u8]) -> Value<'a> {
+        self.string(s)
+    }
+
+    fn lookup(&self, v: &ast::Var, env: &'a Env<'a>, pos: Pos) -> TR<'a> {
+        match v.slot {
+            Slot::Local { up, index } => Ok(env.ancestor(up).slots[index as usize]),
+            Slot::Global(i) => Ok(self.global(i)),
+            Slot::With { up } => {
+                let mut w = Some(env.ancestor(up));
+                while let Some(scope) = w {
+                    if scope.is_with {
+                        let set = self.force_attrs(scope.slots[0], pos)?;
+                        if let Some(a) = set.get(v.name) {
+                            return Ok(a.value);
+                        }
+                    }
+                    w = scope.up;
+                }
+                Err(EvalError::eval(
+                    format!("undefined variable '{}'", self.sym_name(v.name)),
+                    pos,
+                ))
+            }
+            Slot::Unresolved => Err(EvalError::eval(
+                format!("undefined variable '{}'", self.sym_name(v.name)),
+                pos,
+            )),
+        }
+    }
+
+    fn eval_inner(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+        let pos = self.pos(env, e);
+        match &e.kind {
+            ExprKind::Int(n) => Ok(Value::Int(*n)),
+            ExprKind::Float(f) => Ok(Value::Float(*f)),
+            ExprKind::Str(s) => Ok(self.literal_str(s)),
+            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Ok(self.path_value(p)),
+            ExprKind::Var(v) => {
+                let t = self.lookup(v, env, pos)?;
+                self.force(t, pos)
+            }
+            ExprKind::CurPos => Ok(self.pos_attrs(pos)),
+            ExprKind::Select(sel) => self.eval_select(sel, env, pos),
+            ExprKind::HasAttr(x, path) => {
+                let mut v = self.eval(x, env)?;
+                for name in path.iter() {
+                    let name = self.attr_name(name, env)?;
+                    match v {
+                        Value::Attrs(set) => match set.get(name) {
+                            Some(a) => v = self.force(a.value, pos)?,
+                            None => return Ok(Value::Bool(false)),
+                        },
+                        _ => return Ok(Value::Bool(false)),
+                    }
+                }
+                Ok(Value::Bool(true))
+            }
+            ExprKind::Attrs(a) => self.eval_attrs(a, env),
+            ExprKind::List(items) => {
+                let items = self
+                    .bump
+                    .alloc_slice_fill_iter(items.iter().map(|x| self.thunk(x, env)));
+                Ok(Value::List(self.bump.alloc(List { items })))
+            }
+            ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump.alloc(Closure {
+                lambda: l,
+                env,
+                pos,
+            }))),
+            ExprKind::Call(f, args) => {
+                let mut fv = self.eval(f, env)?;
+                for a in args {
+                    let t = self.thunk(a, env);
+                    fv = self.call(fv, t, pos)?;
+                }
+                Ok(fv)
+            }
+            ExprKind::Let(a, body) => {
+                let (scope, _) = self.rec_scope(a, env)?;
+                self.eval(body, scope)
+            }
+            ExprKind::With(w, body) => {
+                let t = self.thunk(w, env);
+                let slots = self.bump.alloc_slice_copy(&[t]);
+                let scope = self.bump.alloc(Env {
+                    up: Some(env),
+                    slots,
+                    file: env.file,
+                    is_with: true,
+                });
+                self.eval(body, scope)
+            }
+            ExprKind::If(b) => {
+                if self.eval_bool(&b[0], env)? {
+                    self.eval(&b[1], env)
+                } else {
+                    self.eval(&b[2], env)
+                }
+            }
+            ExprKind::Assert(b) => {
+                if self.eval_bool(&b[0], env)? {
+                    self.eval(&b[1], env)
+                } else {
+                    let text = ferrix_parser::print::print(
+                        &self.symbols.borrow(),
+                        &b[0],
+                        ferrix_parser::print::Style::Nix,
+                    );
+                    Err(EvalError::new(
+                        ErrorKind::Assert,
+                        format!("assertion '{}' failed", String::from_utf8_lossy(&text)),
+                        Some(pos),
+                    ))
+                }
+            }
+            ExprKind::Not(x) => Ok(Value::Bool(!self.eval_bool(x, env)?)),
+            ExprKind::Neg(x) => {
+                let v = self.eval(x, env)?;
+                self.sub(Value::Int(0), v, pos)
+            }
+            ExprKind::Binary(op, b) => self.eval_binary(*op, &b[0], &b[1], env, pos),
+            ExprKind::Interpolate(kind, parts) => self.eval_interpolation(*kind, parts, env, pos),
+        }
+    }
+
+    fn eval_bool(&self, e: &'a Expr, env: &'a Env<'a>) -> Result<bool, Box<EvalError>> {
+        match self.eval(e, env)? {
+            Value::Bool(b) => Ok(b),
+            v => Err(EvalError::eval(
+                format!("value is {} while a Boolean was expected", v.show_type()),
+                self.pos(env, e),
+            )),
+        }
+    }
+
+    fn attr_name(&self, name: &'a AttrName, env: &'a Env<'a>) -> Result<Sym, Box<EvalError>> {
+        match name {
+            AttrName::Static(s) => Ok(*s),
+            AttrName::Dynamic(e) => {
+                let v = self.eval(e, env)?;
+                let s = self.coerce_to_string_plain(v, self.pos(env, e))?;
+                Ok(self.intern(&s))
+            }
+        }
+    }
+
+    fn eval_select(&self, sel: &'a ast::Select, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
+        let mut v = self.eval(&sel.expr, env)?;
+        for (i, name) in sel.path.iter().enumerate() {
+            let name = self.attr_name(name, env)?;
+            let set = match v {
+                Value::Attrs(set) => set,
+                other => {
+                    if let Some(d) = &sel.default {
+                        return self.eval(d, env);
+                    }
+                    return Err(EvalError::eval(
+                        format!("value is {} while a set was expected", other.show_type()),
+                        pos,
+                    ));
+                }
+            };
+            match set.get(name) {
+                Some(a) => {
+                    let at = a.pos;
+                    v = self.force(a.value, pos).map_err(|e| {
+                        e.with_frame(
+                            format!(
+                                "while evaluating the attribute '{}'",
+                                self.show_path(&sel.path[..=i])
+                            ),
+                            Some(at),
+                        )
+                    })?;
+                }
+                None => {
+                    if let Some(d) = &sel.default {
+                        return self.eval(d, env);
+                    }
+                    return Err(self.missing_attr(set, name, pos));
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn show_path(&self, path: &[AttrName]) -> String {
+        ferrix_parser::print::show_attr_path(&self.symbols.borrow(), path)
+    }
+
+    /// `{ file = …; line = …; column = …; }` for a position.
+    pub fn pos_attrs(&self, pos: Pos) -> Value<'a> {
+        let (file, line, col) = self.pos_parts(pos);
+        let mut attrs = vec![
+            Attr {
+                name: self.syms.file,
+                value: self.alloc_thunk(self.string(file.as_bytes())),
+                pos,
+            },
+            Attr {
+                name: self.syms.line,
+                value: self.alloc_thunk(Value::Int(line as i64)),
+                pos,
+            },
+            Attr {
+                name: self.syms.column,
+                value: self.alloc_thunk(Value::Int(col as i64)),
+                pos,
+            },
+        ];
+        attrs.sort_by_key(|a| a.name);
+        self.make_attrs(attrs)
+    }
+
+    /// An attribute set from attributes sorted by symbol.
+    pub fn make_attrs(&self, attrs: Vec<Attr<'a>>) -> Value<'a> {
+        let attrs = self.bump.alloc_slice_copy(&attrs);
+        Value::Attrs(self.bump.alloc(AttrSet { attrs }))
+    }
+
+    /// The value of a constant expression, which needs no thunk.
+    fn constant(&self, e: &Expr) -> Option<Value<'a>> {
+        match &e.kind {
+            ExprKind::Int(n) => Some(Value::Int(*n)),
+            ExprKind::Float(f) => Some(Value::Float(*f)),
+            ExprKind::Str(s) => Some(self.string(s)),
+            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Some(self.path_value(p)),
+            _ => None,
+        }
+    }
+
+    /// The scope of a `let` or `rec` set: one slot per static attribute. The slots are
+    /// made first and filled once the scope exists, since their code refers to it.
+    fn rec_scope(
+        &self,
+        a: &'a ast::Attrs,
+        env: &'a Env<'a>,
+    ) -> Result<(&'a Env<'a>, &'a [&'a Thunk<'a>]), Box<EvalError>> {
+        let mut slots: Vec<&'a Thunk<'a>> = Vec::with_capacity(a.entries.len());
+        for entry in &a.entries {
+            slots.push(match &entry.value {
+                // `inherit x;` reads the enclosing scope.
+                AttrValue::Inherit(v, s) => self.lookup(
+                    v,
+                    env,
+                    Pos {
+                        file: env.file,
+                        offset: s.start,
+                    },
+                )?,
+                _ => self.bump.alloc(Thunk::new(State::BlackHole)),
+            });
+        }
+        let slots: &'a [&'a Thunk<'a>] = self.bump.alloc_slice_copy(&slots);
+        let scope: &'a Env<'a> = self.bump.alloc(Env {
+            up: Some(env),
+            slots,
+            file: env.file,
+            is_with: false,
+        });
+        let mut sources: Vec<&'a Thunk<'a>> = Vec::with_capacity(a.inherit_sources.len());
+        for s in &a.inherit_sources {
+            sources.push(self.thunk(s, scope));
+        }
+        for (entry, slot) in a.entries.iter().zip(slots.iter()) {
+            match &entry.value {
+                AttrValue::Plain(x) => slot.0.set(match self.constant(x) {
+                    Some(v) => State::Done(v),
+                    None => State::Deferred(x, scope),
+                }),
+                AttrValue::InheritFrom { source, span } => slot.0.set(State::Select(
+                    sources[*source as usize],
+                    entry.name,
+                    Pos {
+                        file: env.file,
+                        offset: span.start,
+                    },
+                )),
+                AttrValue::Inherit(..) => {}
+            }
+        }
+        Ok((scope, slots))
+    }
+
+    fn eval_attrs(&self, a: &'a ast::Attrs, env: &'a Env<'a>) -> EvalResult<'a> {
+        let file = env.file;
+        let (scope, mut attrs): (&'a Env<'a>, Vec<Attr<'a>>) = if a.rec {
+            let (scope, slots) = self.rec_scope(a, env)?;
+            let attrs = a
+                .entries
+                .iter()
+                .zip(slots.iter())
+                .map(|(entry, t)| Attr {
+                    name: entry.name,
+                    value: t,
+                    pos: Pos {
+                        file,
+                        offset: entry.span.start,
+                    },
+                })
+                .collect();
+            (scope, attrs)
+        } else {
+            let sources: Vec<&'a Thunk<'a>> = a
+                .inherit_sources
+                .iter()
+                .map(|s| self.thunk(s, env))
+                .collect();
+            let mut attrs = Vec::with_capacity(a.entries.len() + a.dynamic.len());
+            for entry in &a.entries {
+                let at = Pos {
+                    file,
+                    offset: entry.span.start,
+                };
+                let value = match &entry.value {
+                    AttrValue::Plain(x) => self.thunk(x, env),
+                    AttrValue::Inherit(v, s) => self.lookup(
+                        v,
+                        env,
+                        Pos {
+                            file,
+                            offset: s.start,
+                        },
+                    )?,
+                    AttrValue::InheritFrom { source, span } => {
+                        self.bump.alloc(Thunk::new(State::Select(
+                            sources[*source as usize],
+                            entry.name,
+                            Pos {
+                                file,
+                                offset: span.start,
+                            },
+                        )))
+                    }
+                };
+                attrs.push(Attr {
+                    name: entry.name,
+                    value,
+                    pos: at,
+                });
+            }
+            (env, attrs)
+        };
+        for d in &a.dynamic {
+            let nv = self.eval(&d.name, scope)?;
+            let npos = self.pos(scope, &d.name);
+            if let Value::Null = nv {
+                continue;
+            }
+            let name = self.coerce_to_string_plain(nv, npos)?;
+            let sym = self.intern(&name);
+            let at = Pos {
+                file,
+                offset: d.span.start,
+            };
+            match attrs.binary_search_by_key(&sym, |x| x.name) {
+                Ok(i) => {
+                    return Err(EvalError::eval(
+                        format!(
+                            "dynamic attribute '{}' already defined at {}",
+                            String::from_utf8_lossy(&name),
+                            self.show_pos(attrs[i].pos)
+                        ),
+                        at,
+                    ))
+                }
+                Err(i) => attrs.insert(
+                    i,
+                    Attr {
+                        name: sym,
+                        value: self.thunk(&d.value, scope),
+                        pos: at,
+                    },
+                ),
+            }
+        }
+        Ok(self.make_attrs(attrs))
+    }
+
+    pub fn force_attrs(
+        &self,
+        t: &'a Thunk<'a>,
+        pos: Pos,
+    ) -> Result<&'a AttrSet<'a>, Box<EvalError>> {
+        match self.force(t, pos)? {
+            Value::Attrs(s) => Ok(s),
+            v => Err(EvalError::eval(
+                format!("value is {} while a set was expected", v.show_type()),
+                pos,
+            )),
+        }
+    }
+
+    /// Applies a function value to one argument.
+    pub fn call(&self, f: Value<'a>, arg: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
+        match f {
+            Value::Lambda(c) => self.call_lambda(c, arg, pos),
+            Value::PrimOp(p) => {
+                if p.arity <= 1 {
+                    (p.func)(self, &[arg], pos)
+                } else {
+                    let args = self.bump.alloc_slice_copy(&[arg]);
+                    Ok(Value::PrimOpApp(self.bump.alloc(PrimOpApp { op: p, args })))
+                }
+            }
+            Value::PrimOpApp(app) => {
+                let mut args: Vec<&'a Thunk<'a>> = Vec::with_capacity(app.args.len() + 1);
+                args.extend_from_slice(app.args);
+                args.push(arg);
+                if args.len() >= app.op.arity {
+                    (app.op.func)(self, &args, pos)
+                } else {
+                    let args = self.bump.alloc_slice_copy(&args);
+                    Ok(Value::PrimOpApp(
+                        self.bump.alloc(PrimOpApp { op: app.op, args }),
+                    ))
+                }
+            }
+            Value::Attrs(set) if set.get(self.syms.functor).is_some() => {
+                let functor = set
+                    .get(self.syms.functor)
+                    .map(|a| a.value)
+                    .unwrap_or(self.null_thunk);
+                let fv = self.force(functor, pos)?;
+                let me = self.alloc_thunk(f);
+                let g = self.call(fv, me, pos)?;
+                self.call(g, arg, pos)
+            }
+            other => Err(EvalError::eval(
+                format!(
+                    "attempt to call something which is not a function but {}",
+                    other.show_type()
+                ),
+                pos,
+            )),
+        }
+    }
+
+    fn describe_lambda(&self, c: &Closure<'a>) -> String {
+        match c.lambda.name {
+            Some(n) => format!(
+                "function '{}' at {}",
+                self.sym_name(n),
+                self.show_pos(c.pos)
+            ),
+            None => format!("anonymous function at {}", self.show_pos(c.pos)),
+        }
+    }
+
+    fn call_lambda(&self, c: &'a Closure<'a>, arg: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
+        let l = c.lambda;
+        let Some(formals) = &l.formals else {
+            let slots = self.bump.alloc_slice_copy(&[arg]);
+            let env = self.bump.alloc(Env {
+                up: Some(c.env),
+                slots,
+                file: c.env.file,
+                is_with: false,
+            });
+            return self.eval(&l.body, env);
+        };
+        let set = self.force_attrs(arg, pos)?;
+        let shift = l.arg.is_some() as usize;
+        let n = shift + formals.entries.len();
+        let mut slots: Vec<&'a Thunk<'a>> = Vec::with_capacity(n);
+        if l.arg.is_some() {
+            slots.push(arg);
+        }
+        let mut defaults: Vec<(usize, &'a Expr)> = Vec::new();
+        for f in &formals.entries {
+            match set.get(f.name) {
+                Some(a) => slots.push(a.value),
+                None => match &f.default {
+                    Some(d) => {
+                        defaults.push((slots.len(), d));
+                        slots.push(self.bump.alloc(Thunk::new(State::BlackHole)));
+                    }
+                    None => {
+                        return Err(EvalError::eval(
+                            format!(
+                                "{} called without required argument '{}'",
+                                self.describe_lambda(c),
+                                self.sym_name(f.name)
+                            ),
+                            pos,
+                        ))
+                    }
+                },
+            }
+        }
+        if !formals.ellipsis && set.attrs.len() > n - shift - defaults.len() {
+            for a in set.attrs {
+                if formals
+                    .entries
+                    .binary_search_by_key(&a.name, |f| f.name)
+                    .is_err()
+                {
+                    let mut e = EvalError::eval(
+                        format!(
+                            "{} called with unexpected argument '{}'",
+                            self.describe_lambda(c),
+                            self.sym_name(a.name)
+                        ),
+                        pos,
+                    );
+                    let want = self.sym_name(a.name);
+                    e.suggestions = formals
+                        .entries
+                        .iter()
+                        .map(|f| self.sym_name(f.name))
+                        .filter(|n| levenshtein(&want, n) <= 2)
+                        .collect();
+                    return Err(e);
+                }
+            }
+        }
+        let slots = self.bump.alloc_slice_copy(&slots);
+        let env = self.bump.alloc(Env {
+            up: Some(c.env),
+            slots,
+            file: c.env.file,
+            is_with: false,
+        });
+        for (i, d) in defaults {
+            slots[i].0.set(match self.constant(d) {
+                Some(v) => State::Done(v),
+                None => State::Deferred(d, env),
+            });
+        }
+        self.eval(&l.body, env)
+    }
+
+    fn eval_binary(
+        &self,
+        op: BinOp,
+        l: &'a Expr,
+        r: &'a Expr,
+        env: &'a Env<'a>,
+        pos: Pos,
+    ) -> EvalResult<'a> {
+        match op {
+            BinOp::And => Ok(Value::Bool(
+                self.eval_bool(l, env)? && self.eval_bool(r, env)?,
+            )),
+            BinOp::Or => Ok(Value::Bool(
+                self.eval_bool(l, env)? || self.eval_bool(r, env)?,
+            )),
+            BinOp::Impl => Ok(Value::Bool(
+                !self.eval_bool(l, env)? || self.eval_bool(r, env)?,
+            )),
+            BinOp::Eq | BinOp::Neq => {
+                let a = self.eval(l, env)?;
+                let b = self.eval(r, env)?;
+                let eq = self.equal(a, b, pos)?;
+                Ok(Value::Bool(eq == (op == BinOp::Eq)))
+            }
+            BinOp::Update => {
+                let a = self.eval(l, env)?;
+                let b = self.eval(r, env)?;
+                let (Value::Attrs(x), Value::Attrs(y)) = (a, b) else {
+                    let bad = if matches!(a, Value::Attrs(_)) { b } else { a };
+                    return Err(EvalError::eval(
+                        format!("value is {} while a set was expected", bad.show_type()),
+                        pos,
+                    ));
+                };
+                Ok(self.update(x, y))
+            }
+            BinOp::Concat => {
+                let a = self.eval(l, env)?;
+                let b = self.eval(r, env)?;
+                let (Value::List(x), Value::List(y)) = (a, b) else {
+                    let bad = if matches!(a, Value::List(_)) { b } else { a };
+                    return Err(EvalError::eval(
+                        format!("value is {} while a list was expected", bad.show_type()),
+                        pos,
+                    ));
+                };
+                Ok(self.concat_lists(&[x, y]))
+            }
+            BinOp::Add => {
+                let a = self.eval(l, env)?;
+                let b = self.eval(r, env)?;
+                self.add(a, b, pos, self.pos(env, r))
+            }
+            BinOp::Sub => {
+                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
+                self.sub(a, b, pos)
+            }
+            BinOp::Mul => {
+                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
+                self.mul(a, b, pos)
+            }
+            BinOp::Div => {
+                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
+                self.div(a, b, pos)
+            }
+            BinOp::Lt => {
+                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
+                Ok(Value::Bool(self.less_than(a, b, pos)?))
+            }
+            BinOp::Gt => {
+                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
+                Ok(Value::Bool(self.less_than(b, a, pos)?))
+            }
+            BinOp::Le => {
+                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
+                Ok(Value::Bool(!self.less_than(b, a, pos)?))
+            }
+            BinOp::Ge => {
+                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
+                Ok(Value::Bool(!self.less_than(a, b, pos)?))
+            }
+        }
+    }
+
+    fn eval_interpolation(
+        &self,
+        kind: StrOrPath,
+        parts: &'a [ast::Part],
+        env: &'a Env<'a>,
+        pos: Pos,
+    ) -> EvalResult<'a> {
+        let mut out: Vec<u8> = Vec::new();
+        let mut context: Vec<&'a [u8]> = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            match p {
+                ast::Part::Lit(_, t) => out.extend_from_slice(t),
+                ast::Part::Expr(x) => {
+                    let v = self.eval(x, env)?;
+                    let at = self.pos(env, x);
+                    if kind == StrOrPath::Path && i == 0 {
+                        // The leading path of `./a/${b}` is kept as it is.
+                        match v {
+                            Value::Path(p) => out.extend_from_slice(p.bytes),
+                            _ => {
+                                self.coerce_to_string(v, at, false, true, &mut out, &mut context)?
+                            }
+                        }
+                    } else {
+                        self.coerce_to_string(
+                            v,
+                            at,
+                            false,
+                            kind == StrOrPath::Str,
+                            &mut out,
+                            &mut context,
+                        )?;
+                    }
+                }
+            }
+        }
+        if kind == StrOrPath::Path {
+            if !context.is_empty() {
+                return Err(EvalError::eval(
+                    "a string that refers to a store path cannot be appended to a path",
+                    pos,
+                ));
+            }
+            return Ok(self.path_value(&ferrix_parser::actions::canon_path(&out)));
+        }
+        let context = self.bump.alloc_slice_copy(&context);
+        Ok(self.string_with_context(&out, context))
+    }
+}
+
+/// Edit distance, for suggestions.
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + (ca != *cb) as usize)
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,420 @@
+//! The Nix evaluator.
+//!
+//! Values live in a bumpalo arena for the whole evaluation ([`Evaluator::bump`]); parsed
+//! files are moved into it too and cached by path. Variables were resolved statically by the
+//! parser, so a lookup is a walk of `up` scopes and an index. Built-in functions are
+//! registered from outside (the `primops` crate) through [`Evaluator::set_global`].
+
+pub mod env;
+pub mod error;
+mod eval;
+pub mod ops;
+pub mod print;
+pub mod value;
+
+use bumpalo::Bump;
+use env::Env;
+use error::{EvalError, EvalResult};
+use ferrix_parser::ast::Expr;
+use ferrix_parser::{Globals, Interner, LineIndex, Origin, SourceInfo, Sym};
+use rustc_hash::FxHashMap;
+use std::cell::{Cell, RefCell};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use value::{NixStr, Thunk, Value};
+
+/// A position: a file of the evaluator's file table and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub file: u32,
+    pub offset: u32,
+}
+
+/// A parsed source, kept for positions and error snippets.
+pub struct SourceFile {
+    pub origin: Origin,
+    /// The text, for sources that cannot be read again (`-E`, standard input).
+    pub text: Option<Vec<u8>>,
+    pub lines: LineIndex,
+}
+
+/// Symbols the evaluator itself looks up.
+pub struct KnownSyms {
+    pub out_path: Sym,
+    pub type_: Sym,
+    pub functor: Sym,
+    pub to_string: Sym,
+    pub file: Sym,
+    pub line: Sym,
+    pub column: Sym,
+    pub derivation: Sym,
+}
+
+pub struct Evaluator<'a> {
+    pub bump: &'a Bump,
+    pub symbols: RefCell<Interner>,
+    pub globals: Globals,
+    pub syms: KnownSyms,
+    /// Global slot → value (set up by the builtins).
+    base: RefCell<Vec<&'a Thunk<'a>>>,
+    files: RefCell<Vec<SourceFile>>,
+    /// Evaluated files, by canonical path.
+    imports: RefCell<FxHashMap<PathBuf, &'a Thunk<'a>>>,
+    /// `$HOME`, for `~/` paths.
+    pub home: Vec<u8>,
+    /// Depth of nested forcing, to report runaway recursion as an error.
+    pub(crate) depth: Cell<u32>,
+    pub(crate) null_thunk: &'a Thunk<'a>,
+    /// The store, for copying paths that are coerced to strings.
+    pub store: Cell<Option<&'a dyn StoreHook>>,
+}
+
+/// What the evaluator needs from a store; supplied from outside so that `eval` does no
+/// store I/O of its own.
+pub trait StoreHook {
+    /// Adds a file or directory to the store and returns its store path.
+    fn add_path(&self, path: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// Past this many nested evaluations Nix 2.8 would have overflowed its stack; Ferrix stops
+/// with the same message rather than growing without bound.
+pub const MAX_DEPTH: u32 = 1_000_000;
+
+impl<'a> Evaluator<'a> {
+    pub fn new(bump: &'a Bump, global_names: &[&str]) -> Self {
+        let (mut symbols, globals) = ferrix_parser::base_environment(global_names.iter().copied());
+        let mut s = |n: &str| symbols.intern(n.as_bytes());
+        let syms = KnownSyms {
+            out_path: s("outPath"),
+            type_: s("type"),
+            functor: s("__functor"),
+            to_string: s("__toString"),
+            file: s("file"),
+            line: s("line"),
+            column: s("column"),
+            derivation: s("derivation"),
+        };
+        let null_thunk: &'a Thunk<'a> = bump.alloc(Thunk::done(Value::Null));
+        let n = globals.names().len();
+        Evaluator {
+            bump,
+            symbols: RefCell::new(symbols),
+            globals,
+            syms,
+            base: RefCell::new(vec![null_thunk; n]),
+            files: RefCell::new(Vec::new()),
+            imports: RefCell::new(FxHashMap::default()),
+            home: std::env::var_os("HOME")
+                .map(|h| h.as_bytes().to_vec())
+                .unwrap_or_default(),
+            depth: Cell::new(0),
+            null_thunk,
+            store: Cell::new(None),
+        }
+    }
+
+    pub fn intern(&self, name: &[u8]) -> Sym {
+        self.symbols.borrow_mut().intern(name)
+    }
+
+    pub fn sym_name(&self, s: Sym) -> String {
+        self.symbols.borrow().display(s).into_owned()
+    }
+
+    /// Sets the value of a global name (`map`, `__add`, `builtins`, …).
+    pub fn set_global(&self, name: &str, v: &'a Thunk<'a>) {
+        let sym = self.intern(name.as_bytes());
+        if let Some(i) = self.globals.slot(sym) {
+            self.base.borrow_mut()[i as usize] = v;
+        }
+    }
+
+    pub(crate) fn global(&self, i: u32) -> &'a Thunk<'a> {
+        self.base.borrow()[i as usize]
+    }
+
+    /// A thunk for `f x`, evaluated when forced (for lazy builtins like `map`).
+    pub fn lazy_apply(&self, f: &'a Thunk<'a>, x: &'a Thunk<'a>) -> &'a Thunk<'a> {
+        self.bump.alloc(Thunk::new(value::State::Apply(f, x)))
+    }
+
+    /// A thunk for `set.name`, evaluated when forced.
+    pub fn lazy_select(&self, set: &'a Thunk<'a>, name: Sym, pos: Pos) -> &'a Thunk<'a> {
+        self.bump
+            .alloc(Thunk::new(value::State::Select(set, name, pos)))
+    }
+
+    pub fn alloc_thunk(&self, v: Value<'a>) -> &'a Thunk<'a> {
+        self.bump.alloc(Thunk::done(v))
+    }
+
+    pub fn string(&self, bytes: &[u8]) -> Value<'a> {
+        self.string_with_context(bytes, &[])
+    }
+
+    pub fn string_with_context(&self, bytes: &[u8], context: &'a [&'a [u8]]) -> Value<'a> {
+        let bytes = self.bump.alloc_slice_copy(bytes);
+        Value::Str(self.bump.alloc(NixStr { bytes, context }))
+    }
+
+    pub fn path_value(&self, bytes: &[u8]) -> Value<'a> {
+        let bytes = self.bump.alloc_slice_copy(bytes);
+        Value::Path(self.bump.alloc(NixStr {
+            bytes,
+            context: &[],
+        }))
+    }
+
+    /// Registers a source and returns its file id.
+    fn add_file(&self, origin: Origin, text: &[u8], keep: bool) -> u32 {
+        let mut files = self.files.borrow_mut();
+        files.push(SourceFile {
+            origin,
+            text: keep.then(|| text.to_vec()),
+            lines: LineIndex::new(text),
+        });
+        (files.len() - 1) as u32
+    }
+
+    /// Parses a source into the arena, or renders its parse error.
+    pub fn parse(
+        &self,
+        text: &[u8],
+        origin: Origin,
+        base_dir: &[u8],
+    ) -> Result<(&'a Expr, u32), Box<EvalError>> {
+        self.parse_in_scope(text, origin, base_dir, &[])
+    }
+
+    /// Parses with an extra outermost scope of `names` (sorted by symbol).
+    pub fn parse_in_scope(
+        &self,
+        text: &[u8],
+        origin: Origin,
+        base_dir: &[u8],
+        names: &[Sym],
+    ) -> Result<(&'a Expr, u32), Box<EvalError>> {
+        let keep = !matches!(origin, Origin::File(_));
+        let info = SourceInfo {
+            origin: origin.clone(),
+            base_dir,
+            home: &self.home,
+        };
+        let r = {
+            let mut symbols = self.symbols.borrow_mut();
+            ferrix_parser::parse_in_scope(text, &info, &mut symbols, &self.globals, names)
+        };
+        match r {
+            Ok(e) => {
+                let file = self.add_file(origin, text, keep);
+                Ok((self.bump.alloc(e), file))
+            }
+            // Parse errors arrive rendered; `render_error` prints them as they are.
+            Err(d) => Err(Box::new(EvalError {
+                kind: error::ErrorKind::Eval,
+                message: String::from_utf8_lossy(&d.render()).into_owned(),
+                pos: None,
+                trace: Vec::new(),
+                suggestions: Vec::new(),
+            })),
+        }
+    }
+
+    /// The scope a file's top-level expression runs in.
+    pub fn file_env(&self, file: u32) -> &'a Env<'a> {
+        self.bump.alloc(Env {
+            up: None,
+            slots: &[],
+            file,
+            is_with: false,
+        })
+    }
+
+    /// Evaluates an expression given as text (`-E`), relative to `base_dir`.
+    pub fn eval_text(&self, text: &[u8], origin: Origin, base_dir: &[u8]) -> EvalResult<'a> {
+        let (e, file) = self.parse(text, origin, base_dir)?;
+        self.eval(e, self.file_env(file))
+    }
+
+    /// `import path`: parse and evaluate a file once; later imports share the value.
+    pub fn import_file(
+        &self,
+        path: &Path,
+        pos: Option<Pos>,
+    ) -> Result<&'a Thunk<'a>, Box<EvalError>> {
+        let path =
+            resolve_expr_path(path).map_err(|m| EvalError::new(error::ErrorKind::Eval, m, pos))?;
+        if let Some(t) = self.imports.borrow().get(&path) {
+            return Ok(t);
+        }
+        let text = std::fs::read(&path).map_err(|e| {
+            EvalError::new(
+                error::ErrorKind::Eval,
+                format!("opening file '{}': {}", path.display(), io_reason(&e)),
+                pos,
+            )
+        })?;
+        let dir = path
+            .parent()
+            .map(|d| d.as_os_str().as_bytes().to_vec())
+            .unwrap_or_else(|| b"/".to_vec());
+        let (e, file) = self.parse(
+            &text,
+            Origin::File(path.to_string_lossy().into_owned()),
+            &dir,
+        )?;
+        let t: &'a Thunk<'a> = self
+            .bump
+            .alloc(Thunk::new(value::State::Deferred(e, self.file_env(file))));
+        self.imports.borrow_mut().insert(path, t);
+        Ok(t)
+    }
+
+    /// `scopedImport attrs path`: evaluates a file with the attributes of `scope` in scope
+    /// (not cached, since the scope may differ each time).
+    pub fn scoped_import(
+        &self,
+        scope: &'a value::AttrSet<'a>,
+        path: &Path,
+        pos: Pos,
+    ) -> EvalResult<'a> {
+        let path = resolve_expr_path(path).map_err(|m| EvalError::eval(m, pos))?;
+        let text = std::fs::read(&path).map_err(|e| {
+            EvalError::eval(
+                format!("opening file '{}': {}", path.display(), io_reason(&e)),
+                pos,
+            )
+        })?;
+        let dir = path
+            .parent()
+            .map(|d| d.as_os_str().as_bytes().to_vec())
+            .unwrap_or_else(|| b"/".to_vec());
+        let names: Vec<Sym> = scope.attrs.iter().map(|a| a.name).collect();
+        let (e, file) = self.parse_in_scope(
+            &text,
+            Origin::File(path.to_string_lossy().into_owned()),
+            &dir,
+            &names,
+        )?;
+        let slots = self
+            .bump
+            .alloc_slice_fill_iter(scope.attrs.iter().map(|a| a.value));
+        let env = self.bump.alloc(Env {
+            up: None,
+            slots,
+            file,
+            is_with: false,
+        });
+        self.eval(e, env)
+    }
+
+    /// `file:line:col` as Nix prints positions inside messages.
+    pub fn show_pos(&self, pos: Pos) -> String {
+        let files = self.files.borrow();
+        match files.get(pos.file as usize) {
+            Some(f) => f.lines.describe(f.origin.pos_label(), pos.offset as usize),
+            None => "undefined position".into(),
+        }
+    }
+
+    /// Line and column of a position, and the file name as `unsafeGetAttrPos` reports it.
+    pub fn pos_parts(&self, pos: Pos) -> (String, usize, usize) {
+        let files = self.files.borrow();
+        match files.get(pos.file as usize) {
+            Some(f) => {
+                let (l, c) = f.lines.line_col(pos.offset as usize);
+                (f.origin.pos_label().to_string(), l, c)
+            }
+            None => (String::new(), 0, 0),
+        }
+    }
+
+    /// Renders an error as Nix does, with its trace when `show_trace` is set.
+    pub fn render_error(&self, e: &EvalError, show_trace: bool) -> Vec<u8> {
+        if e.pos.is_none() && e.trace.is_empty() && e.message.starts_with("error: ") {
+            // A parse error, already rendered.
+            return e.message.as_bytes().to_vec();
+        }
+        let mut body: Vec<u8> = e.message.as_bytes().to_vec();
+        body.push(b'\n');
+        if let Some(p) = e.pos {
+            self.render_pos(&mut body, p);
+        }
+        if !e.suggestions.is_empty() {
+            let s = e.suggestions.join(", ");
+            body.extend_from_slice(format!("Did you mean {s}?\n").as_bytes());
+        }
+        if show_trace {
+            for f in &e.trace {
+                body.extend_from_slice(format!("\n… {}\n", f.message).as_bytes());
+                if let Some(p) = f.pos {
+                    self.render_pos(&mut body, p);
+                }
+            }
+        }
+        ferrix_parser::diagnostic::indent_message(b"error: ", &body)
+    }
+
+    fn render_pos(&self, body: &mut Vec<u8>, p: Pos) {
+        let files = self.files.borrow();
+        let Some(f) = files.get(p.file as usize) else {
+            return;
+        };
+        let src = match &f.text {
+            Some(t) => t.clone(),
+            None => match &f.origin {
+                Origin::File(path) => std::fs::read(path).unwrap_or_default(),
+                _ => Vec::new(),
+            },
+        };
+        let d = ferrix_parser::Diagnostic::new(
+            String::new(),
+            f.origin.clone(),
+            &src,
+            &f.lines,
+            p.offset as usize,
+        );
+        body.push(b'\n');
+        body.extend_from_slice(&d.position_block());
+    }
+}
+
+/// Nix's `resolveExprPath`: follow symlinks, and use `default.nix` in a directory.
+pub fn resolve_expr_path(path: &Path) -> Result<PathBuf, String> {
+    let mut path = path.to_path_buf();
+    for _ in 0..1024 {
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| format!("getting status of '{}': {}", path.display(), io_reason(&e)))?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).map_err(|e| {
+                format!(
+                    "reading symbolic link '{}': {}",
+                    path.display(),
+                    io_reason(&e)
+                )
+            })?;
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            path = PathBuf::from(std::ffi::OsStr::from_bytes(
+                &ferrix_parser::actions::canon_path(dir.join(target).as_os_str().as_bytes()),
+            ));
+            continue;
+        }
+        if meta.is_dir() {
+            path.push("default.nix");
+        }
+        return Ok(path);
+    }
+    Err(format!(
+        "too many symbolic links encountered while traversing the path '{}'",
+        path.display()
+    ))
+}
+
+/// The OS error text without Rust's " (os error N)" suffix, as Nix prints it.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

@@ -1,0 +1,374 @@
+//! Nix's operators and coercions: arithmetic, `+` on strings and paths, comparison,
+//! equality, `//`, `++` and string coercion.
+
+use crate::error::{EvalError, EvalResult};
+use crate::value::*;
+use crate::{Evaluator, Pos};
+
+impl<'a> Evaluator<'a> {
+    /// `a + b` (Nix's two-element string concatenation): numbers add; otherwise the first
+    /// operand decides whether the result is a path or a string.
+    pub fn add(&self, a: Value<'a>, b: Value<'a>, pos: Pos, b_pos: Pos) -> EvalResult<'a> {
+        match (a, b) {
+            (Value::Int(x), Value::Int(y)) => Ok(Value::Int(x.wrapping_add(y))),
+            (Value::Int(x), Value::Float(y)) => Ok(Value::Float(x as f64 + y)),
+            (Value::Float(x), Value::Int(y)) => Ok(Value::Float(x + y as f64)),
+            (Value::Float(x), Value::Float(y)) => Ok(Value::Float(x + y)),
+            (Value::Int(_), other) => Err(EvalError::eval(
+                format!("cannot add {} to an integer", other.show_type()),
+                b_pos,
+            )),
+            (Value::Float(_), other) => Err(EvalError::eval(
+                format!("cannot add {} to a float", other.show_type()),
+                b_pos,
+            )),
+            (Value::Path(p), other) => {
+                let mut out = p.bytes.to_vec();
+                let mut context = Vec::new();
+                self.coerce_to_string(other, b_pos, false, false, &mut out, &mut context)?;
+                if !context.is_empty() {
+                    return Err(EvalError::eval(
+                        "a string that refers to a store path cannot be appended to a path",
+                        pos,
+                    ));
+                }
+                Ok(self.path_value(&ferrix_parser::actions::canon_path(&out)))
+            }
+            (first, other) => {
+                let mut out = Vec::new();
+                let mut context = Vec::new();
+                self.coerce_to_string(first, pos, false, true, &mut out, &mut context)?;
+                self.coerce_to_string(other, b_pos, false, true, &mut out, &mut context)?;
+                let context = self.bump.alloc_slice_copy(&context);
+                Ok(self.string_with_context(&out, context))
+            }
+        }
+    }
+
+    fn numbers(&self, a: Value<'a>, b: Value<'a>, pos: Pos) -> Result<Num, Box<EvalError>> {
+        let bad = |v: Value<'a>| {
+            EvalError::eval(
+                format!("value is {} while an integer was expected", v.show_type()),
+                pos,
+            )
+        };
+        match (a, b) {
+            (Value::Int(x), Value::Int(y)) => Ok(Num::Int(x, y)),
+            (Value::Int(x), Value::Float(y)) => Ok(Num::Float(x as f64, y)),
+            (Value::Float(x), Value::Int(y)) => Ok(Num::Float(x, y as f64)),
+            (Value::Float(x), Value::Float(y)) => Ok(Num::Float(x, y)),
+            (Value::Int(_) | Value::Float(_), v) => Err(bad(v)),
+            (v, _) => Err(bad(v)),
+        }
+    }
+
+    pub fn sub(&self, a: Value<'a>, b: Value<'a>, pos: Pos) -> EvalResult<'a> {
+        Ok(match self.numbers(a, b, pos)? {
+            Num::Int(x, y) => Value::Int(x.wrapping_sub(y)),
+            Num::Float(x, y) => Value::Float(x - y),
+        })
+    }
+
+    pub fn mul(&self, a: Value<'a>, b: Value<'a>, pos: Pos) -> EvalResult<'a> {
+        Ok(match self.numbers(a, b, pos)? {
+            Num::Int(x, y) => Value::Int(x.wrapping_mul(y)),
+            Num::Float(x, y) => Value::Float(x * y),
+        })
+    }
+
+    pub fn div(&self, a: Value<'a>, b: Value<'a>, pos: Pos) -> EvalResult<'a> {
+        let n = self.numbers(a, b, pos)?;
+        let zero = match n {
+            Num::Int(_, y) => y == 0,
+            Num::Float(_, y) => y == 0.0,
+        };
+        if zero {
+            return Err(EvalError::eval("division by zero", pos));
+        }
+        Ok(match n {
+            Num::Int(x, y) => Value::Int(x.wrapping_div(y)),
+            Num::Float(x, y) => Value::Float(x / y),
+        })
+    }
+
+    /// `a < b` on numbers, strings, paths and lists.
+    pub fn less_than(&self, a: Value<'a>, b: Value<'a>, pos: Pos) -> Result<bool, Box<EvalError>> {
+        Ok(self.compare(a, b, pos)? == std::cmp::Ordering::Less)
+    }
+
+    pub fn compare(
+        &self,
+        a: Value<'a>,
+        b: Value<'a>,
+        pos: Pos,
+    ) -> Result<std::cmp::Ordering, Box<EvalError>> {
+        use std::cmp::Ordering;
+        match (a, b) {
+            (Value::Int(x), Value::Int(y)) => Ok(x.cmp(&y)),
+            (Value::Int(x), Value::Float(y)) => {
+                Ok((x as f64).partial_cmp(&y).unwrap_or(Ordering::Equal))
+            }
+            (Value::Float(x), Value::Int(y)) => {
+                Ok(x.partial_cmp(&(y as f64)).unwrap_or(Ordering::Equal))
+            }
+            (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(&y).unwrap_or(Ordering::Equal)),
+            (Value::Str(x), Value::Str(y)) => Ok(x.bytes.cmp(y.bytes)),
+            (Value::Path(x), Value::Path(y)) => Ok(x.bytes.cmp(y.bytes)),
+            (Value::List(x), Value::List(y)) => {
+                for (p, q) in x.items.iter().zip(y.items.iter()) {
+                    let (p, q) = (self.force(p, pos)?, self.force(q, pos)?);
+                    // As Nix: equal elements go on, otherwise `<` decides.
+                    if !self.equal(p, q, pos)? {
+                        return Ok(if self.less_than(p, q, pos)? {
+                            Ordering::Less
+                        } else {
+                            Ordering::Greater
+                        });
+                    }
+                }
+                Ok(x.items.len().cmp(&y.items.len()))
+            }
+            (x, y) => Err(EvalError::eval(
+                format!("cannot compare {} with {}", x.show_type(), y.show_type()),
+                pos,
+            )),
+        }
+    }
+
+    /// Deep equality, as `==`.
+    pub fn equal(&self, a: Value<'a>, b: Value<'a>, pos: Pos) -> Result<bool, Box<EvalError>> {
+        match (a, b) {
+            (Value::Int(x), Value::Int(y)) => Ok(x == y),
+            (Value::Int(x), Value::Float(y)) => Ok(x as f64 == y),
+            (Value::Float(x), Value::Int(y)) => Ok(x == y as f64),
+            (Value::Float(x), Value::Float(y)) => Ok(x == y),
+            (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
+            (Value::Null, Value::Null) => Ok(true),
+            (Value::Str(x), Value::Str(y)) => Ok(c_str(x.bytes) == c_str(y.bytes)),
+            (Value::Path(x), Value::Path(y)) => Ok(x.bytes == y.bytes),
+            (Value::List(x), Value::List(y)) => {
+                if x.items.len() != y.items.len() {
+                    return Ok(false);
+                }
+                for (p, q) in x.items.iter().zip(y.items.iter()) {
+                    // The same value is equal to itself without looking (so `[f] == [f]`).
+                    if std::ptr::eq(*p, *q) {
+                        continue;
+                    }
+                    if !self.equal(self.force(p, pos)?, self.force(q, pos)?, pos)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            (Value::Attrs(x), Value::Attrs(y)) => {
+                if self.is_derivation(x, pos)? && self.is_derivation(y, pos)? {
+                    if let (Some(p), Some(q)) =
+                        (x.get(self.syms.out_path), y.get(self.syms.out_path))
+                    {
+                        if std::ptr::eq(p.value, q.value) {
+                            return Ok(true);
+                        }
+                        return self.equal(
+                            self.force(p.value, pos)?,
+                            self.force(q.value, pos)?,
+                            pos,
+                        );
+                    }
+                }
+                if x.attrs.len() != y.attrs.len() {
+                    return Ok(false);
+                }
+                for (p, q) in x.attrs.iter().zip(y.attrs.iter()) {
+                    if p.name != q.name {
+                        return Ok(false);
+                    }
+                    if std::ptr::eq(p.value, q.value) {
+                        continue;
+                    }
+                    if !self.equal(self.force(p.value, pos)?, self.force(q.value, pos)?, pos)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A set with `type = "derivation"`.
+    pub fn is_derivation(&self, s: &AttrSet<'a>, pos: Pos) -> Result<bool, Box<EvalError>> {
+        match s.get(self.syms.type_) {
+            Some(t) => {
+                Ok(matches!(self.force(t.value, pos)?, Value::Str(s) if s.bytes == b"derivation"))
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// `x // y` in one linear merge of the two sorted attribute arrays.
+    pub fn update(&self, x: &'a AttrSet<'a>, y: &'a AttrSet<'a>) -> Value<'a> {
+        if y.attrs.is_empty() {
+            return Value::Attrs(x);
+        }
+        if x.attrs.is_empty() {
+            return Value::Attrs(y);
+        }
+        let mut out: Vec<Attr<'a>> = Vec::with_capacity(x.attrs.len() + y.attrs.len());
+        let (mut i, mut j) = (0, 0);
+        while i < x.attrs.len() && j < y.attrs.len() {
+            let (a, b) = (x.attrs[i], y.attrs[j]);
+            match a.name.cmp(&b.name) {
+                std::cmp::Ordering::Less => {
+                    out.push(a);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(b);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push(b);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&x.attrs[i..]);
+        out.extend_from_slice(&y.attrs[j..]);
+        self.make_attrs(out)
+    }
+
+    pub fn concat_lists(&self, lists: &[&'a List<'a>]) -> Value<'a> {
+        let n: usize = lists.iter().map(|l| l.items.len()).sum();
+        let mut items: Vec<&'a Thunk<'a>> = Vec::with_capacity(n);
+        for l in lists {
+            items.extend_from_slice(l.items);
+        }
+        self.make_list(&items)
+    }
+
+    pub fn make_list(&self, items: &[&'a Thunk<'a>]) -> Value<'a> {
+        let items = self.bump.alloc_slice_copy(items);
+        Value::List(self.bump.alloc(List { items }))
+    }
+
+    /// Nix's `coerceToString`, appending to `out`. `more` also accepts numbers, Booleans,
+    /// null and lists (`toString`); `copy_to_store` turns paths into store paths.
+    pub fn coerce_to_string(
+        &self,
+        v: Value<'a>,
+        pos: Pos,
+        more: bool,
+        copy_to_store: bool,
+        out: &mut Vec<u8>,
+        context: &mut Vec<&'a [u8]>,
+    ) -> Result<(), Box<EvalError>> {
+        match v {
+            Value::Str(s) => {
+                out.extend_from_slice(s.bytes);
+                context.extend_from_slice(s.context);
+                Ok(())
+            }
+            Value::Path(p) => {
+                if copy_to_store {
+                    let stored = self.copy_path_to_store(p.bytes, pos)?;
+                    out.extend_from_slice(stored);
+                    context.push(stored);
+                } else {
+                    out.extend_from_slice(p.bytes);
+                }
+                Ok(())
+            }
+            Value::Attrs(set) => {
+                if let Some(f) = set.get(self.syms.to_string) {
+                    let fv = self.force(f.value, pos)?;
+                    let me = self.alloc_thunk(v);
+                    let r = self.call(fv, me, pos)?;
+                    return self.coerce_to_string(r, pos, more, copy_to_store, out, context);
+                }
+                match set.get(self.syms.out_path) {
+                    Some(o) => {
+                        let ov = self.force(o.value, pos)?;
+                        self.coerce_to_string(ov, pos, more, copy_to_store, out, context)
+                    }
+                    None => Err(EvalError::eval("cannot coerce a set to a string", pos)),
+                }
+            }
+            Value::Bool(true) if more => {
+                out.push(b'1');
+                Ok(())
+            }
+            Value::Bool(false) | Value::Null if more => Ok(()),
+            Value::Int(n) if more => {
+                out.extend_from_slice(n.to_string().as_bytes());
+                Ok(())
+            }
+            Value::Float(f) if more => {
+                out.extend_from_slice(format!("{f:.6}").as_bytes());
+                Ok(())
+            }
+            Value::List(l) if more => {
+                for (i, t) in l.items.iter().enumerate() {
+                    let item = self.force(t, pos)?;
+                    self.coerce_to_string(item, pos, more, copy_to_store, out, context)?;
+                    let empty_list = matches!(item, Value::List(x) if x.items.is_empty());
+                    if i + 1 < l.items.len() && !empty_list {
+                        out.push(b' ');
+                    }
+                }
+                Ok(())
+            }
+            other => Err(EvalError::eval(
+                format!("cannot coerce {} to a string", other.show_type()),
+                pos,
+            )),
+        }
+    }
+
+    /// A string without context, as attribute names need.
+    pub fn coerce_to_string_plain(
+        &self,
+        v: Value<'a>,
+        pos: Pos,
+    ) -> Result<Vec<u8>, Box<EvalError>> {
+        match v {
+            Value::Str(s) => Ok(s.bytes.to_vec()),
+            other => Err(EvalError::eval(
+                format!("value is {} while a string was expected", other.show_type()),
+                pos,
+            )),
+        }
+    }
+
+    /// Copying a path into the store belongs to the store; until the evaluator has one,
+    /// it says so.
+    pub fn copy_path_to_store(&self, path: &[u8], pos: Pos) -> Result<&'a [u8], Box<EvalError>> {
+        match self.store.get() {
+            Some(store) => store
+                .add_path(path)
+                .map(|p| &*self.bump.alloc_slice_copy(&p))
+                .map_err(|m| EvalError::eval(m, pos)),
+            None => Err(EvalError::eval(
+                format!(
+                    "cannot copy '{}' to the store: Ferrix has no store yet",
+                    String::from_utf8_lossy(path)
+                ),
+                pos,
+            )),
+        }
+    }
+}
+
+enum Num {
+    Int(i64, i64),
+    Float(f64, f64),
+}
+
+/// Nix compares strings as C strings: up to the first NUL.
+fn c_str(b: &[u8]) -> &[u8] {
+    match b.iter().position(|&c| c == 0) {
+        Some(n) => &b[..n],
+        None => b,
+    }
+}

@@ -1,0 +1,140 @@
+//! Printing values as `nix-instantiate --eval` does.
+
+use crate::value::*;
+use crate::Evaluator;
+use rustc_hash::FxHashSet;
+
+impl<'a> Evaluator<'a> {
+    /// Prints a value without forcing anything: unevaluated parts show as `<CODE>`, and a
+    /// non-empty set or list already printed shows as `«repeated»`.
+    pub fn print_value(&self, v: Value<'a>, out: &mut Vec<u8>) {
+        let mut seen = FxHashSet::default();
+        self.print_rec(v, out, &mut seen);
+    }
+
+    fn print_thunk(&self, t: &'a Thunk<'a>, out: &mut Vec<u8>, seen: &mut FxHashSet<usize>) {
+        match t.value() {
+            Some(v) => self.print_rec(v, out, seen),
+            None => out.extend_from_slice(b"<CODE>"),
+        }
+    }
+
+    fn print_rec(&self, v: Value<'a>, out: &mut Vec<u8>, seen: &mut FxHashSet<usize>) {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || match v {
+            Value::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Float(f) => out.extend_from_slice(ferrix_parser::print::format_g(f).as_bytes()),
+            Value::Str(s) => print_string(s.bytes, out),
+            Value::Path(p) => out.extend_from_slice(p.bytes),
+            Value::Attrs(set) => {
+                if !set.attrs.is_empty() && !seen.insert(set as *const _ as usize) {
+                    out.extend_from_slice("«repeated»".as_bytes());
+                    return;
+                }
+                out.extend_from_slice(b"{ ");
+                let symbols = self.symbols.borrow();
+                let mut sorted: Vec<&Attr<'a>> = set.attrs.iter().collect();
+                sorted.sort_by(|x, y| symbols.name(x.name).cmp(symbols.name(y.name)));
+                let names: Vec<String> = sorted
+                    .iter()
+                    .map(|a| ferrix_parser::print::show_id(&symbols.display(a.name)))
+                    .collect();
+                drop(symbols);
+                for (a, name) in sorted.iter().zip(names) {
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b" = ");
+                    self.print_thunk(a.value, out, seen);
+                    out.extend_from_slice(b"; ");
+                }
+                out.push(b'}');
+            }
+            Value::List(l) => {
+                if !l.items.is_empty() && !seen.insert(l as *const _ as usize) {
+                    out.extend_from_slice("«repeated»".as_bytes());
+                    return;
+                }
+                out.extend_from_slice(b"[ ");
+                for t in l.items {
+                    self.print_thunk(t, out, seen);
+                    out.push(b' ');
+                }
+                out.push(b']');
+            }
+            Value::Lambda(_) => out.extend_from_slice(b"<LAMBDA>"),
+            Value::PrimOp(_) => out.extend_from_slice(b"<PRIMOP>"),
+            Value::PrimOpApp(_) => out.extend_from_slice(b"<PRIMOP-APP>"),
+        })
+    }
+
+    /// Forces a value and everything inside it (`--strict`, `deepSeq`).
+    pub fn force_deep(
+        &self,
+        v: Value<'a>,
+        pos: crate::Pos,
+    ) -> Result<(), Box<crate::error::EvalError>> {
+        let mut seen = FxHashSet::default();
+        self.force_deep_rec(v, pos, &mut seen)
+    }
+
+    fn force_deep_rec(
+        &self,
+        v: Value<'a>,
+        pos: crate::Pos,
+        seen: &mut FxHashSet<usize>,
+    ) -> Result<(), Box<crate::error::EvalError>> {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+            match v {
+                Value::Attrs(set) => {
+                    if !seen.insert(set as *const _ as usize) {
+                        return Ok(());
+                    }
+                    for a in set.attrs {
+                        let x = self.force(a.value, pos).map_err(|e| {
+                            e.with_frame(
+                                format!(
+                                    "while evaluating the attribute '{}'",
+                                    self.sym_name(a.name)
+                                ),
+                                Some(a.pos),
+                            )
+                        })?;
+                        self.force_deep_rec(x, pos, seen)?;
+                    }
+                }
+                Value::List(l) => {
+                    if !seen.insert(l as *const _ as usize) {
+                        return Ok(());
+                    }
+                    for t in l.items {
+                        let x = self.force(t, pos)?;
+                        self.force_deep_rec(x, pos, seen)?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A string value as Nix prints it: up to a NUL, with `"`, `\`, control characters and
+/// `${` escaped.
+pub fn print_string(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for (i, &c) in s.iter().enumerate() {
+        match c {
+            0 => break,
+            b'"' | b'\\' => {
+                out.push(b'\\');
+                out.push(c);
+            }
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'$' if s.get(i + 1) == Some(&b'{') => out.extend_from_slice(b"\\$"),
+            _ => out.push(c),
+        }
+    }
+    out.push(b'"');
+}

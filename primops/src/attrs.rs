@@ -1,0 +1,223 @@
+//! Builtins on attribute sets.
+
+use crate::util::*;
+use ferrix_eval::error::EvalResult;
+use ferrix_eval::value::*;
+use ferrix_eval::{Evaluator, Pos};
+
+pub static PRIMOPS: &[PrimOp] = &[
+    PrimOp { name: "attrNames", arity: 1, func: attr_names, doc: "Return the names of the attributes of a set, sorted." },
+    PrimOp { name: "attrValues", arity: 1, func: attr_values, doc: "Return the values of the attributes of a set, in the order of their sorted names." },
+    PrimOp { name: "getAttr", arity: 2, func: get_attr, doc: "`getAttr s set` is `set.${s}`." },
+    PrimOp { name: "hasAttr", arity: 2, func: has_attr, doc: "`hasAttr s set` is `set ? ${s}`." },
+    PrimOp { name: "removeAttrs", arity: 2, func: remove_attrs, doc: "Remove the attributes named in a list from a set." },
+    PrimOp { name: "listToAttrs", arity: 1, func: list_to_attrs, doc: "Make a set from a list of `{ name; value; }` sets; the first of equal names wins." },
+    PrimOp { name: "intersectAttrs", arity: 2, func: intersect_attrs, doc: "The attributes of the second set whose names are also in the first." },
+    PrimOp { name: "catAttrs", arity: 2, func: cat_attrs, doc: "The values of the attribute named by the string, from each set in the list that has it." },
+    PrimOp { name: "mapAttrs", arity: 2, func: map_attrs, doc: "`mapAttrs f set`: a set whose attribute `n` is `f n set.${n}`, computed lazily." },
+    PrimOp { name: "functionArgs", arity: 1, func: function_args, doc: "The formal arguments of a function, each mapped to whether it has a default." },
+    PrimOp { name: "unsafeGetAttrPos", arity: 2, func: unsafe_get_attr_pos, doc: "The position `{ file; line; column; }` where an attribute is defined, or null." },
+    PrimOp { name: "zipAttrsWith", arity: 2, func: zip_attrs_with, doc: "`zipAttrsWith f sets`: for each name in any set, `f name [values…]`." },
+    PrimOp { name: "isAttrs", arity: 1, func: is_attrs, doc: "Whether the value is a set." },
+];
+
+fn attr_names<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let set = attrs(ev, args[0], pos)?;
+    let sorted = sorted_by_name(ev, set);
+    let items: Vec<&'a Thunk<'a>> = sorted
+        .iter()
+        .map(|a| {
+            let name = ev.symbols.borrow().name(a.name).to_vec();
+            ev.alloc_thunk(ev.string(&name))
+        })
+        .collect();
+    Ok(ev.make_list(&items))
+}
+
+/// The attributes in the order of their names as strings.
+pub fn sorted_by_name<'a>(ev: &Evaluator<'a>, set: &'a AttrSet<'a>) -> Vec<Attr<'a>> {
+    let symbols = ev.symbols.borrow();
+    let mut v: Vec<Attr<'a>> = set.attrs.to_vec();
+    v.sort_by(|x, y| symbols.name(x.name).cmp(symbols.name(y.name)));
+    v
+}
+
+fn attr_values<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let set = attrs(ev, args[0], pos)?;
+    let items: Vec<&'a Thunk<'a>> = sorted_by_name(ev, set).iter().map(|a| a.value).collect();
+    Ok(ev.make_list(&items))
+}
+
+fn get_attr<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let name = string(ev, args[0], pos)?;
+    let set = attrs(ev, args[1], pos)?;
+    let sym = ev.intern(name.bytes);
+    match set.get(sym) {
+        Some(a) => ev.force(a.value, pos),
+        None => Err(throw(
+            format!(
+                "attribute '{}' missing",
+                String::from_utf8_lossy(name.bytes)
+            ),
+            pos,
+        )),
+    }
+}
+
+fn has_attr<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let name = string(ev, args[0], pos)?;
+    let set = attrs(ev, args[1], pos)?;
+    Ok(Value::Bool(set.get(ev.intern(name.bytes)).is_some()))
+}
+
+fn remove_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let set = attrs(ev, args[0], pos)?;
+    let names = list(ev, args[1], pos)?;
+    let mut drop = Vec::with_capacity(names.items.len());
+    for t in names.items {
+        drop.push(ev.intern(string(ev, t, pos)?.bytes));
+    }
+    drop.sort_unstable();
+    let kept: Vec<Attr<'a>> = set
+        .attrs
+        .iter()
+        .filter(|a| drop.binary_search(&a.name).is_err())
+        .copied()
+        .collect();
+    Ok(ev.make_attrs(kept))
+}
+
+fn list_to_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let l = list(ev, args[0], pos)?;
+    let name_sym = ev.intern(b"name");
+    let value_sym = ev.intern(b"value");
+    let mut out: Vec<Attr<'a>> = Vec::with_capacity(l.items.len());
+    for t in l.items {
+        let item = attrs(ev, t, pos)?;
+        let Some(n) = item.get(name_sym) else {
+            return Err(throw("attribute 'name' missing", pos));
+        };
+        let n = string(ev, n.value, pos)?;
+        let Some(v) = item.get(value_sym) else {
+            return Err(throw("attribute 'value' missing", pos));
+        };
+        out.push(Attr {
+            name: ev.intern(n.bytes),
+            value: v.value,
+            pos: v.pos,
+        });
+    }
+    // Stable: of equal names the first stays first, and wins.
+    out.sort_by_key(|a| a.name);
+    out.dedup_by_key(|a| a.name);
+    Ok(ev.make_attrs(out))
+}
+
+fn intersect_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let a = attrs(ev, args[0], pos)?;
+    let b = attrs(ev, args[1], pos)?;
+    let out: Vec<Attr<'a>> = b
+        .attrs
+        .iter()
+        .filter(|x| a.get(x.name).is_some())
+        .copied()
+        .collect();
+    Ok(ev.make_attrs(out))
+}
+
+fn cat_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let name = ev.intern(string(ev, args[0], pos)?.bytes);
+    let l = list(ev, args[1], pos)?;
+    let mut out = Vec::new();
+    for t in l.items {
+        if let Some(a) = attrs(ev, t, pos)?.get(name) {
+            out.push(a.value);
+        }
+    }
+    Ok(ev.make_list(&out))
+}
+
+fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let set = attrs(ev, args[1], pos)?;
+    let f = args[0];
+    let out: Vec<Attr<'a>> = set
+        .attrs
+        .iter()
+        .map(|a| {
+            let name = ev.symbols.borrow().name(a.name).to_vec();
+            let n = ev.alloc_thunk(ev.string(&name));
+            Attr {
+                name: a.name,
+                value: ev.lazy_apply(ev.lazy_apply(f, n), a.value),
+                pos: a.pos,
+            }
+        })
+        .collect();
+    Ok(ev.make_attrs(out))
+}
+
+fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    match ev.force(args[0], pos)? {
+        Value::Lambda(c) => {
+            let mut out = Vec::new();
+            if let Some(f) = &c.lambda.formals {
+                for formal in &f.entries {
+                    out.push(Attr {
+                        name: formal.name,
+                        value: ev.alloc_thunk(Value::Bool(formal.default.is_some())),
+                        pos: Pos {
+                            file: c.env.file,
+                            offset: formal.span.start,
+                        },
+                    });
+                }
+            }
+            out.sort_by_key(|a| a.name);
+            Ok(ev.make_attrs(out))
+        }
+        Value::PrimOp(_) | Value::PrimOpApp(_) => Ok(ev.make_attrs(Vec::new())),
+        v => type_error(v, "a function", pos),
+    }
+}
+
+fn unsafe_get_attr_pos<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let name = ev.intern(string(ev, args[0], pos)?.bytes);
+    let set = attrs(ev, args[1], pos)?;
+    match set.get(name) {
+        Some(a) if a.pos.file != u32::MAX => Ok(ev.pos_attrs(a.pos)),
+        _ => Ok(Value::Null),
+    }
+}
+
+fn zip_attrs_with<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = args[0];
+    let sets = list(ev, args[1], pos)?;
+    let mut groups: std::collections::BTreeMap<ferrix_parser::Sym, Vec<&'a Thunk<'a>>> =
+        Default::default();
+    for t in sets.items {
+        for a in attrs(ev, t, pos)?.attrs {
+            groups.entry(a.name).or_default().push(a.value);
+        }
+    }
+    let out: Vec<Attr<'a>> = groups
+        .into_iter()
+        .map(|(name, values)| {
+            let n = ev.symbols.borrow().name(name).to_vec();
+            let n = ev.alloc_thunk(ev.string(&n));
+            let vs = ev.alloc_thunk(ev.make_list(&values));
+            Attr {
+                name,
+                value: ev.lazy_apply(ev.lazy_apply(f, n), vs),
+                pos,
+            }
+        })
+        .collect();
+    Ok(ev.make_attrs(out))
+}
+
+fn is_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    Ok(Value::Bool(matches!(
+        ev.force(args[0], pos)?,
+        Value::Attrs(_)
+    )))
+}

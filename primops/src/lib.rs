@@ -1,0 +1,134 @@
+//! The builtins of Nix 2.8.
+//!
+//! [`install`] puts every builtin into an [`Evaluator`]'s global scope: under `__name` (or the
+//! plain name for the few Nix makes global that way) and in the `builtins` set. Each module
+//! contributes a table of [`PrimOp`]s.
+
+mod attrs;
+mod control;
+mod lists;
+mod paths;
+mod strings_basic;
+pub mod util;
+
+use ferrix_eval::value::{Attr, PrimOp, Thunk, Value};
+use ferrix_eval::{Evaluator, Pos};
+use ferrix_parser::NIX_GLOBALS;
+
+/// Settings of the evaluation that builtins read.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// `-I` entries, then `NIX_PATH`'s, as `(prefix, path)`.
+    pub nix_path: Vec<(String, String)>,
+    pub store_dir: String,
+    pub system: String,
+}
+
+impl Config {
+    /// The search path from `-I` arguments and `NIX_PATH`, as Nix 2.8 builds it.
+    pub fn from_env(include: &[String]) -> Self {
+        let mut nix_path = Vec::new();
+        let env = std::env::var("NIX_PATH").unwrap_or_default();
+        for entry in include
+            .iter()
+            .map(String::as_str)
+            .chain(env.split(':').filter(|s| !s.is_empty()))
+        {
+            match entry.split_once('=') {
+                Some((prefix, path)) => nix_path.push((prefix.to_string(), path.to_string())),
+                None => nix_path.push((String::new(), entry.to_string())),
+            }
+        }
+        Config {
+            nix_path,
+            store_dir: std::env::var("NIX_STORE_DIR").unwrap_or_else(|_| "/nix/store".into()),
+            system: "x86_64-linux".into(),
+        }
+    }
+}
+
+fn tables() -> [&'static [PrimOp]; 5] {
+    [
+        attrs::PRIMOPS,
+        control::PRIMOPS,
+        lists::PRIMOPS,
+        paths::PRIMOPS,
+        strings_basic::PRIMOPS,
+    ]
+}
+
+/// The global name of a builtin: `__name`, unless Nix makes it global under its own name.
+fn global_name(name: &str) -> String {
+    if NIX_GLOBALS.contains(&name) {
+        name.to_string()
+    } else {
+        format!("__{name}")
+    }
+}
+
+/// Installs the builtins and constants into the evaluator's global scope.
+pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
+    let mut attrs: Vec<Attr<'a>> = Vec::new();
+    let nowhere = Pos {
+        file: u32::MAX,
+        offset: 0,
+    };
+    let mut add = |name: &str, t: &'a Thunk<'a>| {
+        ev.set_global(&global_name(name), t);
+        attrs.push(Attr {
+            name: ev.intern(name.as_bytes()),
+            value: t,
+            pos: nowhere,
+        });
+    };
+    for table in tables() {
+        for op in table {
+            add(op.name, ev.alloc_thunk(Value::PrimOp(op)));
+        }
+    }
+    add("true", ev.alloc_thunk(Value::Bool(true)));
+    add("false", ev.alloc_thunk(Value::Bool(false)));
+    add("null", ev.alloc_thunk(Value::Null));
+    add("langVersion", ev.alloc_thunk(Value::Int(6)));
+    add("nixVersion", ev.alloc_thunk(ev.string(b"2.8.0")));
+    add(
+        "storeDir",
+        ev.alloc_thunk(ev.string(config.store_dir.as_bytes())),
+    );
+    add(
+        "currentSystem",
+        ev.alloc_thunk(ev.string(config.system.as_bytes())),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    add("currentTime", ev.alloc_thunk(Value::Int(now)));
+    let entries: Vec<&'a Thunk<'a>> = config
+        .nix_path
+        .iter()
+        .map(|(prefix, path)| {
+            let mut e = vec![
+                Attr {
+                    name: ev.intern(b"path"),
+                    value: ev.alloc_thunk(ev.string(path.as_bytes())),
+                    pos: nowhere,
+                },
+                Attr {
+                    name: ev.intern(b"prefix"),
+                    value: ev.alloc_thunk(ev.string(prefix.as_bytes())),
+                    pos: nowhere,
+                },
+            ];
+            e.sort_by_key(|a| a.name);
+            ev.alloc_thunk(ev.make_attrs(e))
+        })
+        .collect();
+    add("nixPath", ev.alloc_thunk(ev.make_list(&entries)));
+    // `builtins` contains itself.
+    let builtins: &'a Thunk<'a> = ev.alloc_thunk(Value::Null);
+    add("builtins", builtins);
+    attrs.sort_by_key(|a| a.name);
+    attrs.dedup_by_key(|a| a.name);
+    builtins.set(ev.make_attrs(attrs));
+}

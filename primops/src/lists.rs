@@ -1,0 +1,360 @@
+//! Builtins on lists.
+
+use crate::util::*;
+use ferrix_eval::error::EvalResult;
+use ferrix_eval::value::*;
+use ferrix_eval::{Evaluator, Pos};
+
+pub static PRIMOPS: &[PrimOp] = &[
+    PrimOp {
+        name: "length",
+        arity: 1,
+        func: length,
+        doc: "The number of elements of a list.",
+    },
+    PrimOp {
+        name: "head",
+        arity: 1,
+        func: head,
+        doc: "The first element of a list.",
+    },
+    PrimOp {
+        name: "tail",
+        arity: 1,
+        func: tail,
+        doc: "A list without its first element.",
+    },
+    PrimOp {
+        name: "elemAt",
+        arity: 2,
+        func: elem_at,
+        doc: "`elemAt xs n`: element `n` of `xs`, counting from 0.",
+    },
+    PrimOp {
+        name: "elem",
+        arity: 2,
+        func: elem,
+        doc: "Whether a value is an element of a list (by `==`).",
+    },
+    PrimOp {
+        name: "filter",
+        arity: 2,
+        func: filter,
+        doc: "The elements for which the predicate is true.",
+    },
+    PrimOp {
+        name: "map",
+        arity: 2,
+        func: map,
+        doc: "`map f xs`: `f` applied to each element, lazily.",
+    },
+    PrimOp {
+        name: "concatLists",
+        arity: 1,
+        func: concat_lists,
+        doc: "Concatenate a list of lists.",
+    },
+    PrimOp {
+        name: "concatMap",
+        arity: 2,
+        func: concat_map,
+        doc: "`concatMap f xs` is `concatLists (map f xs)`.",
+    },
+    PrimOp {
+        name: "genList",
+        arity: 2,
+        func: gen_list,
+        doc: "`genList f n`: `[ (f 0) … (f (n - 1)) ]`.",
+    },
+    PrimOp {
+        name: "foldl'",
+        arity: 3,
+        func: foldl,
+        doc: "Strict left fold: `foldl' op nul xs`.",
+    },
+    PrimOp {
+        name: "any",
+        arity: 2,
+        func: any,
+        doc: "Whether the predicate holds for some element.",
+    },
+    PrimOp {
+        name: "all",
+        arity: 2,
+        func: all,
+        doc: "Whether the predicate holds for every element.",
+    },
+    PrimOp {
+        name: "sort",
+        arity: 2,
+        func: sort,
+        doc: "Stable sort with a less-than function.",
+    },
+    PrimOp {
+        name: "partition",
+        arity: 2,
+        func: partition,
+        doc: "`{ right; wrong; }`: the elements for which the predicate holds and the rest.",
+    },
+    PrimOp {
+        name: "groupBy",
+        arity: 2,
+        func: group_by,
+        doc: "Group elements into a set by the string the function gives for each.",
+    },
+    PrimOp {
+        name: "isList",
+        arity: 1,
+        func: is_list,
+        doc: "Whether the value is a list.",
+    },
+];
+
+fn length<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    Ok(Value::Int(list(ev, args[0], pos)?.items.len() as i64))
+}
+
+fn head<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    match list(ev, args[0], pos)?.items.first() {
+        Some(t) => ev.force(t, pos),
+        None => Err(throw("list index 0 is out of bounds", pos)),
+    }
+}
+
+fn tail<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let l = list(ev, args[0], pos)?;
+    if l.items.is_empty() {
+        return Err(throw("'tail' called on an empty list", pos));
+    }
+    Ok(ev.make_list(&l.items[1..]))
+}
+
+fn elem_at<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let l = list(ev, args[0], pos)?;
+    let n = int(ev, args[1], pos)?;
+    match usize::try_from(n).ok().and_then(|i| l.items.get(i)) {
+        Some(t) => ev.force(t, pos),
+        None => Err(throw(format!("list index {n} is out of bounds"), pos)),
+    }
+}
+
+fn elem<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let x = ev.force(args[0], pos)?;
+    for t in list(ev, args[1], pos)?.items {
+        if ev.equal(x, ev.force(t, pos)?, pos)? {
+            return Ok(Value::Bool(true));
+        }
+    }
+    Ok(Value::Bool(false))
+}
+
+fn filter<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    let l = list(ev, args[1], pos)?;
+    let mut out = Vec::with_capacity(l.items.len());
+    for t in l.items {
+        match call1(ev, f, t, pos)? {
+            Value::Bool(true) => out.push(*t),
+            Value::Bool(false) => {}
+            v => return type_error(v, "a Boolean", pos),
+        }
+    }
+    if out.len() == l.items.len() {
+        return Ok(Value::List(l));
+    }
+    Ok(ev.make_list(&out))
+}
+
+fn map<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let l = list(ev, args[1], pos)?;
+    let out: Vec<&'a Thunk<'a>> = l.items.iter().map(|t| ev.lazy_apply(args[0], t)).collect();
+    Ok(ev.make_list(&out))
+}
+
+fn concat_lists<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let outer = list(ev, args[0], pos)?;
+    let mut lists = Vec::with_capacity(outer.items.len());
+    for t in outer.items {
+        lists.push(list(ev, t, pos)?);
+    }
+    Ok(ev.concat_lists(&lists))
+}
+
+fn concat_map<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    let l = list(ev, args[1], pos)?;
+    let mut lists = Vec::with_capacity(l.items.len());
+    for t in l.items {
+        match call1(ev, f, t, pos)? {
+            Value::List(x) => lists.push(x),
+            v => return type_error(v, "a list", pos),
+        }
+    }
+    Ok(ev.concat_lists(&lists))
+}
+
+fn gen_list<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let n = int(ev, args[1], pos)?;
+    if n < 0 {
+        return Err(throw(format!("cannot create list of size {n}"), pos));
+    }
+    let out: Vec<&'a Thunk<'a>> = (0..n)
+        .map(|i| ev.lazy_apply(args[0], ev.alloc_thunk(Value::Int(i))))
+        .collect();
+    Ok(ev.make_list(&out))
+}
+
+fn foldl<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    let l = list(ev, args[2], pos)?;
+    let mut acc = args[1];
+    for t in l.items {
+        let v = call2(ev, f, acc, t, pos)?;
+        acc = ev.alloc_thunk(v);
+    }
+    ev.force(acc, pos)
+}
+
+fn any<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    for t in list(ev, args[1], pos)?.items {
+        match call1(ev, f, t, pos)? {
+            Value::Bool(true) => return Ok(Value::Bool(true)),
+            Value::Bool(false) => {}
+            v => return type_error(v, "a Boolean", pos),
+        }
+    }
+    Ok(Value::Bool(false))
+}
+
+fn all<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    for t in list(ev, args[1], pos)?.items {
+        match call1(ev, f, t, pos)? {
+            Value::Bool(false) => return Ok(Value::Bool(false)),
+            Value::Bool(true) => {}
+            v => return type_error(v, "a Boolean", pos),
+        }
+    }
+    Ok(Value::Bool(true))
+}
+
+/// Stable merge sort driven by the user's less-than; its errors stop the sort. (The
+/// standard library's sorts may panic on comparators that are not total orders.)
+fn sort<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    let l = list(ev, args[1], pos)?;
+    let mut items: Vec<&'a Thunk<'a>> = l.items.to_vec();
+    // Nix forces the elements before sorting.
+    for t in &items {
+        ev.force(t, pos)?;
+    }
+    let mut less = |a: &'a Thunk<'a>, b: &'a Thunk<'a>| -> R<bool> {
+        match call2(ev, f, a, b, pos)? {
+            Value::Bool(x) => Ok(x),
+            v => type_error(v, "a Boolean", pos),
+        }
+    };
+    let mut buf = items.clone();
+    merge_sort(&mut items, &mut buf, &mut less)?;
+    Ok(ev.make_list(&items))
+}
+
+fn merge_sort<T: Copy, E>(
+    v: &mut [T],
+    buf: &mut [T],
+    less: &mut impl FnMut(T, T) -> Result<bool, E>,
+) -> Result<(), E> {
+    let n = v.len();
+    if n <= 1 {
+        return Ok(());
+    }
+    if n <= 16 {
+        // Insertion sort: stable, and few comparisons on short runs.
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && less(v[j], v[j - 1])? {
+                v.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        return Ok(());
+    }
+    let mid = n / 2;
+    merge_sort(&mut v[..mid], &mut buf[..mid], less)?;
+    merge_sort(&mut v[mid..], &mut buf[mid..], less)?;
+    buf[..n].copy_from_slice(v);
+    let (mut i, mut j, mut k) = (0, mid, 0);
+    while i < mid && j < n {
+        // Take from the right only when it is strictly less: stability.
+        if less(buf[j], buf[i])? {
+            v[k] = buf[j];
+            j += 1;
+        } else {
+            v[k] = buf[i];
+            i += 1;
+        }
+        k += 1;
+    }
+    v[k..k + (mid - i)].copy_from_slice(&buf[i..mid]);
+    let k = k + (mid - i);
+    v[k..].copy_from_slice(&buf[j..n]);
+    Ok(())
+}
+
+fn partition<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    let l = list(ev, args[1], pos)?;
+    let (mut right, mut wrong) = (Vec::new(), Vec::new());
+    for t in l.items {
+        match call1(ev, f, t, pos)? {
+            Value::Bool(true) => right.push(*t),
+            Value::Bool(false) => wrong.push(*t),
+            v => return type_error(v, "a Boolean", pos),
+        }
+    }
+    let mut out = vec![
+        Attr {
+            name: ev.intern(b"right"),
+            value: ev.alloc_thunk(ev.make_list(&right)),
+            pos,
+        },
+        Attr {
+            name: ev.intern(b"wrong"),
+            value: ev.alloc_thunk(ev.make_list(&wrong)),
+            pos,
+        },
+    ];
+    out.sort_by_key(|a| a.name);
+    Ok(ev.make_attrs(out))
+}
+
+fn group_by<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let f = function(ev, args[0], pos)?;
+    let l = list(ev, args[1], pos)?;
+    let mut groups: std::collections::BTreeMap<ferrix_parser::Sym, Vec<&'a Thunk<'a>>> =
+        Default::default();
+    for t in l.items {
+        let k = match call1(ev, f, t, pos)? {
+            Value::Str(s) => s.bytes,
+            v => return type_error(v, "a string", pos),
+        };
+        groups.entry(ev.intern(k)).or_default().push(*t);
+    }
+    let out: Vec<Attr<'a>> = groups
+        .into_iter()
+        .map(|(name, items)| Attr {
+            name,
+            value: ev.alloc_thunk(ev.make_list(&items)),
+            pos,
+        })
+        .collect();
+    Ok(ev.make_attrs(out))
+}
+
+fn is_list<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    Ok(Value::Bool(matches!(
+        ev.force(args[0], pos)?,
+        Value::List(_)
+    )))
+}

@@ -1,0 +1,178 @@
+//! Builtins on files and paths: `import`, the search path, reading files and directories.
+
+use crate::util::*;
+use ferrix_eval::error::{EvalError, EvalResult};
+use ferrix_eval::value::*;
+use ferrix_eval::{io_reason, Evaluator, Pos};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub static PRIMOPS: &[PrimOp] = &[
+    PrimOp { name: "import", arity: 1, func: import, doc: "Load, parse and evaluate a Nix file (a directory means its `default.nix`)." },
+    PrimOp { name: "scopedImport", arity: 2, func: scoped_import, doc: "`scopedImport attrs path`: `import path` with the attributes of `attrs` in scope." },
+    PrimOp { name: "findFile", arity: 2, func: find_file, doc: "Look a name up in a search path such as `__nixPath`; `<p>` is `findFile __nixPath \"p\"`." },
+    PrimOp { name: "pathExists", arity: 1, func: path_exists, doc: "Whether the path exists." },
+    PrimOp { name: "readFile", arity: 1, func: read_file, doc: "The contents of a file, as a string." },
+    PrimOp { name: "readDir", arity: 1, func: read_dir, doc: "The entries of a directory, each mapped to \"regular\", \"directory\", \"symlink\" or \"unknown\"." },
+    PrimOp { name: "baseNameOf", arity: 1, func: base_name_of, doc: "The last component of a path or string." },
+    PrimOp { name: "dirOf", arity: 1, func: dir_of, doc: "Everything but the last component of a path or string." },
+    PrimOp { name: "toPath", arity: 1, func: to_path, doc: "Deprecated: an absolute path string, canonicalised." },
+];
+
+/// The path an argument names: a path value, or a string holding an absolute path.
+pub fn real_path<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos) -> R<PathBuf> {
+    let (bytes, _) = coerce(ev, t, pos, false, false)?;
+    if !bytes.starts_with(b"/") {
+        return Err(throw(
+            format!(
+                "string '{}' doesn't represent an absolute path",
+                String::from_utf8_lossy(&bytes)
+            ),
+            pos,
+        ));
+    }
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
+        &ferrix_parser::actions::canon_path(&bytes),
+    )))
+}
+
+fn import<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let path = real_path(ev, args[0], pos)?;
+    let t = ev.import_file(&path, Some(pos))?;
+    ev.force(t, pos)
+}
+
+fn scoped_import<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let scope = attrs(ev, args[0], pos)?;
+    let path = real_path(ev, args[1], pos)?;
+    ev.scoped_import(scope, &path, pos)
+}
+
+fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let search = list(ev, args[0], pos)?;
+    let name = string(ev, args[1], pos)?.bytes;
+    let path_sym = ev.intern(b"path");
+    let prefix_sym = ev.intern(b"prefix");
+    for t in search.items {
+        let entry = attrs(ev, t, pos)?;
+        let prefix = match entry.get(prefix_sym) {
+            Some(p) => string(ev, p.value, pos)?.bytes,
+            None => b"",
+        };
+        let Some(p) = entry.get(path_sym) else {
+            return Err(throw("attribute 'path' missing", pos));
+        };
+        let (base, _) = coerce(ev, p.value, pos, false, false)?;
+        let rest: &[u8] = if prefix.is_empty() {
+            name
+        } else if name == prefix {
+            b""
+        } else if name.starts_with(prefix) && name.get(prefix.len()) == Some(&b'/') {
+            &name[prefix.len() + 1..]
+        } else {
+            continue;
+        };
+        let mut candidate = base.clone();
+        if !rest.is_empty() {
+            candidate.push(b'/');
+            candidate.extend_from_slice(rest);
+        }
+        let candidate = ferrix_parser::actions::canon_path(&candidate);
+        if Path::new(std::ffi::OsStr::from_bytes(&candidate)).exists() {
+            return Ok(ev.path_value(&candidate));
+        }
+    }
+    Err(EvalError::eval(
+        format!(
+            "file '{}' was not found in the Nix search path (add it using $NIX_PATH or -I)",
+            String::from_utf8_lossy(name)
+        ),
+        pos,
+    ))
+}
+
+fn path_exists<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let path = real_path(ev, args[0], pos)?;
+    Ok(Value::Bool(std::fs::symlink_metadata(&path).is_ok()))
+}
+
+fn read_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let path = real_path(ev, args[0], pos)?;
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(ev.string(&bytes)),
+        Err(e) => Err(throw(
+            format!("opening file '{}': {}", path.display(), io_reason(&e)),
+            pos,
+        )),
+    }
+}
+
+fn read_dir<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let path = real_path(ev, args[0], pos)?;
+    let entries = std::fs::read_dir(&path).map_err(|e| {
+        throw(
+            format!("opening directory '{}': {}", path.display(), io_reason(&e)),
+            pos,
+        )
+    })?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| {
+            throw(
+                format!("reading directory '{}': {}", path.display(), io_reason(&e)),
+                pos,
+            )
+        })?;
+        let kind: &[u8] = match entry.file_type() {
+            Ok(t) if t.is_symlink() => b"symlink",
+            Ok(t) if t.is_dir() => b"directory",
+            Ok(t) if t.is_file() => b"regular",
+            _ => b"unknown",
+        };
+        out.push(Attr {
+            name: ev.intern(entry.file_name().as_bytes()),
+            value: ev.alloc_thunk(ev.string(kind)),
+            pos,
+        });
+    }
+    out.sort_by_key(|a| a.name);
+    Ok(ev.make_attrs(out))
+}
+
+/// Nix's `baseNameOf`: the part after the last slash, ignoring one trailing slash.
+pub fn base_name(s: &[u8]) -> &[u8] {
+    let s = s.strip_suffix(b"/").unwrap_or(s);
+    match s.iter().rposition(|&c| c == b'/') {
+        Some(i) => &s[i + 1..],
+        None => s,
+    }
+}
+
+/// Nix's `dirOf`: everything before the last slash, `/` for the root, `.` with no slash.
+pub fn dir_name(s: &[u8]) -> &[u8] {
+    match s.iter().rposition(|&c| c == b'/') {
+        Some(0) => b"/",
+        Some(i) => &s[..i],
+        None => b".",
+    }
+}
+
+fn base_name_of<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let (s, ctx) = coerce(ev, args[0], pos, false, false)?;
+    Ok(string_value(ev, base_name(&s), ctx))
+}
+
+fn dir_of<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    match ev.force(args[0], pos)? {
+        Value::Path(p) => Ok(ev.path_value(dir_name(p.bytes))),
+        _ => {
+            let (s, ctx) = coerce(ev, args[0], pos, false, false)?;
+            Ok(string_value(ev, dir_name(&s), ctx))
+        }
+    }
+}
+
+fn to_path<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let path = real_path(ev, args[0], pos)?;
+    Ok(ev.string(path.as_os_str().as_bytes()))
+}

@@ -1,0 +1,341 @@
+//! Builtins on strings and their contexts, and version strings.
+
+use crate::util::*;
+use ferrix_eval::error::EvalResult;
+use ferrix_eval::value::*;
+use ferrix_eval::{Evaluator, Pos};
+use std::cmp::Ordering;
+
+pub static PRIMOPS: &[PrimOp] = &[
+    PrimOp { name: "toString", arity: 1, func: to_string, doc: "Convert a value to a string: numbers, Booleans (`true` is \"1\"), null (\"\"), lists (space-separated), paths and sets with `__toString` or `outPath`." },
+    PrimOp { name: "stringLength", arity: 1, func: string_length, doc: "The length of a string in bytes." },
+    PrimOp { name: "substring", arity: 3, func: substring, doc: "`substring start len s`: bytes `start` to `start + len` of `s` (to the end if `len` is negative)." },
+    PrimOp { name: "concatStringsSep", arity: 2, func: concat_strings_sep, doc: "Join a list of strings with a separator." },
+    PrimOp { name: "replaceStrings", arity: 3, func: replace_strings, doc: "`replaceStrings from to s`: replace each occurrence of a string of `from` by the corresponding one of `to`, scanning once from the left." },
+    PrimOp { name: "splitVersion", arity: 1, func: split_version, doc: "Split a version string into its components, as `compareVersions` sees them." },
+    PrimOp { name: "compareVersions", arity: 2, func: compare_versions, doc: "-1, 0 or 1 as the first version is older than, the same as or newer than the second." },
+    PrimOp { name: "parseDrvName", arity: 1, func: parse_drv_name, doc: "Split a package name into `{ name; version; }` at the first dash not followed by a letter." },
+    PrimOp { name: "hasContext", arity: 1, func: has_context, doc: "Whether a string refers to store paths." },
+    PrimOp { name: "getContext", arity: 1, func: get_context, doc: "The store paths a string refers to, as a set." },
+    PrimOp { name: "unsafeDiscardStringContext", arity: 1, func: discard_context, doc: "The string without its references to store paths." },
+    PrimOp { name: "unsafeDiscardOutputDependency", arity: 1, func: discard_output_dependency, doc: "Turn references to all outputs of a derivation into references to the derivation file." },
+    PrimOp { name: "appendContext", arity: 2, func: append_context, doc: "Add references to store paths, in `getContext`'s format, to a string." },
+];
+
+fn to_string<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let (s, ctx) = coerce(ev, args[0], pos, true, false)?;
+    Ok(string_value(ev, &s, ctx))
+}
+
+fn string_length<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let (s, _) = coerce(ev, args[0], pos, false, true)?;
+    Ok(Value::Int(s.len() as i64))
+}
+
+fn substring<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let start = int(ev, args[0], pos)?;
+    let len = int(ev, args[1], pos)?;
+    let (s, ctx) = coerce(ev, args[2], pos, false, true)?;
+    if start < 0 {
+        return Err(throw("negative start position in 'substring'", pos));
+    }
+    let start = start as usize;
+    if start >= s.len() {
+        return Ok(string_value(ev, b"", ctx));
+    }
+    let end = if len < 0 {
+        s.len()
+    } else {
+        start.saturating_add(len as usize).min(s.len())
+    };
+    Ok(string_value(ev, &s[start..end], ctx))
+}
+
+fn concat_strings_sep<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let sep = string(ev, args[0], pos)?;
+    let l = list(ev, args[1], pos)?;
+    let mut out = Vec::new();
+    let mut ctx: Vec<&'a [u8]> = sep.context.to_vec();
+    for (i, t) in l.items.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(sep.bytes);
+        }
+        let v = ev.force(t, pos)?;
+        ev.coerce_to_string(v, pos, false, true, &mut out, &mut ctx)?;
+    }
+    Ok(string_value(ev, &out, ctx))
+}
+
+fn replace_strings<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let from = list(ev, args[0], pos)?;
+    let to = list(ev, args[1], pos)?;
+    if from.items.len() != to.items.len() {
+        return Err(throw(
+            "'from' and 'to' arguments to 'replaceStrings' have different lengths",
+            pos,
+        ));
+    }
+    let mut froms = Vec::with_capacity(from.items.len());
+    for t in from.items {
+        froms.push(string(ev, t, pos)?.bytes);
+    }
+    let mut tos = Vec::with_capacity(to.items.len());
+    for t in to.items {
+        tos.push(string(ev, t, pos)?);
+    }
+    let s = string(ev, args[2], pos)?;
+    let mut ctx: Vec<&'a [u8]> = s.context.to_vec();
+    let bytes = s.bytes;
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut p = 0;
+    while p <= bytes.len() {
+        let hit = froms.iter().position(|f| bytes[p..].starts_with(f));
+        match hit {
+            Some(k) => {
+                out.extend_from_slice(tos[k].bytes);
+                ctx.extend_from_slice(tos[k].context);
+                if froms[k].is_empty() {
+                    if p < bytes.len() {
+                        out.push(bytes[p]);
+                    }
+                    p += 1;
+                } else {
+                    p += froms[k].len();
+                }
+            }
+            None => {
+                if p < bytes.len() {
+                    out.push(bytes[p]);
+                }
+                p += 1;
+            }
+        }
+    }
+    Ok(string_value(ev, &out, ctx))
+}
+
+/// The next component of a version string: a run of digits, or of other characters up to
+/// a digit or separator; `.` and `-` separate.
+fn next_component<'s>(s: &'s [u8], p: &mut usize) -> &'s [u8] {
+    while *p < s.len() && matches!(s[*p], b'.' | b'-') {
+        *p += 1;
+    }
+    let start = *p;
+    if *p < s.len() && s[*p].is_ascii_digit() {
+        while *p < s.len() && s[*p].is_ascii_digit() {
+            *p += 1;
+        }
+    } else {
+        while *p < s.len() && !s[*p].is_ascii_digit() && !matches!(s[*p], b'.' | b'-') {
+            *p += 1;
+        }
+    }
+    &s[start..*p]
+}
+
+fn as_int(c: &[u8]) -> Option<i32> {
+    std::str::from_utf8(c).ok()?.parse().ok()
+}
+
+fn component_lt(c1: &[u8], c2: &[u8]) -> bool {
+    let (n1, n2) = (as_int(c1), as_int(c2));
+    match (n1, n2) {
+        (Some(a), Some(b)) => a < b,
+        _ if c1.is_empty() && n2.is_some() => true,
+        _ if c1 == b"pre" && c2 != b"pre" => true,
+        _ if c2 == b"pre" => false,
+        (_, Some(_)) => true,
+        (Some(_), _) => false,
+        _ => c1 < c2,
+    }
+}
+
+/// Nix's version order.
+pub fn compare_version_strings(v1: &[u8], v2: &[u8]) -> Ordering {
+    let (mut p1, mut p2) = (0, 0);
+    while p1 < v1.len() || p2 < v2.len() {
+        let c1 = next_component(v1, &mut p1);
+        let c2 = next_component(v2, &mut p2);
+        if component_lt(c1, c2) {
+            return Ordering::Less;
+        }
+        if component_lt(c2, c1) {
+            return Ordering::Greater;
+        }
+    }
+    Ordering::Equal
+}
+
+fn split_version<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let s = string(ev, args[0], pos)?.bytes;
+    let mut p = 0;
+    let mut out = Vec::new();
+    while p < s.len() {
+        let c = next_component(s, &mut p);
+        if c.is_empty() {
+            break;
+        }
+        out.push(ev.alloc_thunk(ev.string(c)));
+    }
+    Ok(ev.make_list(&out))
+}
+
+fn compare_versions<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let a = string(ev, args[0], pos)?.bytes;
+    let b = string(ev, args[1], pos)?.bytes;
+    Ok(Value::Int(match compare_version_strings(a, b) {
+        Ordering::Less => -1,
+        Ordering::Equal => 0,
+        Ordering::Greater => 1,
+    }))
+}
+
+fn parse_drv_name<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let (s, _) = coerce(ev, args[0], pos, false, true)?;
+    let split = (0..s.len())
+        .find(|&i| s[i] == b'-' && s.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic()));
+    let (name, version) = match split {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (&s[..], &b""[..]),
+    };
+    let mut out = vec![
+        Attr {
+            name: ev.intern(b"name"),
+            value: ev.alloc_thunk(ev.string(name)),
+            pos,
+        },
+        Attr {
+            name: ev.intern(b"version"),
+            value: ev.alloc_thunk(ev.string(version)),
+            pos,
+        },
+    ];
+    out.sort_by_key(|a| a.name);
+    Ok(ev.make_attrs(out))
+}
+
+fn has_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    Ok(Value::Bool(!string(ev, args[0], pos)?.context.is_empty()))
+}
+
+fn discard_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let (s, _) = coerce(ev, args[0], pos, false, true)?;
+    Ok(ev.string(&s))
+}
+
+fn discard_output_dependency<'a>(
+    ev: &Evaluator<'a>,
+    args: &[&'a Thunk<'a>],
+    pos: Pos,
+) -> EvalResult<'a> {
+    let (s, ctx) = coerce(ev, args[0], pos, false, true)?;
+    let ctx: Vec<&'a [u8]> = ctx
+        .into_iter()
+        .map(|c| match c.strip_prefix(b"=") {
+            Some(drv) => drv,
+            None => c,
+        })
+        .collect();
+    Ok(string_value(ev, &s, ctx))
+}
+
+/// What a string's context says about one store path: plain reference, all outputs, and
+/// the named outputs.
+type ContextInfo<'a> = (bool, bool, Vec<&'a [u8]>);
+
+/// `getContext`: `{ "<path>" = { path = true; allOutputs = true; outputs = [ … ]; }; }`.
+fn get_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let s = string(ev, args[0], pos)?;
+    let mut by_path: std::collections::BTreeMap<Vec<u8>, ContextInfo<'a>> = Default::default();
+    for c in s.context {
+        if let Some(drv) = c.strip_prefix(b"=") {
+            by_path.entry(drv.to_vec()).or_default().1 = true;
+        } else if let Some(rest) = c.strip_prefix(b"!") {
+            let Some(i) = rest.iter().position(|&b| b == b'!') else {
+                continue;
+            };
+            by_path
+                .entry(rest[i + 1..].to_vec())
+                .or_default()
+                .2
+                .push(&rest[..i]);
+        } else {
+            by_path.entry(c.to_vec()).or_default().0 = true;
+        }
+    }
+    let mut out = Vec::new();
+    for (path, (plain, all, outputs)) in by_path {
+        let mut info = Vec::new();
+        if plain {
+            info.push(Attr {
+                name: ev.intern(b"path"),
+                value: ev.alloc_thunk(Value::Bool(true)),
+                pos,
+            });
+        }
+        if all {
+            info.push(Attr {
+                name: ev.intern(b"allOutputs"),
+                value: ev.alloc_thunk(Value::Bool(true)),
+                pos,
+            });
+        }
+        if !outputs.is_empty() {
+            let items: Vec<&'a Thunk<'a>> = outputs
+                .iter()
+                .map(|o| ev.alloc_thunk(ev.string(o)))
+                .collect();
+            info.push(Attr {
+                name: ev.intern(b"outputs"),
+                value: ev.alloc_thunk(ev.make_list(&items)),
+                pos,
+            });
+        }
+        info.sort_by_key(|a| a.name);
+        out.push(Attr {
+            name: ev.intern(&path),
+            value: ev.alloc_thunk(ev.make_attrs(info)),
+            pos,
+        });
+    }
+    out.sort_by_key(|a| a.name);
+    Ok(ev.make_attrs(out))
+}
+
+fn append_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let s = string(ev, args[0], pos)?;
+    let spec = attrs(ev, args[1], pos)?;
+    let mut ctx: Vec<&'a [u8]> = s.context.to_vec();
+    let (path_sym, all_sym, outputs_sym) = (
+        ev.intern(b"path"),
+        ev.intern(b"allOutputs"),
+        ev.intern(b"outputs"),
+    );
+    for a in spec.attrs {
+        let path = ev.symbols.borrow().name(a.name).to_vec();
+        let info = attrs(ev, a.value, pos)?;
+        if let Some(p) = info.get(path_sym) {
+            if bool(ev, p.value, pos)? {
+                ctx.push(ev.bump.alloc_slice_copy(&path));
+            }
+        }
+        if let Some(p) = info.get(all_sym) {
+            if bool(ev, p.value, pos)? {
+                let mut c = b"=".to_vec();
+                c.extend_from_slice(&path);
+                ctx.push(ev.bump.alloc_slice_copy(&c));
+            }
+        }
+        if let Some(o) = info.get(outputs_sym) {
+            for t in list(ev, o.value, pos)?.items {
+                let name = string(ev, t, pos)?.bytes;
+                let mut c = b"!".to_vec();
+                c.extend_from_slice(name);
+                c.push(b'!');
+                c.extend_from_slice(&path);
+                ctx.push(ev.bump.alloc_slice_copy(&c));
+            }
+        }
+    }
+    Ok(string_value(ev, s.bytes, ctx))
+}

@@ -1,0 +1,306 @@
+//! `nix-instantiate --eval`: evaluate files or expressions and print the results as Nix does.
+
+use crate::cli::InstantiateArgs;
+use ferrix_eval::error::EvalError;
+use ferrix_eval::value::{Attr, Value};
+use ferrix_eval::{Evaluator, Pos};
+use ferrix_parser::{Origin, NIX_GLOBALS};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+
+/// Runs `nix-instantiate --eval`; returns the exit status.
+pub fn run(args: &InstantiateArgs) -> i32 {
+    if args.xml || args.json {
+        let what = if args.xml { "--xml" } else { "--json" };
+        eprintln!("error: 'nix-instantiate --eval {what}' is not implemented yet");
+        return 1;
+    }
+    let bump = bumpalo::Bump::new();
+    let ev = Evaluator::new(&bump, NIX_GLOBALS);
+    ferrix_primops::install(&ev, &ferrix_primops::Config::from_env(&args.include));
+    // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
+    let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(&ev, args));
+    match r {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
+                return 1;
+            }
+            0
+        }
+        Err((out, e)) => {
+            let _ = std::io::stdout().write_all(&out);
+            let mut msg = ev.render_error(&e, args.show_trace);
+            msg.push(b'\n');
+            let _ = std::io::stderr().write_all(&msg);
+            1
+        }
+    }
+}
+
+type Failure = (Vec<u8>, Box<EvalError>);
+
+fn cwd() -> Vec<u8> {
+    std::env::current_dir()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_else(|_| b"/".to_vec())
+}
+
+fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::new();
+    let auto_args = auto_args(ev, args).map_err(|e| (Vec::new(), e))?;
+    let inputs: Vec<Input> = if args.files.is_empty() && !args.expr {
+        vec![Input::File("./default.nix".into())]
+    } else {
+        args.files
+            .iter()
+            .map(|f| match (args.expr, f.as_str()) {
+                (true, e) => Input::Expr(e.to_string()),
+                (false, "-") => Input::Stdin,
+                (false, path) => Input::File(path.to_string()),
+            })
+            .collect()
+    };
+    let attr_paths: Vec<&str> = if args.attr.is_empty() {
+        vec![""]
+    } else {
+        args.attr.iter().map(String::as_str).collect()
+    };
+    for input in inputs {
+        let root = match load(ev, &input) {
+            Ok(v) => v,
+            Err(e) => return Err((out, e)),
+        };
+        for path in &attr_paths {
+            if let Err(e) = eval_one(ev, root, path, &auto_args, args.strict, &mut out) {
+                return Err((out, e));
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum Input {
+    File(String),
+    Stdin,
+    Expr(String),
+}
+
+fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalError>> {
+    let nowhere = Pos {
+        file: u32::MAX,
+        offset: 0,
+    };
+    match input {
+        Input::Expr(text) => ev.eval_text(text.as_bytes(), Origin::String, &cwd()),
+        Input::Stdin => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+                EvalError::new(
+                    ferrix_eval::error::ErrorKind::Eval,
+                    format!("reading standard input: {}", ferrix_eval::io_reason(&e)),
+                    None,
+                )
+            })?;
+            ev.eval_text(&buf, Origin::Stdin, &cwd())
+        }
+        Input::File(f) => {
+            let mut p = cwd();
+            if !f.starts_with('/') {
+                p.push(b'/');
+                p.extend_from_slice(f.as_bytes());
+            } else {
+                p = f.as_bytes().to_vec();
+            }
+            let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+                &ferrix_parser::actions::canon_path(&p),
+            ));
+            let t = ev.import_file(&path, None)?;
+            ev.force(t, nowhere)
+        }
+    }
+}
+
+/// `--arg name expr` and `--argstr name value`, as thunks.
+fn auto_args<'a>(
+    ev: &Evaluator<'a>,
+    args: &InstantiateArgs,
+) -> Result<Vec<Attr<'a>>, Box<EvalError>> {
+    let nowhere = Pos {
+        file: u32::MAX,
+        offset: 0,
+    };
+    let mut out: Vec<Attr<'a>> = Vec::new();
+    for (name, expr) in &args.args {
+        let (e, file) = ev.parse(expr.as_bytes(), Origin::String, &cwd())?;
+        let env = ev.file_env(file);
+        out.push(Attr {
+            name: ev.intern(name.as_bytes()),
+            value: ev.thunk(e, env),
+            pos: nowhere,
+        });
+    }
+    for (name, value) in &args.argstrs {
+        out.push(Attr {
+            name: ev.intern(name.as_bytes()),
+            value: ev.alloc_thunk(ev.string(value.as_bytes())),
+            pos: nowhere,
+        });
+    }
+    out.sort_by_key(|a| a.name);
+    out.dedup_by_key(|a| a.name);
+    Ok(out)
+}
+
+/// Nix's `autoCallFunction`: a function with formals is called with the `--arg`s it takes
+/// (all of them if it has `...`); anything else is left as it is.
+fn auto_call<'a>(
+    ev: &Evaluator<'a>,
+    v: Value<'a>,
+    auto: &[Attr<'a>],
+) -> Result<Value<'a>, Box<EvalError>> {
+    let nowhere = Pos {
+        file: u32::MAX,
+        offset: 0,
+    };
+    if let Value::Attrs(set) = v {
+        if let Some(f) = set.get(ev.syms.functor) {
+            let fv = ev.force(f.value, nowhere)?;
+            let r = ev.call(fv, ev.alloc_thunk(v), nowhere)?;
+            return auto_call(ev, r, auto);
+        }
+    }
+    let Value::Lambda(c) = v else { return Ok(v) };
+    let Some(formals) = &c.lambda.formals else {
+        return Ok(v);
+    };
+    let mut given: Vec<Attr<'a>> = Vec::new();
+    if formals.ellipsis {
+        given.extend_from_slice(auto);
+    } else {
+        for f in &formals.entries {
+            match auto.binary_search_by_key(&f.name, |a| a.name) {
+                Ok(i) => given.push(auto[i]),
+                Err(_) if f.default.is_some() => {}
+                Err(_) => {
+                    return Err(EvalError::eval(
+                        format!(
+                            "cannot evaluate a function that has an argument without a value ('{}')\n\nNix attempted to evaluate a function as a top level expression; in\nthis case it must have its arguments supplied either by default\nvalues, or passed explicitly with '--arg' or '--argstr'. See\nhttps://nixos.org/manual/nix/stable/#ss-functions.",
+                            ev.sym_name(f.name)
+                        ),
+                        Pos { file: c.env.file, offset: f.span.start },
+                    ))
+                }
+            }
+        }
+    }
+    ev.call(v, ev.alloc_thunk(ev.make_attrs(given)), nowhere)
+}
+
+/// Splits an attribute path at dots, honouring double quotes (`a."b.c".0`).
+fn split_attr_path(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Nix's `findAlongAttrPath`.
+fn find_along<'a>(
+    ev: &Evaluator<'a>,
+    root: Value<'a>,
+    path: &str,
+    auto: &[Attr<'a>],
+) -> Result<Value<'a>, Box<EvalError>> {
+    let nowhere = Pos {
+        file: u32::MAX,
+        offset: 0,
+    };
+    let mut v = root;
+    if path.is_empty() {
+        return Ok(v);
+    }
+    for part in split_attr_path(path) {
+        v = auto_call(ev, v, auto)?;
+        match (part.parse::<usize>(), v) {
+            (Ok(i), Value::List(l)) => match l.items.get(i) {
+                Some(t) => v = ev.force(t, nowhere)?,
+                None => {
+                    return Err(EvalError::new(
+                        ferrix_eval::error::ErrorKind::Eval,
+                        format!("list index {i} in selection path '{path}' is out of range"),
+                        None,
+                    ))
+                }
+            },
+            (Ok(_), other) => {
+                return Err(EvalError::new(
+                    ferrix_eval::error::ErrorKind::Eval,
+                    format!("the expression selected by the selection path '{path}' should be a list but is {}", other.show_type()),
+                    None,
+                ))
+            }
+            (Err(_), Value::Attrs(set)) => {
+                if part.is_empty() {
+                    return Err(EvalError::new(
+                        ferrix_eval::error::ErrorKind::Eval,
+                        format!("empty attribute name in selection path '{path}'"),
+                        None,
+                    ));
+                }
+                match set.get(ev.intern(part.as_bytes())) {
+                    Some(a) => v = ev.force(a.value, nowhere)?,
+                    None => {
+                        return Err(EvalError::new(
+                            ferrix_eval::error::ErrorKind::Eval,
+                            format!("attribute '{part}' in selection path '{path}' not found"),
+                            None,
+                        ))
+                    }
+                }
+            }
+            (Err(_), other) => {
+                return Err(EvalError::new(
+                    ferrix_eval::error::ErrorKind::Eval,
+                    format!("the expression selected by the selection path '{path}' should be a set but is {}", other.show_type()),
+                    None,
+                ))
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn eval_one<'a>(
+    ev: &Evaluator<'a>,
+    root: Value<'a>,
+    path: &str,
+    auto: &[Attr<'a>],
+    strict: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), Box<EvalError>> {
+    let nowhere = Pos {
+        file: u32::MAX,
+        offset: 0,
+    };
+    let v = find_along(ev, root, path, auto)?;
+    let v = if auto.is_empty() {
+        v
+    } else {
+        auto_call(ev, v, auto)?
+    };
+    if strict {
+        ev.force_deep(v, nowhere)?;
+    }
+    ev.print_value(v, out);
+    out.push(b'\n');
+    Ok(())
+}
