@@ -6,10 +6,15 @@
 
 mod attrs;
 mod control;
+pub mod hash;
+pub mod json;
 mod lists;
 mod paths;
+pub mod regex;
 mod strings_basic;
+pub mod toml;
 pub mod util;
+pub mod xml;
 
 use ferrix_eval::value::{Attr, PrimOp, Thunk, Value};
 use ferrix_eval::{Evaluator, Pos};
@@ -47,13 +52,18 @@ impl Config {
     }
 }
 
-fn tables() -> [&'static [PrimOp]; 5] {
+fn tables() -> [&'static [PrimOp]; 10] {
     [
         attrs::PRIMOPS,
         control::PRIMOPS,
+        hash::PRIMOPS,
+        json::PRIMOPS,
         lists::PRIMOPS,
         paths::PRIMOPS,
+        regex::PRIMOPS,
         strings_basic::PRIMOPS,
+        toml::PRIMOPS,
+        xml::PRIMOPS,
     ]
 }
 

@@ -1,0 +1,5 @@
+//! Builtins: see the module's table.
+
+use ferrix_eval::value::PrimOp;
+
+pub static PRIMOPS: &[PrimOp] = &[];
