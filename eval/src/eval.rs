@@ -39,6 +39,7 @@ impl<'a> Evaluator<'a> {
             State::Deferred(e, env) => self.eval(e, env),
             State::Apply(f, x) => self.force(f, pos).and_then(|fv| self.call(fv, x, pos)),
             State::Select(s, name, at) => self.select_from(s, name, at),
+            State::Forward(other) => self.force(other, pos),
             State::Done(_) | State::BlackHole => unreachable!("handled above"),
         };
         match r {
@@ -123,6 +124,24 @@ impl<'a> Evaluator<'a> {
         self.string(s)
     }
 
+    /// The thunk `inherit x;` takes: the variable itself, or, when only a `with` can
+    /// provide it, a thunk that looks it up when forced (forcing the `with` set now could
+    /// be circular).
+    fn inherit_thunk(&self, v: &ast::Var, span: ast::Span, env: &'a Env<'a>) -> TR<'a> {
+        if let Slot::With { .. } = v.slot {
+            let e: &'a Expr = self.bump.alloc(Expr::new(span, ExprKind::Var(*v)));
+            return Ok(self.bump.alloc(Thunk::new(State::Deferred(e, env))));
+        }
+        self.lookup(
+            v,
+            env,
+            Pos {
+                file: env.file,
+                offset: span.start,
+            },
+        )
+    }
+
     fn lookup(&self, v: &ast::Var, env: &'a Env<'a>, pos: Pos) -> TR<'a> {
         match v.slot {
             Slot::Local { up, index } => Ok(env.ancestor(up).slots[index as usize]),
@@ -177,7 +196,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::Bool(true))
             }
-            ExprKind::Attrs(a) => self.eval_attrs(a, env),
+            ExprKind::Attrs(a) => self.eval_attrs(a, env, pos),
             ExprKind::List(items) => {
                 let items = self
                     .bump
@@ -362,14 +381,7 @@ impl<'a> Evaluator<'a> {
         for entry in &a.entries {
             slots.push(match &entry.value {
                 // `inherit x;` reads the enclosing scope.
-                AttrValue::Inherit(v, s) => self.lookup(
-                    v,
-                    env,
-                    Pos {
-                        file: env.file,
-                        offset: s.start,
-                    },
-                )?,
+                AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
                 _ => self.bump.alloc(Thunk::new(State::BlackHole)),
             });
         }
@@ -404,7 +416,7 @@ impl<'a> Evaluator<'a> {
         Ok((scope, slots))
     }
 
-    fn eval_attrs(&self, a: &'a ast::Attrs, env: &'a Env<'a>) -> EvalResult<'a> {
+    fn eval_attrs(&self, a: &'a ast::Attrs, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
         let file = env.file;
         let (scope, mut attrs): (&'a Env<'a>, Vec<Attr<'a>>) = if a.rec {
             let (scope, slots) = self.rec_scope(a, env)?;
@@ -421,7 +433,7 @@ impl<'a> Evaluator<'a> {
                     },
                 })
                 .collect();
-            (scope, attrs)
+            (scope, self.apply_overrides(attrs, pos)?)
         } else {
             let sources: Vec<&'a Thunk<'a>> = a
                 .inherit_sources
@@ -436,14 +448,7 @@ impl<'a> Evaluator<'a> {
                 };
                 let value = match &entry.value {
                     AttrValue::Plain(x) => self.thunk(x, env),
-                    AttrValue::Inherit(v, s) => self.lookup(
-                        v,
-                        env,
-                        Pos {
-                            file,
-                            offset: s.start,
-                        },
-                    )?,
+                    AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
                     AttrValue::InheritFrom { source, span } => {
                         self.bump.alloc(Thunk::new(State::Select(
                             sources[*source as usize],
@@ -497,6 +502,26 @@ impl<'a> Evaluator<'a> {
             }
         }
         Ok(self.make_attrs(attrs))
+    }
+
+    /// A `rec` set's `__overrides` attribute replaces or adds attributes, and the other
+    /// attributes see the replacements (the scope's slots forward to them).
+    fn apply_overrides(
+        &self,
+        mut attrs: Vec<Attr<'a>>,
+        pos: Pos,
+    ) -> Result<Vec<Attr<'a>>, Box<EvalError>> {
+        let Ok(i) = attrs.binary_search_by_key(&self.syms.overrides, |a| a.name) else {
+            return Ok(attrs);
+        };
+        let overrides = self.force_attrs(attrs[i].value, pos)?;
+        for o in overrides.attrs {
+            match attrs.binary_search_by_key(&o.name, |a| a.name) {
+                Ok(j) => attrs[j].value.0.set(State::Forward(o.value)),
+                Err(j) => attrs.insert(j, *o),
+            }
+        }
+        Ok(attrs)
     }
 
     pub fn force_attrs(

@@ -48,6 +48,7 @@ pub struct KnownSyms {
     pub line: Sym,
     pub column: Sym,
     pub derivation: Sym,
+    pub overrides: Sym,
 }
 
 pub struct Evaluator<'a> {
@@ -93,6 +94,7 @@ impl<'a> Evaluator<'a> {
             line: s("line"),
             column: s("column"),
             derivation: s("derivation"),
+            overrides: s("__overrides"),
         };
         let null_thunk: &'a Thunk<'a> = bump.alloc(Thunk::done(Value::Null));
         let n = globals.names().len();

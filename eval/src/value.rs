@@ -86,6 +86,8 @@ pub(crate) enum State<'a> {
     Apply(&'a Thunk<'a>, &'a Thunk<'a>),
     /// `s.name`, for `inherit (s) name`.
     Select(&'a Thunk<'a>, Sym, Pos),
+    /// The value of another thunk (a `rec` attribute replaced through `__overrides`).
+    Forward(&'a Thunk<'a>),
     BlackHole,
 }
 

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod json;
 mod lists;
 mod paths;
+mod pending;
 pub mod regex;
 mod strings_basic;
 pub mod toml;
@@ -52,7 +53,7 @@ impl Config {
     }
 }
 
-fn tables() -> [&'static [PrimOp]; 10] {
+fn tables() -> [&'static [PrimOp]; 11] {
     [
         attrs::PRIMOPS,
         control::PRIMOPS,
@@ -60,6 +61,7 @@ fn tables() -> [&'static [PrimOp]; 10] {
         json::PRIMOPS,
         lists::PRIMOPS,
         paths::PRIMOPS,
+        pending::PRIMOPS,
         regex::PRIMOPS,
         strings_basic::PRIMOPS,
         toml::PRIMOPS,

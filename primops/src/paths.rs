@@ -1,7 +1,7 @@
 //! Builtins on files and paths: `import`, the search path, reading files and directories.
 
 use crate::util::*;
-use ferrix_eval::error::{EvalError, EvalResult};
+use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
 use ferrix_eval::value::*;
 use ferrix_eval::{io_reason, Evaluator, Pos};
 use std::os::unix::ffi::OsStrExt;
@@ -82,12 +82,20 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
             return Ok(ev.path_value(&candidate));
         }
     }
-    Err(EvalError::eval(
+    // Nix's own files (`<nix/fetchurl.nix>`) live under a virtual prefix.
+    if let Some(rest) = name.strip_prefix(b"nix/") {
+        let mut p = b"/__corepkgs__/".to_vec();
+        p.extend_from_slice(rest);
+        return Ok(ev.path_value(&p));
+    }
+    // A thrown error, so `tryEval` catches it.
+    Err(EvalError::new(
+        ErrorKind::Throw,
         format!(
             "file '{}' was not found in the Nix search path (add it using $NIX_PATH or -I)",
             String::from_utf8_lossy(name)
         ),
-        pos,
+        Some(pos),
     ))
 }
 

@@ -1,0 +1,42 @@
+//! Builtins that need the Nix store, which Ferrix does not have yet. They exist, so that
+//! programs resolve as in Nix, and fail with a clear message when called.
+
+use crate::util::throw;
+use ferrix_eval::error::EvalResult;
+use ferrix_eval::value::PrimOp;
+use ferrix_eval::Pos;
+
+macro_rules! needs_store {
+    ($($name:literal / $arity:literal),* $(,)?) => {
+        pub static PRIMOPS: &[PrimOp] = &[
+            $(PrimOp {
+                name: $name,
+                arity: $arity,
+                func: |_ev, _args, pos| unavailable($name, pos),
+                doc: "Needs the Nix store, which Ferrix does not have yet.",
+            }),*
+        ];
+    };
+}
+
+needs_store!(
+    "derivation" / 1,
+    "derivationStrict" / 1,
+    "toFile" / 2,
+    "path" / 1,
+    "filterSource" / 2,
+    "storePath" / 1,
+    "placeholder" / 1,
+    "fetchurl" / 1,
+    "fetchTarball" / 1,
+    "fetchGit" / 1,
+    "fetchMercurial" / 1,
+    "fetchTree" / 1,
+);
+
+fn unavailable<'a>(name: &str, pos: Pos) -> EvalResult<'a> {
+    Err(throw(
+        format!("'builtins.{name}' is not implemented yet: it needs the Nix store"),
+        pos,
+    ))
+}
