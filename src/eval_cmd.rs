@@ -20,6 +20,9 @@ pub fn run(args: &InstantiateArgs) -> i32 {
     ferrix_primops::install(&ev, &ferrix_primops::Config::from_env(&args.include));
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
     let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(&ev, args));
+    if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
+        eprintln!("arena bytes: {}", bump.allocated_bytes());
+    }
     match r {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();

@@ -214,7 +214,9 @@ impl<'a> Evaluator<'a> {
         if x.attrs.is_empty() {
             return Value::Attrs(y);
         }
-        let mut out: Vec<Attr<'a>> = Vec::with_capacity(x.attrs.len() + y.attrs.len());
+        // Merge straight into the arena: `//` chains are hot, and a temporary would be
+        // copied once more.
+        let mut out = bumpalo::collections::Vec::with_capacity_in(x.attrs.len() + y.attrs.len(), self.bump);
         let (mut i, mut j) = (0, 0);
         while i < x.attrs.len() && j < y.attrs.len() {
             let (a, b) = (x.attrs[i], y.attrs[j]);
@@ -236,7 +238,8 @@ impl<'a> Evaluator<'a> {
         }
         out.extend_from_slice(&x.attrs[i..]);
         out.extend_from_slice(&y.attrs[j..]);
-        self.make_attrs(out)
+        let attrs = out.into_bump_slice();
+        Value::Attrs(self.bump.alloc(AttrSet { attrs }))
     }
 
     pub fn concat_lists(&self, lists: &[&'a List<'a>]) -> Value<'a> {
