@@ -7,8 +7,8 @@ use crate::{Evaluator, Pos, MAX_DEPTH};
 use ferrix_parser::ast::{self, AttrName, AttrValue, BinOp, Expr, ExprKind, Slot, StrOrPath};
 use ferrix_parser::Sym;
 
-const RED_ZONE: usize = 128 * 1024;
-const STACK_GROWTH: usize = 4 * 1024 * 1024;
+const RED_ZONE: usize = 1024 * 1024;
+const STACK_GROWTH: usize = 8 * 1024 * 1024;
 
 type TR<'a> = Result<&'a Thunk<'a>, Box<EvalError>>;
 
@@ -22,11 +22,16 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Forces a thunk to weak head normal form.
+    #[inline]
     pub fn force(&self, t: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
-        let state = t.0.get();
-        if let State::Done(v) = state {
+        if let State::Done(v) = t.0.get() {
             return Ok(v);
         }
+        self.force_slow(t, pos)
+    }
+
+    fn force_slow(&self, t: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
+        let state = t.0.get();
         if let State::BlackHole = state {
             return Err(EvalError::new(
                 ErrorKind::Eval,
@@ -93,7 +98,12 @@ impl<'a> Evaluator<'a> {
             ));
         }
         self.depth.set(depth + 1);
-        let r = stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.eval_inner(e, env));
+        // Probing the stack costs; a few dozen levels fit in the red zone between probes.
+        let r = if depth % 32 == 0 {
+            stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.eval_inner(e, env))
+        } else {
+            self.eval_inner(e, env)
+        };
         self.depth.set(depth);
         r
     }
@@ -142,6 +152,7 @@ impl<'a> Evaluator<'a> {
         )
     }
 
+    #[inline]
     fn lookup(&self, v: &ast::Var, env: &'a Env<'a>, pos: Pos) -> TR<'a> {
         match v.slot {
             Slot::Local { up, index } => Ok(env.ancestor(up).slots[index as usize]),
@@ -169,19 +180,66 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The dispatcher stays small: big or rare cases live in their own functions, so that
+    /// each level of Nix recursion costs little native stack.
     fn eval_inner(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
-        let pos = self.pos(env, e);
         match &e.kind {
             ExprKind::Int(n) => Ok(Value::Int(*n)),
             ExprKind::Float(f) => Ok(Value::Float(*f)),
-            ExprKind::Str(s) => Ok(self.literal_str(s)),
-            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Ok(self.path_value(p)),
             ExprKind::Var(v) => {
+                let pos = self.pos(env, e);
                 let t = self.lookup(v, env, pos)?;
                 self.force(t, pos)
             }
+            ExprKind::Call(f, args) => self.eval_call(e, f, args, env),
+            ExprKind::If(b) => {
+                if self.eval_bool(&b[0], env)? {
+                    self.eval(&b[1], env)
+                } else {
+                    self.eval(&b[2], env)
+                }
+            }
+            ExprKind::Binary(op, b) => self.eval_binary(*op, &b[0], &b[1], env, self.pos(env, e)),
+            ExprKind::Select(sel) => self.eval_select(sel, env, self.pos(env, e)),
+            ExprKind::Attrs(a) => self.eval_attrs(a, env, self.pos(env, e)),
+            ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump.alloc(Closure {
+                lambda: l,
+                env,
+                pos: self.pos(env, e),
+            }))),
+            ExprKind::Let(a, body) => {
+                let (scope, _) = self.rec_scope(a, env)?;
+                self.eval(body, scope)
+            }
+            ExprKind::Not(x) => Ok(Value::Bool(!self.eval_bool(x, env)?)),
+            _ => self.eval_other(e, env),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_call(
+        &self,
+        e: &'a Expr,
+        f: &'a Expr,
+        args: &'a [Expr],
+        env: &'a Env<'a>,
+    ) -> EvalResult<'a> {
+        let pos = self.pos(env, e);
+        let mut fv = self.eval(f, env)?;
+        for a in args {
+            let t = self.thunk(a, env);
+            fv = self.call(fv, t, pos)?;
+        }
+        Ok(fv)
+    }
+
+    #[inline(never)]
+    fn eval_other(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+        let pos = self.pos(env, e);
+        match &e.kind {
+            ExprKind::Str(s) => Ok(self.literal_str(s)),
+            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Ok(self.path_value(p)),
             ExprKind::CurPos => Ok(self.pos_attrs(pos)),
-            ExprKind::Select(sel) => self.eval_select(sel, env, pos),
             ExprKind::HasAttr(x, path) => {
                 let mut v = self.eval(x, env)?;
                 for name in path.iter() {
@@ -196,29 +254,11 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::Bool(true))
             }
-            ExprKind::Attrs(a) => self.eval_attrs(a, env, pos),
             ExprKind::List(items) => {
                 let items = self
                     .bump
                     .alloc_slice_fill_iter(items.iter().map(|x| self.thunk(x, env)));
                 Ok(Value::List(self.bump.alloc(List { items })))
-            }
-            ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump.alloc(Closure {
-                lambda: l,
-                env,
-                pos,
-            }))),
-            ExprKind::Call(f, args) => {
-                let mut fv = self.eval(f, env)?;
-                for a in args {
-                    let t = self.thunk(a, env);
-                    fv = self.call(fv, t, pos)?;
-                }
-                Ok(fv)
-            }
-            ExprKind::Let(a, body) => {
-                let (scope, _) = self.rec_scope(a, env)?;
-                self.eval(body, scope)
             }
             ExprKind::With(w, body) => {
                 let t = self.thunk(w, env);
@@ -230,13 +270,6 @@ impl<'a> Evaluator<'a> {
                     is_with: true,
                 });
                 self.eval(body, scope)
-            }
-            ExprKind::If(b) => {
-                if self.eval_bool(&b[0], env)? {
-                    self.eval(&b[1], env)
-                } else {
-                    self.eval(&b[2], env)
-                }
             }
             ExprKind::Assert(b) => {
                 if self.eval_bool(&b[0], env)? {
@@ -254,13 +287,13 @@ impl<'a> Evaluator<'a> {
                     ))
                 }
             }
-            ExprKind::Not(x) => Ok(Value::Bool(!self.eval_bool(x, env)?)),
             ExprKind::Neg(x) => {
                 let v = self.eval(x, env)?;
                 self.sub(Value::Int(0), v, pos)
             }
-            ExprKind::Binary(op, b) => self.eval_binary(*op, &b[0], &b[1], env, pos),
             ExprKind::Interpolate(kind, parts) => self.eval_interpolation(*kind, parts, env, pos),
+            // The common cases are handled by `eval_inner`.
+            _ => self.eval_inner(e, env),
         }
     }
 
@@ -285,6 +318,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    #[inline(never)]
     fn eval_select(&self, sel: &'a ast::Select, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
         let mut v = self.eval(&sel.expr, env)?;
         for (i, name) in sel.path.iter().enumerate() {
@@ -416,6 +450,7 @@ impl<'a> Evaluator<'a> {
         Ok((scope, slots))
     }
 
+    #[inline(never)]
     fn eval_attrs(&self, a: &'a ast::Attrs, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
         let file = env.file;
         let (scope, mut attrs): (&'a Env<'a>, Vec<Attr<'a>>) = if a.rec {

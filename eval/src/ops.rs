@@ -216,7 +216,8 @@ impl<'a> Evaluator<'a> {
         }
         // Merge straight into the arena: `//` chains are hot, and a temporary would be
         // copied once more.
-        let mut out = bumpalo::collections::Vec::with_capacity_in(x.attrs.len() + y.attrs.len(), self.bump);
+        let mut out =
+            bumpalo::collections::Vec::with_capacity_in(x.attrs.len() + y.attrs.len(), self.bump);
         let (mut i, mut j) = (0, 0);
         while i < x.attrs.len() && j < y.attrs.len() {
             let (a, b) = (x.attrs[i], y.attrs[j]);
