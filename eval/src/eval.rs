@@ -99,7 +99,7 @@ impl<'a> Evaluator<'a> {
         }
         self.depth.set(depth + 1);
         // Probing the stack costs; a few dozen levels fit in the red zone between probes.
-        let r = if depth % 32 == 0 {
+        let r = if depth.is_multiple_of(32) {
             stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.eval_inner(e, env))
         } else {
             self.eval_inner(e, env)
