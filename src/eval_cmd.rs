@@ -10,9 +10,8 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Runs `nix-instantiate --eval`; returns the exit status.
 pub fn run(args: &InstantiateArgs) -> i32 {
-    if args.xml || args.json {
-        let what = if args.xml { "--xml" } else { "--json" };
-        eprintln!("error: 'nix-instantiate --eval {what}' is not implemented yet");
+    if args.json && !args.xml {
+        eprintln!("error: 'nix-instantiate --eval --json' is not implemented yet");
         return 1;
     }
     let bump = bumpalo::Bump::new();
@@ -75,12 +74,26 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
             Err(e) => return Err((out, e)),
         };
         for path in &attr_paths {
-            if let Err(e) = eval_one(ev, root, path, &auto_args, args.strict, &mut out) {
+            let output = if args.xml {
+                Output::Xml {
+                    location: !args.no_location,
+                }
+            } else {
+                Output::Nix
+            };
+            if let Err(e) = eval_one(ev, root, path, &auto_args, args.strict, output, &mut out) {
                 return Err((out, e));
             }
         }
     }
     Ok(out)
+}
+
+/// How results are printed.
+#[derive(Clone, Copy)]
+enum Output {
+    Nix,
+    Xml { location: bool },
 }
 
 enum Input {
@@ -288,6 +301,7 @@ fn eval_one<'a>(
     path: &str,
     auto: &[Attr<'a>],
     strict: bool,
+    output: Output,
     out: &mut Vec<u8>,
 ) -> Result<(), Box<EvalError>> {
     let nowhere = Pos {
@@ -300,10 +314,19 @@ fn eval_one<'a>(
     } else {
         auto_call(ev, v, auto)?
     };
-    if strict {
-        ev.force_deep(v, nowhere)?;
+    match output {
+        Output::Xml { location } => {
+            // On an error, what was printed so far still goes out, as in Nix.
+            // The document ends with its own newline.
+            ferrix_primops::xml::value_to_xml(ev, v, strict, location, nowhere, out)?;
+        }
+        Output::Nix => {
+            if strict {
+                ev.force_deep(v, nowhere)?;
+            }
+            ev.print_value(v, out);
+            out.push(b'\n');
+        }
     }
-    ev.print_value(v, out);
-    out.push(b'\n');
     Ok(())
 }

@@ -242,10 +242,12 @@ impl<'a> Evaluator<'a> {
             ExprKind::CurPos => Ok(self.pos_attrs(pos)),
             ExprKind::HasAttr(x, path) => {
                 let mut v = self.eval(x, env)?;
-                for name in path.iter() {
+                for (i, name) in path.iter().enumerate() {
                     let name = self.attr_name(name, env)?;
                     match v {
                         Value::Attrs(set) => match set.get(name) {
+                            // Only the sets along the path are forced, not the last value.
+                            Some(_) if i + 1 == path.len() => return Ok(Value::Bool(true)),
                             Some(a) => v = self.force(a.value, pos)?,
                             None => return Ok(Value::Bool(false)),
                         },
@@ -412,12 +414,38 @@ impl<'a> Evaluator<'a> {
         env: &'a Env<'a>,
     ) -> Result<(&'a Env<'a>, &'a [&'a Thunk<'a>]), Box<EvalError>> {
         let mut slots: Vec<&'a Thunk<'a>> = Vec::with_capacity(a.entries.len());
+        // Which slots are new thunks that the second pass fills in.
+        let mut fresh: Vec<bool> = Vec::with_capacity(a.entries.len());
         for entry in &a.entries {
+            let before = slots.len();
             slots.push(match &entry.value {
                 // `inherit x;` reads the enclosing scope.
                 AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
-                _ => self.bump.alloc(Thunk::new(State::BlackHole)),
+                // A variable of an outer scope is shared, not wrapped in a new thunk.
+                AttrValue::Plain(Expr {
+                    kind:
+                        ExprKind::Var(ast::Var {
+                            slot: Slot::Local { up, index },
+                            ..
+                        }),
+                    ..
+                }) if *up > 0 => env.ancestor(up - 1).slots[*index as usize],
+                AttrValue::Plain(Expr {
+                    kind:
+                        ExprKind::Var(ast::Var {
+                            slot: Slot::Global(i),
+                            ..
+                        }),
+                    ..
+                }) => self.global(*i),
+                _ => {
+                    fresh.push(true);
+                    self.bump.alloc(Thunk::new(State::BlackHole))
+                }
             });
+            if fresh.len() == before {
+                fresh.push(false);
+            }
         }
         let slots: &'a [&'a Thunk<'a>] = self.bump.alloc_slice_copy(&slots);
         let scope: &'a Env<'a> = self.bump.alloc(Env {
@@ -430,7 +458,10 @@ impl<'a> Evaluator<'a> {
         for s in &a.inherit_sources {
             sources.push(self.thunk(s, scope));
         }
-        for (entry, slot) in a.entries.iter().zip(slots.iter()) {
+        for ((entry, slot), fresh) in a.entries.iter().zip(slots.iter()).zip(fresh) {
+            if !fresh {
+                continue;
+            }
             match &entry.value {
                 AttrValue::Plain(x) => slot.0.set(match self.constant(x) {
                     Some(v) => State::Done(v),

@@ -320,12 +320,18 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Line and column of a position, and the file name as `unsafeGetAttrPos` reports it.
+    /// For `-E` and standard input Nix gives the whole source text as the file name.
     pub fn pos_parts(&self, pos: Pos) -> (String, usize, usize) {
         let files = self.files.borrow();
         match files.get(pos.file as usize) {
             Some(f) => {
                 let (l, c) = f.lines.line_col(pos.offset as usize);
-                (f.origin.pos_label().to_string(), l, c)
+                let name = match (&f.origin, &f.text) {
+                    (Origin::File(p), _) => p.clone(),
+                    (_, Some(text)) => String::from_utf8_lossy(text).into_owned(),
+                    (_, None) => String::new(),
+                };
+                (name, l, c)
             }
             None => (String::new(), 0, 0),
         }
