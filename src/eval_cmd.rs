@@ -10,13 +10,10 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Runs `nix-instantiate --eval`; returns the exit status.
 pub fn run(args: &InstantiateArgs) -> i32 {
-    if args.json && !args.xml {
-        eprintln!("error: 'nix-instantiate --eval --json' is not implemented yet");
-        return 1;
-    }
     let bump = bumpalo::Bump::new();
     let ev = Evaluator::new(&bump, NIX_GLOBALS);
     ferrix_primops::install(&ev, &ferrix_primops::Config::from_env(&args.include));
+    ev.show_trace.set(args.show_trace);
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
     let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(&ev, args));
     if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
@@ -78,6 +75,8 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
                 Output::Xml {
                     location: !args.no_location,
                 }
+            } else if args.json {
+                Output::Json
             } else {
                 Output::Nix
             };
@@ -93,6 +92,7 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
 #[derive(Clone, Copy)]
 enum Output {
     Nix,
+    Json,
     Xml { location: bool },
 }
 
@@ -315,6 +315,12 @@ fn eval_one<'a>(
         auto_call(ev, v, auto)?
     };
     match output {
+        Output::Json => {
+            let mut context = Vec::new();
+            // On an error, what was printed so far still goes out, as in Nix.
+            ferrix_primops::json::value_to_json(ev, v, nowhere, strict, out, &mut context)?;
+            out.push(b'\n');
+        }
         Output::Xml { location } => {
             // On an error, what was printed so far still goes out, as in Nix.
             // The document ends with its own newline.

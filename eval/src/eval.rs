@@ -161,7 +161,17 @@ impl<'a> Evaluator<'a> {
                 let mut w = Some(env.ancestor(up));
                 while let Some(scope) = w {
                     if scope.is_with {
-                        let set = self.force_attrs(scope.slots[0], pos)?;
+                        // Nix reports a `with` of a non-set without a position.
+                        let set = match self.force(scope.slots[0], pos)? {
+                            Value::Attrs(set) => set,
+                            v => {
+                                return Err(EvalError::new(
+                                    ErrorKind::Eval,
+                                    format!("value is {} while a set was expected", v.show_type()),
+                                    None,
+                                ))
+                            }
+                        };
                         if let Some(a) = set.get(v.name) {
                             return Ok(a.value);
                         }
@@ -193,7 +203,7 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::Call(f, args) => self.eval_call(e, f, args, env),
             ExprKind::If(b) => {
-                if self.eval_bool(&b[0], env)? {
+                if self.eval_bool(&b[0], env, Some(self.pos(env, e)))? {
                     self.eval(&b[1], env)
                 } else {
                     self.eval(&b[2], env)
@@ -211,7 +221,7 @@ impl<'a> Evaluator<'a> {
                 let (scope, _) = self.rec_scope(a, env)?;
                 self.eval(body, scope)
             }
-            ExprKind::Not(x) => Ok(Value::Bool(!self.eval_bool(x, env)?)),
+            ExprKind::Not(x) => Ok(Value::Bool(!self.eval_bool(x, env, None)?)),
             _ => self.eval_other(e, env),
         }
     }
@@ -274,7 +284,7 @@ impl<'a> Evaluator<'a> {
                 self.eval(body, scope)
             }
             ExprKind::Assert(b) => {
-                if self.eval_bool(&b[0], env)? {
+                if self.eval_bool(&b[0], env, Some(pos))? {
                     self.eval(&b[1], env)
                 } else {
                     let text = ferrix_parser::print::print(
@@ -299,12 +309,20 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn eval_bool(&self, e: &'a Expr, env: &'a Env<'a>) -> Result<bool, Box<EvalError>> {
+    /// Evaluates a condition. Nix reports a non-Boolean at the construct that needs it
+    /// (`if`, `assert`, `&&`…), or nowhere (`!`).
+    fn eval_bool(
+        &self,
+        e: &'a Expr,
+        env: &'a Env<'a>,
+        at: Option<Pos>,
+    ) -> Result<bool, Box<EvalError>> {
         match self.eval(e, env)? {
             Value::Bool(b) => Ok(b),
-            v => Err(EvalError::eval(
+            v => Err(EvalError::new(
+                ErrorKind::Eval,
                 format!("value is {} while a Boolean was expected", v.show_type()),
-                self.pos(env, e),
+                at,
             )),
         }
     }
@@ -314,16 +332,44 @@ impl<'a> Evaluator<'a> {
             AttrName::Static(s) => Ok(*s),
             AttrName::Dynamic(e) => {
                 let v = self.eval(e, env)?;
-                let s = self.coerce_to_string_plain(v, self.pos(env, e))?;
-                Ok(self.intern(&s))
+                Ok(self.intern(&self.name_string(v)?))
             }
         }
     }
 
     #[inline(never)]
     fn eval_select(&self, sel: &'a ast::Select, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
-        let mut v = self.eval(&sel.expr, env)?;
-        for (i, name) in sel.path.iter().enumerate() {
+        let v = self.eval(&sel.expr, env)?;
+        let mut found: Option<Pos> = None;
+        match self.select_path(v, sel, env, pos, &mut found) {
+            Ok(v) => Ok(v),
+            // As Nix: once an attribute was found, errors name the whole path.
+            Err(e) => match found {
+                Some(at) if at.file != u32::MAX => Err(e.with_frame(
+                    format!(
+                        "while evaluating the attribute '{}'",
+                        self.show_path_values(&sel.path, env)
+                    ),
+                    Some(at),
+                )),
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn select_path(
+        &self,
+        mut v: Value<'a>,
+        sel: &'a ast::Select,
+        env: &'a Env<'a>,
+        pos: Pos,
+        found: &mut Option<Pos>,
+    ) -> EvalResult<'a> {
+        let mut last: Option<&'a Thunk<'a>> = None;
+        for name in sel.path.iter() {
+            if let Some(t) = last {
+                v = self.force(t, pos)?;
+            }
             let name = self.attr_name(name, env)?;
             let set = match v {
                 Value::Attrs(set) => set,
@@ -339,16 +385,8 @@ impl<'a> Evaluator<'a> {
             };
             match set.get(name) {
                 Some(a) => {
-                    let at = a.pos;
-                    v = self.force(a.value, pos).map_err(|e| {
-                        e.with_frame(
-                            format!(
-                                "while evaluating the attribute '{}'",
-                                self.show_path(&sel.path[..=i])
-                            ),
-                            Some(at),
-                        )
-                    })?;
+                    last = Some(a.value);
+                    *found = Some(a.pos);
                 }
                 None => {
                     if let Some(d) = &sel.default {
@@ -358,7 +396,29 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        Ok(v)
+        match last {
+            // The value is forced at the attribute's own position when it has one.
+            Some(t) => match *found {
+                Some(p) if p.file != u32::MAX => self.force(t, p),
+                _ => self.force(t, pos),
+            },
+            None => Ok(v),
+        }
+    }
+
+    /// The attribute path as Nix shows it in traces, with dynamic names evaluated.
+    fn show_path_values(&self, path: &'a [AttrName], env: &'a Env<'a>) -> String {
+        let mut out = String::new();
+        for (i, n) in path.iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            match self.attr_name(n, env) {
+                Ok(s) => out.push_str(&ferrix_parser::print::show_id(&self.sym_name(s))),
+                Err(_) => out.push_str(&self.show_path(std::slice::from_ref(n))),
+            }
+        }
+        out
     }
 
     fn show_path(&self, path: &[AttrName]) -> String {
@@ -438,6 +498,16 @@ impl<'a> Evaluator<'a> {
                         }),
                     ..
                 }) => self.global(*i),
+                // A variable of this scope whose slot is already made shares it, as Nix's
+                // `maybeThunk` does (this decides where infinite recursion is reported).
+                AttrValue::Plain(Expr {
+                    kind:
+                        ExprKind::Var(ast::Var {
+                            slot: Slot::Local { up: 0, index },
+                            ..
+                        }),
+                    ..
+                }) if (*index as usize) < slots.len() => slots[*index as usize],
                 _ => {
                     fresh.push(true);
                     self.bump.alloc(Thunk::new(State::BlackHole))
@@ -540,7 +610,8 @@ impl<'a> Evaluator<'a> {
             if let Value::Null = nv {
                 continue;
             }
-            let name = self.coerce_to_string_plain(nv, npos)?;
+            let _ = npos;
+            let name = self.name_string(nv)?;
             let sym = self.intern(&name);
             let at = Pos {
                 file,
@@ -651,11 +722,7 @@ impl<'a> Evaluator<'a> {
 
     fn describe_lambda(&self, c: &Closure<'a>) -> String {
         match c.lambda.name {
-            Some(n) => format!(
-                "function '{}' at {}",
-                self.sym_name(n),
-                self.show_pos(c.pos)
-            ),
+            Some(n) => format!("'{}' at {}", self.sym_name(n), self.show_pos(c.pos)),
             None => format!("anonymous function at {}", self.show_pos(c.pos)),
         }
     }
@@ -670,7 +737,7 @@ impl<'a> Evaluator<'a> {
                 file: c.env.file,
                 is_with: false,
             });
-            return self.eval(&l.body, env);
+            return self.lambda_body(c, env, pos);
         };
         let set = self.force_attrs(arg, pos)?;
         let shift = l.arg.is_some() as usize;
@@ -740,7 +807,25 @@ impl<'a> Evaluator<'a> {
                 None => State::Deferred(d, env),
             });
         }
-        self.eval(&l.body, env)
+        self.lambda_body(c, env, pos)
+    }
+
+    /// Runs a function's body; with `--show-trace`, errors record the function and the
+    /// call site.
+    #[inline]
+    fn lambda_body(&self, c: &'a Closure<'a>, env: &'a Env<'a>, call: Pos) -> EvalResult<'a> {
+        match self.eval(&c.lambda.body, env) {
+            Err(e) if self.show_trace.get() => {
+                let what = match c.lambda.name {
+                    Some(n) => format!("'{}'", self.sym_name(n)),
+                    None => "anonymous lambda".into(),
+                };
+                Err(e
+                    .with_frame(format!("while evaluating {what}"), Some(c.pos))
+                    .with_frame("from call site", Some(call)))
+            }
+            r => r,
+        }
     }
 
     fn eval_binary(
@@ -753,13 +838,13 @@ impl<'a> Evaluator<'a> {
     ) -> EvalResult<'a> {
         match op {
             BinOp::And => Ok(Value::Bool(
-                self.eval_bool(l, env)? && self.eval_bool(r, env)?,
+                self.eval_bool(l, env, Some(pos))? && self.eval_bool(r, env, Some(pos))?,
             )),
             BinOp::Or => Ok(Value::Bool(
-                self.eval_bool(l, env)? || self.eval_bool(r, env)?,
+                self.eval_bool(l, env, Some(pos))? || self.eval_bool(r, env, Some(pos))?,
             )),
             BinOp::Impl => Ok(Value::Bool(
-                !self.eval_bool(l, env)? || self.eval_bool(r, env)?,
+                !self.eval_bool(l, env, Some(pos))? || self.eval_bool(r, env, Some(pos))?,
             )),
             BinOp::Eq | BinOp::Neq => {
                 let a = self.eval(l, env)?;
@@ -772,9 +857,10 @@ impl<'a> Evaluator<'a> {
                 let b = self.eval(r, env)?;
                 let (Value::Attrs(x), Value::Attrs(y)) = (a, b) else {
                     let bad = if matches!(a, Value::Attrs(_)) { b } else { a };
-                    return Err(EvalError::eval(
+                    return Err(EvalError::new(
+                        ErrorKind::Eval,
                         format!("value is {} while a set was expected", bad.show_type()),
-                        pos,
+                        None,
                     ));
                 };
                 Ok(self.update(x, y))
@@ -839,9 +925,12 @@ impl<'a> Evaluator<'a> {
         for (i, p) in parts.iter().enumerate() {
             match p {
                 ast::Part::Lit(_, t) => out.extend_from_slice(t),
-                ast::Part::Expr(x) => {
+                ast::Part::Expr(d, x) => {
                     let v = self.eval(x, env)?;
-                    let at = self.pos(env, x);
+                    let at = Pos {
+                        file: env.file,
+                        offset: *d,
+                    };
                     if kind == StrOrPath::Path && i == 0 {
                         // The leading path of `./a/${b}` is kept as it is.
                         match v {

@@ -68,6 +68,8 @@ pub struct Evaluator<'a> {
     pub(crate) null_thunk: &'a Thunk<'a>,
     /// The store, for copying paths that are coerced to strings.
     pub store: Cell<Option<&'a dyn StoreHook>>,
+    /// `--show-trace`: errors collect the frames of the calls they pass through.
+    pub show_trace: Cell<bool>,
 }
 
 /// What the evaluator needs from a store; supplied from outside so that `eval` does no
@@ -112,6 +114,7 @@ impl<'a> Evaluator<'a> {
             depth: Cell::new(0),
             null_thunk,
             store: Cell::new(None),
+            show_trace: Cell::new(false),
         }
     }
 
@@ -244,6 +247,9 @@ impl<'a> Evaluator<'a> {
         path: &Path,
         pos: Option<Pos>,
     ) -> Result<&'a Thunk<'a>, Box<EvalError>> {
+        // File system errors carry no position in Nix.
+        let _ = pos;
+        let pos = None;
         let path =
             resolve_expr_path(path).map_err(|m| EvalError::new(error::ErrorKind::Eval, m, pos))?;
         if let Some(t) = self.imports.borrow().get(&path) {
@@ -348,8 +354,12 @@ impl<'a> Evaluator<'a> {
         if let Some(p) = e.pos {
             self.render_pos(&mut body, p);
         }
-        if !e.suggestions.is_empty() {
-            let s = e.suggestions.join(", ");
+        if let Some((last, rest)) = e.suggestions.split_last() {
+            let s = if rest.is_empty() {
+                last.clone()
+            } else {
+                format!("one of {} or {last}", rest.join(", "))
+            };
             body.extend_from_slice(format!("Did you mean {s}?\n").as_bytes());
         }
         if show_trace {
@@ -360,7 +370,11 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        ferrix_parser::diagnostic::indent_message(b"error: ", &body)
+        let mut out = ferrix_parser::diagnostic::indent_message(b"error: ", &body);
+        if !show_trace && !e.trace.is_empty() {
+            out.extend_from_slice(b"\n(use '--show-trace' to show detailed location information)");
+        }
+        out
     }
 
     fn render_pos(&self, body: &mut Vec<u8>, p: Pos) {

@@ -128,9 +128,10 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(x.items.len().cmp(&y.items.len()))
             }
-            (x, y) => Err(EvalError::eval(
+            (x, y) => Err(EvalError::new(
+                crate::error::ErrorKind::Eval,
                 format!("cannot compare {} with {}", x.show_type(), y.show_type()),
-                pos,
+                None,
             )),
         }
     }
@@ -326,6 +327,18 @@ impl<'a> Evaluator<'a> {
             other => Err(EvalError::eval(
                 format!("cannot coerce {} to a string", other.show_type()),
                 pos,
+            )),
+        }
+    }
+
+    /// An attribute name: a string (Nix reports a wrong type with no position).
+    pub fn name_string(&self, v: Value<'a>) -> Result<Vec<u8>, Box<EvalError>> {
+        match v {
+            Value::Str(s) => Ok(s.bytes.to_vec()),
+            other => Err(EvalError::new(
+                crate::error::ErrorKind::Eval,
+                format!("value is {} while a string was expected", other.show_type()),
+                None,
             )),
         }
     }

@@ -63,7 +63,8 @@ pub enum Binding {
 pub enum Piece<'a> {
     Lit(Span, &'a [u8]),
     Ind(Span, IndPart<'a>),
-    Interp(Expr),
+    /// `${e}`, with the offset of the `${`.
+    Interp(usize, Expr),
 }
 
 /// A prefix operator waiting in an operator chain.
@@ -288,7 +289,7 @@ impl Ctx<'_> {
                     out.push(Part::Lit(s, ferrix_lexer::unescape_str(raw).into()))
                 }
                 Piece::Ind(s, _) => out.push(Part::Lit(s, Box::default())),
-                Piece::Interp(e) => out.push(Part::Expr(e)),
+                Piece::Interp(d, e) => out.push(Part::Expr(d as u32, e)),
             }
         }
         if !interpolated {
@@ -347,10 +348,10 @@ impl Ctx<'_> {
         let n = parts.len();
         for (i, p) in parts.into_iter().enumerate() {
             let (s, text): (Span, &[u8]) = match p {
-                Piece::Interp(e) => {
+                Piece::Interp(d, e) => {
                     at_line_start = false;
                     dropped = 0;
-                    out.push(Part::Expr(e));
+                    out.push(Part::Expr(d as u32, e));
                     continue;
                 }
                 Piece::Ind(s, IndPart::Escaped(t)) => (s, t),
@@ -394,7 +395,7 @@ impl Ctx<'_> {
         if out.len() == 1 {
             match out.pop() {
                 Some(Part::Lit(_, t)) => return Expr::new(span, ExprKind::Str(t)),
-                Some(Part::Expr(e)) if matches!(e.kind, ExprKind::Str(_)) => return e,
+                Some(Part::Expr(_, e)) if matches!(e.kind, ExprKind::Str(_)) => return e,
                 Some(p) => out.push(p),
                 None => {}
             }
@@ -432,11 +433,11 @@ impl Ctx<'_> {
             return start;
         }
         let mut out = Vec::with_capacity(parts.len() + 1);
-        out.push(Part::Expr(start));
+        out.push(Part::Expr(start.span.start, start));
         for p in parts {
             match p {
                 Piece::Lit(s, raw) => out.push(Part::Lit(s, raw.into())),
-                Piece::Interp(e) => out.push(Part::Expr(e)),
+                Piece::Interp(d, e) => out.push(Part::Expr(d as u32, e)),
                 Piece::Ind(s, _) => out.push(Part::Lit(s, Box::default())),
             }
         }

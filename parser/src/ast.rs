@@ -77,8 +77,9 @@ pub enum ExprKind {
 pub enum Part {
     /// Text written literally (escapes already processed).
     Lit(Span, Box<[u8]>),
-    /// `${e}`, or the leading path of a path interpolation.
-    Expr(Expr),
+    /// `${e}` (the offset is that of the `${`, where Nix reports errors about it), or the
+    /// leading path of a path interpolation.
+    Expr(u32, Expr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

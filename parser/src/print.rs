@@ -370,7 +370,7 @@ impl Printer<'_> {
                         }
                         match p {
                             Part::Lit(_, t) => self.string(t),
-                            Part::Expr(x) => self.expr(x),
+                            Part::Expr(_, x) => self.expr(x),
                         }
                     }
                     self.out.push(b')');
@@ -384,15 +384,21 @@ impl Printer<'_> {
                     match p {
                         Part::Lit(_, t) if is_str => self.string_body(t),
                         Part::Lit(_, t) => self.out.extend_from_slice(t),
-                        Part::Expr(Expr {
-                            kind: ExprKind::Path(path),
-                            ..
-                        }) if i == 0 && !is_str => self.out.extend_from_slice(path),
-                        Part::Expr(Expr {
-                            kind: ExprKind::HomePath(path, n),
-                            ..
-                        }) if i == 0 && !is_str => self.home_path(path, *n),
-                        Part::Expr(x) => {
+                        Part::Expr(
+                            _,
+                            Expr {
+                                kind: ExprKind::Path(path),
+                                ..
+                            },
+                        ) if i == 0 && !is_str => self.out.extend_from_slice(path),
+                        Part::Expr(
+                            _,
+                            Expr {
+                                kind: ExprKind::HomePath(path, n),
+                                ..
+                            },
+                        ) if i == 0 && !is_str => self.home_path(path, *n),
+                        Part::Expr(_, x) => {
                             self.s("${");
                             self.expr(x);
                             self.out.push(b'}');

@@ -276,7 +276,7 @@ impl Resolver<'_> {
                 b.iter_mut().try_for_each(|x| self.expr(x))
             }
             ExprKind::Interpolate(_, parts) => parts.iter_mut().try_for_each(|p| match p {
-                Part::Expr(x) => self.expr(x),
+                Part::Expr(_, x) => self.expr(x),
                 Part::Lit(..) => Ok(()),
             }),
         }

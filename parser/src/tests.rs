@@ -257,7 +257,19 @@ fn strip_spans(e: &Expr) -> String {
         rest = &rest[j..];
     }
     out.push_str(rest);
-    out
+    // Interpolation parts carry the offset of their `${`.
+    let mut clean = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("Expr(") {
+        clean.push_str(&rest[..i + 5]);
+        rest = &rest[i + 5..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && rest[digits..].starts_with(", ") {
+            rest = &rest[digits + 2..];
+        }
+    }
+    clean.push_str(rest);
+    clean
 }
 
 #[test]

@@ -146,10 +146,14 @@ fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
         .map(|a| {
             let name = ev.symbols.borrow().name(a.name).to_vec();
             let n = ev.alloc_thunk(ev.string(&name));
+            // Nix gives the attributes that builtins make no position.
             Attr {
                 name: a.name,
                 value: ev.lazy_apply(ev.lazy_apply(f, n), a.value),
-                pos: a.pos,
+                pos: Pos {
+                    file: u32::MAX,
+                    offset: 0,
+                },
             }
         })
         .collect();
