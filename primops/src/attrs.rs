@@ -180,7 +180,7 @@ fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
             Ok(ev.make_attrs(out))
         }
         Value::PrimOp(_) | Value::PrimOpApp(_) => Ok(ev.make_attrs(Vec::new())),
-        v => type_error(v, "a function", pos),
+        _ => Err(throw("'functionArgs' requires a function", pos)),
     }
 }
 

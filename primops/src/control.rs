@@ -243,8 +243,8 @@ fn generic_closure<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> 
             None => return Err(throw("attribute 'key' required", pos)),
         };
         let mut err = None;
-        let found = seen.binary_search_by(|probe| match ev.compare(*probe, key, pos) {
-            Ok(o) => o,
+        let found = seen.binary_search_by(|probe| match ev.compare(key, *probe, pos) {
+            Ok(o) => o.reverse(),
             Err(e) => {
                 err.get_or_insert(e);
                 std::cmp::Ordering::Equal

@@ -191,12 +191,12 @@ fn compare_versions<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) ->
 }
 
 fn parse_drv_name<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let (s, _) = coerce(ev, args[0], pos, false, true)?;
+    let s = string(ev, args[0], pos)?.bytes;
     let split = (0..s.len())
         .find(|&i| s[i] == b'-' && s.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic()));
     let (name, version) = match split {
         Some(i) => (&s[..i], &s[i + 1..]),
-        None => (&s[..], &b""[..]),
+        None => (s, &b""[..]),
     };
     let mut out = vec![
         Attr {

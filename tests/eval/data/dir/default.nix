@@ -1,0 +1,1 @@
+{ fromDir = true; file = ./.; }

@@ -1,0 +1,1 @@
+{ a ? 1, b, ... }@args: a + b + builtins.length (builtins.attrNames args)

@@ -1,0 +1,7 @@
+{
+  first = 1;
+  nested = {
+    inner = "x";
+  };
+  f = { a, b ? 2 }: a;
+}

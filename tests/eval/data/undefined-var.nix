@@ -1,0 +1,1 @@
+undefinedVariableHere + 1

@@ -1,0 +1,1 @@
+abort { __toString = _: "from __toString"; }

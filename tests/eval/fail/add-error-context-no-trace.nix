@@ -1,0 +1,1 @@
+builtins.addErrorContext "hidden without --show-trace" (throw "broken")

@@ -1,0 +1,1 @@
+builtins.foldl' (acc: x: x) (throw "forced even for an empty list") [ ]

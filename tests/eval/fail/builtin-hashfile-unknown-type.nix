@@ -1,0 +1,1 @@
+builtins.hashFile "crc32" ../data/file.txt

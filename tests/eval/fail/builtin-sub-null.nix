@@ -1,0 +1,1 @@
+builtins.sub null 1

@@ -1,0 +1,1 @@
+builtins.toJSON { __toString = self: 1; }

@@ -1,0 +1,1 @@
+builtins.appendContext "x" { "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x" = { outputs = [ 1 ]; }; }

@@ -1,0 +1,1 @@
+let f = builtins.map 5; in f [ 1 ]

@@ -1,0 +1,1 @@
+import "relative/path.nix"

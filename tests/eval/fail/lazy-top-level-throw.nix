@@ -1,0 +1,2 @@
+# even without --strict the top-level value is forced
+throw "top level"

@@ -1,0 +1,1 @@
+builtins.scopedImport 1 ../data/simple.nix

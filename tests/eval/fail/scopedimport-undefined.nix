@@ -1,0 +1,1 @@
+(builtins.scopedImport { x = 1; } ../data/scoped.nix).sum

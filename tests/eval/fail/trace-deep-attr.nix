@@ -1,0 +1,1 @@
+let cfg = { services.web.port = "80" + 1; }; in cfg

@@ -1,0 +1,1 @@
+builtins.genList (i: 10 / (i - 2)) 4

@@ -1,0 +1,1 @@
+(import ../data/throws.nix).typeError + 1

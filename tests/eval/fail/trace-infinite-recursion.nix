@@ -1,0 +1,1 @@
+let a = { x = a.y; y = a.x; }; in a.x

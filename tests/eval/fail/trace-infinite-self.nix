@@ -1,0 +1,1 @@
+let f = x: f x; in rec { a = b; b = a; }.a

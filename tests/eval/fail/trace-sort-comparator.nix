@@ -1,0 +1,1 @@
+builtins.sort (a: b: a.k < b.k) [ { k = 1; } { } ]

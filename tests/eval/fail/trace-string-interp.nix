@@ -1,0 +1,1 @@
+let x = { y = 1; }; in "prefix ${x.y} suffix"

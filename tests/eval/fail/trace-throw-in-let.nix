@@ -1,0 +1,1 @@
+let v = throw "let-bound"; w = v; in { result = w; }

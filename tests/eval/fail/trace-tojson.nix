@@ -1,0 +1,1 @@
+builtins.toJSON { a = { b = [ 1 (x: x) ]; }; }

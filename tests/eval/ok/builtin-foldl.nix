@@ -1,0 +1,1 @@
+with builtins; [ (foldl' add 0 [ 1 2 3 ]) (foldl' (acc: x: acc ++ [ x ]) [ ] [ 1 2 ]) (foldl' (a: b: a + b) "" [ "a" "b" ]) (foldl' (a: b: throw "never") 7 [ ]) (foldl' (a: b: a) 0 [ (throw "elements are lazy") ]) ]

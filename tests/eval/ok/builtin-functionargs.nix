@@ -1,0 +1,1 @@
+with builtins; [ (functionArgs ({ a, b ? 1, ... }: a)) (functionArgs (x: x)) (functionArgs ({ }: 1)) (functionArgs (args@{ z ? 1 }: z)) (functionArgs map) (functionArgs (import ../data/formals.nix)) ]

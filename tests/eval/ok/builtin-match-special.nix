@@ -1,0 +1,1 @@
+with builtins; [ (match "a.c" "a\nc") (match "\\$" "$") (match "[]]" "]") (match "[a-]+" "a-a") (match "\\(x\\)" "(x)") (match "(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)" "abcdefghijk") (match "[[:upper:]][[:lower:]]*" "Hello") ]

@@ -1,0 +1,1 @@
+with builtins; [ null true false (builtins.null == null) (builtins.true && true) ]

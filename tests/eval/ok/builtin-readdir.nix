@@ -1,0 +1,1 @@
+with builtins; [ (readDir ../data/readdir) (attrNames (readDir ../data/dir)) ]

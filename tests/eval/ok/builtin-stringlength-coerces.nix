@@ -1,0 +1,1 @@
+with builtins; [ (stringLength { outPath = "xyz"; }) ]

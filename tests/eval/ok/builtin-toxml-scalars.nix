@@ -1,0 +1,1 @@
+map builtins.toXML [ 1 "x" null [ ] { } ]

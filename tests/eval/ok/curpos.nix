@@ -1,0 +1,3 @@
+[ __curPos
+  { pos = __curPos; }
+     __curPos ((import ../data/curpos.nix) 1) ]

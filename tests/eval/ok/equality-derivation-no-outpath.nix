@@ -1,0 +1,1 @@
+[ ({ type = "derivation"; } == { type = "derivation"; }) ({ type = "derivation"; a = 1; } == { type = "derivation"; a = 2; }) ({ type = "derivation"; outPath = "/x"; } == { type = "derivation"; outPath = "/x"; f = x: x; }) ]

@@ -1,0 +1,1 @@
+(import { outPath = toString ../data/simple.nix; }).b

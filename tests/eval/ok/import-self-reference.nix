@@ -1,0 +1,1 @@
+(import ../data/self-import.nix).y

@@ -1,0 +1,1 @@
+let f = { a ? throw "default not used" }: 1; in [ (f { }) (f { a = 2; }) ]

@@ -1,0 +1,1 @@
+let x = throw "never"; in { inherit x; y = 1; }

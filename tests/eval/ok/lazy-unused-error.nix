@@ -1,0 +1,1 @@
+let bad = 1 + "a"; in { ok = "fine"; inherit bad; }

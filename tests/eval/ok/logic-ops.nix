@@ -1,0 +1,2 @@
+[ (true && false) (true || false) (!true) (false -> false) (true -> false) (false -> throw "lazy")
+  (false && throw "lazy") (true || throw "lazy") (!false && !false) ]

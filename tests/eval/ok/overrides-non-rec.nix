@@ -1,0 +1,2 @@
+# __overrides only has an effect in rec sets
+{ a = 1; __overrides = { a = 2; }; }

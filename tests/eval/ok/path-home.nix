@@ -1,0 +1,1 @@
+[ (toString ~/foo) (builtins.typeOf ~/bar) ]

@@ -1,0 +1,1 @@
+[ (/foo + "/bar") (/foo + "bar") (/foo/bar + "/../baz") (/a + /b) (/. + "x") (/foo + "") ]

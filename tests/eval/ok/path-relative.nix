@@ -1,0 +1,1 @@
+[ (./. == ./.) (builtins.typeOf ./x) (toString ./x) (toString ../x) (toString ./a/../b) (./a + "/b") ]

@@ -1,0 +1,1 @@
+let leaf = [ "leaf" ]; mid = { inherit leaf; other = leaf; }; in [ mid mid leaf ]

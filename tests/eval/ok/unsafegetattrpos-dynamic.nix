@@ -1,0 +1,1 @@
+let n = "dyn"; in [ (builtins.unsafeGetAttrPos "dyn" { ${n} = 1; }) (builtins.unsafeGetAttrPos "x" ({ x = 1; } // { y = 2; })) (builtins.unsafeGetAttrPos "a" (builtins.mapAttrs (n: v: v) { a = 1; })) ]
