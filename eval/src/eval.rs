@@ -3,12 +3,14 @@
 use crate::env::Env;
 use crate::error::{ErrorKind, EvalError, EvalResult};
 use crate::value::*;
-use crate::{Evaluator, Pos, MAX_DEPTH};
+use crate::{Evaluator, Pos};
 use ferrix_parser::ast::{self, AttrName, AttrValue, BinOp, Expr, ExprKind, Slot, StrOrPath};
 use ferrix_parser::Sym;
 
 const RED_ZONE: usize = 1024 * 1024;
 const STACK_GROWTH: usize = 8 * 1024 * 1024;
+/// Past this much native stack Nix 2.8 would long have overflowed; stop with its message.
+const MAX_STACK: usize = 512 * 1024 * 1024;
 
 type TR<'a> = Result<&'a Thunk<'a>, Box<EvalError>>;
 
@@ -89,22 +91,44 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates `e` in `env` to weak head normal form.
+    #[inline]
     pub fn eval(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
-        let depth = self.depth.get();
-        if depth > MAX_DEPTH {
+        // One comparison of the stack pointer with a cached limit keeps deep recursion safe.
+        let marker = 0u8;
+        if (&marker as *const u8 as usize) < self.stack_limit.get() {
+            return self.eval_on_more_stack(e, env);
+        }
+        self.eval_inner(e, env)
+    }
+
+    /// Below the cached limit: either the limit is stale (first call, or back from a grown
+    /// segment), or the stack really is short and a new segment is needed.
+    #[inline(never)]
+    fn eval_on_more_stack(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+        let marker = 0u8;
+        let sp = &marker as *const u8 as usize;
+        if let Some(rem) = stacker::remaining_stack() {
+            if rem > RED_ZONE {
+                self.stack_limit.set(sp - (rem - RED_ZONE));
+                return self.eval_inner(e, env);
+            }
+        }
+        let grown = self.stack_grown.get();
+        if grown >= MAX_STACK / STACK_GROWTH {
             return Err(EvalError::eval(
                 "stack overflow (possible infinite recursion)",
                 self.pos(env, e),
             ));
         }
-        self.depth.set(depth + 1);
-        // Probing the stack costs; a few dozen levels fit in the red zone between probes.
-        let r = if depth.is_multiple_of(32) {
-            stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.eval_inner(e, env))
-        } else {
+        self.stack_grown.set(grown + 1);
+        let saved = self.stack_limit.get();
+        let r = stacker::grow(STACK_GROWTH, || {
+            // A fresh segment: the limit is recomputed on its first deep call.
+            self.stack_limit.set(usize::MAX);
             self.eval_inner(e, env)
-        };
-        self.depth.set(depth);
+        });
+        self.stack_limit.set(saved);
+        self.stack_grown.set(grown);
         r
     }
 
@@ -152,7 +176,7 @@ impl<'a> Evaluator<'a> {
         )
     }
 
-    #[inline]
+    #[inline(always)]
     fn lookup(&self, v: &ast::Var, env: &'a Env<'a>, pos: Pos) -> TR<'a> {
         match v.slot {
             Slot::Local { up, index } => Ok(env.ancestor(up).slots[index as usize]),
@@ -836,6 +860,32 @@ impl<'a> Evaluator<'a> {
         env: &'a Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
+        // Integers first: the common case of arithmetic and comparison.
+        if matches!(
+            op,
+            BinOp::Add | BinOp::Sub | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+        ) {
+            let a = self.eval(l, env)?;
+            let b = self.eval(r, env)?;
+            if let (Value::Int(x), Value::Int(y)) = (a, b) {
+                return Ok(match op {
+                    BinOp::Add => Value::Int(x.wrapping_add(y)),
+                    BinOp::Sub => Value::Int(x.wrapping_sub(y)),
+                    BinOp::Lt => Value::Bool(x < y),
+                    BinOp::Le => Value::Bool(x <= y),
+                    BinOp::Gt => Value::Bool(x > y),
+                    _ => Value::Bool(x >= y),
+                });
+            }
+            return match op {
+                BinOp::Add => self.add(a, b, pos, self.pos(env, r)),
+                BinOp::Sub => self.sub(a, b, pos),
+                BinOp::Lt => Ok(Value::Bool(self.less_than(a, b, pos)?)),
+                BinOp::Gt => Ok(Value::Bool(self.less_than(b, a, pos)?)),
+                BinOp::Le => Ok(Value::Bool(!self.less_than(b, a, pos)?)),
+                _ => Ok(Value::Bool(!self.less_than(a, b, pos)?)),
+            };
+        }
         match op {
             BinOp::And => Ok(Value::Bool(
                 self.eval_bool(l, env, Some(pos))? && self.eval_bool(r, env, Some(pos))?,

@@ -63,8 +63,10 @@ pub struct Evaluator<'a> {
     imports: RefCell<FxHashMap<PathBuf, &'a Thunk<'a>>>,
     /// `$HOME`, for `~/` paths.
     pub home: Vec<u8>,
-    /// Depth of nested forcing, to report runaway recursion as an error.
-    pub(crate) depth: Cell<u32>,
+    /// Lowest safe stack address of the current stack segment (see `eval`).
+    pub(crate) stack_limit: Cell<usize>,
+    /// How many extra stack segments are in use, to stop runaway recursion.
+    pub(crate) stack_grown: Cell<usize>,
     pub(crate) null_thunk: &'a Thunk<'a>,
     /// The store, for copying paths that are coerced to strings.
     pub store: Cell<Option<&'a dyn StoreHook>>,
@@ -78,10 +80,6 @@ pub trait StoreHook {
     /// Adds a file or directory to the store and returns its store path.
     fn add_path(&self, path: &[u8]) -> Result<Vec<u8>, String>;
 }
-
-/// Past this many nested evaluations Nix 2.8 would have overflowed its stack; Ferrix stops
-/// with the same message rather than growing without bound.
-pub const MAX_DEPTH: u32 = 1_000_000;
 
 impl<'a> Evaluator<'a> {
     pub fn new(bump: &'a Bump, global_names: &[&str]) -> Self {
@@ -111,7 +109,8 @@ impl<'a> Evaluator<'a> {
             home: std::env::var_os("HOME")
                 .map(|h| h.as_bytes().to_vec())
                 .unwrap_or_default(),
-            depth: Cell::new(0),
+            stack_limit: Cell::new(usize::MAX),
+            stack_grown: Cell::new(0),
             null_thunk,
             store: Cell::new(None),
             show_trace: Cell::new(false),
