@@ -34,7 +34,7 @@ pub enum Token<'a> {
     Impl,
     Update,
     Concat,
-    Id(&'a str),
+    Id(&'a [u8]),
     Int(i64),
     Float(f64),
     DollarCurly,
@@ -48,16 +48,16 @@ pub enum Token<'a> {
     IndStringClose,
     IndStr(IndPart<'a>),
     /// The first segment of a path literal, as written (`./a`, `a/b/`, `/`).
-    Path(&'a str),
+    Path(&'a [u8]),
     /// A `~/…` path literal's first segment, as written.
-    HomePath(&'a str),
+    HomePath(&'a [u8]),
     /// More literal path text after an interpolation (`/b` in `./a/${x}/b`).
-    PathStr(&'a str),
+    PathStr(&'a [u8]),
     /// Marks the end of a path literal that may have had interpolations.
     PathEnd,
     /// `<nixpkgs/lib>`, including the angle brackets.
-    SearchPath(&'a str),
-    Uri(&'a str),
+    SearchPath(&'a [u8]),
+    Uri(&'a [u8]),
     LParen,
     RParen,
     LBracket,
@@ -299,7 +299,7 @@ impl<'a> Lexer<'a> {
                 ExprTok::Impl => Token::Impl,
                 ExprTok::Update => Token::Update,
                 ExprTok::Concat => Token::Concat,
-                ExprTok::Id => Token::Id(ascii(text)),
+                ExprTok::Id => Token::Id(text),
                 ExprTok::Int => match ascii(text).parse::<i64>() {
                     Ok(n) => Token::Int(n),
                     Err(_) => {
@@ -343,7 +343,7 @@ impl<'a> Lexer<'a> {
                     end -= 2;
                     self.pos = end;
                     self.push(Mode::InPathSlash);
-                    let seg = ascii(&self.src[start..end]);
+                    let seg = &self.src[start..end];
                     if tok == Ok(ExprTok::HomeSegInterp) {
                         Token::HomePath(seg)
                     } else {
@@ -357,13 +357,13 @@ impl<'a> Lexer<'a> {
                         Mode::InPath
                     });
                     if t == ExprTok::Path {
-                        Token::Path(ascii(text))
+                        Token::Path(text)
                     } else {
-                        Token::HomePath(ascii(text))
+                        Token::HomePath(text)
                     }
                 }
-                ExprTok::SearchPath => Token::SearchPath(ascii(text)),
-                ExprTok::Uri => Token::Uri(ascii(text)),
+                ExprTok::SearchPath => Token::SearchPath(text),
+                ExprTok::Uri => Token::Uri(text),
                 ExprTok::LParen => Token::LParen,
                 ExprTok::RParen => Token::RParen,
                 ExprTok::LBracket => Token::LBracket,
@@ -493,7 +493,7 @@ impl<'a> Lexer<'a> {
                 } else {
                     Mode::InPath
                 });
-                Some(Ok((start, Token::PathStr(ascii(text)), end)))
+                Some(Ok((start, Token::PathStr(text), end)))
             }
             _ if after_slash => {
                 let offset = if self.pos < self.src.len() {
@@ -542,7 +542,7 @@ fn find_comment_end(s: &[u8]) -> Option<usize> {
     s.windows(2).position(|w| w == b"*/").map(|p| p + 2)
 }
 
-/// Token text that the token regexes restrict to ASCII.
+/// Token text that the token regexes restrict to ASCII (numbers, for parsing).
 fn ascii(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
 }

@@ -404,23 +404,23 @@ impl Ctx<'_> {
     }
 
     /// The first segment of a path literal, made absolute as Nix does at parse time.
-    pub fn path_start(&mut self, span: Span, raw: &str, home: bool) -> Expr {
+    pub fn path_start(&mut self, span: Span, raw: &[u8], home: bool) -> Expr {
         if home {
             let mut p = self.home.to_vec();
-            p.extend_from_slice(&raw.as_bytes()[1..]);
+            p.extend_from_slice(&raw[1..]);
             return Expr::new(span, ExprKind::HomePath(p.into(), self.home.len() as u32));
         }
         let path = {
-            let mut p = if raw.starts_with('/') {
-                canon_path(raw.as_bytes())
+            let mut p = if raw.starts_with(b"/") {
+                canon_path(raw)
             } else {
                 let mut joined = self.base_dir.to_vec();
                 joined.push(b'/');
-                joined.extend_from_slice(raw.as_bytes());
+                joined.extend_from_slice(raw);
                 canon_path(&joined)
             };
             // The trailing slash of `./a/${x}` belongs to the path.
-            if raw.len() > 1 && raw.ends_with('/') {
+            if raw.len() > 1 && raw.ends_with(b"/") {
                 p.push(b'/');
             }
             p
@@ -445,8 +445,8 @@ impl Ctx<'_> {
     }
 
     /// `<p>` is `__findFile __nixPath "p"`.
-    pub fn search_path(&mut self, span: Span, raw: &str) -> Expr {
-        let inner = &raw.as_bytes()[1..raw.len() - 1];
+    pub fn search_path(&mut self, span: Span, raw: &[u8]) -> Expr {
+        let inner = &raw[1..raw.len() - 1];
         let f = self.var(span, b"__findFile");
         let np = self.var(span, b"__nixPath");
         let s = Expr::new(span, ExprKind::Str(inner.into()));
