@@ -580,6 +580,10 @@ fn escaped_byte(c: u8) -> &'static [u8] {
 /// Processes the escapes of a `"…"` string body: `\n`, `\r`, `\t`, `\x` for any other `x`,
 /// and turns CR and CR LF into LF, as Nix does. A NUL byte ends the string.
 pub fn unescape_str(raw: &[u8]) -> Vec<u8> {
+    // Most string bodies have nothing to process.
+    if !raw.iter().any(|c| matches!(c, b'\\' | b'\r' | 0)) {
+        return raw.to_vec();
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {

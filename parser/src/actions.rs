@@ -74,12 +74,21 @@ pub enum Prefix {
     Neg,
 }
 
-/// An operand with its prefix operators (outermost first).
+/// An operand with its prefix operators (outermost first; rare, so boxed).
 pub struct Operand {
-    pub prefixes: Vec<(Prefix, usize)>,
+    pub prefixes: Option<Box<Vec<(Prefix, usize)>>>,
     /// Where the operand starts, parentheses included: an operator's position.
     pub start: usize,
     pub expr: Expr,
+}
+
+impl Operand {
+    pub fn with_prefix(mut self, p: Prefix, at: usize) -> Self {
+        self.prefixes
+            .get_or_insert_with(Default::default)
+            .insert(0, (p, at));
+        self
+    }
 }
 
 pub enum ChainItem {
@@ -167,7 +176,7 @@ fn reduce(ops: &mut Vec<StackOp>, operands: &mut Operands) {
 }
 
 fn push_operand(o: Operand, ops: &mut Vec<StackOp>, operands: &mut Operands) {
-    for (p, at) in o.prefixes {
+    for (p, at) in o.prefixes.into_iter().flat_map(|b| *b) {
         let level = match p {
             Prefix::Not => NOT_LEVEL,
             Prefix::Neg => NEG_LEVEL,
@@ -179,7 +188,7 @@ fn push_operand(o: Operand, ops: &mut Vec<StackOp>, operands: &mut Operands) {
 
 fn prefix_only(o: Operand) -> Expr {
     let mut e = o.expr;
-    for (p, at) in o.prefixes.into_iter().rev() {
+    for (p, at) in o.prefixes.into_iter().flat_map(|b| *b).rev() {
         let span = Span::new(at, e.span.end as usize);
         e = Expr::new(
             span,
@@ -521,6 +530,17 @@ impl Ctx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Adds a binding to the set being built (a new one for the first binding).
+    pub fn bind_into<'a>(
+        &mut self,
+        set: Option<Box<Attrs>>,
+        b: Binding,
+    ) -> Result<Box<Attrs>, LalrError<'a>> {
+        let mut set = set.unwrap_or_else(|| Box::new(Attrs::new(false)));
+        self.bind(&mut set, b)?;
+        Ok(set)
     }
 
     /// Adds one binding to a set under construction, with Nix's merging of nested paths.

@@ -29,9 +29,13 @@ pub struct Printer<'a> {
     out: Vec<u8>,
 }
 
-const KEYWORDS: [&str; 9] = [
-    "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit",
-];
+/// The keywords that cannot be attribute names without quotes (`or` can).
+fn is_keyword(s: &[u8]) -> bool {
+    matches!(
+        s,
+        b"if" | b"then" | b"else" | b"assert" | b"with" | b"let" | b"in" | b"rec" | b"inherit"
+    )
+}
 
 fn is_plain_id(s: &[u8]) -> bool {
     match s.first() {
@@ -83,7 +87,7 @@ impl Printer<'_> {
     fn id(&mut self, s: &[u8]) {
         let keyword = match self.style {
             Style::Nix => s == b"if",
-            Style::RoundTrip => KEYWORDS.iter().any(|k| k.as_bytes() == s),
+            Style::RoundTrip => is_keyword(s),
         };
         if s.is_empty() || keyword || !is_plain_id(s) {
             self.string(s);
@@ -99,6 +103,14 @@ impl Printer<'_> {
 
     /// A string literal body with Nix's escapes.
     fn string_body(&mut self, s: &[u8]) {
+        // Most strings need no escapes: copy them whole.
+        if !s
+            .iter()
+            .any(|c| matches!(c, b'"' | b'\\' | b'$' | b'\n' | b'\r' | b'\t'))
+        {
+            self.out.extend_from_slice(s);
+            return;
+        }
         for &c in s {
             match c {
                 b'"' | b'\\' | b'$' => {
