@@ -39,45 +39,11 @@ fn cwd() -> Vec<u8> {
         .unwrap_or_else(|_| b"/".to_vec())
 }
 
-/// Nix's `resolveExprPath`: make absolute, follow symlinks, and use `default.nix` in a
-/// directory.
+/// Nix's `resolveExprPath` for a command-line argument: made absolute against the
+/// current directory first.
 pub fn resolve_expr_path(arg: &str) -> Result<PathBuf, String> {
-    let mut path = PathBuf::from(
-        String::from_utf8_lossy(&ferrix_parser::actions::canon_path(&absolute(
-            arg.as_bytes(),
-        )))
-        .into_owned(),
-    );
-    for _ in 0..1024 {
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|e| format!("getting status of '{}': {}", path.display(), io_reason(&e)))?;
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path).map_err(|e| {
-                format!(
-                    "reading symbolic link '{}': {}",
-                    path.display(),
-                    io_reason(&e)
-                )
-            })?;
-            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let joined = dir.join(target);
-            path = PathBuf::from(
-                String::from_utf8_lossy(&ferrix_parser::actions::canon_path(
-                    joined.as_os_str().as_bytes(),
-                ))
-                .into_owned(),
-            );
-            continue;
-        }
-        if meta.is_dir() {
-            path.push("default.nix");
-        }
-        return Ok(path);
-    }
-    Err(format!(
-        "too many symbolic links encountered while traversing the path '{}'",
-        path.display()
-    ))
+    let abs = ferrix_parser::actions::canon_path(&absolute(arg.as_bytes()));
+    ferrix_eval::resolve_expr_path(Path::new(std::ffi::OsStr::from_bytes(&abs)))
 }
 
 fn absolute(p: &[u8]) -> Vec<u8> {
@@ -88,15 +54,6 @@ fn absolute(p: &[u8]) -> Vec<u8> {
         v.push(b'/');
         v.extend_from_slice(p);
         v
-    }
-}
-
-/// The OS error text without Rust's " (os error N)" suffix, as Nix prints it.
-pub fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 
@@ -113,7 +70,11 @@ fn parse_one(
         Input::Stdin => {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                format!("error: reading standard input: {}", io_reason(&e)).into_bytes()
+                format!(
+                    "error: reading standard input: {}",
+                    ferrix_eval::io_reason(&e)
+                )
+                .into_bytes()
             })?;
             (buf, Origin::Stdin, cwd())
         }
@@ -123,7 +84,7 @@ fn parse_one(
                 format!(
                     "error: opening file '{}': {}",
                     path.display(),
-                    io_reason(&e)
+                    ferrix_eval::io_reason(&e)
                 )
                 .into_bytes()
             })?;

@@ -254,17 +254,7 @@ impl<'a> Evaluator<'a> {
         if let Some(t) = self.imports.borrow().get(&path) {
             return Ok(t);
         }
-        let text = std::fs::read(&path).map_err(|e| {
-            EvalError::new(
-                error::ErrorKind::Eval,
-                format!("opening file '{}': {}", path.display(), io_reason(&e)),
-                pos,
-            )
-        })?;
-        let dir = path
-            .parent()
-            .map(|d| d.as_os_str().as_bytes().to_vec())
-            .unwrap_or_else(|| b"/".to_vec());
+        let (text, dir) = read_source(&path, pos)?;
         let (e, file) = self.parse(
             &text,
             Origin::File(path.to_string_lossy().into_owned()),
@@ -286,16 +276,7 @@ impl<'a> Evaluator<'a> {
         pos: Pos,
     ) -> EvalResult<'a> {
         let path = resolve_expr_path(path).map_err(|m| EvalError::eval(m, pos))?;
-        let text = std::fs::read(&path).map_err(|e| {
-            EvalError::eval(
-                format!("opening file '{}': {}", path.display(), io_reason(&e)),
-                pos,
-            )
-        })?;
-        let dir = path
-            .parent()
-            .map(|d| d.as_os_str().as_bytes().to_vec())
-            .unwrap_or_else(|| b"/".to_vec());
+        let (text, dir) = read_source(&path, Some(pos))?;
         let names: Vec<Sym> = scope.attrs.iter().map(|a| a.name).collect();
         let (e, file) = self.parse_in_scope(
             &text,
@@ -398,6 +379,22 @@ impl<'a> Evaluator<'a> {
         body.push(b'\n');
         body.extend_from_slice(&d.position_block());
     }
+}
+
+/// A source file's bytes and the directory its relative paths resolve against.
+fn read_source(path: &Path, pos: Option<Pos>) -> Result<(Vec<u8>, Vec<u8>), Box<EvalError>> {
+    let text = std::fs::read(path).map_err(|e| {
+        EvalError::new(
+            error::ErrorKind::Eval,
+            format!("opening file '{}': {}", path.display(), io_reason(&e)),
+            pos,
+        )
+    })?;
+    let dir = path
+        .parent()
+        .map(|d| d.as_os_str().as_bytes().to_vec())
+        .unwrap_or_else(|| b"/".to_vec());
+    Ok((text, dir))
 }
 
 /// Nix's `resolveExprPath`: follow symlinks, and use `default.nix` in a directory.
