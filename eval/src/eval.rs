@@ -475,8 +475,13 @@ impl<'a> Evaluator<'a> {
 
     /// An attribute set from attributes sorted by symbol.
     pub fn make_attrs(&self, attrs: Vec<Attr<'a>>) -> Value<'a> {
+        self.make_attrs_at(attrs, Pos::NONE)
+    }
+
+    /// A set written at `pos` (a set literal).
+    pub fn make_attrs_at(&self, attrs: Vec<Attr<'a>>, pos: Pos) -> Value<'a> {
         let attrs = self.bump.alloc_slice_copy(&attrs);
-        Value::Attrs(self.bump.alloc(AttrSet { attrs }))
+        Value::Attrs(self.bump.alloc(AttrSet { attrs, pos }))
     }
 
     /// The value of a constant expression, which needs no thunk.
@@ -662,7 +667,7 @@ impl<'a> Evaluator<'a> {
                 ),
             }
         }
-        Ok(self.make_attrs(attrs))
+        Ok(self.make_attrs_at(attrs, pos))
     }
 
     /// A `rec` set's `__overrides` attribute replaces or adds attributes, and the other

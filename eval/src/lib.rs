@@ -30,6 +30,18 @@ pub struct Pos {
     pub offset: u32,
 }
 
+impl Pos {
+    /// No position (Nix's `noPos`).
+    pub const NONE: Pos = Pos {
+        file: u32::MAX,
+        offset: 0,
+    };
+
+    pub fn is_none(self) -> bool {
+        self.file == u32::MAX
+    }
+}
+
 /// A parsed source, kept for positions and error snippets.
 pub struct SourceFile {
     pub origin: Origin,

@@ -241,7 +241,10 @@ impl<'a> Evaluator<'a> {
         out.extend_from_slice(&x.attrs[i..]);
         out.extend_from_slice(&y.attrs[j..]);
         let attrs = out.into_bump_slice();
-        Value::Attrs(self.bump.alloc(AttrSet { attrs }))
+        Value::Attrs(self.bump.alloc(AttrSet {
+            attrs,
+            pos: Pos::NONE,
+        }))
     }
 
     pub fn concat_lists(&self, lists: &[&'a List<'a>]) -> Value<'a> {

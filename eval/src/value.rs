@@ -39,6 +39,9 @@ pub struct NixStr<'a> {
 /// An attribute set: attributes sorted by symbol id.
 pub struct AttrSet<'a> {
     pub attrs: &'a [Attr<'a>],
+    /// Where a set literal was written (`Pos::NONE` for sets that operators and builtins
+    /// make); builtins report errors about a set's contents there, as Nix does.
+    pub pos: Pos,
 }
 
 #[derive(Clone, Copy)]

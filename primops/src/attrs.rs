@@ -51,17 +51,8 @@ fn attr_values<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eval
 fn get_attr<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let name = string(ev, args[0], pos)?;
     let set = attrs(ev, args[1], pos)?;
-    let sym = ev.intern(name.bytes);
-    match set.get(sym) {
-        Some(a) => ev.force(a.value, pos),
-        None => Err(throw(
-            format!(
-                "attribute '{}' missing",
-                String::from_utf8_lossy(name.bytes)
-            ),
-            pos,
-        )),
-    }
+    let a = required_attr(ev, "getAttr", set, name.bytes, pos)?;
+    ev.force(a.value, pos)
 }
 
 fn has_attr<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
@@ -89,18 +80,14 @@ fn remove_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eva
 
 fn list_to_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let l = list(ev, args[0], pos)?;
-    let name_sym = ev.intern(b"name");
-    let value_sym = ev.intern(b"value");
     let mut out: Vec<Attr<'a>> = Vec::with_capacity(l.items.len());
     for t in l.items {
         let item = attrs(ev, t, pos)?;
-        let Some(n) = item.get(name_sym) else {
-            return Err(throw("attribute 'name' missing", pos));
-        };
-        let n = string(ev, n.value, pos)?;
-        let Some(v) = item.get(value_sym) else {
-            return Err(throw("attribute 'value' missing", pos));
-        };
+        let n = required_attr(ev, "listToAttrs", item, b"name", pos)?;
+        // Nix checks the name at the attribute's own position.
+        let at = if n.pos.is_none() { pos } else { n.pos };
+        let n = string(ev, n.value, at)?;
+        let v = required_attr(ev, "listToAttrs", item, b"value", pos)?;
         out.push(Attr {
             name: ev.intern(n.bytes),
             value: v.value,

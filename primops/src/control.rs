@@ -221,16 +221,16 @@ fn floor<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult
 
 fn generic_closure<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let spec = attrs(ev, args[0], pos)?;
-    let get = |n: &[u8]| {
-        spec.get(ev.intern(n)).map(|a| a.value).ok_or_else(|| {
-            throw(
-                format!("attribute '{}' missing", String::from_utf8_lossy(n)),
-                pos,
-            )
-        })
-    };
-    let start = list(ev, get(b"startSet")?, pos)?;
-    let op = function(ev, get(b"operator")?, pos)?;
+    let start = list(
+        ev,
+        required_attr(ev, "genericClosure", spec, b"startSet", pos)?.value,
+        pos,
+    )?;
+    let op = function(
+        ev,
+        required_attr(ev, "genericClosure", spec, b"operator", pos)?.value,
+        pos,
+    )?;
     let key_sym = ev.intern(b"key");
     let mut work: std::collections::VecDeque<&'a Thunk<'a>> = start.items.iter().copied().collect();
     // Keys seen so far, kept sorted by Nix's value order.

@@ -51,7 +51,6 @@ fn scoped_import<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
 fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let search = list(ev, args[0], pos)?;
     let name = string(ev, args[1], pos)?.bytes;
-    let path_sym = ev.intern(b"path");
     let prefix_sym = ev.intern(b"prefix");
     for t in search.items {
         let entry = attrs(ev, t, pos)?;
@@ -59,9 +58,7 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
             Some(p) => string(ev, p.value, pos)?.bytes,
             None => b"",
         };
-        let Some(p) = entry.get(path_sym) else {
-            return Err(throw("attribute 'path' missing", pos));
-        };
+        let p = required_attr(ev, "findFile", entry, b"path", pos)?;
         let (base, _) = coerce(ev, p.value, pos, false, false)?;
         let rest: &[u8] = if prefix.is_empty() {
             name

@@ -112,3 +112,26 @@ pub fn call2<'a>(
 pub fn throw(msg: impl Into<String>, pos: Pos) -> Box<EvalError> {
     EvalError::new(ErrorKind::Eval, msg, Some(pos))
 }
+
+/// An attribute a builtin needs from a set argument: if it is missing, Nix reports it at
+/// the set literal (adding the call to the trace), or at the call for a computed set.
+pub fn required_attr<'a>(
+    ev: &Evaluator<'a>,
+    func: &str,
+    set: &'a AttrSet<'a>,
+    name: &[u8],
+    pos: Pos,
+) -> R<&'a Attr<'a>> {
+    let sym = ev.intern(name);
+    if let Some(a) = set.get(sym) {
+        return Ok(a);
+    }
+    let msg = format!(
+        "attribute '{}' missing for call to '{func}'",
+        String::from_utf8_lossy(name)
+    );
+    if set.pos.is_none() {
+        return Err(throw(msg, pos));
+    }
+    Err(throw(msg, set.pos).with_frame(format!("while invoking '{func}'"), Some(pos)))
+}
