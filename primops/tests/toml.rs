@@ -3,63 +3,8 @@
 //! Every expected output and message below was printed by Nix 2.8.0 (`nix-instantiate --eval
 //! --strict -E EXPR`, with `NIX_REMOTE=dummy://`).
 
-use ferrix_eval::error::EvalError;
-use ferrix_eval::{Evaluator, Pos};
-use ferrix_parser::Origin;
-
-/// Where Nix has no position (`noPos`).
-const NOWHERE: Pos = Pos {
-    file: u32::MAX,
-    offset: 0,
-};
-
-/// A position as Nix shows it after "at" for an `-E` expression.
-fn show(ev: &Evaluator<'_>, p: Pos) -> String {
-    let (_, line, column) = ev.pos_parts(p);
-    format!("«string»:{line}:{column}")
-}
-
-fn with_evaluator<R>(f: impl for<'a> FnOnce(&Evaluator<'a>) -> R) -> R {
-    let bump = bumpalo::Bump::new();
-    let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
-    ferrix_primops::install(&ev, &ferrix_primops::Config::from_env(&[]));
-    f(&ev)
-}
-
-/// `nix-instantiate --eval --strict -E text`: the printed value, or the error's message
-/// and position.
-fn eval_strict(text: &str) -> Result<String, (String, Option<String>)> {
-    with_evaluator(|ev| {
-        let fail = |e: Box<EvalError>| (e.message.clone(), e.pos.map(|p| show(ev, p)));
-        let v = ev
-            .eval_text(text.as_bytes(), Origin::String, b"/tmp")
-            .map_err(fail)?;
-        ev.force_deep(v, NOWHERE).map_err(fail)?;
-        let mut out = Vec::new();
-        ev.print_value(v, &mut out);
-        Ok(String::from_utf8_lossy(&out).into_owned())
-    })
-}
-
-fn check_table(ok: &[(&str, &str)], err: &[(&str, &str, Option<&str>)]) {
-    let mut failures = Vec::new();
-    for &(text, expected) in ok {
-        let got = eval_strict(text);
-        if got.as_deref() != Ok(expected) {
-            failures.push(format!("{text}\n  expected {expected}\n  got      {got:?}"));
-        }
-    }
-    for &(text, message, pos) in err {
-        let expected = Err((message.to_string(), pos.map(str::to_string)));
-        let got = eval_strict(text);
-        if got != expected {
-            failures.push(format!(
-                "{text}\n  expected {expected:?}\n  got      {got:?}"
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
+mod common;
+use common::*;
 
 #[test]
 fn from_toml_matches_nix() {
