@@ -1,0 +1,3 @@
+//! Shared by the golden-test harnesses.
+
+pub mod golden;
