@@ -1,0 +1,388 @@
+//! Derivations and their `.drv` form, the ATerm text
+//! `Derive([outputs],[input drvs],[input sources],"system","builder",[args],[env])`, and
+//! the "modulo" hash from which output paths are computed.
+
+use crate::hash::Hash;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Text of Nix strings: arbitrary bytes.
+pub type Bytes = Vec<u8>;
+
+/// One output as the `.drv` records it: its path, and for a fixed output the hash
+/// algorithm (`r:` in front when recursive) and the expected hash in base 16.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    pub path: Bytes,
+    pub hash_algo: Bytes,
+    pub hash: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Derivation {
+    pub outputs: BTreeMap<Bytes, Output>,
+    /// Derivation path → the outputs of it that are needed.
+    pub input_drvs: BTreeMap<Bytes, BTreeSet<Bytes>>,
+    pub input_srcs: BTreeSet<Bytes>,
+    pub platform: Bytes,
+    pub builder: Bytes,
+    pub args: Vec<Bytes>,
+    pub env: BTreeMap<Bytes, Bytes>,
+}
+
+fn push_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &c in s {
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push(b'"');
+}
+
+fn push_list<'i>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'i [u8]>) {
+    out.push(b'[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_string(out, s);
+    }
+    out.push(b']');
+}
+
+impl Derivation {
+    /// Whether this is a fixed-output derivation: a single `out` with a known hash.
+    pub fn is_fixed_output(&self) -> bool {
+        self.outputs.len() == 1
+            && self
+                .outputs
+                .get(&b"out"[..])
+                .is_some_and(|o| !o.hash.is_empty())
+    }
+
+    /// The ATerm text. `mask_outputs` blanks the output paths and the environment entries
+    /// that name outputs, as the modulo hash needs; `input_drvs` replaces the inputs.
+    pub fn unparse(
+        &self,
+        mask_outputs: bool,
+        input_drvs: Option<&BTreeMap<Bytes, BTreeSet<Bytes>>>,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"Derive([");
+        for (i, (name, o)) in self.outputs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'(');
+            push_string(&mut out, name);
+            out.push(b',');
+            push_string(&mut out, if mask_outputs { b"" } else { &o.path });
+            out.push(b',');
+            push_string(&mut out, &o.hash_algo);
+            out.push(b',');
+            push_string(&mut out, &o.hash);
+            out.push(b')');
+        }
+        out.extend_from_slice(b"],[");
+        let inputs = input_drvs.unwrap_or(&self.input_drvs);
+        for (i, (path, outs)) in inputs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'(');
+            push_string(&mut out, path);
+            out.push(b',');
+            push_list(&mut out, outs.iter().map(Vec::as_slice));
+            out.push(b')');
+        }
+        out.extend_from_slice(b"],");
+        push_list(&mut out, self.input_srcs.iter().map(Vec::as_slice));
+        out.push(b',');
+        push_string(&mut out, &self.platform);
+        out.push(b',');
+        push_string(&mut out, &self.builder);
+        out.push(b',');
+        push_list(&mut out, self.args.iter().map(Vec::as_slice));
+        out.extend_from_slice(b",[");
+        for (i, (k, v)) in self.env.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'(');
+            push_string(&mut out, k);
+            out.push(b',');
+            let masked = mask_outputs && self.outputs.contains_key(k);
+            push_string(&mut out, if masked { b"" } else { v });
+            out.push(b')');
+        }
+        out.extend_from_slice(b"])");
+        out
+    }
+
+    /// The hash that stands for this derivation in the derivations that use it: for a fixed
+    /// output, a hash of just that output; otherwise the hash of the ATerm with each input
+    /// derivation replaced by its own modulo hash (from `input_hash`). With `mask_outputs`
+    /// the output paths are left out, as when computing them.
+    pub fn hash_modulo<E>(
+        &self,
+        mask_outputs: bool,
+        input_hash: &mut dyn FnMut(&[u8]) -> Result<Hash, E>,
+    ) -> Result<Hash, E> {
+        if self.is_fixed_output() {
+            let o = &self.outputs[&b"out"[..]];
+            let mut s = b"fixed:out:".to_vec();
+            for part in [&o.hash_algo, &o.hash, &o.path] {
+                s.extend_from_slice(part);
+                s.push(b':');
+            }
+            s.pop();
+            return Ok(Hash::sha256(&s));
+        }
+        let mut inputs = BTreeMap::new();
+        for (path, outs) in &self.input_drvs {
+            let h = input_hash(path)?;
+            inputs.insert(h.to_base16().into_bytes(), outs.clone());
+        }
+        Ok(Hash::sha256(&self.unparse(mask_outputs, Some(&inputs))))
+    }
+
+    /// Parses ATerm text.
+    pub fn parse(text: &[u8]) -> Result<Derivation, ParseError> {
+        let mut p = Parser { text, at: 0 };
+        let d = p.derivation()?;
+        if p.at != text.len() {
+            return Err(p.error("text after the end of the derivation"));
+        }
+        Ok(d)
+    }
+}
+
+/// A `.drv` text that is not a derivation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at offset {offset}")]
+pub struct ParseError {
+    pub message: String,
+    pub offset: usize,
+}
+
+struct Parser<'t> {
+    text: &'t [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, message: &str) -> ParseError {
+        ParseError {
+            message: message.into(),
+            offset: self.at,
+        }
+    }
+
+    fn expect(&mut self, s: &[u8]) -> Result<(), ParseError> {
+        if self.text[self.at..].starts_with(s) {
+            self.at += s.len();
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected '{}'", String::from_utf8_lossy(s))))
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.text.get(self.at) == Some(&c) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn string(&mut self) -> Result<Bytes, ParseError> {
+        self.expect(b"\"")?;
+        let mut s = Vec::new();
+        loop {
+            match self.text.get(self.at) {
+                None => return Err(self.error("unterminated string")),
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(s);
+                }
+                Some(b'\\') => {
+                    let c = *self
+                        .text
+                        .get(self.at + 1)
+                        .ok_or_else(|| self.error("unterminated string"))?;
+                    s.push(match c {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        c => c,
+                    });
+                    self.at += 2;
+                }
+                Some(&c) => {
+                    s.push(c);
+                    self.at += 1;
+                }
+            }
+        }
+    }
+
+    /// `[a,b,…]` with `item` parsing each element.
+    fn list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<Vec<T>, ParseError> {
+        self.expect(b"[")?;
+        let mut v = Vec::new();
+        if self.eat(b']') {
+            return Ok(v);
+        }
+        loop {
+            v.push(item(self)?);
+            if self.eat(b']') {
+                return Ok(v);
+            }
+            self.expect(b",")?;
+        }
+    }
+
+    fn path(&mut self) -> Result<Bytes, ParseError> {
+        let s = self.string()?;
+        if s.first() != Some(&b'/') {
+            return Err(self.error("bad path in derivation"));
+        }
+        Ok(s)
+    }
+
+    fn derivation(&mut self) -> Result<Derivation, ParseError> {
+        self.expect(b"Derive(")?;
+        let mut d = Derivation::default();
+        for (name, o) in self.list(|p| {
+            p.expect(b"(")?;
+            let name = p.string()?;
+            p.expect(b",")?;
+            let path = p.string()?;
+            p.expect(b",")?;
+            let hash_algo = p.string()?;
+            p.expect(b",")?;
+            let hash = p.string()?;
+            p.expect(b")")?;
+            Ok((
+                name,
+                Output {
+                    path,
+                    hash_algo,
+                    hash,
+                },
+            ))
+        })? {
+            d.outputs.insert(name, o);
+        }
+        self.expect(b",")?;
+        for (path, outs) in self.list(|p| {
+            p.expect(b"(")?;
+            let path = p.path()?;
+            p.expect(b",")?;
+            let outs = p.list(Parser::string)?;
+            p.expect(b")")?;
+            Ok((path, outs))
+        })? {
+            d.input_drvs.insert(path, outs.into_iter().collect());
+        }
+        self.expect(b",")?;
+        d.input_srcs = self.list(Parser::path)?.into_iter().collect();
+        self.expect(b",")?;
+        d.platform = self.string()?;
+        self.expect(b",")?;
+        d.builder = self.string()?;
+        self.expect(b",")?;
+        d.args = self.list(Parser::string)?;
+        self.expect(b",")?;
+        for (k, v) in self.list(|p| {
+            p.expect(b"(")?;
+            let k = p.string()?;
+            p.expect(b",")?;
+            let v = p.string()?;
+            p.expect(b")")?;
+            Ok((k, v))
+        })? {
+            d.env.insert(k, v);
+        }
+        self.expect(b")")?;
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Derivation {
+        let mut d = Derivation::default();
+        d.outputs.insert(
+            b"out".to_vec(),
+            Output {
+                path: b"/nix/store/x-a".to_vec(),
+                ..Default::default()
+            },
+        );
+        d.input_srcs.insert(b"/nix/store/y-src".to_vec());
+        d.platform = b"x86_64-linux".to_vec();
+        d.builder = b"/bin/sh".to_vec();
+        d.args = vec![b"-c".to_vec(), b"echo \"hi\"\n\\".to_vec()];
+        d.env.insert(b"out".to_vec(), b"/nix/store/x-a".to_vec());
+        d
+    }
+
+    #[test]
+    fn aterm_text() {
+        assert_eq!(
+            String::from_utf8(sample().unparse(false, None)).unwrap(),
+            r#"Derive([("out","/nix/store/x-a","","")],[],["/nix/store/y-src"],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n\\"],[("out","/nix/store/x-a")])"#
+        );
+        assert_eq!(
+            String::from_utf8(sample().unparse(true, None)).unwrap(),
+            r#"Derive([("out","","","")],[],["/nix/store/y-src"],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n\\"],[("out","")])"#
+        );
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert!(Derivation::parse(b"Derive([").is_err());
+        assert!(Derivation::parse(b"Derive([],[],[],\"a\",\"b\",[],[])x").is_err());
+        assert!(Derivation::parse(b"Derive([],[],[\"rel\"],\"a\",\"b\",[],[])").is_err());
+        assert!(Derivation::parse(b"Derive([],[],[],\"a\",\"b\",[],[])").is_ok());
+    }
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..12)
+    }
+
+    proptest! {
+        #[test]
+        fn print_parse_round_trip(
+            outs in proptest::collection::btree_map(bytes(), (bytes(), bytes(), bytes()), 0..3),
+            srcs in proptest::collection::btree_set(bytes(), 0..3),
+            args in proptest::collection::vec(bytes(), 0..3),
+            env in proptest::collection::btree_map(bytes(), bytes(), 0..4),
+            platform in bytes(),
+        ) {
+            let d = Derivation {
+                outputs: outs.into_iter().map(|(k, (path, hash_algo, hash))| (k, Output { path, hash_algo, hash })).collect(),
+                input_drvs: BTreeMap::new(),
+                input_srcs: srcs.into_iter().map(|mut s| { s.insert(0, b'/'); s }).collect(),
+                platform,
+                builder: b"/bin/sh".to_vec(),
+                args,
+                env,
+            };
+            prop_assert_eq!(Derivation::parse(&d.unparse(false, None)), Ok(d));
+        }
+    }
+}

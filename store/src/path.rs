@@ -1,0 +1,277 @@
+//! Store paths: `<store dir>/<nix32 of 20 bytes>-<name>`, and how Nix computes them for
+//! text, sources, derivation outputs and fixed outputs.
+
+use crate::hash::{Hash, HashAlgo};
+use crate::nix32;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Length of the hash part of a store path's base name.
+pub const HASH_CHARS: usize = 32;
+
+/// A store path's base name, `<hash>-<name>`, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StorePath {
+    /// `<hash>-<name>`; sorting this sorts as Nix sorts full paths.
+    base: String,
+}
+
+/// Why a text is not a store path; Nix 2.8's messages.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path '{0}' is not in the Nix store")]
+    NotInStore(String),
+    #[error("path '{0}' is not a store path")]
+    NotStorePath(String),
+    #[error("store path '{0}' has an empty name")]
+    EmptyName(String),
+    #[error("store path '{0}' has a name longer than 211 characters")]
+    NameTooLong(String),
+    #[error("store path '{0}' contains illegal character '{1}'")]
+    IllegalChar(String, char),
+}
+
+/// Checks a store path name as Nix 2.8 does; `whole` is what errors quote.
+pub fn check_name(whole: &str, name: &str) -> Result<(), PathError> {
+    if name.is_empty() {
+        return Err(PathError::EmptyName(whole.into()));
+    }
+    if name.len() > 211 {
+        return Err(PathError::NameTooLong(whole.into()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "+-._?=".contains(c)))
+    {
+        return Err(PathError::IllegalChar(whole.into(), c));
+    }
+    Ok(())
+}
+
+impl StorePath {
+    /// From a base name `<hash>-<name>`.
+    pub fn from_base_name(base: &str) -> Result<StorePath, PathError> {
+        let bad = || PathError::NotStorePath(base.into());
+        if base.len() < HASH_CHARS + 1 || base.as_bytes()[HASH_CHARS] != b'-' {
+            return Err(bad());
+        }
+        if !nix32::is_nix32(&base.as_bytes()[..HASH_CHARS]) {
+            return Err(bad());
+        }
+        check_name(base, &base[HASH_CHARS + 1..])?;
+        Ok(StorePath { base: base.into() })
+    }
+
+    /// From its 20-byte digest and name.
+    pub fn from_parts(digest: &[u8], name: &str) -> Result<StorePath, PathError> {
+        let base = format!("{}-{}", nix32::encode(digest), name);
+        check_name(&base, name)?;
+        Ok(StorePath { base })
+    }
+
+    pub fn base_name(&self) -> &str {
+        &self.base
+    }
+
+    pub fn hash_part(&self) -> &str {
+        &self.base[..HASH_CHARS]
+    }
+
+    pub fn name(&self) -> &str {
+        &self.base[HASH_CHARS + 1..]
+    }
+
+    /// Whether this is a derivation (`.drv`).
+    pub fn is_derivation(&self) -> bool {
+        self.name().ends_with(".drv")
+    }
+}
+
+impl fmt::Display for StorePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base)
+    }
+}
+
+/// How a file system object's content is hashed for a content-addressed path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ingestion {
+    /// The bytes of a single regular file.
+    Flat,
+    /// The NAR serialisation.
+    Recursive,
+}
+
+/// The logical store directory, such as `/nix/store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreDir(String);
+
+impl Default for StoreDir {
+    fn default() -> Self {
+        StoreDir("/nix/store".into())
+    }
+}
+
+impl StoreDir {
+    /// `dir` without trailing slashes.
+    pub fn new(dir: &str) -> StoreDir {
+        let t = dir.trim_end_matches('/');
+        StoreDir(if t.is_empty() { "/".into() } else { t.into() })
+    }
+
+    /// `NIX_STORE_DIR`, or `/nix/store`.
+    pub fn from_env() -> StoreDir {
+        match std::env::var("NIX_STORE_DIR") {
+            Ok(d) if !d.is_empty() => StoreDir::new(&d),
+            _ => StoreDir::default(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The full path of a store path.
+    pub fn display(&self, p: &StorePath) -> String {
+        format!("{}/{}", self.0, p.base)
+    }
+
+    /// A full path that must be exactly a store path (no sub path).
+    pub fn parse(&self, full: &str) -> Result<StorePath, PathError> {
+        let base = full
+            .strip_prefix(self.0.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(|| PathError::NotInStore(full.into()))?;
+        if base.contains('/') {
+            return Err(PathError::NotStorePath(full.into()));
+        }
+        StorePath::from_base_name(base).map_err(|e| match e {
+            PathError::NotStorePath(_) => PathError::NotStorePath(full.into()),
+            e => e,
+        })
+    }
+
+    /// The store path a path inside the store belongs to, and the rest after it.
+    pub fn split<'s>(&self, full: &'s str) -> Result<(StorePath, &'s str), PathError> {
+        let rest = full
+            .strip_prefix(self.0.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(|| PathError::NotInStore(full.into()))?;
+        let end = rest.find('/').unwrap_or(rest.len());
+        let sp = StorePath::from_base_name(&rest[..end])
+            .map_err(|_| PathError::NotStorePath(full.into()))?;
+        Ok((sp, &rest[end..]))
+    }
+
+    /// Whether `full` lies inside the store directory.
+    pub fn is_in_store(&self, full: &str) -> bool {
+        full.strip_prefix(self.0.as_str())
+            .is_some_and(|r| r.starts_with('/') && r.len() > 1)
+    }
+
+    /// The path of a fingerprint: sha256 of `<type>:sha256:<hex>:<store dir>:<name>`, folded
+    /// to 20 bytes.
+    pub fn make_path(&self, kind: &str, hash: &Hash, name: &str) -> Result<StorePath, PathError> {
+        let fingerprint = format!("{kind}:{}:{}:{}:{name}", hash.algo, hash.to_base16(), self.0);
+        StorePath::from_parts(&Hash::sha256(fingerprint.as_bytes()).fold(20), name)
+    }
+
+    /// The path of output `output` of a derivation whose modulo hash is `drv_hash`.
+    pub fn make_output_path(
+        &self,
+        output: &str,
+        drv_hash: &Hash,
+        drv_name: &str,
+    ) -> Result<StorePath, PathError> {
+        let name = if output == "out" {
+            drv_name.to_string()
+        } else {
+            format!("{drv_name}-{output}")
+        };
+        self.make_path(&format!("output:{output}"), drv_hash, &name)
+    }
+
+    /// `<type>:<ref>:<ref>…[:self]`, the type part for paths with references.
+    fn type_with_refs(&self, kind: &str, refs: &BTreeSet<StorePath>, self_ref: bool) -> String {
+        let mut s = kind.to_string();
+        for r in refs {
+            s.push(':');
+            s.push_str(&self.display(r));
+        }
+        if self_ref {
+            s.push_str(":self");
+        }
+        s
+    }
+
+    /// The path of text added with `toFile` or as a `.drv`.
+    pub fn make_text_path(
+        &self,
+        name: &str,
+        text_hash: &Hash,
+        refs: &BTreeSet<StorePath>,
+    ) -> Result<StorePath, PathError> {
+        self.make_path(&self.type_with_refs("text", refs, false), text_hash, name)
+    }
+
+    /// The path of content-addressed data: sources (recursive SHA-256) and fixed outputs.
+    pub fn make_fixed_output_path(
+        &self,
+        method: Ingestion,
+        hash: &Hash,
+        name: &str,
+        refs: &BTreeSet<StorePath>,
+        self_ref: bool,
+    ) -> Result<StorePath, PathError> {
+        if method == Ingestion::Recursive && hash.algo == HashAlgo::Sha256 {
+            self.make_path(&self.type_with_refs("source", refs, self_ref), hash, name)
+        } else {
+            let inner = format!(
+                "fixed:out:{}{}:{}:",
+                if method == Ingestion::Recursive { "r:" } else { "" },
+                hash.algo,
+                hash.to_base16()
+            );
+            self.make_path("output:out", &Hash::sha256(inner.as_bytes()), name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_path_matches_nix() {
+        // `nix-instantiate --eval -E 'builtins.toFile "hello" "hello world"'` in Nix 2.8.
+        let dir = StoreDir::default();
+        let p = dir
+            .make_text_path("hello", &Hash::sha256(b"hello world"), &BTreeSet::new())
+            .unwrap();
+        assert_eq!(
+            dir.display(&p),
+            "/nix/store/ivlnvab4q9c7wbsvbfsvgaa15j9p6206-hello"
+        );
+    }
+
+    #[test]
+    fn parses_and_refuses() {
+        let dir = StoreDir::default();
+        let full = "/nix/store/ivlnvab4q9c7wbsvbfsvgaa15j9p6206-hello";
+        let p = dir.parse(full).unwrap();
+        assert_eq!(p.name(), "hello");
+        assert_eq!(p.hash_part(), "ivlnvab4q9c7wbsvbfsvgaa15j9p6206");
+        assert!(matches!(dir.parse("/tmp/x"), Err(PathError::NotInStore(_))));
+        assert!(matches!(
+            dir.parse("/nix/store/eeee9ny3i3lh5mkv1v1b7d7gmrh8rfkm-hello"),
+            Err(PathError::NotStorePath(_))
+        ));
+        assert!(matches!(
+            dir.parse("/nix/store/ivlnvab4q9c7wbsvbfsvgaa15j9p6206-a b"),
+            Err(PathError::IllegalChar(_, ' '))
+        ));
+        let sub = format!("{full}/bin/x");
+        let (sp, rest) = dir.split(&sub).unwrap();
+        assert_eq!((sp, rest), (p, "/bin/x"));
+    }
+}
