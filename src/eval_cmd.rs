@@ -1,18 +1,29 @@
-//! `nix-instantiate --eval`: evaluate files or expressions and print the results as Nix does.
+//! `nix-instantiate`: evaluate files or expressions, and either print the results as Nix
+//! does (`--eval`) or instantiate the derivations they contain and print their paths.
 
 use crate::cli::InstantiateArgs;
 use ferrix_eval::error::EvalError;
-use ferrix_eval::value::{Attr, Value};
+use ferrix_eval::value::{Attr, AttrSet, Value};
 use ferrix_eval::{Evaluator, Pos};
 use ferrix_parser::{Origin, NIX_GLOBALS};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
-/// Runs `nix-instantiate --eval`; returns the exit status.
+/// Runs `nix-instantiate` (other than `--parse`); returns the exit status.
 pub fn run(args: &InstantiateArgs) -> i32 {
+    let session = match crate::store_setup::open(args.read_only, &args.common) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return 1;
+        }
+    };
     let bump = bumpalo::Bump::new();
     let ev = Evaluator::new(&bump, NIX_GLOBALS);
-    ferrix_primops::install(&ev, &ferrix_primops::Config::from_env(&args.include));
+    let mut config = ferrix_primops::Config::from_env(&args.include);
+    config.store_dir = session.dir().as_str().to_string();
+    ferrix_primops::install(&ev, &config);
+    ev.store.set(Some(&session));
     ev.show_trace.set(args.show_trace);
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
     let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(&ev, args));
@@ -47,6 +58,31 @@ fn cwd() -> Vec<u8> {
 
 fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8>, Failure> {
     let mut out = Vec::new();
+    if args.find_file {
+        for name in &args.files {
+            // The lookup `<name>` does, without a position: the name comes from the command line.
+            let mut expr = b"__findFile __nixPath \"".to_vec();
+            for c in name.bytes() {
+                if matches!(c, b'"' | b'\\' | b'$') {
+                    expr.push(b'\\');
+                }
+                expr.push(c);
+            }
+            expr.push(b'"');
+            match ev.eval_text(&expr, Origin::String, &cwd()) {
+                Ok(Value::Path(p)) => {
+                    out.extend_from_slice(p.bytes);
+                    out.push(b'\n');
+                }
+                Ok(_) => {}
+                Err(mut e) => {
+                    e.pos = None;
+                    return Err((out, e));
+                }
+            }
+        }
+        return Ok(out);
+    }
     let auto_args = auto_args(ev, args).map_err(|e| (Vec::new(), e))?;
     let inputs: Vec<Input> = if args.files.is_empty() && !args.expr {
         vec![Input::File("./default.nix".into())]
@@ -71,7 +107,11 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
             Err(e) => return Err((out, e)),
         };
         for path in &attr_paths {
-            let output = if args.xml {
+            let output = if !args.eval {
+                Output::Derivations {
+                    gc_warning: args.add_root.is_none() && !args.common.no_gc_warning,
+                }
+            } else if args.xml {
                 Output::Xml {
                     location: !args.no_location,
                 }
@@ -93,7 +133,13 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
 enum Output {
     Nix,
     Json,
-    Xml { location: bool },
+    Xml {
+        location: bool,
+    },
+    /// Instantiate, and print the `.drv` paths; warn that they are not GC roots.
+    Derivations {
+        gc_warning: bool,
+    },
 }
 
 enum Input {
@@ -315,6 +361,17 @@ fn eval_one<'a>(
         auto_call(ev, v, auto)?
     };
     match output {
+        Output::Derivations { gc_warning } => {
+            let mut drvs = Vec::new();
+            let mut seen = Vec::new();
+            find_derivations(ev, v, &mut drvs, &mut seen)?;
+            if !drvs.is_empty() && gc_warning {
+                gc_warning_once();
+            }
+            for set in drvs {
+                print_derivation(ev, set, out)?;
+            }
+        }
         Output::Json => {
             let mut context = Vec::new();
             // On an error, what was printed so far still goes out, as in Nix.
@@ -334,5 +391,152 @@ fn eval_one<'a>(
             out.push(b'\n');
         }
     }
+    Ok(())
+}
+
+/// Nix warns once that the `.drv` files it printed are not protected from garbage
+/// collection.
+fn gc_warning_once() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("warning: you did not specify '--add-root'; the result might be removed by the garbage collector");
+    }
+}
+
+/// Nix's `getDerivations`: the derivations in a value, which is one, or a set or list of
+/// them. Sets are searched in name order, nested sets only with `recurseForDerivations`.
+fn find_derivations<'a>(
+    ev: &Evaluator<'a>,
+    v: Value<'a>,
+    out: &mut Vec<&'a AttrSet<'a>>,
+    seen: &mut Vec<*const AttrSet<'a>>,
+) -> Result<(), Box<EvalError>> {
+    let nowhere = Pos::NONE;
+    if !collect_derivation(ev, v, out, seen)? {
+        return Ok(());
+    }
+    match v {
+        Value::Attrs(set) => {
+            let mut named: Vec<(Vec<u8>, &Attr<'a>)> = set
+                .attrs
+                .iter()
+                .map(|a| (ev.symbols.borrow().name(a.name).to_vec(), a))
+                .collect();
+            named.sort_by(|x, y| x.0.cmp(&y.0));
+            let recurse = ev.intern(b"recurseForDerivations");
+            for (name, a) in named {
+                if !is_attr_name(&name) {
+                    continue;
+                }
+                let child = ev.force(a.value, nowhere)?;
+                if collect_derivation(ev, child, out, seen)? {
+                    if let Value::Attrs(cs) = child {
+                        if let Some(r) = cs.get(recurse) {
+                            if matches!(ev.force(r.value, r.pos)?, Value::Bool(true)) {
+                                find_derivations(ev, child, out, seen)?;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::List(l) => {
+            for t in l.items {
+                let item = ev.force(t, nowhere)?;
+                if collect_derivation(ev, item, out, seen)? {
+                    find_derivations(ev, item, out, seen)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Err(EvalError::new(
+            ferrix_eval::error::ErrorKind::Eval,
+            "expression does not evaluate to a derivation (or a set or list of those)",
+            None,
+        )),
+    }
+}
+
+/// The attribute names `getDerivations` looks at.
+fn is_attr_name(name: &[u8]) -> bool {
+    name.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        && name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-+'".contains(c))
+}
+
+/// Adds `v` if it is a derivation not seen before; true when it is not a derivation.
+fn collect_derivation<'a>(
+    ev: &Evaluator<'a>,
+    v: Value<'a>,
+    out: &mut Vec<&'a AttrSet<'a>>,
+    seen: &mut Vec<*const AttrSet<'a>>,
+) -> Result<bool, Box<EvalError>> {
+    let Value::Attrs(set) = v else {
+        return Ok(true);
+    };
+    if !ev.is_derivation(set, Pos::NONE)? {
+        return Ok(true);
+    }
+    let key = set as *const AttrSet<'a>;
+    if seen.contains(&key) {
+        return Ok(false);
+    }
+    seen.push(key);
+    if set.get(ev.intern(b"name")).is_none() {
+        return Err(EvalError::new(
+            ferrix_eval::error::ErrorKind::Eval,
+            "derivation name missing",
+            None,
+        ));
+    }
+    out.push(set);
+    Ok(false)
+}
+
+/// `<drv path>` and `!<output>` unless the output is `out`.
+fn print_derivation<'a>(
+    ev: &Evaluator<'a>,
+    set: &'a AttrSet<'a>,
+    out: &mut Vec<u8>,
+) -> Result<(), Box<EvalError>> {
+    let get = |name: &[u8]| -> Result<Option<Vec<u8>>, Box<EvalError>> {
+        match set.get(ev.intern(name)) {
+            Some(a) => {
+                let v = ev.force(a.value, a.pos)?;
+                let mut s = Vec::new();
+                let mut ctx = Vec::new();
+                ev.coerce_to_string(v, a.pos, false, false, &mut s, &mut ctx)?;
+                Ok(Some(s))
+            }
+            None => Ok(None),
+        }
+    };
+    let drv_path = get(b"drvPath")?.ok_or_else(|| {
+        EvalError::new(
+            ferrix_eval::error::ErrorKind::Eval,
+            "derivation does not contain a 'drvPath' attribute",
+            None,
+        )
+    })?;
+    let output = get(b"outputName")?.unwrap_or_default();
+    if output.is_empty() {
+        return Err(EvalError::new(
+            ferrix_eval::error::ErrorKind::Eval,
+            format!(
+                "derivation '{}' lacks an 'outputName' attribute",
+                String::from_utf8_lossy(&drv_path)
+            ),
+            None,
+        ));
+    }
+    out.extend_from_slice(&drv_path);
+    if output != b"out" {
+        out.push(b'!');
+        out.extend_from_slice(&output);
+    }
+    out.push(b'\n');
     Ok(())
 }

@@ -1,17 +1,13 @@
-//! `nix-instantiate`: `--parse` and `--eval`; instantiating derivations arrives with the
-//! store.
+//! `nix-instantiate`: `--parse` here; evaluation and instantiation in `eval_cmd`.
 
 use crate::cli::InstantiateArgs;
 use crate::parse_files::{self, Input};
 
 /// Runs `nix-instantiate` with parsed arguments; returns the process exit status.
 pub fn run(args: &InstantiateArgs) -> i32 {
-    if !args.parse {
-        if args.eval {
-            return crate::eval_cmd::run(args);
-        }
-        eprintln!("error: 'nix-instantiate' instantiation is not implemented yet");
-        return 1;
+    // As in Nix, `--find-file` wins over `--parse` and `--eval`.
+    if !args.parse || args.find_file {
+        return crate::eval_cmd::run(args);
     }
     let inputs: Vec<Input> = if args.expr {
         args.files.iter().cloned().map(Input::Expr).collect()

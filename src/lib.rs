@@ -4,6 +4,7 @@ pub mod cli;
 pub mod eval_cmd;
 pub mod instantiate;
 pub mod parse_files;
+pub mod store_setup;
 
 /// Runs the `ferrix` binary with the process's arguments and returns its exit status.
 ///

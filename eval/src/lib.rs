@@ -84,6 +84,8 @@ pub struct Evaluator<'a> {
     pub store: Cell<Option<&'a dyn StoreHook>>,
     /// `--show-trace`: errors collect the frames of the calls they pass through.
     pub show_trace: Cell<bool>,
+    /// Nix expressions built into the program (`/__corepkgs__/fetchurl.nix`), by path.
+    builtin_files: RefCell<FxHashMap<Vec<u8>, &'static [u8]>>,
 }
 
 /// What the evaluator needs from a store; supplied from outside so that `eval` does no
@@ -91,6 +93,9 @@ pub struct Evaluator<'a> {
 pub trait StoreHook {
     /// Adds a file or directory to the store and returns its store path.
     fn add_path(&self, path: &[u8]) -> Result<Vec<u8>, String>;
+    /// The implementation itself, so that the builtins that supplied it can reach the rest
+    /// of their store interface.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl<'a> Evaluator<'a> {
@@ -126,6 +131,7 @@ impl<'a> Evaluator<'a> {
             null_thunk,
             store: Cell::new(None),
             show_trace: Cell::new(false),
+            builtin_files: RefCell::new(FxHashMap::default()),
         }
     }
 
@@ -261,6 +267,14 @@ impl<'a> Evaluator<'a> {
         // File system errors carry no position in Nix.
         let _ = pos;
         let pos = None;
+        let builtin = self
+            .builtin_files
+            .borrow()
+            .get(path.as_os_str().as_bytes())
+            .copied();
+        if let Some(text) = builtin {
+            return self.import_builtin(path, text);
+        }
         let path =
             resolve_expr_path(path).map_err(|m| EvalError::new(error::ErrorKind::Eval, m, pos))?;
         if let Some(t) = self.imports.borrow().get(&path) {
@@ -276,6 +290,28 @@ impl<'a> Evaluator<'a> {
             .bump
             .alloc(Thunk::new(value::State::Deferred(e, self.file_env(file))));
         self.imports.borrow_mut().insert(path, t);
+        Ok(t)
+    }
+
+    /// Makes `text` the content of the virtual file `path` for `import`.
+    pub fn add_builtin_file(&self, path: &[u8], text: &'static [u8]) {
+        self.builtin_files.borrow_mut().insert(path.to_vec(), text);
+    }
+
+    fn import_builtin(&self, path: &Path, text: &[u8]) -> Result<&'a Thunk<'a>, Box<EvalError>> {
+        if let Some(t) = self.imports.borrow().get(path) {
+            return Ok(t);
+        }
+        let dir = path
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .as_os_str()
+            .as_bytes();
+        let (e, file) = self.parse(text, Origin::File(path.to_string_lossy().into_owned()), dir)?;
+        let t: &'a Thunk<'a> = self
+            .bump
+            .alloc(Thunk::new(value::State::Deferred(e, self.file_env(file))));
+        self.imports.borrow_mut().insert(path.to_path_buf(), t);
         Ok(t)
     }
 

@@ -6,12 +6,15 @@
 
 mod attrs;
 mod control;
+pub mod derivation;
 pub mod hash;
 pub mod json;
 mod lists;
 mod paths;
 mod pending;
 pub mod regex;
+mod store_builtins;
+pub mod store_session;
 mod strings_basic;
 pub mod toml;
 pub mod util;
@@ -53,16 +56,18 @@ impl Config {
     }
 }
 
-fn tables() -> [&'static [PrimOp]; 11] {
+fn tables() -> [&'static [PrimOp]; 13] {
     [
         attrs::PRIMOPS,
         control::PRIMOPS,
+        derivation::PRIMOPS,
         hash::PRIMOPS,
         json::PRIMOPS,
         lists::PRIMOPS,
         paths::PRIMOPS,
         pending::PRIMOPS,
         regex::PRIMOPS,
+        store_builtins::PRIMOPS,
         strings_basic::PRIMOPS,
         toml::PRIMOPS,
         xml::PRIMOPS,
@@ -137,6 +142,19 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
         })
         .collect();
     add("nixPath", ev.alloc_thunk(ev.make_list(&entries)));
+    ev.add_builtin_file(
+        b"/__corepkgs__/derivation.nix",
+        derivation::DERIVATION_NIX.as_bytes(),
+    );
+    // `derivation` is written in Nix, over `derivationStrict`; it needs the globals above.
+    ev.add_builtin_file(
+        b"/__corepkgs__/fetchurl.nix",
+        derivation::FETCHURL_NIX.as_bytes(),
+    );
+    let wrapper = ev
+        .import_file(std::path::Path::new("/__corepkgs__/derivation.nix"), None)
+        .expect("the built-in derivation.nix parses");
+    add("derivation", wrapper);
     // `builtins` contains itself.
     let builtins: &'a Thunk<'a> = ev.alloc_thunk(Value::Null);
     add("builtins", builtins);

@@ -1,4 +1,4 @@
-//! Builtins that need the Nix store, which Ferrix does not have yet. They exist, so that
+//! The fetchers, which need the network and a store Ferrix does not have yet. They exist, so that
 //! programs resolve as in Nix, and fail with a clear message when called.
 
 use crate::util::throw;
@@ -20,13 +20,6 @@ macro_rules! needs_store {
 }
 
 needs_store!(
-    "derivation" / 1,
-    "derivationStrict" / 1,
-    "toFile" / 2,
-    "path" / 1,
-    "filterSource" / 2,
-    "storePath" / 1,
-    "placeholder" / 1,
     "fetchurl" / 1,
     "fetchTarball" / 1,
     "fetchGit" / 1,

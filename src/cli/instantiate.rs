@@ -170,17 +170,7 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    // As in Nix, `--find-file` wins over `--parse` and `--eval`.
-    if a.find_file {
-        return inv.not_implemented(Some("--find-file"));
-    }
-    if a.parse {
-        return crate::instantiate::run(&a);
-    }
-    if a.eval {
-        return crate::instantiate::run(&a);
-    }
-    inv.not_implemented(None)
+    crate::instantiate::run(&a)
 }
 
 #[cfg(test)]

@@ -97,7 +97,8 @@ fn dump_node<W: Write>(
         let exec = meta.permissions().mode() & 0o100 != 0;
         w.regular(exec, meta.len(), &mut f)
     } else if ft.is_symlink() {
-        let target = fs::read_link(path).map_err(|e| with_path(e, "reading symbolic link", path))?;
+        let target =
+            fs::read_link(path).map_err(|e| with_path(e, "reading symbolic link", path))?;
         w.symlink(target.as_os_str().as_bytes())
     } else if ft.is_dir() {
         w.str(b"(")?;
@@ -131,5 +132,8 @@ fn dump_node<W: Write>(
 }
 
 fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} '{}': {}", path.display(), crate::io_reason(&e)))
+    io::Error::new(
+        e.kind(),
+        format!("{what} '{}': {}", path.display(), crate::io_reason(&e)),
+    )
 }

@@ -55,6 +55,11 @@ pub trait Store {
     /// Whether `p` is registered as valid.
     fn is_valid(&self, p: &StorePath) -> Result<bool, StoreError>;
 
+    /// The paths `p` refers to. A store that keeps no records knows none.
+    fn references(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(BTreeSet::new())
+    }
+
     /// Where the bytes of `p` are on disk (differs from the logical path in a chroot store).
     fn real_path(&self, p: &StorePath) -> PathBuf;
 

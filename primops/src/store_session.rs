@@ -1,0 +1,174 @@
+//! The store as one evaluation sees it: the store itself, plus what this evaluation has
+//! already computed (paths of copied sources, modulo hashes of derivations, references of
+//! text it added), so that nothing is hashed twice and read-only mode works.
+
+use ferrix_eval::error::EvalError;
+use ferrix_eval::{Evaluator, Pos, StoreHook};
+use ferrix_store::derivation::Derivation;
+use ferrix_store::path::Ingestion;
+use ferrix_store::store::{Store, StoreError};
+use ferrix_store::{Hash, HashAlgo, StoreDir, StorePath};
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub struct StoreSession {
+    pub store: Box<dyn Store>,
+    /// Source path → its store path (Nix's `srcToStore`).
+    sources: RefCell<FxHashMap<Vec<u8>, Vec<u8>>>,
+    /// Derivation path → its modulo hash, unmasked.
+    drv_hashes: RefCell<FxHashMap<StorePath, Hash>>,
+    /// References of the text paths added in this evaluation, which a read-only store
+    /// cannot be asked for.
+    text_refs: RefCell<FxHashMap<StorePath, BTreeSet<StorePath>>>,
+    /// Derivations written in this evaluation, for closures in read-only mode.
+    derivations: RefCell<FxHashMap<StorePath, Vec<Vec<u8>>>>,
+}
+
+impl StoreSession {
+    pub fn new(store: Box<dyn Store>) -> Self {
+        StoreSession {
+            store,
+            sources: Default::default(),
+            drv_hashes: Default::default(),
+            text_refs: Default::default(),
+            derivations: Default::default(),
+        }
+    }
+
+    pub fn dir(&self) -> &StoreDir {
+        self.store.dir()
+    }
+
+    /// The session of an evaluator, or Nix's complaint that there is no store.
+    pub fn of<'e>(ev: &'e Evaluator<'_>, pos: Pos) -> Result<&'e StoreSession, Box<EvalError>> {
+        ev.store
+            .get()
+            .and_then(|h| h.as_any().downcast_ref::<StoreSession>())
+            .ok_or_else(|| EvalError::eval("this evaluation has no Nix store", pos))
+    }
+
+    /// Adds text with references, remembering the references.
+    pub fn add_text(
+        &self,
+        name: &str,
+        text: &[u8],
+        refs: BTreeSet<StorePath>,
+    ) -> Result<StorePath, StoreError> {
+        let p = self.store.add_text(name, text, &refs)?;
+        self.text_refs.borrow_mut().insert(p.clone(), refs);
+        Ok(p)
+    }
+
+    /// Writes a derivation as `<name>.drv` and caches its modulo hash.
+    pub fn write_derivation(
+        &self,
+        drv: &Derivation,
+        name: &str,
+        hash: Hash,
+    ) -> Result<StorePath, StoreError> {
+        let dir = self.dir();
+        let mut refs = BTreeSet::new();
+        for p in drv.input_srcs.iter().chain(drv.input_drvs.keys()) {
+            refs.insert(dir.parse(&String::from_utf8_lossy(p))?);
+        }
+        let text = drv.unparse(false, None);
+        let path = self.add_text(&format!("{name}.drv"), &text, refs)?;
+        self.drv_hashes.borrow_mut().insert(path.clone(), hash);
+        let outputs = drv.outputs.keys().cloned().collect();
+        self.derivations.borrow_mut().insert(path.clone(), outputs);
+        Ok(path)
+    }
+
+    /// The modulo hash of the derivation at `path`, from the cache or the store.
+    pub fn drv_hash(&self, path: &StorePath) -> Result<Hash, StoreError> {
+        if let Some(h) = self.drv_hashes.borrow().get(path) {
+            return Ok(h.clone());
+        }
+        let drv = self.store.read_derivation(path)?;
+        let dir = self.dir().clone();
+        let h = drv.hash_modulo(false, &mut |p: &[u8]| {
+            let sp = dir.parse(&String::from_utf8_lossy(p))?;
+            self.drv_hash(&sp)
+        })?;
+        self.drv_hashes.borrow_mut().insert(path.clone(), h.clone());
+        Ok(h)
+    }
+
+    /// The output names of a derivation.
+    pub fn drv_outputs(&self, path: &StorePath) -> Result<Vec<Vec<u8>>, StoreError> {
+        if let Some(o) = self.derivations.borrow().get(path) {
+            return Ok(o.clone());
+        }
+        Ok(self
+            .store
+            .read_derivation(path)?
+            .outputs
+            .into_keys()
+            .collect())
+    }
+
+    /// The references of a store path.
+    pub fn references(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        if let Some(r) = self.text_refs.borrow().get(path) {
+            return Ok(r.clone());
+        }
+        if path.is_derivation() {
+            let drv = self.store.read_derivation(path)?;
+            let dir = self.dir();
+            let mut refs = BTreeSet::new();
+            for p in drv.input_srcs.iter().chain(drv.input_drvs.keys()) {
+                refs.insert(dir.parse(&String::from_utf8_lossy(p))?);
+            }
+            return Ok(refs);
+        }
+        self.store.references(path)
+    }
+
+    /// Everything `path` refers to, directly or not, and itself.
+    pub fn closure(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![path.clone()];
+        while let Some(p) = todo.pop() {
+            if seen.insert(p.clone()) {
+                todo.extend(self.references(&p)?);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Copies a source file or tree into the store under `name`, once per evaluation.
+    pub fn add_source(&self, src: &[u8], name: &str) -> Result<Vec<u8>, StoreError> {
+        if let Some(p) = self.sources.borrow().get(src) {
+            return Ok(p.clone());
+        }
+        let p = self.store.add_path(
+            name,
+            Path::new(OsStr::from_bytes(src)),
+            Ingestion::Recursive,
+            HashAlgo::Sha256,
+            &mut |_| Ok(true),
+        )?;
+        let full = self.dir().display(&p).into_bytes();
+        self.sources.borrow_mut().insert(src.to_vec(), full.clone());
+        Ok(full)
+    }
+}
+
+impl StoreHook for StoreSession {
+    fn add_path(&self, path: &[u8]) -> Result<Vec<u8>, String> {
+        let name = crate::paths::base_name(path);
+        if name.ends_with(b".drv") {
+            return Err("file names are not allowed to end in '.drv'".into());
+        }
+        self.add_source(path, &String::from_utf8_lossy(name))
+            .map_err(|e| e.to_string())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
