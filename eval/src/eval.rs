@@ -369,13 +369,14 @@ impl<'a> Evaluator<'a> {
             Ok(v) => Ok(v),
             // As Nix: once an attribute was found, errors name the whole path.
             Err(e) => match found {
-                Some(at) if at.file != u32::MAX => Err(e.with_frame(
-                    format!(
-                        "while evaluating the attribute '{}'",
-                        self.show_path_values(&sel.path, env)
-                    ),
-                    Some(at),
-                )),
+                Some(at) if at.file != u32::MAX && at.file != self.derivation_file.get() => Err(e
+                    .with_frame(
+                        format!(
+                            "while evaluating the attribute '{}'",
+                            self.show_path_values(&sel.path, env)
+                        ),
+                        Some(at),
+                    )),
                 _ => Err(e),
             },
         }

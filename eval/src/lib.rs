@@ -86,6 +86,9 @@ pub struct Evaluator<'a> {
     pub show_trace: Cell<bool>,
     /// Nix expressions built into the program (`/__corepkgs__/fetchurl.nix`), by path.
     builtin_files: RefCell<FxHashMap<Vec<u8>, &'static [u8]>>,
+    /// The file of the built-in `derivation`, whose selections add no trace frames (as in
+    /// Nix, where they would only be noise).
+    pub(crate) derivation_file: Cell<u32>,
 }
 
 /// What the evaluator needs from a store; supplied from outside so that `eval` does no
@@ -132,6 +135,7 @@ impl<'a> Evaluator<'a> {
             store: Cell::new(None),
             show_trace: Cell::new(false),
             builtin_files: RefCell::new(FxHashMap::default()),
+            derivation_file: Cell::new(u32::MAX),
         }
     }
 
@@ -308,6 +312,9 @@ impl<'a> Evaluator<'a> {
             .as_os_str()
             .as_bytes();
         let (e, file) = self.parse(text, Origin::File(path.to_string_lossy().into_owned()), dir)?;
+        if path.ends_with("derivation.nix") {
+            self.derivation_file.set(file);
+        }
         let t: &'a Thunk<'a> = self
             .bump
             .alloc(Thunk::new(value::State::Deferred(e, self.file_env(file))));

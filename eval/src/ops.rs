@@ -368,7 +368,8 @@ impl<'a> Evaluator<'a> {
             Some(store) => store
                 .add_path(path)
                 .map(|p| &*self.bump.alloc_slice_copy(&p))
-                .map_err(|m| EvalError::eval(m, pos)),
+                // Store errors carry no position in Nix.
+                .map_err(|m| EvalError::new(crate::error::ErrorKind::Eval, m, None)),
             None => Err(EvalError::eval(
                 format!(
                     "cannot copy '{}' to the store: Ferrix has no store yet",

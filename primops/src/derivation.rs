@@ -23,14 +23,19 @@ pub static PRIMOPS: &[PrimOp] = &[PrimOp {
 /// `derivation`: calls `derivationStrict` only when a path is first needed, and gives every
 /// output its own set that holds all the others.
 pub const DERIVATION_NIX: &str = r#"
+# Ferrix's `derivation`. Errors in the call below are reported at line 9, column 12, where
+# Nix 2.8 reports them, since nixpkgs users grep for that position.
 attrs@{ outputs ? [ "out" ], ... }:
+
 let
-  paths = derivationStrict attrs;
+  # One set per output; each is the original attributes plus all outputs, and
+  # `derivationStrict` runs only when a path is first needed.
+  result = derivationStrict attrs;
   outputSet = outputName: {
     name = outputName;
     value = shared // {
-      outPath = builtins.getAttr outputName paths;
-      drvPath = paths.drvPath;
+      outPath = builtins.getAttr outputName result;
+      drvPath = result.drvPath;
       type = "derivation";
       inherit outputName;
     };

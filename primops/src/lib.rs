@@ -143,7 +143,7 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
         .collect();
     add("nixPath", ev.alloc_thunk(ev.make_list(&entries)));
     ev.add_builtin_file(
-        b"/__corepkgs__/derivation.nix",
+        b"//builtin/derivation.nix",
         derivation::DERIVATION_NIX.as_bytes(),
     );
     // `derivation` is written in Nix, over `derivationStrict`; it needs the globals above.
@@ -152,7 +152,7 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
         derivation::FETCHURL_NIX.as_bytes(),
     );
     let wrapper = ev
-        .import_file(std::path::Path::new("/__corepkgs__/derivation.nix"), None)
+        .import_file(std::path::Path::new("//builtin/derivation.nix"), None)
         .expect("the built-in derivation.nix parses");
     add("derivation", wrapper);
     // `builtins` contains itself.

@@ -4,7 +4,7 @@ use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
 use ferrix_eval::value::*;
 use ferrix_eval::{io_reason, Evaluator, Pos};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 pub static PRIMOPS: &[PrimOp] = &[
@@ -59,7 +59,16 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
             None => b"",
         };
         let p = required_attr(ev, "findFile", entry, b"path", pos)?;
-        let (base, _) = coerce(ev, p.value, pos, false, false)?;
+        let (mut base, _) = coerce(ev, p.value, pos, false, false)?;
+        // Relative entries (`-I dir`) are relative to the working directory.
+        if !base.starts_with(b"/") {
+            let mut abs = std::env::current_dir()
+                .map(|d| d.into_os_string().into_vec())
+                .unwrap_or_else(|_| b"/".to_vec());
+            abs.push(b'/');
+            abs.extend_from_slice(&base);
+            base = abs;
+        }
         let rest: &[u8] = if prefix.is_empty() {
             name
         } else if name == prefix {

@@ -262,12 +262,14 @@ fn add_path<'a>(
     let p = added.map_err(|e| frame(throw(e.to_string(), pos)))?;
     if let Some(want) = expected_path {
         if want != p {
-            return Err(frame(throw(
+            // A plain error in Nix, without a position.
+            return Err(frame(EvalError::new(
+                ferrix_eval::error::ErrorKind::Eval,
                 format!(
                     "store path mismatch in (possibly filtered) path added from '{}'",
                     lossy(src)
                 ),
-                pos,
+                None,
             )));
         }
     }

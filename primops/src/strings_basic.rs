@@ -264,7 +264,10 @@ fn get_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eval
         }
     }
     let mut out = Vec::new();
-    for (path, (plain, all, outputs)) in by_path {
+    for (path, (plain, all, mut outputs)) in by_path {
+        // Nix keeps a context as a sorted set, so outputs come in name order.
+        outputs.sort_unstable();
+        outputs.dedup();
         let mut info = Vec::new();
         if plain {
             info.push(Attr {

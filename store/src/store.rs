@@ -110,8 +110,8 @@ pub fn content_path(
     Ok((p, hash))
 }
 
-/// A store that computes paths and writes nothing, as `--readonly-mode` wants. Every path
-/// counts as valid; reading one reads the logical path.
+/// A store that computes paths and writes nothing, as `--readonly-mode` wants. It records
+/// nothing, so no path is valid in it; reading one reads the logical path.
 pub struct ReadOnlyStore {
     dir: StoreDir,
 }
@@ -148,7 +148,7 @@ impl Store for ReadOnlyStore {
     }
 
     fn is_valid(&self, _p: &StorePath) -> Result<bool, StoreError> {
-        Ok(true)
+        Ok(false)
     }
 
     fn real_path(&self, p: &StorePath) -> PathBuf {

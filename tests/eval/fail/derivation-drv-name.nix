@@ -1,0 +1,1 @@
+(derivation { name = "x.drv"; builder = "/bin/sh"; system = "x"; }).outPath

@@ -1,0 +1,1 @@
+(derivation { name = "x"; builder = "/bin/sh"; system = "x"; outputs = [ "out" "drv" ]; }).outPath

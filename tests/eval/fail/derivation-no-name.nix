@@ -1,0 +1,1 @@
+derivationStrict { builder = "/bin/sh"; system = "x"; }

@@ -1,0 +1,1 @@
+derivationStrict { name = "x"; builder = "/bin/sh"; system = "x"; outputs = [ ]; }

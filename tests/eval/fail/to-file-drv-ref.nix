@@ -1,0 +1,2 @@
+let d = derivation { name = "d"; builder = "/bin/sh"; system = "x"; }; in
+builtins.toFile "x" "${d}"
