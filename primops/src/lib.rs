@@ -9,7 +9,6 @@ mod control;
 pub mod docs;
 pub mod hash;
 pub mod json;
-mod lazy_drv;
 mod lists;
 mod paths;
 mod pending;
@@ -109,14 +108,6 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
             };
             add(op.name, ev.alloc_thunk(Value::PrimOp(op)));
         }
-    }
-    {
-        let strict = ev.alloc_thunk(Value::PrimOp(&pending::PRIMOPS[1]));
-        let app = ev.bump.alloc(ferrix_eval::value::PrimOpApp {
-            op: &lazy_drv::LAZY,
-            args: ev.bump.alloc_slice_copy(&[strict]),
-        });
-        add("derivation", ev.alloc_thunk(Value::PrimOpApp(app)));
     }
     add("true", ev.alloc_thunk(Value::Bool(true)));
     add("false", ev.alloc_thunk(Value::Bool(false)));
