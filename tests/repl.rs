@@ -221,6 +221,12 @@ fn tab_completion() {
     p.send(ControlCode::HorizontalTabulation).unwrap();
     p.expect(":doc").unwrap();
     ask(&mut p, " builtins.head", "Synopsis: builtins.head list");
+    // A file name after `:l`.
+    p.send(":l ./mo").unwrap();
+    p.send(ControlCode::HorizontalTabulation).unwrap();
+    p.expect("more.nix").unwrap();
+    ask(&mut p, "", "Added 1 variables.");
+    ask(&mut p, "more", "42");
     quit(p);
 }
 

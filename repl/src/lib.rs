@@ -119,7 +119,8 @@ fn run_inner(opts: &Options, builder: &dyn Builder) -> i32 {
         }
     };
     rl.set_helper(Some(complete::Helper::new(&session)));
-    let history = history_path();
+    // Only an interactive session reads and extends the history.
+    let history = history_path().filter(|_| std::io::stdin().is_terminal());
     if let Some(h) = &history {
         if let Some(dir) = h.parent() {
             let _ = std::fs::create_dir_all(dir);

@@ -107,6 +107,15 @@ impl<'a> Printer<'_, 'a> {
         seen: &mut HashSet<usize>,
         out: &mut Vec<u8>,
     ) -> R {
+        // Printing a large value that is already evaluated runs no evaluation step, so
+        // look at Ctrl-C here too.
+        if ferrix_eval::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(EvalError::new(
+                ferrix_eval::error::ErrorKind::Abort,
+                "interrupted by the user",
+                None,
+            ));
+        }
         let key = t as *const Thunk<'a> as usize;
         if seen.contains(&key) {
             out.extend_from_slice("«repeated»".as_bytes());

@@ -721,6 +721,8 @@ impl<'a, 'b> Session<'a, 'b> {
                 sink.err.push(b'\n');
             }
             self.load_one(f, sink);
+            // A Ctrl-C that stopped this file does not stop the next.
+            ferrix_eval::INTERRUPTED.store(false, std::sync::atomic::Ordering::Relaxed);
             // Show progress file by file.
             sink.flush();
         }
@@ -865,5 +867,177 @@ mod tests {
         assert_eq!(split_binding("let = 1"), None);
         assert_eq!(split_binding("{ a = 1; }"), None);
         assert_eq!(split_binding("x <= 1"), None);
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+    use crate::{print, NoBuilder};
+
+    /// Runs `lines` in a fresh session without colours; returns (stdout, stderr) per line.
+    fn run(lines: &[&str]) -> Vec<(String, String)> {
+        let bump = bumpalo::Bump::new();
+        let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
+        ferrix_primops::install(&ev, &ferrix_primops::Config::default());
+        let s = Session::new(
+            ev,
+            &Options::default(),
+            &NoBuilder,
+            false,
+            "/nix/store".into(),
+        );
+        let mut input = String::new();
+        let mut res = Vec::new();
+        for l in lines {
+            input.push_str(l);
+            input.push('\n');
+            let mut sink = Sink::default();
+            if s.process(&input, &mut sink) != Step::Incomplete {
+                input.clear();
+            }
+            res.push((
+                String::from_utf8_lossy(&sink.out).into_owned(),
+                String::from_utf8_lossy(&sink.err).into_owned(),
+            ));
+        }
+        res
+    }
+
+    fn out(line: &str) -> String {
+        run(&[line]).remove(0).0
+    }
+
+    #[test]
+    fn prints_as_nix_repl() {
+        // Expected texts recorded from Nix 2.8's `nix repl` (colours aside).
+        let cases = [
+            ("{ a = { b = 1; }; l = [ 1 2 [ 3 ] ]; }", "{ a = { ... }; l = [ ... ]; }\n"),
+            (":p { a = { b = 1; }; l = [ 1 2 [ 3 ] ]; }", "{ a = { b = 1; }; l = [ 1 2 [ 3 ] ]; }\n"),
+            ("builtins.map", "«primop»\n"),
+            ("map (x: x)", "«primop-app»\n"),
+            ("x: x", "«lambda @ (string):1:1»\n"),
+            ("1.0", "1\n"),
+            ("0.1", "0.1\n"),
+            ("\"a\\nb${\"x\"}\\$\"", "\"a\\nbx$\"\n"),
+            ("\"$\" + \"{x}\"", "\"${x}\"\n"),
+            ("let r = { a = r; }; in r", "{ a = { ... }; }\n"),
+            ("let l = [1]; in [ l l ]", "[ [ ... ] «repeated» ]\n"),
+            ("let e = {}; in [ e e ]", "[ { ... } «repeated» ]\n"),
+            (":p let s = {x=1;}; in [ s s ]", "[ { x = 1; } «repeated» ]\n"),
+            ("[ (throw \"no\") ]", "[ «error: no» ]\n"),
+            ("{ a = { b = throw \"x\"; }.b; }", "{ a = «error: x»; }\n"),
+            ("{ \"a b\" = 1; \"in\" = 2; }", "{ \"a b\" = 1; in = 2; }\n"),
+            ("{}", "{ }\n"),
+            ("[]", "[ ]\n"),
+            (
+                "{ d = { type = \"derivation\"; drvPath = \"/nix/store/00000000000000000000000000000000-foo.drv\"; }; }",
+                "{ d = «derivation /nix/store/00000000000000000000000000000000-foo.drv»; }\n",
+            ),
+            ("[ { type = \"derivation\"; } ]", "[ «derivation ???» ]\n"),
+            (":t map", "the built-in function 'map'\n"),
+            (":t {}", "a set\n"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(out(input), want, "input: {input}");
+        }
+    }
+
+    #[test]
+    fn errors_bindings_and_continuation() {
+        let r = run(&[
+            "x = 1",
+            "y = x + 1",
+            "x = 10",
+            "x + y",
+            "let a = 1;",
+            "in a",
+            "1 + \"x\"",
+        ]);
+        assert_eq!(r[3].0, "12\n");
+        assert_eq!(r[4], (String::new(), String::new()));
+        assert_eq!(r[5].0, "1\n");
+        assert!(
+            r[6].1
+                .starts_with("error: cannot add a string to an integer"),
+            "{}",
+            r[6].1
+        );
+        let r =
+            run(&["{ drv = { type = \"derivation\"; drvPath = \"/nix/store/abc-foo.drv\"; }; }"]);
+        assert!(r[0]
+            .1
+            .contains("path '/nix/store/abc-foo.drv' is not in the Nix store"));
+        let r = run(&[":p", ":t", ":foo", ":st maybe", ":doc (x: x)"]);
+        assert_eq!(r[0].1, "error: command ':p' needs an argument\n");
+        assert_eq!(r[2].1, "error: unknown command ':foo'\n");
+        assert_eq!(r[3].1, "error: unexpected argument 'maybe' to :st\n");
+        assert_eq!(r[4].1, "error: value does not have documentation\n");
+    }
+
+    #[test]
+    fn doc_of_every_builtin() {
+        let bump = bumpalo::Bump::new();
+        let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
+        ferrix_primops::install(&ev, &ferrix_primops::Config::default());
+        let s = Session::new(
+            ev,
+            &Options::default(),
+            &NoBuilder,
+            false,
+            "/nix/store".into(),
+        );
+        let Ok(Value::Attrs(b)) = s.eval_text("builtins") else {
+            panic!("builtins")
+        };
+        let mut n = 0;
+        for a in b.attrs {
+            if let Ok(Value::PrimOp(op)) = s.ev.force(a.value, Pos::NONE) {
+                let mut sink = Sink::default();
+                s.process(
+                    &format!(":doc builtins.{}", print::attr_name(op.name)),
+                    &mut sink,
+                );
+                let text = String::from_utf8_lossy(&sink.out);
+                assert!(
+                    text.starts_with(&format!("Synopsis: builtins.{}", op.name)),
+                    "{}: {text}{}",
+                    op.name,
+                    String::from_utf8_lossy(&sink.err)
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 99, "only {n} builtins");
+    }
+
+    #[test]
+    fn completion() {
+        let bump = bumpalo::Bump::new();
+        let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
+        ferrix_primops::install(&ev, &ferrix_primops::Config::default());
+        let s = Session::new(
+            ev,
+            &Options::default(),
+            &NoBuilder,
+            false,
+            "/nix/store".into(),
+        );
+        s.process(
+            "pkgs = { hello = 1; help = 2; \"x y\" = 3; }",
+            &mut Sink::default(),
+        );
+        assert_eq!(
+            s.complete("builtins.toS", 12),
+            (9, vec!["toString".to_string()])
+        );
+        assert_eq!(
+            s.complete("1 + pkgs.hel", 12),
+            (9, vec!["hello".into(), "help".into()])
+        );
+        assert_eq!(s.complete("pkgs.x", 6).1, vec!["\"x y\"".to_string()]);
+        assert_eq!(s.complete("pk", 2), (0, vec!["pkgs".to_string()]));
+        assert_eq!(s.complete(":do", 3), (0, vec![":doc".to_string()]));
+        assert!(s.complete("nosuch.a", 8).1.is_empty());
     }
 }
