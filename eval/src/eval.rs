@@ -95,7 +95,9 @@ impl<'a> Evaluator<'a> {
     pub fn eval(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
         // One comparison of the stack pointer with a cached limit keeps deep recursion safe.
         let marker = 0u8;
-        if (&marker as *const u8 as usize) < self.stack_limit.get() {
+        if (&marker as *const u8 as usize) < self.stack_limit.get()
+            || crate::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return self.eval_on_more_stack(e, env);
         }
         self.eval_inner(e, env)
@@ -105,6 +107,13 @@ impl<'a> Evaluator<'a> {
     /// segment), or the stack really is short and a new segment is needed.
     #[inline(never)]
     fn eval_on_more_stack(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+        if crate::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(EvalError::new(
+                ErrorKind::Abort,
+                "interrupted by the user",
+                None,
+            ));
+        }
         let marker = 0u8;
         let sp = &marker as *const u8 as usize;
         if let Some(rem) = stacker::remaining_stack() {

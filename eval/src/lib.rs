@@ -23,6 +23,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use value::{NixStr, Thunk, Value};
 
+/// Set (by a SIGINT handler, say) to stop the running evaluation: its next step fails with
+/// "interrupted by the user", which `tryEval` does not catch. Whoever sets it clears it.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A position: a file of the evaluator's file table and a byte offset in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pos {
@@ -320,6 +324,12 @@ impl<'a> Evaluator<'a> {
             .alloc(Thunk::new(value::State::Deferred(e, self.file_env(file))));
         self.imports.borrow_mut().insert(path.to_path_buf(), t);
         Ok(t)
+    }
+
+    /// Forgets which files were imported, so that the next `import` reads them again (the
+    /// REPL's `:r`).
+    pub fn reset_file_cache(&self) {
+        self.imports.borrow_mut().clear();
     }
 
     /// `scopedImport attrs path`: evaluates a file with the attributes of `scope` in scope

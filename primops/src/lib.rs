@@ -7,6 +7,7 @@
 mod attrs;
 mod control;
 pub mod derivation;
+pub mod docs;
 pub mod hash;
 pub mod json;
 mod lists;
@@ -100,6 +101,16 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
     };
     for table in tables() {
         for op in table {
+            // Each builtin carries its documentation from the `docs` table.
+            let op: &'a PrimOp = match docs::lookup(op.name) {
+                Some(doc) => ev.bump.alloc(PrimOp {
+                    name: op.name,
+                    arity: op.arity,
+                    func: op.func,
+                    doc,
+                }),
+                None => op,
+            };
             add(op.name, ev.alloc_thunk(Value::PrimOp(op)));
         }
     }

@@ -66,7 +66,24 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<ReplArgs, i32> {
 /// Entry point of `ferrix repl`.
 pub fn main(inv: &Invocation, args: &[String]) -> i32 {
     match parse_args(inv, args) {
-        Ok(_) => inv.not_implemented(None),
+        Ok(a) => {
+            let opts = ferrix_repl::Options {
+                files: a.files,
+                include: a.eval.include,
+                args: a.eval.args,
+                argstrs: a.eval.argstrs,
+                show_trace: a.common.bool_setting("show-trace").unwrap_or(false),
+            };
+            let store = match crate::store_setup::open(false, &a.common) {
+                Ok(s) => s,
+                Err(msg) => {
+                    eprintln!("error: {msg}");
+                    return 1;
+                }
+            };
+            // Building arrives with the builder; until then `:b` and `:log` say so.
+            ferrix_repl::run(&opts, &ferrix_repl::NoBuilder, &store)
+        }
         Err(code) => code,
     }
 }

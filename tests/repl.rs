@@ -1,0 +1,318 @@
+//! `ferrix repl` driven through a real pseudo-terminal: evaluation, bindings, multi-line
+//! input, every command, tab completion, Ctrl-C, history across runs, and errors.
+//!
+//! Each test runs the binary with a temporary `HOME` (so the history file is private),
+//! `NO_COLOR` (so values print without ANSI colours, except in the colour test) and
+//! fixture files written into a temporary directory.
+
+use expectrl::session::OsSession;
+use expectrl::{ControlCode, Eof, Expect, Session};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrix");
+const PROMPT: &str = "nix-repl> ";
+
+type Repl = OsSession;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::create_dir(dir.path().join("home")).expect("home");
+        std::fs::write(
+            dir.path().join("pkgs.nix"),
+            "{ greeting ? \"hi\", extra }:\n\
+             {\n\
+             \x20 inherit greeting extra;\n\
+             \x20 hello = { name = \"hello-2.12.1\"; pname = \"hello\"; };\n\
+             \x20 lib = { double = x: x * 2; nested = { deep = 1; }; };\n\
+             \x20 fakeDrv = { type = \"derivation\"; name = \"foo\";\n\
+             \x20   drvPath = \"/nix/store/0000000000000000000000000000000a-foo.drv\"; };\n\
+             }\n",
+        )
+        .expect("fixture");
+        std::fs::write(dir.path().join("more.nix"), "{ more = 42; }\n").expect("fixture");
+        Fixture { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn spawn(&self, args: &[&str], color: bool) -> Repl {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("repl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path().join("home"))
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("NIX_PATH")
+            .env("TERM", "xterm")
+            .env("EDITOR", "true");
+        if color {
+            cmd.env_remove("NO_COLOR");
+        } else {
+            cmd.env("NO_COLOR", "1");
+        }
+        let mut p = Session::spawn(cmd).expect("spawn ferrix repl");
+        p.set_expect_timeout(Some(Duration::from_secs(30)));
+        p.expect("Welcome to Ferrix").expect("welcome line");
+        p.expect(PROMPT).expect("first prompt");
+        p
+    }
+
+    /// A session with `pkgs.nix` loaded (its `extra` argument from `--argstr`).
+    fn spawn_loaded(&self) -> Repl {
+        self.spawn(&["./pkgs.nix", "--argstr", "extra", "given"], false)
+    }
+}
+
+/// Sends a line and waits until `want` appears, then for the next prompt.
+fn ask(p: &mut Repl, line: &str, want: &str) {
+    p.send_line(line).expect("send");
+    if let Err(e) = p.expect(want) {
+        panic!("after {line:?}: expected {want:?}: {e}");
+    }
+    p.expect(PROMPT).expect("prompt after answer");
+}
+
+fn quit(mut p: Repl) {
+    p.send_line(":q").expect("send :q");
+    p.expect(Eof).expect("exit after :q");
+}
+
+#[test]
+fn evaluates_binds_and_continues_lines() {
+    let f = Fixture::new();
+    let mut p = f.spawn_loaded();
+    ask(&mut p, "1 + 2", "3\r\n");
+    ask(&mut p, "hello.name", "\"hello-2.12.1\"");
+    ask(&mut p, "extra + greeting", "\"givenhi\"");
+    ask(&mut p, "lib", "{ double = «lambda @ ");
+    ask(
+        &mut p,
+        "{ a = { b = 1; }; l = [ 1 ]; }",
+        "{ a = { ... }; l = [ ... ]; }",
+    );
+    ask(
+        &mut p,
+        "let s = { x = 1; }; in [ s s ]",
+        "[ { ... } «repeated» ]",
+    );
+    ask(
+        &mut p,
+        "fakeDrv",
+        "«derivation /nix/store/0000000000000000000000000000000a-foo.drv»",
+    );
+    ask(&mut p, "x = 6 * 7", "");
+    ask(&mut p, "x + 1", "43");
+    // Multi-line input: an open bracket, a `let` without `in`, an unterminated string.
+    p.send_line("[ 1").unwrap();
+    p.expect("          ").unwrap();
+    ask(&mut p, "2 ]", "[ 1 2 ]");
+    p.send_line("let y = 5;").unwrap();
+    p.expect("          ").unwrap();
+    ask(&mut p, "in y * x", "210");
+    p.send_line("\"abc").unwrap();
+    p.expect("          ").unwrap();
+    ask(&mut p, "def\"", "\"abc\\ndef\"");
+    quit(p);
+}
+
+#[test]
+fn commands() {
+    let f = Fixture::new();
+    let mut p = f.spawn_loaded();
+    ask(&mut p, ":?", ":doc <expr>");
+    ask(&mut p, ":p lib.nested", "{ deep = 1; }");
+    ask(
+        &mut p,
+        ":p { a = { b = [ 1 { c = 2; } ]; }; }",
+        "{ a = { b = [ 1 { c = 2; } ]; }; }",
+    );
+    ask(&mut p, ":t lib.double", "a function");
+    ask(&mut p, ":t 1", "an integer");
+    ask(&mut p, ":doc builtins.map", "Synopsis: builtins.map f list");
+    ask(&mut p, ":doc map (x: x)", "Synopsis: builtins.map f list");
+    ask(&mut p, ":doc 1", "error: value does not have documentation");
+    ask(&mut p, ":a { added = 7; }", "Added 1 variables.");
+    ask(&mut p, "added", "7");
+    ask(&mut p, ":l ./more.nix", "Added 1 variables.");
+    ask(&mut p, "more", "42");
+    // `:r` forgets bindings and reloads every file.
+    ask(&mut p, ":r", "Loading './more.nix'...");
+    ask(&mut p, "more + 1", "43");
+    ask(&mut p, "added", "error: undefined variable 'added'");
+    ask(
+        &mut p,
+        ":b 1",
+        "expression does not evaluate to a derivation",
+    );
+    ask(&mut p, ":b fakeDrv", "Ferrix cannot build derivations yet");
+    ask(
+        &mut p,
+        ":log fakeDrv",
+        "build log of '/nix/store/0000000000000000000000000000000a-foo.drv' is not available",
+    );
+    ask(&mut p, ":i fakeDrv", "Ferrix has no profiles yet");
+    ask(&mut p, ":s fakeDrv", "Ferrix has no nix-shell yet");
+    ask(&mut p, ":u fakeDrv", "Ferrix has no nix-shell yet");
+    ask(&mut p, ":lf nixpkgs", "Ferrix does not support flakes");
+    ask(&mut p, ":e 1", "cannot tell where '1' is defined");
+    // EDITOR is `true`: opening the definition succeeds and reloads the files.
+    ask(&mut p, ":e lib.double", "Loading './pkgs.nix'...");
+    ask(&mut p, ":st", "showing error traces");
+    ask(&mut p, ":st", "not showing error traces");
+    ask(&mut p, ":st maybe", "unexpected argument 'maybe' to :st");
+    ask(&mut p, ":nope", "error: unknown command ':nope'");
+    quit(p);
+}
+
+#[test]
+fn edit_passes_the_line_to_the_editor() {
+    let f = Fixture::new();
+    let log = f.path("editor.log");
+    let script = f.path("vim");
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$@\" > {log}\n")).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("repl")
+        .arg("./pkgs.nix")
+        .args(["--argstr", "extra", "x"])
+        .current_dir(f.dir.path())
+        .env("HOME", f.dir.path().join("home"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("EDITOR", &script);
+    let mut p = Session::spawn(cmd).unwrap();
+    p.set_expect_timeout(Some(Duration::from_secs(30)));
+    p.expect(PROMPT).unwrap();
+    ask(&mut p, ":e lib.double", "Added");
+    let args = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(args.trim(), format!("+5 {}", f.path("pkgs.nix")));
+    quit(p);
+}
+
+#[test]
+fn tab_completion() {
+    let f = Fixture::new();
+    let mut p = f.spawn_loaded();
+    // A name in scope.
+    p.send("gree").unwrap();
+    p.send(ControlCode::HorizontalTabulation).unwrap();
+    p.expect("greeting").unwrap();
+    ask(&mut p, "", "\"hi\"");
+    // An attribute path.
+    p.send("builtins.toS").unwrap();
+    p.send(ControlCode::HorizontalTabulation).unwrap();
+    p.expect("toString").unwrap();
+    ask(&mut p, " 12", "\"12\"");
+    p.send("hello.na").unwrap();
+    p.send(ControlCode::HorizontalTabulation).unwrap();
+    p.expect("name").unwrap();
+    ask(&mut p, "", "\"hello-2.12.1\"");
+    // A command.
+    p.send(":do").unwrap();
+    p.send(ControlCode::HorizontalTabulation).unwrap();
+    p.expect(":doc").unwrap();
+    ask(&mut p, " builtins.head", "Synopsis: builtins.head list");
+    // A file name after `:l`.
+    p.send(":l ./mo").unwrap();
+    p.send(ControlCode::HorizontalTabulation).unwrap();
+    p.expect("more.nix").unwrap();
+    ask(&mut p, "", "Added 1 variables.");
+    ask(&mut p, "more", "42");
+    quit(p);
+}
+
+#[test]
+fn ctrl_c_interrupts_and_the_session_carries_on() {
+    let f = Fixture::new();
+    let mut p = f.spawn_loaded();
+    ask(&mut p, "kept = 99", "");
+    // An endless evaluation that does not deepen the stack.
+    p.send_line(
+        "builtins.length (builtins.genericClosure { startSet = [ { key = 0; } ]; \
+         operator = x: [ { key = x.key + 1; } ]; })",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect("error: interrupted by the user").unwrap();
+    p.expect(PROMPT).unwrap();
+    ask(&mut p, "kept + 1", "100");
+    // Endless recursion: stopped by Ctrl-C or by the stack limit, whichever comes first.
+    p.send_line("let f = x: f x; in f 1").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect("error: ").unwrap();
+    p.expect(PROMPT).unwrap();
+    ask(&mut p, "kept", "99");
+    // Ctrl-C at the prompt drops the line; Ctrl-D leaves.
+    p.send("1 + ").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(PROMPT).unwrap();
+    ask(&mut p, "kept - 9", "90");
+    p.send(ControlCode::EndOfTransmission).unwrap();
+    p.expect(Eof).unwrap();
+}
+
+#[test]
+fn errors_leave_the_session_usable() {
+    let f = Fixture::new();
+    let mut p = f.spawn_loaded();
+    ask(
+        &mut p,
+        "1 + \"x\"",
+        "error: cannot add a string to an integer",
+    );
+    ask(&mut p, "throw \"boom\"", "error: boom");
+    ask(
+        &mut p,
+        "{ a = throw \"inner\"; }",
+        "{ a = «error: inner»; }",
+    );
+    ask(
+        &mut p,
+        "undefinedName",
+        "error: undefined variable 'undefinedName'",
+    );
+    ask(&mut p, "1 )", "error: syntax error, unexpected ')'");
+    ask(&mut p, ":l ./missing.nix", "error: getting status of");
+    ask(&mut p, "2 * 21", "42");
+    quit(p);
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let f = Fixture::new();
+    let mut p = f.spawn(&[], false);
+    ask(&mut p, "1000 + 337", "1337");
+    quit(p);
+    let hist = f.dir.path().join("home/.local/share/nix/repl-history");
+    assert!(Path::new(&hist).exists(), "no history file");
+    let mut p = f.spawn(&[], false);
+    let text = std::fs::read_to_string(&hist).unwrap();
+    assert!(text.contains("1000 + 337"), "history file: {text:?}");
+    // Up arrow brings the lines back: `:q`, then the sum.
+    p.send("\x1b[A").unwrap();
+    p.expect(":q").unwrap();
+    p.send("\x1b[A").unwrap();
+    p.expect("1000 + 337").unwrap();
+    ask(&mut p, "", "1337");
+    quit(p);
+}
+
+#[test]
+fn colours_on_a_terminal() {
+    let f = Fixture::new();
+    let mut p = f.spawn(&[], true);
+    ask(&mut p, "41 + 1", "\x1b[36;1m42\x1b[0m");
+    ask(&mut p, "\"s\"", "\x1b[35;1m\"s\"\x1b[0m");
+    quit(p);
+}
