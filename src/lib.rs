@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod eval_cmd;
 pub mod instantiate;
+pub mod native;
 pub mod parse_files;
 
 /// Runs the `ferrix` binary with the process's arguments and returns its exit status.
