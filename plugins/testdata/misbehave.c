@@ -104,6 +104,9 @@ static const ferrix_primop_def primops[] = {
 #endif
 };
 
+/* Keeps the table referenced in every variant. */
+const ferrix_primop_def *misbehave_table(void) { return primops; }
+
 #ifndef NO_ENTRY
 #ifndef DECLARE_MAJOR
 FERRIX_PLUGIN("misbehave", primops)
