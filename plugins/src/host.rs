@@ -40,16 +40,68 @@ pub(crate) struct Frame {
     pos: Pos,
     gen: u32,
     base: usize,
+    table: &'static Table,
     plugin: &'static Plugin,
     /// "primop 'name'" or "initialisation function 'symbol'", for messages.
     what: Cow<'static, str>,
     error: RefCell<Option<Box<EvalError>>>,
 }
 
+/// A thread's handle table. It is only touched by the short methods below, none of which
+/// calls out while it holds a reference into the vector, and only by its own thread (it is
+/// neither `Send` nor `Sync`), so plain interior mutability is sound and saves the borrow
+/// flag of a `RefCell` on every handle operation.
+struct Table(std::cell::UnsafeCell<Vec<Slot>>);
+
+impl Table {
+    #[inline]
+    fn len(&self) -> usize {
+        // SAFETY: see the type's documentation.
+        unsafe { (&*self.0.get()).len() }
+    }
+
+    #[inline]
+    fn push(&self, s: Slot) -> usize {
+        // SAFETY: see the type's documentation.
+        let v = unsafe { &mut *self.0.get() };
+        v.push(s);
+        v.len() - 1
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<Slot> {
+        // SAFETY: see the type's documentation.
+        unsafe { (&*self.0.get()).get(i).copied() }
+    }
+
+    #[inline]
+    fn truncate(&self, n: usize) {
+        // SAFETY: see the type's documentation.
+        unsafe { (&mut *self.0.get()).truncate(n) }
+    }
+}
+
+/// This thread's state. Only plain `Cell`s with constant initialisers, so that access is a
+/// single load (no lazy initialisation or destructor registration on the hot path). The
+/// table is allocated once per thread and lives as long as the process.
+struct Tls {
+    table: Cell<Option<&'static Table>>,
+    current: Cell<*const Frame>,
+    next_gen: Cell<u32>,
+}
+
 thread_local! {
-    static TABLE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
-    static CURRENT: Cell<*const Frame> = const { Cell::new(std::ptr::null()) };
-    static NEXT_GEN: Cell<u32> = const { Cell::new(1) };
+    static TLS: Tls = const {
+        Tls {
+            table: Cell::new(None),
+            current: Cell::new(std::ptr::null()),
+            next_gen: Cell::new(1),
+        }
+    };
+}
+
+fn current() -> *const Frame {
+    TLS.with(|t| t.current.get())
 }
 
 /// Erases the arena lifetime (see the module documentation).
@@ -65,6 +117,8 @@ impl Frame {
     }
 
     /// An error attributed to the plugin, naming its file.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn fault(&self, reason: impl std::fmt::Display) -> Box<EvalError> {
         EvalError::eval(
             format!("{} of plugin '{}': {reason}", self.what, self.plugin.path),
@@ -80,32 +134,36 @@ impl Frame {
         }
     }
 
+    #[inline]
     fn push(&self, s: Slot) -> R<abi::ValueHandle> {
-        TABLE.with_borrow_mut(|t| {
-            let idx = t.len();
-            if idx >= u32::MAX as usize {
-                return Err(self.fault("too many values made in one call"));
-            }
-            t.push(s);
-            Ok(((self.gen as u64) << 32) | idx as u64)
-        })
+        let idx = self.table.len();
+        if idx >= u32::MAX as usize {
+            return Err(self.fault("too many values made in one call"));
+        }
+        self.table.push(s);
+        Ok(((self.gen as u64) << 32) | idx as u64)
     }
 
     fn push_value(&self, v: V) -> R<abi::ValueHandle> {
         self.push(Slot::Value(v))
     }
 
+    #[inline]
     fn slot(&self, h: abi::ValueHandle, func: &str) -> R<Slot> {
         let gen = (h >> 32) as u32;
         let idx = (h & 0xffff_ffff) as usize;
-        let found = TABLE.with_borrow(|t| {
-            if gen == self.gen && idx >= self.base && idx < t.len() {
-                Some(t[idx])
-            } else {
-                None
+        if gen == self.gen && idx >= self.base {
+            if let Some(s) = self.table.get(idx) {
+                return Ok(s);
             }
-        });
-        found.ok_or_else(|| {
+        }
+        Err(self.bad_handle(h, func))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_handle(&self, h: abi::ValueHandle, func: &str) -> Box<EvalError> {
+        {
             if h == abi::NONE {
                 self.fault(format!("no value (handle 0) was passed to '{func}'"))
             } else {
@@ -114,10 +172,11 @@ impl Frame {
                      that has returned) or foreign (not made in this call)"
                 ))
             }
-        })
+        }
     }
 
     /// The value of a handle, forced.
+    #[inline]
     fn value(&self, h: abi::ValueHandle, func: &str) -> R<V> {
         match self.slot(h, func)? {
             Slot::Value(v) => Ok(v),
@@ -145,16 +204,13 @@ impl Frame {
 struct Restore {
     prev: *const Frame,
     base: usize,
+    table: &'static Table,
 }
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|c| c.set(self.prev));
-        let _ = TABLE.try_with(|t| {
-            if let Ok(mut t) = t.try_borrow_mut() {
-                t.truncate(self.base);
-            }
-        });
+        TLS.with(|t| t.current.set(self.prev));
+        self.table.truncate(self.base);
     }
 }
 
@@ -168,32 +224,49 @@ pub(crate) fn run<'a>(
     args: &[&'a Thunk<'a>],
     call: impl FnOnce(*const abi::Api, *mut abi::Ctx, &[abi::ValueHandle]) -> abi::ValueHandle,
 ) -> EvalResult<'a> {
-    let gen = NEXT_GEN.with(|g| {
-        let v = g.get();
-        g.set(if v == u32::MAX { 1 } else { v + 1 });
-        v
+    let (gen, table) = TLS.with(|t| {
+        let gen = t.next_gen.get();
+        t.next_gen.set(if gen == u32::MAX { 1 } else { gen + 1 });
+        let table = match t.table.get() {
+            Some(x) => x,
+            None => {
+                let x: &'static Table = Box::leak(Box::new(Table(std::cell::UnsafeCell::new(
+                    Vec::with_capacity(256),
+                ))));
+                t.table.set(Some(x));
+                x
+            }
+        };
+        (gen, table)
     });
-    let base = TABLE.with_borrow(|t| t.len());
+    let base = table.len();
     let frame = Frame {
         ev: std::ptr::from_ref(ev).cast(),
         pos,
         gen,
         base,
+        table,
         plugin,
         what,
         error: RefCell::new(None),
     };
-    let prev = CURRENT.with(|c| c.replace(&frame));
-    let _restore = Restore { prev, base };
-    let mut handles = [abi::NONE; abi::MAX_ARITY as usize];
+    let prev = TLS.with(|t| t.current.replace(&frame));
+    let _restore = Restore { prev, base, table };
+    // Only the first `args.len()` handles are written and passed on, so the array need not
+    // be zeroed first.
+    let mut handles =
+        [std::mem::MaybeUninit::<abi::ValueHandle>::uninit(); abi::MAX_ARITY as usize];
     if args.len() > handles.len() {
         return Err(frame.fault("too many arguments"));
     }
     for (h, a) in handles.iter_mut().zip(args) {
-        *h = frame.push(Slot::Thunk(erase_thunk(a)))?;
+        h.write(((gen as u64) << 32) | table.push(Slot::Thunk(erase_thunk(a))) as u64);
     }
+    // SAFETY: the first `args.len()` elements were initialised just above.
+    let handles: &[abi::ValueHandle] =
+        unsafe { std::slice::from_raw_parts(handles.as_ptr().cast(), args.len()) };
     let ctx = ctx_token(gen);
-    let h = call(&API, ctx, &handles[..args.len()]);
+    let h = call(&API, ctx, handles);
     if let Some(e) = frame.error.take() {
         return Err(e);
     }
@@ -223,8 +296,9 @@ fn ctx_token(gen: u32) -> *mut abi::Ctx {
 /// Runs `body` for an API function called with `ctx`, which must be the current frame.
 /// Errors are recorded in the frame and `fail` is returned; panics are caught here so that
 /// they never unwind into the plugin.
+#[inline(always)]
 fn enter<X>(ctx: *mut abi::Ctx, fail: X, body: impl FnOnce(&Frame) -> R<X>) -> X {
-    let cur = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    let cur = current();
     if cur.is_null() {
         // Outside any call (another thread, or after the call returned): nobody to tell.
         return fail;
