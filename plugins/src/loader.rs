@@ -403,3 +403,51 @@ pub fn call_init<'a>(
         |api, ctx, _| unsafe { f(api, ctx) },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version("p", 1, 0).is_ok());
+        assert!(check_version("p", 1, abi::ABI_MINOR).is_ok());
+        let e = check_version("/x.so", 2, 0).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "plugin '/x.so' was built for Ferrix plugin ABI 2.0, but this Ferrix provides ABI \
+             1.1; the major versions must be equal"
+        );
+        let e = check_version("/x.so", 1, 9).unwrap_err().to_string();
+        assert!(e.ends_with("it needs a newer Ferrix"), "{e}");
+        assert!(check_version("p", 0, 1).is_err());
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("semverCompare"));
+        assert!(is_identifier("_x'-1"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("1x"));
+        assert!(!is_identifier("a.b"));
+    }
+
+    #[test]
+    fn docs() {
+        assert_eq!(
+            normalize_doc(" First line.\n Second.\n"),
+            "First line.\nSecond."
+        );
+        assert_eq!(normalize_doc("Plain.\n  indented"), "Plain.\n  indented");
+        assert_eq!(normalize_doc(""), "");
+    }
+
+    #[test]
+    fn missing_file() {
+        let e = load(Path::new("/nonexistent/libx.so")).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::Open { path, .. } if path == "/nonexistent/libx.so"),
+            "{e}"
+        );
+    }
+}
