@@ -5,7 +5,7 @@ use crate::cli::InstantiateArgs;
 use ferrix_eval::error::EvalError;
 use ferrix_eval::value::{Attr, AttrSet, Value};
 use ferrix_eval::{Evaluator, Pos};
-use ferrix_parser::{Origin, NIX_GLOBALS};
+use ferrix_parser::Origin;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
@@ -18,12 +18,22 @@ pub fn run(args: &InstantiateArgs) -> i32 {
             return 1;
         }
     };
+    let native = match crate::native::setup(&args.common) {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
+    let globals = crate::native::global_names(&native);
+    let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
     let bump = bumpalo::Bump::new();
-    let ev = Evaluator::new(&bump, NIX_GLOBALS);
+    let ev = Evaluator::new(&bump, &globals);
     let mut config = ferrix_primops::Config::from_env(&args.include);
     config.store_dir = session.dir().as_str().to_string();
     ferrix_primops::install(&ev, &config);
     ev.store.set(Some(&session));
+    if let Err(e) = native.install(&ev) {
+        let _ = std::io::stderr().write_all(&ev.render_error(&e, args.show_trace));
+        return 1;
+    }
     ev.show_trace.set(args.show_trace);
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
     let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(&ev, args));
@@ -41,6 +51,10 @@ pub fn run(args: &InstantiateArgs) -> i32 {
         Err((out, e)) => {
             let _ = std::io::stdout().write_all(&out);
             let mut msg = ev.render_error(&e, args.show_trace);
+            if let Some(h) = crate::native::hint(&e, &native) {
+                msg.push(b'\n');
+                msg.extend_from_slice(h.as_bytes());
+            }
             msg.push(b'\n');
             let _ = std::io::stderr().write_all(&msg);
             1

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod eval_cmd;
 pub mod instantiate;
+pub mod native;
 pub mod parse_files;
 pub mod store_setup;
 
