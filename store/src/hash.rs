@@ -214,7 +214,8 @@ impl Hash {
             (None, None) => return Err(HashError::NoType(text.into())),
         };
         if sri {
-            let bytes = base64_decode(body.as_bytes()).ok_or_else(|| HashError::BadSri(text.into()))?;
+            let bytes =
+                base64_decode(body.as_bytes()).ok_or_else(|| HashError::BadSri(text.into()))?;
             if bytes.len() != algo.size() {
                 return Err(HashError::WrongLength(text.into(), algo));
             }
@@ -231,7 +232,8 @@ impl Hash {
         } else if body.len() == nix32::encoded_len(n) {
             nix32::decode(body.as_bytes(), n).ok_or_else(|| HashError::BadNix32(whole.into()))?
         } else if body.len() == n.div_ceil(3) * 4 {
-            let b = base64_decode(body.as_bytes()).ok_or_else(|| HashError::BadBase64(whole.into()))?;
+            let b =
+                base64_decode(body.as_bytes()).ok_or_else(|| HashError::BadBase64(whole.into()))?;
             if b.len() != n {
                 return Err(HashError::BadBase64(whole.into()));
             }
@@ -277,7 +279,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for k in 0..4 {
             if k <= chunk.len() {
@@ -292,7 +298,10 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 
 /// Standard base 64; padding optional, as Nix accepts.
 pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    let text = text.strip_suffix(b"==").or_else(|| text.strip_suffix(b"=")).unwrap_or(text);
+    let text = text
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
+        .unwrap_or(text);
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for &c in text {
@@ -320,8 +329,14 @@ mod tests {
         let h = Hash::sha256(b"abc");
         assert_eq!(h.to_base16(), ABC256);
         // Values from `nix-hash --type sha256 --to-base32` and `nix hash to-sri` of Nix 2.8.
-        assert_eq!(h.to_nix32(), "1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s");
-        assert_eq!(h.to_sri(), "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(
+            h.to_nix32(),
+            "1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"
+        );
+        assert_eq!(
+            h.to_sri(),
+            "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
     }
 
     #[test]
@@ -353,7 +368,10 @@ mod tests {
             Err(HashError::WrongLength(..))
         ));
         assert!(matches!(
-            Hash::parse_any("sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5e", None),
+            Hash::parse_any(
+                "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5e",
+                None
+            ),
             Err(HashError::BadNix32(..))
         ));
         assert!(matches!(

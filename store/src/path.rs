@@ -172,7 +172,12 @@ impl StoreDir {
     /// The path of a fingerprint: sha256 of `<type>:sha256:<hex>:<store dir>:<name>`, folded
     /// to 20 bytes.
     pub fn make_path(&self, kind: &str, hash: &Hash, name: &str) -> Result<StorePath, PathError> {
-        let fingerprint = format!("{kind}:{}:{}:{}:{name}", hash.algo, hash.to_base16(), self.0);
+        let fingerprint = format!(
+            "{kind}:{}:{}:{}:{name}",
+            hash.algo,
+            hash.to_base16(),
+            self.0
+        );
         StorePath::from_parts(&Hash::sha256(fingerprint.as_bytes()).fold(20), name)
     }
 
@@ -228,7 +233,11 @@ impl StoreDir {
         } else {
             let inner = format!(
                 "fixed:out:{}{}:{}:",
-                if method == Ingestion::Recursive { "r:" } else { "" },
+                if method == Ingestion::Recursive {
+                    "r:"
+                } else {
+                    ""
+                },
                 hash.algo,
                 hash.to_base16()
             );
