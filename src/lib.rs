@@ -2,8 +2,10 @@
 
 pub mod cli;
 pub mod eval_cmd;
+pub mod hash_cmd;
 pub mod instantiate;
 pub mod parse_files;
+pub mod store_cmd;
 
 /// Runs the `ferrix` binary with the process's arguments and returns its exit status.
 ///

@@ -616,7 +616,10 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
             inv.print_version(a.common.verbosity);
             0
         }
-        Ok(a) => inv.not_implemented(Some(a.op.flag())),
+        Ok(a) => {
+            let _ = inv;
+            crate::store_cmd::run(&a)
+        }
         Err(code) => code,
     }
 }
