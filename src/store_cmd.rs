@@ -127,6 +127,22 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
 }
 
+/// Whether [`run`] carries out `op` (the others are not implemented yet).
+pub fn implemented(op: StoreOp) -> bool {
+    !matches!(
+        op,
+        StoreOp::Realise
+            | StoreOp::ReadLog
+            | StoreOp::Gc
+            | StoreOp::VerifyPath
+            | StoreOp::RepairPath
+            | StoreOp::Optimise
+            | StoreOp::Serve
+            | StoreOp::GenerateBinaryCacheKey
+            | StoreOp::Version
+    )
+}
+
 /// Runs `nix-store` with parsed arguments; returns the exit status.
 pub fn run(a: &StoreArgs) -> i32 {
     let r = match a.op {
@@ -706,10 +722,53 @@ fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
             }
         }
         Query::GraphMl => {
-            o.flush()?;
-            return Err(Fail::Msg(
-                "'nix-store --query --graphml' is not implemented yet".into(),
-            ));
+            let l = local(s)?;
+            let mut work = BTreeSet::new();
+            for arg in args {
+                work.extend(maybe_outputs(s, follow(&dir, arg)?, use_output, force)?);
+            }
+            o.write_all(
+                b"<?xml version='1.0' encoding='utf-8'?>\n\
+<graphml xmlns='http://graphml.graphdrawing.org/xmlns'\n    \
+xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'\n    \
+xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
+<key id='narSize' for='node' attr.name='narSize' attr.type='int'/>\
+<key id='name' for='node' attr.name='name' attr.type='string'/>\
+<key id='type' for='node' attr.name='type' attr.type='string'/>\
+<graph id='G' edgedefault='directed'>\n",
+            )?;
+            let mut done = BTreeSet::new();
+            while let Some(p) = work.pop_first() {
+                if !done.insert(p.clone()) {
+                    continue;
+                }
+                let info = l.query_path_info(&p)?;
+                writeln!(o, "  <node id=\"{}\">", p.base_name())?;
+                writeln!(o, "    <data key=\"narSize\">{}</data>", info.nar_size)?;
+                writeln!(o, "    <data key=\"name\"></data>")?;
+                writeln!(
+                    o,
+                    "    <data key=\"type\">{}</data>",
+                    if p.is_derivation() {
+                        "derivation"
+                    } else {
+                        "output-path"
+                    }
+                )?;
+                writeln!(o, "  </node>")?;
+                for r in info.references {
+                    if r != p {
+                        writeln!(
+                            o,
+                            "  <edge source=\"{}\" target=\"{}\"/>",
+                            p.base_name(),
+                            r.base_name()
+                        )?;
+                        work.insert(r);
+                    }
+                }
+            }
+            writeln!(o, "</graph>\n</graphml>")?;
         }
     }
     o.flush()?;
