@@ -645,8 +645,7 @@ impl Store for LocalStore {
         crate::path::check_name(name, name)?;
         let tmp = Temp(Some(self.temp_path("add")));
         // Copy first, then hash the copy: what is hashed is exactly what gets installed.
-        let ca_hash;
-        match method {
+        let ca_hash = match method {
             Ingestion::Flat => {
                 let meta = fs::metadata(src).map_err(|e| io_at(&e, "getting status of", src))?;
                 if !meta.is_file() {
@@ -660,13 +659,13 @@ impl Store for LocalStore {
                 let mut f =
                     File::open(tmp.path()).map_err(|e| io_at(&e, "opening file", tmp.path()))?;
                 io::copy(&mut f, &mut h)?;
-                ca_hash = h.finish();
+                h.finish()
             }
             Ingestion::Recursive => {
                 copy_tree(src, tmp.path(), filter, self.cfg.fsync)?;
-                ca_hash = Hash::zero(algo);
+                Hash::zero(algo)
             }
-        }
+        };
         let mut w = HashingWriter {
             hashers: vec![Hasher::new(HashAlgo::Sha256)],
             count: 0,
@@ -744,7 +743,7 @@ mod tests {
         let b = s
             .add_text(
                 "b",
-                format!("{}", s.print(&a)).as_bytes(),
+                s.print(&a).as_bytes(),
                 &[a.clone()].into(),
             )
             .unwrap();

@@ -448,6 +448,9 @@ pub fn expect_end(r: &mut dyn Read) -> io::Result<()> {
     }
 }
 
+/// Called with the kind of the root node before it is created.
+type RootCheck = Box<dyn FnMut(&str) -> io::Result<()>>;
+
 /// A visitor that creates what the archive describes under `root`, which must not exist.
 pub struct Restorer {
     root: PathBuf,
@@ -455,7 +458,7 @@ pub struct Restorer {
     pub fsync: bool,
     /// Called with the kind of the root node before it is created (`"directory"`, `"file"`
     /// or `"symlink"`).
-    on_root: Option<Box<dyn FnMut(&str) -> io::Result<()>>>,
+    on_root: Option<RootCheck>,
 }
 
 impl Restorer {

@@ -177,6 +177,9 @@ fn verify_path(
     Ok(())
 }
 
+/// Roots and where each was found.
+pub type Roots = BTreeMap<StorePath, BTreeSet<String>>;
+
 /// The garbage collector roots: symlinks into the store under `gcroots/` and `profiles/`
 /// (directly, or through one symlink outside, as `gcroots/auto` has them), store path names
 /// of regular files there, and the temporary roots of running processes. Each root maps to
@@ -207,8 +210,8 @@ pub fn find_roots(
         p: &Path,
         top: bool,
         dir: &crate::StoreDir,
-        found: &mut dyn FnMut(&Path, &str, &mut BTreeMap<StorePath, BTreeSet<String>>),
-        roots: &mut BTreeMap<StorePath, BTreeSet<String>>,
+        found: &mut dyn FnMut(&Path, &str, &mut Roots),
+        roots: &mut Roots,
         depth: usize,
     ) {
         let Ok(meta) = fs::symlink_metadata(p) else {
