@@ -291,7 +291,7 @@ fn with_store(a: &StoreArgs) -> R {
 }
 
 fn parse_algo(s: &str) -> R<HashAlgo> {
-    HashAlgo::parse(s).ok_or_else(|| Fail::Msg(format!("unknown hash algorithm '{s}'")))
+    HashAlgo::parse(s).ok_or_else(|| Fail::Usage(format!("unknown hash algorithm '{s}'")))
 }
 
 fn base_name(arg: &str) -> &str {
@@ -310,7 +310,13 @@ fn op_add(a: &StoreArgs, s: &dyn Store, fixed: Option<(Ingestion, HashAlgo)>) ->
     };
     let (method, algo) = fixed.unwrap_or((Ingestion::Recursive, HashAlgo::Sha256));
     for f in files {
-        let p = s.add_path(base_name(f), Path::new(f), method, algo, &mut |_| Ok(true))?;
+        // `--add` hashes the absolute path; `--add-fixed` the path as given.
+        let src = if fixed.is_none() {
+            canon(Path::new(f), &cwd())
+        } else {
+            PathBuf::from(f)
+        };
+        let p = s.add_path(base_name(f), &src, method, algo, &mut |_| Ok(true))?;
         let mut o = io::stdout().lock();
         writeln!(o, "{}", s.dir().display(&p))?;
     }

@@ -598,15 +598,40 @@ fn sigkill_while_adding_never_breaks_the_store() {
         std::thread::sleep(std::time::Duration::from_micros(delay));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        let temps = std::fs::read_dir(store.join("nix/store"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".ferrix-"))
+                    .count()
+            })
+            .unwrap_or(0);
+        eprintln!("round {round}: {temps} temporaries left by the killed process");
         verify_both(&store, nix);
         // Whatever is registered is complete; then remove it again for the next round.
         let valid = fstore(&store, &["--check-validity", "--print-invalid", p.trim()]);
+        eprintln!(
+            "round {round} ({}): killed after {delay} µs, path {}",
+            if import { "import" } else { "add" },
+            if text(&valid).is_empty() {
+                "valid"
+            } else {
+                "not valid"
+            }
+        );
         if text(&valid).is_empty() {
             let real: PathBuf = store.join(p.trim().trim_start_matches('/'));
             assert_eq!(std::fs::read(&real).unwrap().len(), 24 << 20);
             ok(fstore(&store, &["--delete", p.trim()]));
         }
     }
+    // Verification cleared away what the killed processes left.
+    let left: Vec<_> = std::fs::read_dir(store.join("nix/store"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".ferrix-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // A last, undisturbed addition works after all that.
     assert_eq!(ok(fstore(&store, &["--add", big.to_str().unwrap()])), p);
     verify_both(&store, nix);

@@ -86,8 +86,8 @@ pub fn export_paths(
     let mut sorted = store.topo_sort(paths)?;
     sorted.reverse();
     for p in sorted {
-        let info = store.query_path_info(&p)?;
         write_u64(out, 1)?;
+        let info = store.query_path_info(&p)?;
         let mut tee = Tee {
             out: &mut *out,
             hasher: crate::hash::Hasher::new(HashAlgo::Sha256),

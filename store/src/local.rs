@@ -339,6 +339,31 @@ impl LocalStore {
         self.cfg.store_dir.display(p)
     }
 
+    /// Removes temporaries in the real store directory that processes which no longer run
+    /// left behind (after SIGKILL or a crash). They were never registered.
+    pub fn remove_stale_temps(&self) -> Result<(), StoreError> {
+        let Ok(rd) = fs::read_dir(&self.cfg.real_dir) else {
+            return Ok(());
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".ferrix-") else {
+                continue;
+            };
+            // .ferrix-<what>-<pid>-<n>-<nanos>
+            let Some(pid) = rest.split('-').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                .map(|_| true)
+                .unwrap_or_else(|e| e != nix::errno::Errno::ESRCH);
+            if !alive {
+                let _ = nar::remove_tree(&e.path());
+            }
+        }
+        Ok(())
+    }
+
     // ---- queries ----
 
     pub fn path_info(&self, p: &StorePath) -> Result<Option<PathInfo>, StoreError> {
@@ -430,9 +455,11 @@ impl LocalStore {
     /// `paths` ordered so that every path comes before the paths it refers to (Nix's
     /// `topoSortPaths`).
     pub fn topo_sort(&self, paths: &BTreeSet<StorePath>) -> Result<Vec<StorePath>, StoreError> {
+        // Invalid paths sort as if they had no references, as in Nix.
         let mut refs = BTreeMap::new();
         for p in paths {
-            refs.insert(p.clone(), self.query_path_info(p)?.references);
+            let r = self.path_info(p)?.map(|i| i.references).unwrap_or_default();
+            refs.insert(p.clone(), r);
         }
         topo_sort(paths, &|p| refs.get(p).cloned().unwrap_or_default()).map_err(|(a, b)| {
             StoreError::Other(format!(
@@ -648,9 +675,12 @@ impl Store for LocalStore {
         let ca_hash = match method {
             Ingestion::Flat => {
                 let meta = fs::metadata(src).map_err(|e| io_at(&e, "getting status of", src))?;
+                if meta.is_dir() {
+                    return Err(StoreError::Io("reading from file: Is a directory".into()));
+                }
                 if !meta.is_file() {
                     return Err(StoreError::Other(format!(
-                        "file '{}' is not a regular file",
+                        "file '{}' has an unsupported type",
                         src.display()
                     )));
                 }
@@ -741,11 +771,7 @@ mod tests {
         let m = fs::symlink_metadata(&real).unwrap();
         assert_eq!((m.mode() & 0o7777, m.mtime()), (0o444, 1));
         let b = s
-            .add_text(
-                "b",
-                s.print(&a).as_bytes(),
-                &[a.clone()].into(),
-            )
+            .add_text("b", s.print(&a).as_bytes(), &[a.clone()].into())
             .unwrap();
         assert_eq!(
             s.query_path_info(&b).unwrap().references,

@@ -29,6 +29,9 @@ pub fn verify(
 ) -> Result<bool, StoreError> {
     let cfg = store.config();
     log(Log::Info("reading the Nix store...".into()));
+    if !cfg.read_only {
+        store.remove_stale_temps()?;
+    }
     let mut errors = false;
     let mut on_disk = BTreeSet::new();
     for e in fs::read_dir(&cfg.real_dir).map_err(|e| {
