@@ -2,9 +2,11 @@
 
 pub mod cli;
 pub mod eval_cmd;
+pub mod hash_cmd;
 pub mod instantiate;
 pub mod native;
 pub mod parse_files;
+pub mod store_cmd;
 pub mod store_setup;
 
 /// Runs the `ferrix` binary with the process's arguments and returns its exit status.

@@ -376,10 +376,41 @@ fn store_accepts_its_operations_and_flags() {
         ),
     ];
     for (args, op) in cases {
-        let o = ferrix(&[&["store"], *args].concat());
-        assert_not_implemented(&o, &format!("ferrix store {op}"));
+        if STORE_OPS_IMPLEMENTED.contains(op) {
+            // Run against a store without paths, so that nothing on this machine is touched:
+            // the arguments must get past parsing (no usage error).
+            let o = ferrix(&[&["store", "--store", "dummy://"], *args].concat());
+            let err = stderr(&o);
+            assert!(
+                !err.contains("--help' for more information") && !err.contains("not implemented"),
+                "{args:?}: {err}"
+            );
+        } else {
+            let o = ferrix(&[&["store"], *args].concat());
+            assert_not_implemented(&o, &format!("ferrix store {op}"));
+        }
     }
 }
+
+/// The `nix-store` operations that do their work (the others report "not implemented").
+const STORE_OPS_IMPLEMENTED: &[&str] = &[
+    "--add",
+    "--add-fixed",
+    "--print-fixed-path",
+    "--delete",
+    "--query",
+    "--print-env",
+    "--dump-db",
+    "--load-db",
+    "--register-validity",
+    "--check-validity",
+    "--dump",
+    "--restore",
+    "--export",
+    "--import",
+    "--init",
+    "--verify",
+];
 
 #[test]
 fn store_rejects_like_nix() {
@@ -525,22 +556,33 @@ fn repl_accepts_its_flags() {
 
 #[test]
 fn hash_accepts_its_flags() {
-    assert_not_implemented(
-        &ferrix(&["hash", "--type", "sha256", "--flat", "--base32", "f"]),
-        "ferrix hash",
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    std::fs::write(&f, "hello\n").unwrap();
+    let f = f.to_str().unwrap();
+    let o = ferrix(&["hash", "--type", "sha256", "--flat", "--base32", f]);
+    assert_eq!(
+        stdout(&o),
+        "00xyyr3fi8l6hb839bv3f7yb86yjv7xi1cgh1xnhipym4asvb4aq\n",
+        "{}",
+        stderr(&o)
     );
-    assert_not_implemented(
-        &ferrix(&["hash", "--truncate", "--type", "sha1", "d", "e"]),
-        "ferrix hash",
+    let o = ferrix(&["hash", "--truncate", "--type", "sha256", "--flat", f]);
+    assert_eq!(stdout(&o).trim().len(), 40);
+    let h = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+    let o = ferrix(&["hash", "--to-base32", "--type", "sha256", h]);
+    assert_eq!(
+        stdout(&o),
+        "00xyyr3fi8l6hb839bv3f7yb86yjv7xi1cgh1xnhipym4asvb4aq\n"
     );
-    assert_not_implemented(
-        &ferrix(&["hash", "--to-base32", "--type", "sha256", "h"]),
-        "ferrix hash --to-base32",
-    );
-    assert_not_implemented(
-        &ferrix(&["hash", "--to-base16", "--type", "sha256", "h"]),
-        "ferrix hash --to-base16",
-    );
+    let o = ferrix(&[
+        "hash",
+        "--to-base16",
+        "--type",
+        "sha256",
+        "00xyyr3fi8l6hb839bv3f7yb86yjv7xi1cgh1xnhipym4asvb4aq",
+    ]);
+    assert_eq!(stdout(&o), format!("{h}\n"));
     // --base16, --base64 and --sri came after Nix 2.8.
     for flag in ["--sri", "--base64", "--base16"] {
         assert_usage_error(
@@ -650,9 +692,13 @@ fn argv0_dispatch() {
         &run(&l.path("nix-daemon"), &["--stdio"]),
         "nix-daemon --stdio",
     );
-    assert_not_implemented(
-        &run(&l.path("nix-hash"), &["--type", "sha256", "x"]),
-        "nix-hash",
+    let o = run(
+        &l.path("nix-hash"),
+        &["--type", "sha256", "/nonexistent-ferrix-test"],
+    );
+    assert_eq!(
+        stderr(&o),
+        "error: getting status of '/nonexistent-ferrix-test': No such file or directory\n"
     );
     // Through a link, the first argument is not a subcommand name.
     assert_not_implemented(&run(&l.path("nix-build"), &["build"]), "nix-build");

@@ -112,11 +112,7 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<HashArgs, i32> {
 /// Entry point of `nix-hash`.
 pub fn main(inv: &Invocation, args: &[String]) -> i32 {
     match parse_args(inv, args) {
-        Ok(a) => match a.op {
-            HashOp::Hash => inv.not_implemented(None),
-            HashOp::ToBase16 => inv.not_implemented(Some("--to-base16")),
-            HashOp::ToBase32 => inv.not_implemented(Some("--to-base32")),
-        },
+        Ok(a) => crate::hash_cmd::run(&a),
         Err(code) => code,
     }
 }

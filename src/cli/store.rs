@@ -616,6 +616,7 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
             inv.print_version(a.common.verbosity);
             0
         }
+        Ok(a) if crate::store_cmd::implemented(a.op) => crate::store_cmd::run(&a),
         Ok(a) => inv.not_implemented(Some(a.op.flag())),
         Err(code) => code,
     }

@@ -214,12 +214,11 @@ impl Hash {
             (None, None) => return Err(HashError::NoType(text.into())),
         };
         if sri {
-            let bytes =
-                base64_decode(body.as_bytes()).ok_or_else(|| HashError::BadSri(text.into()))?;
-            if bytes.len() != algo.size() {
-                return Err(HashError::WrongLength(text.into(), algo));
-            }
-            return Ok(Hash { algo, bytes });
+            // Nix 2.8 quotes just the base-64 part for both bad encodings and bad lengths.
+            return match base64_decode(body.as_bytes()) {
+                Some(bytes) if bytes.len() == algo.size() => Ok(Hash { algo, bytes }),
+                _ => Err(HashError::BadSri(body.into())),
+            };
         }
         Hash::parse_body(text, body, algo)
     }

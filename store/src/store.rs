@@ -63,6 +63,12 @@ pub trait Store {
     /// Where the bytes of `p` are on disk (differs from the logical path in a chroot store).
     fn real_path(&self, p: &StorePath) -> PathBuf;
 
+    /// The local store behind this store, for the operations only it has (`nix-store`'s
+    /// queries, verification, import and export).
+    fn as_local(&self) -> Option<&crate::local::LocalStore> {
+        None
+    }
+
     /// Reads and parses a `.drv` from the store.
     fn read_derivation(&self, p: &StorePath) -> Result<Derivation, StoreError> {
         let real = self.real_path(p);

@@ -1,0 +1,782 @@
+//! The operations of `ferrix store` / `nix-store` on the local store, with Nix 2.8's output
+//! and messages.
+
+use crate::cli::{StoreArgs, StoreOp};
+use ferrix_store::export::{export_paths, import_paths};
+use ferrix_store::hash::{Encoding, Hash, HashAlgo};
+use ferrix_store::local::{LocalStore, Log};
+use ferrix_store::nar::{self, RestoreOptions};
+use ferrix_store::ops::{self, Freed};
+use ferrix_store::path::{Ingestion, StoreDir, StorePath};
+use ferrix_store::{open_store, resolve, Store, StoreError, StoreKind, StoreOptions};
+use std::collections::BTreeSet;
+use std::io::{self, BufWriter, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// Why an operation stopped: a message for `error: `, or a usage error.
+enum Fail {
+    Msg(String),
+    Usage(String),
+    /// Already reported; just the exit status.
+    Exit(i32),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Msg(e.to_string())
+    }
+}
+
+impl From<io::Error> for Fail {
+    fn from(e: io::Error) -> Self {
+        Fail::Msg(ferrix_store::io_reason(&e))
+    }
+}
+
+impl From<ferrix_store::path::PathError> for Fail {
+    fn from(e: ferrix_store::path::PathError) -> Self {
+        Fail::Msg(e.to_string())
+    }
+}
+
+type R<T = ()> = Result<T, Fail>;
+
+fn err_line(s: &str) {
+    let _ = writeln!(io::stderr(), "{s}");
+}
+
+fn log(verbosity: u8) -> impl FnMut(Log) {
+    move |l| match l {
+        Log::Info(m) => {
+            if verbosity >= crate::cli::VERBOSITY_INFO {
+                err_line(&m)
+            }
+        }
+        Log::Error(m) => err_line(&m),
+        Log::PrefixedError(m) => err_line(&format!("error: {m}")),
+        Log::Warn(m) => err_line(&format!("warning: {m}")),
+    }
+}
+
+/// The options the common flags give for opening the store.
+pub fn store_options(a: &crate::cli::CommonArgs) -> StoreOptions {
+    StoreOptions {
+        store_uri: a.setting("store").map(str::to_owned),
+        read_only: a.readonly_mode,
+        case_hack: a.bool_setting("use-case-hack").unwrap_or(false),
+        fsync: a.bool_setting("fsync-metadata").unwrap_or(true),
+    }
+}
+
+/// Lexically cleaned absolute path, as Nix's `absPath`/`canonPath`.
+fn canon(p: &Path, base: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn cwd() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
+/// Nix's `followLinksToStorePath`: follows symlinks until the path is inside the store,
+/// then takes the store path it belongs to.
+fn follow(dir: &StoreDir, arg: &str) -> R<StorePath> {
+    let mut p = canon(Path::new(arg), &cwd());
+    let mut hops = 0;
+    while !dir.is_in_store(&p.to_string_lossy()) {
+        let meta = std::fs::symlink_metadata(&p).map_err(|e| {
+            Fail::Msg(format!(
+                "getting status of '{}': {}",
+                p.display(),
+                ferrix_store::io_reason(&e)
+            ))
+        })?;
+        if !meta.file_type().is_symlink() || hops > 100 {
+            break;
+        }
+        hops += 1;
+        let t = std::fs::read_link(&p)?;
+        let parent = p.parent().unwrap_or(Path::new("/")).to_path_buf();
+        p = canon(&t, &parent);
+    }
+    let s = p.to_string_lossy();
+    Ok(dir.split(&s)?.0)
+}
+
+fn local(store: &dyn Store) -> R<&LocalStore> {
+    store
+        .as_local()
+        .ok_or_else(|| Fail::Msg("this operation needs a local store".into()))
+}
+
+fn out() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+/// Whether [`run`] carries out `op` (the others are not implemented yet).
+pub fn implemented(op: StoreOp) -> bool {
+    !matches!(
+        op,
+        StoreOp::Realise
+            | StoreOp::ReadLog
+            | StoreOp::Gc
+            | StoreOp::VerifyPath
+            | StoreOp::RepairPath
+            | StoreOp::Optimise
+            | StoreOp::Serve
+            | StoreOp::GenerateBinaryCacheKey
+            | StoreOp::Version
+    )
+}
+
+/// Runs `nix-store` with parsed arguments; returns the exit status.
+pub fn run(a: &StoreArgs) -> i32 {
+    let r = match a.op {
+        StoreOp::Dump => op_dump(a),
+        StoreOp::Restore => op_restore(a),
+        StoreOp::PrintFixedPath => op_print_fixed_path(a),
+        _ => with_store(a),
+    };
+    match r {
+        Ok(()) => 0,
+        Err(Fail::Msg(m)) => {
+            err_line(&format!("error: {m}"));
+            1
+        }
+        Err(Fail::Usage(m)) => {
+            err_line(&format!("error: {m}"));
+            err_line("Try 'nix-store --help' for more information.");
+            1
+        }
+        Err(Fail::Exit(n)) => n,
+    }
+}
+
+fn with_store(a: &StoreArgs) -> R {
+    let opts = store_options(&a.common);
+    let store = open_store(&opts)?;
+    let s = &*store;
+    match a.op {
+        StoreOp::Add => op_add(a, s, None),
+        StoreOp::AddFixed => {
+            let algo = parse_algo(&a.op_args[0])?;
+            let method = if a.has_flag(&["--recursive"]) {
+                Ingestion::Recursive
+            } else {
+                Ingestion::Flat
+            };
+            op_add(a, s, Some((method, algo)))
+        }
+        StoreOp::Query => op_query(a, s),
+        StoreOp::PrintEnv => op_print_env(a, s),
+        StoreOp::DumpDb => op_dump_db(a, s),
+        StoreOp::LoadDb => {
+            let l = local(s)?;
+            ops::register_validity(l, &mut io::stdin().lock(), true, true, false)?;
+            Ok(())
+        }
+        StoreOp::RegisterValidity => {
+            let l = local(s)?;
+            ops::register_validity(
+                l,
+                &mut io::stdin().lock(),
+                a.has_flag(&["--reregister"]),
+                a.has_flag(&["--hash-given"]),
+                true,
+            )?;
+            Ok(())
+        }
+        StoreOp::CheckValidity => {
+            let print_invalid = a.has_flag(&["--print-invalid"]);
+            let mut o = out();
+            for arg in &a.op_args {
+                let p = follow(s.dir(), arg)?;
+                if !s.is_valid(&p)? {
+                    if print_invalid {
+                        writeln!(o, "{}", s.dir().display(&p))?;
+                    } else {
+                        o.flush()?;
+                        return Err(Fail::Msg(format!(
+                            "path '{}' is not valid",
+                            s.dir().display(&p)
+                        )));
+                    }
+                }
+            }
+            o.flush()?;
+            Ok(())
+        }
+        StoreOp::Verify => {
+            let l = local(s)?;
+            let mut lg = log(a.common.verbosity);
+            let errors = ops::verify(
+                l,
+                a.has_flag(&["--check-contents"]),
+                a.has_flag(&["--repair"]),
+                &mut lg,
+            )?;
+            if errors {
+                err_line("warning: not all store errors were fixed");
+                return Err(Fail::Exit(1));
+            }
+            Ok(())
+        }
+        StoreOp::Delete => {
+            let l = local(s)?;
+            let mut paths = BTreeSet::new();
+            for arg in &a.op_args {
+                paths.insert(follow(s.dir(), arg)?);
+            }
+            let mut freed = Freed::default();
+            let mut lg = log(a.common.verbosity);
+            let r = ops::delete_paths(
+                l,
+                &paths,
+                a.has_flag(&["--ignore-liveness"]),
+                &mut freed,
+                &mut lg,
+            );
+            let mut o = out();
+            writeln!(
+                o,
+                "{} store paths deleted, {:.2} MiB freed",
+                freed.paths,
+                freed.bytes as f64 / (1024.0 * 1024.0)
+            )?;
+            o.flush()?;
+            r.map_err(Fail::from)
+        }
+        StoreOp::Export => {
+            let l = local(s)?;
+            let mut paths = BTreeSet::new();
+            for arg in &a.op_args {
+                paths.insert(follow(s.dir(), arg)?);
+            }
+            let mut o = out();
+            export_paths(l, &paths, &mut o)?;
+            o.flush()?;
+            Ok(())
+        }
+        StoreOp::Import => {
+            let l = local(s)?;
+            let mut input = io::BufReader::with_capacity(1 << 16, io::stdin().lock());
+            let paths = import_paths(l, &mut input, &mut |_| {})?;
+            let mut o = out();
+            for p in paths {
+                writeln!(o, "{}", s.dir().display(&p))?;
+            }
+            o.flush()?;
+            Ok(())
+        }
+        StoreOp::Init => Ok(()),
+        op => Err(Fail::Msg(format!(
+            "'nix-store {}' is not implemented yet",
+            op.flag()
+        ))),
+    }
+}
+
+fn parse_algo(s: &str) -> R<HashAlgo> {
+    HashAlgo::parse(s).ok_or_else(|| Fail::Usage(format!("unknown hash algorithm '{s}'")))
+}
+
+fn base_name(arg: &str) -> &str {
+    let t = arg.trim_end_matches('/');
+    match t.rfind('/') {
+        Some(i) => &t[i + 1..],
+        None => t,
+    }
+}
+
+fn op_add(a: &StoreArgs, s: &dyn Store, fixed: Option<(Ingestion, HashAlgo)>) -> R {
+    let files = if fixed.is_some() {
+        &a.op_args[1..]
+    } else {
+        &a.op_args[..]
+    };
+    let (method, algo) = fixed.unwrap_or((Ingestion::Recursive, HashAlgo::Sha256));
+    for f in files {
+        // `--add` hashes the absolute path; `--add-fixed` the path as given.
+        let src = if fixed.is_none() {
+            canon(Path::new(f), &cwd())
+        } else {
+            PathBuf::from(f)
+        };
+        let p = s.add_path(base_name(f), &src, method, algo, &mut |_| Ok(true))?;
+        let mut o = io::stdout().lock();
+        writeln!(o, "{}", s.dir().display(&p))?;
+    }
+    Ok(())
+}
+
+fn op_print_fixed_path(a: &StoreArgs) -> R {
+    let dir = match resolve(&store_options(&a.common))? {
+        StoreKind::Local(c) => c.store_dir,
+        StoreKind::Dummy(d) => d,
+    };
+    let algo = parse_algo(&a.op_args[0])?;
+    let hash = Hash::parse_any(&a.op_args[1], Some(algo)).map_err(|e| Fail::Msg(e.to_string()))?;
+    let method = if a.has_flag(&["--recursive"]) {
+        Ingestion::Recursive
+    } else {
+        Ingestion::Flat
+    };
+    let p = dir.make_fixed_output_path(method, &hash, &a.op_args[2], &BTreeSet::new(), false)?;
+    writeln!(io::stdout().lock(), "{}", dir.display(&p))?;
+    Ok(())
+}
+
+fn op_dump(a: &StoreArgs) -> R {
+    let opts = store_options(&a.common);
+    let mut o = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    nar::dump_with(
+        Path::new(&a.op_args[0]),
+        &mut o,
+        &mut |_| Ok(true),
+        opts.case_hack,
+    )
+    .map_err(|e| Fail::Msg(e.to_string()))?;
+    o.flush()?;
+    Ok(())
+}
+
+fn op_restore(a: &StoreArgs) -> R {
+    let opts = store_options(&a.common);
+    let mut input = io::BufReader::with_capacity(1 << 16, io::stdin().lock());
+    nar::restore(
+        &mut input,
+        Path::new(&a.op_args[0]),
+        RestoreOptions {
+            case_hack: opts.case_hack,
+            fsync: false,
+            expect_end: true,
+        },
+    )
+    .map_err(|e| Fail::Msg(e.to_string()))
+}
+
+fn shell_escape(s: &[u8]) -> Vec<u8> {
+    let mut v = vec![b'\''];
+    for &c in s {
+        if c == b'\'' {
+            v.extend_from_slice(b"'\\''");
+        } else {
+            v.push(c);
+        }
+    }
+    v.push(b'\'');
+    v
+}
+
+/// Reads a derivation that must be valid, with Nix's message for one that is not.
+fn derivation(s: &dyn Store, p: &StorePath) -> R<ferrix_store::derivation::Derivation> {
+    if !s.is_valid(p)? {
+        return Err(Fail::Msg(format!(
+            "path '{}' does not exist and cannot be created",
+            s.dir().display(p)
+        )));
+    }
+    Ok(s.read_derivation(p)?)
+}
+
+fn op_print_env(a: &StoreArgs, s: &dyn Store) -> R {
+    let p = s.dir().parse(&a.op_args[0])?;
+    let d = derivation(s, &p)?;
+    let mut o = out();
+    for (k, v) in &d.env {
+        o.write_all(b"export ")?;
+        o.write_all(k)?;
+        o.write_all(b"; ")?;
+        o.write_all(k)?;
+        o.write_all(b"=")?;
+        o.write_all(&shell_escape(v))?;
+        o.write_all(b"\n")?;
+    }
+    o.write_all(b"export _args; _args='")?;
+    for (i, arg) in d.args.iter().enumerate() {
+        if i > 0 {
+            o.write_all(b" ")?;
+        }
+        o.write_all(&shell_escape(arg))?;
+    }
+    o.write_all(b"'\n")?;
+    o.flush()?;
+    Ok(())
+}
+
+fn op_dump_db(a: &StoreArgs, s: &dyn Store) -> R {
+    let l = local(s)?;
+    let mut o = out();
+    if a.op_args.is_empty() {
+        for p in l.all_valid()? {
+            o.write_all(ops::validity_registration(l, &[p].into(), true, true)?.as_bytes())?;
+        }
+    } else {
+        for arg in &a.op_args {
+            let p = follow(s.dir(), arg)?;
+            o.write_all(ops::validity_registration(l, &[p].into(), true, true)?.as_bytes())?;
+        }
+    }
+    o.flush()?;
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Query {
+    Outputs,
+    Requisites,
+    References,
+    Referrers,
+    ReferrersClosure,
+    Deriver,
+    Binding,
+    Hash,
+    Size,
+    Tree,
+    Graph,
+    GraphMl,
+    Resolve,
+    Roots,
+}
+
+/// The outputs of a derivation (from its file) when `use_output`, else the path itself.
+fn maybe_outputs(s: &dyn Store, p: StorePath, use_output: bool, force: bool) -> R<Vec<StorePath>> {
+    if force {
+        realise_check(s, &p)?;
+    }
+    if use_output && p.is_derivation() {
+        let d = derivation(s, &p)?;
+        let mut outs = BTreeSet::new();
+        for o in d.outputs.values() {
+            if o.path.is_empty() {
+                return Err(Fail::Usage("Cannot use output path of floating content-addressed derivation until we know what it is (e.g. by building it)".into()));
+            }
+            outs.insert(s.dir().parse(&String::from_utf8_lossy(&o.path))?);
+        }
+        if force {
+            for o in &outs {
+                realise_check(s, o)?;
+            }
+        }
+        Ok(outs.into_iter().collect())
+    } else {
+        Ok(vec![p])
+    }
+}
+
+/// `--force-realise` without a builder: fine for valid paths only.
+fn realise_check(s: &dyn Store, p: &StorePath) -> R {
+    if s.is_valid(p)? && !p.is_derivation() {
+        return Ok(());
+    }
+    if p.is_derivation() {
+        if let Some(l) = s.as_local() {
+            let outs = l.derivation_output_paths(p)?;
+            let mut all = true;
+            for o in outs.values() {
+                all &= s.is_valid(o)?;
+            }
+            if all {
+                return Ok(());
+            }
+        }
+    }
+    Err(Fail::Msg(
+        "'nix-store --realise' is not implemented yet".into(),
+    ))
+}
+
+const TREE_CONN: &str = "├───";
+const TREE_LAST: &str = "└───";
+const TREE_LINE: &str = "│   ";
+const TREE_NULL: &str = "    ";
+
+fn print_tree(
+    l: &LocalStore,
+    p: &StorePath,
+    first: &str,
+    tail: &str,
+    done: &mut BTreeSet<StorePath>,
+    o: &mut dyn Write,
+) -> R {
+    if !done.insert(p.clone()) {
+        writeln!(o, "{first}{} [...]", l.print(p))?;
+        return Ok(());
+    }
+    writeln!(o, "{first}{}", l.print(p))?;
+    let info = l.query_path_info(p)?;
+    let mut sorted = l.topo_sort(&info.references)?;
+    sorted.reverse();
+    let n = sorted.len();
+    for (i, r) in sorted.iter().enumerate() {
+        let last = i + 1 == n;
+        print_tree(
+            l,
+            r,
+            &format!("{tail}{}", if last { TREE_LAST } else { TREE_CONN }),
+            &format!("{tail}{}", if last { TREE_NULL } else { TREE_LINE }),
+            done,
+            o,
+        )?;
+    }
+    Ok(())
+}
+
+fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
+    let mut query = Query::Outputs;
+    let mut use_output = false;
+    let mut force = false;
+    let mut include_outputs = false;
+    for f in &a.op_flags {
+        query = match f.as_str() {
+            "--outputs" => Query::Outputs,
+            "--requisites" | "-R" => Query::Requisites,
+            "--references" => Query::References,
+            "--referrers" | "--referers" => Query::Referrers,
+            "--referrers-closure" | "--referers-closure" => Query::ReferrersClosure,
+            "--deriver" | "-d" => Query::Deriver,
+            "--binding" | "-b" => Query::Binding,
+            "--hash" => Query::Hash,
+            "--size" => Query::Size,
+            "--tree" => Query::Tree,
+            "--graph" => Query::Graph,
+            "--graphml" => Query::GraphMl,
+            "--resolve" => Query::Resolve,
+            "--roots" => Query::Roots,
+            "--use-output" | "-u" => {
+                use_output = true;
+                continue;
+            }
+            "--force-realise" | "--force-realize" | "-f" => {
+                force = true;
+                continue;
+            }
+            "--include-outputs" => {
+                include_outputs = true;
+                continue;
+            }
+            _ => continue,
+        };
+    }
+    let mut args: &[String] = &a.op_args;
+    let mut binding = String::new();
+    if query == Query::Binding {
+        binding = args[0].clone();
+        args = &args[1..];
+    }
+    let dir = s.dir().clone();
+    let mut o = out();
+    match query {
+        Query::Outputs => {
+            for arg in args {
+                for p in maybe_outputs(s, follow(&dir, arg)?, true, force)? {
+                    writeln!(o, "{}", dir.display(&p))?;
+                }
+            }
+        }
+        Query::Requisites | Query::References | Query::Referrers | Query::ReferrersClosure => {
+            let l = local(s)?;
+            let mut paths = BTreeSet::new();
+            for arg in args {
+                for p in maybe_outputs(s, follow(&dir, arg)?, use_output, force)? {
+                    match query {
+                        Query::Requisites => {
+                            paths.extend(l.closure(&[p].into(), false, include_outputs)?)
+                        }
+                        Query::References => paths.extend(l.query_path_info(&p)?.references),
+                        Query::Referrers => {
+                            l.query_path_info(&p)?;
+                            paths.extend(l.referrers(&p)?)
+                        }
+                        _ => paths.extend(l.closure(&[p].into(), true, false)?),
+                    }
+                }
+            }
+            let sorted = l.topo_sort(&paths)?;
+            for p in sorted.iter().rev() {
+                writeln!(o, "{}", dir.display(p))?;
+            }
+        }
+        Query::Deriver => {
+            let l = local(s)?;
+            for arg in args {
+                let info = l.query_path_info(&follow(&dir, arg)?)?;
+                match info.deriver {
+                    Some(d) => writeln!(o, "{}", dir.display(&d))?,
+                    None => writeln!(o, "unknown-deriver")?,
+                }
+            }
+        }
+        Query::Binding => {
+            let l = local(s)?;
+            for arg in args {
+                let mut p = follow(&dir, arg)?;
+                if !p.is_derivation() {
+                    p = l.query_path_info(&p)?.deriver.ok_or_else(|| {
+                        Fail::Msg(format!(
+                            "deriver of path '{}' is not known",
+                            dir.display(&p)
+                        ))
+                    })?;
+                }
+                let d = derivation(s, &p)?;
+                match d.env.get(binding.as_bytes()) {
+                    Some(v) => {
+                        o.write_all(v)?;
+                        o.write_all(b"\n")?;
+                    }
+                    None => {
+                        o.flush()?;
+                        return Err(Fail::Msg(format!(
+                            "derivation '{}' has no environment binding named '{binding}'",
+                            dir.display(&p)
+                        )));
+                    }
+                }
+            }
+        }
+        Query::Hash | Query::Size => {
+            let l = local(s)?;
+            for arg in args {
+                for p in maybe_outputs(s, follow(&dir, arg)?, use_output, force)? {
+                    let info = l.query_path_info(&p)?;
+                    if query == Query::Hash {
+                        writeln!(o, "{}", info.nar_hash.encode(Encoding::Nix32, true))?;
+                    } else {
+                        writeln!(o, "{}", info.nar_size)?;
+                    }
+                }
+            }
+        }
+        Query::Tree => {
+            let l = local(s)?;
+            let mut done = BTreeSet::new();
+            for arg in args {
+                print_tree(l, &follow(&dir, arg)?, "", "", &mut done, &mut o)?;
+            }
+        }
+        Query::Graph => {
+            let l = local(s)?;
+            let mut roots = BTreeSet::new();
+            for arg in args {
+                roots.extend(maybe_outputs(s, follow(&dir, arg)?, use_output, force)?);
+            }
+            const COLOURS: [&str; 6] = ["black", "red", "green", "blue", "magenta", "burlywood"];
+            let mut colour = 0;
+            let mut work = roots;
+            let mut done = BTreeSet::new();
+            writeln!(o, "digraph G {{")?;
+            while let Some(p) = work.pop_first() {
+                if !done.insert(p.clone()) {
+                    continue;
+                }
+                writeln!(
+                    o,
+                    "\"{}\" [label = \"{}\", shape = box, style = filled, fillcolor = \"#ff0000\"];",
+                    p.base_name(),
+                    p.name()
+                )?;
+                for r in l.query_path_info(&p)?.references {
+                    if r != p {
+                        writeln!(
+                            o,
+                            "\"{}\" -> \"{}\" [color = \"{}\"];",
+                            r.base_name(),
+                            p.base_name(),
+                            COLOURS[colour % COLOURS.len()]
+                        )?;
+                        colour += 1;
+                        work.insert(r);
+                    }
+                }
+            }
+            writeln!(o, "}}")?;
+        }
+        Query::Resolve => {
+            for arg in args {
+                writeln!(o, "{}", dir.display(&follow(&dir, arg)?))?;
+            }
+        }
+        Query::Roots => {
+            let l = local(s)?;
+            let mut targets = BTreeSet::new();
+            for arg in args {
+                targets.extend(maybe_outputs(s, follow(&dir, arg)?, use_output, force)?);
+            }
+            let referrers = l.closure(&targets, true, false)?;
+            let mut lg = log(a.common.verbosity);
+            for (root, links) in ops::find_roots(l, &mut lg)? {
+                if referrers.contains(&root) {
+                    for link in links {
+                        writeln!(o, "{link} -> {}", dir.display(&root))?;
+                    }
+                }
+            }
+        }
+        Query::GraphMl => {
+            let l = local(s)?;
+            let mut work = BTreeSet::new();
+            for arg in args {
+                work.extend(maybe_outputs(s, follow(&dir, arg)?, use_output, force)?);
+            }
+            o.write_all(
+                b"<?xml version='1.0' encoding='utf-8'?>\n\
+<graphml xmlns='http://graphml.graphdrawing.org/xmlns'\n    \
+xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'\n    \
+xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
+<key id='narSize' for='node' attr.name='narSize' attr.type='int'/>\
+<key id='name' for='node' attr.name='name' attr.type='string'/>\
+<key id='type' for='node' attr.name='type' attr.type='string'/>\
+<graph id='G' edgedefault='directed'>\n",
+            )?;
+            let mut done = BTreeSet::new();
+            while let Some(p) = work.pop_first() {
+                if !done.insert(p.clone()) {
+                    continue;
+                }
+                let info = l.query_path_info(&p)?;
+                writeln!(o, "  <node id=\"{}\">", p.base_name())?;
+                writeln!(o, "    <data key=\"narSize\">{}</data>", info.nar_size)?;
+                writeln!(o, "    <data key=\"name\"></data>")?;
+                writeln!(
+                    o,
+                    "    <data key=\"type\">{}</data>",
+                    if p.is_derivation() {
+                        "derivation"
+                    } else {
+                        "output-path"
+                    }
+                )?;
+                writeln!(o, "  </node>")?;
+                for r in info.references {
+                    if r != p {
+                        writeln!(
+                            o,
+                            "  <edge source=\"{}\" target=\"{}\"/>",
+                            p.base_name(),
+                            r.base_name()
+                        )?;
+                        work.insert(r);
+                    }
+                }
+            }
+            writeln!(o, "</graph>\n</graphml>")?;
+        }
+    }
+    o.flush()?;
+    Ok(())
+}

@@ -1,0 +1,485 @@
+//! The store database, `<state>/db/db.sqlite`, in Nix 2.8's schema version 10: the valid
+//! paths with their metadata, the references between them, and the outputs of valid
+//! derivations. Nix 2.8 reads what Ferrix writes here and the reverse.
+
+use crate::hash::{Hash, HashAlgo};
+use crate::path::{StoreDir, StorePath};
+use crate::store::StoreError;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+/// The schema version this code reads and writes.
+pub const SCHEMA_VERSION: u32 = 10;
+
+/// Schema version 10, statement for statement as Nix 2.8 creates it.
+const SCHEMA: &str = r#"CREATE TABLE IF NOT EXISTS ValidPaths (
+    id               integer primary key autoincrement not null,
+    path             text unique not null,
+    hash             text not null,
+    registrationTime integer not null,
+    deriver          text,
+    narSize          integer,
+    ultimate         integer, -- null implies "false"
+    sigs             text, -- space-separated
+    ca               text -- if not null, an assertion that the path is content-addressed; see ValidPathInfo
+);
+
+CREATE TABLE IF NOT EXISTS Refs (
+    referrer  integer not null,
+    reference integer not null,
+    primary key (referrer, reference),
+    foreign key (referrer) references ValidPaths(id) on delete cascade,
+    foreign key (reference) references ValidPaths(id) on delete restrict
+);
+
+CREATE INDEX IF NOT EXISTS IndexReferrer on Refs(referrer);
+CREATE INDEX IF NOT EXISTS IndexReference on Refs(reference);
+
+-- Paths can refer to themselves, causing a tuple (N, N) in the Refs
+-- table.  This causes a deletion of the corresponding row in
+-- ValidPaths to cause a foreign key constraint violation (due to `on
+-- delete restrict' on the `reference' column).  Therefore, explicitly
+-- get rid of self-references.
+CREATE TRIGGER IF NOT EXISTS DeleteSelfRefs before delete on ValidPaths
+  begin
+    delete from Refs where referrer = old.id and reference = old.id;
+  end;
+
+CREATE TABLE IF NOT EXISTS DerivationOutputs (
+    drv  integer not null,
+    id   text not null, -- symbolic output id, usually "out"
+    path text not null,
+    primary key (drv, id),
+    foreign key (drv) references ValidPaths(id) on delete cascade
+);
+
+CREATE INDEX IF NOT EXISTS IndexDerivationOutputs on DerivationOutputs(path);
+"#;
+
+/// What the store knows about a valid path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathInfo {
+    pub path: StorePath,
+    /// SHA-256 of the NAR serialisation.
+    pub nar_hash: Hash,
+    pub nar_size: u64,
+    /// Seconds since the epoch.
+    pub registration_time: i64,
+    pub deriver: Option<StorePath>,
+    pub references: BTreeSet<StorePath>,
+    /// Built locally (trusted without signatures).
+    pub ultimate: bool,
+    pub sigs: Vec<String>,
+    /// The content address: `text:sha256:…`, `fixed:r:sha256:…`, `fixed:sha1:…`.
+    pub ca: Option<String>,
+}
+
+impl PathInfo {
+    /// A fresh registration of `path` at the current time.
+    pub fn new(path: StorePath, nar_hash: Hash, nar_size: u64) -> PathInfo {
+        PathInfo {
+            path,
+            nar_hash,
+            nar_size,
+            registration_time: now(),
+            deriver: None,
+            references: BTreeSet::new(),
+            ultimate: false,
+            sigs: Vec::new(),
+            ca: None,
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    StoreError::Other(format!("SQLite database error: {e}"))
+}
+
+/// An open store database.
+pub struct Db {
+    conn: Connection,
+    dir: StoreDir,
+}
+
+impl Db {
+    /// Opens (and when `create`, creates) the database in `db_dir` (`<state>/db`). Without
+    /// `create`, a missing database is an empty in-memory one.
+    pub fn open(db_dir: &Path, dir: &StoreDir, create: bool) -> Result<Db, StoreError> {
+        let file = db_dir.join("db.sqlite");
+        let schema_file = db_dir.join("schema");
+        let current = match std::fs::read_to_string(&schema_file) {
+            Ok(s) => s.trim().parse::<u32>().map_err(|_| {
+                StoreError::Other(format!("'{}' is corrupt", schema_file.display()))
+            })?,
+            Err(_) => 0,
+        };
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Other(format!(
+                "current Nix store schema is version {current}, but I only support {SCHEMA_VERSION}"
+            )));
+        }
+        if current != 0 && current < 7 {
+            return Err(StoreError::Other(format!(
+                "current Nix store schema is version {current}, but I only support {SCHEMA_VERSION}; please upgrade with Nix first"
+            )));
+        }
+        let exists = file.exists();
+        let conn = if create {
+            Connection::open(&file)
+        } else if exists {
+            Connection::open_with_flags(
+                &file,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        } else {
+            Connection::open_in_memory()
+        }
+        .map_err(|e| {
+            StoreError::Other(format!(
+                "cannot open SQLite database '{}': {e}",
+                file.display()
+            ))
+        })?;
+        conn.busy_timeout(Duration::from_secs(3600)).map_err(sql)?;
+        conn.execute_batch("PRAGMA foreign_keys = 1;")
+            .map_err(sql)?;
+        if create || !exists {
+            conn.pragma_update(None, "synchronous", "normal")
+                .map_err(sql)?;
+            if create {
+                let mode: String = conn
+                    .query_row("PRAGMA journal_mode = wal", [], |r| r.get(0))
+                    .map_err(sql)?;
+                if mode != "wal" && mode != "memory" {
+                    return Err(StoreError::Other(format!(
+                        "cannot switch SQLite to WAL mode (got '{mode}')"
+                    )));
+                }
+            }
+            conn.execute_batch(SCHEMA).map_err(sql)?;
+            if create && current != SCHEMA_VERSION {
+                let tmp = db_dir.join(format!(".schema.tmp-{}", std::process::id()));
+                std::fs::write(&tmp, SCHEMA_VERSION.to_string())?;
+                std::fs::rename(&tmp, &schema_file)?;
+            }
+        }
+        Ok(Db {
+            conn,
+            dir: dir.clone(),
+        })
+    }
+
+    fn full(&self, p: &StorePath) -> String {
+        self.dir.display(p)
+    }
+
+    fn parse(&self, s: &str) -> Result<StorePath, StoreError> {
+        Ok(self.dir.parse(s)?)
+    }
+
+    fn id_of(&self, p: &StorePath) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("select id from ValidPaths where path = ?1")
+            .and_then(|mut s| s.query_row([self.full(p)], |r| r.get(0)).optional())
+            .map_err(sql)
+    }
+
+    pub fn is_valid(&self, p: &StorePath) -> Result<bool, StoreError> {
+        Ok(self.id_of(p)?.is_some())
+    }
+
+    /// Every valid path, sorted.
+    pub fn all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("select path from ValidPaths")
+            .map_err(sql)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
+        let mut out = BTreeSet::new();
+        for r in rows {
+            out.insert(self.parse(&r.map_err(sql)?)?);
+        }
+        Ok(out)
+    }
+
+    pub fn path_info(&self, p: &StorePath) -> Result<Option<PathInfo>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca \
+                 from ValidPaths where path = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([self.full(p)], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(sql)?;
+        let Some((id, hash, time, deriver, size, ultimate, sigs, ca)) = row else {
+            return Ok(None);
+        };
+        let nar_hash = Hash::parse_any(&hash, Some(HashAlgo::Sha256)).map_err(|e| {
+            StoreError::Other(format!("invalid-path entry for '{}': {e}", self.full(p)))
+        })?;
+        let deriver = match deriver.as_deref() {
+            Some(d) if !d.is_empty() => self.dir.parse(d).ok(),
+            _ => None,
+        };
+        let mut references = BTreeSet::new();
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "select path from Refs join ValidPaths on reference = id where referrer = ?1",
+            )
+            .map_err(sql)?;
+        for r in st.query_map([id], |r| r.get::<_, String>(0)).map_err(sql)? {
+            references.insert(self.parse(&r.map_err(sql)?)?);
+        }
+        Ok(Some(PathInfo {
+            path: p.clone(),
+            nar_hash,
+            nar_size: size.unwrap_or(0).max(0) as u64,
+            registration_time: time.unwrap_or(0),
+            deriver,
+            references,
+            ultimate: ultimate.unwrap_or(0) != 0,
+            sigs: sigs
+                .unwrap_or_default()
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            ca: ca.filter(|c| !c.is_empty()),
+        }))
+    }
+
+    /// The valid paths that refer to `p`.
+    pub fn referrers(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "select path from Refs join ValidPaths on referrer = id \
+                 where reference = (select id from ValidPaths where path = ?1)",
+            )
+            .map_err(sql)?;
+        let mut out = BTreeSet::new();
+        for r in st
+            .query_map([self.full(p)], |r| r.get::<_, String>(0))
+            .map_err(sql)?
+        {
+            out.insert(self.parse(&r.map_err(sql)?)?);
+        }
+        Ok(out)
+    }
+
+    /// The outputs recorded for a valid derivation, by output name.
+    pub fn derivation_outputs(
+        &self,
+        drv: &StorePath,
+    ) -> Result<BTreeMap<String, StorePath>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "select id, path from DerivationOutputs \
+                 where drv = (select id from ValidPaths where path = ?1)",
+            )
+            .map_err(sql)?;
+        let mut out = BTreeMap::new();
+        for r in st
+            .query_map([self.full(drv)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql)?
+        {
+            let (id, path) = r.map_err(sql)?;
+            out.insert(id, self.parse(&path)?);
+        }
+        Ok(out)
+    }
+
+    /// The valid derivations that have `out` as an output.
+    pub fn valid_derivers(&self, out: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "select v.path from DerivationOutputs d join ValidPaths v on d.drv = v.id \
+                 where d.path = ?1",
+            )
+            .map_err(sql)?;
+        let mut res = BTreeSet::new();
+        for r in st
+            .query_map([self.full(out)], |r| r.get::<_, String>(0))
+            .map_err(sql)?
+        {
+            res.insert(self.parse(&r.map_err(sql)?)?);
+        }
+        Ok(res)
+    }
+
+    /// Registers `infos` (new or already valid) with their references, and for derivations
+    /// the outputs in `drv_outputs`, in one transaction. Every reference must be valid
+    /// afterwards.
+    pub fn register(
+        &mut self,
+        infos: &[PathInfo],
+        drv_outputs: &BTreeMap<StorePath, BTreeMap<String, StorePath>>,
+    ) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        let tx = self.conn.transaction().map_err(sql)?;
+        let mut ids = BTreeMap::new();
+        for info in infos {
+            let full = dir.display(&info.path);
+            let existing: Option<i64> = tx
+                .prepare_cached("select id from ValidPaths where path = ?1")
+                .and_then(|mut s| s.query_row([&full], |r| r.get(0)).optional())
+                .map_err(sql)?;
+            let hash = format!("sha256:{}", info.nar_hash.to_base16());
+            let size = (info.nar_size != 0).then_some(info.nar_size as i64);
+            let ultimate = info.ultimate.then_some(1i64);
+            let sigs = (!info.sigs.is_empty()).then(|| info.sigs.join(" "));
+            let id = match existing {
+                Some(id) => {
+                    tx.prepare_cached(
+                        "update ValidPaths set narSize = ?1, hash = ?2, ultimate = ?3, \
+                         sigs = ?4, ca = ?5 where path = ?6",
+                    )
+                    .and_then(|mut s| s.execute(params![size, hash, ultimate, sigs, info.ca, full]))
+                    .map_err(sql)?;
+                    id
+                }
+                None => {
+                    tx.prepare_cached(
+                        "insert into ValidPaths (path, hash, registrationTime, deriver, \
+                         narSize, ultimate, sigs, ca) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            full,
+                            hash,
+                            info.registration_time,
+                            info.deriver.as_ref().map(|d| dir.display(d)),
+                            size,
+                            ultimate,
+                            sigs,
+                            info.ca
+                        ])
+                    })
+                    .map_err(sql)?;
+                    tx.last_insert_rowid()
+                }
+            };
+            ids.insert(info.path.clone(), id);
+        }
+        for info in infos {
+            let referrer = ids[&info.path];
+            for r in &info.references {
+                let reference = match ids.get(r) {
+                    Some(&id) => id,
+                    None => tx
+                        .prepare_cached("select id from ValidPaths where path = ?1")
+                        .and_then(|mut s| s.query_row([dir.display(r)], |r| r.get(0)).optional())
+                        .map_err(sql)?
+                        .ok_or_else(|| {
+                            StoreError::Other(format!("path '{}' is not valid", dir.display(r)))
+                        })?,
+                };
+                tx.prepare_cached(
+                    "insert or replace into Refs (referrer, reference) values (?1, ?2)",
+                )
+                .and_then(|mut s| s.execute(params![referrer, reference]))
+                .map_err(sql)?;
+            }
+            if let Some(outs) = drv_outputs.get(&info.path) {
+                for (name, out) in outs {
+                    tx.prepare_cached(
+                        "insert or replace into DerivationOutputs (drv, id, path) \
+                         values (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![referrer, name, dir.display(out)]))
+                    .map_err(sql)?;
+                }
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Updates the hash and size of a valid path (as `--verify --check-contents` does when
+    /// they are missing).
+    pub fn update_hash(&mut self, p: &StorePath, hash: &Hash, size: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "update ValidPaths set hash = ?1, narSize = ?2 where path = ?3",
+                params![
+                    format!("sha256:{}", hash.to_base16()),
+                    size as i64,
+                    self.full(p)
+                ],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    /// Removes `p` from the valid paths. Fails while other valid paths refer to it.
+    pub fn invalidate(&mut self, p: &StorePath) -> Result<(), StoreError> {
+        self.conn
+            .execute("delete from ValidPaths where path = ?1", [self.full(p)])
+            .map_err(sql)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_query_invalidate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StoreDir::default();
+        let mut db = Db::open(tmp.path(), &dir, true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("schema")).unwrap(),
+            "10"
+        );
+        let a = StorePath::from_base_name("ivlnvab4q9c7wbsvbfsvgaa15j9p6206-a").unwrap();
+        let b = StorePath::from_base_name("631i03090lma9fvg7y5hqq1lyxf146kp-b").unwrap();
+        let mut ia = PathInfo::new(a.clone(), Hash::sha256(b"a"), 120);
+        ia.references.insert(a.clone());
+        ia.references.insert(b.clone());
+        ia.ca = Some("text:sha256:xyz".into());
+        let ib = PathInfo::new(b.clone(), Hash::sha256(b"b"), 128);
+        db.register(&[ia.clone(), ib.clone()], &BTreeMap::new())
+            .unwrap();
+        assert_eq!(db.path_info(&a).unwrap().unwrap(), ia);
+        assert_eq!(db.referrers(&b).unwrap(), [a.clone()].into());
+        assert!(db.invalidate(&b).is_err(), "b is still referenced");
+        db.invalidate(&a).unwrap();
+        db.invalidate(&b).unwrap();
+        assert!(db.all_valid().unwrap().is_empty());
+        // An unknown reference refuses the whole batch.
+        let mut ic = PathInfo::new(a.clone(), Hash::sha256(b"a"), 120);
+        ic.references.insert(b.clone());
+        assert!(db.register(&[ic], &BTreeMap::new()).is_err());
+        assert!(!db.is_valid(&a).unwrap());
+    }
+}

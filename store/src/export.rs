@@ -1,0 +1,186 @@
+//! Nix's export format (`nix-store --export` / `--import`): for each path, in dependency
+//! order, the word 1, its NAR, the magic `0x4558494e`, the path, its references, its deriver
+//! and a 0 (no signature); a 0 word ends the stream. Numbers are little-endian u64 and
+//! strings are framed as in NAR.
+
+use crate::db::PathInfo;
+use crate::local::LocalStore;
+use crate::nar;
+use crate::path::StorePath;
+use crate::store::{Store, StoreError};
+use crate::{Hash, HashAlgo};
+use std::collections::BTreeSet;
+use std::io::{self, Read, Write};
+
+pub const EXPORT_MAGIC: u64 = 0x4558494e;
+
+fn io_err(e: io::Error) -> StoreError {
+    StoreError::Io(crate::io_reason(&e))
+}
+
+pub fn write_u64(out: &mut dyn Write, n: u64) -> Result<(), StoreError> {
+    out.write_all(&n.to_le_bytes()).map_err(io_err)
+}
+
+pub fn write_string(out: &mut dyn Write, s: &[u8]) -> Result<(), StoreError> {
+    write_u64(out, s.len() as u64)?;
+    out.write_all(s).map_err(io_err)?;
+    out.write_all(&[0u8; 8][..(8 - s.len() % 8) % 8])
+        .map_err(io_err)
+}
+
+pub fn read_u64(r: &mut dyn Read) -> Result<u64, StoreError> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            StoreError::Other("unexpected end-of-file".into())
+        } else {
+            io_err(e)
+        }
+    })?;
+    Ok(u64::from_le_bytes(b))
+}
+
+pub fn read_string(r: &mut dyn Read, max: u64) -> Result<Vec<u8>, StoreError> {
+    let len = read_u64(r)?;
+    if len > max {
+        return Err(StoreError::Other(format!(
+            "string of {len} bytes is too long"
+        )));
+    }
+    let mut v = vec![0u8; len as usize];
+    r.read_exact(&mut v)
+        .map_err(|_| StoreError::Other("unexpected end-of-file".into()))?;
+    let mut pad = [0u8; 8];
+    let n = ((8 - len % 8) % 8) as usize;
+    r.read_exact(&mut pad[..n])
+        .map_err(|_| StoreError::Other("unexpected end-of-file".into()))?;
+    if pad[..n].iter().any(|&b| b != 0) {
+        return Err(StoreError::Other("non-zero padding".into()));
+    }
+    Ok(v)
+}
+
+struct Tee<'a> {
+    out: &'a mut dyn Write,
+    hasher: crate::hash::Hasher,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes `paths` (each must be valid) in export format, references before referrers.
+pub fn export_paths(
+    store: &LocalStore,
+    paths: &BTreeSet<StorePath>,
+    out: &mut dyn Write,
+) -> Result<(), StoreError> {
+    let mut sorted = store.topo_sort(paths)?;
+    sorted.reverse();
+    for p in sorted {
+        write_u64(out, 1)?;
+        let info = store.query_path_info(&p)?;
+        let mut tee = Tee {
+            out: &mut *out,
+            hasher: crate::hash::Hasher::new(HashAlgo::Sha256),
+        };
+        nar::dump_with(
+            &store.real_path(&p),
+            &mut tee,
+            &mut |_| Ok(true),
+            store.config().case_hack,
+        )
+        .map_err(|e| StoreError::Io(e.to_string()))?;
+        let got = tee.hasher.finish();
+        if got != info.nar_hash {
+            return Err(StoreError::Other(format!(
+                "hash of path '{}' has changed from '{}' to '{}'!",
+                store.print(&p),
+                info.nar_hash.encode(crate::hash::Encoding::Nix32, true),
+                got.encode(crate::hash::Encoding::Nix32, true)
+            )));
+        }
+        write_u64(out, EXPORT_MAGIC)?;
+        write_string(out, store.print(&p).as_bytes())?;
+        write_u64(out, info.references.len() as u64)?;
+        for r in &info.references {
+            write_string(out, store.print(r).as_bytes())?;
+        }
+        let deriver = info
+            .deriver
+            .as_ref()
+            .map(|d| store.print(d))
+            .unwrap_or_default();
+        write_string(out, deriver.as_bytes())?;
+        write_u64(out, 0)?;
+    }
+    write_u64(out, 0)?;
+    out.flush().map_err(io_err)
+}
+
+/// Reads an export stream and adds every path in it; returns them in stream order.
+/// `on_path` sees each path once it is imported.
+pub fn import_paths(
+    store: &LocalStore,
+    input: &mut dyn Read,
+    on_path: &mut dyn FnMut(&StorePath),
+) -> Result<Vec<StorePath>, StoreError> {
+    let mut done = Vec::new();
+    loop {
+        match read_u64(input)? {
+            0 => break,
+            1 => {}
+            _ => {
+                return Err(StoreError::Other(
+                    "input doesn't look like something created by 'nix-store --export'".into(),
+                ))
+            }
+        }
+        let dir = store.dir().clone();
+        let p = store.add_from_nar(&mut *input, |r, nar_hash, nar_size| {
+            if read_u64(r)? != EXPORT_MAGIC {
+                return Err(StoreError::Other(
+                    "Nix archive cannot be imported; wrong format".into(),
+                ));
+            }
+            let parse = |b: Vec<u8>| -> Result<StorePath, StoreError> {
+                Ok(dir.parse(&String::from_utf8_lossy(&b))?)
+            };
+            let path = parse(read_string(r, 4096)?)?;
+            let n = read_u64(r)?;
+            let mut references = BTreeSet::new();
+            for _ in 0..n {
+                references.insert(parse(read_string(r, 4096)?)?);
+            }
+            let deriver = read_string(r, 4096)?;
+            let deriver = if deriver.is_empty() {
+                None
+            } else {
+                Some(parse(deriver)?)
+            };
+            if read_u64(r)? == 1 {
+                read_string(r, 65536)?;
+            }
+            let mut info = PathInfo::new(path, nar_hash, nar_size);
+            info.references = references;
+            info.deriver = deriver;
+            Ok(info)
+        })?;
+        on_path(&p);
+        done.push(p);
+    }
+    Ok(done)
+}
+
+/// A NAR hash as `nix-store -q --hash` prints it.
+pub fn print_nar_hash(h: &Hash) -> String {
+    h.encode(crate::hash::Encoding::Nix32, true)
+}

@@ -1,0 +1,825 @@
+//! The local store: store paths as files under the real store directory, their metadata in
+//! the SQLite database under the state directory.
+//!
+//! Every addition follows the same order, so that a crash (even SIGKILL) at any moment
+//! leaves nothing registered that is not complete on disk: the bytes are written to a
+//! temporary name in the real store directory and `fsync`ed, the path is locked
+//! (`<path>.lock`), the temporary is renamed to its final name, and only then is the path
+//! registered in one database transaction. A path that exists on disk but is not registered
+//! is invalid and gets replaced by the next addition.
+
+use crate::db::{Db, PathInfo};
+use crate::hash::{Hash, HashAlgo, Hasher};
+use crate::lock::{lock_file, open_lock_file, PathLock, TempRoots};
+use crate::nar::{self, ParseOptions, Restorer};
+use crate::path::{Ingestion, StoreDir, StorePath};
+use crate::store::{content_path, Filter, Store, StoreError};
+use nix::fcntl::Flock;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// Where a local store keeps things.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalConfig {
+    /// The logical store directory, as paths are printed and hashed.
+    pub store_dir: StoreDir,
+    /// Where the bytes of store paths are (differs in a chroot store).
+    pub real_dir: PathBuf,
+    /// `/nix/var/nix`: the database, locks, roots.
+    pub state_dir: PathBuf,
+    /// `/nix/var/log/nix`: build logs.
+    pub log_dir: PathBuf,
+    /// Write nothing: additions only compute their paths.
+    pub read_only: bool,
+    /// The `use-case-hack` setting.
+    pub case_hack: bool,
+    /// `fsync` data before registering it (the `fsync-metadata` setting, on by default).
+    pub fsync: bool,
+}
+
+/// A message for the user while a long operation runs.
+pub enum Log {
+    /// Informational (`printInfo`).
+    Info(String),
+    /// An error that does not stop the operation, printed as is (`printError`).
+    Error(String),
+    /// An error printed with `error: ` in front.
+    PrefixedError(String),
+    /// A warning.
+    Warn(String),
+}
+
+/// Counts what went through a reader and hashes it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    pub count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Hasher::new(HashAlgo::Sha256),
+            count: 0,
+        }
+    }
+
+    pub fn finish(self) -> (Hash, u64, R) {
+        (self.hasher.finish(), self.count, self.inner)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Hashes and counts what is written to it.
+struct HashingWriter {
+    hashers: Vec<Hasher>,
+    count: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for h in &mut self.hashers {
+            h.update(buf);
+        }
+        self.count += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn io_at(e: &io::Error, what: &str, p: &Path) -> StoreError {
+    StoreError::Io(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
+}
+
+/// The NAR hash and size of the tree at `p`.
+pub fn hash_path(p: &Path, case_hack: bool) -> Result<(Hash, u64), StoreError> {
+    let mut w = HashingWriter {
+        hashers: vec![Hasher::new(HashAlgo::Sha256)],
+        count: 0,
+    };
+    nar::dump_with(p, &mut w, &mut |_| Ok(true), case_hack).map_err(nar_err)?;
+    let h = w.hashers.pop().map(Hasher::finish);
+    Ok((h.unwrap_or_else(|| Hash::zero(HashAlgo::Sha256)), w.count))
+}
+
+fn nar_err(e: io::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// Sets the metadata of a store path as Nix does: read-only, executable where any
+/// execute bit was set, modification time 1.
+pub fn canonicalise(p: &Path) -> Result<(), StoreError> {
+    let meta = fs::symlink_metadata(p).map_err(|e| io_at(&e, "getting attributes of path", p))?;
+    if meta.is_dir() {
+        for e in fs::read_dir(p).map_err(|e| io_at(&e, "opening directory", p))? {
+            let e = e.map_err(|e| io_at(&e, "reading directory", p))?;
+            canonicalise(&e.path())?;
+        }
+    }
+    if !meta.file_type().is_symlink() {
+        let mode = if meta.is_dir() || meta.mode() & 0o111 != 0 {
+            0o555
+        } else {
+            0o444
+        };
+        if meta.mode() & 0o7777 != mode {
+            fs::set_permissions(p, fs::Permissions::from_mode(mode))
+                .map_err(|e| io_at(&e, "changing mode of", p))?;
+        }
+    }
+    if meta.mtime() != 1 {
+        let t = nix::sys::time::TimeSpec::new(1, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| {
+            io_at(
+                &io::Error::from_raw_os_error(e as i32),
+                "changing modification time of",
+                p,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn sync_dir(p: &Path) -> Result<(), StoreError> {
+    File::open(p)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_at(&e, "syncing directory", p))
+}
+
+/// Copies the tree at `src` (what `filter` accepts) to the new path `dst`.
+fn copy_tree(src: &Path, dst: &Path, filter: Filter<'_>, fsync: bool) -> Result<(), StoreError> {
+    let meta = fs::symlink_metadata(src).map_err(|e| io_at(&e, "getting status of", src))?;
+    let ft = meta.file_type();
+    if ft.is_file() {
+        let mut from = File::open(src).map_err(|e| io_at(&e, "opening file", src))?;
+        let mut to = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if meta.mode() & 0o100 != 0 {
+                0o755
+            } else {
+                0o644
+            })
+            .open(dst)
+            .map_err(|e| io_at(&e, "creating file", dst))?;
+        let n = io::copy(&mut from, &mut to).map_err(|e| io_at(&e, "writing to file", dst))?;
+        if n != meta.len() {
+            return Err(StoreError::Other(format!(
+                "file '{}' changed while it was being added",
+                src.display()
+            )));
+        }
+        if fsync {
+            to.sync_all().map_err(|e| io_at(&e, "syncing file", dst))?;
+        }
+    } else if ft.is_symlink() {
+        let t = fs::read_link(src).map_err(|e| io_at(&e, "reading symbolic link", src))?;
+        std::os::unix::fs::symlink(&t, dst).map_err(|e| io_at(&e, "creating symlink", dst))?;
+    } else if ft.is_dir() {
+        fs::create_dir(dst).map_err(|e| io_at(&e, "creating directory", dst))?;
+        for e in fs::read_dir(src).map_err(|e| io_at(&e, "opening directory", src))? {
+            let e = e.map_err(|e| io_at(&e, "reading directory", src))?;
+            let child = src.join(e.file_name());
+            if !filter(&child)? {
+                continue;
+            }
+            copy_tree(&child, &dst.join(e.file_name()), filter, fsync)?;
+        }
+        if fsync {
+            sync_dir(dst)?;
+        }
+    } else {
+        return Err(StoreError::Other(format!(
+            "file '{}' has an unsupported type",
+            src.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A temporary file or tree that is removed unless it was kept.
+struct Temp(Option<PathBuf>);
+
+impl Temp {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = nar::remove_tree(&p);
+        }
+    }
+}
+
+/// The local store.
+pub struct LocalStore {
+    cfg: LocalConfig,
+    db: Mutex<Db>,
+    temp_roots: Mutex<Option<TempRoots>>,
+    /// Paths "added" in read-only mode.
+    session: Mutex<BTreeSet<StorePath>>,
+    _big_lock: Option<Flock<File>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn create_dirs(p: &Path) -> Result<(), StoreError> {
+    fs::create_dir_all(p).map_err(|e| io_at(&e, "creating directory", p))
+}
+
+impl LocalStore {
+    /// Opens the store, creating its directories and database unless read-only.
+    pub fn open(cfg: LocalConfig) -> Result<LocalStore, StoreError> {
+        let db_dir = cfg.state_dir.join("db");
+        let mut big_lock = None;
+        if !cfg.read_only {
+            for d in [
+                &cfg.state_dir,
+                &db_dir,
+                &cfg.state_dir.join("temproots"),
+                &cfg.state_dir.join("gcroots"),
+                &cfg.state_dir.join("profiles"),
+            ] {
+                create_dirs(d)?;
+            }
+            if !cfg.real_dir.exists() {
+                create_dirs(&cfg.real_dir)?;
+                let _ = fs::set_permissions(&cfg.real_dir, fs::Permissions::from_mode(0o1775));
+            }
+            let links = cfg.real_dir.join(".links");
+            if !links.exists() {
+                create_dirs(&links)?;
+            }
+            let f = open_lock_file(&db_dir.join("big-lock"))?;
+            big_lock = lock_file(f, false, true)?;
+        }
+        let db = Db::open(&db_dir, &cfg.store_dir, !cfg.read_only)?;
+        Ok(LocalStore {
+            cfg,
+            db: Mutex::new(db),
+            temp_roots: Mutex::new(None),
+            session: Mutex::new(BTreeSet::new()),
+            _big_lock: big_lock,
+        })
+    }
+
+    pub fn config(&self) -> &LocalConfig {
+        &self.cfg
+    }
+
+    /// Runs `f` on the database.
+    pub fn with_db<T>(
+        &self,
+        f: impl FnOnce(&mut Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&mut lock(&self.db))
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.cfg.read_only {
+            Err(StoreError::Other(
+                "cannot write to the store in read-only mode".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Keeps `p` from being garbage collected while this process lives.
+    pub fn add_temp_root(&self, p: &StorePath) -> Result<(), StoreError> {
+        if self.cfg.read_only {
+            return Ok(());
+        }
+        let mut g = lock(&self.temp_roots);
+        if g.is_none() {
+            *g = Some(TempRoots::create(&self.cfg.state_dir)?);
+        }
+        match g.as_mut() {
+            Some(r) => r.add(&self.cfg.store_dir.display(p)),
+            None => Ok(()),
+        }
+    }
+
+    /// A name for temporary data in the real store directory.
+    fn temp_path(&self, what: &str) -> PathBuf {
+        nar::temp_sibling(&self.cfg.real_dir.join("x"), what)
+    }
+
+    pub fn print(&self, p: &StorePath) -> String {
+        self.cfg.store_dir.display(p)
+    }
+
+    /// Removes temporaries in the real store directory that processes which no longer run
+    /// left behind (after SIGKILL or a crash). They were never registered.
+    pub fn remove_stale_temps(&self) -> Result<(), StoreError> {
+        let Ok(rd) = fs::read_dir(&self.cfg.real_dir) else {
+            return Ok(());
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".ferrix-") else {
+                continue;
+            };
+            // .ferrix-<what>-<pid>-<n>-<nanos>
+            let Some(pid) = rest.split('-').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                .map(|_| true)
+                .unwrap_or_else(|e| e != nix::errno::Errno::ESRCH);
+            if !alive {
+                let _ = nar::remove_tree(&e.path());
+            }
+        }
+        Ok(())
+    }
+
+    // ---- queries ----
+
+    pub fn path_info(&self, p: &StorePath) -> Result<Option<PathInfo>, StoreError> {
+        lock(&self.db).path_info(p)
+    }
+
+    /// The metadata of a valid path; Nix's error for an invalid one.
+    pub fn query_path_info(&self, p: &StorePath) -> Result<PathInfo, StoreError> {
+        self.path_info(p)?
+            .ok_or_else(|| StoreError::Other(format!("path '{}' is not valid", self.print(p))))
+    }
+
+    pub fn all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
+        lock(&self.db).all_valid()
+    }
+
+    pub fn referrers(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        lock(&self.db).referrers(p)
+    }
+
+    /// The outputs a derivation file names, by output name (empty paths left out).
+    pub fn derivation_output_paths(
+        &self,
+        drv: &StorePath,
+    ) -> Result<BTreeMap<String, StorePath>, StoreError> {
+        let d = self.read_derivation(drv)?;
+        let mut out = BTreeMap::new();
+        for (name, o) in &d.outputs {
+            if o.path.is_empty() {
+                continue;
+            }
+            let s = String::from_utf8_lossy(&o.path);
+            out.insert(
+                String::from_utf8_lossy(name).into_owned(),
+                self.cfg.store_dir.parse(&s)?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The closure of `start` under references (or referrers when `flip`), with the valid
+    /// outputs of derivations (or the derivers of paths when `flip`) when `include_outputs`.
+    pub fn closure(
+        &self,
+        start: &BTreeSet<StorePath>,
+        flip: bool,
+        include_outputs: bool,
+    ) -> Result<BTreeSet<StorePath>, StoreError> {
+        let mut done = BTreeSet::new();
+        let mut todo: Vec<StorePath> = start.iter().cloned().collect();
+        while let Some(p) = todo.pop() {
+            if done.contains(&p) {
+                continue;
+            }
+            let db = lock(&self.db);
+            let next: BTreeSet<StorePath> = if flip {
+                let mut r = db.referrers(&p)?;
+                if include_outputs {
+                    r.extend(db.valid_derivers(&p)?);
+                }
+                if !db.is_valid(&p)? {
+                    return Err(StoreError::Other(format!(
+                        "path '{}' is not valid",
+                        self.print(&p)
+                    )));
+                }
+                r
+            } else {
+                let info = db.path_info(&p)?.ok_or_else(|| {
+                    StoreError::Other(format!("path '{}' is not valid", self.print(&p)))
+                })?;
+                let mut r = info.references;
+                if include_outputs && p.is_derivation() {
+                    for o in db.derivation_outputs(&p)?.into_values() {
+                        if db.is_valid(&o)? {
+                            r.insert(o);
+                        }
+                    }
+                }
+                r
+            };
+            drop(db);
+            done.insert(p);
+            todo.extend(next.into_iter().filter(|n| !done.contains(n)));
+        }
+        Ok(done)
+    }
+
+    /// `paths` ordered so that every path comes before the paths it refers to (Nix's
+    /// `topoSortPaths`).
+    pub fn topo_sort(&self, paths: &BTreeSet<StorePath>) -> Result<Vec<StorePath>, StoreError> {
+        // Invalid paths sort as if they had no references, as in Nix.
+        let mut refs = BTreeMap::new();
+        for p in paths {
+            let r = self.path_info(p)?.map(|i| i.references).unwrap_or_default();
+            refs.insert(p.clone(), r);
+        }
+        topo_sort(paths, &|p| refs.get(p).cloned().unwrap_or_default()).map_err(|(a, b)| {
+            StoreError::Other(format!(
+                "cycle detected in the references of '{}' from '{}'",
+                self.print(&a),
+                self.print(&b)
+            ))
+        })
+    }
+
+    // ---- additions ----
+
+    /// Registers paths whose bytes are in place, in one transaction. Derivations get their
+    /// outputs recorded.
+    pub fn register_valid_paths(&self, infos: &[PathInfo]) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let mut outs = BTreeMap::new();
+        for i in infos {
+            if i.path.is_derivation() {
+                if let Ok(o) = self.derivation_output_paths(&i.path) {
+                    outs.insert(i.path.clone(), o);
+                }
+            }
+        }
+        lock(&self.db).register(infos, &outs)
+    }
+
+    /// Moves the finished temporary `tmp` to the real location of `p`, replacing an invalid
+    /// leftover there.
+    fn install(&self, tmp: Temp, p: &StorePath) -> Result<(), StoreError> {
+        let real = self.real_path(p);
+        if fs::symlink_metadata(&real).is_ok() {
+            nar::remove_tree(&real).map_err(|e| io_at(&e, "deleting", &real))?;
+        }
+        fs::rename(tmp.path(), &real).map_err(|e| io_at(&e, "moving to", &real))?;
+        tmp.keep();
+        if self.cfg.fsync {
+            sync_dir(&self.cfg.real_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Common tail of every addition: lock, install unless valid, register.
+    fn finish_add(&self, tmp: Temp, info: PathInfo) -> Result<StorePath, StoreError> {
+        let p = info.path.clone();
+        self.add_temp_root(&p)?;
+        if self.is_valid(&p)? {
+            return Ok(p);
+        }
+        let _lock = PathLock::lock(&self.real_path(&p))?;
+        if self.is_valid(&p)? {
+            return Ok(p);
+        }
+        canonicalise(tmp.path())?;
+        self.install(tmp, &p)?;
+        self.register_valid_paths(&[info])?;
+        Ok(p)
+    }
+
+    /// Adds a path from a NAR stream whose metadata (except the NAR hash and size, which are
+    /// computed) the caller gives through `info_for` once the archive has been read. With
+    /// `repair`, an existing valid path is replaced too.
+    pub fn add_from_nar<R: Read>(
+        &self,
+        r: R,
+        info_for: impl FnOnce(&mut R, Hash, u64) -> Result<PathInfo, StoreError>,
+    ) -> Result<StorePath, StoreError> {
+        self.check_writable()?;
+        let tmp = Temp(Some(self.temp_path("import")));
+        let mut hr = HashingReader::new(r);
+        let mut rest = Restorer::new(tmp.path(), self.cfg.fsync);
+        nar::parse(
+            &mut hr,
+            &mut rest,
+            ParseOptions {
+                case_hack: self.cfg.case_hack,
+            },
+        )
+        .map_err(nar_err)?;
+        let (hash, size, mut r) = hr.finish();
+        let info = info_for(&mut r, hash, size)?;
+        self.finish_add(tmp, info)
+    }
+}
+
+/// Nix's topological sort: a depth-first walk in path order that puts every path after
+/// everything referring to it (within `paths`). On a cycle, returns the two paths.
+pub fn topo_sort(
+    paths: &BTreeSet<StorePath>,
+    refs: &dyn Fn(&StorePath) -> BTreeSet<StorePath>,
+) -> Result<Vec<StorePath>, (StorePath, StorePath)> {
+    fn visit(
+        p: &StorePath,
+        parent: Option<&StorePath>,
+        paths: &BTreeSet<StorePath>,
+        refs: &dyn Fn(&StorePath) -> BTreeSet<StorePath>,
+        visited: &mut BTreeSet<StorePath>,
+        parents: &mut BTreeSet<StorePath>,
+        sorted: &mut Vec<StorePath>,
+    ) -> Result<(), (StorePath, StorePath)> {
+        if parents.contains(p) {
+            return Err((p.clone(), parent.cloned().unwrap_or_else(|| p.clone())));
+        }
+        if !visited.insert(p.clone()) {
+            return Ok(());
+        }
+        parents.insert(p.clone());
+        for r in refs(p) {
+            if r != *p && paths.contains(&r) {
+                visit(&r, Some(p), paths, refs, visited, parents, sorted)?;
+            }
+        }
+        sorted.push(p.clone());
+        parents.remove(p);
+        Ok(())
+    }
+    let mut sorted = Vec::new();
+    let mut visited = BTreeSet::new();
+    let mut parents = BTreeSet::new();
+    for p in paths {
+        visit(
+            p,
+            None,
+            paths,
+            refs,
+            &mut visited,
+            &mut parents,
+            &mut sorted,
+        )?;
+    }
+    sorted.reverse();
+    Ok(sorted)
+}
+
+/// The content-address field of a path added with `method`/`hash`.
+pub fn fixed_ca(method: Ingestion, hash: &Hash) -> String {
+    format!(
+        "fixed:{}{}:{}",
+        if method == Ingestion::Recursive {
+            "r:"
+        } else {
+            ""
+        },
+        hash.algo,
+        hash.to_nix32()
+    )
+}
+
+impl Store for LocalStore {
+    fn dir(&self) -> &StoreDir {
+        &self.cfg.store_dir
+    }
+
+    fn add_text(
+        &self,
+        name: &str,
+        text: &[u8],
+        refs: &BTreeSet<StorePath>,
+    ) -> Result<StorePath, StoreError> {
+        let text_hash = Hash::sha256(text);
+        let path = self.cfg.store_dir.make_text_path(name, &text_hash, refs)?;
+        if self.cfg.read_only {
+            lock(&self.session).insert(path.clone());
+            return Ok(path);
+        }
+        self.add_temp_root(&path)?;
+        if self.is_valid(&path)? {
+            return Ok(path);
+        }
+        let tmp = Temp(Some(self.temp_path("text")));
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(tmp.path())
+            .map_err(|e| io_at(&e, "creating file", tmp.path()))?;
+        f.write_all(text)
+            .map_err(|e| io_at(&e, "writing to file", tmp.path()))?;
+        if self.cfg.fsync {
+            f.sync_all()
+                .map_err(|e| io_at(&e, "syncing file", tmp.path()))?;
+        }
+        drop(f);
+        let mut w = HashingWriter {
+            hashers: vec![Hasher::new(HashAlgo::Sha256)],
+            count: 0,
+        };
+        nar::dump_bytes(text, false, &mut w)?;
+        let nar_hash = w.hashers.remove(0).finish();
+        let mut info = PathInfo::new(path, nar_hash, w.count);
+        info.references = refs.clone();
+        info.ca = Some(format!("text:sha256:{}", text_hash.to_nix32()));
+        self.finish_add(tmp, info)
+    }
+
+    fn add_path(
+        &self,
+        name: &str,
+        src: &Path,
+        method: Ingestion,
+        algo: HashAlgo,
+        filter: Filter<'_>,
+    ) -> Result<StorePath, StoreError> {
+        if self.cfg.read_only {
+            let p = content_path(&self.cfg.store_dir, name, src, method, algo, filter)?.0;
+            lock(&self.session).insert(p.clone());
+            return Ok(p);
+        }
+        // Check the name before copying anything.
+        crate::path::check_name(name, name)?;
+        let tmp = Temp(Some(self.temp_path("add")));
+        // Copy first, then hash the copy: what is hashed is exactly what gets installed.
+        let ca_hash = match method {
+            Ingestion::Flat => {
+                let meta = fs::metadata(src).map_err(|e| io_at(&e, "getting status of", src))?;
+                if meta.is_dir() {
+                    return Err(StoreError::Io("reading from file: Is a directory".into()));
+                }
+                if !meta.is_file() {
+                    return Err(StoreError::Other(format!(
+                        "file '{}' has an unsupported type",
+                        src.display()
+                    )));
+                }
+                copy_tree(src, tmp.path(), &mut |_| Ok(true), self.cfg.fsync)?;
+                let mut h = Hasher::new(algo);
+                let mut f =
+                    File::open(tmp.path()).map_err(|e| io_at(&e, "opening file", tmp.path()))?;
+                io::copy(&mut f, &mut h)?;
+                h.finish()
+            }
+            Ingestion::Recursive => {
+                copy_tree(src, tmp.path(), filter, self.cfg.fsync)?;
+                Hash::zero(algo)
+            }
+        };
+        let mut w = HashingWriter {
+            hashers: vec![Hasher::new(HashAlgo::Sha256)],
+            count: 0,
+        };
+        if method == Ingestion::Recursive && algo != HashAlgo::Sha256 {
+            w.hashers.push(Hasher::new(algo));
+        }
+        nar::dump_with(tmp.path(), &mut w, &mut |_| Ok(true), self.cfg.case_hack)
+            .map_err(nar_err)?;
+        let size = w.count;
+        let mut hs = w.hashers.into_iter().map(Hasher::finish);
+        let nar_hash = hs.next().unwrap_or_else(|| Hash::zero(HashAlgo::Sha256));
+        let ca_hash = match method {
+            Ingestion::Flat => ca_hash,
+            Ingestion::Recursive => hs.next().unwrap_or_else(|| nar_hash.clone()),
+        };
+        let path = self.cfg.store_dir.make_fixed_output_path(
+            method,
+            &ca_hash,
+            name,
+            &BTreeSet::new(),
+            false,
+        )?;
+        let mut info = PathInfo::new(path, nar_hash, size);
+        info.ca = Some(fixed_ca(method, &ca_hash));
+        self.finish_add(tmp, info)
+    }
+
+    fn is_valid(&self, p: &StorePath) -> Result<bool, StoreError> {
+        if self.cfg.read_only && lock(&self.session).contains(p) {
+            return Ok(true);
+        }
+        lock(&self.db).is_valid(p)
+    }
+
+    fn real_path(&self, p: &StorePath) -> PathBuf {
+        self.cfg.real_dir.join(p.base_name())
+    }
+
+    fn as_local(&self) -> Option<&LocalStore> {
+        Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn test_store(root: &Path) -> LocalStore {
+        LocalStore::open(LocalConfig {
+            store_dir: StoreDir::default(),
+            real_dir: root.join("nix/store"),
+            state_dir: root.join("nix/var/nix"),
+            log_dir: root.join("nix/var/log/nix"),
+            read_only: false,
+            case_hack: false,
+            fsync: true,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn add_text_and_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = test_store(tmp.path());
+        let a = s
+            .add_text("hello", b"hello world", &BTreeSet::new())
+            .unwrap();
+        assert_eq!(a.base_name(), "ivlnvab4q9c7wbsvbfsvgaa15j9p6206-hello");
+        assert!(s.is_valid(&a).unwrap());
+        let real = s.real_path(&a);
+        assert_eq!(fs::read(&real).unwrap(), b"hello world");
+        let m = fs::symlink_metadata(&real).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.mtime()), (0o444, 1));
+        let b = s
+            .add_text("b", s.print(&a).as_bytes(), &[a.clone()].into())
+            .unwrap();
+        assert_eq!(
+            s.query_path_info(&b).unwrap().references,
+            [a.clone()].into()
+        );
+        assert_eq!(s.referrers(&a).unwrap(), [b.clone()].into());
+        assert_eq!(
+            s.closure(&[b.clone()].into(), false, false).unwrap(),
+            [a.clone(), b.clone()].into()
+        );
+        assert_eq!(
+            s.topo_sort(&[a.clone(), b.clone()].into()).unwrap(),
+            vec![b.clone(), a.clone()]
+        );
+
+        let src = tmp.path().join("src");
+        fs::create_dir(&src).unwrap();
+        fs::write(src.join("f"), "x").unwrap();
+        let c = s
+            .add_path(
+                "src",
+                &src,
+                Ingestion::Recursive,
+                HashAlgo::Sha256,
+                &mut |_| Ok(true),
+            )
+            .unwrap();
+        let (want, _) = content_path(
+            s.dir(),
+            "src",
+            &src,
+            Ingestion::Recursive,
+            HashAlgo::Sha256,
+            &mut |_| Ok(true),
+        )
+        .unwrap();
+        assert_eq!(c, want);
+        let info = s.query_path_info(&c).unwrap();
+        assert_eq!(
+            hash_path(&s.real_path(&c), false).unwrap(),
+            (info.nar_hash, info.nar_size)
+        );
+        // No temporaries are left.
+        let left: Vec<_> = fs::read_dir(tmp.path().join("nix/store"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(".ferrix"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
