@@ -1,18 +1,17 @@
-# A small Nix expression: `ferrix instantiate --parse examples/hello.nix` prints it back,
-# fully parenthesised and with every variable checked.
-{ lib ? null, greeting ? "Hello" }:
+# A small derivation: `ferrix instantiate examples/hello.nix` writes its `.drv` (and the
+# copied builder script) into the store and prints the `.drv` path, as nix-instantiate does.
+# `ferrix instantiate --parse examples/hello.nix` prints the expression back instead.
+{ greeting ? "Hello" }:
 
 let
   name = "world";
   shout = s: "${s}!";
 in
-{
+derivation {
+  name = "hello";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ ./hello-builder.sh ];
   message = shout "${greeting}, ${name}";
-  answer = 6 * 7 - 1 + 1;
-  tags = [ "a" "b" ] ++ [ "c" ];
-  nested.value = if lib == null then ./default.nix else lib.id;
-  indented = ''
-    line one
-      line two
-  '';
+  outputs = [ "out" "doc" ];
 }

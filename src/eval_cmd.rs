@@ -378,7 +378,7 @@ fn eval_one<'a>(
         Output::Derivations { gc_warning } => {
             let mut drvs = Vec::new();
             let mut seen = Vec::new();
-            find_derivations(ev, v, &mut drvs, &mut seen)?;
+            find_derivations(ev, v, auto, &mut drvs, &mut seen)?;
             if !drvs.is_empty() && gc_warning {
                 gc_warning_once();
             }
@@ -422,10 +422,13 @@ fn gc_warning_once() {
 fn find_derivations<'a>(
     ev: &Evaluator<'a>,
     v: Value<'a>,
+    auto: &[Attr<'a>],
     out: &mut Vec<&'a AttrSet<'a>>,
     seen: &mut Vec<*const AttrSet<'a>>,
 ) -> Result<(), Box<EvalError>> {
     let nowhere = Pos::NONE;
+    // Functions (with formals) are called with the `--arg`s at every level searched.
+    let v = auto_call(ev, v, auto)?;
     if !collect_derivation(ev, v, out, seen)? {
         return Ok(());
     }
@@ -447,7 +450,7 @@ fn find_derivations<'a>(
                     if let Value::Attrs(cs) = child {
                         if let Some(r) = cs.get(recurse) {
                             if matches!(ev.force(r.value, r.pos)?, Value::Bool(true)) {
-                                find_derivations(ev, child, out, seen)?;
+                                find_derivations(ev, child, auto, out, seen)?;
                             }
                         }
                     }
@@ -459,7 +462,7 @@ fn find_derivations<'a>(
             for t in l.items {
                 let item = ev.force(t, nowhere)?;
                 if collect_derivation(ev, item, out, seen)? {
-                    find_derivations(ev, item, out, seen)?;
+                    find_derivations(ev, item, auto, out, seen)?;
                 }
             }
             Ok(())

@@ -1,0 +1,3 @@
+# The builder of examples/hello.nix: one file per output.
+echo "$message" > "$out"
+echo "A greeting." > "$doc"
