@@ -161,8 +161,7 @@ attribute is passed to the builder as an environment variable. The result is the
         "derivationStrict attrs
 
 The strict core of `derivation`: writes the `.drv` file for `attrs` to the store and
-returns a set holding its path (`drvPath`) and the path of each output. Needs the Nix
-store, which Ferrix does not have yet.",
+returns a set holding its path (`drvPath`) and the path of each output.",
     ),
     (
         "dirOf",
@@ -197,36 +196,32 @@ The element of `list` at index `n`, counting from 0. An index out of range is an
         "fetchGit args
 
 Fetches a Git repository (a URL, or a set with `url`, `rev`, `ref`, ...) into the Nix
-store and returns a set describing the checkout. Not available in Ferrix yet: it needs
-the Nix store.",
+store and returns a set describing the checkout. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
     ),
     (
         "fetchMercurial",
         "fetchMercurial args
 
-Fetches a Mercurial repository into the Nix store. Not available in Ferrix yet: it needs
-the Nix store.",
+Fetches a Mercurial repository into the Nix store. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
     ),
     (
         "fetchTarball",
         "fetchTarball args
 
 Downloads a tarball (a URL, or a set with `url` and optionally `sha256`), unpacks it into
-the Nix store and returns the path. Not available in Ferrix yet: it needs the Nix store.",
+the Nix store and returns the path. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
     ),
     (
         "fetchTree",
         "fetchTree input
 
-Fetches a source tree described by a flake-style input into the Nix store. Not available
-in Ferrix yet: it needs the Nix store.",
+Fetches a source tree described by a flake-style input into the Nix store. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
     ),
     (
         "fetchurl",
         "fetchurl url
 
-Downloads a file into the Nix store and returns its path. Not available in Ferrix yet:
-it needs the Nix store.",
+Downloads a file into the Nix store and returns its path. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
     ),
     (
         "filter",
@@ -241,7 +236,7 @@ The elements of `list` for which `pred` returns true, in their original order.
         "filterSource pred path
 
 Copies `path` into the Nix store, keeping only the files and directories for which
-`pred fullPath type` returns true. Needs the Nix store, which Ferrix does not have yet.",
+`pred fullPath type` returns true.",
     ),
     (
         "findFile",
@@ -517,7 +512,7 @@ true, `wrong` the others, each in their original order.",
         "path { path; name ? ...; filter ? ...; sha256 ? ...; recursive ? true; }
 
 Copies a path into the Nix store, like `filterSource` but with a chosen name and an
-optional expected hash. Needs the Nix store, which Ferrix does not have yet.",
+optional expected hash.",
     ),
     (
         "pathExists",
@@ -608,7 +603,7 @@ Splits a version string into its components, the way `compareVersions` sees them
         "storePath path
 
 Turns a store path given as a string into a string that depends on that path, checking
-that it exists in the store. Needs the Nix store, which Ferrix does not have yet.",
+that it exists in the store.",
     ),
     (
         "stringLength",
@@ -648,8 +643,9 @@ caller may want to handle.",
         "toFile",
         "toFile name contents
 
-Writes `contents` to a file called `name` in the Nix store and returns its path. Needs
-the Nix store, which Ferrix does not have yet.",
+Writes `contents` to a file called `name` in the Nix store and returns its path.
+`contents` may refer to other store paths (they become references of the file) but not
+to derivation outputs.",
     ),
     (
         "toJSON",
