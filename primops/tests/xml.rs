@@ -1293,16 +1293,12 @@ fn to_xml_cycle_is_not_caught() {
 /// A list nested 1000 deep: Nix 2.8's `toXML` gives 2021073 bytes with this SHA-256.
 #[test]
 fn deep_nesting() {
-    use sha2::Digest;
     let got = to_xml(
         "deep",
         "let f = n: if n == 0 then [] else [ (f (n - 1)) ]; in f 1000",
     );
     assert_eq!(got.len(), 2021073);
-    let hex: String = sha2::Sha256::digest(&got)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = ferrix_store::Hash::sha256(&got).to_base16();
     assert_eq!(
         hex,
         "78e3c11f5c408f4d9d361c7e46d9b91a8ae669a073640b5b8a0010830db581a6"
