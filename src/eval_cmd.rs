@@ -435,7 +435,7 @@ fn find_derivations<'a>(
     match v {
         Value::Attrs(set) => {
             let mut named: Vec<(Vec<u8>, &Attr<'a>)> = set
-                .attrs
+                .attrs()
                 .iter()
                 .map(|a| (ev.symbols.borrow().name(a.name).to_vec(), a))
                 .collect();

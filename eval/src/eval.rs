@@ -44,7 +44,16 @@ impl<'a> Evaluator<'a> {
         t.0.set(State::BlackHole);
         let r = match state {
             State::Deferred(e, env) => self.eval(e, env),
-            State::Apply(f, x) => self.force(f, pos).and_then(|fv| self.call(fv, x, pos)),
+            // Nix calls the functions of lazy applications without a position.
+            State::Apply(f, x) => self
+                .force(f, pos)
+                .and_then(|fv| self.call(fv, x, Pos::NONE)),
+            State::ApplyAttr(f, name, x) => self.force(f, pos).and_then(|fv| {
+                let name = self.symbols.borrow().name(name).to_vec();
+                let name = self.alloc_thunk(self.string(&name));
+                let g = self.call(fv, name, Pos::NONE)?;
+                self.call(g, x, Pos::NONE)
+            }),
             State::Select(s, name, at) => self.select_from(s, name, at),
             State::Forward(other) => self.force(other, pos),
             State::Done(_) | State::BlackHole => unreachable!("handled above"),
@@ -80,7 +89,7 @@ impl<'a> Evaluator<'a> {
     fn suggest(&self, set: &AttrSet<'a>, name: Sym) -> Vec<String> {
         let want = self.sym_name(name);
         let mut c: Vec<(usize, String)> = set
-            .attrs
+            .attrs()
             .iter()
             .map(|a| self.sym_name(a.name))
             .map(|n| (levenshtein(&want, &n), n))
@@ -491,7 +500,7 @@ impl<'a> Evaluator<'a> {
     /// A set written at `pos` (a set literal).
     pub fn make_attrs_at(&self, attrs: Vec<Attr<'a>>, pos: Pos) -> Value<'a> {
         let attrs = self.bump.alloc_slice_copy(&attrs);
-        Value::Attrs(self.bump.alloc(AttrSet { attrs, pos }))
+        Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos)))
     }
 
     /// The value of a constant expression, which needs no thunk.
@@ -691,7 +700,7 @@ impl<'a> Evaluator<'a> {
             return Ok(attrs);
         };
         let overrides = self.force_attrs(attrs[i].value, pos)?;
-        for o in overrides.attrs {
+        for o in overrides.attrs() {
             match attrs.binary_search_by_key(&o.name, |a| a.name) {
                 Ok(j) => attrs[j].value.0.set(State::Forward(o.value)),
                 Err(j) => attrs.insert(j, *o),
@@ -807,8 +816,8 @@ impl<'a> Evaluator<'a> {
                 },
             }
         }
-        if !formals.ellipsis && set.attrs.len() > n - shift - defaults.len() {
-            for a in set.attrs {
+        if !formals.ellipsis && set.attrs().len() > n - shift - defaults.len() {
+            for a in set.attrs() {
                 if formals
                     .entries
                     .binary_search_by_key(&a.name, |f| f.name)

@@ -168,6 +168,12 @@ impl<'a> Evaluator<'a> {
         self.bump.alloc(Thunk::new(value::State::Apply(f, x)))
     }
 
+    /// A thunk for `f "name" x`, evaluated when forced (`mapAttrs`).
+    pub fn lazy_apply_attr(&self, f: &'a Thunk<'a>, name: Sym, x: &'a Thunk<'a>) -> &'a Thunk<'a> {
+        self.bump
+            .alloc(Thunk::new(value::State::ApplyAttr(f, name, x)))
+    }
+
     /// A thunk for `set.name`, evaluated when forced.
     pub fn lazy_select(&self, set: &'a Thunk<'a>, name: Sym, pos: Pos) -> &'a Thunk<'a> {
         self.bump
@@ -342,7 +348,7 @@ impl<'a> Evaluator<'a> {
     ) -> EvalResult<'a> {
         let path = resolve_expr_path(path).map_err(|m| EvalError::eval(m, pos))?;
         let (text, dir) = read_source(&path, Some(pos))?;
-        let names: Vec<Sym> = scope.attrs.iter().map(|a| a.name).collect();
+        let names: Vec<Sym> = scope.attrs().iter().map(|a| a.name).collect();
         let (e, file) = self.parse_in_scope(
             &text,
             Origin::File(path.to_string_lossy().into_owned()),
@@ -351,7 +357,7 @@ impl<'a> Evaluator<'a> {
         )?;
         let slots = self
             .bump
-            .alloc_slice_fill_iter(scope.attrs.iter().map(|a| a.value));
+            .alloc_slice_fill_iter(scope.attrs().iter().map(|a| a.value));
         let env = self.bump.alloc(Env {
             up: None,
             slots,

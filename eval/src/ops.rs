@@ -177,10 +177,10 @@ impl<'a> Evaluator<'a> {
                         );
                     }
                 }
-                if x.attrs.len() != y.attrs.len() {
+                if x.attrs().len() != y.attrs().len() {
                     return Ok(false);
                 }
-                for (p, q) in x.attrs.iter().zip(y.attrs.iter()) {
+                for (p, q) in x.attrs().iter().zip(y.attrs().iter()) {
                     if p.name != q.name {
                         return Ok(false);
                     }
@@ -209,42 +209,13 @@ impl<'a> Evaluator<'a> {
 
     /// `x // y` in one linear merge of the two sorted attribute arrays.
     pub fn update(&self, x: &'a AttrSet<'a>, y: &'a AttrSet<'a>) -> Value<'a> {
-        if y.attrs.is_empty() {
+        if y.is_empty() {
             return Value::Attrs(x);
         }
-        if x.attrs.is_empty() {
+        if x.is_empty() {
             return Value::Attrs(y);
         }
-        // Merge straight into the arena: `//` chains are hot, and a temporary would be
-        // copied once more.
-        let mut out =
-            bumpalo::collections::Vec::with_capacity_in(x.attrs.len() + y.attrs.len(), self.bump);
-        let (mut i, mut j) = (0, 0);
-        while i < x.attrs.len() && j < y.attrs.len() {
-            let (a, b) = (x.attrs[i], y.attrs[j]);
-            match a.name.cmp(&b.name) {
-                std::cmp::Ordering::Less => {
-                    out.push(a);
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    out.push(b);
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    out.push(b);
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        out.extend_from_slice(&x.attrs[i..]);
-        out.extend_from_slice(&y.attrs[j..]);
-        let attrs = out.into_bump_slice();
-        Value::Attrs(self.bump.alloc(AttrSet {
-            attrs,
-            pos: Pos::NONE,
-        }))
+        Value::Attrs(self.bump.alloc(AttrSet::update(self.bump, x, y)))
     }
 
     pub fn concat_lists(&self, lists: &[&'a List<'a>]) -> Value<'a> {

@@ -28,13 +28,13 @@ impl<'a> Evaluator<'a> {
             Value::Str(s) => print_string(s.bytes, out),
             Value::Path(p) => out.extend_from_slice(p.bytes),
             Value::Attrs(set) => {
-                if !set.attrs.is_empty() && !seen.insert(set as *const _ as usize) {
+                if !set.attrs().is_empty() && !seen.insert(set as *const _ as usize) {
                     out.extend_from_slice("«repeated»".as_bytes());
                     return;
                 }
                 out.extend_from_slice(b"{ ");
                 let symbols = self.symbols.borrow();
-                let mut sorted: Vec<&Attr<'a>> = set.attrs.iter().collect();
+                let mut sorted: Vec<&Attr<'a>> = set.attrs().iter().collect();
                 sorted.sort_by(|x, y| symbols.name(x.name).cmp(symbols.name(y.name)));
                 let names: Vec<String> = sorted
                     .iter()
@@ -89,7 +89,7 @@ impl<'a> Evaluator<'a> {
                     if !seen.insert(set as *const _ as usize) {
                         return Ok(());
                     }
-                    for a in set.attrs {
+                    for a in set.attrs() {
                         let x = self.force(a.value, pos).map_err(|e| {
                             e.with_frame(
                                 format!(

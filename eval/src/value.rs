@@ -37,11 +37,187 @@ pub struct NixStr<'a> {
 }
 
 /// An attribute set: attributes sorted by symbol id.
+///
+/// `x // y` does not copy when either side is big: it makes a layered set that looks names
+/// up in `y`, then in `x`. nixpkgs merges its ~20 000-package set with small overlays
+/// hundreds of times, and copying each time was half of the evaluator's memory. A layered
+/// set is flattened (merged once, then cached) only when something walks all of it.
 pub struct AttrSet<'a> {
-    pub attrs: &'a [Attr<'a>],
+    /// Every attribute, sorted, once known; empty while the set is still layered.
+    flat: Cell<&'a [Attr<'a>]>,
+    layers: Cell<Option<&'a Layers<'a>>>,
     /// Where a set literal was written (`Pos::NONE` for sets that operators and builtins
     /// make); builtins report errors about a set's contents there, as Nix does.
     pub pos: Pos,
+}
+
+/// The two sides of a `//` not merged yet.
+pub struct Layers<'a> {
+    /// The right-hand side: its attributes win.
+    top: &'a AttrSet<'a>,
+    bottom: &'a AttrSet<'a>,
+    /// How many layers lie below, at most; lookups walk that many sets.
+    depth: u32,
+    bump: &'a bumpalo::Bump,
+}
+
+/// Layers deeper than this are merged at once, which bounds the cost of a lookup.
+const MAX_LAYER_DEPTH: u32 = 12;
+/// Sets smaller than this are always merged: the copy is cheap and lookups stay one search.
+const MIN_LAYERED_LEN: usize = 48;
+
+impl<'a> AttrSet<'a> {
+    /// A set of attributes already sorted by symbol.
+    pub fn new(attrs: &'a [Attr<'a>], pos: Pos) -> Self {
+        AttrSet {
+            flat: Cell::new(attrs),
+            layers: Cell::new(None),
+            pos,
+        }
+    }
+
+    /// `bottom // top`, layered or merged (see the type's comment).
+    pub fn update(bump: &'a bumpalo::Bump, bottom: &'a AttrSet<'a>, top: &'a AttrSet<'a>) -> Self {
+        let depth = 1 + bottom.depth().max(top.depth());
+        let small = bottom.len_bound() + top.len_bound() < MIN_LAYERED_LEN;
+        if depth > MAX_LAYER_DEPTH || small {
+            let (x, y) = (bottom.view(), top.view());
+            let merged = merge_into(&x, &y, |n| {
+                bumpalo::collections::Vec::with_capacity_in(n, bump)
+            });
+            return AttrSet::new(merged.into_bump_slice(), Pos::NONE);
+        }
+        AttrSet {
+            flat: Cell::new(&[]),
+            layers: Cell::new(Some(bump.alloc(Layers {
+                top,
+                bottom,
+                depth,
+                bump,
+            }))),
+            pos: Pos::NONE,
+        }
+    }
+
+    fn depth(&self) -> u32 {
+        self.layers.get().map_or(0, |l| l.depth)
+    }
+
+    /// The number of attributes, or more when layers share names.
+    pub fn len_bound(&self) -> usize {
+        match self.layers.get() {
+            None => self.flat.get().len(),
+            Some(l) => l.top.len_bound() + l.bottom.len_bound(),
+        }
+    }
+
+    /// All attributes, sorted by symbol (merging a layered set once).
+    pub fn attrs(&self) -> &'a [Attr<'a>] {
+        match self.layers.get() {
+            None => self.flat.get(),
+            Some(l) => {
+                // Only this set keeps its merged copy: the layers under it may never be
+                // walked themselves, and caching each of them would copy the big set again
+                // per layer.
+                let (bottom, top) = (l.bottom.view(), l.top.view());
+                let merged = merge_into(&bottom, &top, |n| {
+                    bumpalo::collections::Vec::with_capacity_in(n, l.bump)
+                })
+                .into_bump_slice();
+                self.flat.set(merged);
+                self.layers.set(None);
+                merged
+            }
+        }
+    }
+
+    /// All attributes, merged into a temporary when the set is layered.
+    fn view(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
+        match self.layers.get() {
+            None => std::borrow::Cow::Borrowed(self.flat.get()),
+            Some(l) => {
+                let (bottom, top) = (l.bottom.view(), l.top.view());
+                std::borrow::Cow::Owned(merge_into(&bottom, &top, Vec::with_capacity))
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.attrs().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self.layers.get() {
+            None => self.flat.get().is_empty(),
+            // Empty sides are never layered.
+            Some(_) => false,
+        }
+    }
+
+    pub fn get(&self, name: Sym) -> Option<&'a Attr<'a>> {
+        let mut set = self;
+        loop {
+            match set.layers.get() {
+                None => {
+                    let attrs = set.flat.get();
+                    return attrs
+                        .binary_search_by_key(&name, |a| a.name)
+                        .ok()
+                        .map(|i| &attrs[i]);
+                }
+                Some(l) => {
+                    if let Some(a) = l.top.get(name) {
+                        return Some(a);
+                    }
+                    set = l.bottom;
+                }
+            }
+        }
+    }
+}
+
+/// The attributes of `bottom // top`, sorted, in a vector that `make` gives the exact size.
+fn merge_into<'a, V>(x: &[Attr<'a>], y: &[Attr<'a>], make: impl FnOnce(usize) -> V) -> V
+where
+    V: Extend<Attr<'a>>,
+{
+    // Count first so the result takes exactly its size.
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < x.len() && j < y.len() {
+        match x[i].name.cmp(&y[j].name) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+        }
+        n += 1;
+    }
+    n += (x.len() - i) + (y.len() - j);
+    let mut out = make(n);
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        let (a, b) = (x[i], y[j]);
+        match a.name.cmp(&b.name) {
+            std::cmp::Ordering::Less => {
+                out.extend([a]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.extend([b]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.extend([b]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend(x[i..].iter().copied());
+    out.extend(y[j..].iter().copied());
+    out
 }
 
 #[derive(Clone, Copy)]
@@ -87,6 +263,9 @@ pub(crate) enum State<'a> {
     Deferred(&'a Expr, &'a Env<'a>),
     /// `f x`, made by builtins such as `map`.
     Apply(&'a Thunk<'a>, &'a Thunk<'a>),
+    /// `f "name" x`, which `mapAttrs` makes for each attribute; one thunk instead of the
+    /// three that `Apply` would take, and the name string is made only when forced.
+    ApplyAttr(&'a Thunk<'a>, Sym, &'a Thunk<'a>),
     /// `s.name`, for `inherit (s) name`.
     Select(&'a Thunk<'a>, Sym, Pos),
     /// The value of another thunk (a `rec` attribute replaced through `__overrides`).
@@ -154,11 +333,17 @@ impl<'a> Value<'a> {
     }
 }
 
-impl<'a> AttrSet<'a> {
-    pub fn get(&self, name: Sym) -> Option<&Attr<'a>> {
-        self.attrs
-            .binary_search_by_key(&name, |a| a.name)
-            .ok()
-            .map(|i| &self.attrs[i])
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sizes the evaluator's memory use depends on; a change here shows up in every
+    /// benchmark.
+    #[test]
+    fn value_sizes() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<Thunk>(), 24);
+        assert_eq!(std::mem::size_of::<Attr>(), 24);
+        assert_eq!(std::mem::size_of::<AttrSet>(), 32);
     }
 }

@@ -96,7 +96,7 @@ impl NativeConfig {
         attrs.sort_by_key(|a| a.name);
         attrs.dedup_by_key(|a| a.name);
         let mut merged: Vec<Attr<'a>> = set
-            .attrs
+            .attrs()
             .iter()
             .filter(|a| attrs.binary_search_by_key(&a.name, |b| b.name).is_err())
             .copied()

@@ -565,7 +565,7 @@ unsafe extern "C" fn attrs_len(
     o: *mut usize,
 ) -> abi::Status {
     enter(ctx, abi::ERR, |f| match f.value(h, "attrs_len")? {
-        Value::Attrs(s) => out(f, o, s.attrs.len(), "attrs_len"),
+        Value::Attrs(s) => out(f, o, s.attrs().len(), "attrs_len"),
         v => f.type_error(v, "a set"),
     })
 }
@@ -600,7 +600,7 @@ unsafe extern "C" fn attrs_entry(
     o: *mut abi::ValueHandle,
 ) -> abi::Status {
     enter(ctx, abi::ERR, |f| match f.value(h, "attrs_entry")? {
-        Value::Attrs(s) => match s.attrs.get(i) {
+        Value::Attrs(s) => match s.attrs().get(i) {
             Some(a) => {
                 let ev = f.ev();
                 let bytes: &[u8] = {
@@ -614,7 +614,7 @@ unsafe extern "C" fn attrs_entry(
             }
             None => Err(f.fault(format!(
                 "attrs_entry: index {i} is out of range for a set of {} attributes",
-                s.attrs.len()
+                s.attrs().len()
             ))),
         },
         v => f.type_error(v, "a set"),

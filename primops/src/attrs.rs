@@ -37,7 +37,7 @@ fn attr_names<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalR
 /// The attributes in the order of their names as strings.
 pub fn sorted_by_name<'a>(ev: &Evaluator<'a>, set: &'a AttrSet<'a>) -> Vec<Attr<'a>> {
     let symbols = ev.symbols.borrow();
-    let mut v: Vec<Attr<'a>> = set.attrs.to_vec();
+    let mut v: Vec<Attr<'a>> = set.attrs().to_vec();
     v.sort_by(|x, y| symbols.name(x.name).cmp(symbols.name(y.name)));
     v
 }
@@ -70,7 +70,7 @@ fn remove_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eva
     }
     drop.sort_unstable();
     let kept: Vec<Attr<'a>> = set
-        .attrs
+        .attrs()
         .iter()
         .filter(|a| drop.binary_search(&a.name).is_err())
         .copied()
@@ -103,12 +103,20 @@ fn list_to_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
 fn intersect_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let a = attrs(ev, args[0], pos)?;
     let b = attrs(ev, args[1], pos)?;
-    let out: Vec<Attr<'a>> = b
-        .attrs
-        .iter()
-        .filter(|x| a.get(x.name).is_some())
-        .copied()
-        .collect();
+    // Walk the smaller side and look names up in the other: `callPackage` intersects a
+    // few formals with the whole package set, which must not be walked (or flattened).
+    let out: Vec<Attr<'a>> = if a.len_bound() < b.len_bound() {
+        a.attrs()
+            .iter()
+            .filter_map(|x| b.get(x.name).copied())
+            .collect()
+    } else {
+        b.attrs()
+            .iter()
+            .filter(|x| a.get(x.name).is_some())
+            .copied()
+            .collect()
+    };
     Ok(ev.make_attrs(out))
 }
 
@@ -128,15 +136,13 @@ fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
     let set = attrs(ev, args[1], pos)?;
     let f = args[0];
     let out: Vec<Attr<'a>> = set
-        .attrs
+        .attrs()
         .iter()
         .map(|a| {
-            let name = ev.symbols.borrow().name(a.name).to_vec();
-            let n = ev.alloc_thunk(ev.string(&name));
             // Nix gives the attributes that builtins make no position.
             Attr {
                 name: a.name,
-                value: ev.lazy_apply(ev.lazy_apply(f, n), a.value),
+                value: ev.lazy_apply_attr(f, a.name, a.value),
                 pos: Pos {
                     file: u32::MAX,
                     offset: 0,
@@ -186,7 +192,7 @@ fn zip_attrs_with<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> E
     let mut groups: std::collections::BTreeMap<ferrix_parser::Sym, Vec<&'a Thunk<'a>>> =
         Default::default();
     for t in sets.items {
-        for a in attrs(ev, t, pos)?.attrs {
+        for a in attrs(ev, t, pos)?.attrs() {
             groups.entry(a.name).or_default().push(a.value);
         }
     }

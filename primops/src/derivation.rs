@@ -144,7 +144,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
     let mut json = structured.then(|| b"{".to_vec());
 
     let mut sorted: Vec<(Vec<u8>, &Attr<'a>)> = set
-        .attrs
+        .attrs()
         .iter()
         .map(|a| (ev.symbols.borrow().name(a.name).to_vec(), a))
         .collect();

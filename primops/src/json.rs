@@ -134,7 +134,7 @@ fn write_value<'a>(
             }
             let mut attrs: Vec<(Vec<u8>, &Attr<'a>)> = {
                 let symbols = ev.symbols.borrow();
-                set.attrs
+                set.attrs()
                     .iter()
                     .map(|a| (symbols.name(a.name).to_vec(), a))
                     .collect()

@@ -148,7 +148,7 @@ fn path<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<
     let mut filter = None;
     let mut method = Ingestion::Recursive;
     let mut expected = None;
-    for a in set.attrs {
+    for a in set.attrs() {
         let key = ev.symbols.borrow().name(a.name).to_vec();
         match &key[..] {
             b"path" => src = Some(coerce_path(ev, a.value, a.pos)?.0),

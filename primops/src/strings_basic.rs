@@ -314,7 +314,7 @@ fn append_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> E
         ev.intern(b"allOutputs"),
         ev.intern(b"outputs"),
     );
-    for a in spec.attrs {
+    for a in spec.attrs() {
         let path = ev.symbols.borrow().name(a.name).to_vec();
         let info = attrs(ev, a.value, pos)?;
         if let Some(p) = info.get(path_sym) {

@@ -245,7 +245,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
                 if self.is_derivation(set)? {
                     self.derivation(set)?;
                 } else {
-                    let key = self.enter(set as *const AttrSet<'a> as usize, set.attrs.len())?;
+                    let key = self.enter(set as *const AttrSet<'a> as usize, set.attrs().len())?;
                     self.xml.open("attrs", Vec::new());
                     let r = self.show_attrs(set);
                     self.leave(key);
@@ -347,7 +347,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
     fn show_attrs(&mut self, set: &'a AttrSet<'a>) -> Result<(), Box<EvalError>> {
         let mut sorted: Vec<(Vec<u8>, &Attr<'a>)> = {
             let symbols = self.ev.symbols.borrow();
-            set.attrs
+            set.attrs()
                 .iter()
                 .map(|a| (symbols.name(a.name).to_vec(), a))
                 .collect()

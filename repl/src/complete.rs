@@ -70,7 +70,7 @@ impl<'a> Session<'a, '_> {
                 return (pos, Vec::new());
             };
             let mut c: Vec<String> = set
-                .attrs
+                .attrs()
                 .iter()
                 .map(|a| self.ev.sym_name(a.name))
                 .filter(|n| n.starts_with(prefix))

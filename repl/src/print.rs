@@ -208,7 +208,7 @@ impl<'a> Printer<'_, 'a> {
                     out.extend_from_slice(format!("«derivation {drv}»").as_bytes());
                 } else if depth > 0 {
                     let mut attrs: Vec<(String, &'a Thunk<'a>)> = set
-                        .attrs
+                        .attrs()
                         .iter()
                         .map(|a| (self.ev.sym_name(a.name), a.value))
                         .collect();

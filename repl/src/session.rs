@@ -367,10 +367,10 @@ impl<'a, 'b> Session<'a, 'b> {
 
     fn add_attrs(&self, set: &AttrSet<'a>) -> usize {
         let mut scope = self.scope.borrow_mut();
-        for a in set.attrs {
+        for a in set.attrs() {
             scope.insert(a.name, a.value);
         }
-        set.attrs.len()
+        set.attrs().len()
     }
 
     /// Handles one complete or partial input (lines joined with newlines).
@@ -991,7 +991,7 @@ mod session_tests {
             panic!("builtins")
         };
         let mut n = 0;
-        for a in b.attrs {
+        for a in b.attrs() {
             if let Ok(Value::PrimOp(op)) = s.ev.force(a.value, Pos::NONE) {
                 let mut sink = Sink::default();
                 s.process(
