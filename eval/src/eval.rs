@@ -1,6 +1,6 @@
 //! The evaluation of expressions, forcing of thunks and function calls.
 
-use crate::env::Env;
+use crate::env::{Env, EnvFrame};
 use crate::error::{ErrorKind, EvalError, EvalResult};
 use crate::value::*;
 use crate::{Evaluator, Pos};
@@ -164,7 +164,7 @@ impl<'a> Evaluator<'a> {
                 })))
             }
             ExprKind::Var(v) => match v.slot {
-                Slot::Local { up, index } => env.ancestor(up).slots[index as usize],
+                Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
                 Slot::Global(i) => self.global(i),
                 _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
             },
@@ -197,14 +197,14 @@ impl<'a> Evaluator<'a> {
     #[inline(always)]
     fn lookup(&self, v: &ast::Var, env: &'a Env<'a>, pos: Pos) -> TR<'a> {
         match v.slot {
-            Slot::Local { up, index } => Ok(env.ancestor(up).slots[index as usize]),
+            Slot::Local { up, index } => Ok(env.ancestor(up).slots()[index as usize]),
             Slot::Global(i) => Ok(self.global(i)),
             Slot::With { up } => {
                 let mut w = Some(env.ancestor(up));
                 while let Some(scope) = w {
-                    if scope.is_with {
+                    if scope.is_with() {
                         // Nix reports a `with` of a non-set without a position.
-                        let set = match self.force(scope.slots[0], pos)? {
+                        let set = match self.force(scope.slots()[0], pos)? {
                             Value::Attrs(set) => set,
                             v => {
                                 return Err(EvalError::new(
@@ -316,13 +316,7 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::With(w, body) => {
                 let t = self.thunk(w, env);
-                let slots = self.bump.alloc_slice_copy(&[t]);
-                let scope = self.bump.alloc(Env {
-                    up: Some(env),
-                    slots,
-                    file: env.file,
-                    is_with: true,
-                });
+                let scope = Env::alloc(self.bump, Some(env), env.file, true, &[t]);
                 self.eval(body, scope)
             }
             ExprKind::Assert(b) => {
@@ -537,7 +531,7 @@ impl<'a> Evaluator<'a> {
                             ..
                         }),
                     ..
-                }) if *up > 0 => env.ancestor(up - 1).slots[*index as usize],
+                }) if *up > 0 => env.ancestor(up - 1).slots()[*index as usize],
                 AttrValue::Plain(Expr {
                     kind:
                         ExprKind::Var(ast::Var {
@@ -565,13 +559,8 @@ impl<'a> Evaluator<'a> {
                 fresh.push(false);
             }
         }
-        let slots: &'a [&'a Thunk<'a>] = self.bump.alloc_slice_copy(&slots);
-        let scope: &'a Env<'a> = self.bump.alloc(Env {
-            up: Some(env),
-            slots,
-            file: env.file,
-            is_with: false,
-        });
+        let scope: &'a Env<'a> = Env::alloc(self.bump, Some(env), env.file, false, &slots);
+        let slots = scope.slots();
         let mut sources: Vec<&'a Thunk<'a>> = Vec::with_capacity(a.inherit_sources.len());
         for s in &a.inherit_sources {
             sources.push(self.thunk(s, scope));
@@ -778,13 +767,13 @@ impl<'a> Evaluator<'a> {
     fn call_lambda(&self, c: &'a Closure<'a>, arg: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
         let l = c.lambda;
         let Some(formals) = &l.formals else {
-            let slots = self.bump.alloc_slice_copy(&[arg]);
-            let env = self.bump.alloc(Env {
-                up: Some(c.env),
-                slots,
-                file: c.env.file,
-                is_with: false,
-            });
+            if !l.keeps_scope {
+                if let Some(frame) = EnvFrame::<1>::new(Some(c.env), c.env.file, &[arg]) {
+                    // SAFETY: the body keeps no reference to its scope (`keeps_scope`).
+                    return self.lambda_body(c, unsafe { frame.env() }, pos);
+                }
+            }
+            let env = Env::alloc(self.bump, Some(c.env), c.env.file, false, &[arg]);
             return self.lambda_body(c, env, pos);
         };
         let set = self.force_attrs(arg, pos)?;
@@ -816,7 +805,10 @@ impl<'a> Evaluator<'a> {
                 },
             }
         }
-        if !formals.ellipsis && set.attrs().len() > n - shift - defaults.len() {
+        // `len_bound` first: a layered argument set is only merged when it may really hold
+        // an unexpected name.
+        let given = n - shift - defaults.len();
+        if !formals.ellipsis && set.len_bound() > given && set.len() > given {
             for a in set.attrs() {
                 if formals
                     .entries
@@ -842,13 +834,15 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        let slots = self.bump.alloc_slice_copy(&slots);
-        let env = self.bump.alloc(Env {
-            up: Some(c.env),
-            slots,
-            file: c.env.file,
-            is_with: false,
-        });
+        if !l.keeps_scope && defaults.is_empty() {
+            if let Some(frame) = EnvFrame::<8>::new(Some(c.env), c.env.file, &slots) {
+                // SAFETY: the body keeps no reference to its scope (`keeps_scope`), and
+                // there are no defaults to evaluate in it lazily.
+                return self.lambda_body(c, unsafe { frame.env() }, pos);
+            }
+        }
+        let env = Env::alloc(self.bump, Some(c.env), c.env.file, false, &slots);
+        let slots = env.slots();
         for (i, d) in defaults {
             slots[i].0.set(match self.constant(d) {
                 Some(v) => State::Done(v),

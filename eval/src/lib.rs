@@ -258,12 +258,7 @@ impl<'a> Evaluator<'a> {
 
     /// The scope a file's top-level expression runs in.
     pub fn file_env(&self, file: u32) -> &'a Env<'a> {
-        self.bump.alloc(Env {
-            up: None,
-            slots: &[],
-            file,
-            is_with: false,
-        })
+        Env::alloc(self.bump, None, file, false, &[])
     }
 
     /// Evaluates an expression given as text (`-E`), relative to `base_dir`.
@@ -355,15 +350,8 @@ impl<'a> Evaluator<'a> {
             &dir,
             &names,
         )?;
-        let slots = self
-            .bump
-            .alloc_slice_fill_iter(scope.attrs().iter().map(|a| a.value));
-        let env = self.bump.alloc(Env {
-            up: None,
-            slots,
-            file,
-            is_with: false,
-        });
+        let slots: Vec<&'a Thunk<'a>> = scope.attrs().iter().map(|a| a.value).collect();
+        let env = Env::alloc(self.bump, None, file, false, &slots);
         self.eval(e, env)
     }
 

@@ -64,7 +64,7 @@ pub struct Layers<'a> {
 /// Layers deeper than this are merged at once, which bounds the cost of a lookup.
 const MAX_LAYER_DEPTH: u32 = 12;
 /// Sets smaller than this are always merged: the copy is cheap and lookups stay one search.
-const MIN_LAYERED_LEN: usize = 48;
+const MIN_LAYERED_LEN: usize = 4;
 
 impl<'a> AttrSet<'a> {
     /// A set of attributes already sorted by symbol.

@@ -492,6 +492,7 @@ impl Ctx<'_> {
                 formals,
                 body,
                 name: None,
+                keeps_scope: true,
             })),
         ))
     }

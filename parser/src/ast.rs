@@ -220,6 +220,81 @@ pub struct Lambda {
     pub body: Expr,
     /// The attribute this function was defined as, for error traces.
     pub name: Option<Sym>,
+    /// Whether running the body may keep a reference to the call's scope (see
+    /// [`Lambda::body_keeps_scope`]); set by the resolver, `true` until then.
+    pub keeps_scope: bool,
+}
+
+impl Lambda {
+    /// Whether evaluating this function's body may keep a reference to its call's scope
+    /// beyond the call: it makes a closure, a nested scope, or a lazy value of code (any
+    /// argument, list item or default that is not a literal or a plain variable). When it
+    /// cannot, an evaluator may put the scope on its stack. Needs resolved variables.
+    pub fn body_keeps_scope(&self) -> bool {
+        let defaults = self
+            .formals
+            .iter()
+            .flat_map(|f| f.entries.iter())
+            .filter_map(|f| f.default.as_ref());
+        for d in defaults {
+            if !matches!(d.kind, ExprKind::Int(_) | ExprKind::Float(_)) || keeps_scope(d) {
+                return true;
+            }
+        }
+        keeps_scope(&self.body)
+    }
+}
+
+/// Whether code is stored unevaluated with its scope when it is an argument, a list item
+/// or an attribute value: everything but literals and variables bound to a slot.
+fn is_lazy_code(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Path(_)
+        | ExprKind::HomePath(..) => false,
+        ExprKind::Var(v) => !matches!(v.slot, Slot::Local { .. } | Slot::Global(_)),
+        _ => true,
+    }
+}
+
+/// Whether evaluating `e` strictly may store a reference to its scope (see
+/// [`Lambda::body_keeps_scope`]).
+fn keeps_scope(e: &Expr) -> bool {
+    let names = |path: &[AttrName]| {
+        path.iter().any(|n| match n {
+            AttrName::Dynamic(x) => keeps_scope(x),
+            _ => false,
+        })
+    };
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Path(_)
+        | ExprKind::HomePath(..)
+        | ExprKind::Var(_)
+        | ExprKind::CurPos => false,
+        ExprKind::Select(s) => {
+            keeps_scope(&s.expr) || names(&s.path) || s.default.as_ref().is_some_and(keeps_scope)
+        }
+        ExprKind::HasAttr(x, path) => keeps_scope(x) || names(path),
+        ExprKind::List(items) => items.iter().any(|x| is_lazy_code(x) || keeps_scope(x)),
+        ExprKind::Call(f, args) => {
+            keeps_scope(f) || args.iter().any(|x| is_lazy_code(x) || keeps_scope(x))
+        }
+        ExprKind::If(b) => b.iter().any(keeps_scope),
+        ExprKind::Assert(b) => b.iter().any(keeps_scope),
+        ExprKind::Not(x) | ExprKind::Neg(x) => keeps_scope(x),
+        ExprKind::Binary(_, b) => b.iter().any(keeps_scope),
+        ExprKind::Interpolate(_, parts) => parts.iter().any(|p| match p {
+            Part::Lit(..) => false,
+            Part::Expr(_, x) => keeps_scope(x),
+        }),
+        // Closures, sets (their values are lazy), and nested scopes.
+        ExprKind::Lambda(_) | ExprKind::Attrs(_) | ExprKind::Let(..) | ExprKind::With(..) => true,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

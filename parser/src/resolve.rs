@@ -237,6 +237,7 @@ impl Resolver<'_> {
                 }
                 self.expr(&mut l.body)?;
                 self.pop();
+                l.keeps_scope = l.body_keeps_scope();
                 Ok(())
             }
             ExprKind::Call(f, args) => {

@@ -336,3 +336,48 @@ proptest::proptest! {
         assert_round_trip(s.as_bytes());
     }
 }
+
+/// Whether the outermost function of `src` keeps its call's scope.
+fn keeps(src: &str) -> bool {
+    let (mut symbols, globals) = env();
+    let e = parse(src.as_bytes(), &info(), &mut symbols, &globals).unwrap();
+    match &e.kind {
+        ExprKind::Lambda(l) => l.keeps_scope,
+        _ => panic!("{src}: not a function"),
+    }
+}
+
+#[test]
+fn which_functions_keep_their_scope() {
+    // Strict code over literals and variables keeps nothing.
+    for src in [
+        "x: x > 1000000",
+        "x: if x < 0 then -x - 1 else x",
+        "x: builtins.add x 1",
+        "x: x.a.b or (x.c + 1)",
+        "x: \"${x}-suffix\" + toString x",
+        "{ a, b }: a ++ [ b 1 \"s\" ]",
+        "{ a, b ? 2 }: a + b",
+        "x: map x x",
+        "x: x ? ${x}",
+    ] {
+        assert!(!keeps(src), "{src}");
+    }
+    // Closures, sets, nested scopes, lazy arguments and non-literal defaults keep it.
+    for src in [
+        "x: y: x",
+        "x: { a = x; }",
+        "x: let y = x; in y",
+        "x: with x; a",
+        "x: x (x + 1)",
+        "x: [ (x + 1) ]",
+        "{ a ? b, b }: a",
+        "{ a ? \"s\" }: a",
+        "x: (y: y) x",
+        "x: map x [ x ]",
+        "x: with x; [ a ]",
+        "x: x.${toString (y: y)}",
+    ] {
+        assert!(keeps(src), "{src}");
+    }
+}

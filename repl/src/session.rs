@@ -334,13 +334,8 @@ impl<'a, 'b> Session<'a, 'b> {
             .parse_in_scope(text.as_bytes(), Origin::String, &cwd(), &names)
         {
             Ok((e, file)) => {
-                let slots = self.ev.bump.alloc_slice_fill_iter(scope.values().copied());
-                let env = self.ev.bump.alloc(Env {
-                    up: None,
-                    slots,
-                    file,
-                    is_with: false,
-                });
+                let slots: Vec<_> = scope.values().copied().collect();
+                let env = Env::alloc(self.ev.bump, None, file, false, &slots);
                 Ok((e, env))
             }
             Err(e) if e.message.contains("syntax error, unexpected end of file") => {
