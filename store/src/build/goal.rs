@@ -394,8 +394,10 @@ impl Builder<'_> {
                 Ok(0) => break,
                 Ok(n) => {
                     last_output = Instant::now();
-                    log.write(&buf[..n]);
-                    if self.settings.max_log_size > 0 && log.size > self.settings.max_log_size {
+                    // A chunk that goes over the limit is not shown.
+                    if self.settings.max_log_size > 0
+                        && log.size + n as u64 > self.settings.max_log_size
+                    {
                         child.kill();
                         ended = Some(Failure::other(format!(
                             "building of '{}' from .drv file killed after writing more than {} bytes of log output",
@@ -404,6 +406,7 @@ impl Builder<'_> {
                         )));
                         break;
                     }
+                    log.write(&buf[..n]);
                 }
                 Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
                 Err(_) => break,

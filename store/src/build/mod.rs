@@ -181,7 +181,7 @@ impl FailureKind {
         if !(self.permanent || self.timed_out || self.hash_mismatch || self.check_mismatch) {
             return 1;
         }
-        0x60 | (self.timed_out as i32)
+        100 | (self.timed_out as i32)
             | ((self.hash_mismatch as i32) << 1)
             | ((self.check_mismatch as i32) << 2)
     }
