@@ -176,14 +176,27 @@ impl FailureKind {
         self.check_mismatch |= o.check_mismatch;
     }
 
-    /// The process exit status for failures of these kinds.
+    /// The process exit status for failures of these kinds: 0x60 with a bit for each
+    /// kind (failed build 4, timeout 1, hash mismatch 2, check mismatch 8); 1 otherwise.
     pub fn exit_status(self) -> i32 {
-        if !(self.permanent || self.timed_out || self.hash_mismatch || self.check_mismatch) {
-            return 1;
+        let mut mask = 0;
+        if self.permanent || self.timed_out || self.hash_mismatch {
+            mask |= 0x04;
         }
-        100 | (self.timed_out as i32)
-            | ((self.hash_mismatch as i32) << 1)
-            | ((self.check_mismatch as i32) << 2)
+        if self.timed_out {
+            mask |= 0x01;
+        }
+        if self.hash_mismatch {
+            mask |= 0x02;
+        }
+        if self.check_mismatch {
+            mask |= 0x08;
+        }
+        if mask == 0 {
+            1
+        } else {
+            mask | 0x60
+        }
     }
 }
 
