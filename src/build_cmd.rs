@@ -42,9 +42,7 @@ fn bool_setting(common: &CommonArgs, name: &str) -> Result<Option<bool>, String>
         None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
-        Some(v) => Err(format!(
-            "Boolean setting '{name}' has invalid value '{v}'"
-        )),
+        Some(v) => Err(format!("Boolean setting '{name}' has invalid value '{v}'")),
     }
 }
 
@@ -72,8 +70,9 @@ pub fn settings(common: &CommonArgs) -> Result<BuildSettings, String> {
                 .map(|n| n.get())
                 .unwrap_or(1)
         } else {
-            v.parse()
-                .map_err(|_| "configuration setting 'max-jobs' should be 'auto' or an integer".to_string())?
+            v.parse().map_err(|_| {
+                "configuration setting 'max-jobs' should be 'auto' or an integer".to_string()
+            })?
         };
     }
     if let Some(c) = int_setting(common, "cores")? {
@@ -133,7 +132,8 @@ pub fn settings(common: &CommonArgs) -> Result<BuildSettings, String> {
     if let Some(v) = common.setting("sandbox-build-dir") {
         s.sandbox_build_dir = v.to_string();
     }
-    s.print_build_output = !common.no_build_output && common.verbosity >= crate::cli::VERBOSITY_INFO;
+    s.print_build_output =
+        !common.no_build_output && common.verbosity >= crate::cli::VERBOSITY_INFO;
     Ok(s)
 }
 
@@ -226,7 +226,10 @@ fn absolute(p: &str) -> PathBuf {
 }
 
 /// `drv` or `drv!out,dev` as a build target.
-pub fn parse_target(store: &dyn Store, s: &str) -> Result<(StorePath, Option<BTreeSet<String>>), String> {
+pub fn parse_target(
+    store: &dyn Store,
+    s: &str,
+) -> Result<(StorePath, Option<BTreeSet<String>>), String> {
     let (path, outs) = match s.rsplit_once('!') {
         Some((p, o)) => (p, Some(o.split(',').map(str::to_string).collect())),
         None => (s, None),
@@ -254,7 +257,9 @@ pub fn run(args: &BuildArgs) -> i32 {
 
 fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
     if args.run_env {
-        return Err(BuildError::new("'nix-build --run-env' (nix-shell) is not supported"));
+        return Err(BuildError::new(
+            "'nix-build --run-env' (nix-shell) is not supported",
+        ));
     }
     let settings = settings(&args.common).map_err(BuildError::new)?;
     let read_only = args.common.readonly_mode;
@@ -270,7 +275,7 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
     let mut files = Vec::new();
     let mut direct = Vec::new();
     for f in &args.files {
-        if !args.expr && f.ends_with(".drv") || (!args.expr && f.contains(".drv!")) {
+        if !args.expr && (f.ends_with(".drv") || f.contains(".drv!")) {
             let abs = absolute(f.split('!').next().unwrap_or(f));
             if store.dir().is_in_store(&abs.to_string_lossy()) {
                 direct.push(f.clone());
@@ -437,11 +442,14 @@ pub fn read_log(store: &LocalStore, p: &StorePath) -> Result<Vec<u8>, String> {
         }
     }
     for d in &drvs {
-        if let Some(data) = build::log::read_log(&store.config().log_dir, d)
-            .map_err(|e| e.to_string())?
+        if let Some(data) =
+            build::log::read_log(&store.config().log_dir, d).map_err(|e| e.to_string())?
         {
             return Ok(data);
         }
     }
-    Err(format!("build log of '{}' is not available", store.print(p)))
+    Err(format!(
+        "build log of '{}' is not available",
+        store.print(p)
+    ))
 }

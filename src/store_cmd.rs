@@ -792,7 +792,10 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
     for arg in &a.op_args {
         let (p, outs) = crate::build_cmd::parse_target(s, arg).map_err(Fail::Msg)?;
         if p.is_derivation() {
-            targets.push(Target { drv: p, outputs: outs });
+            targets.push(Target {
+                drv: p,
+                outputs: outs,
+            });
         } else {
             plain.push(p);
         }
@@ -806,7 +809,10 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
         for p in &missing {
             err_line(&format!("  {}", l.print(p)));
         }
-        let names: Vec<String> = missing.iter().map(|p| format!("'{}'", l.print(p))).collect();
+        let names: Vec<String> = missing
+            .iter()
+            .map(|p| format!("'{}'", l.print(p)))
+            .collect();
         return Err(Fail::Msg(format!("build of {} failed", names.join(", "))));
     }
     let mode = if a.has_flag(&["--check"]) {
@@ -854,7 +860,10 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
         let (p, outs) = crate::build_cmd::parse_target(s, arg).map_err(Fail::Msg)?;
         if p.is_derivation() {
             for (name, out) in l.derivation_output_paths(&p)? {
-                if outs.as_ref().is_none_or(|w| w.contains(&name) || w.contains("*")) {
+                if outs
+                    .as_ref()
+                    .is_none_or(|w| w.contains(&name) || w.contains("*"))
+                {
                     print(&out, &name)?;
                 }
             }

@@ -67,7 +67,13 @@ fn nix_build(store: &Path, args: &[&str]) -> Option<Out> {
     if !String::from_utf8_lossy(&v.stdout).contains(" 2.8.") {
         return None;
     }
-    let mut a = vec!["--store", store.to_str().unwrap(), "--option", "substituters", ""];
+    let mut a = vec![
+        "--store",
+        store.to_str().unwrap(),
+        "--option",
+        "substituters",
+        "",
+    ];
     a.extend_from_slice(&SANDBOX);
     a.extend_from_slice(args);
     Some(run("nix-build", &a))
@@ -113,13 +119,26 @@ fn graph_builds_like_nix() {
     let link = tmp.path().join("result");
     let r = build(
         &store,
-        &["tests/build/graph.nix", "-o", link.to_str().unwrap(), "--cores", "3"],
+        &[
+            "tests/build/graph.nix",
+            "-o",
+            link.to_str().unwrap(),
+            "--cores",
+            "3",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.starts_with("these 5 derivations will be built:\n"), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("these 5 derivations will be built:\n"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("cores=3\n"), "{}", r.stderr);
     let out = r.stdout.trim().to_string();
-    assert!(out.starts_with("/nix/store/") && out.ends_with("-top"), "{out}");
+    assert!(
+        out.starts_with("/nix/store/") && out.ends_with("-top"),
+        "{out}"
+    );
     // The result link, registered as an indirect GC root.
     assert_eq!(std::fs::read_link(&link).unwrap(), PathBuf::from(&out));
     let roots: Vec<PathBuf> = std::fs::read_dir(store.join("nix/var/nix/gcroots/auto"))
@@ -139,7 +158,12 @@ fn graph_builds_like_nix() {
     // The log is kept and `store -l` prints it.
     let drv = ferrix_store(&store, &["--query", "--deriver", &out]);
     let log = ferrix_store(&store, &["-l", drv.stdout.trim()]);
-    assert_eq!((log.code, log.stdout.as_str()), (0, "cores=3\n"), "{}", log.stderr);
+    assert_eq!(
+        (log.code, log.stdout.as_str()),
+        (0, "cores=3\n"),
+        "{}",
+        log.stderr
+    );
 
     if let Some(nix) = nix_build(
         &tmp.path().join("nix"),
@@ -221,7 +245,16 @@ fn sandbox_isolates_builders() {
         // SHA-256 through our own nix-hash, in base 16.
         let tmp = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(tmp.path(), BODY).unwrap();
-        let r = run(BIN, &["hash", "--type", "sha256", "--flat", tmp.path().to_str().unwrap()]);
+        let r = run(
+            BIN,
+            &[
+                "hash",
+                "--type",
+                "sha256",
+                "--flat",
+                tmp.path().to_str().unwrap(),
+            ],
+        );
         r.stdout.trim().to_string()
     };
     let port_s = port.to_string();
@@ -248,7 +281,11 @@ fn sandbox_isolates_builders() {
     let r = build(&store, &args("isolated"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("host=localhost"), "{}", r.stderr);
-    assert_eq!(count.load(Ordering::SeqCst), 0, "the builder reached the host");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "the builder reached the host"
+    );
 
     // A fixed-output derivation keeps the network, and its hash is checked.
     let r = build(&store, &args("fetched"));

@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-fn attr<'a>(env: &'a BTreeMap<Vec<u8>, Vec<u8>>, name: &str) -> Result<String, String> {
+fn attr(env: &BTreeMap<Vec<u8>, Vec<u8>>, name: &str) -> Result<String, String> {
     env.get(name.as_bytes())
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .ok_or_else(|| format!("attribute '{name}' missing"))

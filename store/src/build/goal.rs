@@ -251,11 +251,19 @@ impl Builder<'_> {
             }
             fs::create_dir(&chroot).map_err(|e| io_fail(&e, "creating directory", &chroot))?;
             chroot_guard.0 = Some(chroot.clone());
-            let sb = self.prepare_chroot(node, &chroot, &closure, &tmp_dir, build_user.as_ref().map(|u| (u.uid, u.gid)))?;
+            let sb = self.prepare_chroot(
+                node,
+                &chroot,
+                &closure,
+                &tmp_dir,
+                build_user.as_ref().map(|u| (u.uid, u.gid)),
+            )?;
             for (name, out) in &node.outputs {
                 locations.insert(
                     name.clone(),
-                    chroot.join(store.dir().as_str().trim_start_matches('/')).join(out.base_name()),
+                    chroot
+                        .join(store.dir().as_str().trim_start_matches('/'))
+                        .join(out.base_name()),
                 );
             }
             Some(sb)
@@ -283,13 +291,7 @@ impl Builder<'_> {
         for a in &node.drv.args {
             argv.push(cstring(a).map_err(Failure::other)?);
         }
-        let user = build_user.as_ref().map(|u| {
-            if use_chroot {
-                (u.uid, u.gid)
-            } else {
-                (u.uid, u.gid)
-            }
-        });
+        let user = build_user.as_ref().map(|u| (u.uid, u.gid));
         let spawn_spec = Spawn {
             program: cstring(&node.drv.builder).map_err(Failure::other)?,
             argv,
@@ -309,11 +311,8 @@ impl Builder<'_> {
         .map_err(|e| Failure::other(format!("opening the build log: {e}")))?;
         let (log_r, log_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Failure::other(format!("creating a pipe: {e}")))?;
-        let child = spawn(&spawn_spec, &log_w).map_err(|e| {
-            Failure::other(format!(
-                "while setting up the build environment: {e}"
-            ))
-        });
+        let child = spawn(&spawn_spec, &log_w)
+            .map_err(|e| Failure::other(format!("while setting up the build environment: {e}")));
         drop(log_w);
         let child = match child {
             Ok(c) => c,
@@ -331,7 +330,9 @@ impl Builder<'_> {
         loop {
             if cancel.load(Ordering::Relaxed) || super::interrupted() {
                 child.kill();
-                ended = Some(Failure::other(format!("build of '{drv_name}' was cancelled")));
+                ended = Some(Failure::other(format!(
+                    "build of '{drv_name}' was cancelled"
+                )));
                 break;
             }
             let mut wait = Duration::from_millis(200);
@@ -422,10 +423,7 @@ impl Builder<'_> {
             (None, st) => {
                 let how = match st {
                     Ok(code) => format!("failed with exit code {code}"),
-                    Err(sig) => format!(
-                        "failed due to signal {sig} ({})",
-                        signal_name(sig)
-                    ),
+                    Err(sig) => format!("failed due to signal {sig} ({})", signal_name(sig)),
                 };
                 let mut msg = format!("builder for '{drv_name}' {how}");
                 let tail = log.tail();
@@ -435,9 +433,7 @@ impl Builder<'_> {
                         msg.push_str("\n> ");
                         msg.push_str(&l);
                     }
-                    msg.push_str(&format!(
-                        "\nFor full logs, run 'nix log {drv_name}'."
-                    ));
+                    msg.push_str(&format!("\nFor full logs, run 'nix log {drv_name}'."));
                 }
                 Some(Failure::permanent(msg))
             }
@@ -490,8 +486,18 @@ impl Builder<'_> {
         let (uid, gid) = build_user.unwrap_or((1000, 100));
         let chown_root_group = |p: &Path| -> Result<(), Failure> {
             if build_user.is_some() {
-                nix::unistd::chown(p, Some(nix::unistd::Uid::from_raw(0)), Some(nix::unistd::Gid::from_raw(gid)))
-                    .map_err(|e| io_fail(&std::io::Error::from_raw_os_error(e as i32), "changing owner of", p))?;
+                nix::unistd::chown(
+                    p,
+                    Some(nix::unistd::Uid::from_raw(0)),
+                    Some(nix::unistd::Gid::from_raw(gid)),
+                )
+                .map_err(|e| {
+                    io_fail(
+                        &std::io::Error::from_raw_os_error(e as i32),
+                        "changing owner of",
+                        p,
+                    )
+                })?;
             }
             Ok(())
         };
@@ -523,7 +529,10 @@ impl Builder<'_> {
         )?;
         let fixed = node.drv.is_fixed_output();
         if !fixed {
-            write(etc.join("hosts"), "127.0.0.1 localhost\n::1 localhost\n".into())?;
+            write(
+                etc.join("hosts"),
+                "127.0.0.1 localhost\n::1 localhost\n".into(),
+            )?;
         }
         let store_in = mk(store.dir().as_str().trim_start_matches('/'))?;
         fs::set_permissions(&store_in, fs::Permissions::from_mode(0o1775))
@@ -572,7 +581,15 @@ impl Builder<'_> {
         for sp in &self.settings.sandbox_paths {
             add_setting(sp, &mut dirs)?;
         }
-        for d in ["/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero", "/dev/kvm"] {
+        for d in [
+            "/dev/full",
+            "/dev/null",
+            "/dev/random",
+            "/dev/tty",
+            "/dev/urandom",
+            "/dev/zero",
+            "/dev/kvm",
+        ] {
             if Path::new(d).exists() {
                 dirs.insert(d.to_string(), (PathBuf::from(d), false));
             }
@@ -615,7 +632,10 @@ impl Builder<'_> {
             mounts,
             private_network: !fixed,
             user_ns: if build_user.is_none() {
-                Some((nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()))
+                Some((
+                    nix::unistd::getuid().as_raw(),
+                    nix::unistd::getgid().as_raw(),
+                ))
             } else {
                 None
             },
@@ -708,7 +728,14 @@ impl Builder<'_> {
         log.finish();
         r.map_err(|e| Failure::permanent(format!("builder for '{drv_name}' failed: {e}")))?;
         let locations = BTreeMap::from([(name.clone(), tmp.clone())]);
-        let res = register_outputs(store, node, &locations, closure, node.check, self.settings.keep_failed);
+        let res = register_outputs(
+            store,
+            node,
+            &locations,
+            closure,
+            node.check,
+            self.settings.keep_failed,
+        );
         guard.keep();
         if fs::symlink_metadata(&tmp).is_ok() {
             make_writable(&tmp);

@@ -230,6 +230,8 @@ mod tests {
             read_log(d.path(), &drv).unwrap().unwrap(),
             b"one\ntwo\nthree\nfour"
         );
-        assert!(log_path(d.path(), &drv).ends_with("drvs/iv/lnvab4q9c7wbsvbfsvgaa15j9p6206-x.drv.bz2"));
+        assert!(
+            log_path(d.path(), &drv).ends_with("drvs/iv/lnvab4q9c7wbsvbfsvgaa15j9p6206-x.drv.bz2")
+        );
     }
 }

@@ -320,7 +320,11 @@ impl<'s> Builder<'s> {
 
     /// The derivations that must be built for `targets`, in the order Nix lists them (the
     /// dependencies first). With `dry_run`, only these are computed.
-    pub fn missing(&self, targets: &[Target], mode: BuildMode) -> Result<Vec<StorePath>, BuildError> {
+    pub fn missing(
+        &self,
+        targets: &[Target],
+        mode: BuildMode,
+    ) -> Result<Vec<StorePath>, BuildError> {
         let graph = self.graph(targets, mode)?;
         self.order(&graph)
     }
@@ -471,7 +475,12 @@ impl<'s> Builder<'s> {
 
     /// Builds what `targets` need. Errors of builds other than the targets' own are
     /// printed as they happen; the returned error is the targets' failure.
-    pub fn realise(&self, targets: &[Target], mode: BuildMode, dry_run: bool) -> Result<(), BuildError> {
+    pub fn realise(
+        &self,
+        targets: &[Target],
+        mode: BuildMode,
+        dry_run: bool,
+    ) -> Result<(), BuildError> {
         let graph = self.graph(targets, mode)?;
         let order = self.order(&graph)?;
         if self.settings.print_missing {
@@ -503,7 +512,8 @@ impl<'s> Builder<'s> {
                 dependents.entry(d).or_default().push(p);
             }
         }
-        let rank: BTreeMap<&StorePath, usize> = order.iter().enumerate().map(|(i, p)| (p, i)).collect();
+        let rank: BTreeMap<&StorePath, usize> =
+            order.iter().enumerate().map(|(i, p)| (p, i)).collect();
         let mut ready: VecDeque<&StorePath> = order.iter().filter(|p| pending[p] == 0).collect();
         let mut failed_deps: BTreeMap<&StorePath, usize> = BTreeMap::new();
         let mut resolved: BTreeSet<&StorePath> = BTreeSet::new();

@@ -350,11 +350,13 @@ fn check_references(store: &LocalStore, node: &Node, built: &[Built]) -> Result<
             Some(v) => {
                 let o = v.get("outputChecks").and_then(|c| c.get(&b.name));
                 let get = |k: &str| -> Option<Vec<String>> {
-                    o.and_then(|o| o.get(k)).and_then(|l| l.as_array()).map(|l| {
-                        l.iter()
-                            .filter_map(|s| s.as_str().map(str::to_string))
-                            .collect()
-                    })
+                    o.and_then(|o| o.get(k))
+                        .and_then(|l| l.as_array())
+                        .map(|l| {
+                            l.iter()
+                                .filter_map(|s| s.as_str().map(str::to_string))
+                                .collect()
+                        })
                 };
                 (
                     [

@@ -212,8 +212,8 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
     let none = cstring(b"none")?;
     let shm_opts = cstring(b"size=50%")?;
     let pts_opts = cstring(b"newinstance,mode=0620")?;
-    let (err_r, err_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("creating a pipe: {e}"))?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| format!("creating a pipe: {e}"))?;
     let log_fd = log.as_raw_fd();
     let null_fd = unsafe { libc::open(dev_null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if null_fd < 0 {
@@ -388,9 +388,17 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                     );
                     libc::chmod(sb.ptmx.as_ptr(), 0o666);
                     check(nix::unistd::chdir(sb.root.as_c_str()), ERR, 13);
-                    check(nix::unistd::pivot_root(dot.as_c_str(), real_root.as_c_str()), ERR, 14);
+                    check(
+                        nix::unistd::pivot_root(dot.as_c_str(), real_root.as_c_str()),
+                        ERR,
+                        14,
+                    );
                     check(nix::unistd::chroot(dot.as_c_str()), ERR, 14);
-                    check(nix::mount::umount2(real_root.as_c_str(), MntFlags::MNT_DETACH), ERR, 15);
+                    check(
+                        nix::mount::umount2(real_root.as_c_str(), MntFlags::MNT_DETACH),
+                        ERR,
+                        15,
+                    );
                     libc::rmdir(real_root.as_ptr());
                 }
             }
@@ -429,7 +437,10 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                 String::from_utf8_lossy(s.program.as_bytes())
             ));
         }
-        let step = STEPS.get(buf[0] as usize).copied().unwrap_or("setting up the build");
+        let step = STEPS
+            .get(buf[0] as usize)
+            .copied()
+            .unwrap_or("setting up the build");
         return Err(format!("{step}: {reason}"));
     }
     Ok(child)

@@ -20,11 +20,18 @@ pub struct BuildUser {
 /// Nix's.
 pub fn acquire(group: &str, state_dir: &Path) -> Result<BuildUser, String> {
     let pool = state_dir.join("userpool");
-    std::fs::create_dir_all(&pool)
-        .map_err(|e| format!("creating directory '{}': {}", pool.display(), crate::io_reason(&e)))?;
+    std::fs::create_dir_all(&pool).map_err(|e| {
+        format!(
+            "creating directory '{}': {}",
+            pool.display(),
+            crate::io_reason(&e)
+        )
+    })?;
     let gr = Group::from_name(group)
         .map_err(|e| format!("getting the group '{group}': {e}"))?
-        .ok_or_else(|| format!("the group '{group}' specified in 'build-users-group' does not exist"))?;
+        .ok_or_else(|| {
+            format!("the group '{group}' specified in 'build-users-group' does not exist")
+        })?;
     if gr.mem.is_empty() {
         return Err(format!("the build users group '{group}' has no members"));
     }
