@@ -422,3 +422,58 @@ fn fixed_output_mismatch_registers_nothing() {
         assert_eq!(theirs, tail);
     }
 }
+
+/// Whether a process runs `sleep 97` (the `orphan` builder).
+fn orphan_running() -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0097\x00"))
+}
+
+#[test]
+fn killed_client_stops_its_builds() {
+    if !busybox() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    for signal in ["INT", "KILL"] {
+        let mut a = vec!["build", "--store", store.to_str().unwrap()];
+        a.extend_from_slice(&SANDBOX);
+        a.extend_from_slice(&["tests/build/limits.nix", "-A", "orphan", "--no-out-link"]);
+        let mut child = Command::new(BIN)
+            .args(&a)
+            .current_dir(root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while !orphan_running() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "the builder never started"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let k = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(k.success());
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        let t = Instant::now();
+        while orphan_running() {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the builder outlived SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Nothing was registered: only the .drv is valid.
+        let dump = ferrix_store(&store, &["--dump-db"]);
+        assert!(!dump.stdout.contains("-orphan\n"), "{}", dump.stdout);
+    }
+}

@@ -8,6 +8,8 @@ let
 in
 {
   hang = mk "hang" "echo start; sleep 60";
+  # Waits to be killed with its client.
+  orphan = mk "orphan" "echo start; sleep 97";
   noisy = mk "noisy" "while true; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done";
   mismatch = derivation {
     name = "mismatch";

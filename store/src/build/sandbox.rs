@@ -407,6 +407,12 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                 check(nix::unistd::setgid(Gid::from_raw(gid)), ERR, 17);
                 check(nix::unistd::setuid(Uid::from_raw(uid)), ERR, 18);
             }
+            // Changing credentials clears the parent-death signal: set it (again) last.
+            let parent = nix::unistd::getppid();
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if parent.as_raw() == 1 && s.sandbox.is_none() {
+                libc::_exit(1);
+            }
             check(nix::unistd::chdir(s.cwd.as_c_str()), ERR, 19);
             libc::execve(s.program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
             fail(ERR, STEP_EXEC)
