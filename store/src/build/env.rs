@@ -213,6 +213,85 @@ fn attrs_shell(obj: &serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// `exportReferencesGraph = [ name1 path1 ... ]` (without structured attributes): a file
+/// `name` in the build directory for each pair, listing the closure of `path` (and of the
+/// outputs of derivations in it) as `nix-store --register-validity` reads it.
+pub fn export_references_graph(
+    drv: &Derivation,
+    store: &crate::local::LocalStore,
+    inputs: &std::collections::BTreeSet<StorePath>,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use crate::store::Store;
+    if drv.env.contains_key(&b"__json"[..]) {
+        return Ok(Vec::new());
+    }
+    let Some(v) = drv.env.get(&b"exportReferencesGraph"[..]) else {
+        return Ok(Vec::new());
+    };
+    let words: Vec<String> = String::from_utf8_lossy(v)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if words.len() % 2 != 0 {
+        return Err("odd number of tokens in 'exportReferencesGraph'".into());
+    }
+    let mut files = Vec::new();
+    for pair in words.chunks(2) {
+        let (name, path) = (&pair[0], &pair[1]);
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+        {
+            return Err(format!(
+                "invalid file name '{name}' in 'exportReferencesGraph'"
+            ));
+        }
+        let p = store.dir().split(path).map_err(|e| e.to_string())?.0;
+        if !inputs.contains(&p) {
+            return Err(format!(
+                "cannot export references of path '{path}' because it is not in the input closure of the derivation"
+            ));
+        }
+        let mut paths = store
+            .closure(&[p].into(), false, false)
+            .map_err(|e| e.to_string())?;
+        let drvs: Vec<StorePath> = paths
+            .iter()
+            .filter(|q| q.is_derivation())
+            .cloned()
+            .collect();
+        for d in drvs {
+            let outs: std::collections::BTreeSet<StorePath> = store
+                .derivation_output_paths(&d)
+                .map_err(|e| e.to_string())?
+                .into_values()
+                .filter(|o| store.is_valid(o).unwrap_or(false))
+                .collect();
+            paths.extend(
+                store
+                    .closure(&outs, false, false)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let mut text = String::new();
+        for q in &paths {
+            let info = store.query_path_info(q).map_err(|e| e.to_string())?;
+            text.push_str(&format!(
+                "{}\n\n{}\n",
+                store.print(q),
+                info.references.len()
+            ));
+            for r in &info.references {
+                text.push_str(&store.print(r));
+                text.push('\n');
+            }
+        }
+        files.push((name.clone(), text.into_bytes()));
+    }
+    Ok(files)
+}
+
 /// Writes the environment's files into the build directory `dir` (on the host).
 pub fn write_files(env: &BuildEnv, dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut written = Vec::new();

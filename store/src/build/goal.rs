@@ -236,6 +236,11 @@ impl Builder<'_> {
             },
         )
         .map_err(Failure::other)?;
+        let mut env = env;
+        env.files.extend(
+            super::env::export_references_graph(&node.drv, store, &closure)
+                .map_err(Failure::permanent)?,
+        );
         for f in write_files(&env, &tmp_dir).map_err(Failure::other)? {
             chown(&f)?;
         }
