@@ -232,7 +232,7 @@ pub fn export_references_graph(
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err("odd number of tokens in 'exportReferencesGraph'".into());
     }
     let mut files = Vec::new();
