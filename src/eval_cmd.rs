@@ -18,10 +18,26 @@ pub fn run(args: &InstantiateArgs) -> i32 {
             return 1;
         }
     };
-    let native = match crate::native::setup(&args.common) {
-        Ok(n) => n,
-        Err(code) => return code,
-    };
+    match evaluate(args, &session) {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
+                return 1;
+            }
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+/// Evaluates (and instantiates) as `nix-instantiate` does against `session`, and returns
+/// what it would print on standard output. Errors are printed; `Err` holds the exit
+/// status. `nix-build` uses this for its evaluation step.
+pub fn evaluate(
+    args: &InstantiateArgs,
+    session: &ferrix_primops::store_session::StoreSession,
+) -> Result<Vec<u8>, i32> {
+    let native = crate::native::setup(&args.common)?;
     let globals = crate::native::global_names(&native);
     let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
     let bump = bumpalo::Bump::new();
@@ -29,10 +45,10 @@ pub fn run(args: &InstantiateArgs) -> i32 {
     let mut config = ferrix_primops::Config::from_env(&args.include);
     config.store_dir = session.dir().as_str().to_string();
     ferrix_primops::install(&ev, &config);
-    ev.store.set(Some(&session));
+    ev.store.set(Some(session));
     if let Err(e) = native.install(&ev) {
         let _ = std::io::stderr().write_all(&ev.render_error(&e, args.show_trace));
-        return 1;
+        return Err(1);
     }
     ev.show_trace.set(args.show_trace);
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
@@ -41,13 +57,7 @@ pub fn run(args: &InstantiateArgs) -> i32 {
         eprintln!("arena bytes: {}", bump.allocated_bytes());
     }
     match r {
-        Ok(out) => {
-            let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
-                return 1;
-            }
-            0
-        }
+        Ok(out) => Ok(out),
         Err((out, e)) => {
             let _ = std::io::stdout().write_all(&out);
             let mut msg = ev.render_error(&e, args.show_trace);
@@ -57,7 +67,7 @@ pub fn run(args: &InstantiateArgs) -> i32 {
             }
             msg.push(b'\n');
             let _ = std::io::stderr().write_all(&msg);
-            1
+            Err(1)
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Ferrix, a Nix implementation: the library behind the `ferrix` binary.
 
+pub mod build_cmd;
 pub mod cli;
 pub mod eval_cmd;
 pub mod hash_cmd;

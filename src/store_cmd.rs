@@ -131,9 +131,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 pub fn implemented(op: StoreOp) -> bool {
     !matches!(
         op,
-        StoreOp::Realise
-            | StoreOp::ReadLog
-            | StoreOp::Gc
+        StoreOp::Gc
             | StoreOp::VerifyPath
             | StoreOp::RepairPath
             | StoreOp::Optimise
@@ -182,6 +180,8 @@ fn with_store(a: &StoreArgs) -> R {
             op_add(a, s, Some((method, algo)))
         }
         StoreOp::Query => op_query(a, s),
+        StoreOp::Realise => op_realise(a, s),
+        StoreOp::ReadLog => op_read_log(a, s),
         StoreOp::PrintEnv => op_print_env(a, s),
         StoreOp::DumpDb => op_dump_db(a, s),
         StoreOp::LoadDb => {
@@ -778,5 +778,110 @@ xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
         }
     }
     o.flush()?;
+    Ok(())
+}
+
+/// `nix-store --realise`: build the derivations (all their outputs, or those named after
+/// `!`), check that other paths are valid, and print the results.
+fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
+    use ferrix_store::build::{BuildMode, Builder, Target};
+    let l = local(s)?;
+    let settings = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
+    let mut targets = Vec::new();
+    let mut plain = Vec::new();
+    for arg in &a.op_args {
+        let (p, outs) = crate::build_cmd::parse_target(s, arg).map_err(Fail::Msg)?;
+        if p.is_derivation() {
+            targets.push(Target {
+                drv: p,
+                outputs: outs,
+            });
+        } else {
+            plain.push(p);
+        }
+    }
+    let missing: Vec<&StorePath> = plain
+        .iter()
+        .filter(|p| !l.is_valid(p).unwrap_or(false))
+        .collect();
+    if !missing.is_empty() {
+        err_line("don't know how to build these paths:");
+        for p in &missing {
+            err_line(&format!("  {}", l.print(p)));
+        }
+        let names: Vec<String> = missing
+            .iter()
+            .map(|p| format!("'{}'", l.print(p)))
+            .collect();
+        return Err(Fail::Msg(format!("build of {} failed", names.join(", "))));
+    }
+    let mode = if a.has_flag(&["--check"]) {
+        BuildMode::Check
+    } else {
+        BuildMode::Normal
+    };
+    let dry_run = a.has_flag(&["--dry-run"]);
+    crate::build_cmd::install_interrupt_handlers();
+    let builder = Builder::new(l, settings);
+    if let Err(e) = builder.realise(&targets, mode, dry_run) {
+        crate::build_cmd::print_error(&e.msg);
+        return Err(Fail::Exit(e.status));
+    }
+    if dry_run {
+        return Ok(());
+    }
+    let mut o = out();
+    let mut root_nr = 0;
+    let mut print = |p: &StorePath, name: &str| -> R {
+        let shown = match &a.add_root {
+            Some(root) => {
+                root_nr += 1;
+                let mut link = root.clone();
+                if root_nr > 1 {
+                    link.push_str(&format!("-{root_nr}"));
+                }
+                if name != "out" {
+                    link.push('-');
+                    link.push_str(name);
+                }
+                crate::build_cmd::add_perm_root(l, p, &link)
+                    .map_err(Fail::Msg)?
+                    .display()
+                    .to_string()
+            }
+            None => l.print(p),
+        };
+        if !a.no_output {
+            let _ = writeln!(o, "{shown}");
+        }
+        Ok(())
+    };
+    for arg in &a.op_args {
+        let (p, outs) = crate::build_cmd::parse_target(s, arg).map_err(Fail::Msg)?;
+        if p.is_derivation() {
+            for (name, out) in l.derivation_output_paths(&p)? {
+                if outs
+                    .as_ref()
+                    .is_none_or(|w| w.contains(&name) || w.contains("*"))
+                {
+                    print(&out, &name)?;
+                }
+            }
+        } else {
+            print(&p, "out")?;
+        }
+    }
+    Ok(())
+}
+
+/// `nix-store --read-log`: print the build logs of derivations or their outputs.
+fn op_read_log(a: &StoreArgs, s: &dyn Store) -> R {
+    let l = local(s)?;
+    for arg in &a.op_args {
+        let p = follow(s.dir(), arg)?;
+        let data = crate::build_cmd::read_log(l, &p).map_err(Fail::Msg)?;
+        let mut o = io::stdout().lock();
+        o.write_all(&data)?;
+    }
     Ok(())
 }

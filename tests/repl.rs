@@ -153,7 +153,11 @@ fn commands() {
         ":b 1",
         "expression does not evaluate to a derivation",
     );
-    ask(&mut p, ":b fakeDrv", "Ferrix cannot build derivations yet");
+    ask(
+        &mut p,
+        ":b fakeDrv",
+        "path '/nix/store/0000000000000000000000000000000a-foo.drv' is not valid",
+    );
     ask(
         &mut p,
         ":log fakeDrv",

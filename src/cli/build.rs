@@ -140,7 +140,7 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<BuildArgs, i32> {
 /// Entry point of `nix-build`.
 pub fn main(inv: &Invocation, args: &[String]) -> i32 {
     match parse_args(inv, args) {
-        Ok(_) => inv.not_implemented(None),
+        Ok(a) => crate::build_cmd::run(&a),
         Err(code) => code,
     }
 }

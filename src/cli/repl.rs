@@ -81,8 +81,18 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                     return 1;
                 }
             };
-            // Building arrives with the builder; until then `:b` and `:log` say so.
-            ferrix_repl::run(&opts, &ferrix_repl::NoBuilder, &store)
+            let settings = match crate::build_cmd::settings(&a.common) {
+                Ok(s) => s,
+                Err(msg) => {
+                    eprintln!("error: {msg}");
+                    return 1;
+                }
+            };
+            let builder = crate::build_cmd::ReplBuilder {
+                store: &*store.store,
+                settings,
+            };
+            ferrix_repl::run(&opts, &builder, &store)
         }
         Err(code) => code,
     }

@@ -1,0 +1,455 @@
+//! `nix-build`: instantiate the derivations an expression describes (or take `.drv` paths
+//! as given), realise them, make `result` links registered as GC roots, and print the
+//! output paths. Also the pieces `nix-store --realise` and the REPL's `:b` share.
+
+use crate::cli::{BuildArgs, CommonArgs, InstantiateArgs};
+use ferrix_store::build::{
+    self, BuildError, BuildMode, BuildSettings, Builder, SandboxMode, SandboxPath, Target,
+};
+use ferrix_store::hash::{Hash, HashAlgo};
+use ferrix_store::local::LocalStore;
+use ferrix_store::path::StorePath;
+use ferrix_store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Prints `error: MSG` with continuation lines indented under the message, as Nix does.
+pub fn print_error(msg: &str) {
+    let mut s = String::from("error: ");
+    for (i, line) in msg.split('\n').enumerate() {
+        if i > 0 {
+            s.push_str("\n       ");
+        }
+        s.push_str(line);
+    }
+    s.push('\n');
+    let _ = std::io::stderr().write_all(s.as_bytes());
+}
+
+fn int_setting(common: &CommonArgs, name: &str) -> Result<Option<u64>, String> {
+    match common.setting(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("configuration setting '{name}' should be an integer")),
+    }
+}
+
+fn bool_setting(common: &CommonArgs, name: &str) -> Result<Option<bool>, String> {
+    match common.setting(name) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(v) => Err(format!("Boolean setting '{name}' has invalid value '{v}'")),
+    }
+}
+
+/// A list setting: its value with every `extra-NAME` addition, in order.
+fn list_setting(common: &CommonArgs, name: &str) -> Option<Vec<String>> {
+    let extra = format!("extra-{name}");
+    let mut out: Option<Vec<String>> = None;
+    for (n, v) in &common.settings {
+        if n == name {
+            out = Some(v.split_whitespace().map(str::to_string).collect());
+        } else if *n == extra {
+            out.get_or_insert_with(Vec::new)
+                .extend(v.split_whitespace().map(str::to_string));
+        }
+    }
+    out
+}
+
+/// The build settings the command line asks for, on top of Nix's defaults.
+pub fn settings(common: &CommonArgs) -> Result<BuildSettings, String> {
+    let mut s = BuildSettings::default();
+    if let Some(v) = common.setting("max-jobs") {
+        s.max_jobs = if v == "auto" {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            v.parse().map_err(|_| {
+                "configuration setting 'max-jobs' should be 'auto' or an integer".to_string()
+            })?
+        };
+    }
+    if let Some(c) = int_setting(common, "cores")? {
+        if c > 0 {
+            s.cores = c;
+        }
+    }
+    if let Some(v) = common.setting("sandbox") {
+        s.sandbox = match v {
+            "true" => SandboxMode::On,
+            "false" => SandboxMode::Off,
+            "relaxed" => SandboxMode::Relaxed,
+            _ => return Err("option 'sandbox' has invalid value ".to_string() + v),
+        };
+    }
+    for name in ["sandbox-paths", "build-chroot-dirs", "build-sandbox-paths"] {
+        if let Some(l) = list_setting(common, name) {
+            s.sandbox_paths = l.iter().map(|w| SandboxPath::parse(w)).collect();
+        }
+    }
+    if let Some(v) = bool_setting(common, "keep-failed")? {
+        s.keep_failed = v;
+    }
+    if let Some(v) = bool_setting(common, "keep-going")? {
+        s.keep_going = v;
+    }
+    if let Some(v) = int_setting(common, "max-silent-time")? {
+        s.max_silent_time = v;
+    }
+    if let Some(v) = int_setting(common, "timeout")? {
+        s.timeout = v;
+    }
+    if let Some(v) = int_setting(common, "max-build-log-size")? {
+        s.max_log_size = v;
+    }
+    if let Some(v) = int_setting(common, "log-lines")? {
+        s.log_lines = v as usize;
+    }
+    if let Some(v) = common.setting("build-users-group") {
+        s.build_users_group = v.to_string();
+    }
+    if let Some(v) = common.setting("pre-build-hook") {
+        s.pre_build_hook = v.to_string();
+    }
+    if let Some(v) = common.setting("system") {
+        s.system = v.to_string();
+    }
+    if let Some(l) = list_setting(common, "extra-platforms") {
+        s.extra_platforms = l;
+    }
+    if let Some(v) = bool_setting(common, "keep-build-log")? {
+        s.keep_log = v;
+    }
+    if let Some(v) = bool_setting(common, "print-missing")? {
+        s.print_missing = v;
+    }
+    if let Some(v) = common.setting("sandbox-build-dir") {
+        s.sandbox_build_dir = v.to_string();
+    }
+    s.print_build_output =
+        !common.no_build_output && common.verbosity >= crate::cli::VERBOSITY_INFO;
+    Ok(s)
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    build::interrupt();
+}
+
+/// Ctrl-C, `kill` and a closed terminal stop the builds cleanly.
+pub fn install_interrupt_handlers() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            let _ = sigaction(sig, &act);
+        }
+    }
+}
+
+/// Adds `link` (absolute) as an indirect GC root: a symlink in `gcroots/auto` named by
+/// the SHA-1 of the link's path.
+fn add_indirect_root(store: &LocalStore, link: &Path) -> Result<(), String> {
+    let auto = store.config().state_dir.join("gcroots/auto");
+    std::fs::create_dir_all(&auto).map_err(|e| {
+        format!(
+            "creating directory '{}': {}",
+            auto.display(),
+            ferrix_store::io_reason(&e)
+        )
+    })?;
+    let name = Hash::of(
+        HashAlgo::Sha1,
+        std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()),
+    )
+    .to_nix32();
+    let root = auto.join(name);
+    let _ = std::fs::remove_file(&root);
+    std::os::unix::fs::symlink(link, &root).map_err(|e| {
+        format!(
+            "creating symlink '{}': {}",
+            root.display(),
+            ferrix_store::io_reason(&e)
+        )
+    })
+}
+
+/// Points the symlink `link` at store path `p` and registers it as a GC root.
+pub fn add_perm_root(store: &LocalStore, p: &StorePath, link: &str) -> Result<PathBuf, String> {
+    let abs = absolute(link);
+    let tmp = PathBuf::from(format!("{}.tmp-{}", abs.display(), std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(store.print(p), &tmp)
+        .and_then(|_| std::fs::rename(&tmp, &abs))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!(
+                "creating symlink '{}': {}",
+                abs.display(),
+                ferrix_store::io_reason(&e)
+            )
+        })?;
+    add_indirect_root(store, &abs)?;
+    Ok(abs)
+}
+
+fn absolute(p: &str) -> PathBuf {
+    let p = Path::new(p);
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(p)
+    };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `drv` or `drv!out,dev` as a build target.
+pub fn parse_target(
+    store: &dyn Store,
+    s: &str,
+) -> Result<(StorePath, Option<BTreeSet<String>>), String> {
+    let (path, outs) = match s.rsplit_once('!') {
+        Some((p, o)) => (p, Some(o.split(',').map(str::to_string).collect())),
+        None => (s, None),
+    };
+    let abs = absolute(path);
+    let p = store
+        .dir()
+        .parse(&abs.to_string_lossy())
+        .map_err(|e| e.to_string())?;
+    Ok((p, outs))
+}
+
+/// Runs `nix-build`; returns the exit status.
+pub fn run(args: &BuildArgs) -> i32 {
+    match run_inner(args) {
+        Ok(()) => 0,
+        Err(BuildError { msg, status }) => {
+            if !msg.is_empty() {
+                print_error(&msg);
+            }
+            status
+        }
+    }
+}
+
+fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
+    if args.run_env {
+        return Err(BuildError::new(
+            "'nix-build --run-env' (nix-shell) is not supported",
+        ));
+    }
+    let settings = settings(&args.common).map_err(BuildError::new)?;
+    let read_only = args.common.readonly_mode;
+    let session = crate::store_setup::open(read_only, &args.common).map_err(BuildError::new)?;
+    let store = session
+        .store
+        .as_local()
+        .ok_or_else(|| BuildError::new("building needs a local store"))?;
+
+    // `.drv` store paths given as files are built as they are; everything else is
+    // evaluated.
+    let mut wanted: Vec<(StorePath, String)> = Vec::new();
+    let mut files = Vec::new();
+    let mut direct = Vec::new();
+    for f in &args.files {
+        if !args.expr && (f.ends_with(".drv") || f.contains(".drv!")) {
+            let abs = absolute(f.split('!').next().unwrap_or(f));
+            if store.dir().is_in_store(&abs.to_string_lossy()) {
+                direct.push(f.clone());
+                continue;
+            }
+        }
+        files.push(f.clone());
+    }
+    if !files.is_empty() || direct.is_empty() {
+        let inst = InstantiateArgs {
+            files,
+            expr: args.expr,
+            attr: args.attr.clone(),
+            read_only,
+            show_trace: args.common.bool_setting("show-trace").unwrap_or(false),
+            args: args.eval.args.clone(),
+            argstrs: args.eval.argstrs.clone(),
+            include: args.eval.include.clone(),
+            options: args.common.options.clone(),
+            impure: args.eval.impure,
+            common: CommonArgs {
+                no_gc_warning: true,
+                ..args.common.clone()
+            },
+            ..InstantiateArgs::default()
+        };
+        let out = crate::eval_cmd::evaluate(&inst, &session).map_err(|status| BuildError {
+            msg: String::new(),
+            status,
+        })?;
+        for line in String::from_utf8_lossy(&out).lines() {
+            let (drv, output) = match line.split_once('!') {
+                Some((d, o)) => (d, o.to_string()),
+                None => (line, "out".to_string()),
+            };
+            wanted.push((store.dir().parse(drv)?, output));
+        }
+    }
+    for d in direct {
+        let (p, outs) = parse_target(store, &d).map_err(BuildError::new)?;
+        let output = match outs {
+            Some(o) => o.into_iter().next().unwrap_or_else(|| "out".into()),
+            // As Nix: the first output of the derivation.
+            None => store
+                .derivation_output_paths(&p)?
+                .into_keys()
+                .next()
+                .unwrap_or_else(|| "out".into()),
+        };
+        wanted.push((p, output));
+    }
+
+    let mut targets: Vec<Target> = Vec::new();
+    for (drv, out) in &wanted {
+        match targets.iter_mut().find(|t| &t.drv == drv) {
+            Some(t) => {
+                if let Some(o) = t.outputs.as_mut() {
+                    o.insert(out.clone());
+                }
+            }
+            None => targets.push(Target {
+                drv: drv.clone(),
+                outputs: Some([out.clone()].into()),
+            }),
+        }
+    }
+    let mode = if args.check {
+        BuildMode::Check
+    } else {
+        BuildMode::Normal
+    };
+    install_interrupt_handlers();
+    let builder = Builder::new(store, settings);
+    builder.realise(&targets, mode, args.dry_run)?;
+    if args.dry_run {
+        return Ok(());
+    }
+
+    // Result links: `result`, `result-2` for the second derivation, `-NAME` for outputs
+    // other than `out`.
+    let out_link = args.out_link.clone().unwrap_or_else(|| "./result".into());
+    let mut counters: BTreeMap<&StorePath, usize> = BTreeMap::new();
+    let mut paths = Vec::new();
+    for (drv, output) in &wanted {
+        let n = counters.len();
+        let counter = *counters.entry(drv).or_insert(n);
+        let outs = store.derivation_output_paths(drv)?;
+        let p = outs.get(output).ok_or_else(|| {
+            BuildError::new(format!(
+                "derivation '{}' does not have an output named '{output}'",
+                store.print(drv)
+            ))
+        })?;
+        if !args.no_out_link && !read_only {
+            let mut link = out_link.clone();
+            if counter > 0 {
+                link.push_str(&format!("-{}", counter + 1));
+            }
+            if output != "out" {
+                link.push('-');
+                link.push_str(output);
+            }
+            add_perm_root(store, p, &link).map_err(BuildError::new)?;
+        }
+        paths.push(store.print(p));
+    }
+    let mut stdout = std::io::stdout().lock();
+    for p in paths {
+        let _ = writeln!(stdout, "{p}");
+    }
+    Ok(())
+}
+
+/// The REPL's `:b` and `:log`, through the builder.
+pub struct ReplBuilder<'a> {
+    pub store: &'a dyn Store,
+    pub settings: BuildSettings,
+}
+
+impl ferrix_repl::Builder for ReplBuilder<'_> {
+    fn build(&self, drv_path: &str) -> Result<Vec<(String, String)>, String> {
+        let local = self
+            .store
+            .as_local()
+            .ok_or("building needs a local store")?;
+        let (p, outs) = parse_target(self.store, drv_path)?;
+        let builder = Builder::new(local, self.settings.clone());
+        builder
+            .realise(
+                &[Target {
+                    drv: p.clone(),
+                    outputs: outs,
+                }],
+                BuildMode::Normal,
+                false,
+            )
+            .map_err(|e| e.msg)?;
+        Ok(local
+            .derivation_output_paths(&p)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(n, o)| (n, local.print(&o)))
+            .collect())
+    }
+
+    fn build_log(&self, drv_path: &str) -> Result<Vec<u8>, String> {
+        let local = self
+            .store
+            .as_local()
+            .ok_or("reading build logs needs a local store")?;
+        let (p, _) = parse_target(self.store, drv_path)?;
+        read_log(local, &p)
+    }
+}
+
+/// The build log of `p`: a derivation, or an output of one (found through its deriver).
+pub fn read_log(store: &LocalStore, p: &StorePath) -> Result<Vec<u8>, String> {
+    let mut drvs = vec![p.clone()];
+    if !p.is_derivation() {
+        if let Ok(Some(info)) = store.path_info(p) {
+            if let Some(d) = info.deriver {
+                drvs.insert(0, d);
+            }
+        }
+    }
+    for d in &drvs {
+        if let Some(data) =
+            build::log::read_log(&store.config().log_dir, d).map_err(|e| e.to_string())?
+        {
+            return Ok(data);
+        }
+    }
+    Err(format!(
+        "build log of '{}' is not available",
+        store.print(p)
+    ))
+}

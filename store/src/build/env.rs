@@ -1,0 +1,323 @@
+//! The environment of a builder, as Nix 2.8 sets it up: the derivation's variables (or,
+//! with `__structuredAttrs`, the files `.attrs.json` and `.attrs.sh`), `passAsFile`
+//! variables as files in the build directory, and Nix's own variables.
+
+use crate::derivation::Derivation;
+use crate::hash::Hash;
+use crate::path::StorePath;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What the builder gets: variables, and files to write into the build directory first.
+pub struct BuildEnv {
+    pub vars: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// File name inside the build directory → contents.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// What the environment depends on besides the derivation.
+pub struct EnvParams<'a> {
+    pub store_dir: &'a str,
+    pub cores: u64,
+    /// The build directory as the builder sees it (`/build` in the sandbox).
+    pub build_dir: &'a str,
+    pub output_paths: &'a BTreeMap<String, StorePath>,
+}
+
+fn set(vars: &mut BTreeMap<Vec<u8>, Vec<u8>>, k: &str, v: impl AsRef<[u8]>) {
+    vars.insert(k.as_bytes().to_vec(), v.as_ref().to_vec());
+}
+
+/// Builds the environment of `drv`.
+pub fn build_env(drv: &Derivation, p: &EnvParams<'_>) -> Result<BuildEnv, String> {
+    let mut vars = BTreeMap::new();
+    let mut files = Vec::new();
+    // Shells fill in a default PATH when there is none; a dummy keeps builds honest.
+    set(&mut vars, "PATH", "/path-not-set");
+    // A home directory that does not exist keeps tools from reading the user's settings.
+    set(&mut vars, "HOME", "/homeless-shelter");
+    set(&mut vars, "NIX_STORE", p.store_dir);
+    set(&mut vars, "NIX_BUILD_CORES", p.cores.to_string());
+    let structured = drv.env.get(&b"__json"[..]);
+    match structured {
+        None => {
+            let pass_as_file: Vec<&[u8]> = drv
+                .env
+                .get(&b"passAsFile"[..])
+                .map(|v| {
+                    v.split(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+                        .filter(|w| !w.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (k, v) in &drv.env {
+                if pass_as_file.contains(&k.as_slice()) {
+                    let name = format!(".attr-{}", Hash::sha256(k).to_nix32());
+                    let mut var = k.clone();
+                    var.extend_from_slice(b"Path");
+                    vars.insert(var, format!("{}/{name}", p.build_dir).into_bytes());
+                    files.push((name, v.clone()));
+                } else {
+                    vars.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Some(json) => {
+            let (attrs_json, attrs_sh) = structured_attrs(json, p.output_paths, p.store_dir)?;
+            files.push((".attrs.json".into(), attrs_json));
+            files.push((".attrs.sh".into(), attrs_sh));
+            set(
+                &mut vars,
+                "NIX_ATTRS_JSON_FILE",
+                format!("{}/.attrs.json", p.build_dir),
+            );
+            set(
+                &mut vars,
+                "NIX_ATTRS_SH_FILE",
+                format!("{}/.attrs.sh", p.build_dir),
+            );
+        }
+    }
+    set(&mut vars, "NIX_BUILD_TOP", p.build_dir);
+    for k in ["TMPDIR", "TEMPDIR", "TMP", "TEMP", "PWD"] {
+        set(&mut vars, k, p.build_dir);
+    }
+    if drv.is_fixed_output() {
+        // Old fetchurl skips its own hash check when it sees this.
+        set(&mut vars, "NIX_OUTPUT_CHECKED", "1");
+        // Only fixed outputs may see the caller's proxy settings and the like.
+        let impure = if let Some(json) = structured {
+            serde_json::from_slice::<serde_json::Value>(json)
+                .ok()
+                .and_then(|v| {
+                    v.get("impureEnvVars").and_then(|l| l.as_array()).map(|l| {
+                        l.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .unwrap_or_default()
+        } else {
+            drv.env
+                .get(&b"impureEnvVars"[..])
+                .map(|v| {
+                    String::from_utf8_lossy(v)
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for name in impure {
+            let v = std::env::var_os(&name).unwrap_or_default();
+            set(
+                &mut vars,
+                &name,
+                std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()),
+            );
+        }
+    }
+    set(&mut vars, "NIX_LOG_FD", "2");
+    set(&mut vars, "TERM", "xterm-256color");
+    Ok(BuildEnv { vars, files })
+}
+
+/// `.attrs.json` and `.attrs.sh` for a `__structuredAttrs` derivation.
+fn structured_attrs(
+    json: &[u8],
+    outputs: &BTreeMap<String, StorePath>,
+    store_dir: &str,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let mut v: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| format!("cannot process __json attribute: {e}"))?;
+    let obj = v
+        .as_object_mut()
+        .ok_or("cannot process __json attribute: not an object")?;
+    let mut outs = serde_json::Map::new();
+    for (name, path) in outputs {
+        outs.insert(
+            name.clone(),
+            serde_json::Value::String(format!("{store_dir}/{}", path.base_name())),
+        );
+    }
+    obj.insert("outputs".into(), serde_json::Value::Object(outs));
+    let sh = attrs_shell(obj);
+    let text = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
+    Ok((text, sh))
+}
+
+/// Single-quotes `s` for the shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A scalar as the shell sees it: strings as they are, numbers in decimal, `true` as 1,
+/// `false` and `null` as the empty string. Other values have no shell form.
+fn shell_scalar(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(shell_quote(s)),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(true) => Some("1".into()),
+        serde_json::Value::Bool(false) | serde_json::Value::Null => Some("''".into()),
+        _ => None,
+    }
+}
+
+fn is_shell_name(k: &str) -> bool {
+    let mut cs = k.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `.attrs.sh`: a `declare` for each attribute with a shell form (scalars, lists of
+/// scalars as arrays, sets of scalars as associative arrays).
+fn attrs_shell(obj: &serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
+    let mut out = String::new();
+    for (k, v) in obj {
+        if !is_shell_name(k) {
+            continue;
+        }
+        if let Some(s) = shell_scalar(v) {
+            out.push_str(&format!("declare {k}={s}\n"));
+            continue;
+        }
+        match v {
+            serde_json::Value::Array(items) => {
+                let parts: Option<Vec<String>> = items.iter().map(shell_scalar).collect();
+                if let Some(parts) = parts {
+                    out.push_str(&format!("declare -a {k}=("));
+                    for p in parts {
+                        out.push_str(&p);
+                        out.push(' ');
+                    }
+                    out.push_str(")\n");
+                }
+            }
+            serde_json::Value::Object(m) => {
+                let parts: Option<Vec<(String, String)>> = m
+                    .iter()
+                    .map(|(n, x)| shell_scalar(x).map(|s| (shell_quote(n), s)))
+                    .collect();
+                if let Some(parts) = parts {
+                    out.push_str(&format!("declare -A {k}=("));
+                    for (n, s) in parts {
+                        out.push_str(&format!("[{n}]={s} "));
+                    }
+                    out.push_str(")\n");
+                }
+            }
+            _ => {}
+        }
+    }
+    out.into_bytes()
+}
+
+/// `exportReferencesGraph = [ name1 path1 ... ]` (without structured attributes): a file
+/// `name` in the build directory for each pair, listing the closure of `path` (and of the
+/// outputs of derivations in it) as `nix-store --register-validity` reads it.
+pub fn export_references_graph(
+    drv: &Derivation,
+    store: &crate::local::LocalStore,
+    inputs: &std::collections::BTreeSet<StorePath>,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use crate::store::Store;
+    if drv.env.contains_key(&b"__json"[..]) {
+        return Ok(Vec::new());
+    }
+    let Some(v) = drv.env.get(&b"exportReferencesGraph"[..]) else {
+        return Ok(Vec::new());
+    };
+    let words: Vec<String> = String::from_utf8_lossy(v)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if !words.len().is_multiple_of(2) {
+        return Err("odd number of tokens in 'exportReferencesGraph'".into());
+    }
+    let mut files = Vec::new();
+    for pair in words.chunks(2) {
+        let (name, path) = (&pair[0], &pair[1]);
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+        {
+            return Err(format!(
+                "invalid file name '{name}' in 'exportReferencesGraph'"
+            ));
+        }
+        let p = store.dir().split(path).map_err(|e| e.to_string())?.0;
+        if !inputs.contains(&p) {
+            return Err(format!(
+                "cannot export references of path '{path}' because it is not in the input closure of the derivation"
+            ));
+        }
+        let mut paths = store
+            .closure(&[p].into(), false, false)
+            .map_err(|e| e.to_string())?;
+        let drvs: Vec<StorePath> = paths
+            .iter()
+            .filter(|q| q.is_derivation())
+            .cloned()
+            .collect();
+        for d in drvs {
+            let outs: std::collections::BTreeSet<StorePath> = store
+                .derivation_output_paths(&d)
+                .map_err(|e| e.to_string())?
+                .into_values()
+                .filter(|o| store.is_valid(o).unwrap_or(false))
+                .collect();
+            paths.extend(
+                store
+                    .closure(&outs, false, false)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let mut text = String::new();
+        for q in &paths {
+            let info = store.query_path_info(q).map_err(|e| e.to_string())?;
+            text.push_str(&format!(
+                "{}\n\n{}\n",
+                store.print(q),
+                info.references.len()
+            ));
+            for r in &info.references {
+                text.push_str(&store.print(r));
+                text.push('\n');
+            }
+        }
+        files.push((name.clone(), text.into_bytes()));
+    }
+    Ok(files)
+}
+
+/// Writes the environment's files into the build directory `dir` (on the host).
+pub fn write_files(env: &BuildEnv, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut written = Vec::new();
+    for (name, data) in &env.files {
+        let p = dir.join(name);
+        std::fs::write(&p, data)
+            .map_err(|e| format!("writing file '{}': {}", p.display(), crate::io_reason(&e)))?;
+        written.push(p);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_form() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"a":"it's","b":[1,"x"],"c":{"k":true},"d":[[1]],"bad-name":1,"e":null}"#,
+        )
+        .unwrap();
+        let sh = String::from_utf8(attrs_shell(v.as_object().unwrap())).unwrap();
+        assert_eq!(
+            sh,
+            "declare a='it'\\''s'\ndeclare -a b=(1 'x' )\ndeclare -A c=(['k']=1 )\ndeclare e=''\n"
+        );
+    }
+}

@@ -1,0 +1,771 @@
+//! The build of one derivation: locks, build directory, environment, sandbox, running the
+//! builder under the log limits, and handing the outputs to registration.
+
+use super::env::{build_env, write_files, EnvParams};
+use super::log::BuildLog;
+use super::outputs::register_outputs;
+use super::sandbox::{cpath, cstring, spawn, Mount, Sandbox, Spawn};
+use super::{eprint_line, users, Builder, Failure, FailureKind, Node, SandboxMode};
+use crate::lock::PathLock;
+use crate::nar;
+use crate::path::StorePath;
+use crate::store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Removes a directory tree when dropped, unless kept.
+struct AutoDelete(Option<PathBuf>);
+
+impl AutoDelete {
+    fn keep(&mut self) -> Option<PathBuf> {
+        self.0.take()
+    }
+}
+
+impl Drop for AutoDelete {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            make_writable(&p);
+            let _ = nar::remove_tree(&p);
+        }
+    }
+}
+
+/// Outputs are read-only once canonicalised; the tree must be writable to delete it.
+fn make_writable(p: &Path) {
+    if let Ok(m) = fs::symlink_metadata(p) {
+        if m.is_dir() {
+            let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o755));
+            if let Ok(rd) = fs::read_dir(p) {
+                for e in rd.flatten() {
+                    make_writable(&e.path());
+                }
+            }
+        }
+    }
+}
+
+/// A fresh build directory `<parent>/nix-build-<name>-<n>`.
+fn create_build_dir(parent: &Path, name: &str) -> Result<PathBuf, Failure> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p = parent.join(format!("nix-build-{name}-{n}"));
+        match fs::create_dir(&p) {
+            Ok(()) => {
+                let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o700));
+                return Ok(p);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Failure::other(format!(
+                    "creating directory '{}': {}",
+                    p.display(),
+                    crate::io_reason(&e)
+                )))
+            }
+        }
+    }
+}
+
+fn io_fail(e: &std::io::Error, what: &str, p: &Path) -> Failure {
+    Failure::other(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
+}
+
+/// Creates the mount point `target` for `source` (a directory or an empty file).
+fn mount_point(source: &Path, target: &Path) -> Result<(), Failure> {
+    let is_dir = fs::metadata(source)
+        .map_err(|e| io_fail(&e, "getting status of", source))?
+        .is_dir();
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(|e| io_fail(&e, "creating directory", parent))?;
+    }
+    let r = if is_dir {
+        fs::create_dir_all(target)
+    } else {
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(target)
+            .map(|_| ())
+    };
+    r.map_err(|e| io_fail(&e, "creating mount point", target))
+}
+
+impl Builder<'_> {
+    /// The `drv!out,dev` name Nix gives a build in its limit messages.
+    fn goal_name(&self, node: &Node) -> String {
+        let outs: Vec<&str> = node.wanted.iter().map(String::as_str).collect();
+        format!("{}!{}", self.print(&node.path), outs.join(","))
+    }
+
+    /// Builds one derivation whose inputs are all valid.
+    pub(crate) fn build_one(&self, node: &Node, cancel: &AtomicBool) -> Result<(), Failure> {
+        let store = self.store;
+        let drv_name = self.print(&node.path);
+        // Another process may be building the same outputs; wait for it.
+        let mut locks = Vec::new();
+        for out in node.outputs.values() {
+            locks.push(PathLock::lock(&store.real_path(out))?);
+            store.add_temp_root(out)?;
+        }
+        let mut all_valid = true;
+        for out in node.outputs.values() {
+            all_valid &= store.is_valid(out)?;
+        }
+        if all_valid && !node.check {
+            return Ok(());
+        }
+        let builtin = node.drv.builder.starts_with(b"builtin:");
+        let platform = String::from_utf8_lossy(&node.drv.platform).into_owned();
+        if !(builtin && platform == "builtin")
+            && platform != self.settings.system
+            && !self.settings.extra_platforms.contains(&platform)
+        {
+            return Err(Failure::other(format!(
+                "a '{platform}' with features {{}} is required to build '{drv_name}', but I am a '{}' with features {{{}}}",
+                self.settings.system,
+                system_features().join(", ")
+            )));
+        }
+        eprint_line(&if node.check {
+            format!("checking outputs of '{drv_name}'...")
+        } else {
+            format!("building '{drv_name}'...")
+        });
+
+        // The input closure: sources and the needed outputs of input derivations.
+        let mut inputs = BTreeSet::new();
+        for src in &node.drv.input_srcs {
+            inputs.insert(store.dir().parse(&String::from_utf8_lossy(src))?);
+        }
+        for (d, outs) in &node.drv.input_drvs {
+            let dp = store.dir().parse(&String::from_utf8_lossy(d))?;
+            let o = store.derivation_output_paths(&dp)?;
+            for name in outs {
+                let name = String::from_utf8_lossy(name);
+                match o.get(name.as_ref()) {
+                    Some(p) => {
+                        inputs.insert(p.clone());
+                    }
+                    None => {
+                        return Err(Failure::other(format!(
+                            "derivation '{}' does not have an output named '{name}'",
+                            self.print(&dp)
+                        )))
+                    }
+                }
+            }
+        }
+        let closure = store.closure(&inputs, false, false)?;
+
+        if builtin {
+            return self.build_builtin(node, &closure);
+        }
+
+        let no_chroot = node
+            .drv
+            .env
+            .get(&b"__noChroot"[..])
+            .is_some_and(|v| v == b"1");
+        let use_chroot = match self.settings.sandbox {
+            SandboxMode::Off => false,
+            SandboxMode::Relaxed => !no_chroot,
+            SandboxMode::On => {
+                if no_chroot {
+                    return Err(Failure::other(format!(
+                        "derivation '{drv_name}' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'"
+                    )));
+                }
+                true
+            }
+        };
+        if node.check && !use_chroot {
+            return Err(Failure::other(format!(
+                "checking outputs of '{drv_name}' needs the sandbox ('--option sandbox true')"
+            )));
+        }
+        let root = nix::unistd::geteuid().is_root();
+        let build_user = if root && !self.settings.build_users_group.is_empty() {
+            Some(
+                users::acquire(&self.settings.build_users_group, &store.config().state_dir)
+                    .map_err(Failure::other)?,
+            )
+        } else {
+            None
+        };
+        let drv_base = node.path.name().to_string();
+        let tmp_dir = create_build_dir(&self.settings.build_dir_parent, &drv_base)?;
+        let mut tmp_guard = AutoDelete(Some(tmp_dir.clone()));
+        let chown = |p: &Path| -> Result<(), Failure> {
+            if let Some(u) = &build_user {
+                nix::unistd::chown(
+                    p,
+                    Some(nix::unistd::Uid::from_raw(u.uid)),
+                    Some(nix::unistd::Gid::from_raw(u.gid)),
+                )
+                .map_err(|e| {
+                    io_fail(
+                        &std::io::Error::from_raw_os_error(e as i32),
+                        "changing owner of",
+                        p,
+                    )
+                })?;
+            }
+            Ok(())
+        };
+        chown(&tmp_dir)?;
+        let build_dir_inside = if use_chroot {
+            self.settings.sandbox_build_dir.clone()
+        } else {
+            tmp_dir.display().to_string()
+        };
+        let env = build_env(
+            &node.drv,
+            &EnvParams {
+                store_dir: store.dir().as_str(),
+                cores: self.settings.cores,
+                build_dir: &build_dir_inside,
+                output_paths: &node.outputs,
+            },
+        )
+        .map_err(Failure::other)?;
+        let mut env = env;
+        env.files.extend(
+            super::env::export_references_graph(&node.drv, store, &closure)
+                .map_err(Failure::permanent)?,
+        );
+        for f in write_files(&env, &tmp_dir).map_err(Failure::other)? {
+            chown(&f)?;
+        }
+
+        // Where the outputs appear while building.
+        let mut locations = BTreeMap::new();
+        let mut chroot_guard = AutoDelete(None);
+        let sandbox = if use_chroot {
+            let chroot = PathBuf::from(format!("{}.chroot", store.real_path(&node.path).display()));
+            if fs::symlink_metadata(&chroot).is_ok() {
+                make_writable(&chroot);
+                nar::remove_tree(&chroot).map_err(|e| io_fail(&e, "deleting", &chroot))?;
+            }
+            fs::create_dir(&chroot).map_err(|e| io_fail(&e, "creating directory", &chroot))?;
+            chroot_guard.0 = Some(chroot.clone());
+            let sb = self.prepare_chroot(
+                node,
+                &chroot,
+                &closure,
+                &tmp_dir,
+                build_user.as_ref().map(|u| (u.uid, u.gid)),
+            )?;
+            for (name, out) in &node.outputs {
+                locations.insert(
+                    name.clone(),
+                    chroot
+                        .join(store.dir().as_str().trim_start_matches('/'))
+                        .join(out.base_name()),
+                );
+            }
+            Some(sb)
+        } else {
+            for (name, out) in &node.outputs {
+                let real = store.real_path(out);
+                // An invalid leftover from an interrupted build.
+                if !store.is_valid(out)? && fs::symlink_metadata(&real).is_ok() {
+                    make_writable(&real);
+                    nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+                }
+                locations.insert(name.clone(), real);
+            }
+            None
+        };
+
+        let mut envp = Vec::new();
+        for (k, v) in &env.vars {
+            let mut kv = k.clone();
+            kv.push(b'=');
+            kv.extend_from_slice(v);
+            envp.push(cstring(&kv).map_err(Failure::other)?);
+        }
+        let mut argv = vec![cstring(&node.drv.builder).map_err(Failure::other)?];
+        for a in &node.drv.args {
+            argv.push(cstring(a).map_err(Failure::other)?);
+        }
+        let user = build_user.as_ref().map(|u| (u.uid, u.gid));
+        let spawn_spec = Spawn {
+            program: cstring(&node.drv.builder).map_err(Failure::other)?,
+            argv,
+            envp,
+            cwd: cstring(build_dir_inside.as_bytes()).map_err(Failure::other)?,
+            sandbox,
+            user,
+        };
+
+        let mut log = BuildLog::open(
+            &store.config().log_dir,
+            &node.path,
+            self.settings.keep_log,
+            self.settings.print_build_output,
+            self.settings.log_lines,
+        )
+        .map_err(|e| Failure::other(format!("opening the build log: {e}")))?;
+        let (log_r, log_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Failure::other(format!("creating a pipe: {e}")))?;
+        let child = spawn(&spawn_spec, &log_w)
+            .map_err(|e| Failure::other(format!("while setting up the build environment: {e}")));
+        drop(log_w);
+        let child = match child {
+            Ok(c) => c,
+            Err(f) => {
+                log.finish();
+                return Err(f);
+            }
+        };
+
+        // Copy the log until the builder closes it, enforcing the limits.
+        let start = Instant::now();
+        let mut last_output = Instant::now();
+        let mut ended: Option<Failure> = None;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            if cancel.load(Ordering::Relaxed) || super::interrupted() {
+                child.kill();
+                ended = Some(Failure::other(format!(
+                    "build of '{drv_name}' was cancelled"
+                )));
+                break;
+            }
+            let mut wait = Duration::from_millis(200);
+            if self.settings.max_silent_time > 0 {
+                let left = Duration::from_secs(self.settings.max_silent_time)
+                    .saturating_sub(last_output.elapsed());
+                if left.is_zero() {
+                    child.kill();
+                    ended = Some(Failure {
+                        msg: format!(
+                            "building of '{}' from .drv file timed out after {} seconds of silence",
+                            self.goal_name(node),
+                            self.settings.max_silent_time
+                        ),
+                        kind: FailureKind {
+                            timed_out: true,
+                            ..FailureKind::default()
+                        },
+                    });
+                    break;
+                }
+                wait = wait.min(left);
+            }
+            if self.settings.timeout > 0 {
+                let left =
+                    Duration::from_secs(self.settings.timeout).saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    child.kill();
+                    ended = Some(Failure {
+                        msg: format!(
+                            "building of '{}' from .drv file timed out after {} seconds",
+                            self.goal_name(node),
+                            self.settings.timeout
+                        ),
+                        kind: FailureKind {
+                            timed_out: true,
+                            ..FailureKind::default()
+                        },
+                    });
+                    break;
+                }
+                wait = wait.min(left);
+            }
+            let mut fds = [nix::poll::PollFd::new(
+                log_r.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let ms = wait.as_millis().clamp(1, 60_000) as u16;
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    child.kill();
+                    ended = Some(Failure::other(format!("reading the build log: {e}")));
+                    break;
+                }
+            }
+            match nix::unistd::read(&log_r, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    last_output = Instant::now();
+                    // A chunk that goes over the limit is not shown.
+                    if self.settings.max_log_size > 0
+                        && log.size + n as u64 > self.settings.max_log_size
+                    {
+                        child.kill();
+                        ended = Some(Failure::other(format!(
+                            "building of '{}' from .drv file killed after writing more than {} bytes of log output",
+                            self.goal_name(node),
+                            self.settings.max_log_size
+                        )));
+                        break;
+                    }
+                    log.write(&buf[..n]);
+                }
+                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
+                Err(_) => break,
+            }
+        }
+        let status = child.wait();
+        log.finish();
+        drop(log_r);
+
+        let failure = match (ended, status) {
+            (Some(f), _) => Some(f),
+            (None, Ok(0)) => None,
+            (None, st) => {
+                let how = match st {
+                    Ok(code) => format!("failed with exit code {code}"),
+                    Err(sig) => format!("failed due to signal {sig} ({})", signal_name(sig)),
+                };
+                let mut msg = format!("builder for '{drv_name}' {how}");
+                let tail = log.tail();
+                if !log.printing() && !tail.is_empty() {
+                    msg.push_str(&format!(";\nlast {} log lines:", tail.len()));
+                    for l in tail {
+                        msg.push_str("\n> ");
+                        msg.push_str(&l);
+                    }
+                    msg.push_str(&format!("\nFor full logs, run 'nix log {drv_name}'."));
+                }
+                Some(Failure::permanent(msg))
+            }
+        };
+        let result = match failure {
+            Some(f) => Err(f),
+            None => register_outputs(
+                store,
+                node,
+                &locations,
+                &closure,
+                node.check,
+                self.settings.keep_failed,
+            )
+            .map(|_| ()),
+        };
+        if result.is_err() {
+            if !use_chroot {
+                // Nothing half-built stays behind under the final names.
+                for (name, p) in &locations {
+                    let out = &node.outputs[name];
+                    if !store.is_valid(out).unwrap_or(true) && fs::symlink_metadata(p).is_ok() {
+                        make_writable(p);
+                        let _ = nar::remove_tree(p);
+                    }
+                }
+            }
+            if self.settings.keep_failed && !cancel.load(Ordering::Relaxed) {
+                if let Some(p) = tmp_guard.keep() {
+                    eprint_line(&format!("note: keeping build directory '{}'", p.display()));
+                }
+            }
+        }
+        drop(chroot_guard);
+        drop(tmp_guard);
+        drop(locks);
+        result
+    }
+
+    /// Lays out the chroot directory and lists its mounts.
+    fn prepare_chroot(
+        &self,
+        node: &Node,
+        chroot: &Path,
+        closure: &BTreeSet<StorePath>,
+        tmp_dir: &Path,
+        build_user: Option<(u32, u32)>,
+    ) -> Result<Sandbox, Failure> {
+        let store = self.store;
+        let (uid, gid) = build_user.unwrap_or((1000, 100));
+        let chown_root_group = |p: &Path| -> Result<(), Failure> {
+            if build_user.is_some() {
+                nix::unistd::chown(
+                    p,
+                    Some(nix::unistd::Uid::from_raw(0)),
+                    Some(nix::unistd::Gid::from_raw(gid)),
+                )
+                .map_err(|e| {
+                    io_fail(
+                        &std::io::Error::from_raw_os_error(e as i32),
+                        "changing owner of",
+                        p,
+                    )
+                })?;
+            }
+            Ok(())
+        };
+        fs::set_permissions(chroot, fs::Permissions::from_mode(0o750))
+            .map_err(|e| io_fail(&e, "changing mode of", chroot))?;
+        chown_root_group(chroot)?;
+        let mk = |rel: &str| -> Result<PathBuf, Failure> {
+            let p = chroot.join(rel);
+            fs::create_dir_all(&p).map_err(|e| io_fail(&e, "creating directory", &p))?;
+            Ok(p)
+        };
+        let t = mk("tmp")?;
+        fs::set_permissions(&t, fs::Permissions::from_mode(0o1777))
+            .map_err(|e| io_fail(&e, "changing mode of", &t))?;
+        let etc = mk("etc")?;
+        let write = |p: PathBuf, s: String| -> Result<(), Failure> {
+            fs::write(&p, s).map_err(|e| io_fail(&e, "writing file", &p))
+        };
+        let build_dir = &self.settings.sandbox_build_dir;
+        write(
+            etc.join("passwd"),
+            format!(
+                "root:x:0:0:Nix build user:{build_dir}:/noshell\nnixbld:x:{uid}:{gid}:Nix build user:{build_dir}:/noshell\nnobody:x:65534:65534:Nobody:/:/noshell\n"
+            ),
+        )?;
+        write(
+            etc.join("group"),
+            format!("root:x:0:\nnixbld:!:{gid}:\nnogroup:x:65534:\n"),
+        )?;
+        let fixed = node.drv.is_fixed_output();
+        if !fixed {
+            write(
+                etc.join("hosts"),
+                "127.0.0.1 localhost\n::1 localhost\n".into(),
+            )?;
+        }
+        let store_in = mk(store.dir().as_str().trim_start_matches('/'))?;
+        fs::set_permissions(&store_in, fs::Permissions::from_mode(0o1775))
+            .map_err(|e| io_fail(&e, "changing mode of", &store_in))?;
+        chown_root_group(&store_in)?;
+        mk("proc")?;
+        mk("dev/shm")?;
+        mk("dev/pts")?;
+        let dev = chroot.join("dev");
+        for (name, target) in [
+            ("ptmx", "/dev/pts/ptmx"),
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            std::os::unix::fs::symlink(target, dev.join(name))
+                .map_err(|e| io_fail(&e, "creating symlink", &dev.join(name)))?;
+        }
+        mk("real-root")?;
+
+        // target (inside) → (source on the host, read-only)
+        let mut dirs: BTreeMap<String, (PathBuf, bool)> = BTreeMap::new();
+        let mut extra_store = BTreeSet::new();
+        let mut add_setting = |sp: &super::SandboxPath,
+                               dirs: &mut BTreeMap<String, (PathBuf, bool)>|
+         -> Result<(), Failure> {
+            let src = Path::new(&sp.source);
+            if fs::symlink_metadata(src).is_err() {
+                if sp.optional {
+                    return Ok(());
+                }
+                return Err(Failure::other(format!(
+                    "path '{}' is configured as part of the `sandbox-paths` option, but is inaccessible",
+                    sp.source
+                )));
+            }
+            if store.dir().is_in_store(&sp.source) {
+                if let Ok((p, _)) = store.dir().split(&sp.source) {
+                    extra_store.insert(p);
+                }
+            }
+            dirs.insert(sp.target.clone(), (src.to_path_buf(), false));
+            Ok(())
+        };
+        for sp in &self.settings.sandbox_paths {
+            add_setting(sp, &mut dirs)?;
+        }
+        for d in [
+            "/dev/full",
+            "/dev/null",
+            "/dev/random",
+            "/dev/tty",
+            "/dev/urandom",
+            "/dev/zero",
+            "/dev/kvm",
+        ] {
+            if Path::new(d).exists() {
+                dirs.insert(d.to_string(), (PathBuf::from(d), false));
+            }
+        }
+        if !self.settings.pre_build_hook.is_empty() {
+            for sp in self.run_pre_build_hook(node, chroot)? {
+                add_setting(&sp, &mut dirs)?;
+            }
+        }
+        // Store paths named by sandbox-paths bring their closure along.
+        let mut store_paths = closure.clone();
+        if !extra_store.is_empty() {
+            let valid: BTreeSet<StorePath> = extra_store
+                .into_iter()
+                .filter(|p| store.is_valid(p).unwrap_or(false))
+                .collect();
+            store_paths.extend(store.closure(&valid, false, false)?);
+        }
+        for out in node.outputs.values() {
+            store_paths.remove(out);
+        }
+        for p in &store_paths {
+            dirs.insert(store.print(p), (store.real_path(p), true));
+        }
+        dirs.insert(build_dir.clone(), (tmp_dir.to_path_buf(), false));
+
+        let mut mounts = Vec::new();
+        for (target, (source, ro)) in &dirs {
+            let t = chroot.join(target.trim_start_matches('/'));
+            mount_point(source, &t)?;
+            mounts.push(Mount {
+                source: cpath(source).map_err(Failure::other)?,
+                target: cpath(&t).map_err(Failure::other)?,
+                read_only: *ro,
+            });
+        }
+        let c = |rel: &str| cpath(&chroot.join(rel)).map_err(Failure::other);
+        Ok(Sandbox {
+            root: cpath(chroot).map_err(Failure::other)?,
+            mounts,
+            private_network: !fixed,
+            user_ns: if build_user.is_none() {
+                Some((
+                    nix::unistd::getuid().as_raw(),
+                    nix::unistd::getgid().as_raw(),
+                ))
+            } else {
+                None
+            },
+            proc_dir: c("proc")?,
+            pts_dir: c("dev/pts")?,
+            ptmx: c("dev/pts/ptmx")?,
+            shm_dir: c("dev/shm")?,
+        })
+    }
+
+    /// Runs `pre-build-hook DRV CHROOT` and reads the sandbox paths it adds:
+    /// `extra-sandbox-paths` (or `extra-chroot-dirs`), then one path per line up to an
+    /// empty line.
+    fn run_pre_build_hook(
+        &self,
+        node: &Node,
+        chroot: &Path,
+    ) -> Result<Vec<super::SandboxPath>, Failure> {
+        let hook = &self.settings.pre_build_hook;
+        let out = std::process::Command::new(hook)
+            .arg(self.print(&node.path))
+            .arg(chroot)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| Failure::other(format!("executing '{hook}': {}", crate::io_reason(&e))))?;
+        if !out.status.success() {
+            return Err(Failure::other(format!(
+                "program '{hook}' failed with exit code {}",
+                out.status.code().unwrap_or(-1)
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut paths = Vec::new();
+        let mut in_list = false;
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        // Only complete lines count.
+        lines.pop();
+        for line in lines {
+            if !in_list {
+                if line == "extra-sandbox-paths" || line == "extra-chroot-dirs" {
+                    in_list = true;
+                } else {
+                    return Err(Failure::other(format!(
+                        "unknown pre-build hook command '{line}'"
+                    )));
+                }
+            } else if line.is_empty() {
+                in_list = false;
+            } else {
+                paths.push(super::SandboxPath::parse(line));
+            }
+        }
+        Ok(paths)
+    }
+
+    /// Runs a `builtin:` builder in this process.
+    fn build_builtin(&self, node: &Node, closure: &BTreeSet<StorePath>) -> Result<(), Failure> {
+        let store = self.store;
+        let drv_name = self.print(&node.path);
+        let builder = String::from_utf8_lossy(&node.drv.builder).into_owned();
+        if builder != "builtin:fetchurl" {
+            return Err(Failure::permanent(format!(
+                "unsupported builtin builder '{}'",
+                builder.trim_start_matches("builtin:")
+            )));
+        }
+        let (name, out) = node
+            .outputs
+            .iter()
+            .next()
+            .ok_or_else(|| Failure::other(format!("derivation '{drv_name}' has no outputs")))?;
+        let tmp = PathBuf::from(format!("{}.fetch", store.real_path(out).display()));
+        let mut guard = AutoDelete(Some(tmp.clone()));
+        if fs::symlink_metadata(&tmp).is_ok() {
+            make_writable(&tmp);
+            let _ = nar::remove_tree(&tmp);
+        }
+        let mut log = BuildLog::open(
+            &store.config().log_dir,
+            &node.path,
+            self.settings.keep_log,
+            self.settings.print_build_output,
+            self.settings.log_lines,
+        )
+        .map_err(|e| Failure::other(format!("opening the build log: {e}")))?;
+        let r = super::fetchurl::fetchurl(&node.drv.env, &tmp);
+        if let Err(e) = &r {
+            log.write(format!("error: {e}\n").as_bytes());
+        }
+        log.finish();
+        r.map_err(|e| Failure::permanent(format!("builder for '{drv_name}' failed: {e}")))?;
+        let locations = BTreeMap::from([(name.clone(), tmp.clone())]);
+        let res = register_outputs(
+            store,
+            node,
+            &locations,
+            closure,
+            node.check,
+            self.settings.keep_failed,
+        );
+        guard.keep();
+        if fs::symlink_metadata(&tmp).is_ok() {
+            make_writable(&tmp);
+            let _ = nar::remove_tree(&tmp);
+        }
+        res.map(|_| ())
+    }
+}
+
+/// The machine's `system-features`, as Nix 2.8 defaults them.
+fn system_features() -> Vec<String> {
+    let mut f = vec!["benchmark".to_string(), "big-parallel".to_string()];
+    if Path::new("/dev/kvm").exists() {
+        f.push("kvm".into());
+    }
+    f.push("nixos-test".into());
+    f
+}
+
+fn signal_name(sig: i32) -> String {
+    let s = unsafe { libc::strsignal(sig) };
+    if s.is_null() {
+        return format!("signal {sig}");
+    }
+    unsafe { std::ffi::CStr::from_ptr(s) }
+        .to_string_lossy()
+        .into_owned()
+}

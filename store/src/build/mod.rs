@@ -1,0 +1,671 @@
+//! Building derivations: the scheduler that realises a set of derivations in dependency
+//! order with up to `max-jobs` builds at once, and the build of one derivation.
+//!
+//! - [`env`]: the environment a builder gets, as Nix 2.8 sets it up;
+//! - [`sandbox`]: starting the builder, in a Linux sandbox or not;
+//! - [`users`]: build users from `build-users-group`;
+//! - [`log`]: the build log (terminal, compressed file, limits, the tail on failure);
+//! - [`outputs`]: checking and registering what a build produced;
+//! - [`fetchurl`]: the `builtin:fetchurl` builder.
+
+pub mod env;
+pub mod fetchurl;
+mod goal;
+pub mod log;
+pub mod outputs;
+pub mod sandbox;
+pub mod users;
+
+use crate::derivation::Derivation;
+use crate::local::LocalStore;
+use crate::path::StorePath;
+use crate::store::{Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// The `sandbox` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxMode {
+    Off,
+    On,
+    /// Like `On`, but derivations with `__noChroot` run outside the sandbox.
+    Relaxed,
+}
+
+/// A `target=source` entry of `sandbox-paths`; a `?` suffix on the source makes it optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPath {
+    pub target: String,
+    pub source: String,
+    pub optional: bool,
+}
+
+impl SandboxPath {
+    /// Parses one word of `sandbox-paths`: `path`, `target=source`, `target=source?`.
+    pub fn parse(word: &str) -> SandboxPath {
+        let (word, optional) = match word.strip_suffix('?') {
+            Some(w) => (w, true),
+            None => (word, false),
+        };
+        match word.split_once('=') {
+            Some((t, s)) => SandboxPath {
+                target: t.to_string(),
+                source: s.to_string(),
+                optional,
+            },
+            None => SandboxPath {
+                target: word.to_string(),
+                source: word.to_string(),
+                optional,
+            },
+        }
+    }
+}
+
+/// The settings that govern building.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    pub max_jobs: usize,
+    /// `NIX_BUILD_CORES`.
+    pub cores: u64,
+    pub sandbox: SandboxMode,
+    pub sandbox_paths: Vec<SandboxPath>,
+    pub keep_failed: bool,
+    pub keep_going: bool,
+    /// Seconds; 0 means no limit.
+    pub max_silent_time: u64,
+    pub timeout: u64,
+    /// Bytes; 0 means no limit.
+    pub max_log_size: u64,
+    pub log_lines: usize,
+    /// Empty: no build users.
+    pub build_users_group: String,
+    pub pre_build_hook: String,
+    /// Copy the builder's output to standard error (off with `-Q`).
+    pub print_build_output: bool,
+    /// Print the `these N derivations will be built:` summary.
+    pub print_missing: bool,
+    /// The `system` this machine builds for, and the other platforms it accepts.
+    pub system: String,
+    pub extra_platforms: Vec<String>,
+    /// Where build directories are created (Nix uses `TMPDIR`).
+    pub build_dir_parent: PathBuf,
+    /// Where the build directory appears inside the sandbox.
+    pub sandbox_build_dir: String,
+    /// Keep a compressed copy of each build log.
+    pub keep_log: bool,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(1);
+        BuildSettings {
+            max_jobs: 1,
+            cores,
+            sandbox: SandboxMode::On,
+            sandbox_paths: Vec::new(),
+            keep_failed: false,
+            keep_going: false,
+            max_silent_time: 0,
+            timeout: 0,
+            max_log_size: 0,
+            log_lines: 10,
+            build_users_group: if nix::unistd::geteuid().is_root() {
+                "nixbld".into()
+            } else {
+                String::new()
+            },
+            pre_build_hook: String::new(),
+            print_build_output: true,
+            print_missing: true,
+            system: default_system(),
+            extra_platforms: Vec::new(),
+            build_dir_parent: std::env::var_os("TMPDIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp")),
+            sandbox_build_dir: "/build".into(),
+            keep_log: true,
+        }
+    }
+}
+
+/// `x86_64-linux` and friends, as Nix names the platform it was built for.
+pub fn default_system() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86" => "i686",
+        a => a,
+    };
+    format!("{arch}-{}", std::env::consts::OS)
+}
+
+/// Normal builds, or `--check`: rebuild valid outputs and compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildMode {
+    Normal,
+    Check,
+}
+
+/// Something to realise: a derivation and the outputs wanted (`None`: all of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub drv: StorePath,
+    pub outputs: Option<BTreeSet<String>>,
+}
+
+/// Why a build failed, as the exit status tells it (Nix's `failingExitStatus`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureKind {
+    /// The builder ran and failed (or produced something wrong).
+    pub permanent: bool,
+    pub timed_out: bool,
+    pub hash_mismatch: bool,
+    pub check_mismatch: bool,
+}
+
+impl FailureKind {
+    fn merge(&mut self, o: FailureKind) {
+        self.permanent |= o.permanent;
+        self.timed_out |= o.timed_out;
+        self.hash_mismatch |= o.hash_mismatch;
+        self.check_mismatch |= o.check_mismatch;
+    }
+
+    /// The process exit status for failures of these kinds: 0x60 with a bit for each
+    /// kind (failed build 4, timeout 1, hash mismatch 2, check mismatch 8); 1 otherwise.
+    pub fn exit_status(self) -> i32 {
+        let mut mask = 0;
+        if self.permanent || self.timed_out || self.hash_mismatch {
+            mask |= 0x04;
+        }
+        if self.timed_out {
+            mask |= 0x01;
+        }
+        if self.hash_mismatch {
+            mask |= 0x02;
+        }
+        if self.check_mismatch {
+            mask |= 0x08;
+        }
+        if mask == 0 {
+            1
+        } else {
+            mask | 0x60
+        }
+    }
+}
+
+/// A failed realisation: the message (shown after `error: `) and the exit status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{msg}")]
+pub struct BuildError {
+    pub msg: String,
+    pub status: i32,
+}
+
+impl BuildError {
+    pub fn new(msg: impl Into<String>) -> BuildError {
+        BuildError {
+            msg: msg.into(),
+            status: 1,
+        }
+    }
+}
+
+impl From<StoreError> for BuildError {
+    fn from(e: StoreError) -> Self {
+        BuildError::new(e.to_string())
+    }
+}
+
+/// The failure of one derivation's build.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub msg: String,
+    pub kind: FailureKind,
+}
+
+impl Failure {
+    pub(crate) fn other(msg: impl Into<String>) -> Failure {
+        Failure {
+            msg: msg.into(),
+            kind: FailureKind::default(),
+        }
+    }
+    pub(crate) fn permanent(msg: impl Into<String>) -> Failure {
+        Failure {
+            msg: msg.into(),
+            kind: FailureKind {
+                permanent: true,
+                ..FailureKind::default()
+            },
+        }
+    }
+}
+
+impl From<crate::path::PathError> for BuildError {
+    fn from(e: crate::path::PathError) -> Self {
+        BuildError::new(e.to_string())
+    }
+}
+
+impl From<crate::path::PathError> for Failure {
+    fn from(e: crate::path::PathError) -> Self {
+        Failure::other(e.to_string())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::other(e.to_string())
+    }
+}
+
+/// What a derivation in the build graph is.
+pub(crate) struct Node {
+    pub path: StorePath,
+    pub drv: Derivation,
+    /// Output name → path.
+    pub outputs: BTreeMap<String, StorePath>,
+    /// The outputs somebody asked for.
+    pub wanted: BTreeSet<String>,
+    /// Derivations in the graph this one waits for.
+    pub deps: Vec<StorePath>,
+    /// Rebuild although the outputs are valid (`--check` on a target).
+    pub check: bool,
+}
+
+/// Prints a line on standard error, ignoring failures (a closed terminal must not stop a
+/// build).
+pub(crate) fn eprint_line(s: &str) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(s.as_bytes());
+    let _ = e.write_all(b"\n");
+}
+
+/// Realises derivations in a local store.
+pub struct Builder<'s> {
+    pub store: &'s LocalStore,
+    pub settings: BuildSettings,
+}
+
+/// Set by [`interrupt`] (from a signal handler): running builds are killed, nothing more
+/// starts, and the realisation fails.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks every running realisation to stop. Async-signal-safe.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether the process was interrupted.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+impl<'s> Builder<'s> {
+    pub fn new(store: &'s LocalStore, settings: BuildSettings) -> Builder<'s> {
+        Builder { store, settings }
+    }
+
+    fn print(&self, p: &StorePath) -> String {
+        self.store.print(p)
+    }
+
+    /// The derivations that must be built for `targets`, in the order Nix lists them (the
+    /// dependencies first). With `dry_run`, only these are computed.
+    pub fn missing(
+        &self,
+        targets: &[Target],
+        mode: BuildMode,
+    ) -> Result<Vec<StorePath>, BuildError> {
+        let graph = self.graph(targets, mode)?;
+        self.order(&graph)
+    }
+
+    fn order(&self, graph: &BTreeMap<StorePath, Node>) -> Result<Vec<StorePath>, BuildError> {
+        let set: BTreeSet<StorePath> = graph.keys().cloned().collect();
+        let mut sorted = self.store.topo_sort(&set)?;
+        sorted.reverse();
+        Ok(sorted)
+    }
+
+    /// Reads the derivations to build, starting at `targets`, and skipping those whose
+    /// wanted outputs are valid.
+    fn graph(
+        &self,
+        targets: &[Target],
+        mode: BuildMode,
+    ) -> Result<BTreeMap<StorePath, Node>, BuildError> {
+        let mut graph: BTreeMap<StorePath, Node> = BTreeMap::new();
+        let mut done: BTreeMap<StorePath, bool> = BTreeMap::new();
+        for t in targets {
+            self.visit(
+                &t.drv,
+                t.outputs.as_ref(),
+                mode == BuildMode::Check,
+                &mut graph,
+                &mut done,
+            )?;
+        }
+        Ok(graph)
+    }
+
+    /// Adds `drv` (and what it needs) to the graph when it must be built; returns whether
+    /// it must.
+    fn visit(
+        &self,
+        drv_path: &StorePath,
+        wanted: Option<&BTreeSet<String>>,
+        check: bool,
+        graph: &mut BTreeMap<StorePath, Node>,
+        done: &mut BTreeMap<StorePath, bool>,
+    ) -> Result<bool, BuildError> {
+        if let Some(&needed) = done.get(drv_path) {
+            if let (true, Some(n)) = (needed, graph.get_mut(drv_path)) {
+                n.wanted.extend(wanted_names(&n.outputs, wanted));
+                n.check |= check;
+            } else if check {
+                // A target of --check that was only seen as a valid dependency so far.
+                done.remove(drv_path);
+                return self.visit(drv_path, wanted, check, graph, done);
+            }
+            return Ok(needed);
+        }
+        if !self.store.is_valid(drv_path)? && !self.store.real_path(drv_path).exists() {
+            return Err(BuildError::new(format!(
+                "path '{}' is not valid",
+                self.print(drv_path)
+            )));
+        }
+        let drv = self.store.read_derivation(drv_path)?;
+        let mut outputs = BTreeMap::new();
+        for (name, o) in &drv.outputs {
+            let name = String::from_utf8_lossy(name).into_owned();
+            let p = String::from_utf8_lossy(&o.path);
+            let p = self.store.dir().parse(&p).map_err(|e| {
+                BuildError::new(format!(
+                    "derivation '{}' has a bad output path: {e}",
+                    self.print(drv_path)
+                ))
+            })?;
+            outputs.insert(name, p);
+        }
+        let want = wanted_names(&outputs, wanted);
+        for w in &want {
+            if !outputs.contains_key(w) {
+                return Err(BuildError::new(format!(
+                    "derivation '{}' does not have wanted outputs '{w}'",
+                    self.print(drv_path)
+                )));
+            }
+        }
+        let mut all_valid = true;
+        for w in &want {
+            if !self.store.is_valid(&outputs[w])? {
+                all_valid = false;
+            }
+        }
+        if check && !all_valid {
+            return Err(BuildError::new(format!(
+                "some outputs of '{}' are not valid, so checking is not possible",
+                self.print(drv_path)
+            )));
+        }
+        if all_valid && !check {
+            done.insert(drv_path.clone(), false);
+            return Ok(false);
+        }
+        done.insert(drv_path.clone(), true);
+        let mut deps = Vec::new();
+        for (input, outs) in &drv.input_drvs {
+            let ip = self.store.dir().parse(&String::from_utf8_lossy(input))?;
+            let outs: BTreeSet<String> = outs
+                .iter()
+                .map(|o| String::from_utf8_lossy(o).into_owned())
+                .collect();
+            if self.visit(&ip, Some(&outs), false, graph, done)? {
+                deps.push(ip);
+            }
+        }
+        for src in &drv.input_srcs {
+            let sp = self.store.dir().parse(&String::from_utf8_lossy(src))?;
+            if !self.store.is_valid(&sp)? {
+                return Err(BuildError::new(format!(
+                    "path '{}' is required by '{}' but is not valid",
+                    self.print(&sp),
+                    self.print(drv_path)
+                )));
+            }
+        }
+        graph.insert(
+            drv_path.clone(),
+            Node {
+                path: drv_path.clone(),
+                drv,
+                outputs,
+                wanted: want,
+                deps,
+                check,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Prints Nix's summary of what will be built.
+    pub fn print_missing(&self, order: &[StorePath]) {
+        if order.is_empty() {
+            return;
+        }
+        if order.len() == 1 {
+            eprint_line("this derivation will be built:");
+        } else {
+            eprint_line(&format!("these {} derivations will be built:", order.len()));
+        }
+        for p in order {
+            eprint_line(&format!("  {}", self.print(p)));
+        }
+    }
+
+    /// Builds what `targets` need. Errors of builds other than the targets' own are
+    /// printed as they happen; the returned error is the targets' failure.
+    pub fn realise(
+        &self,
+        targets: &[Target],
+        mode: BuildMode,
+        dry_run: bool,
+    ) -> Result<(), BuildError> {
+        let graph = self.graph(targets, mode)?;
+        let order = self.order(&graph)?;
+        if self.settings.print_missing {
+            let listed: Vec<StorePath> = order
+                .iter()
+                .filter(|p| !graph[*p].check || mode != BuildMode::Check)
+                .cloned()
+                .collect();
+            self.print_missing(&listed);
+        }
+        if dry_run || order.is_empty() {
+            return Ok(());
+        }
+        self.schedule(graph, &order, targets)
+    }
+
+    fn schedule(
+        &self,
+        graph: BTreeMap<StorePath, Node>,
+        order: &[StorePath],
+        targets: &[Target],
+    ) -> Result<(), BuildError> {
+        let target_set: BTreeSet<&StorePath> = targets.iter().map(|t| &t.drv).collect();
+        let mut dependents: BTreeMap<&StorePath, Vec<&StorePath>> = BTreeMap::new();
+        let mut pending: BTreeMap<&StorePath, usize> = BTreeMap::new();
+        for (p, n) in &graph {
+            pending.insert(p, n.deps.len());
+            for d in &n.deps {
+                dependents.entry(d).or_default().push(p);
+            }
+        }
+        let rank: BTreeMap<&StorePath, usize> =
+            order.iter().enumerate().map(|(i, p)| (p, i)).collect();
+        let mut ready: VecDeque<&StorePath> = order.iter().filter(|p| pending[p] == 0).collect();
+        let mut failed_deps: BTreeMap<&StorePath, usize> = BTreeMap::new();
+        let mut resolved: BTreeSet<&StorePath> = BTreeSet::new();
+        // Target failures, in the order they happened.
+        let mut target_errors: Vec<(StorePath, Failure)> = Vec::new();
+        let mut kinds = FailureKind::default();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut stopping = false;
+        let jobs = self.settings.max_jobs;
+        let (tx, rx) = mpsc::channel::<(StorePath, Result<(), Failure>)>();
+        let graph = &graph;
+        std::thread::scope(|scope| {
+            let mut running = 0usize;
+            loop {
+                if interrupted() {
+                    cancel.store(true, Ordering::Relaxed);
+                    stopping = true;
+                }
+                while !stopping {
+                    let Some(p) = ready.pop_front() else { break };
+                    let node = &graph[p];
+                    let builtin = node.drv.builder.starts_with(b"builtin:");
+                    if jobs == 0 && !builtin {
+                        let f = Failure::other(
+                            "unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html",
+                        );
+                        if target_set.contains(p) {
+                            target_errors.push((p.clone(), f));
+                        } else {
+                            eprint_line(&format!("error: {}", f.msg));
+                        }
+                        stopping = true;
+                        break;
+                    }
+                    if running >= jobs.max(1) {
+                        ready.push_front(p);
+                        break;
+                    }
+                    running += 1;
+                    let tx = tx.clone();
+                    let cancel = cancel.clone();
+                    scope.spawn(move || {
+                        let r = self.build_one(node, &cancel);
+                        let _ = tx.send((node.path.clone(), r));
+                    });
+                }
+                if running == 0 {
+                    break;
+                }
+                let (p, r) = match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(x) => x,
+                    Err(_) => continue,
+                };
+                running -= 1;
+                let p: &StorePath = graph.get_key_value(&p).map(|(k, _)| k).unwrap_or(&order[0]);
+                let ok = match r {
+                    Ok(()) => true,
+                    Err(f) => {
+                        kinds.merge(f.kind);
+                        if !cancel.load(Ordering::Relaxed) || f.kind != FailureKind::default() {
+                            if target_set.contains(p) {
+                                target_errors.push((p.clone(), f));
+                            } else {
+                                eprint_line(&format!("error: {}", f.msg));
+                            }
+                        }
+                        if !self.settings.keep_going {
+                            stopping = true;
+                            cancel.store(true, Ordering::Relaxed);
+                        }
+                        false
+                    }
+                };
+                // Release (or fail) the dependents whose inputs are now all done.
+                let mut finished = vec![(p, ok)];
+                while let Some((q, q_ok)) = finished.pop() {
+                    for d in dependents.get(q).cloned().unwrap_or_default() {
+                        if resolved.contains(d) {
+                            continue;
+                        }
+                        if !q_ok {
+                            *failed_deps.entry(d).or_default() += 1;
+                        }
+                        let left = pending.get_mut(d).expect("dependent is in the graph");
+                        *left -= 1;
+                        // Without --keep-going a failed input fails its dependents at once.
+                        if *left > 0 && (q_ok || self.settings.keep_going) {
+                            continue;
+                        }
+                        resolved.insert(d);
+                        match failed_deps.get(d) {
+                            None => {
+                                let pos = ready
+                                    .iter()
+                                    .position(|r| rank[r] > rank[d])
+                                    .unwrap_or(ready.len());
+                                ready.insert(pos, d);
+                            }
+                            Some(n) => {
+                                let f = Failure::other(format!(
+                                    "{n} dependencies of derivation '{}' failed to build",
+                                    self.print(d)
+                                ));
+                                if target_set.contains(d) {
+                                    target_errors.push((d.clone(), f));
+                                } else {
+                                    eprint_line(&format!("error: {}", f.msg));
+                                }
+                                finished.push((d, false));
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        if interrupted() {
+            return Err(BuildError {
+                msg: "interrupted by the user".into(),
+                status: 1,
+            });
+        }
+        match target_errors.len() {
+            0 => Ok(()),
+            1 => {
+                let (_, f) = target_errors.remove(0);
+                Err(BuildError {
+                    msg: f.msg,
+                    status: kinds.exit_status(),
+                })
+            }
+            _ => {
+                let mut names = Vec::new();
+                for (p, f) in &target_errors {
+                    eprint_line(&format!("error: {}", f.msg));
+                    names.push(format!("'{}'", self.print(p)));
+                }
+                Err(BuildError {
+                    msg: format!("build of {} failed", names.join(", ")),
+                    status: kinds.exit_status(),
+                })
+            }
+        }
+    }
+}
+
+/// The output names `wanted` selects (all of them for `None`).
+fn wanted_names(
+    outputs: &BTreeMap<String, StorePath>,
+    wanted: Option<&BTreeSet<String>>,
+) -> BTreeSet<String> {
+    match wanted {
+        Some(w) if !w.contains("*") => w.clone(),
+        _ => outputs.keys().cloned().collect(),
+    }
+}

@@ -1,0 +1,421 @@
+//! What a finished build produced: the outputs are canonicalised (mode, mtime 1, owned by
+//! root), hashed and scanned for references in one pass, checked (fixed-output hashes,
+//! `allowedReferences` and friends, `--check` comparisons), and only when all of them pass
+//! moved into the store and registered in one transaction. A failure registers nothing.
+
+use super::{Failure, FailureKind, Node};
+use crate::db::PathInfo;
+use crate::derivation::Derivation;
+use crate::hash::{Hash, HashAlgo, Hasher};
+use crate::local::{fixed_ca, LocalStore};
+use crate::nar;
+use crate::path::{Ingestion, StorePath};
+use crate::refs::RefScanner;
+use crate::store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+fn io_fail(e: &io::Error, what: &str, p: &Path) -> Failure {
+    Failure::other(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
+}
+
+/// Gives a built tree the metadata of a store path: owned by root, no write bits, no
+/// setuid/setgid, executable bits kept together, modification time 1. Files other than
+/// regular files, directories and symlinks are refused.
+pub(crate) fn canonicalise_output(p: &Path) -> Result<(), Failure> {
+    let meta = fs::symlink_metadata(p).map_err(|e| io_fail(&e, "getting attributes of path", p))?;
+    let ft = meta.file_type();
+    if !(ft.is_file() || ft.is_dir() || ft.is_symlink()) {
+        return Err(Failure::permanent(format!(
+            "file '{}' has an unsupported type",
+            p.display()
+        )));
+    }
+    if meta.is_dir() {
+        for e in fs::read_dir(p).map_err(|e| io_fail(&e, "opening directory", p))? {
+            let e = e.map_err(|e| io_fail(&e, "reading directory", p))?;
+            canonicalise_output(&e.path())?;
+        }
+    }
+    if meta.uid() != 0 || meta.gid() != 0 {
+        // Only root can give files away; without it the files stay the caller's.
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                p,
+                Some(nix::unistd::Uid::from_raw(0)),
+                Some(nix::unistd::Gid::from_raw(0)),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| {
+                io_fail(
+                    &io::Error::from_raw_os_error(e as i32),
+                    "changing owner of",
+                    p,
+                )
+            })?;
+        }
+    }
+    if !ft.is_symlink() {
+        let mode = if meta.is_dir() || meta.mode() & 0o111 != 0 {
+            0o555
+        } else {
+            0o444
+        };
+        if meta.mode() & 0o7777 != mode {
+            fs::set_permissions(p, fs::Permissions::from_mode(mode))
+                .map_err(|e| io_fail(&e, "changing mode of", p))?;
+        }
+    }
+    if meta.mtime() != 1 {
+        let t = nix::sys::time::TimeSpec::new(1, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| {
+            io_fail(
+                &io::Error::from_raw_os_error(e as i32),
+                "changing modification time of",
+                p,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes to several sinks at once.
+struct Tee<'a>(Vec<&'a mut dyn Write>);
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for w in &mut self.0 {
+            w.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An output after the build, checked but not yet in the store.
+struct Built {
+    name: String,
+    path: StorePath,
+    /// Where the build left it.
+    at: PathBuf,
+    info: PathInfo,
+}
+
+/// The fixed-output expectation of `drv`: ingestion method and hash.
+fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, Hash)>, Failure> {
+    if !drv.is_fixed_output() {
+        return Ok(None);
+    }
+    let o = &drv.outputs[&b"out"[..]];
+    let algo_s = String::from_utf8_lossy(&o.hash_algo).into_owned();
+    let (method, algo_name) = match algo_s.strip_prefix("r:") {
+        Some(a) => (Ingestion::Recursive, a.to_string()),
+        None => (Ingestion::Flat, algo_s.clone()),
+    };
+    let algo = HashAlgo::parse(&algo_name)
+        .ok_or_else(|| Failure::other(format!("unknown hash algorithm '{algo_name}'")))?;
+    let hash = Hash::parse_any(&String::from_utf8_lossy(&o.hash), Some(algo))
+        .map_err(|e| Failure::other(e.to_string()))?;
+    Ok(Some((method, hash)))
+}
+
+/// The outcome of checking outputs that `--check` rebuilt.
+pub(crate) struct CheckResult;
+
+/// Checks the outputs that the build of `node` left at `locations` and registers them.
+/// `candidates` are the paths references may point to (the input closure). In check mode
+/// the rebuilt outputs are compared with the valid ones and then discarded (or kept as
+/// `<path>.check` with `keep_failed`).
+pub(crate) fn register_outputs(
+    store: &LocalStore,
+    node: &Node,
+    locations: &BTreeMap<String, PathBuf>,
+    candidates: &BTreeSet<StorePath>,
+    check: bool,
+    keep_failed: bool,
+) -> Result<Option<CheckResult>, Failure> {
+    let drv_name = store.print(&node.path);
+    let mut cands = candidates.clone();
+    cands.extend(node.outputs.values().cloned());
+    let fixed = fixed_expectation(&node.drv)?;
+    let mut built = Vec::new();
+    for (name, out) in &node.outputs {
+        let at = &locations[name];
+        if fs::symlink_metadata(at).is_err() {
+            return Err(Failure::other(format!(
+                "builder for '{drv_name}' failed to produce output path for output '{name}' at '{}'",
+                at.display()
+            )));
+        }
+        canonicalise_output(at)?;
+        // One pass over the NAR: its SHA-256, the references, and (for a recursive fixed
+        // output) the hash it is checked against.
+        let mut sha = Hasher::new(HashAlgo::Sha256);
+        let mut scanner = RefScanner::new(&cands);
+        let mut count = Counter(0);
+        let mut ca_hasher = match &fixed {
+            Some((Ingestion::Recursive, h)) if h.algo != HashAlgo::Sha256 => {
+                Some(Hasher::new(h.algo))
+            }
+            _ => None,
+        };
+        {
+            let mut sinks: Vec<&mut dyn Write> = vec![&mut sha, &mut scanner, &mut count];
+            if let Some(h) = ca_hasher.as_mut() {
+                sinks.push(h);
+            }
+            nar::dump(at, &mut Tee(sinks), &mut |_| Ok(true))
+                .map_err(|e| Failure::other(format!("dumping '{}': {e}", at.display())))?;
+        }
+        let nar_hash = sha.finish();
+        let mut refs = scanner.into_found();
+        let mut info = PathInfo::new(out.clone(), nar_hash.clone(), count.0);
+        info.deriver = Some(node.path.clone());
+        info.ultimate = true;
+        if let Some((method, want)) = &fixed {
+            let got = match method {
+                Ingestion::Flat => {
+                    let m = fs::symlink_metadata(at)
+                        .map_err(|e| io_fail(&e, "getting status of", at))?;
+                    if !m.is_file() || m.mode() & 0o100 != 0 {
+                        return Err(Failure::permanent(format!(
+                            "output path '{}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)",
+                            at.display()
+                        )));
+                    }
+                    let mut h = Hasher::new(want.algo);
+                    let mut f = fs::File::open(at).map_err(|e| io_fail(&e, "opening file", at))?;
+                    io::copy(&mut f, &mut h).map_err(|e| io_fail(&e, "reading file", at))?;
+                    h.finish()
+                }
+                Ingestion::Recursive => match ca_hasher {
+                    Some(h) => h.finish(),
+                    None => nar_hash.clone(),
+                },
+            };
+            if &got != want {
+                return Err(Failure {
+                    msg: format!(
+                        "hash mismatch in fixed-output derivation '{drv_name}':\n  specified: {}\n     got:    {}",
+                        want.to_sri(),
+                        got.to_sri()
+                    ),
+                    kind: FailureKind {
+                        hash_mismatch: true,
+                        ..FailureKind::default()
+                    },
+                });
+            }
+            refs.remove(out);
+            if !refs.is_empty() {
+                return Err(Failure::permanent(format!(
+                    "illegal path references in fixed-output derivation '{drv_name}'"
+                )));
+            }
+            info.ca = Some(fixed_ca(*method, want));
+        }
+        info.references = refs;
+        built.push(Built {
+            name: name.clone(),
+            path: out.clone(),
+            at: at.clone(),
+            info,
+        });
+    }
+    check_references(store, node, &built)?;
+
+    if check {
+        for b in &built {
+            let old = store.query_path_info(&b.path)?;
+            if old.nar_hash != b.info.nar_hash {
+                let real = store.real_path(&b.path);
+                let msg = if keep_failed {
+                    let dst = PathBuf::from(format!("{}.check", real.display()));
+                    if fs::symlink_metadata(&dst).is_ok() {
+                        let _ = nar::remove_tree(&dst);
+                    }
+                    fs::rename(&b.at, &dst).map_err(|e| io_fail(&e, "moving to", &dst))?;
+                    format!(
+                        "derivation '{drv_name}' may not be deterministic: output '{}' differs from '{}'",
+                        real.display(),
+                        dst.display()
+                    )
+                } else {
+                    format!(
+                        "derivation '{drv_name}' may not be deterministic: output '{}' differs",
+                        real.display()
+                    )
+                };
+                return Err(Failure {
+                    msg,
+                    kind: FailureKind {
+                        check_mismatch: true,
+                        ..FailureKind::default()
+                    },
+                });
+            }
+        }
+        return Ok(Some(CheckResult));
+    }
+
+    // Everything passed: into the store, then registered at once.
+    let mut infos = Vec::new();
+    for b in built {
+        let real = store.real_path(&b.path);
+        if b.at != real {
+            if fs::symlink_metadata(&real).is_ok() {
+                nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+            }
+            fs::rename(&b.at, &real).map_err(|e| io_fail(&e, "moving to", &real))?;
+        }
+        let _ = &b.name;
+        infos.push(b.info);
+    }
+    store.register_valid_paths(&infos)?;
+    Ok(None)
+}
+
+/// A list-valued attribute of the derivation (space-separated in the environment).
+fn strings_attr(drv: &Derivation, name: &str) -> Option<Vec<String>> {
+    drv.env.get(name.as_bytes()).map(|v| {
+        String::from_utf8_lossy(v)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// `allowedReferences`, `allowedRequisites`, `disallowedReferences`,
+/// `disallowedRequisites` (in the environment, or per output under `outputChecks` with
+/// structured attributes).
+fn check_references(store: &LocalStore, node: &Node, built: &[Built]) -> Result<(), Failure> {
+    let by_path: BTreeMap<&StorePath, &PathInfo> =
+        built.iter().map(|b| (&b.path, &b.info)).collect();
+    let closure = |start: &StorePath| -> Result<BTreeSet<StorePath>, Failure> {
+        let mut done = BTreeSet::new();
+        let mut todo = vec![start.clone()];
+        while let Some(p) = todo.pop() {
+            if !done.insert(p.clone()) {
+                continue;
+            }
+            let refs = match by_path.get(&p) {
+                Some(i) => i.references.clone(),
+                None => store.query_path_info(&p)?.references,
+            };
+            todo.extend(refs.into_iter().filter(|r| !done.contains(r)));
+        }
+        Ok(done)
+    };
+    let structured: Option<serde_json::Value> = node
+        .drv
+        .env
+        .get(&b"__json"[..])
+        .and_then(|j| serde_json::from_slice(j).ok());
+    for b in built {
+        let (lists, ignore_self): ([Option<Vec<String>>; 4], bool) = match &structured {
+            None => (
+                [
+                    strings_attr(&node.drv, "allowedReferences"),
+                    strings_attr(&node.drv, "allowedRequisites"),
+                    strings_attr(&node.drv, "disallowedReferences"),
+                    strings_attr(&node.drv, "disallowedRequisites"),
+                ],
+                true,
+            ),
+            Some(v) => {
+                let o = v.get("outputChecks").and_then(|c| c.get(&b.name));
+                let get = |k: &str| -> Option<Vec<String>> {
+                    o.and_then(|o| o.get(k))
+                        .and_then(|l| l.as_array())
+                        .map(|l| {
+                            l.iter()
+                                .filter_map(|s| s.as_str().map(str::to_string))
+                                .collect()
+                        })
+                };
+                (
+                    [
+                        get("allowedReferences"),
+                        get("allowedRequisites"),
+                        get("disallowedReferences"),
+                        get("disallowedRequisites"),
+                    ],
+                    false,
+                )
+            }
+        };
+        for (i, list) in lists.iter().enumerate() {
+            let Some(list) = list else { continue };
+            let allowed = i < 2;
+            let recursive = i % 2 == 1;
+            let mut spec = BTreeSet::new();
+            for s in list {
+                if store.dir().is_in_store(s) {
+                    if let Ok(p) = store.dir().parse(s) {
+                        spec.insert(p);
+                        continue;
+                    }
+                }
+                match node.outputs.get(s) {
+                    Some(p) => {
+                        spec.insert(p.clone());
+                    }
+                    None => {
+                        return Err(Failure::permanent(format!(
+                            "derivation contains an illegal reference specifier '{s}'"
+                        )))
+                    }
+                }
+            }
+            let mut used = if recursive {
+                closure(&b.path)?
+            } else {
+                b.info.references.clone()
+            };
+            if recursive && ignore_self {
+                used.remove(&b.path);
+            }
+            let bad: Vec<&StorePath> = used
+                .iter()
+                .filter(|u| spec.contains(*u) != allowed)
+                .collect();
+            if !bad.is_empty() {
+                let mut list = String::new();
+                for p in bad {
+                    list.push_str("\n  ");
+                    list.push_str(&store.print(p));
+                }
+                return Err(Failure::permanent(format!(
+                    "output '{}' is not allowed to refer to the following paths:{list}",
+                    store.print(&b.path)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
