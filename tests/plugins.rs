@@ -108,6 +108,8 @@ fn ferrix_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
         .args(args)
         .env("NIX_CONF_DIR", &empty)
         .env("NIX_USER_CONF_FILES", empty.join("none.conf"))
+        // Evaluation only: never the machine's store.
+        .env("NIX_REMOTE", "dummy://")
         .env_remove("NIX_CONFIG")
         .env_remove("RUST_BACKTRACE");
     for (k, v) in envs {

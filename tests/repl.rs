@@ -33,11 +33,24 @@ impl Fixture {
              \x20 lib = { double = x: x * 2; nested = { deep = 1; }; };\n\
              \x20 fakeDrv = { type = \"derivation\"; name = \"foo\";\n\
              \x20   drvPath = \"/nix/store/0000000000000000000000000000000a-foo.drv\"; };\n\
+             \x20 realDrv = derivation { name = \"hi\"; system = builtins.currentSystem;\n\
+             \x20   builder = \"/bin/sh\"; args = [ \"-c\" \"echo building-hi; echo hi > $out\" ]; };\n\
              }\n",
         )
         .expect("fixture");
         std::fs::write(dir.path().join("more.nix"), "{ more = 42; }\n").expect("fixture");
         Fixture { dir }
+    }
+
+    /// A chroot store inside the fixture, and busybox as the sandbox's `/bin/sh`.
+    fn store_args(&self) -> Vec<String> {
+        vec![
+            "--store".into(),
+            self.path("store"),
+            "--option".into(),
+            "sandbox-paths".into(),
+            "/bin/sh=/bin/busybox".into(),
+        ]
     }
 
     fn path(&self, name: &str) -> String {
@@ -48,6 +61,7 @@ impl Fixture {
         let mut cmd = Command::new(BIN);
         cmd.arg("repl")
             .args(args)
+            .args(self.store_args())
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path().join("home"))
             .env_remove("XDG_DATA_HOME")
@@ -163,6 +177,16 @@ fn commands() {
         ":log fakeDrv",
         "build log of '/nix/store/0000000000000000000000000000000a-foo.drv' is not available",
     );
+    if std::path::Path::new("/bin/busybox").exists() {
+        ask(
+            &mut p,
+            ":b realDrv",
+            "This derivation produced the following outputs:\r\n  out -> /nix/store/",
+        );
+        ask(&mut p, ":log realDrv", "building-hi");
+    } else {
+        eprintln!("skipping :b of a real derivation: /bin/busybox is missing");
+    }
     ask(&mut p, ":i fakeDrv", "Ferrix has no profiles yet");
     ask(&mut p, ":s fakeDrv", "Ferrix has no nix-shell yet");
     ask(&mut p, ":u fakeDrv", "Ferrix has no nix-shell yet");
@@ -188,6 +212,7 @@ fn edit_passes_the_line_to_the_editor() {
     cmd.arg("repl")
         .arg("./pkgs.nix")
         .args(["--argstr", "extra", "x"])
+        .args(f.store_args())
         .current_dir(f.dir.path())
         .env("HOME", f.dir.path().join("home"))
         .env("NO_COLOR", "1")
