@@ -54,6 +54,10 @@ impl<'a> Evaluator<'a> {
                 let g = self.call(fv, name, Pos::NONE)?;
                 self.call(g, x, Pos::NONE)
             }),
+            State::ApplyIndex(f, i) => self.force(f, pos).and_then(|fv| {
+                let i = self.alloc_thunk(Value::Int(i as i64));
+                self.call(fv, i, Pos::NONE)
+            }),
             State::Select(s, name, at) => self.select_from(s, name, at),
             State::Forward(other) => self.force(other, pos),
             State::Done(_) | State::BlackHole => unreachable!("handled above"),
@@ -278,7 +282,13 @@ impl<'a> Evaluator<'a> {
     ) -> EvalResult<'a> {
         let pos = self.pos(env, e);
         let mut fv = self.eval(f, env)?;
-        for a in args {
+        let mut rest = args;
+        while let [a, b, more @ ..] = rest {
+            let (x, y) = (self.thunk(a, env), self.thunk(b, env));
+            fv = self.call2(fv, x, y, pos)?;
+            rest = more;
+        }
+        if let [a] = rest {
             let t = self.thunk(a, env);
             fv = self.call(fv, t, pos)?;
         }
@@ -764,7 +774,45 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn call_lambda(&self, c: &'a Closure<'a>, arg: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
+    /// `f x y`. When `f` is `x: y: body`, the closure `y: body` that one-at-a-time calls
+    /// would make is skipped, and when `body` keeps no reference to its scope both scopes
+    /// live on the stack: `foldl'`, `sort` and curried helpers then allocate nothing.
+    pub fn call2(
+        &self,
+        f: Value<'a>,
+        x: &'a Thunk<'a>,
+        y: &'a Thunk<'a>,
+        pos: Pos,
+    ) -> EvalResult<'a> {
+        if let Value::Lambda(c) = f {
+            if let (None, ExprKind::Lambda(inner)) = (&c.lambda.formals, &c.lambda.body.kind) {
+                let file = c.env.file;
+                let inner_closure = |env| Closure {
+                    lambda: inner,
+                    env,
+                    pos: self.pos(c.env, &c.lambda.body),
+                };
+                if !inner.keeps_scope && inner.formals.is_none() {
+                    if let Some(outer) = EnvFrame::<1>::new(Some(c.env), file, &[x]) {
+                        // SAFETY: nothing refers to `outer` but `env`'s chain, and the body
+                        // keeps no reference to that (`keeps_scope`).
+                        let outer = unsafe { outer.env() };
+                        if let Some(frame) = EnvFrame::<1>::new(Some(outer), file, &[y]) {
+                            let closure = inner_closure(outer);
+                            // SAFETY: as above.
+                            return self.lambda_body(&closure, unsafe { frame.env() }, pos);
+                        }
+                    }
+                }
+                let outer = Env::alloc(self.bump, Some(c.env), file, false, &[x]);
+                return self.call_lambda(&inner_closure(outer), y, pos);
+            }
+        }
+        let g = self.call(f, x, pos)?;
+        self.call(g, y, pos)
+    }
+
+    fn call_lambda(&self, c: &Closure<'a>, arg: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
         let l = c.lambda;
         let Some(formals) = &l.formals else {
             if !l.keeps_scope {
@@ -855,7 +903,7 @@ impl<'a> Evaluator<'a> {
     /// Runs a function's body; with `--show-trace`, errors record the function and the
     /// call site.
     #[inline]
-    fn lambda_body(&self, c: &'a Closure<'a>, env: &'a Env<'a>, call: Pos) -> EvalResult<'a> {
+    fn lambda_body(&self, c: &Closure<'a>, env: &'a Env<'a>, call: Pos) -> EvalResult<'a> {
         match self.eval(&c.lambda.body, env) {
             Err(e) if self.show_trace.get() => {
                 let what = match c.lambda.name {

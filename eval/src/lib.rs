@@ -168,6 +168,14 @@ impl<'a> Evaluator<'a> {
         self.bump.alloc(Thunk::new(value::State::Apply(f, x)))
     }
 
+    /// A thunk for `f i`, evaluated when forced (`genList`).
+    pub fn lazy_apply_index(&self, f: &'a Thunk<'a>, i: usize) -> &'a Thunk<'a> {
+        match u32::try_from(i) {
+            Ok(i) => self.bump.alloc(Thunk::new(value::State::ApplyIndex(f, i))),
+            Err(_) => self.lazy_apply(f, self.alloc_thunk(Value::Int(i as i64))),
+        }
+    }
+
     /// A thunk for `f "name" x`, evaluated when forced (`mapAttrs`).
     pub fn lazy_apply_attr(&self, f: &'a Thunk<'a>, name: Sym, x: &'a Thunk<'a>) -> &'a Thunk<'a> {
         self.bump

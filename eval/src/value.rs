@@ -266,6 +266,9 @@ pub(crate) enum State<'a> {
     /// `f "name" x`, which `mapAttrs` makes for each attribute; one thunk instead of the
     /// three that `Apply` would take, and the name string is made only when forced.
     ApplyAttr(&'a Thunk<'a>, Sym, &'a Thunk<'a>),
+    /// `f i` for an index `i`, which `genList` makes for each item: one thunk instead of
+    /// two, and the integer's thunk only when forced.
+    ApplyIndex(&'a Thunk<'a>, u32),
     /// `s.name`, for `inherit (s) name`.
     Select(&'a Thunk<'a>, Sym, Pos),
     /// The value of another thunk (a `rec` attribute replaced through `__overrides`).

@@ -666,8 +666,11 @@ impl Ctx<'_> {
                 }
                 None => {
                     let mut value = value;
-                    if let ExprKind::Lambda(l) = &mut value.kind {
+                    // Nix names a curried function's inner functions after the attribute too.
+                    let mut e = &mut value;
+                    while let ExprKind::Lambda(l) = &mut e.kind {
                         l.name = Some(sym);
+                        e = &mut l.body;
                     }
                     attrs.push(AttrEntry {
                         name: sym,

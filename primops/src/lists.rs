@@ -198,10 +198,10 @@ fn gen_list<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRes
     if n < 0 {
         return Err(throw(format!("cannot create list of size {n}"), pos));
     }
-    let out: Vec<&'a Thunk<'a>> = (0..n)
-        .map(|i| ev.lazy_apply(args[0], ev.alloc_thunk(Value::Int(i))))
-        .collect();
-    Ok(ev.make_list(&out))
+    let items = ev
+        .bump
+        .alloc_slice_fill_iter((0..n as usize).map(|i| ev.lazy_apply_index(args[0], i)));
+    Ok(Value::List(ev.bump.alloc(List { items })))
 }
 
 fn foldl<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

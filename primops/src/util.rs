@@ -105,8 +105,7 @@ pub fn call2<'a>(
     y: &'a Thunk<'a>,
     pos: Pos,
 ) -> R<Value<'a>> {
-    let g = ev.call(f, x, pos)?;
-    ev.call(g, y, pos)
+    ev.call2(f, x, y, pos)
 }
 
 pub fn throw(msg: impl Into<String>, pos: Pos) -> Box<EvalError> {

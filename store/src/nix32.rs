@@ -27,8 +27,22 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Digit value by byte, 0xff for bytes that are not digits. Store paths are parsed (and
+/// their hash parts checked) constantly during instantiation.
+const DIGITS: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 32 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline]
 fn digit(c: u8) -> Option<u8> {
-    ALPHABET.iter().position(|&d| d == c).map(|p| p as u8)
+    let d = DIGITS[c as usize];
+    (d != 0xff).then_some(d)
 }
 
 /// Decodes Nix32 text into `n` bytes; `None` for a bad digit, or bits that do not fit.
