@@ -158,15 +158,11 @@ impl<'a> Evaluator<'a> {
     /// already evaluated and variables share the thunk they refer to.
     pub fn thunk(&self, e: &'a Expr, env: &'a Env<'a>) -> &'a Thunk<'a> {
         match &e.kind {
-            ExprKind::Int(n) => self.alloc_thunk(Value::Int(*n)),
-            ExprKind::Float(f) => self.alloc_thunk(Value::Float(*f)),
-            ExprKind::Str(s) => self.alloc_thunk(self.literal_str(s)),
-            ExprKind::Path(p) | ExprKind::HomePath(p, _) => {
-                self.alloc_thunk(Value::Path(self.bump.alloc(NixStr {
-                    bytes: self.bump.alloc_slice_copy(p),
-                    context: &[],
-                })))
-            }
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Path(_)
+            | ExprKind::HomePath(..) => self.literal_thunk(e),
             ExprKind::Var(v) => match v.slot {
                 Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
                 Slot::Global(i) => self.global(i),
@@ -176,8 +172,37 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn literal_str(&self, s: &[u8]) -> Value<'a> {
-        self.string(s)
+    /// A literal's value, made once per literal and shared: values are immutable, and
+    /// attribute sets of string literals are built over and over (`type = "derivation"`).
+    fn literal_thunk(&self, e: &'a Expr) -> &'a Thunk<'a> {
+        let key = e as *const Expr as usize;
+        if let Some(t) = self.literals.borrow().get(&key) {
+            return t;
+        }
+        let v = match &e.kind {
+            ExprKind::Int(n) => Value::Int(*n),
+            ExprKind::Float(f) => Value::Float(*f),
+            // The text stays in the syntax tree, which lives as long as the arena.
+            ExprKind::Str(s) => Value::Str(self.bump.alloc(NixStr {
+                bytes: s,
+                context: &[],
+            })),
+            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Value::Path(self.bump.alloc(NixStr {
+                bytes: p,
+                context: &[],
+            })),
+            _ => unreachable!("literal_thunk of a non-literal"),
+        };
+        let t = self.alloc_thunk(v);
+        self.literals.borrow_mut().insert(key, t);
+        t
+    }
+
+    fn literal_str(&self, e: &'a Expr) -> Value<'a> {
+        match self.literal_thunk(e).0.get() {
+            State::Done(v) => v,
+            _ => unreachable!("literals are values"),
+        }
     }
 
     /// The thunk `inherit x;` takes: the variable itself, or, when only a `with` can
@@ -299,8 +324,7 @@ impl<'a> Evaluator<'a> {
     fn eval_other(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
         let pos = self.pos(env, e);
         match &e.kind {
-            ExprKind::Str(s) => Ok(self.literal_str(s)),
-            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Ok(self.path_value(p)),
+            ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(..) => Ok(self.literal_str(e)),
             ExprKind::CurPos => Ok(self.pos_attrs(pos)),
             ExprKind::HasAttr(x, path) => {
                 let mut v = self.eval(x, env)?;

@@ -75,6 +75,8 @@ pub struct Evaluator<'a> {
     /// Global slot → value (set up by the builtins).
     base: RefCell<Vec<&'a Thunk<'a>>>,
     files: RefCell<Vec<SourceFile>>,
+    /// The shared thunk of each literal evaluated so far, by syntax-tree node address.
+    pub(crate) literals: RefCell<FxHashMap<usize, &'a Thunk<'a>>>,
     /// Evaluated files, by canonical path.
     imports: RefCell<FxHashMap<PathBuf, &'a Thunk<'a>>>,
     /// `$HOME`, for `~/` paths.
@@ -130,6 +132,7 @@ impl<'a> Evaluator<'a> {
             base: RefCell::new(vec![null_thunk; n]),
             files: RefCell::new(Vec::new()),
             imports: RefCell::new(FxHashMap::default()),
+            literals: RefCell::new(FxHashMap::default()),
             home: std::env::var_os("HOME")
                 .map(|h| h.as_bytes().to_vec())
                 .unwrap_or_default(),
