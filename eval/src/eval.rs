@@ -6,6 +6,7 @@ use crate::value::*;
 use crate::{Evaluator, Pos};
 use ferrix_parser::ast::{self, AttrName, AttrValue, BinOp, Expr, ExprKind, Slot, StrOrPath};
 use ferrix_parser::Sym;
+use smallvec::SmallVec;
 
 const RED_ZONE: usize = 1024 * 1024;
 const STACK_GROWTH: usize = 8 * 1024 * 1024;
@@ -308,14 +309,39 @@ impl<'a> Evaluator<'a> {
         let pos = self.pos(env, e);
         let mut fv = self.eval(f, env)?;
         let mut rest = args;
-        while let [a, b, more @ ..] = rest {
-            let (x, y) = (self.thunk(a, env), self.thunk(b, env));
-            fv = self.call2(fv, x, y, pos)?;
-            rest = more;
-        }
-        if let [a] = rest {
-            let t = self.thunk(a, env);
-            fv = self.call(fv, t, pos)?;
+        while !rest.is_empty() {
+            // Built-ins get all their arguments at once when the call has them, without
+            // partial applications in between (`foldl' f x xs`).
+            let (have, arity) = match fv {
+                Value::PrimOp(p) => (&[][..], p.arity),
+                Value::PrimOpApp(app) => (app.args, app.op.arity),
+                _ => (&[][..], 0),
+            };
+            if arity > 1 && have.len() + rest.len() >= arity {
+                let take = arity - have.len();
+                let mut all: SmallVec<[&'a Thunk<'a>; 4]> = SmallVec::from_slice(have);
+                all.extend(rest[..take].iter().map(|a| self.thunk(a, env)));
+                fv = match fv {
+                    Value::PrimOp(p) => (p.func)(self, &all, pos)?,
+                    Value::PrimOpApp(app) => (app.op.func)(self, &all, pos)?,
+                    _ => unreachable!("matched above"),
+                };
+                rest = &rest[take..];
+                continue;
+            }
+            match rest {
+                [a, b, more @ ..] => {
+                    let (x, y) = (self.thunk(a, env), self.thunk(b, env));
+                    fv = self.call2(fv, x, y, pos)?;
+                    rest = more;
+                }
+                [a, more @ ..] => {
+                    let t = self.thunk(a, env);
+                    fv = self.call(fv, t, pos)?;
+                    rest = more;
+                }
+                [] => break,
+            }
         }
         Ok(fv)
     }
@@ -324,7 +350,9 @@ impl<'a> Evaluator<'a> {
     fn eval_other(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
         let pos = self.pos(env, e);
         match &e.kind {
-            ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(..) => Ok(self.literal_str(e)),
+            ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(..) => {
+                Ok(self.literal_str(e))
+            }
             ExprKind::CurPos => Ok(self.pos_attrs(pos)),
             ExprKind::HasAttr(x, path) => {
                 let mut v = self.eval(x, env)?;
@@ -549,9 +577,9 @@ impl<'a> Evaluator<'a> {
         a: &'a ast::Attrs,
         env: &'a Env<'a>,
     ) -> Result<(&'a Env<'a>, &'a [&'a Thunk<'a>]), Box<EvalError>> {
-        let mut slots: Vec<&'a Thunk<'a>> = Vec::with_capacity(a.entries.len());
+        let mut slots: SmallVec<[&'a Thunk<'a>; 16]> = SmallVec::with_capacity(a.entries.len());
         // Which slots are new thunks that the second pass fills in.
-        let mut fresh: Vec<bool> = Vec::with_capacity(a.entries.len());
+        let mut fresh: SmallVec<[bool; 16]> = SmallVec::with_capacity(a.entries.len());
         for entry in &a.entries {
             let before = slots.len();
             slots.push(match &entry.value {
@@ -595,7 +623,8 @@ impl<'a> Evaluator<'a> {
         }
         let scope: &'a Env<'a> = Env::alloc(self.bump, Some(env), env.file, false, &slots);
         let slots = scope.slots();
-        let mut sources: Vec<&'a Thunk<'a>> = Vec::with_capacity(a.inherit_sources.len());
+        let mut sources: SmallVec<[&'a Thunk<'a>; 4]> =
+            SmallVec::with_capacity(a.inherit_sources.len());
         for s in &a.inherit_sources {
             sources.push(self.thunk(s, scope));
         }
@@ -642,7 +671,7 @@ impl<'a> Evaluator<'a> {
                 .collect();
             (scope, self.apply_overrides(attrs, pos)?)
         } else {
-            let sources: Vec<&'a Thunk<'a>> = a
+            let sources: SmallVec<[&'a Thunk<'a>; 4]> = a
                 .inherit_sources
                 .iter()
                 .map(|s| self.thunk(s, env))
@@ -759,7 +788,8 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Value::PrimOpApp(app) => {
-                let mut args: Vec<&'a Thunk<'a>> = Vec::with_capacity(app.args.len() + 1);
+                let mut args: SmallVec<[&'a Thunk<'a>; 4]> =
+                    SmallVec::with_capacity(app.args.len() + 1);
                 args.extend_from_slice(app.args);
                 args.push(arg);
                 if args.len() >= app.op.arity {
@@ -808,6 +838,16 @@ impl<'a> Evaluator<'a> {
         y: &'a Thunk<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
+        // A built-in that takes both arguments runs without a partial application.
+        match f {
+            Value::PrimOp(p) if p.arity == 2 => return (p.func)(self, &[x, y], pos),
+            Value::PrimOpApp(app) if app.args.len() + 2 == app.op.arity => {
+                let mut args: SmallVec<[&'a Thunk<'a>; 4]> = SmallVec::from_slice(app.args);
+                args.extend([x, y]);
+                return (app.op.func)(self, &args, pos);
+            }
+            _ => {}
+        }
         if let Value::Lambda(c) = f {
             if let (None, ExprKind::Lambda(inner)) = (&c.lambda.formals, &c.lambda.body.kind) {
                 let file = c.env.file;
@@ -851,11 +891,11 @@ impl<'a> Evaluator<'a> {
         let set = self.force_attrs(arg, pos)?;
         let shift = l.arg.is_some() as usize;
         let n = shift + formals.entries.len();
-        let mut slots: Vec<&'a Thunk<'a>> = Vec::with_capacity(n);
+        let mut slots: SmallVec<[&'a Thunk<'a>; 8]> = SmallVec::with_capacity(n);
         if l.arg.is_some() {
             slots.push(arg);
         }
-        let mut defaults: Vec<(usize, &'a Expr)> = Vec::new();
+        let mut defaults: SmallVec<[(usize, &'a Expr); 4]> = SmallVec::new();
         for f in &formals.entries {
             match set.get(f.name) {
                 Some(a) => slots.push(a.value),
