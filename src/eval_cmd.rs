@@ -134,6 +134,7 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
             let output = if !args.eval {
                 Output::Derivations {
                     gc_warning: args.add_root.is_none() && !args.common.no_gc_warning,
+                    add_root: args.add_root.as_deref(),
                 }
             } else if args.xml {
                 Output::Xml {
@@ -154,15 +155,17 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
 
 /// How results are printed.
 #[derive(Clone, Copy)]
-enum Output {
+enum Output<'r> {
     Nix,
     Json,
     Xml {
         location: bool,
     },
-    /// Instantiate, and print the `.drv` paths; warn that they are not GC roots.
+    /// Instantiate, and print the `.drv` paths; warn that they are not GC roots, or make
+    /// each one a root (`--add-root`).
     Derivations {
         gc_warning: bool,
+        add_root: Option<&'r str>,
     },
 }
 
@@ -385,7 +388,10 @@ fn eval_one<'a>(
         auto_call(ev, v, auto)?
     };
     match output {
-        Output::Derivations { gc_warning } => {
+        Output::Derivations {
+            gc_warning,
+            add_root,
+        } => {
             let mut drvs = Vec::new();
             let mut seen = Vec::new();
             find_derivations(ev, v, auto, &mut drvs, &mut seen)?;
@@ -393,7 +399,7 @@ fn eval_one<'a>(
                 gc_warning_once();
             }
             for set in drvs {
-                print_derivation(ev, set, out)?;
+                print_derivation(ev, set, add_root, out)?;
             }
         }
         Output::Json => {
@@ -416,6 +422,30 @@ fn eval_one<'a>(
         }
     }
     Ok(())
+}
+
+/// `--add-root ROOT`: links ROOT (then ROOT-2, ROOT-3, … for later derivations) to the
+/// `.drv` and registers the link as a GC root; returns what Nix prints instead of the
+/// `.drv` path. Stores without GC roots keep the path.
+fn perm_root(ev: &Evaluator<'_>, drv_path: &[u8], root: &str) -> Result<Vec<u8>, Box<EvalError>> {
+    static ROOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let session = ferrix_primops::store_session::StoreSession::of(ev, Pos::NONE)?;
+    let Some(local) = session.store.as_local() else {
+        return Ok(drv_path.to_vec());
+    };
+    let n = ROOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let name = if n > 1 {
+        format!("{root}-{n}")
+    } else {
+        root.to_string()
+    };
+    let fail = |m: String| EvalError::new(ferrix_eval::error::ErrorKind::Eval, m, None);
+    let p = session
+        .dir()
+        .parse(&String::from_utf8_lossy(drv_path))
+        .map_err(|e| fail(e.to_string()))?;
+    let link = crate::build_cmd::add_perm_root(local, &p, &name).map_err(fail)?;
+    Ok(link.as_os_str().as_bytes().to_vec())
 }
 
 /// Nix warns once that the `.drv` files it printed are not protected from garbage
@@ -527,6 +557,7 @@ fn collect_derivation<'a>(
 fn print_derivation<'a>(
     ev: &Evaluator<'a>,
     set: &'a AttrSet<'a>,
+    add_root: Option<&str>,
     out: &mut Vec<u8>,
 ) -> Result<(), Box<EvalError>> {
     let get = |name: &[u8]| -> Result<Option<Vec<u8>>, Box<EvalError>> {
@@ -559,7 +590,10 @@ fn print_derivation<'a>(
             None,
         ));
     }
-    out.extend_from_slice(&drv_path);
+    match add_root {
+        Some(root) => out.extend_from_slice(&perm_root(ev, &drv_path, root)?),
+        None => out.extend_from_slice(&drv_path),
+    }
     if output != b"out" {
         out.push(b'!');
         out.extend_from_slice(&output);

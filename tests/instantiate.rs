@@ -153,3 +153,60 @@ fn chroot_store_matches_nix() {
         nix_store(theirs.path(), &["-qR", drv])
     );
 }
+
+/// `--add-root ROOT`: each `.drv` gets a link (ROOT, ROOT-2, …) registered in
+/// `gcroots/auto` under the name Nix gives it, and the link is printed instead of the path.
+#[test]
+fn add_root_links_and_registers_each_derivation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let link = dir.path().join("root");
+    let expr = "let d = import ./examples/hello.nix; in [ d d ]";
+    let args = |s: &Path, l: &Path| {
+        vec![
+            "--store".to_string(),
+            s.display().to_string(),
+            "--add-root".to_string(),
+            l.display().to_string(),
+            "-E".to_string(),
+            expr.to_string(),
+        ]
+    };
+    let a = args(&store, &link);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (code, out, err) = run(Path::new(BIN), &a);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err, "", "no GC warning with --add-root");
+    let second = dir.path().join("root-2");
+    assert_eq!(out, format!("{}\n{}\n", link.display(), second.display()));
+    let drv = std::fs::read_link(&link).unwrap();
+    assert!(drv.to_string_lossy().ends_with("-hello.drv"), "{drv:?}");
+    assert_eq!(std::fs::read_link(&second).unwrap(), drv);
+    let auto = store.join("nix/var/nix/gcroots/auto");
+    let mut targets: Vec<PathBuf> = std::fs::read_dir(&auto)
+        .unwrap()
+        .map(|e| std::fs::read_link(e.unwrap().path()).unwrap())
+        .collect();
+    targets.sort();
+    assert_eq!(targets, vec![link.clone(), second.clone()]);
+    if let Some(nix) = nix_instantiate() {
+        // Nix names the registrations the same way (a hash of the link's path).
+        let ours: std::collections::BTreeSet<_> = std::fs::read_dir(&auto)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let nix_store = dir.path().join("nix-store");
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_file(&second).unwrap();
+        let a = args(&nix_store, &link);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (ncode, nout, nerr) = run(&nix, &a);
+        assert_eq!((ncode, nout), (0, out), "{nerr}");
+        let theirs: std::collections::BTreeSet<_> =
+            std::fs::read_dir(nix_store.join("nix/var/nix/gcroots/auto"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+        assert_eq!(ours, theirs);
+    }
+}
