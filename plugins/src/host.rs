@@ -45,7 +45,13 @@ pub(crate) struct Frame {
     /// "primop 'name'" or "initialisation function 'symbol'", for messages.
     what: Cow<'static, str>,
     error: RefCell<Option<Box<EvalError>>>,
+    /// The call's arguments: handle `gen << 32 | ARG_HANDLE | i` is argument `i`, so that
+    /// passing arguments costs no table entries.
+    args: &'static [T],
 }
+
+/// The index bit of argument handles; table indices stay below it.
+const ARG_HANDLE: usize = 1 << 31;
 
 /// A thread's handle table. It is only touched by the short methods below, none of which
 /// calls out while it holds a reference into the vector, and only by its own thread (it is
@@ -104,12 +110,6 @@ fn current() -> *const Frame {
     TLS.with(|t| t.current.get())
 }
 
-/// Erases the arena lifetime (see the module documentation).
-fn erase_thunk<'a>(t: &'a Thunk<'a>) -> T {
-    // SAFETY: only the lifetime changes; the reference is used while the arena lives.
-    unsafe { std::mem::transmute::<&'a Thunk<'a>, T>(t) }
-}
-
 impl Frame {
     fn ev(&self) -> &Evaluator<'static> {
         // SAFETY: the evaluator outlives the frame, which lives on the stack of `run`.
@@ -137,7 +137,7 @@ impl Frame {
     #[inline]
     fn push(&self, s: Slot) -> R<abi::ValueHandle> {
         let idx = self.table.len();
-        if idx >= u32::MAX as usize {
+        if idx >= ARG_HANDLE {
             return Err(self.fault("too many values made in one call"));
         }
         self.table.push(s);
@@ -152,9 +152,15 @@ impl Frame {
     fn slot(&self, h: abi::ValueHandle, func: &str) -> R<Slot> {
         let gen = (h >> 32) as u32;
         let idx = (h & 0xffff_ffff) as usize;
-        if gen == self.gen && idx >= self.base {
-            if let Some(s) = self.table.get(idx) {
-                return Ok(s);
+        if gen == self.gen {
+            if idx & ARG_HANDLE != 0 {
+                if let Some(&t) = self.args.get(idx & !ARG_HANDLE) {
+                    return Ok(Slot::Thunk(t));
+                }
+            } else if idx >= self.base {
+                if let Some(s) = self.table.get(idx) {
+                    return Ok(s);
+                }
             }
         }
         Err(self.bad_handle(h, func))
@@ -222,6 +228,7 @@ fn in_frame<'a, X>(
     pos: Pos,
     plugin: &'static Plugin,
     what: Cow<'static, str>,
+    args: &[&'a Thunk<'a>],
     body: impl FnOnce(&Frame) -> X,
 ) -> X {
     let (gen, table, prev) = TLS.with(|t| {
@@ -243,6 +250,9 @@ fn in_frame<'a, X>(
         plugin,
         what,
         error: RefCell::new(None),
+        // SAFETY: only the lifetime changes (see the module documentation); the frame,
+        // and so this slice, lives only during the call.
+        args: unsafe { std::mem::transmute::<&[&'a Thunk<'a>], &'static [T]>(args) },
     };
     TLS.with(|t| t.current.set(&frame));
     let _restore = Restore { prev, base, table };
@@ -260,10 +270,10 @@ fn new_table(t: &Tls) -> &'static Table {
 }
 
 impl Frame {
-    /// A handle for an argument.
+    /// The handle of argument `i`.
     #[inline(always)]
-    fn arg_handle<'a>(&self, t: &'a Thunk<'a>) -> abi::ValueHandle {
-        ((self.gen as u64) << 32) | self.table.push(Slot::Thunk(erase_thunk(t))) as u64
+    fn arg_handle(&self, i: usize) -> abi::ValueHandle {
+        ((self.gen as u64) << 32) | (ARG_HANDLE | i) as u64
     }
 
     /// The value of the handle a plugin returned.
@@ -298,7 +308,7 @@ pub(crate) fn run<'a>(
     args: &[&'a Thunk<'a>],
     call: impl FnOnce(*const abi::Api, *mut abi::Ctx, &[abi::ValueHandle]) -> abi::ValueHandle,
 ) -> EvalResult<'a> {
-    in_frame(ev, pos, plugin, what, |frame| {
+    in_frame(ev, pos, plugin, what, args, |frame| {
         // Only the first `args.len()` handles are written and passed on, so the array need
         // not be zeroed first.
         let mut handles =
@@ -306,8 +316,8 @@ pub(crate) fn run<'a>(
         if args.len() > handles.len() {
             return Err(frame.fault("too many arguments"));
         }
-        for (h, a) in handles.iter_mut().zip(args) {
-            h.write(frame.arg_handle(a));
+        for (i, h) in handles.iter_mut().enumerate().take(args.len()) {
+            h.write(frame.arg_handle(i));
         }
         // SAFETY: the first `args.len()` elements were initialised just above.
         let handles: &[abi::ValueHandle] =
@@ -423,13 +433,13 @@ pub(crate) fn run_strict<'a>(
     for i in 0..n {
         sargs[i].write(strict_arg(ev, pos, args[i], entry.kinds[i])?);
     }
-    in_frame(ev, pos, plugin, Cow::Borrowed(what), |frame| {
+    in_frame(ev, pos, plugin, Cow::Borrowed(what), args, |frame| {
         if args.len() > n {
             return Err(frame.fault("too many arguments"));
         }
-        for (s, a) in sargs.iter_mut().zip(args).take(n) {
+        for (i, s) in sargs.iter_mut().enumerate().take(n) {
             // SAFETY: the first `n` elements were initialised above.
-            unsafe { s.assume_init_mut() }.value = frame.arg_handle(a);
+            unsafe { s.assume_init_mut() }.value = frame.arg_handle(i);
         }
         let mut result = abi::PrimOpResult {
             type_: abi::TYPE_ERROR,

@@ -334,6 +334,7 @@ pub trait FromNix<'c>: Sized {
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self>;
 
     /// Converts an argument Ferrix evaluated as [`FromNix::ARG`] asks.
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         Self::from_nix(ctx, a.value())
     }
@@ -370,6 +371,7 @@ pub struct StrictArg<'c> {
 
 impl<'c> StrictArg<'c> {
     /// The argument as a (lazy) value.
+    #[inline]
     pub fn value(self) -> Value<'c> {
         Value {
             handle: self.arg.value,
@@ -385,6 +387,7 @@ impl<'c> StrictArg<'c> {
     // SAFETY (the union reads below): Ferrix writes the field that the type and the kind
     // name (the host's `strict_arg`); each read checks both first.
 
+    #[inline]
     pub fn int(self) -> Option<i64> {
         if self.arg.type_ == abi::TYPE_INT && self.kind != abi::ARG_FLOAT {
             Some(unsafe { self.arg.as_.i })
@@ -394,6 +397,7 @@ impl<'c> StrictArg<'c> {
     }
 
     /// A float, or an integer where a float is asked for.
+    #[inline]
     pub fn float(self) -> Option<f64> {
         match self.arg.type_ {
             abi::TYPE_FLOAT => Some(unsafe { self.arg.as_.f }),
@@ -402,6 +406,7 @@ impl<'c> StrictArg<'c> {
         }
     }
 
+    #[inline]
     pub fn bool(self) -> Option<bool> {
         if self.arg.type_ == abi::TYPE_BOOL {
             Some(unsafe { self.arg.as_.b } != 0)
@@ -411,6 +416,7 @@ impl<'c> StrictArg<'c> {
     }
 
     /// The bytes of a string or path (valid until the call returns).
+    #[inline]
     pub fn bytes(self) -> Option<&'c [u8]> {
         if self.arg.type_ != abi::TYPE_STRING && self.arg.type_ != abi::TYPE_PATH {
             return None;
@@ -455,6 +461,7 @@ impl<'c> FromNix<'c> for i64 {
         ctx.get_int(v)
     }
 
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         a.int().map_or_else(|| ctx.get_int(a.value()), Ok)
     }
@@ -467,6 +474,7 @@ impl<'c> FromNix<'c> for f64 {
         ctx.get_float(v)
     }
 
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         a.float().map_or_else(|| ctx.get_float(a.value()), Ok)
     }
@@ -479,12 +487,14 @@ impl<'c> FromNix<'c> for bool {
         ctx.get_bool(v)
     }
 
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         a.bool().map_or_else(|| ctx.get_bool(a.value()), Ok)
     }
 }
 
 /// The bytes of a string argument, from its contents when Ferrix passed them.
+#[inline]
 fn arg_bytes<'c>(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<&'c [u8]> {
     a.bytes().map_or_else(|| ctx.get_bytes(a.value()), Ok)
 }
@@ -500,6 +510,7 @@ impl<'c> FromNix<'c> for &'c str {
         ctx.get_str(v)
     }
 
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         utf8(arg_bytes(ctx, a)?)
     }
@@ -512,6 +523,7 @@ impl<'c> FromNix<'c> for &'c [u8] {
         ctx.get_bytes(v)
     }
 
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         arg_bytes(ctx, a)
     }
@@ -524,6 +536,7 @@ impl<'c> FromNix<'c> for String {
         ctx.get_str(v).map(str::to_owned)
     }
 
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         utf8(arg_bytes(ctx, a)?).map(str::to_owned)
     }
@@ -536,6 +549,7 @@ impl<'c> FromNix<'c> for PathBuf {
         Ok(path_of(ctx.get_bytes(v)?))
     }
 
+    #[inline]
     fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
         Ok(path_of(arg_bytes(ctx, a)?))
     }
@@ -699,6 +713,7 @@ impl<'c, K: AsRef<str>, T: IntoNix<'c>> IntoNix<'c> for BTreeMap<K, T> {
 }
 
 /// Runs `body` with panics caught and errors raised in Ferrix; `None` after an error.
+#[inline]
 fn guarded<'c, X>(ctx: &Ctx<'c>, body: impl FnOnce() -> Result<X>) -> Option<X> {
     install_panic_hook();
     IN_DISPATCH.with(|d| d.set(d.get() + 1));
@@ -769,6 +784,7 @@ pub struct StrictArgs<'c> {
 /// Converts the next argument of a strict entry point (used by [`plugin!`]): from its
 /// contents if Ferrix evaluated it, else through its handle.
 #[doc(hidden)]
+#[inline]
 pub fn __strict_arg<'c, T: FromNix<'c>>(ctx: &Ctx<'c>, args: &mut StrictArgs<'c>) -> Result<T> {
     let i = args.next;
     args.next += 1;
@@ -787,17 +803,24 @@ pub fn __strict_arg<'c, T: FromNix<'c>>(ctx: &Ctx<'c>, args: &mut StrictArgs<'c>
 }
 
 /// [`__dispatch`] for a strict entry point (ABI 1.2).
+///
+/// Generic over the body so that each primop's entry point is one function, without an
+/// indirect call.
 #[doc(hidden)]
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
-pub fn __dispatch_strict(
+#[inline]
+pub fn __dispatch_strict<F>(
     api: *const abi::Api,
     ctx: *mut abi::Ctx,
     args: *const abi::Arg,
     nargs: usize,
     result: *mut abi::PrimOpResult,
     kinds: &'static [abi::ArgKind; abi::MAX_ARITY as usize],
-    body: for<'c> fn(&Ctx<'c>, &mut StrictArgs<'c>) -> Result<Ret<'c>>,
-) -> abi::Status {
+    body: F,
+) -> abi::Status
+where
+    F: for<'c> FnOnce(&Ctx<'c>, &mut StrictArgs<'c>) -> Result<Ret<'c>>,
+{
     if api.is_null() || result.is_null() {
         return abi::ERR;
     }
