@@ -3,11 +3,17 @@
 //!
 //! Every call into a plugin (a primop call, or an `importNative` initialisation function)
 //! runs in a [`Frame`]. The `ferrix_ctx *` the plugin sees is a token made from the frame's
-//! generation (see [`ctx_token`]), and the frame owns a contiguous run of entries in this thread's handle table. A handle is
-//! `generation << 32 | index`: it is valid only while its frame is the current one, and
-//! only if the generation matches, so a stale handle (kept from an earlier call), a handle
-//! of another call, or a made-up number is detected and reported as a Nix error. A context
-//! pointer is never dereferenced: it is only compared with the current frame's token.
+//! generation (see [`ctx_token`]), and the frame owns a contiguous run of entries in this
+//! thread's handle table. A handle is `generation << 32 | index`, where an index with the
+//! [`ARG_HANDLE`] bit names one of the call's arguments (which so need no table entries)
+//! and any other index a table entry: it is valid only while its frame is the current one,
+//! and only if the generation matches, so a stale handle (kept from an earlier call), a
+//! handle of another call, or a made-up number is detected and reported as a Nix error. A
+//! context pointer is never dereferenced: it is only compared with the current frame's
+//! token.
+//!
+//! A strict entry point (ABI 1.2) gets its arguments evaluated before the frame is set up
+//! and returns scalars by content, so the common call makes no API call at all.
 //!
 //! The table stores arena values with their lifetime erased to `'static`; they are only
 //! read while the frame (and so the evaluation's arena) is alive, and the table is cut
