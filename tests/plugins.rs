@@ -91,6 +91,32 @@ fn rust_plugins() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// The Rust test plugin built optimised, for the benchmark.
+fn misbehave_rs_release() -> PathBuf {
+    let target = build_dir().join("cargo");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .current_dir(ROOT)
+        .args([
+            "build",
+            "--offline",
+            "--release",
+            "-p",
+            "ferrix-plugin-misbehave",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("run cargo");
+    assert!(
+        o.status.success(),
+        "cargo build of the Rust test plugin failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    target.join("release/libferrix_plugin_misbehave.so")
+}
+
 fn textutil() -> &'static Path {
     &rust_plugins().0
 }
@@ -766,14 +792,24 @@ fn time_in_process(
     (best, String::from_utf8(out).unwrap())
 }
 
-/// One million calls of a plugin primop against one million of the builtin doing the same
-/// work, each in a `foldl'` loop, evaluated in this process; the same loop without the call
-/// is the baseline, so the per-call figures are the cost of the call and its work. Run with
-/// `cargo test --release --test plugins -- --ignored --nocapture bench`.
+/// One million calls of plugin primops against one million of the builtin doing the same
+/// work, each in a `foldl'` loop, evaluated in this process: the C test plugin through its
+/// strict entry points (ABI 1.2) and built as an ABI 1.1 plugin (API calls for everything),
+/// and the Rust SDK's. The same loop without the call is the baseline, so the per-call
+/// figures are the cost of the call and its work. Run with
+/// `cargo test --release --test plugins -- --ignored --nocapture bench`
+/// (`bench/plugins/run` measures the same through the `ferrix` binary).
 #[test]
 #[ignore]
 fn bench_plugin_vs_builtin() {
-    let plugin = ferrix_plugins::load(misbehave_c()).expect("load the C test plugin");
+    let strict = ferrix_plugins::load(misbehave_c()).expect("load the C test plugin");
+    let v11 = cc(
+        "plugins/testdata/misbehave.c",
+        "libmisbehave-bench-abi-1.1.so",
+        &["-DFERRIX_PLUGIN_ABI_MINOR=1"],
+    );
+    let v11 = ferrix_plugins::load(&v11).expect("load the ABI 1.1 build");
+    let rust = ferrix_plugins::load(&misbehave_rs_release()).expect("load the Rust test plugin");
     let n = 1_000_000;
     let loop_ = |body: &str, init: &str| {
         format!("builtins.foldl' (acc: i: {body}) 0 (builtins.genList (i: {init}) {n})")
@@ -782,31 +818,55 @@ fn bench_plugin_vs_builtin() {
         (
             "add",
             loop_("acc", "i"),
-            loop_("builtins.add acc i", "i"),
-            loop_("builtins.cAdd acc i", "i"),
+            [
+                ("builtin", None, loop_("builtins.add acc i", "i")),
+                ("C strict", Some(strict), loop_("builtins.cAdd acc i", "i")),
+                ("C ABI 1.1", Some(v11), loop_("builtins.cAdd acc i", "i")),
+                ("Rust SDK", Some(rust), loop_("builtins.rsAdd acc i", "i")),
+            ],
         ),
         (
             "stringLength",
             loop_("acc", "\"abc\""),
-            loop_("builtins.stringLength i", "\"abc\""),
-            loop_("builtins.cStrlen i", "\"abc\""),
+            [
+                ("builtin", None, loop_("builtins.stringLength i", "\"abc\"")),
+                (
+                    "C strict",
+                    Some(strict),
+                    loop_("builtins.cStrlen i", "\"abc\""),
+                ),
+                (
+                    "C ABI 1.1",
+                    Some(v11),
+                    loop_("builtins.cStrlen i", "\"abc\""),
+                ),
+                (
+                    "Rust SDK",
+                    Some(rust),
+                    loop_("builtins.rsStringLength i", "\"abc\""),
+                ),
+            ],
         ),
     ];
-    for (name, base, builtin, plugin_expr) in cases {
-        let (t0, _) = time_in_process(&[plugin], &base, 7);
-        let (tb, ob) = time_in_process(&[plugin], &builtin, 7);
-        let (tp, op) = time_in_process(&[plugin], &plugin_expr, 7);
-        assert_eq!(ob, op);
+    for (name, base, variants) in cases {
+        let (t0, _) = time_in_process(&[], &base, 7);
         let per = |t: f64| (t - t0).max(0.0) * 1e9 / n as f64;
-        println!(
-            "{name}: 1M calls, best of 7: loop alone {:.1} ms; builtin {:.1} ms ({:.1} ns/call); \
-             plugin {:.1} ms ({:.1} ns/call); plugin/builtin per call {:.2}",
-            t0 * 1e3,
-            tb * 1e3,
-            per(tb),
-            tp * 1e3,
-            per(tp),
-            per(tp) / per(tb)
-        );
+        let mut builtin = (0.0, String::new());
+        println!("{name}: 1M calls, best of 7; loop alone {:.1} ms", t0 * 1e3);
+        for (via, plugin, expr) in variants {
+            let plugins: Vec<_> = plugin.into_iter().collect();
+            let (t, out) = time_in_process(&plugins, &expr, 7);
+            if via == "builtin" {
+                builtin = (t, out.clone());
+            }
+            assert_eq!(out, builtin.1, "{name} via {via}");
+            println!(
+                "  {via:10} {:6.1} ms ({:5.1} ns/call); /builtin: {:.3} in all, {:.3} per call",
+                t * 1e3,
+                per(t),
+                t / builtin.0,
+                per(t) / per(builtin.0)
+            );
+        }
     }
 }
