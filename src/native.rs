@@ -169,6 +169,22 @@ pub fn global_names(native: &NativeConfig) -> Vec<String> {
     names
 }
 
+/// The native configuration as the REPL's extensions.
+pub struct ReplNative(pub NativeConfig);
+
+impl ferrix_repl::Extensions for ReplNative {
+    fn global_names(&self) -> Vec<String> {
+        self.0.global_names()
+    }
+
+    fn install(
+        &self,
+        ev: &ferrix_eval::Evaluator<'_>,
+    ) -> Result<(), Box<ferrix_eval::error::EvalError>> {
+        self.0.install(ev)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

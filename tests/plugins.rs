@@ -91,6 +91,32 @@ fn rust_plugins() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// The Rust test plugin built optimised, for the benchmark.
+fn misbehave_rs_release() -> PathBuf {
+    let target = build_dir().join("cargo");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .current_dir(ROOT)
+        .args([
+            "build",
+            "--offline",
+            "--release",
+            "-p",
+            "ferrix-plugin-misbehave",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("run cargo");
+    assert!(
+        o.status.success(),
+        "cargo build of the Rust test plugin failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    target.join("release/libferrix_plugin_misbehave.so")
+}
+
 fn textutil() -> &'static Path {
     &rust_plugins().0
 }
@@ -533,7 +559,7 @@ fn stale_and_foreign_handles() {
 
 #[test]
 fn abi_versions() {
-    // Built against ABI 1.0 (the header without 1.1's functions): loads into ABI 1.1.
+    // Built against ABI 1.0 (the header without 1.1's functions): loads into ABI 1.2.
     let v10 = cc(
         "plugins/examples/c/semver.c",
         "libsemver-abi-1.0.so",
@@ -553,7 +579,7 @@ fn abi_versions() {
         &["-DDECLARE_MAJOR=2", "-DDECLARE_MINOR=0"],
     );
     let msg = format!(
-        "plugin '{}' was built for Ferrix plugin ABI 2.0, but this Ferrix provides ABI 1.1; \
+        "plugin '{}' was built for Ferrix plugin ABI 2.0, but this Ferrix provides ABI 1.2; \
          the major versions must be equal",
         p(&v20)
     );
@@ -568,14 +594,142 @@ fn abi_versions() {
         ),
         &msg,
     );
-    let v12 = cc(
+    let v13 = cc(
         "plugins/testdata/misbehave.c",
-        "libmisbehave-abi-1.2.so",
-        &["-DDECLARE_MAJOR=1", "-DDECLARE_MINOR=2"],
+        "libmisbehave-abi-1.3.so",
+        &["-DDECLARE_MAJOR=1", "-DDECLARE_MINOR=3"],
     );
     fails_with(
-        &eval_with(&["--option", "plugin-files", p(&v12)], "1"),
-        "was built for Ferrix plugin ABI 1.2, but this Ferrix provides ABI 1.1; it needs a newer Ferrix",
+        &eval_with(&["--option", "plugin-files", p(&v13)], "1"),
+        "was built for Ferrix plugin ABI 1.3, but this Ferrix provides ABI 1.2; it needs a newer Ferrix",
+    );
+
+    // Built against ABI 1.1 (no strict entry points): its ABI 1.0 entry points serve.
+    let v11 = cc(
+        "plugins/testdata/misbehave.c",
+        "libmisbehave-abi-1.1.so",
+        &["-DFERRIX_PLUGIN_ABI_MINOR=1"],
+    );
+    let plugin = ferrix_plugins::load(&v11).expect("an ABI 1.1 plugin loads");
+    assert_eq!((plugin.abi_major, plugin.abi_minor), (1, 1));
+    let pre = ["--option", "plugin-files", p(&v11)];
+    let o = eval_with(&pre, r#"[ (builtins.cAdd 1 2) (builtins.cStrlen "abcd") ]"#);
+    assert_eq!(ok(&o), "[ 3 4 ]\n");
+    fails_with(
+        &eval_with(&pre, "builtins.cHalf 3"),
+        "this primop needs a Ferrix with ABI 1.2",
+    );
+}
+
+// ---- strict entry points (ABI 1.2) ----
+
+#[test]
+fn strict_entry_points() {
+    let pre = ["--option", "plugin-files", p(misbehave_c())];
+    let c = p(misbehave_c());
+    let o = eval_with(
+        &pre,
+        r#"[ (builtins.cAdd 40 2) (builtins.cStrlen "abc") (builtins.cStrlen /tmp)
+             (builtins.cHalf 3) (builtins.cHalf 5.0) (builtins.cNot true) (builtins.cNull 1) ]"#,
+    );
+    assert_eq!(ok(&o), "[ 42 3 4 1.5 2.5 false null ]\n");
+    // FERRIX_ARG_ANY passes the type and contents; a lazy argument stays unevaluated.
+    let o = eval_with(
+        &pre,
+        r#"map (x: builtins.head (builtins.cDescribe x (throw "never")))
+             [ 7 2.5 true "str" /tmp null [ ] { } (x: x) ]"#,
+    );
+    assert_eq!(
+        ok(&o),
+        "[ \"int 7\" \"float 2.5\" \"bool 1\" \"string str\" \"path /tmp\" \"type 0\" \
+         \"type 7\" \"type 6\" \"type 8\" ]\n"
+    );
+    let o = eval_with(&pre, "builtins.elemAt (builtins.cDescribe 1 (6 * 7)) 1");
+    assert_eq!(ok(&o), "42\n");
+    // Arguments are checked in order with Nix's messages before the plugin runs.
+    fails_with(
+        &eval_with(&pre, r#"builtins.cAdd "x" (throw "second")"#),
+        "error: value is a string while an integer was expected",
+    );
+    fails_with(
+        &eval_with(&pre, r#"builtins.cAdd (throw "first") 1"#),
+        "error: first",
+    );
+    fails_with(
+        &eval_with(&pre, r#"builtins.cHalf "x""#),
+        "error: value is a string while a float was expected",
+    );
+    fails_with(
+        &eval_with(&pre, "builtins.cNot 1"),
+        "error: value is an integer while a Boolean was expected",
+    );
+    fails_with(
+        &eval_with(&pre, "builtins.cStrlen 1"),
+        "error: value is an integer while a string was expected",
+    );
+    // Misbehaving strict entry points are plugin faults naming the file.
+    let fault = |op: &str, what: &str| {
+        fails_with(
+            &eval_with(&pre, &format!("builtins.{op} 1")),
+            &format!("error: primop '{op}' of plugin '{c}': {what}"),
+        );
+    };
+    fault("cErrSilent", "returned an error status but raised no error");
+    fault("cNoResult", "returned success but set no result");
+    fault(
+        "cBadType",
+        "returned a result of type 4, which a strict entry point cannot return by content",
+    );
+    fault(
+        "cStrictForeign",
+        "returned an invalid value handle 0x1234 (stale, foreign or made up)",
+    );
+    // An invalid argument kind is refused at load time.
+    let bad = cc(
+        "plugins/testdata/misbehave.c",
+        "libbadkind.so",
+        &["-DBAD_KIND"],
+    );
+    fails_with(
+        &eval_with(&["--option", "plugin-files", p(&bad)], "1"),
+        &format!(
+            "error: plugin '{}' is invalid: the strict entry point of primop 'cHalf' takes \
+             argument 1 as kind 9, which is not a FERRIX_ARG_* value",
+            p(&bad)
+        ),
+    );
+}
+
+#[test]
+fn sdk_strict_entry_points() {
+    let files = plugin_files(&[textutil(), misbehave_rs()]);
+    let pre = ["--option", "plugin-files", files.as_str()];
+    let o = eval_with(
+        &pre,
+        r#"[ (builtins.rsAdd 40 2) (builtins.rsStringLength "héllo") (builtins.rsDouble 4)
+             (builtins.levenshtein "kitten" "sitting")
+             (builtins.findIndex (x: x > 2) [ 1 2 3 ]) ]"#,
+    );
+    assert_eq!(ok(&o), "[ 42 6 8 3 2 ]\n");
+    fails_with(
+        &eval_with(&pre, r#"builtins.rsAdd 1 "2""#),
+        "error: value is a string while an integer was expected",
+    );
+    // In argument order: the first argument's type error, not the second's failure.
+    fails_with(
+        &eval_with(&pre, r#"builtins.levenshtein 1 (throw "second")"#),
+        "error: value is an integer while a string was expected",
+    );
+    // A lazy `Value` argument stays lazy: the predicate fails only when called.
+    fails_with(
+        &eval_with(&pre, r#"builtins.findIndex (throw "pred") [ 1 ]"#),
+        "error: pred",
+    );
+    let o = eval_with(&pre, r#"builtins.findIndex (throw "pred") [ ]"#);
+    assert_eq!(ok(&o), "null\n");
+    fails_with(
+        &eval_with(&pre, &format!("builtins.rsAdd {} 1", i64::MAX)),
+        "integer overflow in adding 9223372036854775807 and 1",
     );
 }
 
@@ -638,14 +792,24 @@ fn time_in_process(
     (best, String::from_utf8(out).unwrap())
 }
 
-/// One million calls of a plugin primop against one million of the builtin doing the same
-/// work, each in a `foldl'` loop, evaluated in this process; the same loop without the call
-/// is the baseline, so the per-call figures are the cost of the call and its work. Run with
-/// `cargo test --release --test plugins -- --ignored --nocapture bench`.
+/// One million calls of plugin primops against one million of the builtin doing the same
+/// work, each in a `foldl'` loop, evaluated in this process: the C test plugin through its
+/// strict entry points (ABI 1.2) and built as an ABI 1.1 plugin (API calls for everything),
+/// and the Rust SDK's. The same loop without the call is the baseline, so the per-call
+/// figures are the cost of the call and its work. Run with
+/// `cargo test --release --test plugins -- --ignored --nocapture bench`
+/// (`bench/plugins/run` measures the same through the `ferrix` binary).
 #[test]
 #[ignore]
 fn bench_plugin_vs_builtin() {
-    let plugin = ferrix_plugins::load(misbehave_c()).expect("load the C test plugin");
+    let strict = ferrix_plugins::load(misbehave_c()).expect("load the C test plugin");
+    let v11 = cc(
+        "plugins/testdata/misbehave.c",
+        "libmisbehave-bench-abi-1.1.so",
+        &["-DFERRIX_PLUGIN_ABI_MINOR=1"],
+    );
+    let v11 = ferrix_plugins::load(&v11).expect("load the ABI 1.1 build");
+    let rust = ferrix_plugins::load(&misbehave_rs_release()).expect("load the Rust test plugin");
     let n = 1_000_000;
     let loop_ = |body: &str, init: &str| {
         format!("builtins.foldl' (acc: i: {body}) 0 (builtins.genList (i: {init}) {n})")
@@ -654,31 +818,55 @@ fn bench_plugin_vs_builtin() {
         (
             "add",
             loop_("acc", "i"),
-            loop_("builtins.add acc i", "i"),
-            loop_("builtins.cAdd acc i", "i"),
+            [
+                ("builtin", None, loop_("builtins.add acc i", "i")),
+                ("C strict", Some(strict), loop_("builtins.cAdd acc i", "i")),
+                ("C ABI 1.1", Some(v11), loop_("builtins.cAdd acc i", "i")),
+                ("Rust SDK", Some(rust), loop_("builtins.rsAdd acc i", "i")),
+            ],
         ),
         (
             "stringLength",
             loop_("acc", "\"abc\""),
-            loop_("builtins.stringLength i", "\"abc\""),
-            loop_("builtins.cStrlen i", "\"abc\""),
+            [
+                ("builtin", None, loop_("builtins.stringLength i", "\"abc\"")),
+                (
+                    "C strict",
+                    Some(strict),
+                    loop_("builtins.cStrlen i", "\"abc\""),
+                ),
+                (
+                    "C ABI 1.1",
+                    Some(v11),
+                    loop_("builtins.cStrlen i", "\"abc\""),
+                ),
+                (
+                    "Rust SDK",
+                    Some(rust),
+                    loop_("builtins.rsStringLength i", "\"abc\""),
+                ),
+            ],
         ),
     ];
-    for (name, base, builtin, plugin_expr) in cases {
-        let (t0, _) = time_in_process(&[plugin], &base, 7);
-        let (tb, ob) = time_in_process(&[plugin], &builtin, 7);
-        let (tp, op) = time_in_process(&[plugin], &plugin_expr, 7);
-        assert_eq!(ob, op);
+    for (name, base, variants) in cases {
+        let (t0, _) = time_in_process(&[], &base, 7);
         let per = |t: f64| (t - t0).max(0.0) * 1e9 / n as f64;
-        println!(
-            "{name}: 1M calls, best of 7: loop alone {:.1} ms; builtin {:.1} ms ({:.1} ns/call); \
-             plugin {:.1} ms ({:.1} ns/call); plugin/builtin per call {:.2}",
-            t0 * 1e3,
-            tb * 1e3,
-            per(tb),
-            tp * 1e3,
-            per(tp),
-            per(tp) / per(tb)
-        );
+        let mut builtin = (0.0, String::new());
+        println!("{name}: 1M calls, best of 7; loop alone {:.1} ms", t0 * 1e3);
+        for (via, plugin, expr) in variants {
+            let plugins: Vec<_> = plugin.into_iter().collect();
+            let (t, out) = time_in_process(&plugins, &expr, 7);
+            if via == "builtin" {
+                builtin = (t, out.clone());
+            }
+            assert_eq!(out, builtin.1, "{name} via {via}");
+            println!(
+                "  {via:10} {:6.1} ms ({:5.1} ns/call); /builtin: {:.3} in all, {:.3} per call",
+                t * 1e3,
+                per(t),
+                t / builtin.0,
+                per(t) / per(builtin.0)
+            );
+        }
     }
 }

@@ -345,3 +345,61 @@ fn colours_on_a_terminal() {
     ask(&mut p, "\"s\"", "\x1b[35;1m\"s\"\x1b[0m");
     quit(p);
 }
+
+/// The C example plugin, built with the system C compiler.
+fn build_semver(dir: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let so = dir.join("libsemver.so");
+    let o = Command::new("cc")
+        .args(["-std=c99", "-shared", "-fPIC", "-O2", "-I"])
+        .arg(root.join("plugins/include"))
+        .arg(root.join("plugins/examples/c/semver.c"))
+        .arg("-o")
+        .arg(&so)
+        .output()
+        .expect("run cc (install a C compiler: apt-get install build-essential)");
+    assert!(
+        o.status.success(),
+        "cc failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    so.to_string_lossy().into_owned()
+}
+
+#[test]
+fn plugin_files_load_into_the_repl() {
+    let f = Fixture::new();
+    let so = build_semver(f.dir.path());
+    let mut p = f.spawn(&["--option", "plugin-files", &so], false);
+    ask(
+        &mut p,
+        "builtins.semverCompare \"1.2.0\" \"1.10.0\"",
+        "-1\r\n",
+    );
+    // Also as a `__` global, and with the plugin's documentation for :doc.
+    ask(
+        &mut p,
+        "__semverMax [ \"1.0.0\" \"2.0.0-rc.1\" \"1.9.9\" ]",
+        "\"2.0.0-rc.1\"",
+    );
+    ask(
+        &mut p,
+        ":doc builtins.semverCompare",
+        "Compare two versions",
+    );
+    quit(p);
+
+    // A plugin that cannot be loaded stops the REPL with Nix's message.
+    let missing = f.path("missing.so");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["repl", "--option", "plugin-files", &missing])
+        .args(f.store_args())
+        .env("HOME", f.dir.path().join("home"));
+    let o = cmd.output().expect("run ferrix repl");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("error: opening directory '{missing}'")),
+        "{err}"
+    );
+}

@@ -4,8 +4,8 @@
  * A plugin is a shared object that exports `ferrix_plugin_entry`, which returns a
  * `ferrix_plugin_info` naming the ABI version the plugin was built for and its primops.
  * Ferrix refuses a plugin whose major version differs from its own, or whose minor version
- * is newer than its own; an older minor always loads (new minors only append functions
- * to `ferrix_api` and never change existing ones).
+ * is newer than its own; an older minor always loads (new minors only append to the end of
+ * `ferrix_api` and `ferrix_plugin_info`, and never change what is there).
  *
  * Values are opaque handles (`ferrix_value`). A handle is valid only during the call that
  * received or created it: using it after that call returned, in another call, or on
@@ -34,10 +34,10 @@ extern "C" {
 
 /* The newest ABI this header describes. */
 #define FERRIX_ABI_MAJOR 1
-#define FERRIX_ABI_MINOR 1
+#define FERRIX_ABI_MINOR 2
 
 /* The minor version a plugin targets: define it to 0 before including this header to
- * build a plugin that loads into any Ferrix with ABI 1.x. */
+ * build a plugin that loads into any Ferrix with ABI 1.x (or to 1 for Ferrix 1.1 and later). */
 #ifndef FERRIX_PLUGIN_ABI_MINOR
 #define FERRIX_PLUGIN_ABI_MINOR FERRIX_ABI_MINOR
 #endif
@@ -136,6 +136,94 @@ struct ferrix_api {
 #endif
 };
 
+#if FERRIX_PLUGIN_ABI_MINOR >= 2
+/* ---- ABI 1.2: strict entry points ----
+ *
+ * A primop may also have a strict entry point. Ferrix then evaluates the arguments the
+ * primop asks for before the call (in order, with Nix's own type errors) and passes their
+ * contents, and the primop returns a null, Boolean, integer or float by content: the
+ * common case needs no call back into Ferrix, so such a call costs what a builtin's does. */
+
+/* How a strict entry point takes each argument. */
+#define FERRIX_ARG_LAZY 0   /* unevaluated: only `value` is set (type FERRIX_TYPE_UNKNOWN) */
+#define FERRIX_ARG_ANY 1    /* evaluated: `type` is set, and `as` for scalars and strings */
+#define FERRIX_ARG_BOOL 2   /* a Boolean in as.b */
+#define FERRIX_ARG_INT 3    /* an integer in as.i */
+#define FERRIX_ARG_FLOAT 4  /* a float or an integer, as a float in as.f */
+#define FERRIX_ARG_STRING 5 /* a string or a path: its bytes in as.s (valid until return) */
+
+/* The type of a lazy argument. */
+#define FERRIX_TYPE_UNKNOWN (-2)
+
+typedef struct ferrix_arg {
+    ferrix_value value; /* the handle, as the ABI 1.0 entry point receives it */
+    ferrix_type type;
+    union {
+        int32_t b;
+        int64_t i;
+        double f;
+        struct {
+            const char *ptr;
+            size_t len;
+        } s;
+    } as;
+} ferrix_arg;
+
+/* A result type meaning "the handle in as.value". */
+#define FERRIX_RESULT_VALUE 64
+
+/* What a strict entry point returns: type FERRIX_TYPE_NULL, _BOOL (as.b), _INT (as.i) or
+ * _FLOAT (as.f) by content, or FERRIX_RESULT_VALUE and any handle (as.value). */
+typedef struct ferrix_result {
+    ferrix_type type;
+    union {
+        int32_t b;
+        int64_t i;
+        double f;
+        ferrix_value value;
+    } as;
+} ferrix_result;
+
+/* Returns FERRIX_OK with *result set, or FERRIX_ERR after an error (see above). */
+typedef ferrix_status (*ferrix_primop_strict_fn)(const ferrix_api *api, ferrix_ctx *ctx,
+                                                 const ferrix_arg *args, size_t nargs,
+                                                 ferrix_result *result, void *data);
+
+/* A primop's strict entry point; `fn` NULL means it has none. `args` gives a FERRIX_ARG_*
+ * for each argument (entries past the arity are ignored; zero is lazy). */
+typedef struct ferrix_primop_strict {
+    ferrix_primop_strict_fn fn;
+    uint8_t args[16];
+} ferrix_primop_strict;
+
+static inline ferrix_status ferrix_return_null(ferrix_result *r) {
+    r->type = FERRIX_TYPE_NULL;
+    return FERRIX_OK;
+}
+static inline ferrix_status ferrix_return_bool(ferrix_result *r, int32_t b) {
+    r->type = FERRIX_TYPE_BOOL;
+    r->as.b = b;
+    return FERRIX_OK;
+}
+static inline ferrix_status ferrix_return_int(ferrix_result *r, int64_t i) {
+    r->type = FERRIX_TYPE_INT;
+    r->as.i = i;
+    return FERRIX_OK;
+}
+static inline ferrix_status ferrix_return_float(ferrix_result *r, double f) {
+    r->type = FERRIX_TYPE_FLOAT;
+    r->as.f = f;
+    return FERRIX_OK;
+}
+/* A handle made by the API (or an argument's); FERRIX_NONE (a failed make_*) fails. */
+static inline ferrix_status ferrix_return_value(ferrix_result *r, ferrix_value v) {
+    if (v == FERRIX_NONE) return FERRIX_ERR;
+    r->type = FERRIX_RESULT_VALUE;
+    r->as.value = v;
+    return FERRIX_OK;
+}
+#endif
+
 /* One primop a plugin registers. */
 typedef struct ferrix_primop_def {
     const char *name;  /* NUL-terminated; its name in `builtins` */
@@ -155,18 +243,41 @@ typedef struct ferrix_plugin_info {
     const char *name; /* NUL-terminated */
     const ferrix_primop_def *primops;
     size_t n_primops;
+#if FERRIX_PLUGIN_ABI_MINOR >= 2
+    /* ABI 1.2: NULL, or n_primops strict entry points, one for each primop in order. */
+    const ferrix_primop_strict *strict;
+#endif
 } ferrix_plugin_info;
 
 #define FERRIX_PLUGIN_ENTRY_SYMBOL "ferrix_plugin_entry"
+
+#if FERRIX_PLUGIN_ABI_MINOR >= 2
+#define FERRIX_NO_STRICT_ , NULL
+#else
+#define FERRIX_NO_STRICT_
+#endif
 
 /* Defines the entry symbol for a plugin named NAME with the primops in the array DEFS. */
 #define FERRIX_PLUGIN(NAME, DEFS)                                                        \
     const ferrix_plugin_info *ferrix_plugin_entry(void) {                                \
         static const ferrix_plugin_info info = {                                         \
             FERRIX_ABI_MAJOR, FERRIX_PLUGIN_ABI_MINOR, NAME, DEFS,                       \
-            sizeof(DEFS) / sizeof((DEFS)[0])};                                           \
+            sizeof(DEFS) / sizeof((DEFS)[0]) FERRIX_NO_STRICT_};                         \
         return &info;                                                                    \
     }
+
+#if FERRIX_PLUGIN_ABI_MINOR >= 2
+/* As FERRIX_PLUGIN, with STRICT an array of strict entry points parallel to DEFS. */
+#define FERRIX_PLUGIN_STRICT(NAME, DEFS, STRICT)                                         \
+    typedef char ferrix_strict_table_matches_primops                                     \
+        [sizeof(STRICT) / sizeof((STRICT)[0]) == sizeof(DEFS) / sizeof((DEFS)[0]) ? 1 : -1]; \
+    const ferrix_plugin_info *ferrix_plugin_entry(void) {                                \
+        static const ferrix_plugin_info info = {                                         \
+            FERRIX_ABI_MAJOR, FERRIX_PLUGIN_ABI_MINOR, NAME, DEFS,                       \
+            sizeof(DEFS) / sizeof((DEFS)[0]), STRICT};                                   \
+        return &info;                                                                    \
+    }
+#endif
 
 #ifdef __cplusplus
 }

@@ -3,11 +3,17 @@
 //!
 //! Every call into a plugin (a primop call, or an `importNative` initialisation function)
 //! runs in a [`Frame`]. The `ferrix_ctx *` the plugin sees is a token made from the frame's
-//! generation (see [`ctx_token`]), and the frame owns a contiguous run of entries in this thread's handle table. A handle is
-//! `generation << 32 | index`: it is valid only while its frame is the current one, and
-//! only if the generation matches, so a stale handle (kept from an earlier call), a handle
-//! of another call, or a made-up number is detected and reported as a Nix error. A context
-//! pointer is never dereferenced: it is only compared with the current frame's token.
+//! generation (see [`ctx_token`]), and the frame owns a contiguous run of entries in this
+//! thread's handle table. A handle is `generation << 32 | index`, where an index with the
+//! [`ARG_HANDLE`] bit names one of the call's arguments (which so need no table entries)
+//! and any other index a table entry: it is valid only while its frame is the current one,
+//! and only if the generation matches, so a stale handle (kept from an earlier call), a
+//! handle of another call, or a made-up number is detected and reported as a Nix error. A
+//! context pointer is never dereferenced: it is only compared with the current frame's
+//! token.
+//!
+//! A strict entry point (ABI 1.2) gets its arguments evaluated before the frame is set up
+//! and returns scalars by content, so the common call makes no API call at all.
 //!
 //! The table stores arena values with their lifetime erased to `'static`; they are only
 //! read while the frame (and so the evaluation's arena) is alive, and the table is cut
@@ -45,7 +51,13 @@ pub(crate) struct Frame {
     /// "primop 'name'" or "initialisation function 'symbol'", for messages.
     what: Cow<'static, str>,
     error: RefCell<Option<Box<EvalError>>>,
+    /// The call's arguments: handle `gen << 32 | ARG_HANDLE | i` is argument `i`, so that
+    /// passing arguments costs no table entries.
+    args: &'static [T],
 }
+
+/// The index bit of argument handles; table indices stay below it.
+const ARG_HANDLE: usize = 1 << 31;
 
 /// A thread's handle table. It is only touched by the short methods below, none of which
 /// calls out while it holds a reference into the vector, and only by its own thread (it is
@@ -104,12 +116,6 @@ fn current() -> *const Frame {
     TLS.with(|t| t.current.get())
 }
 
-/// Erases the arena lifetime (see the module documentation).
-fn erase_thunk<'a>(t: &'a Thunk<'a>) -> T {
-    // SAFETY: only the lifetime changes; the reference is used while the arena lives.
-    unsafe { std::mem::transmute::<&'a Thunk<'a>, T>(t) }
-}
-
 impl Frame {
     fn ev(&self) -> &Evaluator<'static> {
         // SAFETY: the evaluator outlives the frame, which lives on the stack of `run`.
@@ -137,7 +143,7 @@ impl Frame {
     #[inline]
     fn push(&self, s: Slot) -> R<abi::ValueHandle> {
         let idx = self.table.len();
-        if idx >= u32::MAX as usize {
+        if idx >= ARG_HANDLE {
             return Err(self.fault("too many values made in one call"));
         }
         self.table.push(s);
@@ -152,9 +158,15 @@ impl Frame {
     fn slot(&self, h: abi::ValueHandle, func: &str) -> R<Slot> {
         let gen = (h >> 32) as u32;
         let idx = (h & 0xffff_ffff) as usize;
-        if gen == self.gen && idx >= self.base {
-            if let Some(s) = self.table.get(idx) {
-                return Ok(s);
+        if gen == self.gen {
+            if idx & ARG_HANDLE != 0 {
+                if let Some(&t) = self.args.get(idx & !ARG_HANDLE) {
+                    return Ok(Slot::Thunk(t));
+                }
+            } else if idx >= self.base {
+                if let Some(s) = self.table.get(idx) {
+                    return Ok(s);
+                }
             }
         }
         Err(self.bad_handle(h, func))
@@ -214,30 +226,25 @@ impl Drop for Restore {
     }
 }
 
-/// Runs one call into a plugin: `call` gets the API, the context and the argument handles
-/// and returns the plugin's result handle.
-pub(crate) fn run<'a>(
+/// Sets up a frame for one call into a plugin and runs `body` in it. The frame is current
+/// (for the API functions) until `body` returns or unwinds.
+#[inline(always)]
+fn in_frame<'a, X>(
     ev: &Evaluator<'a>,
     pos: Pos,
     plugin: &'static Plugin,
     what: Cow<'static, str>,
     args: &[&'a Thunk<'a>],
-    call: impl FnOnce(*const abi::Api, *mut abi::Ctx, &[abi::ValueHandle]) -> abi::ValueHandle,
-) -> EvalResult<'a> {
-    let (gen, table) = TLS.with(|t| {
+    body: impl FnOnce(&Frame) -> X,
+) -> X {
+    let (gen, table, prev) = TLS.with(|t| {
         let gen = t.next_gen.get();
         t.next_gen.set(if gen == u32::MAX { 1 } else { gen + 1 });
         let table = match t.table.get() {
             Some(x) => x,
-            None => {
-                let x: &'static Table = Box::leak(Box::new(Table(std::cell::UnsafeCell::new(
-                    Vec::with_capacity(256),
-                ))));
-                t.table.set(Some(x));
-                x
-            }
+            None => new_table(t),
         };
-        (gen, table)
+        (gen, table, t.current.get())
     });
     let base = table.len();
     let frame = Frame {
@@ -249,41 +256,244 @@ pub(crate) fn run<'a>(
         plugin,
         what,
         error: RefCell::new(None),
+        // SAFETY: only the lifetime changes (see the module documentation); the frame,
+        // and so this slice, lives only during the call.
+        args: unsafe { std::mem::transmute::<&[&'a Thunk<'a>], &'static [T]>(args) },
     };
-    let prev = TLS.with(|t| t.current.replace(&frame));
+    TLS.with(|t| t.current.set(&frame));
     let _restore = Restore { prev, base, table };
-    // Only the first `args.len()` handles are written and passed on, so the array need not
-    // be zeroed first.
-    let mut handles =
-        [std::mem::MaybeUninit::<abi::ValueHandle>::uninit(); abi::MAX_ARITY as usize];
-    if args.len() > handles.len() {
-        return Err(frame.fault("too many arguments"));
+    body(&frame)
+}
+
+#[cold]
+#[inline(never)]
+fn new_table(t: &Tls) -> &'static Table {
+    let x: &'static Table = Box::leak(Box::new(Table(std::cell::UnsafeCell::new(
+        Vec::with_capacity(256),
+    ))));
+    t.table.set(Some(x));
+    x
+}
+
+impl Frame {
+    /// The handle of argument `i`.
+    #[inline(always)]
+    fn arg_handle(&self, i: usize) -> abi::ValueHandle {
+        ((self.gen as u64) << 32) | (ARG_HANDLE | i) as u64
     }
-    for (h, a) in handles.iter_mut().zip(args) {
-        h.write(((gen as u64) << 32) | table.push(Slot::Thunk(erase_thunk(a))) as u64);
-    }
-    // SAFETY: the first `args.len()` elements were initialised just above.
-    let handles: &[abi::ValueHandle] =
-        unsafe { std::slice::from_raw_parts(handles.as_ptr().cast(), args.len()) };
-    let ctx = ctx_token(gen);
-    let h = call(&API, ctx, handles);
-    if let Some(e) = frame.error.take() {
-        return Err(e);
-    }
-    if h == abi::NONE {
-        return Err(frame.fault("returned no value and raised no error"));
-    }
-    let v = match frame.slot(h, "the return value") {
-        Ok(Slot::Value(v)) => v,
-        Ok(Slot::Thunk(t)) => frame.ev().force(t, pos)?,
-        Err(_) => {
-            return Err(frame.fault(format!(
+
+    /// The value of the handle a plugin returned.
+    fn result(&self, h: abi::ValueHandle) -> R<V> {
+        if h == abi::NONE {
+            return Err(self.fault("returned no value and raised no error"));
+        }
+        match self.slot(h, "the return value") {
+            Ok(Slot::Value(v)) => Ok(v),
+            Ok(Slot::Thunk(t)) => self.ev().force(t, self.pos),
+            Err(_) => Err(self.fault(format!(
                 "returned an invalid value handle {h:#x} (stale, foreign or made up)"
-            )))
+            ))),
+        }
+    }
+}
+
+/// Gives an arena value its lifetime back (see the module documentation).
+#[inline(always)]
+fn unerase<'a>(v: V) -> Value<'a> {
+    // SAFETY: the value lives in the evaluation's arena, which outlives `'a`'s users.
+    unsafe { std::mem::transmute::<V, Value<'a>>(v) }
+}
+
+/// Runs one call into a plugin: `call` gets the API, the context and the argument handles
+/// and returns the plugin's result handle.
+pub(crate) fn run<'a>(
+    ev: &Evaluator<'a>,
+    pos: Pos,
+    plugin: &'static Plugin,
+    what: Cow<'static, str>,
+    args: &[&'a Thunk<'a>],
+    call: impl FnOnce(*const abi::Api, *mut abi::Ctx, &[abi::ValueHandle]) -> abi::ValueHandle,
+) -> EvalResult<'a> {
+    in_frame(ev, pos, plugin, what, args, |frame| {
+        // Only the first `args.len()` handles are written and passed on, so the array need
+        // not be zeroed first.
+        let mut handles =
+            [std::mem::MaybeUninit::<abi::ValueHandle>::uninit(); abi::MAX_ARITY as usize];
+        if args.len() > handles.len() {
+            return Err(frame.fault("too many arguments"));
+        }
+        for (i, h) in handles.iter_mut().enumerate().take(args.len()) {
+            h.write(frame.arg_handle(i));
+        }
+        // SAFETY: the first `args.len()` elements were initialised just above.
+        let handles: &[abi::ValueHandle] =
+            unsafe { std::slice::from_raw_parts(handles.as_ptr().cast(), args.len()) };
+        let h = call(&API, ctx_token(frame.gen), handles);
+        if let Some(e) = frame.error.take() {
+            return Err(e);
+        }
+        frame.result(h).map(unerase)
+    })
+}
+
+/// Evaluates an argument for a strict entry point as `kind` asks, checking its type with
+/// Nix's messages (the same the getters give), and fills in its type and contents.
+#[inline(always)]
+fn strict_arg<'a>(
+    ev: &Evaluator<'a>,
+    pos: Pos,
+    t: &'a Thunk<'a>,
+    kind: abi::ArgKind,
+) -> Result<abi::Arg, Box<EvalError>> {
+    let mut a = abi::Arg {
+        value: abi::NONE,
+        type_: abi::TYPE_UNKNOWN,
+        as_: abi::ArgContents { i: 0 },
+    };
+    if kind == abi::ARG_LAZY {
+        return Ok(a);
+    }
+    let v = ev.force(t, pos)?;
+    let bytes = |s: &[u8]| abi::ArgContents {
+        s: abi::Bytes {
+            ptr: s.as_ptr().cast(),
+            len: s.len(),
+        },
+    };
+    let (ty, contents) = match v {
+        Value::Int(n) => (
+            abi::TYPE_INT,
+            if kind == abi::ARG_FLOAT {
+                abi::ArgContents { f: n as f64 }
+            } else {
+                abi::ArgContents { i: n }
+            },
+        ),
+        Value::Float(f) => (abi::TYPE_FLOAT, abi::ArgContents { f }),
+        Value::Bool(b) => (abi::TYPE_BOOL, abi::ArgContents { b: b as i32 }),
+        Value::Str(s) => (abi::TYPE_STRING, bytes(s.bytes)),
+        Value::Path(s) => (abi::TYPE_PATH, bytes(s.bytes)),
+        Value::Null => (abi::TYPE_NULL, abi::ArgContents { i: 0 }),
+        Value::Attrs(_) => (abi::TYPE_ATTRS, abi::ArgContents { i: 0 }),
+        Value::List(_) => (abi::TYPE_LIST, abi::ArgContents { i: 0 }),
+        Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => {
+            (abi::TYPE_FUNCTION, abi::ArgContents { i: 0 })
         }
     };
-    // SAFETY: the value lives in the evaluation's arena, which outlives `'a`'s users.
-    Ok(unsafe { std::mem::transmute::<V, Value<'a>>(v) })
+    let expected = match (kind, ty) {
+        (abi::ARG_BOOL, abi::TYPE_BOOL)
+        | (abi::ARG_INT, abi::TYPE_INT)
+        | (abi::ARG_FLOAT, abi::TYPE_INT | abi::TYPE_FLOAT)
+        | (abi::ARG_STRING, abi::TYPE_STRING | abi::TYPE_PATH)
+        | (abi::ARG_ANY, _) => None,
+        (abi::ARG_BOOL, _) => Some("a Boolean"),
+        (abi::ARG_INT, _) => Some("an integer"),
+        (abi::ARG_FLOAT, _) => Some("a float"),
+        _ => Some("a string"),
+    };
+    if let Some(expected) = expected {
+        return Err(arg_type_error(v, expected, pos));
+    }
+    a.type_ = ty;
+    a.as_ = contents;
+    Ok(a)
+}
+
+#[cold]
+#[inline(never)]
+fn arg_type_error(v: Value<'_>, expected: &str, pos: Pos) -> Box<EvalError> {
+    EvalError::eval(
+        format!("value is {} while {expected} was expected", v.show_type()),
+        pos,
+    )
+}
+
+/// A primop's strict entry point (ABI 1.2) as registered.
+pub(crate) struct StrictEntry {
+    pub func: abi::StrictFn,
+    /// How it takes each argument (`ARG_LAZY` past the arity).
+    pub kinds: [abi::ArgKind; abi::MAX_ARITY as usize],
+    /// The primop's `data`, passed back.
+    pub data: *mut std::ffi::c_void,
+}
+
+// `data` is the plugin's own immutable pointer, only passed back to it.
+unsafe impl Send for StrictEntry {}
+unsafe impl Sync for StrictEntry {}
+
+/// Runs one call of a primop's strict entry point (ABI 1.2): the arguments are evaluated
+/// as `kinds` asks before the plugin runs, and a scalar result comes back by content.
+#[inline(always)]
+pub(crate) fn run_strict<'a>(
+    ev: &Evaluator<'a>,
+    pos: Pos,
+    plugin: &'static Plugin,
+    what: &'static str,
+    args: &[&'a Thunk<'a>],
+    entry: &StrictEntry,
+) -> EvalResult<'a> {
+    let mut sargs = [std::mem::MaybeUninit::<abi::Arg>::uninit(); abi::MAX_ARITY as usize];
+    let n = args.len().min(sargs.len());
+    // Evaluated in order before the frame exists, as a builtin would: a failing argument
+    // fails the call without the plugin running.
+    for i in 0..n {
+        sargs[i].write(strict_arg(ev, pos, args[i], entry.kinds[i])?);
+    }
+    in_frame(ev, pos, plugin, Cow::Borrowed(what), args, |frame| {
+        if args.len() > n {
+            return Err(frame.fault("too many arguments"));
+        }
+        for (i, s) in sargs.iter_mut().enumerate().take(n) {
+            // SAFETY: the first `n` elements were initialised above.
+            unsafe { s.assume_init_mut() }.value = frame.arg_handle(i);
+        }
+        let mut result = abi::PrimOpResult {
+            type_: abi::TYPE_ERROR,
+            as_: abi::ResultContents { i: 0 },
+        };
+        // SAFETY: calling the plugin's strict entry point as the ABI specifies; the first
+        // `n` arguments are initialised.
+        let status = unsafe {
+            (entry.func)(
+                &API,
+                ctx_token(frame.gen),
+                sargs.as_ptr().cast(),
+                n,
+                &mut result,
+                entry.data,
+            )
+        };
+        if let Some(e) = frame.error.take() {
+            return Err(e);
+        }
+        if status != abi::OK {
+            return Err(frame.fault("returned an error status but raised no error"));
+        }
+        // SAFETY (the union reads): each arm reads the field its type names, and the
+        // union was initialised as a whole.
+        let v: V = match result.type_ {
+            abi::TYPE_INT => Value::Int(unsafe { result.as_.i }),
+            abi::TYPE_BOOL => Value::Bool(unsafe { result.as_.b } != 0),
+            abi::TYPE_FLOAT => Value::Float(unsafe { result.as_.f }),
+            abi::TYPE_NULL => Value::Null,
+            abi::RESULT_VALUE => frame.result(unsafe { result.as_.value })?,
+            t => return Err(bad_result_type(frame, t)),
+        };
+        Ok(unerase(v))
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn bad_result_type(frame: &Frame, t: abi::TypeCode) -> Box<EvalError> {
+    if t == abi::TYPE_ERROR {
+        frame.fault("returned success but set no result")
+    } else {
+        frame.fault(format!(
+            "returned a result of type {t}, which a strict entry point cannot return by \
+             content (return strings and other values as a handle)"
+        ))
+    }
 }
 
 /// The `ferrix_ctx *` a plugin sees: not an address but the frame's generation, so that a
@@ -684,7 +894,7 @@ unsafe extern "C" fn warn(ctx: *mut abi::Ctx, msg: *const c_char, len: usize) {
     })
 }
 
-/// The host's function table (ABI 1.1).
+/// The host's function table (ABI 1.2; 1.2 added no functions).
 pub(crate) static API: abi::Api = abi::Api {
     abi_major: abi::ABI_MAJOR,
     abi_minor: abi::ABI_MINOR,

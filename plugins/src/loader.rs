@@ -84,6 +84,8 @@ pub const SLOT_COUNT: usize = 1024;
 
 struct SlotInfo {
     func: abi::PrimOpFn,
+    /// The strict entry point (ABI 1.2) and how it takes each argument; preferred when set.
+    strict: Option<host::StrictEntry>,
     data: usize,
     plugin: &'static Plugin,
     what: &'static str,
@@ -113,7 +115,11 @@ fn call_slot<'a>(
             pos,
         ));
     };
-    let (func, data) = (s.func, s.data);
+    let data = s.data as *mut std::ffi::c_void;
+    if let Some(entry) = &s.strict {
+        return host::run_strict(ev, pos, s.plugin, s.what, args, entry);
+    }
+    let func = s.func;
     host::run(
         ev,
         pos,
@@ -122,15 +128,7 @@ fn call_slot<'a>(
         args,
         |api, ctx, hs| {
             // SAFETY: calling the plugin's primop as the ABI specifies.
-            unsafe {
-                func(
-                    api,
-                    ctx,
-                    hs.as_ptr(),
-                    hs.len(),
-                    data as *mut std::ffi::c_void,
-                )
-            }
+            unsafe { func(api, ctx, hs.as_ptr(), hs.len(), data) }
         },
     )
 }
@@ -305,8 +303,22 @@ pub fn load(path: &Path) -> Result<&'static Plugin, LoadError> {
         // SAFETY: the plugin declares `n_primops` entries at `primops`.
         unsafe { std::slice::from_raw_parts(info.primops, info.n_primops) }
     };
-    let mut checked: Vec<(String, usize, String, abi::PrimOpFn, usize)> =
-        Vec::with_capacity(defs.len());
+    // Strict entry points exist from ABI 1.2; older plugins' records end before the field.
+    let stricts: &[abi::PrimOpStrict] = if minor >= 2 {
+        // SAFETY: a plugin declaring 1.2 or later returns the longer record.
+        let p = unsafe { (*(info as *const abi::PluginInfo as *const abi::PluginInfo12)).strict };
+        if p.is_null() || defs.is_empty() {
+            &[]
+        } else {
+            // SAFETY: the plugin declares one entry per primop at `strict`.
+            unsafe { std::slice::from_raw_parts(p, defs.len()) }
+        }
+    } else {
+        &[]
+    };
+    type Strict = (abi::StrictFn, [abi::ArgKind; abi::MAX_ARITY as usize]);
+    type Checked = (String, usize, String, abi::PrimOpFn, Option<Strict>, usize);
+    let mut checked: Vec<Checked> = Vec::with_capacity(defs.len());
     for (i, d) in defs.iter().enumerate() {
         // SAFETY: names and docs are NUL-terminated strings or null.
         let Some(op_name) = (unsafe { c_string(d.name) }) else {
@@ -331,7 +343,35 @@ pub fn load(path: &Path) -> Result<&'static Plugin, LoadError> {
             return Err(invalid(format!("primop '{op_name}' has no function")));
         };
         let doc = normalize_doc(&unsafe { c_string(d.doc) }.unwrap_or_default());
-        checked.push((op_name, d.arity as usize, doc, func, d.data as usize));
+        let strict = match stricts.get(i) {
+            Some(abi::PrimOpStrict {
+                func: Some(f),
+                args,
+            }) => {
+                let mut kinds = *args;
+                for (j, k) in kinds.iter_mut().enumerate() {
+                    if j >= d.arity as usize {
+                        *k = abi::ARG_LAZY;
+                    } else if *k > abi::ARG_MAX {
+                        return Err(invalid(format!(
+                            "the strict entry point of primop '{op_name}' takes argument {} \
+                             as kind {k}, which is not a FERRIX_ARG_* value",
+                            j + 1
+                        )));
+                    }
+                }
+                Some((*f, kinds))
+            }
+            _ => None,
+        };
+        checked.push((
+            op_name,
+            d.arity as usize,
+            doc,
+            func,
+            strict,
+            d.data as usize,
+        ));
     }
     if st.next_slot + checked.len() > SLOT_COUNT {
         return Err(invalid(format!(
@@ -349,12 +389,17 @@ pub fn load(path: &Path) -> Result<&'static Plugin, LoadError> {
         lib,
     }));
     let mut ops: Vec<&'static PrimOp> = Vec::with_capacity(checked.len());
-    for (op_name, arity, doc, func, data) in checked {
+    for (op_name, arity, doc, func, strict, data) in checked {
         let slot = st.next_slot;
         st.next_slot += 1;
         let what = leak(format!("primop '{op_name}'"));
         let _ = SLOTS[slot].set(SlotInfo {
             func,
+            strict: strict.map(|(func, kinds)| host::StrictEntry {
+                func,
+                kinds,
+                data: data as *mut std::ffi::c_void,
+            }),
             data,
             plugin,
             what,
@@ -416,7 +461,7 @@ mod tests {
         assert_eq!(
             e,
             "plugin '/x.so' was built for Ferrix plugin ABI 2.0, but this Ferrix provides ABI \
-             1.1; the major versions must be equal"
+             1.2; the major versions must be equal"
         );
         let e = check_version("/x.so", 1, 9).unwrap_err().to_string();
         assert!(e.ends_with("it needs a newer Ferrix"), "{e}");

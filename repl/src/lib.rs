@@ -12,6 +12,7 @@ mod session;
 pub use ferrix_primops::store_session::StoreSession;
 use session::{Session, Step};
 
+use ferrix_eval::error::EvalError;
 use ferrix_eval::Evaluator;
 use ferrix_parser::NIX_GLOBALS;
 use rustyline::error::ReadlineError;
@@ -62,6 +63,30 @@ impl Builder for NoBuilder {
     }
 }
 
+/// What the binary adds to the REPL's evaluator beyond Nix's builtins (the primops of
+/// native plugins from `plugin-files`, `importNative` and `exec`), so that the REPL sees
+/// what `nix-instantiate` sees.
+pub trait Extensions {
+    /// Global names to add to Nix's (such as `__name` for each added primop), so that they
+    /// resolve at parse time.
+    fn global_names(&self) -> Vec<String>;
+    /// Adds to an evaluator whose builtins are installed.
+    fn install(&self, ev: &Evaluator<'_>) -> Result<(), Box<EvalError>>;
+}
+
+/// No extensions: Nix's builtins only.
+pub struct NoExtensions;
+
+impl Extensions for NoExtensions {
+    fn global_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn install(&self, _: &Evaluator<'_>) -> Result<(), Box<EvalError>> {
+        Ok(())
+    }
+}
+
 /// Where the history is kept: `$XDG_DATA_HOME/nix/repl-history`, or
 /// `~/.local/share/nix/repl-history`, as Nix does.
 pub fn history_path() -> Option<PathBuf> {
@@ -73,19 +98,44 @@ pub fn history_path() -> Option<PathBuf> {
 }
 
 /// Runs the REPL until `:q` or end of input; returns the exit status.
-/// `store` is where derivations and copied sources go.
-pub fn run(opts: &Options, builder: &dyn Builder, store: &StoreSession) -> i32 {
+/// `store` is where derivations and copied sources go; `ext` adds to the builtins.
+pub fn run(
+    opts: &Options,
+    builder: &dyn Builder,
+    store: &StoreSession,
+    ext: &dyn Extensions,
+) -> i32 {
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
-    stacker::maybe_grow(256 * 1024, 64 << 20, || run_inner(opts, builder, store))
+    stacker::maybe_grow(256 * 1024, 64 << 20, || {
+        run_inner(opts, builder, store, ext)
+    })
 }
 
-fn run_inner(opts: &Options, builder: &dyn Builder, store: &StoreSession) -> i32 {
+fn run_inner(
+    opts: &Options,
+    builder: &dyn Builder,
+    store: &StoreSession,
+    ext: &dyn Extensions,
+) -> i32 {
     let bump = bumpalo::Bump::new();
-    let ev = Evaluator::new(&bump, NIX_GLOBALS);
+    let mut globals: Vec<String> = NIX_GLOBALS.iter().map(|s| s.to_string()).collect();
+    for n in ext.global_names() {
+        if !globals.contains(&n) {
+            globals.push(n);
+        }
+    }
+    let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
+    let ev = Evaluator::new(&bump, &globals);
     let mut config = ferrix_primops::Config::from_env(&opts.include);
     config.store_dir = store.dir().as_str().to_string();
     ferrix_primops::install(&ev, &config);
     ev.store.set(Some(store));
+    if let Err(e) = ext.install(&ev) {
+        let mut msg = ev.render_error(&e, opts.show_trace);
+        msg.push(b'\n');
+        let _ = std::io::stderr().write_all(&msg);
+        return 1;
+    }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let session = Session::new(ev, opts, builder, color, config.store_dir.clone());
 

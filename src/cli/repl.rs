@@ -74,6 +74,11 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                 argstrs: a.eval.argstrs,
                 show_trace: a.common.bool_setting("show-trace").unwrap_or(false),
             };
+            // Plugins from `plugin-files` and the unsafe builtins, as for evaluation.
+            let native = match crate::native::setup(&a.common) {
+                Ok(n) => crate::native::ReplNative(n),
+                Err(code) => return code,
+            };
             let store = match crate::store_setup::open(false, &a.common) {
                 Ok(s) => s,
                 Err(msg) => {
@@ -92,7 +97,7 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                 store: &*store.store,
                 settings,
             };
-            ferrix_repl::run(&opts, &builder, &store)
+            ferrix_repl::run(&opts, &builder, &store, &native)
         }
         Err(code) => code,
     }

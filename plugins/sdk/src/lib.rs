@@ -197,18 +197,7 @@ impl<'c> Ctx<'c> {
 
     /// Evaluates a value and returns its type.
     pub fn type_of(&self, v: Value<'c>) -> Result<Type> {
-        Ok(match unsafe { (self.api.type_of)(self.raw, v.handle) } {
-            abi::TYPE_NULL => Type::Null,
-            abi::TYPE_BOOL => Type::Bool,
-            abi::TYPE_INT => Type::Int,
-            abi::TYPE_FLOAT => Type::Float,
-            abi::TYPE_STRING => Type::String,
-            abi::TYPE_PATH => Type::Path,
-            abi::TYPE_ATTRS => Type::Attrs,
-            abi::TYPE_LIST => Type::List,
-            abi::TYPE_FUNCTION => Type::Function,
-            _ => return Err(Error::host()),
-        })
+        type_of_code(unsafe { (self.api.type_of)(self.raw, v.handle) }).ok_or_else(Error::host)
     }
 
     /// Evaluates a value (to weak head normal form).
@@ -333,63 +322,242 @@ impl<'c> Ctx<'c> {
 
 /// Conversion of an argument from Nix.
 pub trait FromNix<'c>: Sized {
+    /// How Ferrix passes this argument to the primop's strict entry point (an `ARG_*` of
+    /// [`ferrix_plugin_abi`]): evaluated and type-checked before the call, with its contents
+    /// given directly. [`abi::ARG_LAZY`] (the default) passes the handle to
+    /// [`FromNix::from_nix`].
+    const ARG: abi::ArgKind = abi::ARG_LAZY;
+    /// Whether [`FromNix::from_nix`] evaluates anything. Ferrix evaluates the arguments after
+    /// such a one lazily, so that errors come in argument order as without strictness.
+    const FORCES: bool = true;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self>;
+
+    /// Converts an argument Ferrix evaluated as [`FromNix::ARG`] asks.
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        Self::from_nix(ctx, a.value())
+    }
 }
 
 /// Conversion of a result to Nix.
-pub trait IntoNix<'c> {
+pub trait IntoNix<'c>: Sized {
     fn into_nix(self, ctx: &Ctx<'c>) -> Result<Value<'c>>;
+
+    /// The result for a strict entry point: scalars are returned by content (no call into
+    /// Ferrix), anything else as a value.
+    fn into_ret(self, ctx: &Ctx<'c>) -> Result<Ret<'c>> {
+        self.into_nix(ctx).map(Ret::Value)
+    }
+}
+
+/// A primop's result as a strict entry point returns it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ret<'c> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Value(Value<'c>),
+}
+
+/// An argument as Ferrix passed it to a strict entry point: its handle and, when Ferrix
+/// evaluated it, its type and contents.
+#[derive(Clone, Copy)]
+pub struct StrictArg<'c> {
+    arg: &'c abi::Arg,
+    kind: abi::ArgKind,
+}
+
+impl<'c> StrictArg<'c> {
+    /// The argument as a (lazy) value.
+    #[inline]
+    pub fn value(self) -> Value<'c> {
+        Value {
+            handle: self.arg.value,
+            _call: PhantomData,
+        }
+    }
+
+    /// Its type, if Ferrix evaluated it.
+    pub fn type_of(self) -> Option<Type> {
+        type_of_code(self.arg.type_)
+    }
+
+    // SAFETY (the union reads below): Ferrix writes the field that the type and the kind
+    // name (the host's `strict_arg`); each read checks both first.
+
+    #[inline]
+    pub fn int(self) -> Option<i64> {
+        if self.arg.type_ == abi::TYPE_INT && self.kind != abi::ARG_FLOAT {
+            Some(unsafe { self.arg.as_.i })
+        } else {
+            None
+        }
+    }
+
+    /// A float, or an integer where a float is asked for.
+    #[inline]
+    pub fn float(self) -> Option<f64> {
+        match self.arg.type_ {
+            abi::TYPE_FLOAT => Some(unsafe { self.arg.as_.f }),
+            abi::TYPE_INT if self.kind == abi::ARG_FLOAT => Some(unsafe { self.arg.as_.f }),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn bool(self) -> Option<bool> {
+        if self.arg.type_ == abi::TYPE_BOOL {
+            Some(unsafe { self.arg.as_.b } != 0)
+        } else {
+            None
+        }
+    }
+
+    /// The bytes of a string or path (valid until the call returns).
+    #[inline]
+    pub fn bytes(self) -> Option<&'c [u8]> {
+        if self.arg.type_ != abi::TYPE_STRING && self.arg.type_ != abi::TYPE_PATH {
+            return None;
+        }
+        let s = unsafe { self.arg.as_.s };
+        Some(if s.len == 0 || s.ptr.is_null() {
+            &[]
+        } else {
+            // SAFETY: Ferrix passes `len` bytes valid until the call returns ('c).
+            unsafe { std::slice::from_raw_parts(s.ptr as *const u8, s.len) }
+        })
+    }
+}
+
+fn type_of_code(t: abi::TypeCode) -> Option<Type> {
+    Some(match t {
+        abi::TYPE_NULL => Type::Null,
+        abi::TYPE_BOOL => Type::Bool,
+        abi::TYPE_INT => Type::Int,
+        abi::TYPE_FLOAT => Type::Float,
+        abi::TYPE_STRING => Type::String,
+        abi::TYPE_PATH => Type::Path,
+        abi::TYPE_ATTRS => Type::Attrs,
+        abi::TYPE_LIST => Type::List,
+        abi::TYPE_FUNCTION => Type::Function,
+        _ => return None,
+    })
 }
 
 impl<'c> FromNix<'c> for Value<'c> {
+    const FORCES: bool = false;
+
     fn from_nix(_: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
         Ok(v)
     }
 }
 
 impl<'c> FromNix<'c> for i64 {
+    const ARG: abi::ArgKind = abi::ARG_INT;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
         ctx.get_int(v)
+    }
+
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        a.int().map_or_else(|| ctx.get_int(a.value()), Ok)
     }
 }
 
 impl<'c> FromNix<'c> for f64 {
+    const ARG: abi::ArgKind = abi::ARG_FLOAT;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
         ctx.get_float(v)
+    }
+
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        a.float().map_or_else(|| ctx.get_float(a.value()), Ok)
     }
 }
 
 impl<'c> FromNix<'c> for bool {
+    const ARG: abi::ArgKind = abi::ARG_BOOL;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
         ctx.get_bool(v)
     }
+
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        a.bool().map_or_else(|| ctx.get_bool(a.value()), Ok)
+    }
+}
+
+/// The bytes of a string argument, from its contents when Ferrix passed them.
+#[inline]
+fn arg_bytes<'c>(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<&'c [u8]> {
+    a.bytes().map_or_else(|| ctx.get_bytes(a.value()), Ok)
+}
+
+fn utf8(b: &[u8]) -> Result<&str> {
+    std::str::from_utf8(b).map_err(|_| Error::new("the string is not valid UTF-8"))
 }
 
 impl<'c> FromNix<'c> for &'c str {
+    const ARG: abi::ArgKind = abi::ARG_STRING;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
         ctx.get_str(v)
+    }
+
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        utf8(arg_bytes(ctx, a)?)
     }
 }
 
 impl<'c> FromNix<'c> for &'c [u8] {
+    const ARG: abi::ArgKind = abi::ARG_STRING;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
         ctx.get_bytes(v)
+    }
+
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        arg_bytes(ctx, a)
     }
 }
 
 impl<'c> FromNix<'c> for String {
+    const ARG: abi::ArgKind = abi::ARG_STRING;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
         ctx.get_str(v).map(str::to_owned)
+    }
+
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        utf8(arg_bytes(ctx, a)?).map(str::to_owned)
     }
 }
 
 impl<'c> FromNix<'c> for PathBuf {
+    const ARG: abi::ArgKind = abi::ARG_STRING;
+
     fn from_nix(ctx: &Ctx<'c>, v: Value<'c>) -> Result<Self> {
-        use std::os::unix::ffi::OsStrExt as _;
-        Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
-            ctx.get_bytes(v)?,
-        )))
+        Ok(path_of(ctx.get_bytes(v)?))
     }
+
+    #[inline]
+    fn from_arg(ctx: &Ctx<'c>, a: StrictArg<'c>) -> Result<Self> {
+        Ok(path_of(arg_bytes(ctx, a)?))
+    }
+}
+
+fn path_of(b: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt as _;
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
 }
 
 impl<'c, T: FromNix<'c>> FromNix<'c> for Vec<T> {
@@ -436,11 +604,19 @@ impl<'c> IntoNix<'c> for () {
     fn into_nix(self, ctx: &Ctx<'c>) -> Result<Value<'c>> {
         ctx.null()
     }
+
+    fn into_ret(self, _: &Ctx<'c>) -> Result<Ret<'c>> {
+        Ok(Ret::Null)
+    }
 }
 
 impl<'c> IntoNix<'c> for bool {
     fn into_nix(self, ctx: &Ctx<'c>) -> Result<Value<'c>> {
         ctx.bool(self)
+    }
+
+    fn into_ret(self, _: &Ctx<'c>) -> Result<Ret<'c>> {
+        Ok(Ret::Bool(self))
     }
 }
 
@@ -448,13 +624,25 @@ macro_rules! int_into_nix {
     ($($t:ty),*) => {$(
         impl<'c> IntoNix<'c> for $t {
             fn into_nix(self, ctx: &Ctx<'c>) -> Result<Value<'c>> {
-                match i64::try_from(self) {
-                    Ok(n) => ctx.int(n),
-                    Err(_) => Err(Error::new(format!("integer {self} is too large for Nix"))),
-                }
+                ctx.int(self.into_i64()?)
+            }
+
+            fn into_ret(self, _: &Ctx<'c>) -> Result<Ret<'c>> {
+                self.into_i64().map(Ret::Int)
+            }
+        }
+
+        impl IntoI64 for $t {
+            fn into_i64(self) -> Result<i64> {
+                i64::try_from(self)
+                    .map_err(|_| Error::new(format!("integer {self} is too large for Nix")))
             }
         }
     )*};
+}
+
+trait IntoI64 {
+    fn into_i64(self) -> Result<i64>;
 }
 
 int_into_nix!(i64, i32, u32, u64, usize, i8, u8, i16, u16);
@@ -462,6 +650,10 @@ int_into_nix!(i64, i32, u32, u64, usize, i8, u8, i16, u16);
 impl<'c> IntoNix<'c> for f64 {
     fn into_nix(self, ctx: &Ctx<'c>) -> Result<Value<'c>> {
         ctx.float(self)
+    }
+
+    fn into_ret(self, _: &Ctx<'c>) -> Result<Ret<'c>> {
+        Ok(Ret::Float(self))
     }
 }
 
@@ -501,6 +693,13 @@ impl<'c, T: IntoNix<'c>> IntoNix<'c> for Option<T> {
             None => ctx.null(),
         }
     }
+
+    fn into_ret(self, ctx: &Ctx<'c>) -> Result<Ret<'c>> {
+        match self {
+            Some(x) => x.into_ret(ctx),
+            None => Ok(Ret::Null),
+        }
+    }
 }
 
 impl<'c, K: AsRef<str>, T: IntoNix<'c>> IntoNix<'c> for BTreeMap<K, T> {
@@ -510,6 +709,37 @@ impl<'c, K: AsRef<str>, T: IntoNix<'c>> IntoNix<'c> for BTreeMap<K, T> {
             attrs.push((k.as_ref().as_bytes().to_vec(), x.into_nix(ctx)?));
         }
         ctx.attrs(attrs)
+    }
+}
+
+/// Runs `body` with panics caught and errors raised in Ferrix; `None` after an error.
+#[inline]
+fn guarded<'c, X>(ctx: &Ctx<'c>, body: impl FnOnce() -> Result<X>) -> Option<X> {
+    install_panic_hook();
+    IN_DISPATCH.with(|d| d.set(d.get() + 1));
+    let r = catch_unwind(AssertUnwindSafe(body));
+    IN_DISPATCH.with(|d| d.set(d.get() - 1));
+    match r {
+        Ok(Ok(x)) => Some(x),
+        Ok(Err(e)) => {
+            ctx.raise(e);
+            None
+        }
+        Err(p) => {
+            let msg = if let Some(s) = p.downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = p.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "(no message)".to_string()
+            };
+            let at = PANIC_AT.with(|p| p.take());
+            ctx.raise(Error::new(match at {
+                Some(at) => format!("the plugin panicked at {at}: {msg}"),
+                None => format!("the plugin panicked: {msg}"),
+            }));
+            None
+        }
     }
 }
 
@@ -540,32 +770,152 @@ pub fn __dispatch(
         // SAFETY: `Value` is a transparent wrapper of a handle; Ferrix passes `nargs` of them.
         unsafe { std::slice::from_raw_parts(args as *const Value<'_>, nargs) }
     };
-    install_panic_hook();
-    IN_DISPATCH.with(|d| d.set(d.get() + 1));
-    let r = catch_unwind(AssertUnwindSafe(|| body(&ctx, args)));
-    IN_DISPATCH.with(|d| d.set(d.get() - 1));
-    match r {
-        Ok(Ok(v)) => v.handle,
-        Ok(Err(e)) => {
-            ctx.raise(e);
-            abi::NONE
-        }
-        Err(p) => {
-            let msg = if let Some(s) = p.downcast_ref::<&str>() {
-                (*s).to_string()
-            } else if let Some(s) = p.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                "(no message)".to_string()
-            };
-            let at = PANIC_AT.with(|p| p.take());
-            ctx.raise(Error::new(match at {
-                Some(at) => format!("the plugin panicked at {at}: {msg}"),
-                None => format!("the plugin panicked: {msg}"),
-            }));
-            abi::NONE
-        }
+    guarded(&ctx, || body(&ctx, args)).map_or(abi::NONE, |v| v.handle)
+}
+
+/// The arguments of a strict entry point, in order.
+#[doc(hidden)]
+pub struct StrictArgs<'c> {
+    args: &'c [abi::Arg],
+    kinds: &'static [abi::ArgKind; abi::MAX_ARITY as usize],
+    next: usize,
+}
+
+/// Converts the next argument of a strict entry point (used by [`plugin!`]): from its
+/// contents if Ferrix evaluated it, else through its handle.
+#[doc(hidden)]
+#[inline]
+pub fn __strict_arg<'c, T: FromNix<'c>>(ctx: &Ctx<'c>, args: &mut StrictArgs<'c>) -> Result<T> {
+    let i = args.next;
+    args.next += 1;
+    let Some(arg) = args.args.get(i) else {
+        return Err(Error::new("missing argument"));
+    };
+    let a = StrictArg {
+        arg,
+        kind: args.kinds[i],
+    };
+    if a.kind == abi::ARG_LAZY {
+        T::from_nix(ctx, a.value())
+    } else {
+        T::from_arg(ctx, a)
     }
+}
+
+/// [`__dispatch`] for a strict entry point (ABI 1.2).
+///
+/// Generic over the body so that each primop's entry point is one function, without an
+/// indirect call.
+#[doc(hidden)]
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+#[inline]
+pub fn __dispatch_strict<F>(
+    api: *const abi::Api,
+    ctx: *mut abi::Ctx,
+    args: *const abi::Arg,
+    nargs: usize,
+    result: *mut abi::PrimOpResult,
+    kinds: &'static [abi::ArgKind; abi::MAX_ARITY as usize],
+    body: F,
+) -> abi::Status
+where
+    F: for<'c> FnOnce(&Ctx<'c>, &mut StrictArgs<'c>) -> Result<Ret<'c>>,
+{
+    if api.is_null() || result.is_null() {
+        return abi::ERR;
+    }
+    // SAFETY: as in `__dispatch`.
+    let api: &abi::Api = unsafe { &*api };
+    let ctx = Ctx { api, raw: ctx };
+    let args: &[abi::Arg] = if nargs == 0 || args.is_null() {
+        &[]
+    } else {
+        // SAFETY: Ferrix passes `nargs` arguments, valid until the call returns.
+        unsafe { std::slice::from_raw_parts(args, nargs.min(kinds.len())) }
+    };
+    let mut args = StrictArgs {
+        args,
+        kinds,
+        next: 0,
+    };
+    let Some(r) = guarded(&ctx, || body(&ctx, &mut args)) else {
+        return abi::ERR;
+    };
+    let (type_, as_) = match r {
+        Ret::Null => (abi::TYPE_NULL, abi::ResultContents { i: 0 }),
+        Ret::Bool(b) => (abi::TYPE_BOOL, abi::ResultContents { b: b as i32 }),
+        Ret::Int(i) => (abi::TYPE_INT, abi::ResultContents { i }),
+        Ret::Float(f) => (abi::TYPE_FLOAT, abi::ResultContents { f }),
+        Ret::Value(v) => (abi::RESULT_VALUE, abi::ResultContents { value: v.handle }),
+    };
+    // SAFETY: Ferrix passes a writable result.
+    unsafe { result.write(abi::PrimOpResult { type_, as_ }) };
+    abi::OK
+}
+
+/// A primop function's signature, for the argument kinds of its strict entry point.
+#[doc(hidden)]
+pub trait Signature {
+    const KINDS: [abi::ArgKind; abi::MAX_ARITY as usize];
+}
+
+/// The kinds of the arguments `(ARG, FORCES)`: each as its type asks, until one whose
+/// conversion evaluates something itself; the rest stay lazy so that evaluation (and so
+/// any error) keeps the order of the arguments.
+#[doc(hidden)]
+pub const fn __kinds(args: &[(abi::ArgKind, bool)]) -> [abi::ArgKind; abi::MAX_ARITY as usize] {
+    let mut out = [abi::ARG_LAZY; abi::MAX_ARITY as usize];
+    let mut i = 0;
+    while i < args.len() && i < out.len() {
+        let (kind, forces) = args[i];
+        out[i] = kind;
+        if kind == abi::ARG_LAZY && forces {
+            break;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The argument kinds of a primop function (used by [`plugin!`]).
+#[doc(hidden)]
+pub const fn __signature<F: Signature>(_: &F) -> [abi::ArgKind; abi::MAX_ARITY as usize] {
+    F::KINDS
+}
+
+macro_rules! signatures {
+    ($($a:ident)+) => {
+        impl<'c, $($a: FromNix<'c>,)+ R> Signature for fn(&Ctx<'c>, $($a),+) -> Result<R> {
+            const KINDS: [abi::ArgKind; abi::MAX_ARITY as usize] =
+                __kinds(&[$( (<$a as FromNix<'c>>::ARG, <$a as FromNix<'c>>::FORCES) ),+]);
+        }
+    };
+}
+
+signatures!(A1);
+signatures!(A1 A2);
+signatures!(A1 A2 A3);
+signatures!(A1 A2 A3 A4);
+signatures!(A1 A2 A3 A4 A5);
+signatures!(A1 A2 A3 A4 A5 A6);
+signatures!(A1 A2 A3 A4 A5 A6 A7);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15);
+signatures!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15 A16);
+
+/// `_` for each argument (used by [`plugin!`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __infer {
+    ($x:ident) => {
+        _
+    };
 }
 
 thread_local! {
@@ -666,6 +1016,33 @@ macro_rules! plugin {
                         }
                         $crate::__dispatch(api, ctx, args, nargs, body)
                     }
+                    /// The strict entry point (ABI 1.2): the same, with scalar and string
+                    /// arguments evaluated by Ferrix and scalar results returned by content.
+                    pub extern "C" fn strict(
+                        api: *const $crate::ferrix_plugin_abi::Api,
+                        ctx: *mut $crate::ferrix_plugin_abi::Ctx,
+                        args: *const $crate::ferrix_plugin_abi::Arg,
+                        nargs: usize,
+                        result: *mut $crate::ferrix_plugin_abi::PrimOpResult,
+                        _data: *mut ::core::ffi::c_void,
+                    ) -> $crate::ferrix_plugin_abi::Status {
+                        fn body<'c>(
+                            ctx: &$crate::Ctx<'c>,
+                            _args: &mut $crate::StrictArgs<'c>,
+                        ) -> $crate::Result<$crate::Ret<'c>> {
+                            let r = super::super::$f(
+                                ctx,
+                                $( { let $arg = $crate::__strict_arg(ctx, _args)?; $arg } ),*
+                            )?;
+                            $crate::IntoNix::into_ret(r, ctx)
+                        }
+                        $crate::__dispatch_strict(api, ctx, args, nargs, result, &KINDS, body)
+                    }
+                    pub static KINDS: [$crate::ferrix_plugin_abi::ArgKind;
+                        $crate::ferrix_plugin_abi::MAX_ARITY as usize] = $crate::__signature(
+                        &(super::super::$f
+                            as fn(&$crate::Ctx<'static>, $($crate::__infer!($arg)),*) -> _),
+                    );
                     pub const ARITY: u32 = $crate::__count!($($arg)*);
                     const _: () = assert!(
                         ARITY >= 1 && ARITY <= $crate::ferrix_plugin_abi::MAX_ARITY,
@@ -684,9 +1061,17 @@ macro_rules! plugin {
                 } ),*
             ];
 
+            static STRICT: &[$crate::ferrix_plugin_abi::PrimOpStrict] = &[
+                $( $crate::ferrix_plugin_abi::PrimOpStrict {
+                    func: Some($f::strict),
+                    args: $f::KINDS,
+                } ),*
+            ];
+
             static INFO: $crate::PluginInfo = $crate::PluginInfo::new(
                 concat!($name, "\0"),
                 PRIMOPS,
+                STRICT,
             );
 
             #[no_mangle]
@@ -716,23 +1101,80 @@ macro_rules! plugin {
 
 /// A plugin's description for the entry symbol, built by [`plugin!`].
 #[doc(hidden)]
-pub struct PluginInfo(abi::PluginInfo);
+pub struct PluginInfo(abi::PluginInfo12);
 
 impl PluginInfo {
-    /// `name` must end with a NUL byte.
-    pub const fn new(name: &'static str, primops: &'static [abi::PrimOpDef]) -> PluginInfo {
+    /// `name` must end with a NUL byte; `strict` has one entry per primop.
+    pub const fn new(
+        name: &'static str,
+        primops: &'static [abi::PrimOpDef],
+        strict: &'static [abi::PrimOpStrict],
+    ) -> PluginInfo {
         let bytes = name.as_bytes();
         assert!(!bytes.is_empty() && bytes[bytes.len() - 1] == 0);
-        PluginInfo(abi::PluginInfo {
-            abi_major: abi::ABI_MAJOR,
-            abi_minor: abi::ABI_MINOR,
-            name: name.as_ptr() as *const c_char,
-            primops: primops.as_ptr(),
-            n_primops: primops.len(),
+        assert!(strict.len() == primops.len());
+        PluginInfo(abi::PluginInfo12 {
+            base: abi::PluginInfo {
+                abi_major: abi::ABI_MAJOR,
+                abi_minor: abi::ABI_MINOR,
+                name: name.as_ptr() as *const c_char,
+                primops: primops.as_ptr(),
+                n_primops: primops.len(),
+            },
+            strict: strict.as_ptr(),
         })
     }
 
     pub fn raw(&'static self) -> *const abi::PluginInfo {
-        &self.0
+        &self.0.base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(_: &Ctx, _: i64, _: f64, _: bool, _: &str) -> Result<i64> {
+        Ok(0)
+    }
+
+    fn lazy_then_int<'c>(_: &Ctx<'c>, _: Value<'c>, _: i64) -> Result<()> {
+        Ok(())
+    }
+
+    fn list_then_int(_: &Ctx, _: Vec<i64>, _: i64, _: String) -> Result<()> {
+        Ok(())
+    }
+
+    fn option_then_path(_: &Ctx, _: Option<i64>, _: PathBuf) -> Result<()> {
+        Ok(())
+    }
+
+    fn kinds<F: Signature>(f: F) -> Vec<abi::ArgKind> {
+        let k = __signature(&f);
+        k[..4].to_vec()
+    }
+
+    #[test]
+    fn argument_kinds() {
+        use abi::{ARG_BOOL, ARG_FLOAT, ARG_INT, ARG_LAZY, ARG_STRING};
+        assert_eq!(
+            kinds(ints as fn(&Ctx<'static>, _, _, _, _) -> _),
+            [ARG_INT, ARG_FLOAT, ARG_BOOL, ARG_STRING]
+        );
+        // A lazy value evaluates nothing, so later arguments may still be evaluated ahead.
+        assert_eq!(
+            kinds(lazy_then_int as fn(&Ctx<'static>, _, _) -> _),
+            [ARG_LAZY, ARG_INT, ARG_LAZY, ARG_LAZY]
+        );
+        // A list's conversion evaluates its elements: the arguments after it stay lazy.
+        assert_eq!(
+            kinds(list_then_int as fn(&Ctx<'static>, _, _, _) -> _),
+            [ARG_LAZY; 4]
+        );
+        assert_eq!(
+            kinds(option_then_path as fn(&Ctx<'static>, _, _) -> _),
+            [ARG_LAZY; 4]
+        );
     }
 }

@@ -14,6 +14,19 @@ fn double(_ctx: &Ctx, n: i64) -> Result<i64> {
     Ok(n * 2)
 }
 
+// The work of builtins.add on integers and of builtins.stringLength, for the call-cost
+// benchmark (bench/plugins/run).
+fn add(_ctx: &Ctx, a: i64, b: i64) -> Result<i64> {
+    match a.checked_add(b) {
+        Some(n) => Ok(n),
+        None => bail!("integer overflow in adding {a} and {b}"),
+    }
+}
+
+fn string_length(_ctx: &Ctx, s: &[u8]) -> Result<usize> {
+    Ok(s.len())
+}
+
 plugin! {
     name: "misbehave",
     primops: [
@@ -23,5 +36,9 @@ plugin! {
         "rsFails" => fails(what),
         /// Doubles an integer (to show the plugin works otherwise).
         "rsDouble" => double(n),
+        /// The sum of two integers.
+        "rsAdd" => add(a, b),
+        /// The length of a string in bytes.
+        "rsStringLength" => string_length(s),
     ],
 }
