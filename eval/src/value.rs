@@ -131,8 +131,10 @@ impl<'a> AttrSet<'a> {
         }
     }
 
-    /// All attributes, merged into a temporary when the set is layered.
-    fn view(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
+    /// All attributes, merged into a temporary when the set is layered (and not kept):
+    /// for builtins that walk a set once to build something else from it (`mapAttrs`,
+    /// `attrNames`), where keeping the merged copy would only take memory.
+    pub fn view(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
         match self.layers.get() {
             None => std::borrow::Cow::Borrowed(self.flat.get()),
             Some(l) => {
