@@ -1100,6 +1100,9 @@ impl<'a> Evaluator<'a> {
         env: &'a Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
+        if kind == StrOrPath::Str {
+            return self.eval_string_interpolation(parts, env);
+        }
         let mut out: Vec<u8> = Vec::new();
         let mut context: Vec<&'a [u8]> = Vec::new();
         for (i, p) in parts.iter().enumerate() {
@@ -1143,6 +1146,68 @@ impl<'a> Evaluator<'a> {
         }
         let context = self.bump.alloc_slice_copy(&context);
         Ok(self.string_with_context(&out, context))
+    }
+}
+
+impl<'a> Evaluator<'a> {
+    /// `"a${b}c"`: the pieces are gathered first (strings by reference, other values
+    /// coerced into a scratch buffer), then copied once into a result of exactly the
+    /// right size; building strings in a loop made twice their size in copies before.
+    fn eval_string_interpolation(
+        &self,
+        parts: &'a [ast::Part],
+        env: &'a Env<'a>,
+    ) -> EvalResult<'a> {
+        enum Piece<'a> {
+            Text(&'a [u8]),
+            Scratch(std::ops::Range<usize>),
+        }
+        let mut pieces: SmallVec<[Piece<'a>; 8]> = SmallVec::new();
+        let mut scratch: Vec<u8> = Vec::new();
+        let mut context: Vec<&'a [u8]> = Vec::new();
+        for p in parts {
+            match p {
+                ast::Part::Lit(_, t) => pieces.push(Piece::Text(t)),
+                ast::Part::Expr(d, x) => match self.eval(x, env)? {
+                    Value::Str(s) => {
+                        context.extend_from_slice(s.context);
+                        pieces.push(Piece::Text(s.bytes));
+                    }
+                    v => {
+                        let at = Pos {
+                            file: env.file,
+                            offset: *d,
+                        };
+                        let start = scratch.len();
+                        self.coerce_to_string(v, at, false, true, &mut scratch, &mut context)?;
+                        pieces.push(Piece::Scratch(start..scratch.len()));
+                    }
+                },
+            }
+        }
+        let bytes = |p: &Piece<'a>| -> &[u8] {
+            match p {
+                Piece::Text(t) => t,
+                Piece::Scratch(r) => &scratch[r.clone()],
+            }
+        };
+        let len = pieces.iter().map(|p| bytes(p).len()).sum();
+        let out: &'a mut [u8] = self.bump.alloc_slice_fill_copy(len, 0);
+        let mut at = 0;
+        for p in &pieces {
+            let b = bytes(p);
+            out[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        }
+        let context: &'a [&'a [u8]] = if context.is_empty() {
+            &[]
+        } else {
+            self.bump.alloc_slice_copy(&context)
+        };
+        Ok(Value::Str(self.bump.alloc(NixStr {
+            bytes: out,
+            context,
+        })))
     }
 }
 
