@@ -64,6 +64,12 @@ impl Fixture {
             .args(self.store_args())
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path().join("home"))
+            // The machine's nix.conf must not change what the REPL does.
+            .env("NIX_CONF_DIR", self.dir.path().join("home"))
+            .env(
+                "NIX_USER_CONF_FILES",
+                self.dir.path().join("home/none.conf"),
+            )
             .env_remove("XDG_DATA_HOME")
             .env_remove("NIX_PATH")
             .env("TERM", "xterm")
@@ -215,6 +221,8 @@ fn edit_passes_the_line_to_the_editor() {
         .args(f.store_args())
         .current_dir(f.dir.path())
         .env("HOME", f.dir.path().join("home"))
+        .env("NIX_CONF_DIR", f.dir.path().join("home"))
+        .env("NIX_USER_CONF_FILES", f.dir.path().join("home/none.conf"))
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
         .env("EDITOR", &script);
@@ -394,7 +402,9 @@ fn plugin_files_load_into_the_repl() {
     let mut cmd = Command::new(BIN);
     cmd.args(["repl", "--option", "plugin-files", &missing])
         .args(f.store_args())
-        .env("HOME", f.dir.path().join("home"));
+        .env("HOME", f.dir.path().join("home"))
+        .env("NIX_CONF_DIR", f.dir.path().join("home"))
+        .env("NIX_USER_CONF_FILES", f.dir.path().join("home/none.conf"));
     let o = cmd.output().expect("run ferrix repl");
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);

@@ -58,6 +58,8 @@ pub struct Layers<'a> {
     bottom: &'a AttrSet<'a>,
     /// How many layers lie below, at most; lookups walk that many sets.
     depth: u32,
+    /// Whether a builtin has already walked the set through a temporary merge.
+    walked: Cell<bool>,
     bump: &'a bumpalo::Bump,
 }
 
@@ -93,6 +95,7 @@ impl<'a> AttrSet<'a> {
                 top,
                 bottom,
                 depth,
+                walked: Cell::new(false),
                 bump,
             }))),
             pos: Pos::NONE,
@@ -131,10 +134,21 @@ impl<'a> AttrSet<'a> {
         }
     }
 
-    /// All attributes, merged into a temporary when the set is layered (and not kept):
-    /// for builtins that walk a set once to build something else from it (`mapAttrs`,
-    /// `attrNames`), where keeping the merged copy would only take memory.
-    pub fn view(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
+    /// All attributes, for builtins that walk a set to build something else from it
+    /// (`mapAttrs`, `attrNames`). The first walk of a layered set merges into a temporary,
+    /// since keeping the merged copy would only take memory; a second one keeps it.
+    pub fn walk(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
+        match self.layers.get() {
+            Some(l) if !l.walked.get() => {
+                l.walked.set(true);
+                self.view()
+            }
+            _ => std::borrow::Cow::Borrowed(self.attrs()),
+        }
+    }
+
+    /// All attributes, merged into a temporary when the set is layered (and not kept).
+    fn view(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
         match self.layers.get() {
             None => std::borrow::Cow::Borrowed(self.flat.get()),
             Some(l) => {

@@ -37,7 +37,7 @@ fn attr_names<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalR
 /// The attributes in the order of their names as strings.
 pub fn sorted_by_name<'a>(ev: &Evaluator<'a>, set: &'a AttrSet<'a>) -> Vec<Attr<'a>> {
     let symbols = ev.symbols.borrow();
-    let mut v: Vec<Attr<'a>> = set.view().into_owned();
+    let mut v: Vec<Attr<'a>> = set.walk().into_owned();
     v.sort_by(|x, y| symbols.name(x.name).cmp(symbols.name(y.name)));
     v
 }
@@ -136,7 +136,7 @@ fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
     let set = attrs(ev, args[1], pos)?;
     let f = args[0];
     let out: Vec<Attr<'a>> = set
-        .view()
+        .walk()
         .iter()
         .map(|a| {
             // Nix gives the attributes that builtins make no position.
