@@ -15,7 +15,7 @@ use crate::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 fn io_fail(e: &io::Error, what: &str, p: &Path) -> Failure {
@@ -59,35 +59,7 @@ pub(crate) fn canonicalise_output(p: &Path) -> Result<(), Failure> {
             })?;
         }
     }
-    if !ft.is_symlink() {
-        let mode = if meta.is_dir() || meta.mode() & 0o111 != 0 {
-            0o555
-        } else {
-            0o444
-        };
-        if meta.mode() & 0o7777 != mode {
-            fs::set_permissions(p, fs::Permissions::from_mode(mode))
-                .map_err(|e| io_fail(&e, "changing mode of", p))?;
-        }
-    }
-    if meta.mtime() != 1 {
-        let t = nix::sys::time::TimeSpec::new(1, 0);
-        nix::sys::stat::utimensat(
-            nix::fcntl::AT_FDCWD,
-            p,
-            &t,
-            &t,
-            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-        )
-        .map_err(|e| {
-            io_fail(
-                &io::Error::from_raw_os_error(e as i32),
-                "changing modification time of",
-                p,
-            )
-        })?;
-    }
-    Ok(())
+    crate::local::canonicalise_entry(p, &meta).map_err(|e| Failure::other(e.to_string()))
 }
 
 /// Writes to several sinks at once.
