@@ -15,6 +15,19 @@ const MAX_STACK: usize = 512 * 1024 * 1024;
 
 type TR<'a> = Result<&'a Thunk<'a>, Box<EvalError>>;
 
+/// The smallest integer with a preallocated thunk (see [`Evaluator::value_thunk`]).
+pub(crate) const SMALL_INT_MIN: i64 = -64;
+/// How many integers, from [`SMALL_INT_MIN`] on, have one.
+pub(crate) const SMALL_INTS: usize = 1088;
+
+fn number_literal<'a>(e: &Expr) -> Value<'a> {
+    match e.kind {
+        ExprKind::Int(n) => Value::Int(n),
+        ExprKind::Float(f) => Value::Float(f),
+        _ => unreachable!("a SlotArith literal is a number"),
+    }
+}
+
 impl<'a> Evaluator<'a> {
     #[inline]
     pub(crate) fn pos(&self, env: &Env<'a>, e: &Expr) -> Pos {
@@ -60,6 +73,7 @@ impl<'a> Evaluator<'a> {
                 self.call(fv, i, Pos::NONE)
             }),
             State::Select(s, name, at) => self.select_from(s, name, at),
+            State::Arith(e, x, file) => self.eval_slot_arith(e, x, file),
             State::Forward(other) => self.force(other, pos),
             State::Done(_) | State::BlackHole => unreachable!("handled above"),
         };
@@ -169,7 +183,66 @@ impl<'a> Evaluator<'a> {
                 Slot::Global(i) => self.global(i),
                 _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
             },
+            ExprKind::Binary(..) => match e.slot_arith() {
+                Some(a) => self.slot_arith_thunk(e, a, env),
+                None => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
+            },
             _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
+        }
+    }
+
+    /// `n - 1` as an argument: computed now when `n` already is a number (nothing can go
+    /// wrong then, so being strict is not observable), else a thunk that keeps `n`'s thunk
+    /// but not the scope.
+    fn slot_arith_thunk(
+        &self,
+        e: &'a Expr,
+        a: ast::SlotArith<'a>,
+        env: &'a Env<'a>,
+    ) -> &'a Thunk<'a> {
+        let x = match a.slot {
+            Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
+            Slot::Global(i) => self.global(i),
+            _ => unreachable!("a SlotArith variable has a slot"),
+        };
+        if let State::Done(xv @ (Value::Int(_) | Value::Float(_))) = x.0.get() {
+            let lv = number_literal(a.lit);
+            let (l, r) = if a.var_left { (xv, lv) } else { (lv, xv) };
+            if let Ok(v) = self.binary_values(a.op, l, r, Pos::NONE, Pos::NONE) {
+                return self.value_thunk(v);
+            }
+        }
+        self.bump.alloc(Thunk::new(State::Arith(e, x, env.file)))
+    }
+
+    fn eval_slot_arith(&self, e: &'a Expr, x: &'a Thunk<'a>, file: u32) -> EvalResult<'a> {
+        let a = e
+            .slot_arith()
+            .expect("Arith thunks are made from a SlotArith");
+        let at = |e: &Expr| Pos {
+            file,
+            offset: e.span.start,
+        };
+        let xv = self.force(x, at(a.var))?;
+        let lv = number_literal(a.lit);
+        let (l, r, right) = if a.var_left {
+            (xv, lv, a.lit)
+        } else {
+            (lv, xv, a.var)
+        };
+        self.binary_values(a.op, l, r, at(e), at(right))
+    }
+
+    /// A thunk holding `v`: small integers and booleans share preallocated ones.
+    pub fn value_thunk(&self, v: Value<'a>) -> &'a Thunk<'a> {
+        match v {
+            Value::Int(n)
+                if (SMALL_INT_MIN..SMALL_INT_MIN + self.small_ints.len() as i64).contains(&n) =>
+            {
+                &self.small_ints[(n - SMALL_INT_MIN) as usize]
+            }
+            Value::Bool(b) => self.bool_thunks[b as usize],
+            _ => self.alloc_thunk(v),
         }
     }
 
@@ -990,31 +1063,21 @@ impl<'a> Evaluator<'a> {
         env: &'a Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
-        // Integers first: the common case of arithmetic and comparison.
         if matches!(
             op,
-            BinOp::Add | BinOp::Sub | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+            BinOp::Add
+                | BinOp::Sub
+                | BinOp::Mul
+                | BinOp::Lt
+                | BinOp::Le
+                | BinOp::Gt
+                | BinOp::Ge
+                | BinOp::Eq
+                | BinOp::Neq
         ) {
             let a = self.eval(l, env)?;
             let b = self.eval(r, env)?;
-            if let (Value::Int(x), Value::Int(y)) = (a, b) {
-                return Ok(match op {
-                    BinOp::Add => Value::Int(x.wrapping_add(y)),
-                    BinOp::Sub => Value::Int(x.wrapping_sub(y)),
-                    BinOp::Lt => Value::Bool(x < y),
-                    BinOp::Le => Value::Bool(x <= y),
-                    BinOp::Gt => Value::Bool(x > y),
-                    _ => Value::Bool(x >= y),
-                });
-            }
-            return match op {
-                BinOp::Add => self.add(a, b, pos, self.pos(env, r)),
-                BinOp::Sub => self.sub(a, b, pos),
-                BinOp::Lt => Ok(Value::Bool(self.less_than(a, b, pos)?)),
-                BinOp::Gt => Ok(Value::Bool(self.less_than(b, a, pos)?)),
-                BinOp::Le => Ok(Value::Bool(!self.less_than(b, a, pos)?)),
-                _ => Ok(Value::Bool(!self.less_than(a, b, pos)?)),
-            };
+            return self.binary_values(op, a, b, pos, self.pos(env, r));
         }
         match op {
             BinOp::And => Ok(Value::Bool(
@@ -1026,12 +1089,6 @@ impl<'a> Evaluator<'a> {
             BinOp::Impl => Ok(Value::Bool(
                 !self.eval_bool(l, env, Some(pos))? || self.eval_bool(r, env, Some(pos))?,
             )),
-            BinOp::Eq | BinOp::Neq => {
-                let a = self.eval(l, env)?;
-                let b = self.eval(r, env)?;
-                let eq = self.equal(a, b, pos)?;
-                Ok(Value::Bool(eq == (op == BinOp::Eq)))
-            }
             BinOp::Update => {
                 let a = self.eval(l, env)?;
                 let b = self.eval(r, env)?;
@@ -1057,38 +1114,53 @@ impl<'a> Evaluator<'a> {
                 };
                 Ok(self.concat_lists(&[x, y]))
             }
-            BinOp::Add => {
-                let a = self.eval(l, env)?;
-                let b = self.eval(r, env)?;
-                self.add(a, b, pos, self.pos(env, r))
+            _ => self.binary_values(
+                op,
+                self.eval(l, env)?,
+                self.eval(r, env)?,
+                pos,
+                self.pos(env, r),
+            ),
+        }
+    }
+
+    /// The arithmetic and comparison operators on evaluated operands; `r_pos` is the right
+    /// operand's position (Nix reports a bad path addition there).
+    #[inline]
+    pub(crate) fn binary_values(
+        &self,
+        op: BinOp,
+        a: Value<'a>,
+        b: Value<'a>,
+        pos: Pos,
+        r_pos: Pos,
+    ) -> EvalResult<'a> {
+        // Integers first: the common case of arithmetic and comparison.
+        if let (Value::Int(x), Value::Int(y)) = (a, b) {
+            match op {
+                BinOp::Add => return Ok(Value::Int(x.wrapping_add(y))),
+                BinOp::Sub => return Ok(Value::Int(x.wrapping_sub(y))),
+                BinOp::Lt => return Ok(Value::Bool(x < y)),
+                BinOp::Le => return Ok(Value::Bool(x <= y)),
+                BinOp::Gt => return Ok(Value::Bool(x > y)),
+                BinOp::Ge => return Ok(Value::Bool(x >= y)),
+                BinOp::Eq => return Ok(Value::Bool(x == y)),
+                BinOp::Neq => return Ok(Value::Bool(x != y)),
+                _ => {}
             }
-            BinOp::Sub => {
-                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
-                self.sub(a, b, pos)
-            }
-            BinOp::Mul => {
-                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
-                self.mul(a, b, pos)
-            }
-            BinOp::Div => {
-                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
-                self.div(a, b, pos)
-            }
-            BinOp::Lt => {
-                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
-                Ok(Value::Bool(self.less_than(a, b, pos)?))
-            }
-            BinOp::Gt => {
-                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
-                Ok(Value::Bool(self.less_than(b, a, pos)?))
-            }
-            BinOp::Le => {
-                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
-                Ok(Value::Bool(!self.less_than(b, a, pos)?))
-            }
-            BinOp::Ge => {
-                let (a, b) = (self.eval(l, env)?, self.eval(r, env)?);
-                Ok(Value::Bool(!self.less_than(a, b, pos)?))
+        }
+        match op {
+            BinOp::Add => self.add(a, b, pos, r_pos),
+            BinOp::Sub => self.sub(a, b, pos),
+            BinOp::Mul => self.mul(a, b, pos),
+            BinOp::Div => self.div(a, b, pos),
+            BinOp::Lt => Ok(Value::Bool(self.less_than(a, b, pos)?)),
+            BinOp::Gt => Ok(Value::Bool(self.less_than(b, a, pos)?)),
+            BinOp::Le => Ok(Value::Bool(!self.less_than(b, a, pos)?)),
+            BinOp::Ge => Ok(Value::Bool(!self.less_than(a, b, pos)?)),
+            BinOp::Eq | BinOp::Neq => Ok(Value::Bool(self.equal(a, b, pos)? == (op == BinOp::Eq))),
+            BinOp::And | BinOp::Or | BinOp::Impl | BinOp::Update | BinOp::Concat => {
+                unreachable!("not an arithmetic operator")
             }
         }
     }

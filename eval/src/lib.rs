@@ -86,6 +86,9 @@ pub struct Evaluator<'a> {
     /// How many extra stack segments are in use, to stop runaway recursion.
     pub(crate) stack_grown: Cell<usize>,
     pub(crate) null_thunk: &'a Thunk<'a>,
+    /// `false` and `true`, and the small integers (see `value_thunk`).
+    pub(crate) bool_thunks: [&'a Thunk<'a>; 2],
+    pub(crate) small_ints: &'a [Thunk<'a>],
     /// The store, for copying paths that are coerced to strings.
     pub store: Cell<Option<&'a dyn StoreHook>>,
     /// `--show-trace`: errors collect the frames of the calls they pass through.
@@ -139,6 +142,13 @@ impl<'a> Evaluator<'a> {
             stack_limit: Cell::new(usize::MAX),
             stack_grown: Cell::new(0),
             null_thunk,
+            bool_thunks: [
+                bump.alloc(Thunk::done(Value::Bool(false))),
+                bump.alloc(Thunk::done(Value::Bool(true))),
+            ],
+            small_ints: bump.alloc_slice_fill_with(eval::SMALL_INTS, |i| {
+                Thunk::done(Value::Int(eval::SMALL_INT_MIN + i as i64))
+            }),
             store: Cell::new(None),
             show_trace: Cell::new(false),
             builtin_files: RefCell::new(FxHashMap::default()),

@@ -287,6 +287,9 @@ pub(crate) enum State<'a> {
     ApplyIndex(&'a Thunk<'a>, u32),
     /// `s.name`, for `inherit (s) name`.
     Select(&'a Thunk<'a>, Sym, Pos),
+    /// A [`ast::SlotArith`] argument (`n - 1`) whose variable was not yet a number: the
+    /// expression, the variable's thunk and the file (for positions). No scope is kept.
+    Arith(&'a Expr, &'a Thunk<'a>, u32),
     /// The value of another thunk (a `rec` attribute replaced through `__overrides`).
     Forward(&'a Thunk<'a>),
     BlackHole,

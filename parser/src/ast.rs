@@ -245,8 +245,53 @@ impl Lambda {
     }
 }
 
+/// `n - 1`, `i + 1`, `n < 2`: arithmetic or a comparison between a variable bound to a
+/// slot and a number literal. Such an argument needs only the variable's thunk when it is
+/// lazy, not its scope, and can be computed at once when the variable is already a number.
+#[derive(Clone, Copy)]
+pub struct SlotArith<'e> {
+    pub op: BinOp,
+    pub var: &'e Expr,
+    pub slot: Slot,
+    pub lit: &'e Expr,
+    /// Whether the variable is the left operand.
+    pub var_left: bool,
+}
+
+impl Expr {
+    pub fn slot_arith(&self) -> Option<SlotArith<'_>> {
+        let ExprKind::Binary(op, b) = &self.kind else {
+            return None;
+        };
+        use BinOp::*;
+        if !matches!(op, Add | Sub | Mul | Lt | Le | Gt | Ge | Eq | Neq) {
+            return None;
+        }
+        let is_lit = |e: &Expr| matches!(e.kind, ExprKind::Int(_) | ExprKind::Float(_));
+        let slot = |e: &Expr| match &e.kind {
+            ExprKind::Var(v) if matches!(v.slot, Slot::Local { .. } | Slot::Global(_)) => {
+                Some(v.slot)
+            }
+            _ => None,
+        };
+        let (var, lit, var_left) = match (slot(&b[0]), slot(&b[1])) {
+            (Some(_), None) if is_lit(&b[1]) => (&b[0], &b[1], true),
+            (None, Some(_)) if is_lit(&b[0]) => (&b[1], &b[0], false),
+            _ => return None,
+        };
+        Some(SlotArith {
+            op: *op,
+            var,
+            slot: slot(var)?,
+            lit,
+            var_left,
+        })
+    }
+}
+
 /// Whether code is stored unevaluated with its scope when it is an argument, a list item
-/// or an attribute value: everything but literals and variables bound to a slot.
+/// or an attribute value: everything but literals, variables bound to a slot and
+/// [`SlotArith`].
 fn is_lazy_code(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Int(_)
@@ -255,6 +300,7 @@ fn is_lazy_code(e: &Expr) -> bool {
         | ExprKind::Path(_)
         | ExprKind::HomePath(..) => false,
         ExprKind::Var(v) => !matches!(v.slot, Slot::Local { .. } | Slot::Global(_)),
+        ExprKind::Binary(..) => e.slot_arith().is_none(),
         _ => true,
     }
 }
@@ -292,7 +338,20 @@ fn keeps_scope(e: &Expr) -> bool {
             Part::Lit(..) => false,
             Part::Expr(_, x) => keeps_scope(x),
         }),
-        // Closures, sets (their values are lazy), and nested scopes.
+        // A plain set keeps its scope only through lazy values (`{ inherit x; y = 1; }`
+        // does not).
+        ExprKind::Attrs(a) if !a.rec => {
+            let lazy = |x: &Expr| is_lazy_code(x) || keeps_scope(x);
+            a.entries.iter().any(|en| match &en.value {
+                AttrValue::Plain(x) => lazy(x),
+                AttrValue::Inherit(v, _) => !matches!(v.slot, Slot::Local { .. } | Slot::Global(_)),
+                AttrValue::InheritFrom { .. } => false,
+            }) || a.inherit_sources.iter().any(lazy)
+                || a.dynamic
+                    .iter()
+                    .any(|d| keeps_scope(&d.name) || lazy(&d.value))
+        }
+        // Closures, recursive sets and nested scopes.
         ExprKind::Lambda(_) | ExprKind::Attrs(_) | ExprKind::Let(..) | ExprKind::With(..) => true,
     }
 }

@@ -360,17 +360,27 @@ fn which_functions_keep_their_scope() {
         "{ a, b ? 2 }: a + b",
         "x: map x x",
         "x: x ? ${x}",
+        // A variable and a number: lazily they need only the variable's thunk.
+        "x: x (x + 1)",
+        "x: [ (x - 1) (2 * x) (x == 0) ]",
+        // A plain set of such values.
+        "x: { a = x; b = 1; c = x + 1; inherit x; inherit (x) d; }",
     ] {
         assert!(!keeps(src), "{src}");
     }
     // Closures, sets, nested scopes, lazy arguments and non-literal defaults keep it.
     for src in [
         "x: y: x",
-        "x: { a = x; }",
+        "x: { a = x.b; }",
+        "x: rec { a = x; }",
+        "x: { inherit (x.y) a; }",
+        "x: { ${x} = x + x; }",
+        "x: with x; { inherit a; }",
         "x: let y = x; in y",
         "x: with x; a",
-        "x: x (x + 1)",
-        "x: [ (x + 1) ]",
+        "x: x (x + x)",
+        "x: x (x / 2)",
+        "x: [ (x.a + 1) ]",
         "{ a ? b, b }: a",
         "{ a ? \"s\" }: a",
         "x: (y: y) x",
