@@ -242,6 +242,7 @@ impl<'a> Evaluator<'a> {
                 &self.small_ints[(n - SMALL_INT_MIN) as usize]
             }
             Value::Bool(b) => self.bool_thunks[b as usize],
+            Value::Null => self.null_thunk,
             _ => self.alloc_thunk(v),
         }
     }
@@ -1257,20 +1258,14 @@ impl<'a> Evaluator<'a> {
                 },
             }
         }
-        let bytes = |p: &Piece<'a>| -> &[u8] {
-            match p {
-                Piece::Text(t) => t,
+        let pieces: SmallVec<[&[u8]; 8]> = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => *t,
                 Piece::Scratch(r) => &scratch[r.clone()],
-            }
-        };
-        let len = pieces.iter().map(|p| bytes(p).len()).sum();
-        let out: &'a mut [u8] = self.bump.alloc_slice_fill_copy(len, 0);
-        let mut at = 0;
-        for p in &pieces {
-            let b = bytes(p);
-            out[at..at + b.len()].copy_from_slice(b);
-            at += b.len();
-        }
+            })
+            .collect();
+        let out = self.concat_bytes(&pieces);
         let context: &'a [&'a [u8]] = if context.is_empty() {
             &[]
         } else {

@@ -10,6 +10,7 @@ pub mod error;
 mod eval;
 pub mod ops;
 pub mod print;
+mod strings;
 pub mod value;
 
 use bumpalo::Bump;
@@ -89,6 +90,8 @@ pub struct Evaluator<'a> {
     /// `false` and `true`, and the small integers (see `value_thunk`).
     pub(crate) bool_thunks: [&'a Thunk<'a>; 2],
     pub(crate) small_ints: &'a [Thunk<'a>],
+    /// Where long concatenated strings go (see `strings`).
+    append: strings::AppendArea,
     /// The store, for copying paths that are coerced to strings.
     pub store: Cell<Option<&'a dyn StoreHook>>,
     /// `--show-trace`: errors collect the frames of the calls they pass through.
@@ -149,6 +152,7 @@ impl<'a> Evaluator<'a> {
             small_ints: bump.alloc_slice_fill_with(eval::SMALL_INTS, |i| {
                 Thunk::done(Value::Int(eval::SMALL_INT_MIN + i as i64))
             }),
+            append: strings::AppendArea::new(),
             store: Cell::new(None),
             show_trace: Cell::new(false),
             builtin_files: RefCell::new(FxHashMap::default()),

@@ -34,6 +34,14 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(self.path_value(&ferrix_parser::actions::canon_path(&out)))
             }
+            (Value::Str(x), Value::Str(y)) => {
+                let bytes = self.concat_bytes(&[x.bytes, y.bytes]);
+                let context = match (x.context, y.context) {
+                    (c, []) | ([], c) => c,
+                    (c, d) => self.bump.alloc_slice_copy(&[c, d].concat()),
+                };
+                Ok(Value::Str(self.bump.alloc(NixStr { bytes, context })))
+            }
             (first, other) => {
                 let mut out = Vec::new();
                 let mut context = Vec::new();

@@ -245,8 +245,8 @@ impl Lambda {
     }
 }
 
-/// `n - 1`, `i + 1`, `n < 2`: arithmetic or a comparison between a variable bound to a
-/// slot and a number literal. Such an argument needs only the variable's thunk when it is
+/// `n - 1`, `i + 1`, `n < 2`, `i / 7`: arithmetic or a comparison between a variable
+/// bound to a slot and a number literal (a divisor other than zero). Such an argument needs only the variable's thunk when it is
 /// lazy, not its scope, and can be computed at once when the variable is already a number.
 #[derive(Clone, Copy)]
 pub struct SlotArith<'e> {
@@ -264,8 +264,16 @@ impl Expr {
             return None;
         };
         use BinOp::*;
-        if !matches!(op, Add | Sub | Mul | Lt | Le | Gt | Ge | Eq | Neq) {
-            return None;
+        // Division is total only by a literal other than zero.
+        let nonzero = |e: &Expr| match e.kind {
+            ExprKind::Int(n) => n != 0,
+            ExprKind::Float(f) => f != 0.0,
+            _ => false,
+        };
+        match op {
+            Add | Sub | Mul | Lt | Le | Gt | Ge | Eq | Neq => {}
+            Div if nonzero(&b[1]) => {}
+            _ => return None,
         }
         let is_lit = |e: &Expr| matches!(e.kind, ExprKind::Int(_) | ExprKind::Float(_));
         let slot = |e: &Expr| match &e.kind {

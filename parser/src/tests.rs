@@ -362,7 +362,7 @@ fn which_functions_keep_their_scope() {
         "x: x ? ${x}",
         // A variable and a number: lazily they need only the variable's thunk.
         "x: x (x + 1)",
-        "x: [ (x - 1) (2 * x) (x == 0) ]",
+        "x: [ (x - 1) (2 * x) (x == 0) (x / 7) ]",
         // A plain set of such values.
         "x: { a = x; b = 1; c = x + 1; inherit x; inherit (x) d; }",
     ] {
@@ -379,7 +379,8 @@ fn which_functions_keep_their_scope() {
         "x: let y = x; in y",
         "x: with x; a",
         "x: x (x + x)",
-        "x: x (x / 2)",
+        "x: x (x / 0)",
+        "x: x (2 / x)",
         "x: [ (x.a + 1) ]",
         "{ a ? b, b }: a",
         "{ a ? \"s\" }: a",

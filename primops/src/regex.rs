@@ -27,6 +27,7 @@ use ferrix_eval::error::EvalResult;
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -91,12 +92,18 @@ fn c_str(b: &[u8]) -> &[u8] {
     }
 }
 
-fn group_list<'a>(ev: &Evaluator<'a>, input: &[u8], subs: &[Sub]) -> Value<'a> {
-    let items: Vec<&'a Thunk<'a>> = subs
+/// The sub-matches as a list of strings (or `null` for groups that took no part); the
+/// strings share the input's bytes, which live as long as the arena.
+fn group_list<'a>(ev: &Evaluator<'a>, input: &'a [u8], subs: &[Sub]) -> Value<'a> {
+    let items: SmallVec<[&'a Thunk<'a>; 8]> = subs
         .iter()
         .map(|s| {
-            ev.alloc_thunk(if s.matched {
-                ev.string(input.get(s.first..s.second).unwrap_or_default())
+            ev.value_thunk(if s.matched {
+                let bytes = input.get(s.first..s.second).unwrap_or_default();
+                Value::Str(ev.bump.alloc(NixStr {
+                    bytes,
+                    context: &[],
+                }))
             } else {
                 Value::Null
             })
