@@ -40,8 +40,11 @@ pub fn evaluate(
     let native = crate::native::setup(&args.common)?;
     let globals = crate::native::global_names(&native);
     let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
-    let bump = bumpalo::Bump::new();
-    let ev = Evaluator::new(&bump, &globals);
+    // Neither the arena nor the evaluator (syntax trees, caches) is dropped: freeing them
+    // piece by piece at the end of a large evaluation takes noticeable time, and the
+    // process is about to end.
+    let bump: &bumpalo::Bump = Box::leak(Box::new(bumpalo::Bump::new()));
+    let ev = std::mem::ManuallyDrop::new(Evaluator::new(bump, &globals));
     let mut config = ferrix_primops::Config::from_env(&args.include);
     config.store_dir = session.dir().as_str().to_string();
     ferrix_primops::install(&ev, &config);

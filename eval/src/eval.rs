@@ -215,6 +215,44 @@ impl<'a> Evaluator<'a> {
         self.bump.alloc(Thunk::new(State::Arith(e, x, env.file)))
     }
 
+    /// What forcing `self.thunk(e, env)` at `pos` gives, without making the thunk.
+    fn eval_argument(&self, e: &'a Expr, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
+        match &e.kind {
+            ExprKind::Var(ast::Var {
+                slot: Slot::Local { .. } | Slot::Global(_),
+                ..
+            }) => self.force(self.thunk(e, env), pos),
+            ExprKind::Binary(..) => match e.slot_arith() {
+                Some(a) => {
+                    let x = match a.slot {
+                        Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
+                        Slot::Global(i) => self.global(i),
+                        _ => unreachable!("a SlotArith variable has a slot"),
+                    };
+                    self.eval_slot_arith(e, x, env.file)
+                }
+                None => self.eval(e, env),
+            },
+            _ => self.eval(e, env),
+        }
+    }
+
+    /// Whether `e` is `toString x` with the built-in `toString`.
+    fn is_builtin_to_string_call(&self, e: &Expr) -> bool {
+        let ExprKind::Call(f, args) = &e.kind else {
+            return false;
+        };
+        let ExprKind::Var(ast::Var {
+            slot: Slot::Global(i),
+            ..
+        }) = f.kind
+        else {
+            return false;
+        };
+        args.len() == 1
+            && matches!(self.global(i).value(), Some(Value::PrimOp(p)) if p.name == "toString")
+    }
+
     fn eval_slot_arith(&self, e: &'a Expr, x: &'a Thunk<'a>, file: u32) -> EvalResult<'a> {
         let a = e
             .slot_arith()
@@ -1241,6 +1279,18 @@ impl<'a> Evaluator<'a> {
         for p in parts {
             match p {
                 ast::Part::Lit(_, t) => pieces.push(Piece::Text(t)),
+                ast::Part::Expr(_, x) if self.is_builtin_to_string_call(x) => {
+                    // `"${toString e}"`: the text `toString` would make goes straight into
+                    // the result, without a string of its own.
+                    let ExprKind::Call(_, args) = &x.kind else {
+                        unreachable!("checked above")
+                    };
+                    let at = self.pos(env, x);
+                    let v = self.eval_argument(&args[0], env, at)?;
+                    let start = scratch.len();
+                    self.coerce_to_string(v, at, true, false, &mut scratch, &mut context)?;
+                    pieces.push(Piece::Scratch(start..scratch.len()));
+                }
                 ast::Part::Expr(d, x) => match self.eval(x, env)? {
                     Value::Str(s) => {
                         context.extend_from_slice(s.context);

@@ -1,0 +1,1 @@
+let f = x: "n${toString (x + 1)}"; in f "s"

@@ -1,0 +1,1 @@
+let f = x: x; in "a${toString f}b"
