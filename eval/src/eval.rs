@@ -62,16 +62,12 @@ impl<'a> Evaluator<'a> {
             State::Apply(f, x) => self
                 .force(f, pos)
                 .and_then(|fv| self.call(fv, x, Pos::NONE)),
-            State::ApplyAttr(f, name, x) => self.force(f, pos).and_then(|fv| {
-                let name = self.symbols.borrow().name(name).to_vec();
-                let name = self.alloc_thunk(self.string(&name));
-                let g = self.call(fv, name, Pos::NONE)?;
-                self.call(g, x, Pos::NONE)
-            }),
-            State::ApplyIndex(f, i) => self.force(f, pos).and_then(|fv| {
-                let i = self.alloc_thunk(Value::Int(i as i64));
-                self.call(fv, i, Pos::NONE)
-            }),
+            State::ApplyAttr(f, name, x) => self
+                .force(f, pos)
+                .and_then(|fv| self.call2(fv, self.name_thunk(name), x, Pos::NONE)),
+            State::ApplyIndex(f, i) => self
+                .force(f, pos)
+                .and_then(|fv| self.call_value(fv, Value::Int(i as i64), Pos::NONE)),
             State::Select(s, name, at) => self.select_from(s, name, at),
             State::Arith(e, x, file) => self.eval_slot_arith(e, x, file),
             State::Forward(other) => self.force(other, pos),
@@ -766,6 +762,51 @@ impl<'a> Evaluator<'a> {
     #[inline(never)]
     fn eval_attrs(&self, a: &'a ast::Attrs, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
         let file = env.file;
+        // Without dynamic names or `__overrides` the attributes go straight into the
+        // arena, already sorted, with no vector in between.
+        if a.dynamic.is_empty() {
+            let at = |span: ast::Span| Pos {
+                file,
+                offset: span.start,
+            };
+            if !a.rec {
+                let sources: SmallVec<[&'a Thunk<'a>; 4]> = a
+                    .inherit_sources
+                    .iter()
+                    .map(|s| self.thunk(s, env))
+                    .collect();
+                let attrs: &'a mut [Attr<'a>] = self.bump.alloc_slice_fill_copy(
+                    a.entries.len(),
+                    Attr {
+                        name: Sym(0),
+                        value: self.null_thunk,
+                        pos: Pos::NONE,
+                    },
+                );
+                for (out, entry) in attrs.iter_mut().zip(&a.entries) {
+                    *out = Attr {
+                        name: entry.name,
+                        value: self.plain_attr_value(entry, env, &sources)?,
+                        pos: at(entry.span),
+                    };
+                }
+                return Ok(Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos))));
+            }
+            if a.entries
+                .binary_search_by_key(&self.syms.overrides, |e| e.name)
+                .is_err()
+            {
+                let (_, slots) = self.rec_scope(a, env)?;
+                let attrs = self
+                    .bump
+                    .alloc_slice_fill_iter(a.entries.iter().zip(slots).map(|(entry, t)| Attr {
+                        name: entry.name,
+                        value: t,
+                        pos: at(entry.span),
+                    }));
+                return Ok(Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos))));
+            }
+        }
         let (scope, mut attrs): (&'a Env<'a>, Vec<Attr<'a>>) = if a.rec {
             let (scope, slots) = self.rec_scope(a, env)?;
             let attrs = a
@@ -790,28 +831,13 @@ impl<'a> Evaluator<'a> {
                 .collect();
             let mut attrs = Vec::with_capacity(a.entries.len() + a.dynamic.len());
             for entry in &a.entries {
-                let at = Pos {
-                    file,
-                    offset: entry.span.start,
-                };
-                let value = match &entry.value {
-                    AttrValue::Plain(x) => self.thunk(x, env),
-                    AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
-                    AttrValue::InheritFrom { source, span } => {
-                        self.bump.alloc(Thunk::new(State::Select(
-                            sources[*source as usize],
-                            entry.name,
-                            Pos {
-                                file,
-                                offset: span.start,
-                            },
-                        )))
-                    }
-                };
                 attrs.push(Attr {
                     name: entry.name,
-                    value,
-                    pos: at,
+                    value: self.plain_attr_value(entry, env, &sources)?,
+                    pos: Pos {
+                        file,
+                        offset: entry.span.start,
+                    },
                 });
             }
             (env, attrs)
@@ -851,6 +877,27 @@ impl<'a> Evaluator<'a> {
             }
         }
         Ok(self.make_attrs_at(attrs, pos))
+    }
+
+    /// The value of a static attribute of a non-recursive set.
+    fn plain_attr_value(
+        &self,
+        entry: &'a ast::AttrEntry,
+        env: &'a Env<'a>,
+        sources: &[&'a Thunk<'a>],
+    ) -> TR<'a> {
+        Ok(match &entry.value {
+            AttrValue::Plain(x) => self.thunk(x, env),
+            AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
+            AttrValue::InheritFrom { source, span } => self.bump.alloc(Thunk::new(State::Select(
+                sources[*source as usize],
+                entry.name,
+                Pos {
+                    file: env.file,
+                    offset: span.start,
+                },
+            ))),
+        })
     }
 
     /// A `rec` set's `__overrides` attribute replaces or adds attributes, and the other
@@ -986,6 +1033,60 @@ impl<'a> Evaluator<'a> {
         }
         let g = self.call(f, x, pos)?;
         self.call(g, y, pos)
+    }
+
+    /// `f v` for an argument that already is a value (`genList`'s index, `foldl'`'s
+    /// accumulator). When `f` is `x: …` and its body neither keeps its scope nor stores
+    /// `x`'s thunk (`arg_escapes`), that thunk lives on the stack.
+    pub fn call_value(&self, f: Value<'a>, arg: Value<'a>, pos: Pos) -> EvalResult<'a> {
+        if let Value::Lambda(c) = f {
+            if !c.lambda.arg_escapes {
+                let t = Thunk::done(arg);
+                // SAFETY: nothing keeps a reference to `t` past the call (`arg_escapes`).
+                let t: &'a Thunk<'a> = unsafe { &*(&t as *const Thunk<'a>) };
+                if let Some(frame) = EnvFrame::<1>::new(Some(c.env), c.env.file, &[t]) {
+                    // SAFETY: nor to the scope (`arg_escapes` implies `!keeps_scope`).
+                    return self.lambda_body(c, unsafe { frame.env() }, pos);
+                }
+            }
+        }
+        self.call(f, self.value_thunk(arg), pos)
+    }
+
+    /// `f v y` for a first argument that already is a value; as [`Self::call_value`], for
+    /// `x: y: …` whose inner body does not store `x`'s thunk.
+    pub fn call2_value(
+        &self,
+        f: Value<'a>,
+        x: Value<'a>,
+        y: &'a Thunk<'a>,
+        pos: Pos,
+    ) -> EvalResult<'a> {
+        if let Value::Lambda(c) = f {
+            if let (None, ExprKind::Lambda(inner)) = (&c.lambda.formals, &c.lambda.body.kind) {
+                if !inner.outer_arg_escapes && !inner.keeps_scope && inner.formals.is_none() {
+                    let tx = Thunk::done(x);
+                    // SAFETY: nothing keeps a reference to `tx` past the call
+                    // (`outer_arg_escapes`).
+                    let tx: &'a Thunk<'a> = unsafe { &*(&tx as *const Thunk<'a>) };
+                    let file = c.env.file;
+                    if let Some(outer) = EnvFrame::<1>::new(Some(c.env), file, &[tx]) {
+                        // SAFETY: the inner body keeps no reference to its scope.
+                        let outer = unsafe { outer.env() };
+                        if let Some(frame) = EnvFrame::<1>::new(Some(outer), file, &[y]) {
+                            let closure = Closure {
+                                lambda: inner,
+                                env: outer,
+                                pos: self.pos(c.env, &c.lambda.body),
+                            };
+                            // SAFETY: as above.
+                            return self.lambda_body(&closure, unsafe { frame.env() }, pos);
+                        }
+                    }
+                }
+            }
+        }
+        self.call2(f, self.value_thunk(x), y, pos)
     }
 
     fn call_lambda(&self, c: &Closure<'a>, arg: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {

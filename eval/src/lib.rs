@@ -92,6 +92,8 @@ pub struct Evaluator<'a> {
     pub(crate) small_ints: &'a [Thunk<'a>],
     /// Where long concatenated strings go (see `strings`).
     append: strings::AppendArea,
+    /// Each attribute name's string value once made, by symbol (see `name_thunk`).
+    name_thunks: RefCell<Vec<Option<&'a Thunk<'a>>>>,
     /// The store, for copying paths that are coerced to strings.
     pub store: Cell<Option<&'a dyn StoreHook>>,
     /// `--show-trace`: errors collect the frames of the calls they pass through.
@@ -153,6 +155,7 @@ impl<'a> Evaluator<'a> {
                 Thunk::done(Value::Int(eval::SMALL_INT_MIN + i as i64))
             }),
             append: strings::AppendArea::new(),
+            name_thunks: RefCell::new(Vec::new()),
             store: Cell::new(None),
             show_trace: Cell::new(false),
             builtin_files: RefCell::new(FxHashMap::default()),
@@ -162,6 +165,26 @@ impl<'a> Evaluator<'a> {
 
     pub fn intern(&self, name: &[u8]) -> Sym {
         self.symbols.borrow_mut().intern(name)
+    }
+
+    /// The string value of an attribute name, as `attrNames` and `mapAttrs` pass it; made
+    /// once per name and shared.
+    pub fn name_thunk(&self, s: Sym) -> &'a Thunk<'a> {
+        let i = s.0 as usize;
+        if let Some(Some(t)) = self.name_thunks.borrow().get(i) {
+            return t;
+        }
+        let bytes = self.bump.alloc_slice_copy(self.symbols.borrow().name(s));
+        let t = self.alloc_thunk(Value::Str(self.bump.alloc(NixStr {
+            bytes,
+            context: &[],
+        })));
+        let mut cache = self.name_thunks.borrow_mut();
+        if cache.len() <= i {
+            cache.resize(i + 1, None);
+        }
+        cache[i] = Some(t);
+        t
     }
 
     pub fn sym_name(&self, s: Sym) -> String {

@@ -493,6 +493,8 @@ impl Ctx<'_> {
                 body,
                 name: None,
                 keeps_scope: true,
+                arg_escapes: true,
+                outer_arg_escapes: true,
             })),
         ))
     }

@@ -223,6 +223,13 @@ pub struct Lambda {
     /// Whether running the body may keep a reference to the call's scope (see
     /// [`Lambda::body_keeps_scope`]); set by the resolver, `true` until then.
     pub keeps_scope: bool,
+    /// Whether running the body may keep the thunk of its argument `x` (of `x: …`), or of
+    /// the argument of an enclosing `x: …` whose body this function is: as a lazy value
+    /// (`f x`, `[ x ]`, `{ inherit x; }`), or inside one (`f (x + 1)`). When neither this
+    /// nor `keeps_scope` holds, an evaluator may put that argument's thunk on its stack.
+    /// Set by the resolver, `true` until then.
+    pub arg_escapes: bool,
+    pub outer_arg_escapes: bool,
 }
 
 impl Lambda {
@@ -242,6 +249,65 @@ impl Lambda {
             }
         }
         keeps_scope(&self.body)
+    }
+}
+
+/// Whether strictly evaluating `e`, which keeps no scope, may store the thunk of the
+/// variable in slot `(up, index)`; that happens only where `e` makes a lazy value of it.
+pub fn stores_slot(e: &Expr, up: u32, index: u32) -> bool {
+    let is_it = |v: &Var| v.slot == Slot::Local { up, index };
+    // A lazy position: the variable itself, or an argument made of it.
+    let lazy = |x: &Expr| match &x.kind {
+        ExprKind::Var(v) => is_it(v),
+        _ => match x.slot_arith() {
+            Some(a) => a.slot == Slot::Local { up, index },
+            None => stores_slot(x, up, index),
+        },
+    };
+    let names = |path: &[AttrName]| {
+        path.iter().any(|n| match n {
+            AttrName::Dynamic(x) => stores_slot(x, up, index),
+            _ => false,
+        })
+    };
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Path(_)
+        | ExprKind::HomePath(..)
+        | ExprKind::Var(_)
+        | ExprKind::CurPos => false,
+        ExprKind::Select(s) => {
+            stores_slot(&s.expr, up, index)
+                || names(&s.path)
+                || s.default
+                    .as_ref()
+                    .is_some_and(|d| stores_slot(d, up, index))
+        }
+        ExprKind::HasAttr(x, path) => stores_slot(x, up, index) || names(path),
+        ExprKind::List(items) => items.iter().any(lazy),
+        ExprKind::Call(f, args) => stores_slot(f, up, index) || args.iter().any(lazy),
+        ExprKind::If(b) => b.iter().any(|x| stores_slot(x, up, index)),
+        ExprKind::Assert(b) => b.iter().any(|x| stores_slot(x, up, index)),
+        ExprKind::Not(x) | ExprKind::Neg(x) => stores_slot(x, up, index),
+        ExprKind::Binary(_, b) => b.iter().any(|x| stores_slot(x, up, index)),
+        ExprKind::Interpolate(_, parts) => parts.iter().any(|p| match p {
+            Part::Lit(..) => false,
+            Part::Expr(_, x) => stores_slot(x, up, index),
+        }),
+        ExprKind::Attrs(a) => {
+            a.entries.iter().any(|en| match &en.value {
+                AttrValue::Plain(x) => lazy(x),
+                AttrValue::Inherit(v, _) => is_it(v),
+                AttrValue::InheritFrom { .. } => false,
+            }) || a.inherit_sources.iter().any(lazy)
+                || a.dynamic
+                    .iter()
+                    .any(|d| stores_slot(&d.name, up, index) || lazy(&d.value))
+        }
+        // Scopes and closures keep everything (they make `keeps_scope` true anyway).
+        ExprKind::Lambda(_) | ExprKind::Let(..) | ExprKind::With(..) => true,
     }
 }
 

@@ -238,6 +238,9 @@ impl Resolver<'_> {
                 self.expr(&mut l.body)?;
                 self.pop();
                 l.keeps_scope = l.body_keeps_scope();
+                let plain = !l.keeps_scope && l.formals.is_none();
+                l.arg_escapes = !plain || stores_slot(&l.body, 0, 0);
+                l.outer_arg_escapes = !plain || stores_slot(&l.body, 1, 0);
                 Ok(())
             }
             ExprKind::Call(f, args) => {

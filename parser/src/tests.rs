@@ -392,3 +392,53 @@ fn which_functions_keep_their_scope() {
         assert!(keeps(src), "{src}");
     }
 }
+
+/// `(arg_escapes, outer_arg_escapes)` of the function `x: y: …`'s inner function, and
+/// `arg_escapes` of the outer one when it is `x: …` alone.
+fn escapes(src: &str) -> (bool, bool) {
+    let (mut symbols, globals) = env();
+    let e = parse(src.as_bytes(), &info(), &mut symbols, &globals).unwrap();
+    let ExprKind::Lambda(l) = &e.kind else {
+        panic!("{src}: not a function")
+    };
+    match &l.body.kind {
+        ExprKind::Lambda(inner) => (inner.arg_escapes, inner.outer_arg_escapes),
+        _ => (l.arg_escapes, true),
+    }
+}
+
+#[test]
+fn which_functions_keep_their_argument() {
+    // Used only strictly: the argument's thunk may live on the stack.
+    for src in [
+        "i: i * i + 1",
+        "i: if i < 0 then -i else i",
+        "i: i.a or i.b",
+    ] {
+        assert!(!escapes(src).0, "{src}");
+    }
+    for src in ["acc: x: acc + x", "acc: x: if acc then 1 else acc.y"] {
+        assert!(!escapes(src).1, "{src}");
+    }
+    // Stored lazily, directly or inside a lazy value, or a scope is kept.
+    for src in [
+        "i: [ i ]",
+        "i: map i i",
+        "i: map (i + 1) i",
+        "i: { inherit i; }",
+        "i: { a = i; }",
+        "i: { inherit (i) a; }",
+        "{ i }: i",
+        "i: let j = i; in j",
+    ] {
+        assert!(escapes(src).0, "{src}");
+    }
+    for src in [
+        "acc: x: [ acc ]",
+        "acc: x: map acc x",
+        "acc: x: acc ++ [ (acc - 1) ]",
+        "i: y: [ i ]",
+    ] {
+        assert!(escapes(src).1, "{src}");
+    }
+}

@@ -24,13 +24,7 @@ pub static PRIMOPS: &[PrimOp] = &[
 fn attr_names<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let set = attrs(ev, args[0], pos)?;
     let sorted = sorted_by_name(ev, set);
-    let items: Vec<&'a Thunk<'a>> = sorted
-        .iter()
-        .map(|a| {
-            let name = ev.symbols.borrow().name(a.name).to_vec();
-            ev.alloc_thunk(ev.string(&name))
-        })
-        .collect();
+    let items: Vec<&'a Thunk<'a>> = sorted.iter().map(|a| ev.name_thunk(a.name)).collect();
     Ok(ev.make_list(&items))
 }
 
@@ -135,22 +129,15 @@ fn cat_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
 fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let set = attrs(ev, args[1], pos)?;
     let f = args[0];
-    let out: Vec<Attr<'a>> = set
-        .walk()
-        .iter()
-        .map(|a| {
-            // Nix gives the attributes that builtins make no position.
-            Attr {
-                name: a.name,
-                value: ev.lazy_apply_attr(f, a.name, a.value),
-                pos: Pos {
-                    file: u32::MAX,
-                    offset: 0,
-                },
-            }
-        })
-        .collect();
-    Ok(ev.make_attrs(out))
+    let out = ev.bump.alloc_slice_fill_iter(set.walk().iter().map(|a| {
+        // Nix gives the attributes that builtins make no position.
+        Attr {
+            name: a.name,
+            value: ev.lazy_apply_attr(f, a.name, a.value),
+            pos: Pos::NONE,
+        }
+    }));
+    Ok(Value::Attrs(ev.bump.alloc(AttrSet::new(out, Pos::NONE))))
 }
 
 fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

@@ -207,12 +207,16 @@ fn gen_list<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRes
 fn foldl<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let f = function(ev, args[0], pos)?;
     let l = list(ev, args[2], pos)?;
-    let mut acc = args[1];
-    for t in l.items {
-        let v = call2(ev, f, acc, t, pos)?;
-        acc = ev.alloc_thunk(v);
+    // After the first step the accumulator is a value, which the next call may be able
+    // to take without a thunk of its own (`call2_value`).
+    let Some((first, rest)) = l.items.split_first() else {
+        return ev.force(args[1], pos);
+    };
+    let mut acc = call2(ev, f, args[1], first, pos)?;
+    for t in rest {
+        acc = ev.call2_value(f, acc, t, pos)?;
     }
-    ev.force(acc, pos)
+    Ok(acc)
 }
 
 fn any<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
