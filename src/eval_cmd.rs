@@ -179,10 +179,7 @@ enum Input {
 }
 
 fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalError>> {
-    let nowhere = Pos {
-        file: u32::MAX,
-        offset: 0,
-    };
+    let nowhere = Pos::NONE;
     match input {
         Input::Expr(text) => ev.eval_text(text.as_bytes(), Origin::String, &cwd()),
         Input::Stdin => {
@@ -218,10 +215,7 @@ fn auto_args<'a>(
     ev: &Evaluator<'a>,
     args: &InstantiateArgs,
 ) -> Result<Vec<Attr<'a>>, Box<EvalError>> {
-    let nowhere = Pos {
-        file: u32::MAX,
-        offset: 0,
-    };
+    let nowhere = Pos::NONE;
     let mut out: Vec<Attr<'a>> = Vec::new();
     for (name, expr) in &args.args {
         let (e, file) = ev.parse(expr.as_bytes(), Origin::String, &cwd())?;
@@ -251,10 +245,7 @@ fn auto_call<'a>(
     v: Value<'a>,
     auto: &[Attr<'a>],
 ) -> Result<Value<'a>, Box<EvalError>> {
-    let nowhere = Pos {
-        file: u32::MAX,
-        offset: 0,
-    };
+    let nowhere = Pos::NONE;
     if let Value::Attrs(set) = v {
         if let Some(f) = set.get(ev.syms.functor) {
             let fv = ev.force(f.value, nowhere)?;
@@ -280,7 +271,7 @@ fn auto_call<'a>(
                             "cannot evaluate a function that has an argument without a value ('{}')\n\nNix attempted to evaluate a function as a top level expression; in\nthis case it must have its arguments supplied either by default\nvalues, or passed explicitly with '--arg' or '--argstr'. See\nhttps://nixos.org/manual/nix/stable/#ss-functions.",
                             ev.sym_name(f.name)
                         ),
-                        Pos { file: c.env.file, offset: f.span.start },
+                        Pos::at(c.env.file, f.span.start),
                     ))
                 }
             }
@@ -312,10 +303,7 @@ fn find_along<'a>(
     path: &str,
     auto: &[Attr<'a>],
 ) -> Result<Value<'a>, Box<EvalError>> {
-    let nowhere = Pos {
-        file: u32::MAX,
-        offset: 0,
-    };
+    let nowhere = Pos::NONE;
     let mut v = root;
     if path.is_empty() {
         return Ok(v);
@@ -380,10 +368,7 @@ fn eval_one<'a>(
     output: Output,
     out: &mut Vec<u8>,
 ) -> Result<(), Box<EvalError>> {
-    let nowhere = Pos {
-        file: u32::MAX,
-        offset: 0,
-    };
+    let nowhere = Pos::NONE;
     let v = find_along(ev, root, path, auto)?;
     let v = if auto.is_empty() {
         v

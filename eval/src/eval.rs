@@ -31,10 +31,7 @@ fn number_literal<'a>(e: &Expr) -> Value<'a> {
 impl<'a> Evaluator<'a> {
     #[inline]
     pub(crate) fn pos(&self, env: &Env<'a>, e: &Expr) -> Pos {
-        Pos {
-            file: env.file,
-            offset: e.span.start,
-        }
+        Pos::at(env.file, e.span.start)
     }
 
     /// Forces a thunk to weak head normal form.
@@ -253,10 +250,7 @@ impl<'a> Evaluator<'a> {
         let a = e
             .slot_arith()
             .expect("Arith thunks are made from a SlotArith");
-        let at = |e: &Expr| Pos {
-            file,
-            offset: e.span.start,
-        };
+        let at = |e: &Expr| Pos::at(file, e.span.start);
         let xv = self.force(x, at(a.var))?;
         let lv = number_literal(a.lit);
         let (l, r, right) = if a.var_left {
@@ -322,14 +316,7 @@ impl<'a> Evaluator<'a> {
             let e: &'a Expr = self.bump.alloc(Expr::new(span, ExprKind::Var(*v)));
             return Ok(self.bump.alloc(Thunk::new(State::Deferred(e, env))));
         }
-        self.lookup(
-            v,
-            env,
-            Pos {
-                file: env.file,
-                offset: span.start,
-            },
-        )
+        self.lookup(v, env, Pos::at(env.file, span.start))
     }
 
     #[inline(always)]
@@ -551,14 +538,17 @@ impl<'a> Evaluator<'a> {
             Ok(v) => Ok(v),
             // As Nix: once an attribute was found, errors name the whole path.
             Err(e) => match found {
-                Some(at) if at.file != u32::MAX && at.file != self.derivation_file.get() => Err(e
-                    .with_frame(
+                Some(at)
+                    if !at.is_none() && self.file_base(at) != Some(self.derivation_file.get()) =>
+                {
+                    Err(e.with_frame(
                         format!(
                             "while evaluating the attribute '{}'",
                             self.show_path_values(&sel.path, env)
                         ),
                         Some(at),
-                    )),
+                    ))
+                }
                 _ => Err(e),
             },
         }
@@ -606,7 +596,7 @@ impl<'a> Evaluator<'a> {
         match last {
             // The value is forced at the attribute's own position when it has one.
             Some(t) => match *found {
-                Some(p) if p.file != u32::MAX => self.force(t, p),
+                Some(p) if !p.is_none() => self.force(t, p),
                 _ => self.force(t, pos),
             },
             None => Ok(v),
@@ -748,10 +738,7 @@ impl<'a> Evaluator<'a> {
                 AttrValue::InheritFrom { source, span } => slot.0.set(State::Select(
                     sources[*source as usize],
                     entry.name,
-                    Pos {
-                        file: env.file,
-                        offset: span.start,
-                    },
+                    Pos::at(env.file, span.start),
                 )),
                 AttrValue::Inherit(..) => {}
             }
@@ -765,10 +752,7 @@ impl<'a> Evaluator<'a> {
         // Without dynamic names or `__overrides` the attributes go straight into the
         // arena, already sorted, with no vector in between.
         if a.dynamic.is_empty() {
-            let at = |span: ast::Span| Pos {
-                file,
-                offset: span.start,
-            };
+            let at = |span: ast::Span| Pos::at(file, span.start);
             if !a.rec {
                 let sources: SmallVec<[&'a Thunk<'a>; 4]> = a
                     .inherit_sources
@@ -816,10 +800,7 @@ impl<'a> Evaluator<'a> {
                 .map(|(entry, t)| Attr {
                     name: entry.name,
                     value: t,
-                    pos: Pos {
-                        file,
-                        offset: entry.span.start,
-                    },
+                    pos: Pos::at(file, entry.span.start),
                 })
                 .collect();
             (scope, self.apply_overrides(attrs, pos)?)
@@ -834,10 +815,7 @@ impl<'a> Evaluator<'a> {
                 attrs.push(Attr {
                     name: entry.name,
                     value: self.plain_attr_value(entry, env, &sources)?,
-                    pos: Pos {
-                        file,
-                        offset: entry.span.start,
-                    },
+                    pos: Pos::at(file, entry.span.start),
                 });
             }
             (env, attrs)
@@ -851,10 +829,7 @@ impl<'a> Evaluator<'a> {
             let _ = npos;
             let name = self.name_string(nv)?;
             let sym = self.intern(&name);
-            let at = Pos {
-                file,
-                offset: d.span.start,
-            };
+            let at = Pos::at(file, d.span.start);
             match attrs.binary_search_by_key(&sym, |x| x.name) {
                 Ok(i) => {
                     return Err(EvalError::eval(
@@ -892,10 +867,7 @@ impl<'a> Evaluator<'a> {
             AttrValue::InheritFrom { source, span } => self.bump.alloc(Thunk::new(State::Select(
                 sources[*source as usize],
                 entry.name,
-                Pos {
-                    file: env.file,
-                    offset: span.start,
-                },
+                Pos::at(env.file, span.start),
             ))),
         })
     }
@@ -1322,10 +1294,7 @@ impl<'a> Evaluator<'a> {
                 ast::Part::Lit(_, t) => out.extend_from_slice(t),
                 ast::Part::Expr(d, x) => {
                     let v = self.eval(x, env)?;
-                    let at = Pos {
-                        file: env.file,
-                        offset: *d,
-                    };
+                    let at = Pos::at(env.file, *d);
                     if kind == StrOrPath::Path && i == 0 {
                         // The leading path of `./a/${b}` is kept as it is.
                         match v {
@@ -1398,10 +1367,7 @@ impl<'a> Evaluator<'a> {
                         pieces.push(Piece::Text(s.bytes));
                     }
                     v => {
-                        let at = Pos {
-                            file: env.file,
-                            offset: *d,
-                        };
+                        let at = Pos::at(env.file, *d);
                         let start = scratch.len();
                         self.coerce_to_string(v, at, false, true, &mut scratch, &mut context)?;
                         pieces.push(Piece::Scratch(start..scratch.len()));

@@ -28,31 +28,46 @@ use value::{NixStr, Thunk, Value};
 /// "interrupted by the user", which `tryEval` does not catch. Whoever sets it clears it.
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// A position: a file of the evaluator's file table and a byte offset in it.
+/// A position: one number for a file and a byte offset in it. Each parsed file owns the
+/// range of numbers from its base (see `Evaluator::file_base`) to its base plus its length,
+/// so a position takes 4 bytes, which keeps every attribute at 16.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pos {
-    pub file: u32,
-    pub offset: u32,
-}
+pub struct Pos(u32);
 
 impl Pos {
     /// No position (Nix's `noPos`).
-    pub const NONE: Pos = Pos {
-        file: u32::MAX,
-        offset: 0,
-    };
+    pub const NONE: Pos = Pos(u32::MAX);
+
+    /// The position `offset` bytes into the file with base `base`.
+    #[inline]
+    pub fn at(base: u32, offset: u32) -> Pos {
+        Pos(base.saturating_add(offset).min(u32::MAX - 1))
+    }
 
     pub fn is_none(self) -> bool {
-        self.file == u32::MAX
+        self == Pos::NONE
     }
 }
 
 /// A parsed source, kept for positions and error snippets.
 pub struct SourceFile {
+    /// Where its positions start (see [`Pos`]), and its length.
+    pub base: u32,
+    pub len: u32,
     pub origin: Origin,
     /// The text, for sources that cannot be read again (`-E`, standard input).
     pub text: Option<Vec<u8>>,
     pub lines: LineIndex,
+}
+
+/// The file a position lies in, and the offset in it.
+fn locate(files: &[SourceFile], pos: Pos) -> Option<(&SourceFile, usize)> {
+    if pos.is_none() {
+        return None;
+    }
+    let i = files.partition_point(|f| f.base <= pos.0).checked_sub(1)?;
+    let f = &files[i];
+    Some((f, (pos.0 - f.base) as usize))
 }
 
 /// Symbols the evaluator itself looks up.
@@ -249,15 +264,32 @@ impl<'a> Evaluator<'a> {
         }))
     }
 
-    /// Registers a source and returns its file id.
+    /// Registers a source and returns its base, the number its positions start from.
     fn add_file(&self, origin: Origin, text: &[u8], keep: bool) -> u32 {
         let mut files = self.files.borrow_mut();
+        // One past the end too, for positions at the end of the text. Past 4 GiB of
+        // sources, later files share the last base and their positions are approximate.
+        let base = match files.last() {
+            Some(f) => f
+                .base
+                .saturating_add(f.len)
+                .saturating_add(1)
+                .min(u32::MAX - 1),
+            None => 0,
+        };
         files.push(SourceFile {
+            base,
+            len: u32::try_from(text.len()).unwrap_or(u32::MAX),
             origin,
             text: keep.then(|| text.to_vec()),
             lines: LineIndex::new(text),
         });
-        (files.len() - 1) as u32
+        base
+    }
+
+    /// The base of the file `pos` lies in.
+    pub fn file_base(&self, pos: Pos) -> Option<u32> {
+        locate(&self.files.borrow(), pos).map(|(f, _)| f.base)
     }
 
     /// Parses a source into the arena, or renders its parse error.
@@ -406,8 +438,8 @@ impl<'a> Evaluator<'a> {
     /// `file:line:col` as Nix prints positions inside messages.
     pub fn show_pos(&self, pos: Pos) -> String {
         let files = self.files.borrow();
-        match files.get(pos.file as usize) {
-            Some(f) => f.lines.describe(f.origin.pos_label(), pos.offset as usize),
+        match locate(&files, pos) {
+            Some((f, offset)) => f.lines.describe(f.origin.pos_label(), offset),
             None => "undefined position".into(),
         }
     }
@@ -416,9 +448,9 @@ impl<'a> Evaluator<'a> {
     /// For `-E` and standard input Nix gives the whole source text as the file name.
     pub fn pos_parts(&self, pos: Pos) -> (String, usize, usize) {
         let files = self.files.borrow();
-        match files.get(pos.file as usize) {
-            Some(f) => {
-                let (l, c) = f.lines.line_col(pos.offset as usize);
+        match locate(&files, pos) {
+            Some((f, offset)) => {
+                let (l, c) = f.lines.line_col(offset);
                 let name = match (&f.origin, &f.text) {
                     (Origin::File(p), _) => p.clone(),
                     (_, Some(text)) => String::from_utf8_lossy(text).into_owned(),
@@ -466,7 +498,7 @@ impl<'a> Evaluator<'a> {
 
     fn render_pos(&self, body: &mut Vec<u8>, p: Pos) {
         let files = self.files.borrow();
-        let Some(f) = files.get(p.file as usize) else {
+        let Some((f, offset)) = locate(&files, p) else {
             return;
         };
         let src = match &f.text {
@@ -476,13 +508,8 @@ impl<'a> Evaluator<'a> {
                 _ => Vec::new(),
             },
         };
-        let d = ferrix_parser::Diagnostic::new(
-            String::new(),
-            f.origin.clone(),
-            &src,
-            &f.lines,
-            p.offset as usize,
-        );
+        let d =
+            ferrix_parser::Diagnostic::new(String::new(), f.origin.clone(), &src, &f.lines, offset);
         body.push(b'\n');
         body.extend_from_slice(&d.position_block());
     }

@@ -365,7 +365,7 @@ mod tests {
     fn value_sizes() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
         assert_eq!(std::mem::size_of::<Thunk>(), 24);
-        assert_eq!(std::mem::size_of::<Attr>(), 24);
+        assert_eq!(std::mem::size_of::<Attr>(), 16);
         assert_eq!(std::mem::size_of::<AttrSet>(), 32);
     }
 }

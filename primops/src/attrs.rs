@@ -149,10 +149,7 @@ fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
                     out.push(Attr {
                         name: formal.name,
                         value: ev.alloc_thunk(Value::Bool(formal.default.is_some())),
-                        pos: Pos {
-                            file: c.env.file,
-                            offset: formal.span.start,
-                        },
+                        pos: Pos::at(c.env.file, formal.span.start),
                     });
                 }
             }
@@ -168,7 +165,7 @@ fn unsafe_get_attr_pos<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos)
     let name = ev.intern(string(ev, args[0], pos)?.bytes);
     let set = attrs(ev, args[1], pos)?;
     match set.get(name) {
-        Some(a) if a.pos.file != u32::MAX => Ok(ev.pos_attrs(a.pos)),
+        Some(a) if !a.pos.is_none() => Ok(ev.pos_attrs(a.pos)),
         _ => Ok(Value::Null),
     }
 }

@@ -17,10 +17,7 @@ pub static PRIMOPS: &[PrimOp] = &[
 ];
 
 /// A position that `unsafeGetAttrPos` reports as `null`.
-pub(crate) const NO_POS: Pos = Pos {
-    file: u32::MAX,
-    offset: 0,
-};
+pub(crate) const NO_POS: Pos = Pos::NONE;
 
 /// Nix's `forceStringNoCtx`: a string argument that must not refer to store paths.
 pub(crate) fn string_no_context<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos) -> R<&'a [u8]> {

@@ -87,10 +87,7 @@ fn global_name(name: &str) -> String {
 /// Installs the builtins and constants into the evaluator's global scope.
 pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
     let mut attrs: Vec<Attr<'a>> = Vec::new();
-    let nowhere = Pos {
-        file: u32::MAX,
-        offset: 0,
-    };
+    let nowhere = Pos::NONE;
     let mut add = |name: &str, t: &'a Thunk<'a>| {
         ev.set_global(&global_name(name), t);
         attrs.push(Attr {

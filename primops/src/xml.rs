@@ -181,7 +181,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
 
     /// `column`, `line` and `path` of a position, when locations are wanted and known.
     fn location_attrs(&self, pos: Pos) -> Vec<(&'static str, Vec<u8>)> {
-        if !self.location || pos.file == u32::MAX {
+        if !self.location || pos.is_none() {
             return Vec::new();
         }
         let (file, line, column) = self.ev.pos_parts(pos);

@@ -8,10 +8,7 @@
 use ferrix_eval::{Evaluator, Pos};
 use ferrix_parser::Origin;
 
-const NOWHERE: Pos = Pos {
-    file: u32::MAX,
-    offset: 0,
-};
+const NOWHERE: Pos = Pos::NONE;
 
 /// Evaluates an expression strictly: its printed value, or `error: ` and the message.
 fn eval(text: &str) -> Vec<u8> {

@@ -14,10 +14,7 @@ use ferrix_primops::xml::value_to_xml;
 /// The directory Nix read the expressions from.
 const DIR: &str = "/tmp/ferrix-xml";
 
-const NOWHERE: Pos = Pos {
-    file: u32::MAX,
-    offset: 0,
-};
+const NOWHERE: Pos = Pos::NONE;
 
 fn with_evaluator<R>(f: impl for<'a> FnOnce(&Evaluator<'a>) -> R) -> R {
     let bump = bumpalo::Bump::new();

@@ -638,10 +638,7 @@ impl<'a, 'b> Session<'a, 'b> {
                                 ev.sym_name(f.name),
                                 ev.sym_name(f.name)
                             ),
-                            Pos {
-                                file: c.env.file,
-                                offset: f.span.start,
-                            },
+                            Pos::at(c.env.file, f.span.start),
                         ))
                     }
                 }

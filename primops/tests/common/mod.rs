@@ -7,10 +7,7 @@ pub use ferrix_eval::{Evaluator, Pos};
 pub use ferrix_parser::Origin;
 
 /// Where Nix has no position (`noPos`).
-pub const NOWHERE: Pos = Pos {
-    file: u32::MAX,
-    offset: 0,
-};
+pub const NOWHERE: Pos = Pos::NONE;
 
 /// A position as Nix shows it after "at" for an `-E` expression.
 pub fn show(ev: &Evaluator<'_>, p: Pos) -> String {
