@@ -43,8 +43,10 @@ pub struct NixStr<'a> {
 /// hundreds of times, and copying each time was half of the evaluator's memory. A layered
 /// set is flattened (merged once, then cached) only when something walks all of it.
 pub struct AttrSet<'a> {
-    /// Every attribute, sorted, once known; empty while the set is still layered.
-    flat: Cell<&'a [Attr<'a>]>,
+    /// Every attribute, sorted, once known; empty while the set is still layered. A
+    /// pointer and a 32-bit length rather than a slice, which keeps the set at 24 bytes.
+    flat_ptr: Cell<*const Attr<'a>>,
+    flat_len: Cell<u32>,
     layers: Cell<Option<&'a Layers<'a>>>,
     /// Where a set literal was written (`Pos::NONE` for sets that operators and builtins
     /// make); builtins report errors about a set's contents there, as Nix does.
@@ -71,11 +73,31 @@ const MIN_LAYERED_LEN: usize = 4;
 impl<'a> AttrSet<'a> {
     /// A set of attributes already sorted by symbol.
     pub fn new(attrs: &'a [Attr<'a>], pos: Pos) -> Self {
-        AttrSet {
-            flat: Cell::new(attrs),
+        let set = AttrSet {
+            flat_ptr: Cell::new(std::ptr::null()),
+            flat_len: Cell::new(0),
             layers: Cell::new(None),
             pos,
+        };
+        set.set_flat(attrs);
+        set
+    }
+
+    #[inline]
+    fn flat(&self) -> &'a [Attr<'a>] {
+        match self.flat_len.get() {
+            0 => &[],
+            // SAFETY: `set_flat` stored a pointer and length of a slice that lives as long
+            // as the arena.
+            n => unsafe { std::slice::from_raw_parts(self.flat_ptr.get(), n as usize) },
         }
+    }
+
+    fn set_flat(&self, attrs: &'a [Attr<'a>]) {
+        // A set of 2^32 attributes would need 64 GiB for the attributes alone.
+        let n = u32::try_from(attrs.len()).expect("fewer than 2^32 attributes");
+        self.flat_ptr.set(attrs.as_ptr());
+        self.flat_len.set(n);
     }
 
     /// `bottom // top`, layered or merged (see the type's comment).
@@ -90,7 +112,8 @@ impl<'a> AttrSet<'a> {
             return AttrSet::new(merged.into_bump_slice(), Pos::NONE);
         }
         AttrSet {
-            flat: Cell::new(&[]),
+            flat_ptr: Cell::new(std::ptr::null()),
+            flat_len: Cell::new(0),
             layers: Cell::new(Some(bump.alloc(Layers {
                 top,
                 bottom,
@@ -109,7 +132,7 @@ impl<'a> AttrSet<'a> {
     /// The number of attributes, or more when layers share names.
     pub fn len_bound(&self) -> usize {
         match self.layers.get() {
-            None => self.flat.get().len(),
+            None => self.flat().len(),
             Some(l) => l.top.len_bound() + l.bottom.len_bound(),
         }
     }
@@ -117,7 +140,7 @@ impl<'a> AttrSet<'a> {
     /// All attributes, sorted by symbol (merging a layered set once).
     pub fn attrs(&self) -> &'a [Attr<'a>] {
         match self.layers.get() {
-            None => self.flat.get(),
+            None => self.flat(),
             Some(l) => {
                 // Only this set keeps its merged copy: the layers under it may never be
                 // walked themselves, and caching each of them would copy the big set again
@@ -127,7 +150,7 @@ impl<'a> AttrSet<'a> {
                     bumpalo::collections::Vec::with_capacity_in(n, l.bump)
                 })
                 .into_bump_slice();
-                self.flat.set(merged);
+                self.set_flat(merged);
                 self.layers.set(None);
                 merged
             }
@@ -150,7 +173,7 @@ impl<'a> AttrSet<'a> {
     /// All attributes, merged into a temporary when the set is layered (and not kept).
     fn view(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
         match self.layers.get() {
-            None => std::borrow::Cow::Borrowed(self.flat.get()),
+            None => std::borrow::Cow::Borrowed(self.flat()),
             Some(l) => {
                 let (bottom, top) = (l.bottom.view(), l.top.view());
                 std::borrow::Cow::Owned(merge_into(&bottom, &top, Vec::with_capacity))
@@ -164,7 +187,7 @@ impl<'a> AttrSet<'a> {
 
     pub fn is_empty(&self) -> bool {
         match self.layers.get() {
-            None => self.flat.get().is_empty(),
+            None => self.flat().is_empty(),
             // Empty sides are never layered.
             Some(_) => false,
         }
@@ -175,7 +198,7 @@ impl<'a> AttrSet<'a> {
         loop {
             match set.layers.get() {
                 None => {
-                    let attrs = set.flat.get();
+                    let attrs = set.flat();
                     return attrs
                         .binary_search_by_key(&name, |a| a.name)
                         .ok()
@@ -366,6 +389,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<Value>(), 16);
         assert_eq!(std::mem::size_of::<Thunk>(), 24);
         assert_eq!(std::mem::size_of::<Attr>(), 16);
-        assert_eq!(std::mem::size_of::<AttrSet>(), 32);
+        assert_eq!(std::mem::size_of::<AttrSet>(), 24);
     }
 }
