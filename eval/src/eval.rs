@@ -20,6 +20,36 @@ pub(crate) const SMALL_INT_MIN: i64 = -64;
 /// How many integers, from [`SMALL_INT_MIN`] on, have one.
 pub(crate) const SMALL_INTS: usize = 1088;
 
+/// `x op y` on integers for the operators that cannot fail on them.
+#[inline(always)]
+fn int_binary<'a>(op: BinOp, x: i64, y: i64) -> Option<Value<'a>> {
+    Some(match op {
+        BinOp::Add => Value::Int(x.wrapping_add(y)),
+        BinOp::Sub => Value::Int(x.wrapping_sub(y)),
+        BinOp::Lt => Value::Bool(x < y),
+        BinOp::Le => Value::Bool(x <= y),
+        BinOp::Gt => Value::Bool(x > y),
+        BinOp::Ge => Value::Bool(x >= y),
+        BinOp::Eq => Value::Bool(x == y),
+        BinOp::Neq => Value::Bool(x != y),
+        _ => return None,
+    })
+}
+
+/// A [`ast::SlotArith`] whose variable is already an integer and whose literal is one,
+/// computed at once; `None` for anything else (floats, `*`, `/`, unforced variables).
+#[inline(always)]
+fn slot_arith_on_ints<'a>(a: ast::SlotArith<'a>, x: &Thunk<'a>) -> Option<Value<'a>> {
+    let (State::Done(Value::Int(x)), ExprKind::Int(l)) = (x.0.get(), &a.lit.kind) else {
+        return None;
+    };
+    if a.var_left {
+        int_binary(a.op, x, *l)
+    } else {
+        int_binary(a.op, *l, x)
+    }
+}
+
 fn number_literal<'a>(e: &Expr) -> Value<'a> {
     match e.kind {
         ExprKind::Int(n) => Value::Int(n),
@@ -193,11 +223,10 @@ impl<'a> Evaluator<'a> {
         a: ast::SlotArith<'a>,
         env: &'a Env<'a>,
     ) -> &'a Thunk<'a> {
-        let x = match a.slot {
-            Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
-            Slot::Global(i) => self.global(i),
-            _ => unreachable!("a SlotArith variable has a slot"),
-        };
+        let x = self.slot_arith_operand(a, env);
+        if let Some(v) = slot_arith_on_ints(a, x) {
+            return self.value_thunk(v);
+        }
         if let State::Done(xv @ (Value::Int(_) | Value::Float(_))) = x.0.get() {
             let lv = number_literal(a.lit);
             let (l, r) = if a.var_left { (xv, lv) } else { (lv, xv) };
@@ -244,6 +273,15 @@ impl<'a> Evaluator<'a> {
         };
         args.len() == 1
             && matches!(self.global(i).value(), Some(Value::PrimOp(p)) if p.name == "toString")
+    }
+
+    #[inline(always)]
+    fn slot_arith_operand(&self, a: ast::SlotArith<'a>, env: &'a Env<'a>) -> &'a Thunk<'a> {
+        match a.slot {
+            Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
+            Slot::Global(i) => self.global(i),
+            _ => unreachable!("a SlotArith variable has a slot"),
+        }
     }
 
     fn eval_slot_arith(&self, e: &'a Expr, x: &'a Thunk<'a>, file: u32) -> EvalResult<'a> {
@@ -376,7 +414,15 @@ impl<'a> Evaluator<'a> {
                     self.eval(&b[2], env)
                 }
             }
-            ExprKind::Binary(op, b) => self.eval_binary(*op, &b[0], &b[1], env, self.pos(env, e)),
+            ExprKind::Binary(op, b) => {
+                // `n - 1`, `i < 2` on an integer already forced: no recursive evaluation.
+                if let Some(a) = e.slot_arith() {
+                    if let Some(v) = slot_arith_on_ints(a, self.slot_arith_operand(a, env)) {
+                        return Ok(v);
+                    }
+                }
+                self.eval_binary(*op, &b[0], &b[1], env, self.pos(env, e))
+            }
             ExprKind::Select(sel) => self.eval_select(sel, env, self.pos(env, e)),
             ExprKind::Attrs(a) => self.eval_attrs(a, env, self.pos(env, e)),
             ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump.alloc(Closure {
@@ -1249,16 +1295,8 @@ impl<'a> Evaluator<'a> {
     ) -> EvalResult<'a> {
         // Integers first: the common case of arithmetic and comparison.
         if let (Value::Int(x), Value::Int(y)) = (a, b) {
-            match op {
-                BinOp::Add => return Ok(Value::Int(x.wrapping_add(y))),
-                BinOp::Sub => return Ok(Value::Int(x.wrapping_sub(y))),
-                BinOp::Lt => return Ok(Value::Bool(x < y)),
-                BinOp::Le => return Ok(Value::Bool(x <= y)),
-                BinOp::Gt => return Ok(Value::Bool(x > y)),
-                BinOp::Ge => return Ok(Value::Bool(x >= y)),
-                BinOp::Eq => return Ok(Value::Bool(x == y)),
-                BinOp::Neq => return Ok(Value::Bool(x != y)),
-                _ => {}
+            if let Some(v) = int_binary(op, x, y) {
+                return Ok(v);
             }
         }
         match op {
