@@ -724,6 +724,10 @@ impl<'a> Evaluator<'a> {
         let mut slots: SmallVec<[&'a Thunk<'a>; 16]> = SmallVec::with_capacity(a.entries.len());
         // Which slots are new thunks that the second pass fills in.
         let mut fresh: SmallVec<[bool; 16]> = SmallVec::with_capacity(a.entries.len());
+        let overridable = a.rec
+            && a.entries
+                .binary_search_by_key(&self.syms.overrides, |e| e.name)
+                .is_ok();
         for entry in &a.entries {
             let before = slots.len();
             slots.push(match &entry.value {
@@ -763,6 +767,12 @@ impl<'a> Evaluator<'a> {
             });
             if fresh.len() == before {
                 fresh.push(false);
+                // `__overrides` redirects a `rec` set's slots in place; a slot shared with
+                // a variable outside must not take the variable along.
+                if overridable {
+                    let shared = slots[before];
+                    slots[before] = self.bump.alloc(Thunk::new(State::Forward(shared)));
+                }
             }
         }
         let scope: &'a Env<'a> = Env::alloc(self.bump, Some(env), env.file, false, &slots);
