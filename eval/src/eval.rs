@@ -245,14 +245,7 @@ impl<'a> Evaluator<'a> {
                 ..
             }) => self.force(self.thunk(e, env), pos),
             ExprKind::Binary(..) => match e.slot_arith() {
-                Some(a) => {
-                    let x = match a.slot {
-                        Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
-                        Slot::Global(i) => self.global(i),
-                        _ => unreachable!("a SlotArith variable has a slot"),
-                    };
-                    self.eval_slot_arith(e, x, env.file)
-                }
+                Some(a) => self.eval_slot_arith(e, self.slot_arith_operand(a, env), env.file),
                 None => self.eval(e, env),
             },
             _ => self.eval(e, env),
