@@ -40,7 +40,7 @@ fn int_binary<'a>(op: BinOp, x: i64, y: i64) -> Option<Value<'a>> {
 /// computed at once; `None` for anything else (floats, `*`, `/`, unforced variables).
 #[inline(always)]
 fn slot_arith_on_ints<'a>(a: ast::SlotArith<'a>, x: &Thunk<'a>) -> Option<Value<'a>> {
-    let (State::Done(Value::Int(x)), ExprKind::Int(l)) = (x.0.get(), &a.lit.kind) else {
+    let (State::Done(Value::Int(x)), ExprKind::Int(l)) = (x.state(), &a.lit.kind) else {
         return None;
     };
     if a.var_left {
@@ -67,14 +67,14 @@ impl<'a> Evaluator<'a> {
     /// Forces a thunk to weak head normal form.
     #[inline]
     pub fn force(&self, t: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
-        if let State::Done(v) = t.0.get() {
+        if let Some(v) = t.value() {
             return Ok(v);
         }
         self.force_slow(t, pos)
     }
 
     fn force_slow(&self, t: &'a Thunk<'a>, pos: Pos) -> EvalResult<'a> {
-        let state = t.0.get();
+        let state = t.state();
         if let State::BlackHole = state {
             return Err(EvalError::new(
                 ErrorKind::Eval,
@@ -82,32 +82,32 @@ impl<'a> Evaluator<'a> {
                 Some(pos),
             ));
         }
-        t.0.set(State::BlackHole);
+        t.set_state(State::BlackHole);
         let r = match state {
             State::Deferred(e, env) => self.eval(e, env),
             // Nix calls the functions of lazy applications without a position.
             State::Apply(f, x) => self
                 .force(f, pos)
                 .and_then(|fv| self.call(fv, x, Pos::NONE)),
-            State::ApplyAttr(f, name, x) => self
+            State::ApplyAttr(f, a) => self
                 .force(f, pos)
-                .and_then(|fv| self.call2(fv, self.name_thunk(name), x, Pos::NONE)),
+                .and_then(|fv| self.call2(fv, self.name_thunk(a.name), a.value, Pos::NONE)),
             State::ApplyIndex(f, i) => self
                 .force(f, pos)
                 .and_then(|fv| self.call_value(fv, Value::Int(i as i64), Pos::NONE)),
             State::Select(s, name, at) => self.select_from(s, name, at),
-            State::Arith(e, x, file) => self.eval_slot_arith(e, x, file),
+            State::Arith(a) => self.eval_slot_arith(a.expr, a.var, a.file),
             State::Forward(other) => self.force(other, pos),
             State::Done(_) | State::BlackHole => unreachable!("handled above"),
         };
         match r {
             Ok(v) => {
-                t.0.set(State::Done(v));
+                t.set(v);
                 Ok(v)
             }
             Err(e) => {
                 // Leave the thunk as it was, so that `tryEval` can force it again.
-                t.0.set(state);
+                t.set_state(state);
                 Err(e)
             }
         }
@@ -227,14 +227,19 @@ impl<'a> Evaluator<'a> {
         if let Some(v) = slot_arith_on_ints(a, x) {
             return self.value_thunk(v);
         }
-        if let State::Done(xv @ (Value::Int(_) | Value::Float(_))) = x.0.get() {
+        if let State::Done(xv @ (Value::Int(_) | Value::Float(_))) = x.state() {
             let lv = number_literal(a.lit);
             let (l, r) = if a.var_left { (xv, lv) } else { (lv, xv) };
             if let Ok(v) = self.binary_values(a.op, l, r, Pos::NONE, Pos::NONE) {
                 return self.value_thunk(v);
             }
         }
-        self.bump.alloc(Thunk::new(State::Arith(e, x, env.file)))
+        self.bump
+            .alloc(Thunk::new(State::Arith(self.bump.alloc(ArithArg {
+                expr: e,
+                var: x,
+                file: env.file,
+            }))))
     }
 
     /// What forcing `self.thunk(e, env)` at `pos` gives, without making the thunk.
@@ -333,7 +338,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn literal_str(&self, e: &'a Expr) -> Value<'a> {
-        match self.literal_thunk(e).0.get() {
+        match self.literal_thunk(e).state() {
             State::Done(v) => v,
             _ => unreachable!("literals are values"),
         }
@@ -780,11 +785,11 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             match &entry.value {
-                AttrValue::Plain(x) => slot.0.set(match self.constant(x) {
+                AttrValue::Plain(x) => slot.set_state(match self.constant(x) {
                     Some(v) => State::Done(v),
                     None => State::Deferred(x, scope),
                 }),
-                AttrValue::InheritFrom { source, span } => slot.0.set(State::Select(
+                AttrValue::InheritFrom { source, span } => slot.set_state(State::Select(
                     sources[*source as usize],
                     entry.name,
                     Pos::at(env.file, span.start),
@@ -934,7 +939,7 @@ impl<'a> Evaluator<'a> {
         let overrides = self.force_attrs(attrs[i].value, pos)?;
         for o in overrides.attrs() {
             match attrs.binary_search_by_key(&o.name, |a| a.name) {
-                Ok(j) => attrs[j].value.0.set(State::Forward(o.value)),
+                Ok(j) => attrs[j].value.set_state(State::Forward(o.value)),
                 Err(j) => attrs.insert(j, *o),
             }
         }
@@ -1190,7 +1195,7 @@ impl<'a> Evaluator<'a> {
         let env = Env::alloc(self.bump, Some(c.env), c.env.file, false, &slots);
         let slots = env.slots();
         for (i, d) in defaults {
-            slots[i].0.set(match self.constant(d) {
+            slots[i].set_state(match self.constant(d) {
                 Some(v) => State::Done(v),
                 None => State::Deferred(d, env),
             });

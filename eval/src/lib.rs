@@ -22,7 +22,7 @@ use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use value::{NixStr, Thunk, Value};
+use value::{Attr, NixStr, Thunk, Value};
 
 /// Set (by a SIGINT handler, say) to stop the running evaluation: its next step fails with
 /// "interrupted by the user", which `tryEval` does not catch. Whoever sets it clears it.
@@ -232,9 +232,9 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A thunk for `f "name" x`, evaluated when forced (`mapAttrs`).
-    pub fn lazy_apply_attr(&self, f: &'a Thunk<'a>, name: Sym, x: &'a Thunk<'a>) -> &'a Thunk<'a> {
+    pub fn lazy_apply_attr(&self, f: &'a Thunk<'a>, attr: &'a Attr<'a>) -> &'a Thunk<'a> {
         self.bump
-            .alloc(Thunk::new(value::State::ApplyAttr(f, name, x)))
+            .alloc(Thunk::new(value::State::ApplyAttr(f, attr)))
     }
 
     /// A thunk for `set.name`, evaluated when forced.

@@ -10,9 +10,12 @@ use crate::Evaluator;
 use crate::Pos;
 use ferrix_parser::ast::{Expr, Lambda};
 use ferrix_parser::Sym;
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 
+/// `repr(u8)` puts the tag, below [`FIRST_STATE_TAG`], in the first byte; a [`Thunk`] relies
+/// on that to tell a value from a pending computation.
 #[derive(Clone, Copy)]
+#[repr(u8)]
 pub enum Value<'a> {
     Null,
     Bool(bool),
@@ -294,50 +297,159 @@ pub struct PrimOpApp<'a> {
 
 /// A lazily evaluated value. Forcing overwrites it with its value; while it is being
 /// forced it is a black hole, and forcing it again is infinite recursion.
-pub struct Thunk<'a>(pub(crate) Cell<State<'a>>);
+///
+/// 16 bytes, as most of what the evaluator allocates is thunks: a forced thunk holds its
+/// [`Value`] as is (whose first byte, the tag, is below [`FIRST_STATE_TAG`]); a pending one
+/// holds two words, the first being a pointer shifted up by 8 bits with a state tag at or
+/// above `FIRST_STATE_TAG` in its low byte. [`Thunk::state`] decodes either into a [`State`].
+pub struct Thunk<'a>(UnsafeCell<Repr<'a>>);
 
+#[derive(Clone, Copy)]
+#[repr(C)]
+union Repr<'a> {
+    value: Value<'a>,
+    /// Little-endian, so that the tag is the first byte in memory as it is for a value.
+    words: [u64; 2],
+}
+
+/// The first tag byte that is not a [`Value`]'s.
+const FIRST_STATE_TAG: u8 = 0x10;
+const DEFERRED: u8 = 0x10;
+const APPLY: u8 = 0x11;
+const APPLY_ATTR: u8 = 0x12;
+const APPLY_INDEX: u8 = 0x13;
+const SELECT: u8 = 0x14;
+const ARITH: u8 = 0x15;
+const FORWARD: u8 = 0x16;
+const BLACK_HOLE: u8 = 0x17;
+
+/// What a thunk holds, decoded.
 #[derive(Clone, Copy)]
 pub(crate) enum State<'a> {
     Done(Value<'a>),
     Deferred(&'a Expr, &'a Env<'a>),
     /// `f x`, made by builtins such as `map`.
     Apply(&'a Thunk<'a>, &'a Thunk<'a>),
-    /// `f "name" x`, which `mapAttrs` makes for each attribute; one thunk instead of the
-    /// three that `Apply` would take, and the name string is made only when forced.
-    ApplyAttr(&'a Thunk<'a>, Sym, &'a Thunk<'a>),
+    /// `f "name" x` for the attribute `name = x`, which `mapAttrs` makes for each attribute;
+    /// one thunk instead of the three that `Apply` would take, and the name string is made
+    /// only when forced. The attribute lives in the arena (the set's own array).
+    ApplyAttr(&'a Thunk<'a>, &'a Attr<'a>),
     /// `f i` for an index `i`, which `genList` makes for each item: one thunk instead of
     /// two, and the integer's thunk only when forced.
     ApplyIndex(&'a Thunk<'a>, u32),
     /// `s.name`, for `inherit (s) name`.
     Select(&'a Thunk<'a>, Sym, Pos),
-    /// A [`ast::SlotArith`] argument (`n - 1`) whose variable was not yet a number: the
-    /// expression, the variable's thunk and the file (for positions). No scope is kept.
-    Arith(&'a Expr, &'a Thunk<'a>, u32),
+    /// A [`ast::SlotArith`] argument (`n - 1`) whose variable was not yet a number. No scope
+    /// is kept.
+    ///
+    /// [`ast::SlotArith`]: ferrix_parser::ast::SlotArith
+    Arith(&'a ArithArg<'a>),
     /// The value of another thunk (a `rec` attribute replaced through `__overrides`).
     Forward(&'a Thunk<'a>),
     BlackHole,
 }
 
+/// The parts of a pending `n - 1` argument: the expression, the variable's thunk and the
+/// file (for positions); three words, so they live beside the thunk.
+pub(crate) struct ArithArg<'a> {
+    pub expr: &'a Expr,
+    pub var: &'a Thunk<'a>,
+    pub file: u32,
+}
+
+fn pack<'a, T>(tag: u8, p: &T, second: u64) -> Repr<'a> {
+    let addr = p as *const T as usize as u64;
+    debug_assert!(addr >> 56 == 0, "pointer does not fit in 56 bits");
+    Repr {
+        words: [((addr << 8) | tag as u64).to_le(), second.to_le()],
+    }
+}
+
+fn addr<T>(p: &T) -> u64 {
+    p as *const T as usize as u64
+}
+
 impl<'a> Thunk<'a> {
     pub fn done(v: Value<'a>) -> Self {
-        Thunk(Cell::new(State::Done(v)))
+        Thunk(UnsafeCell::new(Repr { value: v }))
     }
 
     pub(crate) fn new(s: State<'a>) -> Self {
-        Thunk(Cell::new(s))
+        Thunk(UnsafeCell::new(encode(s)))
     }
 
     /// Overwrites the thunk with a value (for values that refer to themselves).
     pub fn set(&self, v: Value<'a>) {
-        self.0.set(State::Done(v));
+        // SAFETY: the cell is only ever accessed by whole copies, on one thread, as `Cell`.
+        unsafe { *self.0.get() = Repr { value: v } }
+    }
+
+    pub(crate) fn set_state(&self, s: State<'a>) {
+        // SAFETY: as in `set`.
+        unsafe { *self.0.get() = encode(s) }
+    }
+
+    #[inline]
+    fn tag(&self) -> u8 {
+        // SAFETY: both members start with an initialised byte: a value's `repr(u8)` tag, or
+        // the low byte of the first word, stored little-endian.
+        unsafe { *(self.0.get() as *const u8) }
     }
 
     /// The value if already forced.
+    #[inline]
     pub fn value(&self) -> Option<Value<'a>> {
-        match self.0.get() {
-            State::Done(v) => Some(v),
-            _ => None,
+        if self.tag() < FIRST_STATE_TAG {
+            // SAFETY: a tag below `FIRST_STATE_TAG` is only ever written as a `Value`.
+            Some(unsafe { (*self.0.get()).value })
+        } else {
+            None
         }
+    }
+
+    pub(crate) fn state(&self) -> State<'a> {
+        if let Some(v) = self.value() {
+            return State::Done(v);
+        }
+        // SAFETY: any other tag was written as `words` by `encode`, whose pointers came
+        // from references that live as long as the arena ('a).
+        unsafe {
+            let [w0, w1] = (*self.0.get()).words;
+            let (w0, w1) = (u64::from_le(w0), u64::from_le(w1));
+            let p = (w0 >> 8) as usize;
+            match w0 as u8 {
+                DEFERRED => State::Deferred(&*(p as *const Expr), &*(w1 as usize as *const Env)),
+                APPLY => State::Apply(&*(p as *const Thunk), &*(w1 as usize as *const Thunk)),
+                APPLY_ATTR => {
+                    State::ApplyAttr(&*(p as *const Thunk), &*(w1 as usize as *const Attr))
+                }
+                APPLY_INDEX => State::ApplyIndex(&*(p as *const Thunk), w1 as u32),
+                SELECT => State::Select(
+                    &*(p as *const Thunk),
+                    Sym((w1 >> 32) as u32),
+                    Pos(w1 as u32),
+                ),
+                ARITH => State::Arith(&*(p as *const ArithArg)),
+                FORWARD => State::Forward(&*(p as *const Thunk)),
+                _ => State::BlackHole,
+            }
+        }
+    }
+}
+
+fn encode(s: State<'_>) -> Repr<'_> {
+    match s {
+        State::Done(v) => Repr { value: v },
+        State::Deferred(e, env) => pack(DEFERRED, e, addr(env)),
+        State::Apply(f, x) => pack(APPLY, f, addr(x)),
+        State::ApplyAttr(f, a) => pack(APPLY_ATTR, f, addr(a)),
+        State::ApplyIndex(f, i) => pack(APPLY_INDEX, f, i as u64),
+        State::Select(t, name, pos) => pack(SELECT, t, ((name.0 as u64) << 32) | pos.0 as u64),
+        State::Arith(a) => pack(ARITH, a, 0),
+        State::Forward(t) => pack(FORWARD, t, 0),
+        State::BlackHole => Repr {
+            words: [(BLACK_HOLE as u64).to_le(), 0],
+        },
     }
 }
 
@@ -387,8 +499,77 @@ mod tests {
     #[test]
     fn value_sizes() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
-        assert_eq!(std::mem::size_of::<Thunk>(), 24);
+        assert_eq!(std::mem::size_of::<Thunk>(), 16);
         assert_eq!(std::mem::size_of::<Attr>(), 16);
         assert_eq!(std::mem::size_of::<AttrSet>(), 24);
+    }
+
+    /// Every state comes back out of a thunk as it went in, and values keep their tags
+    /// below the state tags.
+    #[test]
+    fn thunk_states_round_trip() {
+        use ferrix_parser::ast::ExprKind;
+        let bump = bumpalo::Bump::new();
+        let expr = bump.alloc(Expr {
+            span: ferrix_parser::ast::Span::new(3, 4),
+            kind: ExprKind::Int(7),
+        });
+        let env = Env::alloc(&bump, None, 5, false, &[]);
+        let f: &Thunk = bump.alloc(Thunk::done(Value::Int(-3)));
+        let x: &Thunk = bump.alloc(Thunk::done(Value::Float(2.5)));
+        let attr: &Attr = bump.alloc(Attr {
+            name: Sym(9),
+            value: x,
+            pos: Pos(11),
+        });
+        let arith = bump.alloc(ArithArg {
+            expr,
+            var: x,
+            file: 12,
+        });
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(i64::MIN),
+            Value::Float(-0.5),
+        ];
+        for v in values {
+            let t = Thunk::done(v);
+            assert!(t.tag() < FIRST_STATE_TAG);
+            match (t.value(), v) {
+                (Some(Value::Null), Value::Null) => {}
+                (Some(Value::Bool(a)), Value::Bool(b)) => assert_eq!(a, b),
+                (Some(Value::Int(a)), Value::Int(b)) => assert_eq!(a, b),
+                (Some(Value::Float(a)), Value::Float(b)) => assert_eq!(a.to_bits(), b.to_bits()),
+                _ => panic!("value changed kind"),
+            }
+        }
+        let t = Thunk::new(State::Deferred(expr, env));
+        assert!(t.value().is_none());
+        assert!(
+            matches!(t.state(), State::Deferred(e, en) if std::ptr::eq(e, expr) && std::ptr::eq(en, env))
+        );
+        t.set_state(State::Apply(f, x));
+        assert!(
+            matches!(t.state(), State::Apply(a, b) if std::ptr::eq(a, f) && std::ptr::eq(b, x))
+        );
+        t.set_state(State::ApplyAttr(f, attr));
+        assert!(
+            matches!(t.state(), State::ApplyAttr(a, b) if std::ptr::eq(a, f) && std::ptr::eq(b, attr))
+        );
+        t.set_state(State::ApplyIndex(x, u32::MAX));
+        assert!(matches!(t.state(), State::ApplyIndex(a, u32::MAX) if std::ptr::eq(a, x)));
+        t.set_state(State::Select(f, Sym(u32::MAX), Pos(u32::MAX - 1)));
+        assert!(
+            matches!(t.state(), State::Select(a, Sym(u32::MAX), p) if std::ptr::eq(a, f) && p == Pos(u32::MAX - 1))
+        );
+        t.set_state(State::Arith(arith));
+        assert!(matches!(t.state(), State::Arith(a) if std::ptr::eq(a, arith) && a.file == 12));
+        t.set_state(State::Forward(x));
+        assert!(matches!(t.state(), State::Forward(a) if std::ptr::eq(a, x)));
+        t.set_state(State::BlackHole);
+        assert!(matches!(t.state(), State::BlackHole) && t.value().is_none());
+        t.set(Value::Int(42));
+        assert!(matches!(t.value(), Some(Value::Int(42))));
     }
 }
