@@ -218,8 +218,8 @@ fn auto_args<'a>(
     let nowhere = Pos::NONE;
     let mut out: Vec<Attr<'a>> = Vec::new();
     for (name, expr) in &args.args {
-        let (e, file) = ev.parse(expr.as_bytes(), Origin::String, &cwd())?;
-        let env = ev.file_env(file);
+        let e = ev.parse(expr.as_bytes(), Origin::String, &cwd())?;
+        let env = ev.file_env();
         out.push(Attr {
             name: ev.intern(name.as_bytes()),
             value: ev.thunk(e, env),
@@ -271,7 +271,7 @@ fn auto_call<'a>(
                             "cannot evaluate a function that has an argument without a value ('{}')\n\nNix attempted to evaluate a function as a top level expression; in\nthis case it must have its arguments supplied either by default\nvalues, or passed explicitly with '--arg' or '--argstr'. See\nhttps://nixos.org/manual/nix/stable/#ss-functions.",
                             ev.sym_name(f.name)
                         ),
-                        Pos::at(c.env.file, f.span.start),
+                        Pos::of(f.span.start),
                     ))
                 }
             }

@@ -780,11 +780,11 @@ fn time_in_process(
         let ev = ferrix_eval::Evaluator::new(&bump, &names);
         ferrix_primops::install(&ev, &ferrix_primops::Config::default());
         native.install(&ev).expect("install plugins");
-        let (e, file) = ev
+        let e = ev
             .parse(expr.as_bytes(), ferrix_parser::Origin::String, b"/")
             .expect("parse");
         let t = std::time::Instant::now();
-        let v = ev.eval(e, ev.file_env(file)).expect("evaluate");
+        let v = ev.eval(e, ev.file_env()).expect("evaluate");
         best = best.min(t.elapsed().as_secs_f64());
         out.clear();
         ev.print_value(v, &mut out);

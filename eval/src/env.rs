@@ -1,38 +1,62 @@
 //! Run-time scopes. The resolver fixed every variable to `(up, index)`; an [`Env`] is one
 //! level of that chain.
 //!
-//! A scope is made for every function call, so its size matters: the slots follow the
-//! 16-byte header in the same arena allocation (a one-argument call takes 24 bytes).
+//! A scope is made for every function call, so its size matters: the slots follow an
+//! 8-byte header in the same arena allocation (a one-argument call takes 16 bytes). The
+//! header is only the enclosing scope's address: positions come from the code (whose spans
+//! are absolute), and the slot count is the resolver's business (kept in debug builds,
+//! to check every index against).
 
 use crate::value::Thunk;
 use bumpalo::Bump;
 use std::alloc::Layout;
+use std::marker::PhantomData;
 
 #[repr(C)]
 pub struct Env<'a> {
-    pub up: Option<&'a Env<'a>>,
-    /// Source file of the code running in this scope, for positions.
-    pub file: u32,
-    /// The number of slots; the top bit marks a `with` scope.
-    len_with: u32,
+    /// The enclosing scope, with the low bit set when this is the scope of a `with`.
+    up_with: *const Env<'a>,
+    /// The number of slots, to check indices against.
+    #[cfg(debug_assertions)]
+    len: usize,
     /// The slots, in the resolver's order, start here. A `with` scope has one slot: the set
     /// it opens.
     slots: [&'a Thunk<'a>; 0],
+    _scopes: PhantomData<&'a Env<'a>>,
 }
 
-const WITH_BIT: u32 = 1 << 31;
+const WITH_BIT: usize = 1;
+
+fn header<'a>(up: Option<&'a Env<'a>>, is_with: bool, _len: usize) -> Env<'a> {
+    let up = up.map_or(std::ptr::null(), |e| e as *const Env<'a>);
+    Env {
+        up_with: up.map_addr(|a| a | if is_with { WITH_BIT } else { 0 }),
+        #[cfg(debug_assertions)]
+        len: _len,
+        slots: [],
+        _scopes: PhantomData,
+    }
+}
 
 impl<'a> Env<'a> {
     /// A scope in the arena holding `slots`.
     pub fn alloc(
         bump: &'a Bump,
         up: Option<&'a Env<'a>>,
-        file: u32,
         is_with: bool,
         slots: &[&'a Thunk<'a>],
     ) -> &'a Env<'a> {
+        Env::alloc_slots(bump, up, is_with, slots).0
+    }
+
+    /// As `alloc`, and the scope's slots as a slice.
+    pub fn alloc_slots(
+        bump: &'a Bump,
+        up: Option<&'a Env<'a>>,
+        is_with: bool,
+        slots: &[&'a Thunk<'a>],
+    ) -> (&'a Env<'a>, &'a [&'a Thunk<'a>]) {
         let n = slots.len();
-        assert!(n < WITH_BIT as usize, "too many variables in one scope");
         let layout = Layout::new::<Env>()
             .extend(Layout::array::<&Thunk>(n).expect("scope size"))
             .expect("scope size")
@@ -43,31 +67,40 @@ impl<'a> Env<'a> {
         // after it (`slots` is a zero-length array at the header's end, and `repr(C)` keeps
         // it there). Both are written before the reference is made.
         unsafe {
-            p.write(Env {
-                up,
-                file,
-                len_with: n as u32 | if is_with { WITH_BIT } else { 0 },
-                slots: [],
-            });
+            p.write(header(up, is_with, n));
             let first = std::ptr::addr_of_mut!((*p).slots) as *mut &'a Thunk<'a>;
             std::ptr::copy_nonoverlapping(slots.as_ptr(), first, n);
-            &*p
+            (&*p, std::slice::from_raw_parts(first, n))
         }
     }
 
-    /// The values of this scope's names, in the resolver's slot order.
+    /// The value of the name in slot `index`, which the resolver placed in this scope.
     #[inline]
-    pub fn slots(&'a self) -> &'a [&'a Thunk<'a>] {
-        let n = (self.len_with & !WITH_BIT) as usize;
-        // SAFETY: every `Env` is made by `alloc`, which puts `n` initialised slots after the
-        // header in the same allocation.
-        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), n) }
+    pub fn slot(&self, index: u32) -> &'a Thunk<'a> {
+        #[cfg(debug_assertions)]
+        assert!(
+            (index as usize) < self.len,
+            "slot {index} of a scope of {}",
+            self.len
+        );
+        // SAFETY: every `Env` is made by `alloc` or `EnvFrame`, which put the slots right
+        // after the header, and the resolver only gives indices of slots its scope has (as
+        // the debug builds check).
+        unsafe { *self.slots.as_ptr().add(index as usize) }
+    }
+
+    /// The enclosing scope.
+    #[inline]
+    pub fn up(&self) -> Option<&'a Env<'a>> {
+        let p = self.up_with.map_addr(|a| a & !WITH_BIT);
+        // SAFETY: the address came from a reference to a scope that lives as long as 'a.
+        unsafe { p.as_ref() }
     }
 
     /// Whether this is the scope of a `with`.
     #[inline]
     pub fn is_with(&self) -> bool {
-        self.len_with & WITH_BIT != 0
+        self.up_with.addr() & WITH_BIT != 0
     }
 
     /// The scope `up` levels out.
@@ -75,7 +108,7 @@ impl<'a> Env<'a> {
     pub fn ancestor(&'a self, up: u32) -> &'a Env<'a> {
         let mut e = self;
         for _ in 0..up {
-            match e.up {
+            match e.up() {
                 Some(p) => e = p,
                 None => break,
             }
@@ -97,17 +130,12 @@ pub struct EnvFrame<'a, const N: usize> {
 impl<'a, const N: usize> EnvFrame<'a, N> {
     /// A frame holding `slots`, or `None` when there are more than `N`.
     #[inline]
-    pub fn new(up: Option<&'a Env<'a>>, file: u32, slots: &[&'a Thunk<'a>]) -> Option<Self> {
+    pub fn new(up: Option<&'a Env<'a>>, slots: &[&'a Thunk<'a>]) -> Option<Self> {
         if slots.len() > N {
             return None;
         }
         let mut frame = EnvFrame {
-            head: Env {
-                up,
-                file,
-                len_with: slots.len() as u32,
-                slots: [],
-            },
+            head: header(up, false, slots.len()),
             slots: [None; N],
         };
         for (d, s) in frame.slots.iter_mut().zip(slots) {
@@ -136,24 +164,34 @@ mod tests {
 
     #[test]
     fn slots_follow_the_header() {
-        assert_eq!(std::mem::size_of::<Env>(), 16);
+        let header = if cfg!(debug_assertions) { 16 } else { 8 };
+        assert_eq!(std::mem::size_of::<Env>(), header);
         let bump = Bump::new();
         let a: &Thunk = bump.alloc(Thunk::done(Value::Int(1)));
         let b: &Thunk = bump.alloc(Thunk::done(Value::Int(2)));
-        let outer = Env::alloc(&bump, None, 7, false, &[]);
-        let inner = Env::alloc(&bump, Some(outer), 7, true, &[a, b]);
-        assert!(outer.slots().is_empty() && !outer.is_with());
+        let outer = Env::alloc(&bump, None, false, &[]);
+        let inner = Env::alloc(&bump, Some(outer), true, &[a, b]);
+        assert!(!outer.is_with() && outer.up().is_none());
         assert!(inner.is_with());
-        assert_eq!(inner.slots().len(), 2);
-        assert!(std::ptr::eq(inner.slots()[1], b));
+        assert!(std::ptr::eq(inner.slot(0), a) && std::ptr::eq(inner.slot(1), b));
         assert!(std::ptr::eq(inner.ancestor(1), outer));
         assert!(std::ptr::eq(inner.ancestor(5), outer));
-        let frame = EnvFrame::<4>::new(Some(outer), 7, &[b, a, b]).unwrap();
+        let frame = EnvFrame::<4>::new(Some(inner), &[b, a, b]).unwrap();
         // SAFETY: the reference does not outlive `frame`.
         let on_stack = unsafe { frame.env() };
-        assert_eq!(on_stack.slots().len(), 3);
-        assert!(std::ptr::eq(on_stack.slots()[1], a) && std::ptr::eq(on_stack.slots()[2], b));
-        assert!(!on_stack.is_with() && std::ptr::eq(on_stack.ancestor(1), outer));
-        assert!(EnvFrame::<2>::new(None, 7, &[a, b, a]).is_none());
+        assert!(std::ptr::eq(on_stack.slot(1), a) && std::ptr::eq(on_stack.slot(2), b));
+        assert!(!on_stack.is_with() && std::ptr::eq(on_stack.ancestor(2), outer));
+        assert!(std::ptr::eq(on_stack.up().unwrap(), inner));
+        assert!(EnvFrame::<2>::new(None, &[a, b, a]).is_none());
+    }
+
+    /// A debug build catches an index the scope does not have.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "slot 1 of a scope of 1")]
+    fn debug_builds_check_slot_indices() {
+        let bump = Bump::new();
+        let a: &Thunk = bump.alloc(Thunk::done(Value::Int(1)));
+        Env::alloc(&bump, None, false, &[a]).slot(1);
     }
 }

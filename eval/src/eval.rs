@@ -60,8 +60,8 @@ fn number_literal<'a>(e: &Expr) -> Value<'a> {
 
 impl<'a> Evaluator<'a> {
     #[inline]
-    pub(crate) fn pos(&self, env: &Env<'a>, e: &Expr) -> Pos {
-        Pos::at(env.file, e.span.start)
+    pub(crate) fn pos(&self, e: &Expr) -> Pos {
+        Pos::of(e.span.start)
     }
 
     /// Forces a thunk to weak head normal form.
@@ -96,7 +96,7 @@ impl<'a> Evaluator<'a> {
                 .force(f, pos)
                 .and_then(|fv| self.call_value(fv, Value::Int(i as i64), Pos::NONE)),
             State::Select(s, name, at) => self.select_from(s, name, at),
-            State::Arith(a) => self.eval_slot_arith(a.expr, a.var, a.file),
+            State::Arith(e, x) => self.eval_slot_arith(e, x),
             State::Forward(other) => self.force(other, pos),
             State::Done(_) | State::BlackHole => unreachable!("handled above"),
         };
@@ -177,7 +177,7 @@ impl<'a> Evaluator<'a> {
         if grown >= MAX_STACK / STACK_GROWTH {
             return Err(EvalError::eval(
                 "stack overflow (possible infinite recursion)",
-                self.pos(env, e),
+                self.pos(e),
             ));
         }
         self.stack_grown.set(grown + 1);
@@ -202,7 +202,7 @@ impl<'a> Evaluator<'a> {
             | ExprKind::Path(_)
             | ExprKind::HomePath(..) => self.literal_thunk(e),
             ExprKind::Var(v) => match v.slot {
-                Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
+                Slot::Local { up, index } => env.ancestor(up).slot(index),
                 Slot::Global(i) => self.global(i),
                 _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
             },
@@ -234,12 +234,7 @@ impl<'a> Evaluator<'a> {
                 return self.value_thunk(v);
             }
         }
-        self.bump
-            .alloc(Thunk::new(State::Arith(self.bump.alloc(ArithArg {
-                expr: e,
-                var: x,
-                file: env.file,
-            }))))
+        self.bump.alloc(Thunk::new(State::Arith(e, x)))
     }
 
     /// What forcing `self.thunk(e, env)` at `pos` gives, without making the thunk.
@@ -250,7 +245,7 @@ impl<'a> Evaluator<'a> {
                 ..
             }) => self.force(self.thunk(e, env), pos),
             ExprKind::Binary(..) => match e.slot_arith() {
-                Some(a) => self.eval_slot_arith(e, self.slot_arith_operand(a, env), env.file),
+                Some(a) => self.eval_slot_arith(e, self.slot_arith_operand(a, env)),
                 None => self.eval(e, env),
             },
             _ => self.eval(e, env),
@@ -276,17 +271,17 @@ impl<'a> Evaluator<'a> {
     #[inline(always)]
     fn slot_arith_operand(&self, a: ast::SlotArith<'a>, env: &'a Env<'a>) -> &'a Thunk<'a> {
         match a.slot {
-            Slot::Local { up, index } => env.ancestor(up).slots()[index as usize],
+            Slot::Local { up, index } => env.ancestor(up).slot(index),
             Slot::Global(i) => self.global(i),
             _ => unreachable!("a SlotArith variable has a slot"),
         }
     }
 
-    fn eval_slot_arith(&self, e: &'a Expr, x: &'a Thunk<'a>, file: u32) -> EvalResult<'a> {
+    fn eval_slot_arith(&self, e: &'a Expr, x: &'a Thunk<'a>) -> EvalResult<'a> {
         let a = e
             .slot_arith()
             .expect("Arith thunks are made from a SlotArith");
-        let at = |e: &Expr| Pos::at(file, e.span.start);
+        let at = |e: &Expr| Pos::of(e.span.start);
         let xv = self.force(x, at(a.var))?;
         let lv = number_literal(a.lit);
         let (l, r, right) = if a.var_left {
@@ -352,20 +347,20 @@ impl<'a> Evaluator<'a> {
             let e: &'a Expr = self.bump.alloc(Expr::new(span, ExprKind::Var(*v)));
             return Ok(self.bump.alloc(Thunk::new(State::Deferred(e, env))));
         }
-        self.lookup(v, env, Pos::at(env.file, span.start))
+        self.lookup(v, env, Pos::of(span.start))
     }
 
     #[inline(always)]
     fn lookup(&self, v: &ast::Var, env: &'a Env<'a>, pos: Pos) -> TR<'a> {
         match v.slot {
-            Slot::Local { up, index } => Ok(env.ancestor(up).slots()[index as usize]),
+            Slot::Local { up, index } => Ok(env.ancestor(up).slot(index)),
             Slot::Global(i) => Ok(self.global(i)),
             Slot::With { up } => {
                 let mut w = Some(env.ancestor(up));
                 while let Some(scope) = w {
                     if scope.is_with() {
                         // Nix reports a `with` of a non-set without a position.
-                        let set = match self.force(scope.slots()[0], pos)? {
+                        let set = match self.force(scope.slot(0), pos)? {
                             Value::Attrs(set) => set,
                             v => {
                                 return Err(EvalError::new(
@@ -379,7 +374,7 @@ impl<'a> Evaluator<'a> {
                             return Ok(a.value);
                         }
                     }
-                    w = scope.up;
+                    w = scope.up();
                 }
                 Err(EvalError::eval(
                     format!("undefined variable '{}'", self.sym_name(v.name)),
@@ -400,13 +395,13 @@ impl<'a> Evaluator<'a> {
             ExprKind::Int(n) => Ok(Value::Int(*n)),
             ExprKind::Float(f) => Ok(Value::Float(*f)),
             ExprKind::Var(v) => {
-                let pos = self.pos(env, e);
+                let pos = self.pos(e);
                 let t = self.lookup(v, env, pos)?;
                 self.force(t, pos)
             }
             ExprKind::Call(f, args) => self.eval_call(e, f, args, env),
             ExprKind::If(b) => {
-                if self.eval_bool(&b[0], env, Some(self.pos(env, e)))? {
+                if self.eval_bool(&b[0], env, Some(self.pos(e)))? {
                     self.eval(&b[1], env)
                 } else {
                     self.eval(&b[2], env)
@@ -419,15 +414,11 @@ impl<'a> Evaluator<'a> {
                         return Ok(v);
                     }
                 }
-                self.eval_binary(*op, &b[0], &b[1], env, self.pos(env, e))
+                self.eval_binary(*op, &b[0], &b[1], env, self.pos(e))
             }
-            ExprKind::Select(sel) => self.eval_select(sel, env, self.pos(env, e)),
-            ExprKind::Attrs(a) => self.eval_attrs(a, env, self.pos(env, e)),
-            ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump.alloc(Closure {
-                lambda: l,
-                env,
-                pos: self.pos(env, e),
-            }))),
+            ExprKind::Select(sel) => self.eval_select(sel, env, self.pos(e)),
+            ExprKind::Attrs(a) => self.eval_attrs(a, env, self.pos(e)),
+            ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump.alloc(Closure { lambda: l, env }))),
             ExprKind::Let(a, body) => {
                 let (scope, _) = self.rec_scope(a, env)?;
                 self.eval(body, scope)
@@ -445,7 +436,7 @@ impl<'a> Evaluator<'a> {
         args: &'a [Expr],
         env: &'a Env<'a>,
     ) -> EvalResult<'a> {
-        let pos = self.pos(env, e);
+        let pos = self.pos(e);
         let mut fv = self.eval(f, env)?;
         let mut rest = args;
         while !rest.is_empty() {
@@ -487,7 +478,7 @@ impl<'a> Evaluator<'a> {
 
     #[inline(never)]
     fn eval_other(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
-        let pos = self.pos(env, e);
+        let pos = self.pos(e);
         match &e.kind {
             ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(..) => {
                 Ok(self.literal_str(e))
@@ -517,7 +508,7 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::With(w, body) => {
                 let t = self.thunk(w, env);
-                let scope = Env::alloc(self.bump, Some(env), env.file, true, &[t]);
+                let scope = Env::alloc(self.bump, Some(env), true, &[t]);
                 self.eval(body, scope)
             }
             ExprKind::Assert(b) => {
@@ -739,7 +730,7 @@ impl<'a> Evaluator<'a> {
                             ..
                         }),
                     ..
-                }) if *up > 0 => env.ancestor(up - 1).slots()[*index as usize],
+                }) if *up > 0 => env.ancestor(up - 1).slot(*index),
                 AttrValue::Plain(Expr {
                     kind:
                         ExprKind::Var(ast::Var {
@@ -773,8 +764,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        let scope: &'a Env<'a> = Env::alloc(self.bump, Some(env), env.file, false, &slots);
-        let slots = scope.slots();
+        let (scope, slots) = Env::alloc_slots(self.bump, Some(env), false, &slots);
         let mut sources: SmallVec<[&'a Thunk<'a>; 4]> =
             SmallVec::with_capacity(a.inherit_sources.len());
         for s in &a.inherit_sources {
@@ -792,7 +782,7 @@ impl<'a> Evaluator<'a> {
                 AttrValue::InheritFrom { source, span } => slot.set_state(State::Select(
                     sources[*source as usize],
                     entry.name,
-                    Pos::at(env.file, span.start),
+                    Pos::of(span.start),
                 )),
                 AttrValue::Inherit(..) => {}
             }
@@ -802,11 +792,10 @@ impl<'a> Evaluator<'a> {
 
     #[inline(never)]
     fn eval_attrs(&self, a: &'a ast::Attrs, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
-        let file = env.file;
         // Without dynamic names or `__overrides` the attributes go straight into the
         // arena, already sorted, with no vector in between.
         if a.dynamic.is_empty() {
-            let at = |span: ast::Span| Pos::at(file, span.start);
+            let at = |span: ast::Span| Pos::of(span.start);
             if !a.rec {
                 let sources: SmallVec<[&'a Thunk<'a>; 4]> = a
                     .inherit_sources
@@ -854,7 +843,7 @@ impl<'a> Evaluator<'a> {
                 .map(|(entry, t)| Attr {
                     name: entry.name,
                     value: t,
-                    pos: Pos::at(file, entry.span.start),
+                    pos: Pos::of(entry.span.start),
                 })
                 .collect();
             (scope, self.apply_overrides(attrs, pos)?)
@@ -869,21 +858,21 @@ impl<'a> Evaluator<'a> {
                 attrs.push(Attr {
                     name: entry.name,
                     value: self.plain_attr_value(entry, env, &sources)?,
-                    pos: Pos::at(file, entry.span.start),
+                    pos: Pos::of(entry.span.start),
                 });
             }
             (env, attrs)
         };
         for d in &a.dynamic {
             let nv = self.eval(&d.name, scope)?;
-            let npos = self.pos(scope, &d.name);
+            let npos = self.pos(&d.name);
             if let Value::Null = nv {
                 continue;
             }
             let _ = npos;
             let name = self.name_string(nv)?;
             let sym = self.intern(&name);
-            let at = Pos::at(file, d.span.start);
+            let at = Pos::of(d.span.start);
             match attrs.binary_search_by_key(&sym, |x| x.name) {
                 Ok(i) => {
                     return Err(EvalError::eval(
@@ -921,7 +910,7 @@ impl<'a> Evaluator<'a> {
             AttrValue::InheritFrom { source, span } => self.bump.alloc(Thunk::new(State::Select(
                 sources[*source as usize],
                 entry.name,
-                Pos::at(env.file, span.start),
+                Pos::of(span.start),
             ))),
         })
     }
@@ -1008,8 +997,8 @@ impl<'a> Evaluator<'a> {
 
     fn describe_lambda(&self, c: &Closure<'a>) -> String {
         match c.lambda.name {
-            Some(n) => format!("'{}' at {}", self.sym_name(n), self.show_pos(c.pos)),
-            None => format!("anonymous function at {}", self.show_pos(c.pos)),
+            Some(n) => format!("'{}' at {}", self.sym_name(n), self.show_pos(c.pos())),
+            None => format!("anonymous function at {}", self.show_pos(c.pos())),
         }
     }
 
@@ -1035,25 +1024,20 @@ impl<'a> Evaluator<'a> {
         }
         if let Value::Lambda(c) = f {
             if let (None, ExprKind::Lambda(inner)) = (&c.lambda.formals, &c.lambda.body.kind) {
-                let file = c.env.file;
-                let inner_closure = |env| Closure {
-                    lambda: inner,
-                    env,
-                    pos: self.pos(c.env, &c.lambda.body),
-                };
+                let inner_closure = |env| Closure { lambda: inner, env };
                 if !inner.keeps_scope && inner.formals.is_none() {
-                    if let Some(outer) = EnvFrame::<1>::new(Some(c.env), file, &[x]) {
+                    if let Some(outer) = EnvFrame::<1>::new(Some(c.env), &[x]) {
                         // SAFETY: nothing refers to `outer` but `env`'s chain, and the body
                         // keeps no reference to that (`keeps_scope`).
                         let outer = unsafe { outer.env() };
-                        if let Some(frame) = EnvFrame::<1>::new(Some(outer), file, &[y]) {
+                        if let Some(frame) = EnvFrame::<1>::new(Some(outer), &[y]) {
                             let closure = inner_closure(outer);
                             // SAFETY: as above.
                             return self.lambda_body(&closure, unsafe { frame.env() }, pos);
                         }
                     }
                 }
-                let outer = Env::alloc(self.bump, Some(c.env), file, false, &[x]);
+                let outer = Env::alloc(self.bump, Some(c.env), false, &[x]);
                 return self.call_lambda(&inner_closure(outer), y, pos);
             }
         }
@@ -1070,7 +1054,7 @@ impl<'a> Evaluator<'a> {
                 let t = Thunk::done(arg);
                 // SAFETY: nothing keeps a reference to `t` past the call (`arg_escapes`).
                 let t: &'a Thunk<'a> = unsafe { &*(&t as *const Thunk<'a>) };
-                if let Some(frame) = EnvFrame::<1>::new(Some(c.env), c.env.file, &[t]) {
+                if let Some(frame) = EnvFrame::<1>::new(Some(c.env), &[t]) {
                     // SAFETY: nor to the scope (`arg_escapes` implies `!keeps_scope`).
                     return self.lambda_body(c, unsafe { frame.env() }, pos);
                 }
@@ -1095,15 +1079,13 @@ impl<'a> Evaluator<'a> {
                     // SAFETY: nothing keeps a reference to `tx` past the call
                     // (`outer_arg_escapes`).
                     let tx: &'a Thunk<'a> = unsafe { &*(&tx as *const Thunk<'a>) };
-                    let file = c.env.file;
-                    if let Some(outer) = EnvFrame::<1>::new(Some(c.env), file, &[tx]) {
+                    if let Some(outer) = EnvFrame::<1>::new(Some(c.env), &[tx]) {
                         // SAFETY: the inner body keeps no reference to its scope.
                         let outer = unsafe { outer.env() };
-                        if let Some(frame) = EnvFrame::<1>::new(Some(outer), file, &[y]) {
+                        if let Some(frame) = EnvFrame::<1>::new(Some(outer), &[y]) {
                             let closure = Closure {
                                 lambda: inner,
                                 env: outer,
-                                pos: self.pos(c.env, &c.lambda.body),
                             };
                             // SAFETY: as above.
                             return self.lambda_body(&closure, unsafe { frame.env() }, pos);
@@ -1119,12 +1101,12 @@ impl<'a> Evaluator<'a> {
         let l = c.lambda;
         let Some(formals) = &l.formals else {
             if !l.keeps_scope {
-                if let Some(frame) = EnvFrame::<1>::new(Some(c.env), c.env.file, &[arg]) {
+                if let Some(frame) = EnvFrame::<1>::new(Some(c.env), &[arg]) {
                     // SAFETY: the body keeps no reference to its scope (`keeps_scope`).
                     return self.lambda_body(c, unsafe { frame.env() }, pos);
                 }
             }
-            let env = Env::alloc(self.bump, Some(c.env), c.env.file, false, &[arg]);
+            let env = Env::alloc(self.bump, Some(c.env), false, &[arg]);
             return self.lambda_body(c, env, pos);
         };
         let set = self.force_attrs(arg, pos)?;
@@ -1186,14 +1168,13 @@ impl<'a> Evaluator<'a> {
             }
         }
         if !l.keeps_scope && defaults.is_empty() {
-            if let Some(frame) = EnvFrame::<8>::new(Some(c.env), c.env.file, &slots) {
+            if let Some(frame) = EnvFrame::<8>::new(Some(c.env), &slots) {
                 // SAFETY: the body keeps no reference to its scope (`keeps_scope`), and
                 // there are no defaults to evaluate in it lazily.
                 return self.lambda_body(c, unsafe { frame.env() }, pos);
             }
         }
-        let env = Env::alloc(self.bump, Some(c.env), c.env.file, false, &slots);
-        let slots = env.slots();
+        let (env, slots) = Env::alloc_slots(self.bump, Some(c.env), false, &slots);
         for (i, d) in defaults {
             slots[i].set_state(match self.constant(d) {
                 Some(v) => State::Done(v),
@@ -1214,7 +1195,7 @@ impl<'a> Evaluator<'a> {
                     None => "anonymous lambda".into(),
                 };
                 Err(e
-                    .with_frame(format!("while evaluating {what}"), Some(c.pos))
+                    .with_frame(format!("while evaluating {what}"), Some(c.pos()))
                     .with_frame("from call site", Some(call)))
             }
             r => r,
@@ -1243,7 +1224,7 @@ impl<'a> Evaluator<'a> {
         ) {
             let a = self.eval(l, env)?;
             let b = self.eval(r, env)?;
-            return self.binary_values(op, a, b, pos, self.pos(env, r));
+            return self.binary_values(op, a, b, pos, self.pos(r));
         }
         match op {
             BinOp::And => Ok(Value::Bool(
@@ -1280,13 +1261,7 @@ impl<'a> Evaluator<'a> {
                 };
                 Ok(self.concat_lists(&[x, y]))
             }
-            _ => self.binary_values(
-                op,
-                self.eval(l, env)?,
-                self.eval(r, env)?,
-                pos,
-                self.pos(env, r),
-            ),
+            _ => self.binary_values(op, self.eval(l, env)?, self.eval(r, env)?, pos, self.pos(r)),
         }
     }
 
@@ -1340,7 +1315,7 @@ impl<'a> Evaluator<'a> {
                 ast::Part::Lit(_, t) => out.extend_from_slice(t),
                 ast::Part::Expr(d, x) => {
                     let v = self.eval(x, env)?;
-                    let at = Pos::at(env.file, *d);
+                    let at = Pos::of(*d);
                     if kind == StrOrPath::Path && i == 0 {
                         // The leading path of `./a/${b}` is kept as it is.
                         match v {
@@ -1401,7 +1376,7 @@ impl<'a> Evaluator<'a> {
                     let ExprKind::Call(_, args) = &x.kind else {
                         unreachable!("checked above")
                     };
-                    let at = self.pos(env, x);
+                    let at = self.pos(x);
                     let v = self.eval_argument(&args[0], env, at)?;
                     let start = scratch.len();
                     self.coerce_to_string(v, at, true, false, &mut scratch, &mut context)?;
@@ -1413,7 +1388,7 @@ impl<'a> Evaluator<'a> {
                         pieces.push(Piece::Text(s.bytes));
                     }
                     v => {
-                        let at = Pos::at(env.file, *d);
+                        let at = Pos::of(*d);
                         let start = scratch.len();
                         self.coerce_to_string(v, at, false, true, &mut scratch, &mut context)?;
                         pieces.push(Piece::Scratch(start..scratch.len()));

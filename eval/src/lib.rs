@@ -44,6 +44,13 @@ impl Pos {
         Pos(base.saturating_add(offset).min(u32::MAX - 1))
     }
 
+    /// The position of an absolute offset: one of a span of code parsed by
+    /// `Evaluator::parse_in_scope`, which adds its file's base to every span.
+    #[inline]
+    pub fn of(offset: u32) -> Pos {
+        Pos(offset.min(u32::MAX - 1))
+    }
+
     pub fn is_none(self) -> bool {
         self == Pos::NONE
     }
@@ -298,7 +305,7 @@ impl<'a> Evaluator<'a> {
         text: &[u8],
         origin: Origin,
         base_dir: &[u8],
-    ) -> Result<(&'a Expr, u32), Box<EvalError>> {
+    ) -> Result<&'a Expr, Box<EvalError>> {
         self.parse_in_scope(text, origin, base_dir, &[])
     }
 
@@ -309,7 +316,7 @@ impl<'a> Evaluator<'a> {
         origin: Origin,
         base_dir: &[u8],
         names: &[Sym],
-    ) -> Result<(&'a Expr, u32), Box<EvalError>> {
+    ) -> Result<&'a Expr, Box<EvalError>> {
         let keep = !matches!(origin, Origin::File(_));
         let info = SourceInfo {
             origin: origin.clone(),
@@ -321,9 +328,10 @@ impl<'a> Evaluator<'a> {
             ferrix_parser::parse_in_scope(text, &info, &mut symbols, &self.globals, names)
         };
         match r {
-            Ok(e) => {
+            Ok(mut e) => {
                 let file = self.add_file(origin, text, keep);
-                Ok((self.bump.alloc(e), file))
+                ferrix_parser::ast::rebase(&mut e, file);
+                Ok(self.bump.alloc(e))
             }
             // Parse errors arrive rendered; `render_error` prints them as they are.
             Err(d) => Err(Box::new(EvalError {
@@ -337,14 +345,14 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The scope a file's top-level expression runs in.
-    pub fn file_env(&self, file: u32) -> &'a Env<'a> {
-        Env::alloc(self.bump, None, file, false, &[])
+    pub fn file_env(&self) -> &'a Env<'a> {
+        Env::alloc(self.bump, None, false, &[])
     }
 
     /// Evaluates an expression given as text (`-E`), relative to `base_dir`.
     pub fn eval_text(&self, text: &[u8], origin: Origin, base_dir: &[u8]) -> EvalResult<'a> {
-        let (e, file) = self.parse(text, origin, base_dir)?;
-        self.eval(e, self.file_env(file))
+        let e = self.parse(text, origin, base_dir)?;
+        self.eval(e, self.file_env())
     }
 
     /// `import path`: parse and evaluate a file once; later imports share the value.
@@ -370,14 +378,14 @@ impl<'a> Evaluator<'a> {
             return Ok(t);
         }
         let (text, dir) = read_source(&path, pos)?;
-        let (e, file) = self.parse(
+        let e = self.parse(
             &text,
             Origin::File(path.to_string_lossy().into_owned()),
             &dir,
         )?;
         let t: &'a Thunk<'a> = self
             .bump
-            .alloc(Thunk::new(value::State::Deferred(e, self.file_env(file))));
+            .alloc(Thunk::new(value::State::Deferred(e, self.file_env())));
         self.imports.borrow_mut().insert(path, t);
         Ok(t)
     }
@@ -396,13 +404,15 @@ impl<'a> Evaluator<'a> {
             .unwrap_or(Path::new("/"))
             .as_os_str()
             .as_bytes();
-        let (e, file) = self.parse(text, Origin::File(path.to_string_lossy().into_owned()), dir)?;
+        let e = self.parse(text, Origin::File(path.to_string_lossy().into_owned()), dir)?;
         if path.ends_with("derivation.nix") {
-            self.derivation_file.set(file);
+            if let Some(base) = self.file_base(Pos::of(e.span.start)) {
+                self.derivation_file.set(base);
+            }
         }
         let t: &'a Thunk<'a> = self
             .bump
-            .alloc(Thunk::new(value::State::Deferred(e, self.file_env(file))));
+            .alloc(Thunk::new(value::State::Deferred(e, self.file_env())));
         self.imports.borrow_mut().insert(path.to_path_buf(), t);
         Ok(t)
     }
@@ -424,14 +434,14 @@ impl<'a> Evaluator<'a> {
         let path = resolve_expr_path(path).map_err(|m| EvalError::eval(m, pos))?;
         let (text, dir) = read_source(&path, Some(pos))?;
         let names: Vec<Sym> = scope.attrs().iter().map(|a| a.name).collect();
-        let (e, file) = self.parse_in_scope(
+        let e = self.parse_in_scope(
             &text,
             Origin::File(path.to_string_lossy().into_owned()),
             &dir,
             &names,
         )?;
         let slots: Vec<&'a Thunk<'a>> = scope.attrs().iter().map(|a| a.value).collect();
-        let env = Env::alloc(self.bump, None, file, false, &slots);
+        let env = Env::alloc(self.bump, None, false, &slots);
         self.eval(e, env)
     }
 

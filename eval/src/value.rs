@@ -276,8 +276,13 @@ pub struct List<'a> {
 pub struct Closure<'a> {
     pub lambda: &'a Lambda,
     pub env: &'a Env<'a>,
+}
+
+impl Closure<'_> {
     /// Where the function is written.
-    pub pos: Pos,
+    pub fn pos(&self) -> Pos {
+        Pos::of(self.lambda.start)
+    }
 }
 
 /// A built-in function: `arity` arguments, then `func` runs with all of them.
@@ -339,22 +344,14 @@ pub(crate) enum State<'a> {
     ApplyIndex(&'a Thunk<'a>, u32),
     /// `s.name`, for `inherit (s) name`.
     Select(&'a Thunk<'a>, Sym, Pos),
-    /// A [`ast::SlotArith`] argument (`n - 1`) whose variable was not yet a number. No scope
-    /// is kept.
+    /// A [`ast::SlotArith`] argument (`n - 1`) whose variable was not yet a number: the
+    /// expression and the variable's thunk. No scope is kept.
     ///
     /// [`ast::SlotArith`]: ferrix_parser::ast::SlotArith
-    Arith(&'a ArithArg<'a>),
+    Arith(&'a Expr, &'a Thunk<'a>),
     /// The value of another thunk (a `rec` attribute replaced through `__overrides`).
     Forward(&'a Thunk<'a>),
     BlackHole,
-}
-
-/// The parts of a pending `n - 1` argument: the expression, the variable's thunk and the
-/// file (for positions); three words, so they live beside the thunk.
-pub(crate) struct ArithArg<'a> {
-    pub expr: &'a Expr,
-    pub var: &'a Thunk<'a>,
-    pub file: u32,
 }
 
 fn pack<'a, T>(tag: u8, p: &T, second: u64) -> Repr<'a> {
@@ -429,7 +426,7 @@ impl<'a> Thunk<'a> {
                     Sym((w1 >> 32) as u32),
                     Pos(w1 as u32),
                 ),
-                ARITH => State::Arith(&*(p as *const ArithArg)),
+                ARITH => State::Arith(&*(p as *const Expr), &*(w1 as usize as *const Thunk)),
                 FORWARD => State::Forward(&*(p as *const Thunk)),
                 _ => State::BlackHole,
             }
@@ -445,7 +442,7 @@ fn encode(s: State<'_>) -> Repr<'_> {
         State::ApplyAttr(f, a) => pack(APPLY_ATTR, f, addr(a)),
         State::ApplyIndex(f, i) => pack(APPLY_INDEX, f, i as u64),
         State::Select(t, name, pos) => pack(SELECT, t, ((name.0 as u64) << 32) | pos.0 as u64),
-        State::Arith(a) => pack(ARITH, a, 0),
+        State::Arith(e, x) => pack(ARITH, e, addr(x)),
         State::Forward(t) => pack(FORWARD, t, 0),
         State::BlackHole => Repr {
             words: [(BLACK_HOLE as u64).to_le(), 0],
@@ -514,18 +511,13 @@ mod tests {
             span: ferrix_parser::ast::Span::new(3, 4),
             kind: ExprKind::Int(7),
         });
-        let env = Env::alloc(&bump, None, 5, false, &[]);
+        let env = Env::alloc(&bump, None, false, &[]);
         let f: &Thunk = bump.alloc(Thunk::done(Value::Int(-3)));
         let x: &Thunk = bump.alloc(Thunk::done(Value::Float(2.5)));
         let attr: &Attr = bump.alloc(Attr {
             name: Sym(9),
             value: x,
             pos: Pos(11),
-        });
-        let arith = bump.alloc(ArithArg {
-            expr,
-            var: x,
-            file: 12,
         });
         let values = [
             Value::Null,
@@ -563,8 +555,10 @@ mod tests {
         assert!(
             matches!(t.state(), State::Select(a, Sym(u32::MAX), p) if std::ptr::eq(a, f) && p == Pos(u32::MAX - 1))
         );
-        t.set_state(State::Arith(arith));
-        assert!(matches!(t.state(), State::Arith(a) if std::ptr::eq(a, arith) && a.file == 12));
+        t.set_state(State::Arith(expr, x));
+        assert!(
+            matches!(t.state(), State::Arith(e, v) if std::ptr::eq(e, expr) && std::ptr::eq(v, x))
+        );
         t.set_state(State::Forward(x));
         assert!(matches!(t.state(), State::Forward(a) if std::ptr::eq(a, x)));
         t.set_state(State::BlackHole);

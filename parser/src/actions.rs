@@ -488,6 +488,7 @@ impl Ctx<'_> {
         Ok(Expr::new(
             span,
             ExprKind::Lambda(Box::new(Lambda {
+                start: span.start,
                 arg,
                 formals,
                 body,

@@ -214,6 +214,8 @@ pub struct DynamicAttr {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lambda {
+    /// Where the function is written: the start of its expression's span.
+    pub start: u32,
     /// The `x` of `x: …` or `{ … } @ x: …`.
     pub arg: Option<Sym>,
     pub formals: Option<Formals>,
@@ -249,6 +251,104 @@ impl Lambda {
             }
         }
         keeps_scope(&self.body)
+    }
+}
+
+/// Adds `base` to every position in `e`, so that positions become absolute: an evaluator
+/// that gives each file its own range of positions can then use a span's offset as a
+/// position without knowing which file the code came from.
+pub fn rebase(e: &mut Expr, base: u32) {
+    // Deeply nested code (long `++` chains) needs more stack than the main thread has.
+    stacker::maybe_grow(64 * 1024, 2 * 1024 * 1024, || rebase_inner(e, base))
+}
+
+fn rebase_inner(e: &mut Expr, base: u32) {
+    fn span(s: &mut Span, base: u32) {
+        s.start = s.start.saturating_add(base);
+        s.end = s.end.saturating_add(base);
+    }
+    fn attr_name(n: &mut AttrName, base: u32) {
+        if let AttrName::Dynamic(e) = n {
+            rebase(e, base);
+        }
+    }
+    fn attrs(a: &mut Attrs, base: u32) {
+        for entry in &mut a.entries {
+            span(&mut entry.span, base);
+            match &mut entry.value {
+                AttrValue::Plain(e) => rebase(e, base),
+                AttrValue::Inherit(_, s) | AttrValue::InheritFrom { span: s, .. } => span(s, base),
+            }
+        }
+        for d in &mut a.dynamic {
+            span(&mut d.span, base);
+            rebase(&mut d.name, base);
+            rebase(&mut d.value, base);
+        }
+        for e in &mut a.inherit_sources {
+            rebase(e, base);
+        }
+    }
+    span(&mut e.span, base);
+    match &mut e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Path(_)
+        | ExprKind::HomePath(..)
+        | ExprKind::Var(_)
+        | ExprKind::CurPos => {}
+        ExprKind::Select(s) => {
+            rebase(&mut s.expr, base);
+            s.path.iter_mut().for_each(|n| attr_name(n, base));
+            if let Some(d) = &mut s.default {
+                rebase(d, base);
+            }
+        }
+        ExprKind::HasAttr(x, path) => {
+            rebase(x, base);
+            path.iter_mut().for_each(|n| attr_name(n, base));
+        }
+        ExprKind::Attrs(a) => attrs(a, base),
+        ExprKind::List(items) => items.iter_mut().for_each(|x| rebase(x, base)),
+        ExprKind::Lambda(l) => {
+            l.start = l.start.saturating_add(base);
+            if let Some(f) = &mut l.formals {
+                for formal in &mut f.entries {
+                    span(&mut formal.span, base);
+                    if let Some(d) = &mut formal.default {
+                        rebase(d, base);
+                    }
+                }
+            }
+            rebase(&mut l.body, base);
+        }
+        ExprKind::Call(f, args) => {
+            rebase(f, base);
+            args.iter_mut().for_each(|x| rebase(x, base));
+        }
+        ExprKind::Let(a, body) => {
+            attrs(a, base);
+            rebase(body, base);
+        }
+        ExprKind::With(x, body) => {
+            rebase(x, base);
+            rebase(body, base);
+        }
+        ExprKind::If(b) => b.iter_mut().for_each(|x| rebase(x, base)),
+        ExprKind::Assert(b) | ExprKind::Binary(_, b) => b.iter_mut().for_each(|x| rebase(x, base)),
+        ExprKind::Not(x) | ExprKind::Neg(x) => rebase(x, base),
+        ExprKind::Interpolate(_, parts) => {
+            for p in parts {
+                match p {
+                    Part::Lit(s, _) => span(s, base),
+                    Part::Expr(at, x) => {
+                        *at = at.saturating_add(base);
+                        rebase(x, base);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -269,7 +269,16 @@ fn strip_spans(e: &Expr) -> String {
         }
     }
     clean.push_str(rest);
-    clean
+    // So does a function's start.
+    let mut done = String::with_capacity(clean.len());
+    let mut rest = clean.as_str();
+    while let Some(i) = rest.find("Lambda { start: ") {
+        done.push_str(&rest[..i + 16]);
+        rest = &rest[i + 16..];
+        rest = &rest[rest.bytes().take_while(u8::is_ascii_digit).count()..];
+    }
+    done.push_str(rest);
+    done
 }
 
 #[test]

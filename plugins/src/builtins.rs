@@ -73,8 +73,8 @@ impl NativeConfig {
         }
         // `builtins` contains itself; its thunk is shared by the global and the attribute,
         // so overwriting it updates both.
-        let (e, file) = ev.parse(b"builtins", Origin::String, b"/")?;
-        let Value::Attrs(set) = ev.eval(e, ev.file_env(file))? else {
+        let e = ev.parse(b"builtins", Origin::String, b"/")?;
+        let Value::Attrs(set) = ev.eval(e, ev.file_env())? else {
             return Ok(());
         };
         let self_sym = ev.intern(b"builtins");
@@ -290,7 +290,7 @@ fn exec<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<
             .map(|d| d.as_os_str().as_bytes().to_vec())
             .unwrap_or_else(|_| b"/".to_vec())
     };
-    let (e, file) = ev
+    let e = ev
         .parse(&output.stdout, Origin::String, &base)
         .map_err(|e| {
             unrender(e).with_frame(
@@ -298,7 +298,7 @@ fn exec<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<
                 Some(pos),
             )
         })?;
-    ev.eval(e, ev.file_env(file)).map_err(|e| {
+    ev.eval(e, ev.file_env()).map_err(|e| {
         e.with_frame(
             format!("While evaluating the output from '{program}'"),
             Some(pos),

@@ -155,7 +155,7 @@ fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
                     out.push(Attr {
                         name: formal.name,
                         value: ev.alloc_thunk(Value::Bool(formal.default.is_some())),
-                        pos: Pos::at(c.env.file, formal.span.start),
+                        pos: Pos::of(formal.span.start),
                     });
                 }
             }

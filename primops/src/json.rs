@@ -162,7 +162,7 @@ fn write_value<'a>(
             out.push(b']');
             Ok(())
         }
-        Value::Lambda(c) => Err(cannot_convert(&v.show_type(), c.pos, pos)),
+        Value::Lambda(c) => Err(cannot_convert(&v.show_type(), c.pos(), pos)),
         Value::PrimOp(_) | Value::PrimOpApp(_) => Err(cannot_convert(&v.show_type(), pos, pos)),
     })
 }

@@ -365,7 +365,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
     }
 
     fn function(&mut self, c: &'a Closure<'a>) {
-        let loc = self.location_attrs(c.pos);
+        let loc = self.location_attrs(c.pos());
         let attrs: XmlAttrs<'_> = loc.iter().map(|(k, v)| (*k, &v[..])).collect();
         self.xml.open("function", attrs);
         let lambda = c.lambda;

@@ -158,7 +158,7 @@ impl<'a> Printer<'_, 'a> {
             Value::Str(s) => self.paint(MAGENTA, out, |o| string(s.bytes, o)),
             Value::Path(p) => self.paint(GREEN, out, |o| o.extend_from_slice(p.bytes)),
             Value::Lambda(c) => {
-                let pos = self.ev.show_pos(c.pos);
+                let pos = self.ev.show_pos(c.pos());
                 let (file, rest) = match pos.rsplitn(3, ':').collect::<Vec<_>>().as_slice() {
                     [col, line, file] => (file.to_string(), format!(":{line}:{col}")),
                     _ => (pos.clone(), String::new()),

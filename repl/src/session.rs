@@ -269,9 +269,9 @@ impl<'a, 'b> Session<'a, 'b> {
         let mut out: Vec<Attr<'a>> = Vec::new();
         for (name, expr) in &opts.args {
             match ev.parse(expr.as_bytes(), Origin::String, &cwd()) {
-                Ok((e, file)) => out.push(Attr {
+                Ok(e) => out.push(Attr {
                     name: ev.intern(name.as_bytes()),
-                    value: ev.thunk(e, ev.file_env(file)),
+                    value: ev.thunk(e, ev.file_env()),
                     pos: Pos::NONE,
                 }),
                 Err(e) => {
@@ -333,9 +333,9 @@ impl<'a, 'b> Session<'a, 'b> {
             .ev
             .parse_in_scope(text.as_bytes(), Origin::String, &cwd(), &names)
         {
-            Ok((e, file)) => {
+            Ok(e) => {
                 let slots: Vec<_> = scope.values().copied().collect();
-                let env = Env::alloc(self.ev.bump, None, file, false, &slots);
+                let env = Env::alloc(self.ev.bump, None, false, &slots);
                 Ok((e, env))
             }
             Err(e) if e.message.contains("syntax error, unexpected end of file") => {
@@ -638,7 +638,7 @@ impl<'a, 'b> Session<'a, 'b> {
                                 ev.sym_name(f.name),
                                 ev.sym_name(f.name)
                             ),
-                            Pos::at(c.env.file, f.span.start),
+                            Pos::of(f.span.start),
                         ))
                     }
                 }
@@ -734,7 +734,7 @@ impl<'a, 'b> Session<'a, 'b> {
         let (file, line) = match v {
             Value::Path(p) | Value::Str(p) => (String::from_utf8_lossy(p.bytes).into_owned(), None),
             Value::Lambda(c) => {
-                let (file, line, _) = self.ev.pos_parts(c.pos);
+                let (file, line, _) = self.ev.pos_parts(c.pos());
                 (file, Some(line))
             }
             Value::Attrs(set) => match self.package_position(arg, set)? {
