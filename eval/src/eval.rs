@@ -254,9 +254,10 @@ impl<'a> Evaluator<'a> {
 
     /// Whether `e` is `toString x` with the built-in `toString`.
     fn is_builtin_to_string_call(&self, e: &Expr) -> bool {
-        let ExprKind::Call(f, args) = &e.kind else {
+        let ExprKind::Call(c) = &e.kind else {
             return false;
         };
+        let (f, args) = (&c.func, &c.args);
         let ExprKind::Var(ast::Var {
             slot: Slot::Global(i),
             ..
@@ -399,7 +400,7 @@ impl<'a> Evaluator<'a> {
                 let t = self.lookup(v, env, pos)?;
                 self.force(t, pos)
             }
-            ExprKind::Call(f, args) => self.eval_call(e, f, args, env),
+            ExprKind::Call(c) => self.eval_call(e, &c.func, &c.args, env),
             ExprKind::If(b) => {
                 if self.eval_bool(&b[0], env, Some(self.pos(e)))? {
                     self.eval(&b[1], env)
@@ -484,8 +485,9 @@ impl<'a> Evaluator<'a> {
                 Ok(self.literal_str(e))
             }
             ExprKind::CurPos => Ok(self.pos_attrs(pos)),
-            ExprKind::HasAttr(x, path) => {
-                let mut v = self.eval(x, env)?;
+            ExprKind::HasAttr(h) => {
+                let path = &h.path;
+                let mut v = self.eval(&h.expr, env)?;
                 for (i, name) in path.iter().enumerate() {
                     let name = self.attr_name(name, env)?;
                     match v {
@@ -1373,9 +1375,10 @@ impl<'a> Evaluator<'a> {
                 ast::Part::Expr(_, x) if self.is_builtin_to_string_call(x) => {
                     // `"${toString e}"`: the text `toString` would make goes straight into
                     // the result, without a string of its own.
-                    let ExprKind::Call(_, args) = &x.kind else {
+                    let ExprKind::Call(c) = &x.kind else {
                         unreachable!("checked above")
                     };
+                    let args = &c.args;
                     let at = self.pos(x);
                     let v = self.eval_argument(&args[0], env, at)?;
                     let start = scratch.len();

@@ -256,7 +256,10 @@ impl Ctx<'_> {
                             start,
                             Expr::new(
                                 span,
-                                ExprKind::HasAttr(Box::new(e), path.into_boxed_slice()),
+                                ExprKind::HasAttr(Box::new(HasAttr {
+                                    expr: e,
+                                    path: path.into_boxed_slice(),
+                                })),
                             ),
                         ));
                     }
@@ -277,14 +280,11 @@ impl Ctx<'_> {
         let span = Span::new(start, arg.span.end as usize);
         let f_span = f.span;
         match f.into_kind() {
-            ExprKind::Call(fun, mut args) => {
-                args.push(arg);
-                Expr::new(span, ExprKind::Call(fun, args))
+            ExprKind::Call(mut c) => {
+                c.args.push(arg);
+                Expr::new(span, ExprKind::Call(c))
             }
-            kind => Expr::new(
-                span,
-                ExprKind::Call(Box::new(Expr::new(f_span, kind)), vec![arg]),
-            ),
+            kind => Expr::new(span, ExprKind::call(Expr::new(f_span, kind), vec![arg])),
         }
     }
 
@@ -308,7 +308,7 @@ impl Ctx<'_> {
             };
             return Expr::new(span, ExprKind::Str(text));
         }
-        Expr::new(span, ExprKind::Interpolate(StrOrPath::Str, out))
+        Expr::new(span, ExprKind::Interpolate(StrOrPath::Str, out.into()))
     }
 
     /// `''…''`: strips the common indentation as Nix 2.8 does.
@@ -409,7 +409,7 @@ impl Ctx<'_> {
                 None => {}
             }
         }
-        Expr::new(span, ExprKind::Interpolate(StrOrPath::Str, out))
+        Expr::new(span, ExprKind::Interpolate(StrOrPath::Str, out.into()))
     }
 
     /// The first segment of a path literal, made absolute as Nix does at parse time.
@@ -450,7 +450,7 @@ impl Ctx<'_> {
                 Piece::Ind(s, _) => out.push(Part::Lit(s, Box::default())),
             }
         }
-        Expr::new(span, ExprKind::Interpolate(StrOrPath::Path, out))
+        Expr::new(span, ExprKind::Interpolate(StrOrPath::Path, out.into()))
     }
 
     /// `<p>` is `__findFile __nixPath "p"`.
@@ -459,7 +459,7 @@ impl Ctx<'_> {
         let f = self.var(span, b"__findFile");
         let np = self.var(span, b"__nixPath");
         let s = Expr::new(span, ExprKind::Str(inner.into()));
-        Expr::new(span, ExprKind::Call(Box::new(f), vec![np, s]))
+        Expr::new(span, ExprKind::call(f, vec![np, s]))
     }
 
     /// An attribute name given as a string or `${…}`: static when it is a plain string.

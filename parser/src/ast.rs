@@ -54,12 +54,12 @@ pub enum ExprKind {
     CurPos,
     Select(Box<Select>),
     /// `e ? a.b.c`
-    HasAttr(Box<Expr>, Box<[AttrName]>),
+    HasAttr(Box<HasAttr>),
     Attrs(Box<Attrs>),
-    List(Vec<Expr>),
+    List(Box<[Expr]>),
     Lambda(Box<Lambda>),
     /// `f a b`: one node for a whole application chain.
-    Call(Box<Expr>, Vec<Expr>),
+    Call(Box<Call>),
     Let(Box<Attrs>, Box<Expr>),
     With(Box<Expr>, Box<Expr>),
     If(Box<[Expr; 3]>),
@@ -69,7 +69,39 @@ pub enum ExprKind {
     Neg(Box<Expr>),
     Binary(BinOp, Box<[Expr; 2]>),
     /// `"a${b}c"` (`StrOrPath::Str`) or `./a/${b}` (`StrOrPath::Path`, first part the path).
-    Interpolate(StrOrPath, Vec<Part>),
+    Interpolate(StrOrPath, Box<[Part]>),
+}
+
+/// Moves a vector that is done growing into an allocation of exactly its length: syntax
+/// trees live as long as the evaluation, and the slack left by growing was a tenth of
+/// their memory.
+pub(crate) fn compact<T>(v: &mut Vec<T>) {
+    if v.capacity() > v.len() {
+        let mut exact = Vec::with_capacity(v.len());
+        exact.append(v);
+        *v = exact;
+    }
+}
+
+impl ExprKind {
+    /// `func args…`.
+    pub fn call(func: Expr, args: Vec<Expr>) -> ExprKind {
+        ExprKind::Call(Box::new(Call { func, args }))
+    }
+}
+
+/// `e ? a.b.c` (boxed, as the larger variants are, to keep [`Expr`] at 32 bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HasAttr {
+    pub expr: Expr,
+    pub path: Box<[AttrName]>,
+}
+
+/// `f a b`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub func: Expr,
+    pub args: Vec<Expr>,
 }
 
 /// A piece of an interpolated string or path.
@@ -305,9 +337,9 @@ fn rebase_inner(e: &mut Expr, base: u32) {
                 rebase(d, base);
             }
         }
-        ExprKind::HasAttr(x, path) => {
-            rebase(x, base);
-            path.iter_mut().for_each(|n| attr_name(n, base));
+        ExprKind::HasAttr(h) => {
+            rebase(&mut h.expr, base);
+            h.path.iter_mut().for_each(|n| attr_name(n, base));
         }
         ExprKind::Attrs(a) => attrs(a, base),
         ExprKind::List(items) => items.iter_mut().for_each(|x| rebase(x, base)),
@@ -323,9 +355,9 @@ fn rebase_inner(e: &mut Expr, base: u32) {
             }
             rebase(&mut l.body, base);
         }
-        ExprKind::Call(f, args) => {
-            rebase(f, base);
-            args.iter_mut().for_each(|x| rebase(x, base));
+        ExprKind::Call(c) => {
+            rebase(&mut c.func, base);
+            c.args.iter_mut().for_each(|x| rebase(x, base));
         }
         ExprKind::Let(a, body) => {
             attrs(a, base);
@@ -385,9 +417,9 @@ pub fn stores_slot(e: &Expr, up: u32, index: u32) -> bool {
                     .as_ref()
                     .is_some_and(|d| stores_slot(d, up, index))
         }
-        ExprKind::HasAttr(x, path) => stores_slot(x, up, index) || names(path),
+        ExprKind::HasAttr(h) => stores_slot(&h.expr, up, index) || names(&h.path),
         ExprKind::List(items) => items.iter().any(lazy),
-        ExprKind::Call(f, args) => stores_slot(f, up, index) || args.iter().any(lazy),
+        ExprKind::Call(c) => stores_slot(&c.func, up, index) || c.args.iter().any(lazy),
         ExprKind::If(b) => b.iter().any(|x| stores_slot(x, up, index)),
         ExprKind::Assert(b) => b.iter().any(|x| stores_slot(x, up, index)),
         ExprKind::Not(x) | ExprKind::Neg(x) => stores_slot(x, up, index),
@@ -499,10 +531,10 @@ fn keeps_scope(e: &Expr) -> bool {
         ExprKind::Select(s) => {
             keeps_scope(&s.expr) || names(&s.path) || s.default.as_ref().is_some_and(keeps_scope)
         }
-        ExprKind::HasAttr(x, path) => keeps_scope(x) || names(path),
+        ExprKind::HasAttr(h) => keeps_scope(&h.expr) || names(&h.path),
         ExprKind::List(items) => items.iter().any(|x| is_lazy_code(x) || keeps_scope(x)),
-        ExprKind::Call(f, args) => {
-            keeps_scope(f) || args.iter().any(|x| is_lazy_code(x) || keeps_scope(x))
+        ExprKind::Call(c) => {
+            keeps_scope(&c.func) || c.args.iter().any(|x| is_lazy_code(x) || keeps_scope(x))
         }
         ExprKind::If(b) => b.iter().any(keeps_scope),
         ExprKind::Assert(b) => b.iter().any(keeps_scope),
@@ -585,6 +617,9 @@ impl Attrs {
     pub(crate) fn finish(&mut self) {
         self.index = None;
         self.entries.sort_unstable_by_key(|e| e.name);
+        compact(&mut self.entries);
+        compact(&mut self.dynamic);
+        compact(&mut self.inherit_sources);
     }
 
     /// Binary search for a static attribute in a resolved set.

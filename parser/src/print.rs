@@ -197,7 +197,7 @@ impl Printer<'_> {
             ExprKind::Int(n) => self.s(&n.to_string()),
             ExprKind::Float(f) => self.float(*f),
             ExprKind::Str(s) => self.string(s),
-            ExprKind::Path(p) => self.out.extend_from_slice(p),
+            ExprKind::Path(p) => self.path(p),
             ExprKind::HomePath(p, n) => self.home_path(p, *n),
             ExprKind::Var(v) => self.sym(v.name),
             ExprKind::CurPos => self.s("__curPos"),
@@ -212,11 +212,11 @@ impl Printer<'_> {
                     self.out.push(b')');
                 }
             }
-            ExprKind::HasAttr(x, path) => {
+            ExprKind::HasAttr(h) => {
                 self.s("((");
-                self.expr(x);
+                self.expr(&h.expr);
                 self.s(") ? ");
-                self.attr_path(path);
+                self.attr_path(&h.path);
                 self.out.push(b')');
             }
             ExprKind::Attrs(a) => self.attrs(a),
@@ -263,10 +263,10 @@ impl Printer<'_> {
                 self.expr(&l.body);
                 self.out.push(b')');
             }
-            ExprKind::Call(f, args) => {
+            ExprKind::Call(c) => {
                 self.out.push(b'(');
-                self.expr(f);
-                for a in args {
+                self.expr(&c.func);
+                for a in &c.args {
                     self.out.push(b' ');
                     self.expr(a);
                 }
@@ -421,6 +421,15 @@ impl Printer<'_> {
                     self.out.push(b'"');
                 }
             }
+        }
+    }
+
+    /// The root is `/` to Nix, which is not a path literal; the round-trip style writes
+    /// `/.`, which reads back as the root.
+    fn path(&mut self, p: &[u8]) {
+        self.out.extend_from_slice(p);
+        if self.style == Style::RoundTrip && p == b"/" {
+            self.out.push(b'.');
         }
     }
 

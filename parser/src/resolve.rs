@@ -212,9 +212,9 @@ impl Resolver<'_> {
                 }
                 Ok(())
             }
-            ExprKind::HasAttr(x, path) => {
-                self.expr(x)?;
-                self.attr_path(path)
+            ExprKind::HasAttr(h) => {
+                self.expr(&mut h.expr)?;
+                self.attr_path(&mut h.path)
             }
             ExprKind::Attrs(a) => self.attrs(a, None),
             ExprKind::List(items) => items.iter_mut().try_for_each(|x| self.expr(x)),
@@ -222,6 +222,7 @@ impl Resolver<'_> {
                 let l = &mut **l;
                 if let Some(f) = &mut l.formals {
                     f.entries.sort_by_key(|x| x.name);
+                    crate::ast::compact(&mut f.entries);
                 }
                 let names = l
                     .formals
@@ -243,9 +244,10 @@ impl Resolver<'_> {
                 l.outer_arg_escapes = !plain || stores_slot(&l.body, 1, 0);
                 Ok(())
             }
-            ExprKind::Call(f, args) => {
-                self.expr(f)?;
-                args.iter_mut().try_for_each(|x| self.expr(x))
+            ExprKind::Call(c) => {
+                crate::ast::compact(&mut c.args);
+                self.expr(&mut c.func)?;
+                c.args.iter_mut().try_for_each(|x| self.expr(x))
             }
             ExprKind::Let(a, body) => self.attrs(a, Some(body)),
             ExprKind::With(env, body) => {
@@ -343,8 +345,7 @@ impl Resolver<'_> {
                 }),
             )
         };
-        let call =
-            |f: Sym, args: Vec<Expr>| Expr::new(span, ExprKind::Call(Box::new(var(f)), args));
+        let call = |f: Sym, args: Vec<Expr>| Expr::new(span, ExprKind::call(var(f), args));
         let g = self.globals;
         let kind = std::mem::replace(&mut e.kind, ExprKind::Int(0));
         let new = match kind {
