@@ -506,7 +506,7 @@ impl<'a> Evaluator<'a> {
                 let items = self
                     .bump
                     .alloc_slice_fill_iter(items.iter().map(|x| self.thunk(x, env)));
-                Ok(Value::List(self.bump.alloc(List { items })))
+                Ok(self.list_of(items))
             }
             ExprKind::With(w, body) => {
                 let t = self.thunk(w, env);
@@ -694,17 +694,6 @@ impl<'a> Evaluator<'a> {
         Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos)))
     }
 
-    /// The value of a constant expression, which needs no thunk.
-    fn constant(&self, e: &Expr) -> Option<Value<'a>> {
-        match &e.kind {
-            ExprKind::Int(n) => Some(Value::Int(*n)),
-            ExprKind::Float(f) => Some(Value::Float(*f)),
-            ExprKind::Str(s) => Some(self.string(s)),
-            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Some(self.path_value(p)),
-            _ => None,
-        }
-    }
-
     /// The scope of a `let` or `rec` set: one slot per static attribute. The slots are
     /// made first and filled once the scope exists, since their code refers to it.
     fn rec_scope(
@@ -751,6 +740,8 @@ impl<'a> Evaluator<'a> {
                         }),
                     ..
                 }) if (*index as usize) < slots.len() => slots[*index as usize],
+                // A literal is its own shared thunk, as in Nix (`maybeThunk`).
+                AttrValue::Plain(x) if is_literal(x) => self.literal_thunk(x),
                 _ => {
                     fresh.push(true);
                     self.bump.alloc(Thunk::new(State::BlackHole))
@@ -777,10 +768,8 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             match &entry.value {
-                AttrValue::Plain(x) => slot.set_state(match self.constant(x) {
-                    Some(v) => State::Done(v),
-                    None => State::Deferred(x, scope),
-                }),
+                // (Literals have shared thunks and are not fresh.)
+                AttrValue::Plain(x) => slot.set_state(State::Deferred(x, scope)),
                 AttrValue::InheritFrom { source, span } => slot.set_state(State::Select(
                     sources[*source as usize],
                     entry.name,
@@ -1119,10 +1108,16 @@ impl<'a> Evaluator<'a> {
             slots.push(arg);
         }
         let mut defaults: SmallVec<[(usize, &'a Expr); 4]> = SmallVec::new();
+        let mut literal_defaults = 0;
         for f in &formals.entries {
             match set.get(f.name) {
                 Some(a) => slots.push(a.value),
                 None => match &f.default {
+                    // A literal is its own shared thunk, as in Nix (`maybeThunk`).
+                    Some(d) if is_literal(d) => {
+                        literal_defaults += 1;
+                        slots.push(self.literal_thunk(d));
+                    }
                     Some(d) => {
                         defaults.push((slots.len(), d));
                         slots.push(self.bump.alloc(Thunk::new(State::BlackHole)));
@@ -1142,7 +1137,7 @@ impl<'a> Evaluator<'a> {
         }
         // `len_bound` first: a layered argument set is only merged when it may really hold
         // an unexpected name.
-        let given = n - shift - defaults.len();
+        let given = n - shift - defaults.len() - literal_defaults;
         if !formals.ellipsis && set.len_bound() > given && set.len() > given {
             for a in set.attrs() {
                 if formals
@@ -1178,10 +1173,7 @@ impl<'a> Evaluator<'a> {
         }
         let (env, slots) = Env::alloc_slots(self.bump, Some(c.env), false, &slots);
         for (i, d) in defaults {
-            slots[i].set_state(match self.constant(d) {
-                Some(v) => State::Done(v),
-                None => State::Deferred(d, env),
-            });
+            slots[i].set_state(State::Deferred(d, env));
         }
         self.lambda_body(c, env, pos)
     }
@@ -1433,4 +1425,16 @@ pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// Whether `e` is a literal, whose value `Evaluator::literal_thunk` shares.
+fn is_literal(e: &Expr) -> bool {
+    matches!(
+        e.kind,
+        ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Path(_)
+            | ExprKind::HomePath(..)
+    )
 }

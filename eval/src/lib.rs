@@ -109,6 +109,8 @@ pub struct Evaluator<'a> {
     /// How many extra stack segments are in use, to stop runaway recursion.
     pub(crate) stack_grown: Cell<usize>,
     pub(crate) null_thunk: &'a Thunk<'a>,
+    /// The one empty list, which every `[ ]` and empty result shares.
+    empty_list: &'a value::List<'a>,
     /// `false` and `true`, and the small integers (see `value_thunk`).
     pub(crate) bool_thunks: [&'a Thunk<'a>; 2],
     pub(crate) small_ints: &'a [Thunk<'a>],
@@ -153,6 +155,7 @@ impl<'a> Evaluator<'a> {
             overrides: s("__overrides"),
         };
         let null_thunk: &'a Thunk<'a> = bump.alloc(Thunk::done(Value::Null));
+        let empty_list: &'a value::List<'a> = bump.alloc(value::List { items: &[] });
         let n = globals.names().len();
         Evaluator {
             bump,
@@ -169,6 +172,7 @@ impl<'a> Evaluator<'a> {
             stack_limit: Cell::new(usize::MAX),
             stack_grown: Cell::new(0),
             null_thunk,
+            empty_list,
             bool_thunks: [
                 bump.alloc(Thunk::done(Value::Bool(false))),
                 bump.alloc(Thunk::done(Value::Bool(true))),

@@ -236,7 +236,14 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn make_list(&self, items: &[&'a Thunk<'a>]) -> Value<'a> {
-        let items = self.bump.alloc_slice_copy(items);
+        self.list_of(self.bump.alloc_slice_copy(items))
+    }
+
+    /// A list of `items`, already in the arena; empty lists share one value.
+    pub fn list_of(&self, items: &'a [&'a Thunk<'a>]) -> Value<'a> {
+        if items.is_empty() {
+            return Value::List(self.empty_list);
+        }
         Value::List(self.bump.alloc(List { items }))
     }
 

@@ -201,7 +201,7 @@ fn gen_list<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRes
     let items = ev
         .bump
         .alloc_slice_fill_iter((0..n as usize).map(|i| ev.lazy_apply_index(args[0], i)));
-    Ok(Value::List(ev.bump.alloc(List { items })))
+    Ok(ev.list_of(items))
 }
 
 fn foldl<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
