@@ -46,11 +46,12 @@ pub struct NixStr<'a> {
 /// hundreds of times, and copying each time was half of the evaluator's memory. A layered
 /// set is flattened (merged once, then cached) only when something walks all of it.
 pub struct AttrSet<'a> {
-    /// Every attribute, sorted, once known; empty while the set is still layered. A
-    /// pointer and a 32-bit length rather than a slice, which keeps the set at 24 bytes.
-    flat_ptr: Cell<*const Attr<'a>>,
-    flat_len: Cell<u32>,
-    layers: Cell<Option<&'a Layers<'a>>>,
+    /// Every attribute, sorted, once known: a pointer and a 32-bit length rather than a
+    /// slice. While the set is still layered the length is [`LAYERED`] and the pointer is
+    /// that of its [`Layers`]. So the set takes 16 bytes.
+    ptr: Cell<*const ()>,
+    len: Cell<u32>,
+    _attrs: std::marker::PhantomData<&'a [Attr<'a>]>,
     /// Where a set literal was written (`Pos::NONE` for sets that operators and builtins
     /// make); builtins report errors about a set's contents there, as Nix does.
     pub pos: Pos,
@@ -68,6 +69,9 @@ pub struct Layers<'a> {
     bump: &'a bumpalo::Bump,
 }
 
+/// The length that marks a layered set.
+const LAYERED: u32 = u32::MAX;
+
 /// Layers deeper than this are merged at once, which bounds the cost of a lookup.
 const MAX_LAYER_DEPTH: u32 = 12;
 /// Sets smaller than this are always merged: the copy is cheap and lookups stay one search.
@@ -77,30 +81,46 @@ impl<'a> AttrSet<'a> {
     /// A set of attributes already sorted by symbol.
     pub fn new(attrs: &'a [Attr<'a>], pos: Pos) -> Self {
         let set = AttrSet {
-            flat_ptr: Cell::new(std::ptr::null()),
-            flat_len: Cell::new(0),
-            layers: Cell::new(None),
+            ptr: Cell::new(std::ptr::null()),
+            len: Cell::new(0),
+            _attrs: std::marker::PhantomData,
             pos,
         };
         set.set_flat(attrs);
         set
     }
 
+    /// The attributes of a set that is not layered.
     #[inline]
     fn flat(&self) -> &'a [Attr<'a>] {
-        match self.flat_len.get() {
+        match self.len.get() {
             0 => &[],
+            LAYERED => unreachable!("flat() of a layered set"),
             // SAFETY: `set_flat` stored a pointer and length of a slice that lives as long
             // as the arena.
-            n => unsafe { std::slice::from_raw_parts(self.flat_ptr.get(), n as usize) },
+            n => unsafe { std::slice::from_raw_parts(self.ptr.get() as *const Attr, n as usize) },
         }
     }
 
     fn set_flat(&self, attrs: &'a [Attr<'a>]) {
         // A set of 2^32 attributes would need 64 GiB for the attributes alone.
-        let n = u32::try_from(attrs.len()).expect("fewer than 2^32 attributes");
-        self.flat_ptr.set(attrs.as_ptr());
-        self.flat_len.set(n);
+        let n = u32::try_from(attrs.len())
+            .ok()
+            .filter(|&n| n != LAYERED)
+            .expect("fewer than 2^32 - 1 attributes");
+        self.ptr.set(attrs.as_ptr() as *const ());
+        self.len.set(n);
+    }
+
+    /// The two sides, while the set is layered.
+    #[inline]
+    fn layers(&self) -> Option<&'a Layers<'a>> {
+        if self.len.get() == LAYERED {
+            // SAFETY: a layered set's pointer is that of its `Layers`, in the arena.
+            Some(unsafe { &*(self.ptr.get() as *const Layers<'a>) })
+        } else {
+            None
+        }
     }
 
     /// `bottom // top`, layered or merged (see the type's comment).
@@ -114,27 +134,28 @@ impl<'a> AttrSet<'a> {
             });
             return AttrSet::new(merged.into_bump_slice(), Pos::NONE);
         }
+        let layers: &'a Layers<'a> = bump.alloc(Layers {
+            top,
+            bottom,
+            depth,
+            walked: Cell::new(false),
+            bump,
+        });
         AttrSet {
-            flat_ptr: Cell::new(std::ptr::null()),
-            flat_len: Cell::new(0),
-            layers: Cell::new(Some(bump.alloc(Layers {
-                top,
-                bottom,
-                depth,
-                walked: Cell::new(false),
-                bump,
-            }))),
+            ptr: Cell::new(layers as *const Layers as *const ()),
+            len: Cell::new(LAYERED),
+            _attrs: std::marker::PhantomData,
             pos: Pos::NONE,
         }
     }
 
     fn depth(&self) -> u32 {
-        self.layers.get().map_or(0, |l| l.depth)
+        self.layers().map_or(0, |l| l.depth)
     }
 
     /// The number of attributes, or more when layers share names.
     pub fn len_bound(&self) -> usize {
-        match self.layers.get() {
+        match self.layers() {
             None => self.flat().len(),
             Some(l) => l.top.len_bound() + l.bottom.len_bound(),
         }
@@ -142,7 +163,7 @@ impl<'a> AttrSet<'a> {
 
     /// All attributes, sorted by symbol (merging a layered set once).
     pub fn attrs(&self) -> &'a [Attr<'a>] {
-        match self.layers.get() {
+        match self.layers() {
             None => self.flat(),
             Some(l) => {
                 // Only this set keeps its merged copy: the layers under it may never be
@@ -154,7 +175,6 @@ impl<'a> AttrSet<'a> {
                 })
                 .into_bump_slice();
                 self.set_flat(merged);
-                self.layers.set(None);
                 merged
             }
         }
@@ -164,7 +184,7 @@ impl<'a> AttrSet<'a> {
     /// (`mapAttrs`, `attrNames`). The first walk of a layered set merges into a temporary,
     /// since keeping the merged copy would only take memory; a second one keeps it.
     pub fn walk(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
-        match self.layers.get() {
+        match self.layers() {
             Some(l) if !l.walked.get() => {
                 l.walked.set(true);
                 self.view()
@@ -175,7 +195,7 @@ impl<'a> AttrSet<'a> {
 
     /// All attributes, merged into a temporary when the set is layered (and not kept).
     fn view(&self) -> std::borrow::Cow<'a, [Attr<'a>]> {
-        match self.layers.get() {
+        match self.layers() {
             None => std::borrow::Cow::Borrowed(self.flat()),
             Some(l) => {
                 let (bottom, top) = (l.bottom.view(), l.top.view());
@@ -189,7 +209,7 @@ impl<'a> AttrSet<'a> {
     }
 
     pub fn is_empty(&self) -> bool {
-        match self.layers.get() {
+        match self.layers() {
             None => self.flat().is_empty(),
             // Empty sides are never layered.
             Some(_) => false,
@@ -199,7 +219,7 @@ impl<'a> AttrSet<'a> {
     pub fn get(&self, name: Sym) -> Option<&'a Attr<'a>> {
         let mut set = self;
         loop {
-            match set.layers.get() {
+            match set.layers() {
                 None => {
                     let attrs = set.flat();
                     return attrs
@@ -498,7 +518,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<Value>(), 16);
         assert_eq!(std::mem::size_of::<Thunk>(), 16);
         assert_eq!(std::mem::size_of::<Attr>(), 16);
-        assert_eq!(std::mem::size_of::<AttrSet>(), 24);
+        assert_eq!(std::mem::size_of::<AttrSet>(), 16);
     }
 
     /// Every state comes back out of a thunk as it went in, and values keep their tags
