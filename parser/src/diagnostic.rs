@@ -50,19 +50,16 @@ pub struct LineIndex {
 impl LineIndex {
     pub fn new(src: &[u8]) -> Self {
         let mut starts = vec![0u32];
-        let mut i = 0;
-        while i < src.len() {
-            match src[i] {
-                b'\n' => starts.push(i as u32 + 1),
-                b'\r' => {
-                    if src.get(i + 1) == Some(&b'\n') {
-                        i += 1;
-                    }
-                    starts.push(i as u32 + 1);
-                }
-                _ => {}
+        // memchr finds the line ends a vector at a time; every imported file is indexed.
+        let mut ends = memchr::memchr2_iter(b'\n', b'\r', src);
+        while let Some(i) = ends.next() {
+            if src[i] == b'\r' && src.get(i + 1) == Some(&b'\n') {
+                // `\r\n` ends one line.
+                ends.next();
+                starts.push(i as u32 + 2);
+            } else {
+                starts.push(i as u32 + 1);
             }
-            i += 1;
         }
         LineIndex { starts }
     }

@@ -460,3 +460,17 @@ fn syntax_tree_sizes() {
     assert_eq!(std::mem::size_of::<Formal>(), 48);
     assert_eq!(std::mem::size_of::<AttrEntry>(), 48);
 }
+
+/// `\n`, `\r\n` and a lone `\r` each end a line.
+#[test]
+fn line_index_handles_every_line_end() {
+    let lines = crate::LineIndex::new(b"a\nbc\r\nd\re\r\n\nf");
+    let at = |off| lines.line_col(off);
+    assert_eq!(at(0), (1, 1));
+    assert_eq!(at(2), (2, 1));
+    assert_eq!(at(3), (2, 2));
+    assert_eq!(at(6), (3, 1));
+    assert_eq!(at(8), (4, 1));
+    assert_eq!(at(11), (5, 1));
+    assert_eq!(at(12), (6, 1));
+}
