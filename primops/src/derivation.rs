@@ -312,11 +312,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
 
 /// The modulo hash of a derivation whose inputs this session can hash.
 fn modulo(session: &StoreSession, drv: &Derivation, mask: bool) -> Result<Hash, StoreError> {
-    let dir = session.dir().clone();
-    drv.hash_modulo(mask, &mut |p: &[u8]| {
-        let sp = dir.parse(&String::from_utf8_lossy(p))?;
-        session.drv_hash(&sp)
-    })
+    drv.hash_modulo(mask, &mut |p: &[u8]| session.drv_hash_of_text(p))
 }
 
 /// `outputHash`, in any encoding; an empty one stands for the zero hash (with a warning)

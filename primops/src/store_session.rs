@@ -21,6 +21,9 @@ pub struct StoreSession {
     sources: RefCell<FxHashMap<Vec<u8>, Vec<u8>>>,
     /// Derivation path → its modulo hash, unmasked.
     drv_hashes: RefCell<FxHashMap<StorePath, Hash>>,
+    /// The same by the path as written in derivations (`/nix/store/….drv`), which is how
+    /// the inputs of each new derivation ask for them.
+    drv_hashes_by_text: RefCell<FxHashMap<Vec<u8>, Hash>>,
     /// References of the text paths added in this evaluation, which a read-only store
     /// cannot be asked for.
     text_refs: RefCell<FxHashMap<StorePath, BTreeSet<StorePath>>>,
@@ -34,6 +37,7 @@ impl StoreSession {
             store,
             sources: Default::default(),
             drv_hashes: Default::default(),
+            drv_hashes_by_text: Default::default(),
             text_refs: Default::default(),
             derivations: Default::default(),
         }
@@ -75,12 +79,27 @@ impl StoreSession {
         for p in drv.input_srcs.iter().chain(drv.input_drvs.keys()) {
             refs.insert(dir.parse(&String::from_utf8_lossy(p))?);
         }
-        let text = drv.unparse(false, None);
+        let text = drv.unparse(false);
         let path = self.add_text(&format!("{name}.drv"), &text, refs)?;
+        self.drv_hashes_by_text
+            .borrow_mut()
+            .insert(dir.display(&path).into_bytes(), hash.clone());
         self.drv_hashes.borrow_mut().insert(path.clone(), hash);
         let outputs = drv.outputs.keys().cloned().collect();
         self.derivations.borrow_mut().insert(path.clone(), outputs);
         Ok(path)
+    }
+
+    /// The modulo hash of the derivation at the full path `text`.
+    pub fn drv_hash_of_text(&self, text: &[u8]) -> Result<Hash, StoreError> {
+        if let Some(h) = self.drv_hashes_by_text.borrow().get(text) {
+            return Ok(h.clone());
+        }
+        let h = self.drv_hash(&self.dir().parse(&String::from_utf8_lossy(text))?)?;
+        self.drv_hashes_by_text
+            .borrow_mut()
+            .insert(text.to_vec(), h.clone());
+        Ok(h)
     }
 
     /// The modulo hash of the derivation at `path`, from the cache or the store.

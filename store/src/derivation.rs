@@ -94,13 +94,24 @@ impl Derivation {
     }
 
     /// The ATerm text. `mask_outputs` blanks the output paths and the environment entries
-    /// that name outputs, as the modulo hash needs; `input_drvs` replaces the inputs.
-    pub fn unparse(
+    /// that name outputs, as the modulo hash needs.
+    pub fn unparse(&self, mask_outputs: bool) -> Vec<u8> {
+        let inputs: Vec<(&[u8], &BTreeSet<Bytes>)> = self
+            .input_drvs
+            .iter()
+            .map(|(p, outs)| (p.as_slice(), outs))
+            .collect();
+        self.unparse_with_inputs(mask_outputs, &inputs)
+    }
+
+    /// The ATerm text with `input_drvs` (sorted) in place of the derivation's own inputs.
+    fn unparse_with_inputs(
         &self,
         mask_outputs: bool,
-        input_drvs: Option<&BTreeMap<Bytes, BTreeSet<Bytes>>>,
+        inputs: &[(&[u8], &BTreeSet<Bytes>)],
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4096);
+        // Most derivations fit; the largest (with build scripts inline) grow once or twice.
+        let mut out = Vec::with_capacity(8192);
         out.extend_from_slice(b"Derive([");
         for (i, (name, o)) in self.outputs.iter().enumerate() {
             if i > 0 {
@@ -117,7 +128,6 @@ impl Derivation {
             out.push(b')');
         }
         out.extend_from_slice(b"],[");
-        let inputs = input_drvs.unwrap_or(&self.input_drvs);
         for (i, (path, outs)) in inputs.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -171,12 +181,23 @@ impl Derivation {
             s.pop();
             return Ok(Hash::sha256(&s));
         }
-        let mut inputs = BTreeMap::new();
+        let mut hashes = Vec::with_capacity(self.input_drvs.len());
         for (path, outs) in &self.input_drvs {
-            let h = input_hash(path)?;
-            inputs.insert(h.to_base16().into_bytes(), outs.clone());
+            hashes.push((input_hash(path)?.to_base16().into_bytes(), outs));
         }
-        Ok(Hash::sha256(&self.unparse(mask_outputs, Some(&inputs))))
+        // Sorted by hash; of two inputs with one hash the later one counts, as a map
+        // assigned in the inputs' order would keep it.
+        hashes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut inputs: Vec<(&[u8], &BTreeSet<Bytes>)> = Vec::with_capacity(hashes.len());
+        for (h, outs) in &hashes {
+            match inputs.last_mut() {
+                Some(last) if last.0 == h.as_slice() => last.1 = outs,
+                _ => inputs.push((h, outs)),
+            }
+        }
+        Ok(Hash::sha256(
+            &self.unparse_with_inputs(mask_outputs, &inputs),
+        ))
     }
 
     /// Parses ATerm text.
@@ -399,11 +420,11 @@ mod tests {
     #[test]
     fn aterm_text() {
         assert_eq!(
-            String::from_utf8(sample().unparse(false, None)).unwrap(),
+            String::from_utf8(sample().unparse(false)).unwrap(),
             r#"Derive([("out","/nix/store/x-a","","")],[],["/nix/store/y-src"],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n\\"],[("out","/nix/store/x-a")])"#
         );
         assert_eq!(
-            String::from_utf8(sample().unparse(true, None)).unwrap(),
+            String::from_utf8(sample().unparse(true)).unwrap(),
             r#"Derive([("out","","","")],[],["/nix/store/y-src"],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n\\"],[("out","")])"#
         );
     }
@@ -438,7 +459,7 @@ mod tests {
                 args,
                 env,
             };
-            prop_assert_eq!(Derivation::parse(&d.unparse(false, None)), Ok(d));
+            prop_assert_eq!(Derivation::parse(&d.unparse(false)), Ok(d));
         }
     }
 }
