@@ -450,13 +450,27 @@ impl<'a> Evaluator<'a> {
             };
             if arity > 1 && have.len() + rest.len() >= arity {
                 let take = arity - have.len();
-                let mut all: SmallVec<[&'a Thunk<'a>; 4]> = SmallVec::from_slice(have);
-                all.extend(rest[..take].iter().map(|a| self.thunk(a, env)));
-                fv = match fv {
-                    Value::PrimOp(p) => (p.func)(self, &all, pos)?,
-                    Value::PrimOpApp(app) => (app.op.func)(self, &all, pos)?,
+                let op = match fv {
+                    Value::PrimOp(p) => p,
+                    Value::PrimOpApp(app) => app.op,
                     _ => unreachable!("matched above"),
                 };
+                // Arguments the builtin does not keep get their thunks on this stack.
+                let frame: [Thunk<'a>; STACK_ARGS] =
+                    std::array::from_fn(|_| Thunk::new(State::BlackHole));
+                let mut all: SmallVec<[&'a Thunk<'a>; 4]> = SmallVec::from_slice(have);
+                for (k, a) in rest[..take].iter().enumerate() {
+                    let i = have.len() + k;
+                    if k < STACK_ARGS && i < 8 && op.transient & (1 << i) != 0 && is_lazy_code(a) {
+                        frame[k].set_state(State::Deferred(a, env));
+                        // SAFETY: the builtin keeps no reference to this thunk once it
+                        // returns (`PrimOp::transient`), and `frame` outlives the call.
+                        all.push(unsafe { &*(&frame[k] as *const Thunk<'a>) });
+                    } else {
+                        all.push(self.thunk(a, env));
+                    }
+                }
+                fv = (op.func)(self, &all, pos)?;
                 rest = &rest[take..];
                 continue;
             }
@@ -467,8 +481,17 @@ impl<'a> Evaluator<'a> {
                     rest = more;
                 }
                 [a, more @ ..] => {
-                    let t = self.thunk(a, env);
-                    fv = self.call(fv, t, pos)?;
+                    match fv {
+                        Value::PrimOp(p)
+                            if p.arity == 1 && p.transient & 1 != 0 && is_lazy_code(a) =>
+                        {
+                            let t = Thunk::new(State::Deferred(a, env));
+                            // SAFETY: as above: the builtin does not keep its argument.
+                            let t: &'a Thunk<'a> = unsafe { &*(&t as *const Thunk<'a>) };
+                            fv = (p.func)(self, &[t], pos)?;
+                        }
+                        _ => fv = self.call(fv, self.thunk(a, env), pos)?,
+                    }
                     rest = more;
                 }
                 [] => break,
@@ -1437,4 +1460,20 @@ fn is_literal(e: &Expr) -> bool {
             | ExprKind::Path(_)
             | ExprKind::HomePath(..)
     )
+}
+
+/// How many arguments of one builtin call can have their thunks on the stack.
+const STACK_ARGS: usize = 4;
+
+/// Whether `Evaluator::thunk` would make a new thunk for `e` in the arena: anything but
+/// literals, resolved variables and `n - 1`-like arithmetic.
+fn is_lazy_code(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Var(ast::Var {
+            slot: Slot::Local { .. } | Slot::Global(_),
+            ..
+        }) => false,
+        ExprKind::Binary(..) => e.slot_arith().is_none(),
+        _ => !is_literal(e),
+    }
 }

@@ -311,6 +311,10 @@ pub type PrimOpFn = for<'a> fn(&Evaluator<'a>, &[&'a Thunk<'a>], Pos) -> EvalRes
 pub struct PrimOp {
     pub name: &'static str,
     pub arity: usize,
+    /// The arguments (bit `i` for argument `i`) whose thunks the builtin never keeps once
+    /// it returns (it may force them, and keep what is inside): a call that has all the
+    /// arguments may put those thunks on its stack instead of in the arena.
+    pub transient: u8,
     pub func: PrimOpFn,
     pub doc: &'static str,
 }

@@ -6,19 +6,19 @@ use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 
 pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "attrNames", arity: 1, func: attr_names, doc: "Return the names of the attributes of a set, sorted." },
-    PrimOp { name: "attrValues", arity: 1, func: attr_values, doc: "Return the values of the attributes of a set, in the order of their sorted names." },
-    PrimOp { name: "getAttr", arity: 2, func: get_attr, doc: "`getAttr s set` is `set.${s}`." },
-    PrimOp { name: "hasAttr", arity: 2, func: has_attr, doc: "`hasAttr s set` is `set ? ${s}`." },
-    PrimOp { name: "removeAttrs", arity: 2, func: remove_attrs, doc: "Remove the attributes named in a list from a set." },
-    PrimOp { name: "listToAttrs", arity: 1, func: list_to_attrs, doc: "Make a set from a list of `{ name; value; }` sets; the first of equal names wins." },
-    PrimOp { name: "intersectAttrs", arity: 2, func: intersect_attrs, doc: "The attributes of the second set whose names are also in the first." },
-    PrimOp { name: "catAttrs", arity: 2, func: cat_attrs, doc: "The values of the attribute named by the string, from each set in the list that has it." },
-    PrimOp { name: "mapAttrs", arity: 2, func: map_attrs, doc: "`mapAttrs f set`: a set whose attribute `n` is `f n set.${n}`, computed lazily." },
-    PrimOp { name: "functionArgs", arity: 1, func: function_args, doc: "The formal arguments of a function, each mapped to whether it has a default." },
-    PrimOp { name: "unsafeGetAttrPos", arity: 2, func: unsafe_get_attr_pos, doc: "The position `{ file; line; column; }` where an attribute is defined, or null." },
-    PrimOp { name: "zipAttrsWith", arity: 2, func: zip_attrs_with, doc: "`zipAttrsWith f sets`: for each name in any set, `f name [values…]`." },
-    PrimOp { name: "isAttrs", arity: 1, func: is_attrs, doc: "Whether the value is a set." },
+    PrimOp { name: "attrNames", arity: 1, transient: 1, func: attr_names, doc: "Return the names of the attributes of a set, sorted." },
+    PrimOp { name: "attrValues", arity: 1, transient: 1, func: attr_values, doc: "Return the values of the attributes of a set, in the order of their sorted names." },
+    PrimOp { name: "getAttr", arity: 2, transient: 0, func: get_attr, doc: "`getAttr s set` is `set.${s}`." },
+    PrimOp { name: "hasAttr", arity: 2, transient: 3, func: has_attr, doc: "`hasAttr s set` is `set ? ${s}`." },
+    PrimOp { name: "removeAttrs", arity: 2, transient: 0, func: remove_attrs, doc: "Remove the attributes named in a list from a set." },
+    PrimOp { name: "listToAttrs", arity: 1, transient: 0, func: list_to_attrs, doc: "Make a set from a list of `{ name; value; }` sets; the first of equal names wins." },
+    PrimOp { name: "intersectAttrs", arity: 2, transient: 0, func: intersect_attrs, doc: "The attributes of the second set whose names are also in the first." },
+    PrimOp { name: "catAttrs", arity: 2, transient: 0, func: cat_attrs, doc: "The values of the attribute named by the string, from each set in the list that has it." },
+    PrimOp { name: "mapAttrs", arity: 2, transient: 0, func: map_attrs, doc: "`mapAttrs f set`: a set whose attribute `n` is `f n set.${n}`, computed lazily." },
+    PrimOp { name: "functionArgs", arity: 1, transient: 0, func: function_args, doc: "The formal arguments of a function, each mapped to whether it has a default." },
+    PrimOp { name: "unsafeGetAttrPos", arity: 2, transient: 0, func: unsafe_get_attr_pos, doc: "The position `{ file; line; column; }` where an attribute is defined, or null." },
+    PrimOp { name: "zipAttrsWith", arity: 2, transient: 0, func: zip_attrs_with, doc: "`zipAttrsWith f sets`: for each name in any set, `f name [values…]`." },
+    PrimOp { name: "isAttrs", arity: 1, transient: 1, func: is_attrs, doc: "Whether the value is a set." },
 ];
 
 fn attr_names<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

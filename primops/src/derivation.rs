@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 pub static PRIMOPS: &[PrimOp] = &[PrimOp {
     name: "derivationStrict",
-    arity: 1,
+    arity: 1, transient: 0,
     func: derivation_strict,
     doc: "Instantiates a derivation: writes its `.drv` file and returns its `drvPath` and output paths. `derivation` wraps it.",
 }];

@@ -11,8 +11,8 @@ use ferrix_store::hash::{Hash, HashAlgo, Hasher};
 use std::io::Read;
 
 pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "hashString", arity: 2, func: hash_string, doc: "`hashString type s`: the base-16 hash of the string `s`, with `type` one of \"md5\", \"sha1\", \"sha256\" or \"sha512\"." },
-    PrimOp { name: "hashFile", arity: 2, func: hash_file, doc: "`hashFile type p`: the base-16 hash of the file at path `p`, with `type` one of \"md5\", \"sha1\", \"sha256\" or \"sha512\"." },
+    PrimOp { name: "hashString", arity: 2, transient: 0, func: hash_string, doc: "`hashString type s`: the base-16 hash of the string `s`, with `type` one of \"md5\", \"sha1\", \"sha256\" or \"sha512\"." },
+    PrimOp { name: "hashFile", arity: 2, transient: 0, func: hash_file, doc: "`hashFile type p`: the base-16 hash of the file at path `p`, with `type` one of \"md5\", \"sha1\", \"sha256\" or \"sha512\"." },
 ];
 
 /// The hash type argument. An unknown name is a usage error in Nix 2.8, without a position.

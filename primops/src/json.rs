@@ -12,8 +12,8 @@ use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 
 pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "toJSON", arity: 1, func: to_json, doc: "A string with the JSON representation of a value: sets become objects (sets with `__toString` or `outPath`, such as derivations, become strings), paths are copied to the store." },
-    PrimOp { name: "fromJSON", arity: 1, func: from_json, doc: "Convert a JSON string to a Nix value: `fromJSON ''{\"x\": [1, 2, 3], \"y\": null}''` is `{ x = [ 1 2 3 ]; y = null; }`." },
+    PrimOp { name: "toJSON", arity: 1, transient: 0, func: to_json, doc: "A string with the JSON representation of a value: sets become objects (sets with `__toString` or `outPath`, such as derivations, become strings), paths are copied to the store." },
+    PrimOp { name: "fromJSON", arity: 1, transient: 0, func: from_json, doc: "Convert a JSON string to a Nix value: `fromJSON ''{\"x\": [1, 2, 3], \"y\": null}''` is `{ x = [ 1 2 3 ]; y = null; }`." },
 ];
 
 /// A position that `unsafeGetAttrPos` reports as `null`.

@@ -103,6 +103,7 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
                 Some(doc) => ev.bump.alloc(PrimOp {
                     name: op.name,
                     arity: op.arity,
+                    transient: op.transient,
                     func: op.func,
                     doc,
                 }),

@@ -8,15 +8,15 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "import", arity: 1, func: import, doc: "Load, parse and evaluate a Nix file (a directory means its `default.nix`)." },
-    PrimOp { name: "scopedImport", arity: 2, func: scoped_import, doc: "`scopedImport attrs path`: `import path` with the attributes of `attrs` in scope." },
-    PrimOp { name: "findFile", arity: 2, func: find_file, doc: "Look a name up in a search path such as `__nixPath`; `<p>` is `findFile __nixPath \"p\"`." },
-    PrimOp { name: "pathExists", arity: 1, func: path_exists, doc: "Whether the path exists." },
-    PrimOp { name: "readFile", arity: 1, func: read_file, doc: "The contents of a file, as a string." },
-    PrimOp { name: "readDir", arity: 1, func: read_dir, doc: "The entries of a directory, each mapped to \"regular\", \"directory\", \"symlink\" or \"unknown\"." },
-    PrimOp { name: "baseNameOf", arity: 1, func: base_name_of, doc: "The last component of a path or string." },
-    PrimOp { name: "dirOf", arity: 1, func: dir_of, doc: "Everything but the last component of a path or string." },
-    PrimOp { name: "toPath", arity: 1, func: to_path, doc: "Deprecated: an absolute path string, canonicalised." },
+    PrimOp { name: "import", arity: 1, transient: 0, func: import, doc: "Load, parse and evaluate a Nix file (a directory means its `default.nix`)." },
+    PrimOp { name: "scopedImport", arity: 2, transient: 0, func: scoped_import, doc: "`scopedImport attrs path`: `import path` with the attributes of `attrs` in scope." },
+    PrimOp { name: "findFile", arity: 2, transient: 0, func: find_file, doc: "Look a name up in a search path such as `__nixPath`; `<p>` is `findFile __nixPath \"p\"`." },
+    PrimOp { name: "pathExists", arity: 1, transient: 0, func: path_exists, doc: "Whether the path exists." },
+    PrimOp { name: "readFile", arity: 1, transient: 0, func: read_file, doc: "The contents of a file, as a string." },
+    PrimOp { name: "readDir", arity: 1, transient: 0, func: read_dir, doc: "The entries of a directory, each mapped to \"regular\", \"directory\", \"symlink\" or \"unknown\"." },
+    PrimOp { name: "baseNameOf", arity: 1, transient: 0, func: base_name_of, doc: "The last component of a path or string." },
+    PrimOp { name: "dirOf", arity: 1, transient: 0, func: dir_of, doc: "Everything but the last component of a path or string." },
+    PrimOp { name: "toPath", arity: 1, transient: 0, func: to_path, doc: "Deprecated: an absolute path string, canonicalised." },
 ];
 
 /// The path an argument names: a path value, or a string holding an absolute path.

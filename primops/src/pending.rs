@@ -12,6 +12,7 @@ macro_rules! needs_store {
             $(PrimOp {
                 name: $name,
                 arity: $arity,
+                transient: 0,
                 func: |_ev, _args, pos| unavailable($name, pos),
                 doc: "Needs the Nix store, which Ferrix does not have yet.",
             }),*

@@ -35,13 +35,13 @@ use std::rc::Rc;
 pub static PRIMOPS: &[PrimOp] = &[
     PrimOp {
         name: "match",
-        arity: 2,
+        arity: 2, transient: 0,
         func: prim_match,
         doc: "`match regex str`: null if the POSIX extended regular expression `regex` does not match the whole of `str`, else the list of its capture groups (null for a group that took no part in the match).",
     },
     PrimOp {
         name: "split",
-        arity: 2,
+        arity: 2, transient: 0,
         func: prim_split,
         doc: "`split regex str`: `str` cut at the matches of the POSIX extended regular expression `regex`: the unmatched pieces, with the list of capture groups of each match between them.",
     },

@@ -16,11 +16,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "toFile", arity: 2, func: to_file, doc: "`toFile name s`: stores the string `s` as a file called `name` and returns its store path. `s` may refer to store paths but not to derivation outputs." },
-    PrimOp { name: "placeholder", arity: 1, func: placeholder, doc: "`placeholder output`: the text a derivation's builder sees in place of the path of its output `output`." },
-    PrimOp { name: "storePath", arity: 1, func: store_path, doc: "`storePath p`: the store path `p` as a string that depends on it, for paths already in the store." },
-    PrimOp { name: "path", arity: 1, func: path, doc: "`path { path, name ? baseNameOf path, filter ? null, recursive ? true, sha256 ? null }`: copies a file or tree into the store, keeping what `filter path type` accepts, and checks the result against `sha256` when given." },
-    PrimOp { name: "filterSource", arity: 2, func: filter_source, doc: "`filterSource filter p`: copies the tree `p` into the store with only the entries for which `filter path type` is true." },
+    PrimOp { name: "toFile", arity: 2, transient: 0, func: to_file, doc: "`toFile name s`: stores the string `s` as a file called `name` and returns its store path. `s` may refer to store paths but not to derivation outputs." },
+    PrimOp { name: "placeholder", arity: 1, transient: 0, func: placeholder, doc: "`placeholder output`: the text a derivation's builder sees in place of the path of its output `output`." },
+    PrimOp { name: "storePath", arity: 1, transient: 0, func: store_path, doc: "`storePath p`: the store path `p` as a string that depends on it, for paths already in the store." },
+    PrimOp { name: "path", arity: 1, transient: 0, func: path, doc: "`path { path, name ? baseNameOf path, filter ? null, recursive ? true, sha256 ? null }`: copies a file or tree into the store, keeping what `filter path type` accepts, and checks the result against `sha256` when given." },
+    PrimOp { name: "filterSource", arity: 2, transient: 0, func: filter_source, doc: "`filterSource filter p`: copies the tree `p` into the store with only the entries for which `filter path type` is true." },
 ];
 
 fn lossy(b: &[u8]) -> String {

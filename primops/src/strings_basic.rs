@@ -7,19 +7,19 @@ use ferrix_eval::{Evaluator, Pos};
 use std::cmp::Ordering;
 
 pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "toString", arity: 1, func: to_string, doc: "Convert a value to a string: numbers, Booleans (`true` is \"1\"), null (\"\"), lists (space-separated), paths and sets with `__toString` or `outPath`." },
-    PrimOp { name: "stringLength", arity: 1, func: string_length, doc: "The length of a string in bytes." },
-    PrimOp { name: "substring", arity: 3, func: substring, doc: "`substring start len s`: bytes `start` to `start + len` of `s` (to the end if `len` is negative)." },
-    PrimOp { name: "concatStringsSep", arity: 2, func: concat_strings_sep, doc: "Join a list of strings with a separator." },
-    PrimOp { name: "replaceStrings", arity: 3, func: replace_strings, doc: "`replaceStrings from to s`: replace each occurrence of a string of `from` by the corresponding one of `to`, scanning once from the left." },
-    PrimOp { name: "splitVersion", arity: 1, func: split_version, doc: "Split a version string into its components, as `compareVersions` sees them." },
-    PrimOp { name: "compareVersions", arity: 2, func: compare_versions, doc: "-1, 0 or 1 as the first version is older than, the same as or newer than the second." },
-    PrimOp { name: "parseDrvName", arity: 1, func: parse_drv_name, doc: "Split a package name into `{ name; version; }` at the first dash not followed by a letter." },
-    PrimOp { name: "hasContext", arity: 1, func: has_context, doc: "Whether a string refers to store paths." },
-    PrimOp { name: "getContext", arity: 1, func: get_context, doc: "The store paths a string refers to, as a set." },
-    PrimOp { name: "unsafeDiscardStringContext", arity: 1, func: discard_context, doc: "The string without its references to store paths." },
-    PrimOp { name: "unsafeDiscardOutputDependency", arity: 1, func: discard_output_dependency, doc: "Turn references to all outputs of a derivation into references to the derivation file." },
-    PrimOp { name: "appendContext", arity: 2, func: append_context, doc: "Add references to store paths, in `getContext`'s format, to a string." },
+    PrimOp { name: "toString", arity: 1, transient: 1, func: to_string, doc: "Convert a value to a string: numbers, Booleans (`true` is \"1\"), null (\"\"), lists (space-separated), paths and sets with `__toString` or `outPath`." },
+    PrimOp { name: "stringLength", arity: 1, transient: 0, func: string_length, doc: "The length of a string in bytes." },
+    PrimOp { name: "substring", arity: 3, transient: 0, func: substring, doc: "`substring start len s`: bytes `start` to `start + len` of `s` (to the end if `len` is negative)." },
+    PrimOp { name: "concatStringsSep", arity: 2, transient: 0, func: concat_strings_sep, doc: "Join a list of strings with a separator." },
+    PrimOp { name: "replaceStrings", arity: 3, transient: 0, func: replace_strings, doc: "`replaceStrings from to s`: replace each occurrence of a string of `from` by the corresponding one of `to`, scanning once from the left." },
+    PrimOp { name: "splitVersion", arity: 1, transient: 0, func: split_version, doc: "Split a version string into its components, as `compareVersions` sees them." },
+    PrimOp { name: "compareVersions", arity: 2, transient: 0, func: compare_versions, doc: "-1, 0 or 1 as the first version is older than, the same as or newer than the second." },
+    PrimOp { name: "parseDrvName", arity: 1, transient: 0, func: parse_drv_name, doc: "Split a package name into `{ name; version; }` at the first dash not followed by a letter." },
+    PrimOp { name: "hasContext", arity: 1, transient: 0, func: has_context, doc: "Whether a string refers to store paths." },
+    PrimOp { name: "getContext", arity: 1, transient: 0, func: get_context, doc: "The store paths a string refers to, as a set." },
+    PrimOp { name: "unsafeDiscardStringContext", arity: 1, transient: 0, func: discard_context, doc: "The string without its references to store paths." },
+    PrimOp { name: "unsafeDiscardOutputDependency", arity: 1, transient: 0, func: discard_output_dependency, doc: "Turn references to all outputs of a derivation into references to the derivation file." },
+    PrimOp { name: "appendContext", arity: 2, transient: 0, func: append_context, doc: "Add references to store paths, in `getContext`'s format, to a string." },
 ];
 
 fn to_string<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

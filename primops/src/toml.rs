@@ -13,7 +13,7 @@ use ferrix_eval::{Evaluator, Pos};
 use toml::de::{DeTable, DeValue};
 
 pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "fromTOML", arity: 1, func: from_toml, doc: "Convert a TOML document to a Nix value: tables become sets, arrays lists. Dates and times are not supported." },
+    PrimOp { name: "fromTOML", arity: 1, transient: 0, func: from_toml, doc: "Convert a TOML document to a Nix value: tables become sets, arrays lists. Dates and times are not supported." },
 ];
 
 fn from_toml<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

@@ -15,6 +15,7 @@ use rustc_hash::FxHashSet;
 pub static PRIMOPS: &[PrimOp] = &[PrimOp {
     name: "toXML",
     arity: 1,
+    transient: 0,
     func: to_xml,
     doc: "The XML representation of a value, forcing it deeply (without source locations).",
 }];
