@@ -90,6 +90,9 @@ pub struct KnownSyms {
     pub overrides: Sym,
 }
 
+/// Slots of `Evaluator::intern_str`'s cache (a power of two).
+const SYM_CACHE_SLOTS: usize = 4096;
+
 pub struct Evaluator<'a> {
     pub bump: &'a Bump,
     pub symbols: RefCell<Interner>,
@@ -127,6 +130,8 @@ pub struct Evaluator<'a> {
     /// The file of the built-in `derivation`, whose selections add no trace frames (as in
     /// Nix, where they would only be noise).
     pub(crate) derivation_file: Cell<u32>,
+    /// Symbols of string values by address and length (see `intern_str`).
+    sym_cache: RefCell<Vec<(usize, usize, Sym)>>,
 }
 
 /// What the evaluator needs from a store; supplied from outside so that `eval` does no
@@ -186,11 +191,35 @@ impl<'a> Evaluator<'a> {
             show_trace: Cell::new(false),
             builtin_files: RefCell::new(FxHashMap::default()),
             derivation_file: Cell::new(u32::MAX),
+            sym_cache: RefCell::new(Vec::new()),
         }
     }
 
     pub fn intern(&self, name: &[u8]) -> Sym {
         self.symbols.borrow_mut().intern(name)
+    }
+
+    /// `intern` for the bytes of a string value, which stay where they are as long as the
+    /// arena ('a) does: the symbol is remembered by their address and length. Builtins
+    /// such as `listToAttrs` and `removeAttrs` intern the same values (names that
+    /// `attrNames` made, string literals) over and over, and hashing and comparing their
+    /// text each time was a twentieth of instantiating a package.
+    pub fn intern_str(&self, bytes: &'a [u8]) -> Sym {
+        let (addr, len) = (bytes.as_ptr() as usize, bytes.len());
+        let slot = (addr ^ (addr >> 12) ^ len.wrapping_mul(0x9e37_79b9)) & (SYM_CACHE_SLOTS - 1);
+        if let Some(&(a, n, s)) = self.sym_cache.borrow().get(slot) {
+            if a == addr && n == len {
+                return s;
+            }
+        }
+        let s = self.intern(bytes);
+        let mut cache = self.sym_cache.borrow_mut();
+        if cache.is_empty() {
+            // No slice has this length, so an empty slot never matches.
+            cache.resize(SYM_CACHE_SLOTS, (0, usize::MAX, Sym(0)));
+        }
+        cache[slot] = (addr, len, s);
+        s
     }
 
     /// The string value of an attribute name, as `attrNames` and `mapAttrs` pass it; made
@@ -582,5 +611,35 @@ pub fn io_reason(e: &std::io::Error) -> String {
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache of `intern_str` gives what `intern` gives, for equal text at different
+    /// addresses, for repeated lookups and for slots that collide.
+    #[test]
+    fn interning_string_values_agrees_with_interning_text() {
+        let bump = Bump::new();
+        let ev = Evaluator::new(&bump, &[]);
+        let a: &[u8] = bump.alloc_slice_copy(b"name");
+        let b: &[u8] = bump.alloc_slice_copy(b"name");
+        let c: &[u8] = bump.alloc_slice_copy(b"other");
+        let want = ev.intern(b"name");
+        assert_eq!(ev.intern_str(a), want);
+        assert_eq!(ev.intern_str(b), want);
+        assert_eq!(ev.intern_str(a), want);
+        assert_eq!(ev.intern_str(&a[..2]), ev.intern(b"na"));
+        assert_eq!(ev.intern_str(c), ev.intern(b"other"));
+        let many: Vec<&[u8]> = (0..3 * SYM_CACHE_SLOTS)
+            .map(|i| &*bump.alloc_slice_copy(format!("n{i}").as_bytes()))
+            .collect();
+        for _ in 0..2 {
+            for (i, s) in many.iter().enumerate() {
+                assert_eq!(ev.intern_str(s), ev.intern(format!("n{i}").as_bytes()));
+            }
+        }
     }
 }

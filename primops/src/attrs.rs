@@ -52,7 +52,7 @@ fn get_attr<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRes
 fn has_attr<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let name = string(ev, args[0], pos)?;
     let set = attrs(ev, args[1], pos)?;
-    Ok(Value::Bool(set.get(ev.intern(name.bytes)).is_some()))
+    Ok(Value::Bool(set.get(ev.intern_str(name.bytes)).is_some()))
 }
 
 fn remove_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
@@ -60,7 +60,7 @@ fn remove_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eva
     let names = list(ev, args[1], pos)?;
     let mut drop = Vec::with_capacity(names.items.len());
     for t in names.items {
-        drop.push(ev.intern(string(ev, t, pos)?.bytes));
+        drop.push(ev.intern_str(string(ev, t, pos)?.bytes));
     }
     drop.sort_unstable();
     let kept: Vec<Attr<'a>> = set
@@ -83,7 +83,7 @@ fn list_to_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
         let n = string(ev, n.value, at)?;
         let v = required_attr(ev, "listToAttrs", item, b"value", pos)?;
         out.push(Attr {
-            name: ev.intern(n.bytes),
+            name: ev.intern_str(n.bytes),
             value: v.value,
             pos: v.pos,
         });
@@ -115,7 +115,7 @@ fn intersect_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> 
 }
 
 fn cat_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let name = ev.intern(string(ev, args[0], pos)?.bytes);
+    let name = ev.intern_str(string(ev, args[0], pos)?.bytes);
     let l = list(ev, args[1], pos)?;
     let mut out = Vec::new();
     for t in l.items {
@@ -168,7 +168,7 @@ fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
 }
 
 fn unsafe_get_attr_pos<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let name = ev.intern(string(ev, args[0], pos)?.bytes);
+    let name = ev.intern_str(string(ev, args[0], pos)?.bytes);
     let set = attrs(ev, args[1], pos)?;
     match set.get(name) {
         Some(a) if !a.pos.is_none() => Ok(ev.pos_attrs(a.pos)),

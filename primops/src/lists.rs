@@ -360,7 +360,7 @@ fn group_by<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRes
             Value::Str(s) => s.bytes,
             v => return type_error(v, "a string", pos),
         };
-        groups.entry(ev.intern(k)).or_default().push(*t);
+        groups.entry(ev.intern_str(k)).or_default().push(*t);
     }
     let out: Vec<Attr<'a>> = groups
         .into_iter()

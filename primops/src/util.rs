@@ -118,10 +118,10 @@ pub fn required_attr<'a>(
     ev: &Evaluator<'a>,
     func: &str,
     set: &'a AttrSet<'a>,
-    name: &[u8],
+    name: &'a [u8],
     pos: Pos,
 ) -> R<&'a Attr<'a>> {
-    let sym = ev.intern(name);
+    let sym = ev.intern_str(name);
     if let Some(a) = set.get(sym) {
         return Ok(a);
     }
