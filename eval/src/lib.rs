@@ -38,12 +38,6 @@ impl Pos {
     /// No position (Nix's `noPos`).
     pub const NONE: Pos = Pos(u32::MAX);
 
-    /// The position `offset` bytes into the file with base `base`.
-    #[inline]
-    pub fn at(base: u32, offset: u32) -> Pos {
-        Pos(base.saturating_add(offset).min(u32::MAX - 1))
-    }
-
     /// The position of an absolute offset: one of a span of code parsed by
     /// `Evaluator::parse_in_scope`, which adds its file's base to every span.
     #[inline]
@@ -114,6 +108,9 @@ pub struct Evaluator<'a> {
     pub(crate) null_thunk: &'a Thunk<'a>,
     /// The one empty list, which every `[ ]` and empty result shares.
     empty_list: &'a value::List<'a>,
+    /// The scope every file's top-level expression runs in: empty, and the same for all
+    /// files now that positions are absolute.
+    root_env: &'a Env<'a>,
     /// `false` and `true`, and the small integers (see `value_thunk`).
     pub(crate) bool_thunks: [&'a Thunk<'a>; 2],
     pub(crate) small_ints: &'a [Thunk<'a>],
@@ -161,6 +158,7 @@ impl<'a> Evaluator<'a> {
         };
         let null_thunk: &'a Thunk<'a> = bump.alloc(Thunk::done(Value::Null));
         let empty_list: &'a value::List<'a> = bump.alloc(value::List { items: &[] });
+        let root_env = Env::alloc(bump, None, false, &[]);
         let n = globals.names().len();
         Evaluator {
             bump,
@@ -178,6 +176,7 @@ impl<'a> Evaluator<'a> {
             stack_grown: Cell::new(0),
             null_thunk,
             empty_list,
+            root_env,
             bool_thunks: [
                 bump.alloc(Thunk::done(Value::Bool(false))),
                 bump.alloc(Thunk::done(Value::Bool(true))),
@@ -379,7 +378,7 @@ impl<'a> Evaluator<'a> {
 
     /// The scope a file's top-level expression runs in.
     pub fn file_env(&self) -> &'a Env<'a> {
-        Env::alloc(self.bump, None, false, &[])
+        self.root_env
     }
 
     /// Evaluates an expression given as text (`-E`), relative to `base_dir`.
