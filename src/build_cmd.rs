@@ -3,9 +3,7 @@
 //! output paths. Also the pieces `nix-store --realise` and the REPL's `:b` share.
 
 use crate::cli::{BuildArgs, CommonArgs, InstantiateArgs};
-use ferrix_store::build::{
-    self, BuildError, BuildMode, BuildSettings, Builder, SandboxMode, SandboxPath, Target,
-};
+use ferrix_store::build::{self, BuildError, BuildMode, BuildSettings, Builder, Target};
 use ferrix_store::hash::{Hash, HashAlgo};
 use ferrix_store::local::LocalStore;
 use ferrix_store::path::StorePath;
@@ -27,111 +25,10 @@ pub fn print_error(msg: &str) {
     let _ = std::io::stderr().write_all(s.as_bytes());
 }
 
-fn int_setting(common: &CommonArgs, name: &str) -> Result<Option<u64>, String> {
-    match common.setting(name) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| format!("configuration setting '{name}' should be an integer")),
-    }
-}
-
-fn bool_setting(common: &CommonArgs, name: &str) -> Result<Option<bool>, String> {
-    match common.setting(name) {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(v) => Err(format!("Boolean setting '{name}' has invalid value '{v}'")),
-    }
-}
-
-/// A list setting: its value with every `extra-NAME` addition, in order.
-fn list_setting(common: &CommonArgs, name: &str) -> Option<Vec<String>> {
-    let extra = format!("extra-{name}");
-    let mut out: Option<Vec<String>> = None;
-    for (n, v) in &common.settings {
-        if n == name {
-            out = Some(v.split_whitespace().map(str::to_string).collect());
-        } else if *n == extra {
-            out.get_or_insert_with(Vec::new)
-                .extend(v.split_whitespace().map(str::to_string));
-        }
-    }
-    out
-}
-
-/// The build settings the command line asks for, on top of Nix's defaults.
+/// The build settings of the command's configuration (`nix.conf`, `NIX_CONFIG` and the
+/// command line); `-Q` and the verbosity decide whether build output is shown.
 pub fn settings(common: &CommonArgs) -> Result<BuildSettings, String> {
-    let mut s = BuildSettings::default();
-    if let Some(v) = common.setting("max-jobs") {
-        s.max_jobs = if v == "auto" {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        } else {
-            v.parse().map_err(|_| {
-                "configuration setting 'max-jobs' should be 'auto' or an integer".to_string()
-            })?
-        };
-    }
-    if let Some(c) = int_setting(common, "cores")? {
-        if c > 0 {
-            s.cores = c;
-        }
-    }
-    if let Some(v) = common.setting("sandbox") {
-        s.sandbox = match v {
-            "true" => SandboxMode::On,
-            "false" => SandboxMode::Off,
-            "relaxed" => SandboxMode::Relaxed,
-            _ => return Err("option 'sandbox' has invalid value ".to_string() + v),
-        };
-    }
-    for name in ["sandbox-paths", "build-chroot-dirs", "build-sandbox-paths"] {
-        if let Some(l) = list_setting(common, name) {
-            s.sandbox_paths = l.iter().map(|w| SandboxPath::parse(w)).collect();
-        }
-    }
-    if let Some(v) = bool_setting(common, "keep-failed")? {
-        s.keep_failed = v;
-    }
-    if let Some(v) = bool_setting(common, "keep-going")? {
-        s.keep_going = v;
-    }
-    if let Some(v) = int_setting(common, "max-silent-time")? {
-        s.max_silent_time = v;
-    }
-    if let Some(v) = int_setting(common, "timeout")? {
-        s.timeout = v;
-    }
-    if let Some(v) = int_setting(common, "max-build-log-size")? {
-        s.max_log_size = v;
-    }
-    if let Some(v) = int_setting(common, "log-lines")? {
-        s.log_lines = v as usize;
-    }
-    if let Some(v) = common.setting("build-users-group") {
-        s.build_users_group = v.to_string();
-    }
-    if let Some(v) = common.setting("pre-build-hook") {
-        s.pre_build_hook = v.to_string();
-    }
-    if let Some(v) = common.setting("system") {
-        s.system = v.to_string();
-    }
-    if let Some(l) = list_setting(common, "extra-platforms") {
-        s.extra_platforms = l;
-    }
-    if let Some(v) = bool_setting(common, "keep-build-log")? {
-        s.keep_log = v;
-    }
-    if let Some(v) = bool_setting(common, "print-missing")? {
-        s.print_missing = v;
-    }
-    if let Some(v) = common.setting("sandbox-build-dir") {
-        s.sandbox_build_dir = v.to_string();
-    }
+    let mut s = BuildSettings::from_settings(&common.config);
     s.print_build_output =
         !common.no_build_output && common.verbosity >= crate::cli::VERBOSITY_INFO;
     Ok(s)
@@ -290,7 +187,7 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             expr: args.expr,
             attr: args.attr.clone(),
             read_only,
-            show_trace: args.common.bool_setting("show-trace").unwrap_or(false),
+            show_trace: args.common.config.show_trace,
             args: args.eval.args.clone(),
             argstrs: args.eval.argstrs.clone(),
             include: args.eval.include.clone(),

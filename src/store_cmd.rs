@@ -60,12 +60,7 @@ fn log(verbosity: u8) -> impl FnMut(Log) {
 
 /// The options the common flags give for opening the store.
 pub fn store_options(a: &crate::cli::CommonArgs) -> StoreOptions {
-    StoreOptions {
-        store_uri: a.setting("store").map(str::to_owned),
-        read_only: a.readonly_mode,
-        case_hack: a.bool_setting("use-case-hack").unwrap_or(false),
-        fsync: a.bool_setting("fsync-metadata").unwrap_or(true),
-    }
+    crate::store_setup::options(a.readonly_mode, a)
 }
 
 /// Lexically cleaned absolute path, as Nix's `absPath`/`canonPath`.

@@ -7,11 +7,13 @@ use ferrix_store::{open_store, StoreOptions};
 /// The store options the command line and environment ask for: `--store` (or the `store`
 /// setting), `--readonly-mode`, `use-case-hack` and `fsync-metadata`.
 pub fn options(read_only: bool, common: &CommonArgs) -> StoreOptions {
+    let c = &common.config;
     StoreOptions {
-        store_uri: common.setting("store").map(str::to_string),
+        // `auto` (the default) leaves the choice to `NIX_REMOTE`, as in Nix.
+        store_uri: Some(c.store.clone()).filter(|s| s != "auto"),
         read_only,
-        case_hack: common.bool_setting("use-case-hack").unwrap_or(false),
-        fsync: common.bool_setting("fsync-metadata").unwrap_or(true),
+        case_hack: c.use_case_hack,
+        fsync: c.fsync_metadata,
     }
 }
 

@@ -21,6 +21,11 @@ macro_rules! err_line {
     }};
 }
 
+/// Prints `warning: MSG` on standard error.
+pub fn warn(msg: &str) {
+    err_line!("warning: {msg}");
+}
+
 pub mod build;
 pub mod daemon;
 pub mod hash;
@@ -201,6 +206,9 @@ pub struct CommonArgs {
     pub readonly_mode: bool,
     /// `--no-gc-warning`.
     pub no_gc_warning: bool,
+    /// Every setting's value: the configuration files, `NIX_CONFIG`, then the command
+    /// line. Filled in by [`parse`] once the command line is known to be valid.
+    pub config: ferrix_store::settings::Settings,
 }
 
 impl CommonArgs {
@@ -627,6 +635,15 @@ pub(crate) fn parse<P: CommandSpec>(inv: &Invocation, args: &[String]) -> Result
         .map_err(|e| inv.usage_error(&clap_message(&e)))?;
     let cli = P::from_arg_matches(&matches).map_err(|e| inv.usage_error(&clap_message(&e)))?;
     let eval = EvalArgs::from_seen(&scanned.seen);
+    let mut common = common;
+    common.config = crate::config::resolve(&common).map_err(|e| {
+        if e.is_usage() {
+            inv.usage_error(&e.to_string())
+        } else {
+            err_line!("error: {e}");
+            1
+        }
+    })?;
     Ok(Parsed {
         cli,
         scan: scanned,
@@ -746,7 +763,7 @@ mod tests {
             via_link: true,
         };
         let cmd = build_command::<instantiate::Cli>(&inv);
-        for (name, _) in settings::SETTINGS {
+        for name in ferrix_store::settings::DEFINITIONS.iter().map(|d| d.name) {
             assert!(
                 cmd.get_arguments().any(|a| a.get_long() == Some(name)),
                 "--{name} missing"

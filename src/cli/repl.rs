@@ -72,7 +72,7 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                 include: a.eval.include,
                 args: a.eval.args,
                 argstrs: a.eval.argstrs,
-                show_trace: a.common.bool_setting("show-trace").unwrap_or(false),
+                show_trace: a.common.config.show_trace,
             };
             // Plugins from `plugin-files` and the unsafe builtins, as for evaluation.
             let native = match crate::native::setup(&a.common) {

@@ -46,6 +46,7 @@ pub mod open;
 pub mod ops;
 pub mod path;
 pub mod refs;
+pub mod settings;
 pub mod store;
 
 pub use db::PathInfo;

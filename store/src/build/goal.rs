@@ -124,14 +124,25 @@ impl Builder<'_> {
         }
         let builtin = node.drv.builder.starts_with(b"builtin:");
         let platform = String::from_utf8_lossy(&node.drv.platform).into_owned();
-        if !(builtin && platform == "builtin")
-            && platform != self.settings.system
-            && !self.settings.extra_platforms.contains(&platform)
-        {
+        let required = required_system_features(&node.drv);
+        let mut offered: Vec<&str> = self
+            .settings
+            .system_features
+            .iter()
+            .map(String::as_str)
+            .collect();
+        offered.sort_unstable();
+        offered.dedup();
+        let platform_ok = (builtin && platform == "builtin")
+            || platform == self.settings.system
+            || self.settings.extra_platforms.contains(&platform);
+        let features_ok = required.iter().all(|f| offered.contains(&f.as_str()));
+        if !platform_ok || !features_ok {
             return Err(Failure::other(format!(
-                "a '{platform}' with features {{}} is required to build '{drv_name}', but I am a '{}' with features {{{}}}",
+                "a '{platform}' with features {{{}}} is required to build '{drv_name}', but I am a '{}' with features {{{}}}",
+                required.iter().cloned().collect::<Vec<_>>().join(", "),
                 self.settings.system,
-                system_features().join(", ")
+                offered.join(", ")
             )));
         }
         eprint_line(&if node.check {
@@ -174,7 +185,7 @@ impl Builder<'_> {
             .env
             .get(&b"__noChroot"[..])
             .is_some_and(|v| v == b"1");
-        let use_chroot = match self.settings.sandbox {
+        let mut use_chroot = match self.settings.sandbox {
             SandboxMode::Off => false,
             SandboxMode::Relaxed => !no_chroot,
             SandboxMode::On => {
@@ -186,6 +197,12 @@ impl Builder<'_> {
                 true
             }
         };
+        // A chroot store's builds always run in the sandbox, as in Nix: only there does the
+        // store appear at its logical path, and only there can the builder not write into
+        // the host's store of that name.
+        if store.config().real_dir != Path::new(store.config().store_dir.as_str()) {
+            use_chroot = true;
+        }
         if node.check && !use_chroot {
             return Err(Failure::other(format!(
                 "checking outputs of '{drv_name}' needs the sandbox ('--option sandbox true')"
@@ -648,6 +665,7 @@ impl Builder<'_> {
             pts_dir: c("dev/pts")?,
             ptmx: c("dev/pts/ptmx")?,
             shm_dir: c("dev/shm")?,
+            shm_size: self.settings.sandbox_dev_shm_size.clone(),
         })
     }
 
@@ -750,14 +768,24 @@ impl Builder<'_> {
     }
 }
 
-/// The machine's `system-features`, as Nix 2.8 defaults them.
-fn system_features() -> Vec<String> {
-    let mut f = vec!["benchmark".to_string(), "big-parallel".to_string()];
-    if Path::new("/dev/kvm").exists() {
-        f.push("kvm".into());
+/// The derivation's `requiredSystemFeatures` (from `__json` with structured attributes),
+/// sorted and without duplicates.
+pub(crate) fn required_system_features(drv: &crate::derivation::Derivation) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(json) = drv.env.get(&b"__json"[..]) {
+        if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(json) {
+            if let Some(serde_json::Value::Array(items)) = m.get("requiredSystemFeatures") {
+                out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+            }
+        }
+    } else if let Some(v) = drv.env.get(&b"requiredSystemFeatures"[..]) {
+        out.extend(
+            String::from_utf8_lossy(v)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
     }
-    f.push("nixos-test".into());
-    f
+    out
 }
 
 fn signal_name(sig: i32) -> String {

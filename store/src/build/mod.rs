@@ -26,14 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-/// The `sandbox` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SandboxMode {
-    Off,
-    On,
-    /// Like `On`, but derivations with `__noChroot` run outside the sandbox.
-    Relaxed,
-}
+pub use crate::settings::SandboxMode;
+use crate::settings::Settings;
 
 /// A `target=source` entry of `sandbox-paths`; a `?` suffix on the source makes it optional.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,52 +91,68 @@ pub struct BuildSettings {
     pub sandbox_build_dir: String,
     /// Keep a compressed copy of each build log.
     pub keep_log: bool,
+    /// Run after each successful build with `DRV_PATH` and `OUT_PATHS` (empty: none).
+    pub post_build_hook: String,
+    /// The features this machine offers to `requiredSystemFeatures`.
+    pub system_features: Vec<String>,
+    /// The `size=` of the sandbox's `/dev/shm`.
+    pub sandbox_dev_shm_size: String,
+    /// Build without the sandbox when this system cannot make one.
+    pub sandbox_fallback: bool,
+    /// The `experimental-features` setting.
+    pub experimental_features: Vec<String>,
 }
 
-impl Default for BuildSettings {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get() as u64)
-            .unwrap_or(1);
+impl BuildSettings {
+    /// The build settings that `settings` gives; the printing flags keep their defaults.
+    pub fn from_settings(s: &Settings) -> BuildSettings {
         BuildSettings {
-            max_jobs: 1,
-            cores,
-            sandbox: SandboxMode::On,
-            sandbox_paths: Vec::new(),
-            keep_failed: false,
-            keep_going: false,
-            max_silent_time: 0,
-            timeout: 0,
-            max_log_size: 0,
-            log_lines: 10,
-            build_users_group: if nix::unistd::geteuid().is_root() {
-                "nixbld".into()
-            } else {
-                String::new()
-            },
-            pre_build_hook: String::new(),
+            max_jobs: s.max_jobs.0,
+            cores: s.build_cores(),
+            sandbox: s.sandbox,
+            sandbox_paths: s
+                .sandbox_paths
+                .iter()
+                .map(|w| SandboxPath::parse(w))
+                .collect(),
+            keep_failed: s.keep_failed,
+            keep_going: s.keep_going,
+            max_silent_time: s.max_silent_time.max(0) as u64,
+            timeout: s.timeout.max(0) as u64,
+            max_log_size: s.max_build_log_size,
+            log_lines: s.log_lines as usize,
+            build_users_group: s.build_users_group.clone(),
+            pre_build_hook: s.pre_build_hook.clone(),
+            post_build_hook: s.post_build_hook.clone(),
             print_build_output: true,
-            print_missing: true,
-            system: default_system(),
-            extra_platforms: Vec::new(),
-            build_dir_parent: std::env::var_os("TMPDIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/tmp")),
-            sandbox_build_dir: "/build".into(),
-            keep_log: true,
+            print_missing: s.print_missing,
+            system: s.system.clone(),
+            extra_platforms: s.extra_platforms.clone(),
+            system_features: s.system_features.clone(),
+            build_dir_parent: default_build_dir_parent(),
+            sandbox_build_dir: s.sandbox_build_dir.clone(),
+            sandbox_dev_shm_size: s.sandbox_dev_shm_size.clone(),
+            sandbox_fallback: s.sandbox_fallback,
+            keep_log: s.keep_build_log,
+            experimental_features: s.experimental_features.clone(),
         }
     }
 }
 
-/// `x86_64-linux` and friends, as Nix names the platform it was built for.
-pub fn default_system() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86" => "i686",
-        a => a,
-    };
-    format!("{arch}-{}", std::env::consts::OS)
+fn default_build_dir_parent() -> PathBuf {
+    std::env::var_os("TMPDIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings::from_settings(&Settings::default())
+    }
+}
+
+pub use crate::settings::default_system;
 
 /// Normal builds, or `--check`: rebuild valid outputs and compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

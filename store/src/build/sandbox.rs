@@ -41,6 +41,8 @@ pub struct Sandbox {
     pub pts_dir: CString,
     pub ptmx: CString,
     pub shm_dir: CString,
+    /// The `size=` option of `/dev/shm` (the `sandbox-dev-shm-size` setting).
+    pub shm_size: String,
 }
 
 /// A builder to start.
@@ -210,7 +212,8 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
     let tmpfs_t = cstring(b"tmpfs")?;
     let devpts_t = cstring(b"devpts")?;
     let none = cstring(b"none")?;
-    let shm_opts = cstring(b"size=50%")?;
+    let shm_size = s.sandbox.as_ref().map_or("50%", |b| b.shm_size.as_str());
+    let shm_opts = cstring(format!("size={shm_size}").as_bytes())?;
     let pts_opts = cstring(b"newinstance,mode=0620")?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| format!("creating a pipe: {e}"))?;
