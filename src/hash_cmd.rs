@@ -6,7 +6,7 @@ use ferrix_store::nar;
 use std::io::{self, Write};
 use std::path::Path;
 
-fn hash_one(path: &str, algo: HashAlgo, flat: bool) -> Result<Hash, String> {
+fn hash_one(path: &str, algo: HashAlgo, flat: bool, case_hack: bool) -> Result<Hash, String> {
     let mut h = Hasher::new(algo);
     if flat {
         let mut f = std::fs::File::open(path)
@@ -14,7 +14,8 @@ fn hash_one(path: &str, algo: HashAlgo, flat: bool) -> Result<Hash, String> {
         io::copy(&mut f, &mut h)
             .map_err(|e| format!("reading from file: {}", ferrix_store::io_reason(&e)))?;
     } else {
-        nar::dump(Path::new(path), &mut h, &mut |_| Ok(true)).map_err(|e| e.to_string())?;
+        nar::dump_with(Path::new(path), &mut h, &mut |_| Ok(true), case_hack)
+            .map_err(|e| e.to_string())?;
     }
     Ok(h.finish())
 }
@@ -29,16 +30,18 @@ pub fn run(a: &HashArgs) -> i32 {
     let mut out = io::stdout().lock();
     for item in &a.items {
         let line = match a.op {
-            HashOp::Hash => hash_one(item, algo, a.flat).map(|mut h| {
-                if a.truncate && h.bytes.len() > 20 {
-                    h.bytes = h.fold(20);
-                }
-                if a.base32 {
-                    ferrix_store::nix32::encode(&h.bytes)
-                } else {
-                    ferrix_store::hash::base16(&h.bytes)
-                }
-            }),
+            HashOp::Hash => {
+                hash_one(item, algo, a.flat, a.common.config.use_case_hack).map(|mut h| {
+                    if a.truncate && h.bytes.len() > 20 {
+                        h.bytes = h.fold(20);
+                    }
+                    if a.base32 {
+                        ferrix_store::nix32::encode(&h.bytes)
+                    } else {
+                        ferrix_store::hash::base16(&h.bytes)
+                    }
+                })
+            }
             HashOp::ToBase16 | HashOp::ToBase32 => Hash::parse_any(item, Some(algo))
                 .map(|h| {
                     h.encode(

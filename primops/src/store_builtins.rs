@@ -75,11 +75,7 @@ fn parse_store_path(session: &StoreSession, p: &[u8], pos: Pos) -> R<StorePath> 
 }
 
 /// `/` and the Nix32 of sha256 of `nix-output:<name>`.
-pub fn hash_placeholder(output: &[u8]) -> String {
-    let mut s = b"nix-output:".to_vec();
-    s.extend_from_slice(output);
-    format!("/{}", Hash::sha256(&s).to_nix32())
-}
+pub use ferrix_store::derivation::hash_placeholder;
 
 fn placeholder<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let (name, _) = coerce(ev, args[0], pos, false, false)?;

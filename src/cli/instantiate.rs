@@ -258,7 +258,7 @@ mod tests {
             "--cores",
             "2K",
             "-k",
-            "--extra-substituters",
+            "--extra-sandbox-paths",
             "s",
             "--quiet",
             "--quiet",
@@ -280,10 +280,31 @@ mod tests {
                 ("sandbox", "relaxed"),
                 ("cores", "2048"),
                 ("keep-going", "true"),
-                ("extra-substituters", "s"),
+                ("extra-sandbox-paths", "s"),
             ]
         );
         assert_eq!(a.common.verbosity, 0);
+        // The command line reaches the typed settings.
+        assert_eq!(a.common.config.sandbox_paths, ["s"]);
+        assert_eq!(
+            a.common.config.sandbox,
+            ferrix_store::settings::SandboxMode::Relaxed
+        );
+        assert_eq!(a.common.config.cores, 2048);
+        assert!(a.common.config.keep_going);
+    }
+
+    #[test]
+    fn settings_of_missing_features_are_refused_on_the_command_line() {
+        // Substitution is not implemented yet: asking for a substituter is an error, not
+        // silently ignored; turning substitution off is what Ferrix does anyway.
+        assert_eq!(parse_strs(&["--extra-substituters", "s"]).err(), Some(1));
+        assert_eq!(
+            parse_strs(&["--option", "builders", "ssh://x"]).err(),
+            Some(1)
+        );
+        assert!(parse_strs(&["--substituters", ""]).is_ok());
+        assert!(parse_strs(&["--no-substitute"]).is_ok());
     }
 
     #[test]

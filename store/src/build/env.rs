@@ -156,9 +156,17 @@ fn shell_quote(s: &str) -> String {
 fn shell_scalar(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(shell_quote(s)),
-        serde_json::Value::Number(n) => Some(n.to_string()),
+        // Integers, and floats with an integral value (written as integers); Nix leaves
+        // other floats out.
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Some(i.to_string()),
+            (None, Some(u), _) => Some(u.to_string()),
+            (None, None, Some(f)) if f.is_finite() && f.ceil() == f => Some((f as i64).to_string()),
+            _ => None,
+        },
         serde_json::Value::Bool(true) => Some("1".into()),
-        serde_json::Value::Bool(false) | serde_json::Value::Null => Some("''".into()),
+        serde_json::Value::Bool(false) => Some(String::new()),
+        serde_json::Value::Null => Some("''".into()),
         _ => None,
     }
 }

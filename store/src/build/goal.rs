@@ -105,8 +105,51 @@ impl Builder<'_> {
         format!("{}!{}", self.print(&node.path), outs.join(","))
     }
 
-    /// Builds one derivation whose inputs are all valid.
+    /// Builds one derivation whose inputs are all valid, then runs `post-build-hook` if it
+    /// built anything.
     pub(crate) fn build_one(&self, node: &Node, cancel: &AtomicBool) -> Result<(), Failure> {
+        let mut was_valid = true;
+        for out in node.outputs.values() {
+            was_valid &= self.store.is_valid(out)?;
+        }
+        self.build_one_inner(node, cancel)?;
+        if !was_valid && !node.check && !self.settings.post_build_hook.is_empty() {
+            self.run_post_build_hook(node)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `post-build-hook` with `DRV_PATH`, `OUT_PATHS` and the settings in
+    /// `NIX_CONFIG`; its output goes to standard error. A failing hook fails the build.
+    fn run_post_build_hook(&self, node: &Node) -> Result<(), Failure> {
+        let hook = &self.settings.post_build_hook;
+        eprint_line(&format!("running post-build-hook '{hook}'..."));
+        let outs: BTreeSet<String> = node.outputs.values().map(|o| self.print(o)).collect();
+        let out = std::process::Command::new(hook)
+            .env("DRV_PATH", self.print(&node.path))
+            .env("OUT_PATHS", outs.into_iter().collect::<Vec<_>>().join(" "))
+            .env("NIX_CONFIG", &self.settings.nix_config)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| Failure::other(format!("executing '{hook}': {}", crate::io_reason(&e))))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            eprint_line(line);
+        }
+        if !out.status.success() {
+            use std::os::unix::process::ExitStatusExt as _;
+            let how = match (out.status.code(), out.status.signal()) {
+                (Some(c), _) => format!("failed with exit code {c}"),
+                (None, Some(sig)) => format!("failed due to signal {sig} ({})", signal_name(sig)),
+                _ => "failed".to_owned(),
+            };
+            return Err(Failure::other(format!("program '{hook}' {how}")));
+        }
+        Ok(())
+    }
+
+    fn build_one_inner(&self, node: &Node, cancel: &AtomicBool) -> Result<(), Failure> {
         let store = self.store;
         let drv_name = self.print(&node.path);
         // Another process may be building the same outputs; wait for it.
@@ -203,11 +246,6 @@ impl Builder<'_> {
         if store.config().real_dir != Path::new(store.config().store_dir.as_str()) {
             use_chroot = true;
         }
-        if node.check && !use_chroot {
-            return Err(Failure::other(format!(
-                "checking outputs of '{drv_name}' needs the sandbox ('--option sandbox true')"
-            )));
-        }
         let root = nix::unistd::geteuid().is_root();
         let build_user = if root && !self.settings.build_users_group.is_empty() {
             Some(
@@ -254,16 +292,11 @@ impl Builder<'_> {
         )
         .map_err(Failure::other)?;
         let mut env = env;
-        env.files.extend(
-            super::env::export_references_graph(&node.drv, store, &closure)
-                .map_err(Failure::permanent)?,
-        );
-        for f in write_files(&env, &tmp_dir).map_err(Failure::other)? {
-            chown(&f)?;
-        }
 
-        // Where the outputs appear while building.
+        // Where the outputs appear while building, and the valid outputs built at a
+        // scratch path instead (output name → scratch path).
         let mut locations = BTreeMap::new();
+        let mut redirected: BTreeMap<String, StorePath> = BTreeMap::new();
         let mut chroot_guard = AutoDelete(None);
         let sandbox = if use_chroot {
             let chroot = PathBuf::from(format!("{}.chroot", store.real_path(&node.path).display()));
@@ -292,15 +325,60 @@ impl Builder<'_> {
         } else {
             for (name, out) in &node.outputs {
                 let real = store.real_path(out);
-                // An invalid leftover from an interrupted build.
-                if !store.is_valid(out)? && fs::symlink_metadata(&real).is_ok() {
-                    make_writable(&real);
-                    nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+                if store.is_valid(out)? {
+                    // A valid output may be in use and cannot be replaced while the build
+                    // runs: the builder writes a scratch path instead, whose hash is
+                    // rewritten back to the output's afterwards (as Nix does).
+                    let scratch = fallback_path(store, &node.path, out).map_err(Failure::other)?;
+                    let sreal = store.real_path(&scratch);
+                    if fs::symlink_metadata(&sreal).is_ok() {
+                        make_writable(&sreal);
+                        nar::remove_tree(&sreal).map_err(|e| io_fail(&e, "deleting", &sreal))?;
+                    }
+                    locations.insert(name.clone(), sreal);
+                    redirected.insert(name.clone(), scratch);
+                } else {
+                    // An invalid leftover from an interrupted build.
+                    if fs::symlink_metadata(&real).is_ok() {
+                        make_writable(&real);
+                        nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+                    }
+                    locations.insert(name.clone(), real);
                 }
-                locations.insert(name.clone(), real);
             }
             None
         };
+
+        // `placeholder "out"` becomes the path the output is built at, and the hashes of
+        // redirected outputs become their scratch paths' hashes.
+        let mut rewrites: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (name, out) in &node.outputs {
+            let at = redirected.get(name).unwrap_or(out);
+            rewrites.push((
+                ferrix_placeholder(name).into_bytes(),
+                store.print(at).into_bytes(),
+            ));
+        }
+        for (name, scratch) in &redirected {
+            rewrites.push((
+                node.outputs[name].hash_part().as_bytes().to_vec(),
+                scratch.hash_part().as_bytes().to_vec(),
+            ));
+        }
+        env.vars = std::mem::take(&mut env.vars)
+            .into_iter()
+            .map(|(k, v)| (rewrite_bytes(&k, &rewrites), rewrite_bytes(&v, &rewrites)))
+            .collect();
+        for (_, contents) in env.files.iter_mut() {
+            *contents = rewrite_bytes(contents, &rewrites);
+        }
+        env.files.extend(
+            super::env::export_references_graph(&node.drv, store, &closure)
+                .map_err(Failure::permanent)?,
+        );
+        for f in write_files(&env, &tmp_dir).map_err(Failure::other)? {
+            chown(&f)?;
+        }
 
         let mut envp = Vec::new();
         for (k, v) in &env.vars {
@@ -311,7 +389,7 @@ impl Builder<'_> {
         }
         let mut argv = vec![cstring(&node.drv.builder).map_err(Failure::other)?];
         for a in &node.drv.args {
-            argv.push(cstring(a).map_err(Failure::other)?);
+            argv.push(cstring(&rewrite_bytes(a, &rewrites)).map_err(Failure::other)?);
         }
         let user = build_user.as_ref().map(|u| (u.uid, u.gid));
         let spawn_spec = Spawn {
@@ -435,6 +513,9 @@ impl Builder<'_> {
                 Err(_) => break,
             }
         }
+        // The end of the log means the end of the build, as in Nix: a builder that closed
+        // its output but runs on (and anything it left behind) is killed now.
+        child.kill();
         let status = child.wait();
         log.finish();
         drop(log_r);
@@ -466,23 +547,27 @@ impl Builder<'_> {
                 store,
                 node,
                 &locations,
+                &redirected,
                 &closure,
                 node.check,
                 self.settings.keep_failed,
             )
             .map(|_| ()),
         };
-        if result.is_err() {
-            if !use_chroot {
-                // Nothing half-built stays behind under the final names.
-                for (name, p) in &locations {
-                    let out = &node.outputs[name];
-                    if !store.is_valid(out).unwrap_or(true) && fs::symlink_metadata(p).is_ok() {
-                        make_writable(p);
-                        let _ = nar::remove_tree(p);
-                    }
+        if !use_chroot {
+            // Scratch paths never outlive the build, and after a failure nothing
+            // half-built stays behind under the final names.
+            for (name, p) in &locations {
+                let out = &node.outputs[name];
+                let leftover = redirected.contains_key(name)
+                    || (result.is_err() && !store.is_valid(out).unwrap_or(true));
+                if leftover && fs::symlink_metadata(p).is_ok() {
+                    make_writable(p);
+                    let _ = nar::remove_tree(p);
                 }
             }
+        }
+        if result.is_err() {
             if self.settings.keep_failed && !cancel.load(Ordering::Relaxed) {
                 if let Some(p) = tmp_guard.keep() {
                     eprint_line(&format!("note: keeping build directory '{}'", p.display()));
@@ -755,6 +840,7 @@ impl Builder<'_> {
             store,
             node,
             &locations,
+            &BTreeMap::new(),
             closure,
             node.check,
             self.settings.keep_failed,
@@ -766,6 +852,60 @@ impl Builder<'_> {
         }
         res.map(|_| ())
     }
+}
+
+fn ferrix_placeholder(output: &str) -> String {
+    crate::derivation::hash_placeholder(output.as_bytes())
+}
+
+/// Where a non-sandboxed build writes output `out` of `drv` when `out` is already valid:
+/// a path named after the output, made from `rewrite:<drv>:<out>` and an all-zero hash, as
+/// Nix names it.
+fn fallback_path(
+    store: &crate::local::LocalStore,
+    drv: &StorePath,
+    out: &StorePath,
+) -> Result<StorePath, String> {
+    let zero = crate::hash::Hash {
+        algo: crate::hash::HashAlgo::Sha256,
+        bytes: vec![0; 32],
+    };
+    store
+        .dir()
+        .make_path(
+            &format!("rewrite:{}:{}", drv.base_name(), out.base_name()),
+            &zero,
+            out.name(),
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// `data` with every occurrence of each `from` replaced by its `to`, one pair after the
+/// other (as Nix's `rewriteStrings`).
+pub(crate) fn rewrite_bytes(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut cur = data.to_vec();
+    for (from, to) in rewrites {
+        if from.is_empty() || cur.len() < from.len() {
+            continue;
+        }
+        let finder = memchr::memmem::Finder::new(from);
+        if finder.find(&cur).is_none() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(cur.len());
+        let mut last = 0;
+        for i in finder.find_iter(&cur) {
+            if i < last {
+                continue;
+            }
+            out.extend_from_slice(&cur[last..i]);
+            out.extend_from_slice(to);
+            last = i + from.len();
+        }
+        out.extend_from_slice(&cur[last..]);
+        cur = out;
+    }
+    cur
 }
 
 /// The derivation's `requiredSystemFeatures` (from `__json` with structured attributes),

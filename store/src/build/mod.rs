@@ -101,6 +101,8 @@ pub struct BuildSettings {
     pub sandbox_fallback: bool,
     /// The `experimental-features` setting.
     pub experimental_features: Vec<String>,
+    /// Every setting as `nix.conf` text, for the `NIX_CONFIG` of `post-build-hook`.
+    pub nix_config: String,
 }
 
 impl BuildSettings {
@@ -135,6 +137,7 @@ impl BuildSettings {
             sandbox_fallback: s.sandbox_fallback,
             keep_log: s.keep_build_log,
             experimental_features: s.experimental_features.clone(),
+            nix_config: s.to_string(),
         }
     }
 }

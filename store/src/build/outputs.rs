@@ -123,10 +123,16 @@ pub(crate) struct CheckResult;
 /// `candidates` are the paths references may point to (the input closure). In check mode
 /// the rebuilt outputs are compared with the valid ones and then discarded (or kept as
 /// `<path>.check` with `keep_failed`).
+///
+/// `redirected` names the outputs that were built at a scratch path (output name → that
+/// path) because they were valid already: their hashes are rewritten back to the real
+/// outputs' in every output, and outside check mode the rebuilt copies of valid outputs are
+/// discarded, keeping the valid ones.
 pub(crate) fn register_outputs(
     store: &LocalStore,
     node: &Node,
     locations: &BTreeMap<String, PathBuf>,
+    redirected: &BTreeMap<String, StorePath>,
     candidates: &BTreeSet<StorePath>,
     check: bool,
     keep_failed: bool,
@@ -135,6 +141,15 @@ pub(crate) fn register_outputs(
     let mut cands = candidates.clone();
     cands.extend(node.outputs.values().cloned());
     let fixed = fixed_expectation(&node.drv)?;
+    let back: Vec<(Vec<u8>, Vec<u8>)> = redirected
+        .iter()
+        .map(|(name, scratch)| {
+            (
+                scratch.hash_part().as_bytes().to_vec(),
+                node.outputs[name].hash_part().as_bytes().to_vec(),
+            )
+        })
+        .collect();
     let mut built = Vec::new();
     for (name, out) in &node.outputs {
         let at = &locations[name];
@@ -145,6 +160,9 @@ pub(crate) fn register_outputs(
             )));
         }
         canonicalise_output(at)?;
+        if !back.is_empty() {
+            rewrite_tree(at, &back)?;
+        }
         // One pass over the NAR: its SHA-256, the references, and (for a recursive fixed
         // output) the hash it is checked against.
         let mut sha = Hasher::new(HashAlgo::Sha256);
@@ -191,6 +209,9 @@ pub(crate) fn register_outputs(
                 },
             };
             if &got != want {
+                // As Nix does, the output is registered under the hash it actually has
+                // (so a later build with the right hash finds it), then the build fails.
+                register_mismatched(store, node, out, at, *method, &got, &refs, &info)?;
                 return Err(Failure {
                     msg: format!(
                         "hash mismatch in fixed-output derivation '{drv_name}':\n  specified: {}\n     got:    {}",
@@ -255,9 +276,13 @@ pub(crate) fn register_outputs(
         return Ok(Some(CheckResult));
     }
 
-    // Everything passed: into the store, then registered at once.
+    // Everything passed: into the store, then registered at once. A valid output that was
+    // rebuilt at a scratch path stays as it was.
     let mut infos = Vec::new();
     for b in built {
+        if redirected.contains_key(&b.name) {
+            continue;
+        }
         let real = store.real_path(&b.path);
         if b.at != real {
             if fs::symlink_metadata(&real).is_ok() {
@@ -389,5 +414,101 @@ fn check_references(store: &LocalStore, node: &Node, built: &[Built]) -> Result<
             }
         }
     }
+    Ok(())
+}
+
+/// Rewrites the contents of the tree at `at` (file contents, symlink targets and names)
+/// with `rewrites`, through its NAR serialisation, as Nix rewrites redirected outputs.
+fn rewrite_tree(at: &Path, rewrites: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Failure> {
+    let mut bytes = Vec::new();
+    nar::dump(at, &mut bytes, &mut |_| Ok(true))
+        .map_err(|e| Failure::other(format!("dumping '{}': {e}", at.display())))?;
+    let new = super::goal::rewrite_bytes(&bytes, rewrites);
+    if new == bytes {
+        return Ok(());
+    }
+    make_writable_tree(at);
+    nar::remove_tree(at).map_err(|e| io_fail(&e, "deleting", at))?;
+    nar::restore(
+        &mut new.as_slice(),
+        at,
+        nar::RestoreOptions {
+            case_hack: false,
+            fsync: false,
+            expect_end: true,
+        },
+    )
+    .map_err(|e| Failure::other(format!("rewriting '{}': {e}", at.display())))?;
+    canonicalise_output(at)
+}
+
+fn make_writable_tree(p: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(m) = fs::symlink_metadata(p) {
+        if m.is_dir() {
+            let _ = fs::set_permissions(p, fs::Permissions::from_mode(m.mode() | 0o700));
+            if let Ok(rd) = fs::read_dir(p) {
+                for e in rd.flatten() {
+                    make_writable_tree(&e.path());
+                }
+            }
+        }
+    }
+}
+
+/// Registers the output of a fixed-output derivation whose hash was not the one specified
+/// at the path its content does address: `method` and `got`, with no references.
+#[allow(clippy::too_many_arguments)]
+fn register_mismatched(
+    store: &LocalStore,
+    node: &Node,
+    out: &StorePath,
+    at: &Path,
+    method: Ingestion,
+    got: &Hash,
+    refs: &BTreeSet<StorePath>,
+    info: &PathInfo,
+) -> Result<(), Failure> {
+    let mut others = refs.clone();
+    others.remove(out);
+    if !others.is_empty() {
+        return Ok(());
+    }
+    let path = store
+        .dir()
+        .make_fixed_output_path(method, got, out.name(), &BTreeSet::new(), false)
+        .map_err(|e| Failure::other(e.to_string()))?;
+    if store.is_valid(&path)? {
+        return Ok(());
+    }
+    let _lock = crate::lock::PathLock::lock(&store.real_path(&path))?;
+    if store.is_valid(&path)? {
+        return Ok(());
+    }
+    let real = store.real_path(&path);
+    if fs::symlink_metadata(&real).is_ok() {
+        make_writable_tree(&real);
+        nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+    }
+    // Copy rather than move: the build's own clean-up owns `at`.
+    let mut bytes = Vec::new();
+    nar::dump(at, &mut bytes, &mut |_| Ok(true))
+        .map_err(|e| Failure::other(format!("dumping '{}': {e}", at.display())))?;
+    nar::restore(
+        &mut bytes.as_slice(),
+        &real,
+        nar::RestoreOptions {
+            case_hack: false,
+            fsync: false,
+            expect_end: true,
+        },
+    )
+    .map_err(|e| Failure::other(format!("restoring '{}': {e}", real.display())))?;
+    canonicalise_output(&real)?;
+    let mut new = PathInfo::new(path, info.nar_hash.clone(), info.nar_size);
+    new.deriver = Some(node.path.clone());
+    new.ultimate = true;
+    new.ca = Some(fixed_ca(method, got));
+    store.register_valid_paths(&[new])?;
     Ok(())
 }
