@@ -22,6 +22,10 @@ pub struct EnvParams<'a> {
     /// The build directory as the builder sees it (`/build` in the sandbox).
     pub build_dir: &'a str,
     pub output_paths: &'a BTreeMap<String, StorePath>,
+    /// The store and the derivation's input closure, for `exportReferencesGraph` with
+    /// structured attributes.
+    pub store: &'a crate::local::LocalStore,
+    pub inputs: &'a std::collections::BTreeSet<StorePath>,
 }
 
 fn set(vars: &mut BTreeMap<Vec<u8>, Vec<u8>>, k: &str, v: impl AsRef<[u8]>) {
@@ -63,7 +67,7 @@ pub fn build_env(drv: &Derivation, p: &EnvParams<'_>) -> Result<BuildEnv, String
             }
         }
         Some(json) => {
-            let (attrs_json, attrs_sh) = structured_attrs(json, p.output_paths, p.store_dir)?;
+            let (attrs_json, attrs_sh) = structured_attrs(json, p)?;
             files.push((".attrs.json".into(), attrs_json));
             files.push((".attrs.sh".into(), attrs_sh));
             set(
@@ -123,24 +127,79 @@ pub fn build_env(drv: &Derivation, p: &EnvParams<'_>) -> Result<BuildEnv, String
 }
 
 /// `.attrs.json` and `.attrs.sh` for a `__structuredAttrs` derivation.
-fn structured_attrs(
-    json: &[u8],
-    outputs: &BTreeMap<String, StorePath>,
-    store_dir: &str,
-) -> Result<(Vec<u8>, Vec<u8>), String> {
+/// Each output is named by its placeholder, which the builder's set-up rewrites to the
+/// path it is built at; each `exportReferencesGraph` entry becomes the path infos of the
+/// closure it names.
+fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>), String> {
     let mut v: serde_json::Value = serde_json::from_slice(json)
         .map_err(|e| format!("cannot process __json attribute: {e}"))?;
     let obj = v
         .as_object_mut()
         .ok_or("cannot process __json attribute: not an object")?;
     let mut outs = serde_json::Map::new();
-    for (name, path) in outputs {
+    for name in p.output_paths.keys() {
         outs.insert(
             name.clone(),
-            serde_json::Value::String(format!("{store_dir}/{}", path.base_name())),
+            serde_json::Value::String(crate::derivation::hash_placeholder(name.as_bytes())),
         );
     }
     obj.insert("outputs".into(), serde_json::Value::Object(outs));
+    if let Some(serde_json::Value::Object(graphs)) = obj.get("exportReferencesGraph").cloned() {
+        for (key, paths) in graphs {
+            let mut roots = Vec::new();
+            let items: Vec<serde_json::Value> = match paths {
+                serde_json::Value::Array(a) => a,
+                other => vec![other],
+            };
+            for item in items {
+                let s = item
+                    .as_str()
+                    .ok_or("exportReferencesGraph entries must be store paths")?;
+                roots.push(s.to_owned());
+            }
+            let mut closure = std::collections::BTreeSet::new();
+            for r in &roots {
+                closure.extend(export_closure(p.store, r, p.inputs)?);
+            }
+            let mut list = Vec::new();
+            for q in &closure {
+                let info = p.store.query_path_info(q).map_err(|e| e.to_string())?;
+                let mut o = serde_json::Map::new();
+                o.insert("path".into(), p.store.print(q).into());
+                o.insert(
+                    "narHash".into(),
+                    format!("sha256:{}", info.nar_hash.to_nix32()).into(),
+                );
+                o.insert("narSize".into(), info.nar_size.into());
+                o.insert(
+                    "references".into(),
+                    info.references
+                        .iter()
+                        .map(|r| serde_json::Value::from(p.store.print(r)))
+                        .collect::<Vec<_>>()
+                        .into(),
+                );
+                if let Some(ca) = &info.ca {
+                    o.insert("ca".into(), ca.clone().into());
+                }
+                let mut size = 0u64;
+                for c in p
+                    .store
+                    .closure(&[q.clone()].into(), false, false)
+                    .map_err(|e| e.to_string())?
+                {
+                    size += p
+                        .store
+                        .query_path_info(&c)
+                        .map_err(|e| e.to_string())?
+                        .nar_size;
+                }
+                o.insert("closureSize".into(), size.into());
+                list.push(serde_json::Value::Object(o));
+            }
+            obj.insert(key, serde_json::Value::Array(list));
+        }
+    }
     let sh = attrs_shell(obj);
     let text = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
     Ok((text, sh))
@@ -229,7 +288,6 @@ pub fn export_references_graph(
     store: &crate::local::LocalStore,
     inputs: &std::collections::BTreeSet<StorePath>,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
-    use crate::store::Store;
     if drv.env.contains_key(&b"__json"[..]) {
         return Ok(Vec::new());
     }
@@ -255,33 +313,7 @@ pub fn export_references_graph(
                 "invalid file name '{name}' in 'exportReferencesGraph'"
             ));
         }
-        let p = store.dir().split(path).map_err(|e| e.to_string())?.0;
-        if !inputs.contains(&p) {
-            return Err(format!(
-                "cannot export references of path '{path}' because it is not in the input closure of the derivation"
-            ));
-        }
-        let mut paths = store
-            .closure(&[p].into(), false, false)
-            .map_err(|e| e.to_string())?;
-        let drvs: Vec<StorePath> = paths
-            .iter()
-            .filter(|q| q.is_derivation())
-            .cloned()
-            .collect();
-        for d in drvs {
-            let outs: std::collections::BTreeSet<StorePath> = store
-                .derivation_output_paths(&d)
-                .map_err(|e| e.to_string())?
-                .into_values()
-                .filter(|o| store.is_valid(o).unwrap_or(false))
-                .collect();
-            paths.extend(
-                store
-                    .closure(&outs, false, false)
-                    .map_err(|e| e.to_string())?,
-            );
-        }
+        let paths = export_closure(store, path, inputs)?;
         let mut text = String::new();
         for q in &paths {
             let info = store.query_path_info(q).map_err(|e| e.to_string())?;
@@ -328,4 +360,42 @@ mod tests {
             "declare a='it'\\''s'\ndeclare -a b=(1 'x' )\ndeclare -A c=(['k']=1 )\ndeclare e=''\n"
         );
     }
+}
+
+/// The paths `exportReferencesGraph` exports for `path`: its closure, with the closures of
+/// the valid outputs of the derivations in it. `path` must be in the input closure.
+fn export_closure(
+    store: &crate::local::LocalStore,
+    path: &str,
+    inputs: &std::collections::BTreeSet<StorePath>,
+) -> Result<std::collections::BTreeSet<StorePath>, String> {
+    use crate::store::Store;
+    let p = store.dir().split(path).map_err(|e| e.to_string())?.0;
+    if !inputs.contains(&p) {
+        return Err(format!(
+            "cannot export references of path '{path}' because it is not in the input closure of the derivation"
+        ));
+    }
+    let mut paths = store
+        .closure(&[p].into(), false, false)
+        .map_err(|e| e.to_string())?;
+    let drvs: Vec<StorePath> = paths
+        .iter()
+        .filter(|q| q.is_derivation())
+        .cloned()
+        .collect();
+    for d in drvs {
+        let outs: std::collections::BTreeSet<StorePath> = store
+            .derivation_output_paths(&d)
+            .map_err(|e| e.to_string())?
+            .into_values()
+            .filter(|o| store.is_valid(o).unwrap_or(false))
+            .collect();
+        paths.extend(
+            store
+                .closure(&outs, false, false)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(paths)
 }

@@ -3,7 +3,7 @@
 
 use super::env::{build_env, write_files, EnvParams};
 use super::log::BuildLog;
-use super::outputs::register_outputs;
+use super::outputs::{register_outputs, Round};
 use super::sandbox::{cpath, cstring, spawn, Mount, Sandbox, Spawn};
 use super::{eprint_line, users, Builder, Failure, FailureKind, Node, SandboxMode};
 use crate::lock::PathLock;
@@ -112,7 +112,22 @@ impl Builder<'_> {
         for out in node.outputs.values() {
             was_valid &= self.store.is_valid(out)?;
         }
-        self.build_one_inner(node, cancel)?;
+        // `repeat`: build this many more times and compare (not fixed outputs, not checks).
+        let total = if node.check || node.drv.is_fixed_output() {
+            1
+        } else {
+            self.settings.repeat.saturating_add(1)
+        };
+        let mut round = Round {
+            index: 1,
+            total,
+            previous: None,
+            enforce: self.settings.enforce_determinism,
+        };
+        while round.index <= round.total {
+            self.build_one_inner(node, cancel, &mut round)?;
+            round.index += 1;
+        }
         if !was_valid && !node.check && !self.settings.post_build_hook.is_empty() {
             self.run_post_build_hook(node)?;
         }
@@ -149,7 +164,12 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn build_one_inner(&self, node: &Node, cancel: &AtomicBool) -> Result<(), Failure> {
+    fn build_one_inner(
+        &self,
+        node: &Node,
+        cancel: &AtomicBool,
+        round: &mut Round,
+    ) -> Result<(), Failure> {
         let store = self.store;
         let drv_name = self.print(&node.path);
         // Another process may be building the same outputs; wait for it.
@@ -190,6 +210,11 @@ impl Builder<'_> {
         }
         eprint_line(&if node.check {
             format!("checking outputs of '{drv_name}'...")
+        } else if round.total > 1 {
+            format!(
+                "building '{drv_name}' (round {}/{})...",
+                round.index, round.total
+            )
         } else {
             format!("building '{drv_name}'...")
         });
@@ -288,6 +313,8 @@ impl Builder<'_> {
                 cores: self.settings.cores,
                 build_dir: &build_dir_inside,
                 output_paths: &node.outputs,
+                store,
+                inputs: &closure,
             },
         )
         .map_err(Failure::other)?;
@@ -551,6 +578,7 @@ impl Builder<'_> {
                 &closure,
                 node.check,
                 self.settings.keep_failed,
+                round,
             )
             .map(|_| ()),
         };
@@ -844,6 +872,7 @@ impl Builder<'_> {
             closure,
             node.check,
             self.settings.keep_failed,
+            &mut Round::single(),
         );
         guard.keep();
         if fs::symlink_metadata(&tmp).is_ok() {

@@ -103,6 +103,10 @@ pub struct BuildSettings {
     pub experimental_features: Vec<String>,
     /// Every setting as `nix.conf` text, for the `NIX_CONFIG` of `post-build-hook`.
     pub nix_config: String,
+    /// Build each derivation this many more times and compare the results.
+    pub repeat: u64,
+    /// A difference between rounds fails the build (otherwise it is reported).
+    pub enforce_determinism: bool,
 }
 
 impl BuildSettings {
@@ -138,6 +142,8 @@ impl BuildSettings {
             keep_log: s.keep_build_log,
             experimental_features: s.experimental_features.clone(),
             nix_config: s.to_string(),
+            repeat: s.repeat,
+            enforce_determinism: s.enforce_determinism,
         }
     }
 }

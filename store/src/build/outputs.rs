@@ -116,6 +116,29 @@ fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, Hash)>, Fail
     Ok(Some((method, hash)))
 }
 
+/// Where a build stands among the rounds of `repeat`.
+pub(crate) struct Round {
+    /// 1-based.
+    pub index: u64,
+    pub total: u64,
+    /// What the previous round built, to compare with.
+    pub previous: Option<Vec<PathInfo>>,
+    /// `enforce-determinism`: a difference fails the build.
+    pub enforce: bool,
+}
+
+impl Round {
+    /// A build of one round.
+    pub fn single() -> Round {
+        Round {
+            index: 1,
+            total: 1,
+            previous: None,
+            enforce: true,
+        }
+    }
+}
+
 /// The outcome of checking outputs that `--check` rebuilt.
 pub(crate) struct CheckResult;
 
@@ -136,6 +159,7 @@ pub(crate) fn register_outputs(
     candidates: &BTreeSet<StorePath>,
     check: bool,
     keep_failed: bool,
+    round: &mut Round,
 ) -> Result<Option<CheckResult>, Failure> {
     let drv_name = store.print(&node.path);
     let mut cands = candidates.clone();
@@ -241,6 +265,7 @@ pub(crate) fn register_outputs(
         });
     }
     check_references(store, node, &built)?;
+    check_cycles(store, &built)?;
 
     if check {
         for b in &built {
@@ -252,7 +277,7 @@ pub(crate) fn register_outputs(
                     if fs::symlink_metadata(&dst).is_ok() {
                         let _ = nar::remove_tree(&dst);
                     }
-                    fs::rename(&b.at, &dst).map_err(|e| io_fail(&e, "moving to", &dst))?;
+                    move_dir_entry(&b.at, &dst)?;
                     format!(
                         "derivation '{drv_name}' may not be deterministic: output '{}' differs from '{}'",
                         real.display(),
@@ -276,6 +301,35 @@ pub(crate) fn register_outputs(
         return Ok(Some(CheckResult));
     }
 
+    // `repeat`: compare with the previous round; keep this round's result for the next.
+    if let Some(prev) = &round.previous {
+        for (p, b) in prev.iter().zip(&built) {
+            let n = &b.info;
+            if p.nar_hash != n.nar_hash || p.nar_size != n.nar_size || p.references != n.references
+            {
+                let msg = format!(
+                    "output '{}' of '{drv_name}' differs from previous round",
+                    store.print(&b.path)
+                );
+                if round.enforce {
+                    return Err(Failure::other(msg));
+                }
+                super::eprint_line(&format!("error: {msg}"));
+                // Enough is known: this round is the last.
+                round.total = round.index;
+                break;
+            }
+        }
+    }
+    if round.index < round.total {
+        round.previous = Some(built.iter().map(|b| b.info.clone()).collect());
+        for b in &built {
+            make_writable_tree(&b.at);
+            nar::remove_tree(&b.at).map_err(|e| io_fail(&e, "deleting", &b.at))?;
+        }
+        return Ok(None);
+    }
+
     // Everything passed: into the store, then registered at once. A valid output that was
     // rebuilt at a scratch path stays as it was.
     let mut infos = Vec::new();
@@ -288,7 +342,7 @@ pub(crate) fn register_outputs(
             if fs::symlink_metadata(&real).is_ok() {
                 nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
             }
-            fs::rename(&b.at, &real).map_err(|e| io_fail(&e, "moving to", &real))?;
+            move_dir_entry(&b.at, &real)?;
         }
         let _ = &b.name;
         infos.push(b.info);
@@ -510,5 +564,71 @@ fn register_mismatched(
     new.ultimate = true;
     new.ca = Some(fixed_ca(method, got));
     store.register_valid_paths(&[new])?;
+    Ok(())
+}
+
+/// Outputs may refer to themselves, but not to each other in a cycle: Nix refuses to
+/// register such a set with `cycle detected in the references of 'P' from 'Q'`.
+fn check_cycles(store: &LocalStore, built: &[Built]) -> Result<(), Failure> {
+    let refs: BTreeMap<&StorePath, Vec<&StorePath>> = built
+        .iter()
+        .map(|b| {
+            let others = b
+                .info
+                .references
+                .iter()
+                .filter(|r| **r != b.path && built.iter().any(|o| &o.path == *r))
+                .collect();
+            (&b.path, others)
+        })
+        .collect();
+    // 0: not seen, 1: on the current path, 2: done.
+    let mut state: BTreeMap<&StorePath, u8> = BTreeMap::new();
+    fn visit<'p>(
+        p: &'p StorePath,
+        parent: Option<&'p StorePath>,
+        refs: &BTreeMap<&'p StorePath, Vec<&'p StorePath>>,
+        state: &mut BTreeMap<&'p StorePath, u8>,
+    ) -> Result<(), (&'p StorePath, &'p StorePath)> {
+        match state.get(p).copied().unwrap_or(0) {
+            2 => return Ok(()),
+            1 => return Err((p, parent.unwrap_or(p))),
+            _ => {}
+        }
+        state.insert(p, 1);
+        for r in refs.get(p).map(Vec::as_slice).unwrap_or_default() {
+            visit(r, Some(p), refs, state)?;
+        }
+        state.insert(p, 2);
+        Ok(())
+    }
+    for p in refs.keys() {
+        if let Err((path, parent)) = visit(p, None, &refs, &mut state) {
+            return Err(Failure::permanent(format!(
+                "cycle detected in the references of '{}' from '{}'",
+                store.print(path),
+                store.print(parent)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to`. Moving a directory to another parent updates its `..` entry,
+/// which needs write permission on the directory itself, so a read-only output directory
+/// is made writable for the move and read-only again after it.
+fn move_dir_entry(from: &Path, to: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = fs::symlink_metadata(from).map_err(|e| io_fail(&e, "getting status of", from))?;
+    let dir_mode = (meta.is_dir() && meta.mode() & 0o200 == 0).then_some(meta.mode() & 0o7777);
+    if let Some(m) = dir_mode {
+        fs::set_permissions(from, fs::Permissions::from_mode(m | 0o200))
+            .map_err(|e| io_fail(&e, "changing mode of", from))?;
+    }
+    fs::rename(from, to).map_err(|e| io_fail(&e, "moving to", to))?;
+    if let Some(m) = dir_mode {
+        fs::set_permissions(to, fs::Permissions::from_mode(m))
+            .map_err(|e| io_fail(&e, "changing mode of", to))?;
+    }
     Ok(())
 }
