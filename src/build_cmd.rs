@@ -158,7 +158,8 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             "'nix-build --run-env' (nix-shell) is not supported",
         ));
     }
-    let settings = settings(&args.common).map_err(BuildError::new)?;
+    let mut settings = settings(&args.common).map_err(BuildError::new)?;
+    settings.repair = args.repair;
     let read_only = args.common.readonly_mode;
     let session = crate::store_setup::open(read_only, &args.common).map_err(BuildError::new)?;
     let store = session

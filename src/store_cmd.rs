@@ -127,8 +127,6 @@ pub fn implemented(op: StoreOp) -> bool {
     !matches!(
         op,
         StoreOp::Gc
-            | StoreOp::VerifyPath
-            | StoreOp::RepairPath
             | StoreOp::Optimise
             | StoreOp::Serve
             | StoreOp::GenerateBinaryCacheKey
@@ -215,15 +213,50 @@ fn with_store(a: &StoreArgs) -> R {
             o.flush()?;
             Ok(())
         }
+        StoreOp::VerifyPath => {
+            let l = local(s)?;
+            let mut status = 0;
+            for arg in &a.op_args {
+                let p = follow(s.dir(), arg)?;
+                let info = l.query_path_info(&p)?;
+                let (got, _) =
+                    ferrix_store::local::hash_path(&l.real_path(&p), l.config().case_hack)?;
+                if got != info.nar_hash {
+                    let b32 = |h: &ferrix_store::Hash| {
+                        h.encode(ferrix_store::hash::Encoding::Nix32, true)
+                    };
+                    err_line(&format!(
+                        "path '{}' was modified! expected hash '{}', got '{}'",
+                        l.print(&p),
+                        b32(&info.nar_hash),
+                        b32(&got)
+                    ));
+                    status = 1;
+                }
+            }
+            if status != 0 {
+                return Err(Fail::Exit(status));
+            }
+            Ok(())
+        }
+        StoreOp::RepairPath => {
+            let l = local(s)?;
+            for arg in &a.op_args {
+                let p = follow(s.dir(), arg)?;
+                repair_path(a, l, &p).map_err(Fail::Msg)?;
+            }
+            Ok(())
+        }
         StoreOp::Verify => {
             let l = local(s)?;
             let mut lg = log(a.common.verbosity);
-            let errors = ops::verify(
-                l,
-                a.has_flag(&["--check-contents"]),
-                a.has_flag(&["--repair"]),
-                &mut lg,
-            )?;
+            let mut fix = |p: &StorePath| repair_path(a, l, p);
+            let repair: Option<ops::RepairFn<'_>> = if a.has_flag(&["--repair"]) {
+                Some(&mut fix)
+            } else {
+                None
+            };
+            let errors = ops::verify(l, a.has_flag(&["--check-contents"]), repair, &mut lg)?;
             if errors {
                 err_line("warning: not all store errors were fixed");
                 return Err(Fail::Exit(1));
@@ -781,7 +814,8 @@ xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
 fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
     use ferrix_store::build::{BuildMode, Builder, Target};
     let l = local(s)?;
-    let settings = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
+    let mut settings = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
+    settings.repair = a.has_flag(&["--repair"]);
     let mut targets = Vec::new();
     let mut plain = Vec::new();
     for arg in &a.op_args {
@@ -879,4 +913,37 @@ fn op_read_log(a: &StoreArgs, s: &dyn Store) -> R {
         o.write_all(&data)?;
     }
     Ok(())
+}
+
+/// Repairs valid path `p` as Nix does without substitutes: by rebuilding its deriver's
+/// output in repair mode, so that the rebuilt content replaces what is on disk.
+fn repair_path(a: &StoreArgs, l: &LocalStore, p: &StorePath) -> Result<(), String> {
+    use ferrix_store::build::{BuildMode, Builder, Target};
+    let cannot = || format!("cannot repair path '{}'", l.print(p));
+    let info = l.query_path_info(p).map_err(|e| e.to_string())?;
+    let Some(drv) = info.deriver.filter(|d| l.is_valid(d).unwrap_or(false)) else {
+        return Err(cannot());
+    };
+    let outs = l.derivation_output_paths(&drv).map_err(|e| e.to_string())?;
+    let names: BTreeSet<String> = outs
+        .iter()
+        .filter(|(_, o)| *o == p)
+        .map(|(n, _)| n.clone())
+        .collect();
+    if names.is_empty() {
+        return Err(cannot());
+    }
+    let mut settings = crate::build_cmd::settings(&a.common)?;
+    settings.repair = true;
+    crate::build_cmd::install_interrupt_handlers();
+    Builder::new(l, settings)
+        .realise(
+            &[Target {
+                drv,
+                outputs: Some(names),
+            }],
+            BuildMode::Normal,
+            false,
+        )
+        .map_err(|e| e.msg)
 }

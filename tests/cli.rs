@@ -164,8 +164,8 @@ fn instantiate_accepts_its_flags() {
         ],
         &[
             "--find-file",
-            "--extra-substituters",
-            "x",
+            "--substituters",
+            "",
             "--pure-eval",
             "--no-show-trace",
         ],
@@ -404,6 +404,8 @@ fn store_accepts_its_operations_and_flags() {
 /// The `nix-store` operations that do their work (the others report "not implemented").
 const STORE_OPS_IMPLEMENTED: &[&str] = &[
     "--realise",
+    "--repair-path",
+    "--verify-path",
     "--read-log",
     "--add",
     "--add-fixed",

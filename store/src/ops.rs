@@ -18,13 +18,18 @@ fn hash32(h: &Hash) -> String {
     h.encode(crate::hash::Encoding::Nix32, true)
 }
 
+/// How `--verify --repair` repairs a damaged or vanished path (by rebuilding it); the
+/// error is reported as Nix reports a failed repair.
+pub type RepairFn<'a> = &'a mut dyn FnMut(&StorePath) -> Result<(), String>;
+
 /// `nix-store --verify`: checks that every valid path exists (removing vanished ones
-/// nothing valid refers to) and, with `check_contents`, that its NAR hash matches. Returns
-/// whether errors remain.
+/// nothing valid refers to) and, with `check_contents`, that its NAR hash matches. With
+/// `repair`, damaged paths are repaired through it and corrupt `.links` entries removed.
+/// Returns whether errors remain.
 pub fn verify(
     store: &LocalStore,
     check_contents: bool,
-    repair: bool,
+    mut repair: Option<RepairFn<'_>>,
     log: &mut dyn FnMut(Log),
 ) -> Result<bool, StoreError> {
     let cfg = store.config();
@@ -54,7 +59,7 @@ pub fn verify(
             &on_disk,
             &mut done,
             &mut valid,
-            repair,
+            &mut repair,
             &mut errors,
             log,
         )?;
@@ -72,7 +77,18 @@ pub fn verify(
                         "link '{}' was modified! expected hash '{name}', got '{got}'",
                         e.path().display()
                     )));
-                    errors = true;
+                    if repair.is_some() {
+                        fs::remove_file(e.path()).map_err(|err| {
+                            StoreError::Io(format!(
+                                "removing corrupt link '{}': {}",
+                                e.path().display(),
+                                crate::io_reason(&err)
+                            ))
+                        })?;
+                        log(Log::Info(format!("removed link '{}'", e.path().display())));
+                    } else {
+                        errors = true;
+                    }
                 }
             }
         }
@@ -97,13 +113,15 @@ pub fn verify(
                     hash32(&info.nar_hash),
                     hash32(&got)
                 )));
-                if repair {
-                    log(Log::PrefixedError(format!(
-                        "cannot repair path '{}'",
-                        store.print(p)
-                    )));
+                match repair.as_mut() {
+                    Some(fix) => {
+                        if let Err(e) = fix(p) {
+                            log(Log::PrefixedError(e));
+                            errors = true;
+                        }
+                    }
+                    None => errors = true,
                 }
-                errors = true;
             } else {
                 let mut hash = info.nar_hash.clone();
                 let mut nar_size = info.nar_size;
@@ -137,7 +155,7 @@ fn verify_path(
     on_disk: &BTreeSet<String>,
     done: &mut BTreeSet<StorePath>,
     valid: &mut BTreeSet<StorePath>,
-    repair: bool,
+    repair: &mut Option<RepairFn<'_>>,
     errors: &mut bool,
     log: &mut dyn FnMut(Log),
 ) -> Result<(), StoreError> {
@@ -169,13 +187,15 @@ fn verify_path(
             "path '{}' disappeared, but it still has valid referrers!",
             store.print(p)
         )));
-        if repair {
-            log(Log::Warn(format!(
-                "cannot repair path '{}'",
-                store.print(p)
-            )));
+        match repair.as_mut() {
+            Some(fix) => {
+                if let Err(e) = fix(p) {
+                    log(Log::Warn(e));
+                    *errors = true;
+                }
+            }
+            None => *errors = true,
         }
-        *errors = true;
     }
     Ok(())
 }

@@ -454,8 +454,9 @@ declare_settings! {
     experimental_features: Vec<String> = Vec::new(), "experimental-features" [] Support::Yes;
     /// Other platforms this machine can build for.
     extra_platforms: Vec<String> = default_extra_platforms(), "extra-platforms" [] Support::Yes;
-    /// Build from source when substitution fails.
-    fallback: bool = false, "fallback" ["build-fallback"] LATER_NET;
+    /// Build from source when substitution fails. Ferrix does not substitute yet, so it
+    /// always builds from source, which both values allow.
+    fallback: bool = false, "fallback" ["build-fallback"] Support::Yes;
     /// Block system calls that builders should not make (setuid files, extended ACLs).
     filter_syscalls: bool = true, "filter-syscalls" [] Support::Yes;
     /// The global flake registry (flakes only).
@@ -651,14 +652,18 @@ impl Settings {
                 Ok(())
             }
             None => {
-                self.unknown.push((name.to_owned(), value.to_owned()));
+                // Nix warns about unknown names in configuration files, and says nothing
+                // about those given with `--option`.
+                if origin != Origin::CommandLine {
+                    self.unknown.push((name.to_owned(), value.to_owned()));
+                }
                 Ok(())
             }
         }
     }
 
-    /// Settings set with names nobody declares, in order, for Nix's
-    /// `warning: unknown setting 'NAME'`.
+    /// Settings set (in configuration files) with names nobody declares, in order, for
+    /// Nix's `warning: unknown setting 'NAME'`.
     pub fn unknown(&self) -> &[(String, String)] {
         &self.unknown
     }

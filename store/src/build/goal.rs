@@ -110,7 +110,7 @@ impl Builder<'_> {
     pub(crate) fn build_one(&self, node: &Node, cancel: &AtomicBool) -> Result<(), Failure> {
         let mut was_valid = true;
         for out in node.outputs.values() {
-            was_valid &= self.store.is_valid(out)?;
+            was_valid &= self.output_ok(out)?;
         }
         // `repeat`: build this many more times and compare (not fixed outputs, not checks).
         let total = if node.check || node.drv.is_fixed_output() {
@@ -180,7 +180,7 @@ impl Builder<'_> {
         }
         let mut all_valid = true;
         for out in node.outputs.values() {
-            all_valid &= store.is_valid(out)?;
+            all_valid &= self.output_ok(out)?;
         }
         if all_valid && !node.check {
             return Ok(());
@@ -579,6 +579,7 @@ impl Builder<'_> {
                 node.check,
                 self.settings.keep_failed,
                 round,
+                self.settings.repair,
             )
             .map(|_| ()),
         };
@@ -873,6 +874,7 @@ impl Builder<'_> {
             node.check,
             self.settings.keep_failed,
             &mut Round::single(),
+            self.settings.repair,
         );
         guard.keep();
         if fs::symlink_metadata(&tmp).is_ok() {

@@ -107,6 +107,9 @@ pub struct BuildSettings {
     pub repeat: u64,
     /// A difference between rounds fails the build (otherwise it is reported).
     pub enforce_determinism: bool,
+    /// `--repair`: an output that is valid but missing or changed on disk counts as
+    /// missing, and its rebuilt content replaces it.
+    pub repair: bool,
 }
 
 impl BuildSettings {
@@ -144,6 +147,7 @@ impl BuildSettings {
             nix_config: s.to_string(),
             repeat: s.repeat,
             enforce_determinism: s.enforce_determinism,
+            repair: false,
         }
     }
 }
@@ -337,6 +341,23 @@ impl<'s> Builder<'s> {
         self.store.print(p)
     }
 
+    /// Whether output `p` needs no build: it is valid and, when repairing, its contents
+    /// still have the recorded hash.
+    pub(crate) fn output_ok(&self, p: &StorePath) -> Result<bool, StoreError> {
+        if !self.store.is_valid(p)? {
+            return Ok(false);
+        }
+        if !self.settings.repair {
+            return Ok(true);
+        }
+        let info = self.store.query_path_info(p)?;
+        let mut h = crate::hash::Hasher::new(crate::hash::HashAlgo::Sha256);
+        match crate::nar::dump(&self.store.real_path(p), &mut h, &mut |_| Ok(true)) {
+            Ok(()) => Ok(h.finish() == info.nar_hash),
+            Err(_) => Ok(false),
+        }
+    }
+
     /// The derivations that must be built for `targets`, in the order Nix lists them (the
     /// dependencies first). With `dry_run`, only these are computed.
     pub fn missing(
@@ -374,6 +395,43 @@ impl<'s> Builder<'s> {
             )?;
         }
         Ok(graph)
+    }
+
+    /// Adds to the graph the derivations that rebuild the damaged paths in the closure of
+    /// `drv_path`'s wanted (valid) outputs.
+    fn repair_closure(
+        &self,
+        drv_path: &StorePath,
+        want: &BTreeSet<String>,
+        outputs: &BTreeMap<String, StorePath>,
+        graph: &mut BTreeMap<StorePath, Node>,
+        done: &mut BTreeMap<StorePath, bool>,
+    ) -> Result<(), BuildError> {
+        let roots: BTreeSet<StorePath> = want.iter().map(|w| outputs[w].clone()).collect();
+        for p in self.store.closure(&roots, false, false)? {
+            if self.output_ok(&p)? {
+                continue;
+            }
+            let info = self.store.query_path_info(&p)?;
+            let deriver = info
+                .deriver
+                .filter(|d| d != drv_path && self.store.is_valid(d).unwrap_or(false));
+            let Some(d) = deriver else {
+                return Err(BuildError::new(format!(
+                    "cannot repair path '{}'",
+                    self.print(&p)
+                )));
+            };
+            let names: BTreeSet<String> = self
+                .store
+                .derivation_output_paths(&d)?
+                .into_iter()
+                .filter(|(_, o)| *o == p)
+                .map(|(n, _)| n)
+                .collect();
+            self.visit(&d, Some(&names), false, graph, done)?;
+        }
+        Ok(())
     }
 
     /// Adds `drv` (and what it needs) to the graph when it must be built; returns whether
@@ -427,7 +485,7 @@ impl<'s> Builder<'s> {
         }
         let mut all_valid = true;
         for w in &want {
-            if !self.store.is_valid(&outputs[w])? {
+            if !self.output_ok(&outputs[w])? {
                 all_valid = false;
             }
         }
@@ -439,6 +497,11 @@ impl<'s> Builder<'s> {
         }
         if all_valid && !check {
             done.insert(drv_path.clone(), false);
+            if self.settings.repair {
+                // Repairing: what the valid outputs need must be intact too, so each damaged
+                // path of their closure is rebuilt through the derivation that made it.
+                self.repair_closure(drv_path, &want, &outputs, graph, done)?;
+            }
             return Ok(false);
         }
         done.insert(drv_path.clone(), true);

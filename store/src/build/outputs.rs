@@ -150,7 +150,8 @@ pub(crate) struct CheckResult;
 /// `redirected` names the outputs that were built at a scratch path (output name → that
 /// path) because they were valid already: their hashes are rewritten back to the real
 /// outputs' in every output, and outside check mode the rebuilt copies of valid outputs are
-/// discarded, keeping the valid ones.
+/// discarded, keeping the valid ones; with `repair` they replace the valid ones.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn register_outputs(
     store: &LocalStore,
     node: &Node,
@@ -160,6 +161,7 @@ pub(crate) fn register_outputs(
     check: bool,
     keep_failed: bool,
     round: &mut Round,
+    repair: bool,
 ) -> Result<Option<CheckResult>, Failure> {
     let drv_name = store.print(&node.path);
     let mut cands = candidates.clone();
@@ -334,7 +336,8 @@ pub(crate) fn register_outputs(
     // rebuilt at a scratch path stays as it was.
     let mut infos = Vec::new();
     for b in built {
-        if redirected.contains_key(&b.name) {
+        // Repairing: the rebuilt copy replaces the valid (and possibly damaged) one.
+        if redirected.contains_key(&b.name) && !repair {
             continue;
         }
         let real = store.real_path(&b.path);
