@@ -256,19 +256,43 @@ pub(crate) fn register_outputs(
     }
 
     // Everything passed: into the store, then registered at once.
+    // The caller holds the outputs' locks, so no one else installs or registers them
+    // meanwhile. If registering fails, what was moved in is removed again rather than left
+    // on disk unregistered.
     let mut infos = Vec::new();
+    let mut moved = Vec::new();
+    let remove_moved = |moved: &[PathBuf]| {
+        for m in moved {
+            let _ = nar::remove_tree(m);
+        }
+    };
     for b in built {
         let real = store.real_path(&b.path);
         if b.at != real {
             if fs::symlink_metadata(&real).is_ok() {
-                nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+                if let Err(e) = nar::remove_tree(&real) {
+                    remove_moved(&moved);
+                    return Err(io_fail(&e, "deleting", &real));
+                }
             }
-            fs::rename(&b.at, &real).map_err(|e| io_fail(&e, "moving to", &real))?;
+            if let Err(e) = fs::rename(&b.at, &real) {
+                remove_moved(&moved);
+                return Err(io_fail(&e, "moving to", &real));
+            }
         }
+        moved.push(real);
         let _ = &b.name;
         infos.push(b.info);
     }
-    store.register_valid_paths(&infos)?;
+    if let Err(e) = store.register_valid_paths(&infos) {
+        let invalid: Vec<PathBuf> = infos
+            .iter()
+            .filter(|i| !store.is_valid(&i.path).unwrap_or(true))
+            .map(|i| store.real_path(&i.path))
+            .collect();
+        remove_moved(&invalid);
+        return Err(e.into());
+    }
     Ok(None)
 }
 
