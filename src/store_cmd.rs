@@ -23,7 +23,11 @@ enum Fail {
 
 impl From<StoreError> for Fail {
     fn from(e: StoreError) -> Self {
-        Fail::Msg(e.to_string())
+        if e.is_usage() {
+            Fail::Usage(e.to_string())
+        } else {
+            Fail::Msg(e.to_string())
+        }
     }
 }
 

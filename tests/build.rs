@@ -30,6 +30,14 @@ struct Out {
     stderr: String,
 }
 
+/// The global state directory (`NIX_STATE_DIR`: the build-user pool) of every command
+/// here: one for all, so that concurrent builds of Nix and Ferrix never share a build user,
+/// and not the machine's `/nix/var/nix`.
+fn global_state() -> &'static Path {
+    static STATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    STATE.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 fn run(program: &str, args: &[&str]) -> Out {
     let home = tempfile::tempdir().unwrap();
     let o = Command::new(program)
@@ -38,6 +46,7 @@ fn run(program: &str, args: &[&str]) -> Out {
         .env_remove("NIX_PATH")
         .env_remove("NIX_REMOTE")
         .env("HOME", home.path())
+        .env("NIX_STATE_DIR", global_state())
         .output()
         .unwrap();
     Out {
@@ -457,6 +466,7 @@ fn killed_client_stops_its_builds() {
         let mut child = Command::new(BIN)
             .args(&a)
             .current_dir(root())
+            .env("NIX_STATE_DIR", global_state())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

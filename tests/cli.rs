@@ -33,9 +33,15 @@ impl Links {
 
 fn run(program: &Path, args: &[&str]) -> Output {
     // Tests that need a store name one with `--store`; none may reach the machine's /nix.
+    static STATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     Command::new(program)
         .args(args)
         .env("NIX_REMOTE", "dummy://")
+        // Builds lock their build user here, not in the machine's /nix/var/nix.
+        .env(
+            "NIX_STATE_DIR",
+            STATE.get_or_init(|| tempfile::tempdir().unwrap()).path(),
+        )
         .output()
         .expect("run ferrix")
 }

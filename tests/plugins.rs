@@ -134,6 +134,8 @@ fn ferrix_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
         .args(args)
         .env("NIX_CONF_DIR", &empty)
         .env("NIX_USER_CONF_FILES", empty.join("none.conf"))
+        // Builds lock their build user here, not in the machine's /nix/var/nix.
+        .env("NIX_STATE_DIR", build_dir().join("state"))
         // Evaluation only: never the machine's store.
         .env("NIX_REMOTE", "dummy://")
         .env_remove("NIX_CONFIG")

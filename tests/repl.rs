@@ -66,6 +66,8 @@ impl Fixture {
             .env("HOME", self.dir.path().join("home"))
             // The machine's nix.conf must not change what the REPL does.
             .env("NIX_CONF_DIR", self.dir.path().join("home"))
+            // Builds lock their build user here, not in the machine's /nix/var/nix.
+            .env("NIX_STATE_DIR", self.dir.path().join("state"))
             .env(
                 "NIX_USER_CONF_FILES",
                 self.dir.path().join("home/none.conf"),
@@ -222,6 +224,7 @@ fn edit_passes_the_line_to_the_editor() {
         .current_dir(f.dir.path())
         .env("HOME", f.dir.path().join("home"))
         .env("NIX_CONF_DIR", f.dir.path().join("home"))
+        .env("NIX_STATE_DIR", f.dir.path().join("state"))
         .env("NIX_USER_CONF_FILES", f.dir.path().join("home/none.conf"))
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
@@ -404,6 +407,7 @@ fn plugin_files_load_into_the_repl() {
         .args(f.store_args())
         .env("HOME", f.dir.path().join("home"))
         .env("NIX_CONF_DIR", f.dir.path().join("home"))
+        .env("NIX_STATE_DIR", f.dir.path().join("state"))
         .env("NIX_USER_CONF_FILES", f.dir.path().join("home/none.conf"));
     let o = cmd.output().expect("run ferrix repl");
     assert_eq!(o.status.code(), Some(1));

@@ -278,13 +278,24 @@ fn fill_with_ferrix(store: &Path, src: &Path) -> (String, String) {
             &[a.clone(), tree_path].into(),
         )
         .unwrap();
-    let drv = format!(
-        "Derive([(\"out\",\"/nix/store/0000000000000000000000000000000a-x\",\"\",\"\")],[],[\"{}\"],\"x86_64-linux\",\"/bin/sh\",[],[(\"out\",\"/nix/store/0000000000000000000000000000000a-x\")])",
-        s.dir().display(&b)
-    );
-    let d = s
-        .add_text("x.drv", drv.as_bytes(), &[b.clone()].into())
-        .unwrap();
+    // A derivation with the output path its contents give (the store refuses forged
+    // ones).
+    let mut drv = ferrix_store::derivation::Derivation {
+        platform: b"x86_64-linux".to_vec(),
+        builder: b"/bin/sh".to_vec(),
+        ..Default::default()
+    };
+    drv.input_srcs.insert(s.dir().display(&b).into_bytes());
+    drv.outputs.insert(b"out".to_vec(), Default::default());
+    drv.env.insert(b"out".to_vec(), Vec::new());
+    let h = drv.hash_modulo(true, &mut |_| Err::<_, ()>(())).unwrap();
+    let out = s
+        .dir()
+        .display(&s.dir().make_output_path("out", &h, "x").unwrap());
+    drv.outputs.get_mut(&b"out"[..]).unwrap().path = out.clone().into_bytes();
+    drv.env.insert(b"out".to_vec(), out.into_bytes());
+    let drv = drv.unparse(false);
+    let d = s.add_text("x.drv", &drv, &[b.clone()].into()).unwrap();
     (tree.trim().to_string(), s.dir().display(&d))
 }
 
@@ -325,7 +336,7 @@ fn nix_verifies_a_store_ferrix_filled() {
     }
     // Nix reads the derivation outputs Ferrix recorded.
     let o = nstore(&store, &["-q", "--outputs", &drv]);
-    assert_eq!(text(&o), "/nix/store/0000000000000000000000000000000a-x\n");
+    assert_eq!(text(&o), "/nix/store/5p92va6xjkp9icnx82np3mqib205hfiv-x\n");
     // Nix keeps adding to the store Ferrix made, and Ferrix still verifies it.
     let extra = tmp.path().join("extra");
     std::fs::write(&extra, "from nix").unwrap();

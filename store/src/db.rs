@@ -5,7 +5,7 @@
 use crate::hash::{Hash, HashAlgo};
 use crate::path::{StoreDir, StorePath};
 use crate::store::StoreError;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -105,6 +105,72 @@ fn sql(e: rusqlite::Error) -> StoreError {
     StoreError::Other(format!("SQLite database error: {e}"))
 }
 
+/// What a database step can fail with: SQLite itself (busy errors among them, which are
+/// retried), or the store's own refusal (which is not).
+#[derive(Debug)]
+enum DbError {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sql(e)
+    }
+}
+
+impl From<StoreError> for DbError {
+    fn from(e: StoreError) -> Self {
+        DbError::Store(e)
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Sql(e) => sql(e),
+            DbError::Store(e) => e,
+        }
+    }
+}
+
+/// Whether SQLite refused because another connection holds a lock. Nix retries these
+/// forever; so does Ferrix. In WAL mode a deferred transaction that read and then wants to
+/// write gets such an error without the busy handler ever waiting, which is why every
+/// transaction that writes here begins `IMMEDIATE`.
+fn is_busy(e: &DbError) -> bool {
+    matches!(
+        e,
+        DbError::Sql(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Waits a little (up to 100 ms, at random so that contenders spread out) before a busy
+/// step is tried again.
+fn busy_pause(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let seed = nanos ^ std::process::id().wrapping_mul(2_654_435_761) ^ attempt;
+    std::thread::sleep(Duration::from_micros(u64::from(seed % 100_000)));
+}
+
+/// Runs `step` until it does not fail with a busy error.
+fn retry<T>(mut step: impl FnMut() -> Result<T, DbError>) -> Result<T, StoreError> {
+    let mut attempt = 0u32;
+    loop {
+        match step() {
+            Err(e) if is_busy(&e) => {
+                attempt = attempt.wrapping_add(1);
+                busy_pause(attempt);
+            }
+            r => return r.map_err(StoreError::from),
+        }
+    }
+}
+
 /// An open store database.
 pub struct Db {
     conn: Connection,
@@ -134,7 +200,7 @@ impl Db {
             )));
         }
         let exists = file.exists();
-        let conn = if create {
+        let mut conn = if create {
             Connection::open(&file)
         } else if exists {
             Connection::open_with_flags(
@@ -151,22 +217,29 @@ impl Db {
             ))
         })?;
         conn.busy_timeout(Duration::from_secs(3600)).map_err(sql)?;
-        conn.execute_batch("PRAGMA foreign_keys = 1;")
-            .map_err(sql)?;
+        retry(|| Ok(conn.execute_batch("PRAGMA foreign_keys = 1;")?))?;
         if create || !exists {
-            conn.pragma_update(None, "synchronous", "normal")
-                .map_err(sql)?;
+            retry(|| Ok(conn.pragma_update(None, "synchronous", "normal")?))?;
             if create {
-                let mode: String = conn
-                    .query_row("PRAGMA journal_mode = wal", [], |r| r.get(0))
-                    .map_err(sql)?;
+                let mode: String =
+                    retry(|| Ok(conn.query_row("PRAGMA journal_mode = wal", [], |r| r.get(0))?))?;
                 if mode != "wal" && mode != "memory" {
                     return Err(StoreError::Other(format!(
                         "cannot switch SQLite to WAL mode (got '{mode}')"
                     )));
                 }
             }
-            conn.execute_batch(SCHEMA).map_err(sql)?;
+            // The tables exist once the schema file says so; creating them is one
+            // immediate transaction, so that processes opening a new store at once do not
+            // trip over each other.
+            if current != SCHEMA_VERSION || !exists {
+                retry(|| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    tx.execute_batch(SCHEMA)?;
+                    tx.commit()?;
+                    Ok(())
+                })?;
+            }
             if create && current != SCHEMA_VERSION {
                 let tmp = db_dir.join(format!(".schema.tmp-{}", std::process::id()));
                 std::fs::write(&tmp, SCHEMA_VERSION.to_string())?;
@@ -188,72 +261,97 @@ impl Db {
     }
 
     fn id_of(&self, p: &StorePath) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .prepare_cached("select id from ValidPaths where path = ?1")
-            .and_then(|mut s| s.query_row([self.full(p)], |r| r.get(0)).optional())
-            .map_err(sql)
+        let full = self.full(p);
+        retry(|| {
+            Ok(self
+                .conn
+                .prepare_cached("select id from ValidPaths where path = ?1")?
+                .query_row([&full], |r| r.get(0))
+                .optional()?)
+        })
     }
 
     pub fn is_valid(&self, p: &StorePath) -> Result<bool, StoreError> {
         Ok(self.id_of(p)?.is_some())
     }
 
+    /// The paths a query with one text parameter returns, in one read transaction.
+    fn query_paths(&self, query: &str, arg: Option<&str>) -> Result<Vec<String>, StoreError> {
+        retry(|| {
+            let mut st = self.conn.prepare_cached(query)?;
+            let get = |r: &rusqlite::Row<'_>| r.get::<_, String>(0);
+            Ok(match arg {
+                Some(a) => st.query_map([a], get)?.collect::<Result<Vec<_>, _>>()?,
+                None => st.query_map([], get)?.collect::<Result<Vec<_>, _>>()?,
+            })
+        })
+    }
+
     /// Every valid path, sorted.
     pub fn all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("select path from ValidPaths")
-            .map_err(sql)?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
-        let mut out = BTreeSet::new();
-        for r in rows {
-            out.insert(self.parse(&r.map_err(sql)?)?);
-        }
-        Ok(out)
+        self.query_paths("select path from ValidPaths", None)?
+            .iter()
+            .map(|s| self.parse(s))
+            .collect()
     }
 
     pub fn path_info(&self, p: &StorePath) -> Result<Option<PathInfo>, StoreError> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca \
-                 from ValidPaths where path = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row([self.full(p)], |r| {
+        let full = self.full(p);
+        type Row = (
+            String,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+        );
+        // The row and its references are read in one transaction, so that they agree.
+        let found: Option<(Row, Vec<String>)> = retry(|| {
+            let tx = self.conn.unchecked_transaction()?;
+            let row = tx
+                .prepare_cached(
+                    "select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca \
+                     from ValidPaths where path = ?1",
+                )?
+                .query_row([&full], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                        r.get::<_, Option<i64>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
+                        (
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                            r.get::<_, Option<i64>>(5)?,
+                            r.get::<_, Option<String>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                        ),
                     ))
                 })
-                .optional()
-            })
-            .map_err(sql)?;
-        let Some((id, hash, time, deriver, size, ultimate, sigs, ca)) = row else {
+                .optional()?;
+            let Some((id, row)) = row else {
+                return Ok(None);
+            };
+            let refs = tx
+                .prepare_cached(
+                    "select path from Refs join ValidPaths on reference = id where referrer = ?1",
+                )?
+                .query_map([id], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some((row, refs)))
+        })?;
+        let Some(((hash, time, deriver, size, ultimate, sigs, ca), refs)) = found else {
             return Ok(None);
         };
-        let nar_hash = Hash::parse_any(&hash, Some(HashAlgo::Sha256)).map_err(|e| {
-            StoreError::Other(format!("invalid-path entry for '{}': {e}", self.full(p)))
-        })?;
+        let nar_hash = Hash::parse_any(&hash, Some(HashAlgo::Sha256))
+            .map_err(|e| StoreError::Other(format!("invalid-path entry for '{full}': {e}")))?;
         let deriver = match deriver.as_deref() {
             Some(d) if !d.is_empty() => self.dir.parse(d).ok(),
             _ => None,
         };
         let mut references = BTreeSet::new();
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "select path from Refs join ValidPaths on reference = id where referrer = ?1",
-            )
-            .map_err(sql)?;
-        for r in st.query_map([id], |r| r.get::<_, String>(0)).map_err(sql)? {
-            references.insert(self.parse(&r.map_err(sql)?)?);
+        for r in &refs {
+            references.insert(self.parse(r)?);
         }
         Ok(Some(PathInfo {
             path: p.clone(),
@@ -275,21 +373,14 @@ impl Db {
 
     /// The valid paths that refer to `p`.
     pub fn referrers(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "select path from Refs join ValidPaths on referrer = id \
-                 where reference = (select id from ValidPaths where path = ?1)",
-            )
-            .map_err(sql)?;
-        let mut out = BTreeSet::new();
-        for r in st
-            .query_map([self.full(p)], |r| r.get::<_, String>(0))
-            .map_err(sql)?
-        {
-            out.insert(self.parse(&r.map_err(sql)?)?);
-        }
-        Ok(out)
+        self.query_paths(
+            "select path from Refs join ValidPaths on referrer = id \
+             where reference = (select id from ValidPaths where path = ?1)",
+            Some(&self.full(p)),
+        )?
+        .iter()
+        .map(|s| self.parse(s))
+        .collect()
     }
 
     /// The outputs recorded for a valid derivation, by output name.
@@ -297,21 +388,21 @@ impl Db {
         &self,
         drv: &StorePath,
     ) -> Result<BTreeMap<String, StorePath>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "select id, path from DerivationOutputs \
-                 where drv = (select id from ValidPaths where path = ?1)",
-            )
-            .map_err(sql)?;
+        let full = self.full(drv);
+        let rows = retry(|| {
+            Ok(self
+                .conn
+                .prepare_cached(
+                    "select id, path from DerivationOutputs \
+                     where drv = (select id from ValidPaths where path = ?1)",
+                )?
+                .query_map([&full], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?)
+        })?;
         let mut out = BTreeMap::new();
-        for r in st
-            .query_map([self.full(drv)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(sql)?
-        {
-            let (id, path) = r.map_err(sql)?;
+        for (id, path) in rows {
             out.insert(id, self.parse(&path)?);
         }
         Ok(out)
@@ -319,21 +410,30 @@ impl Db {
 
     /// The valid derivations that have `out` as an output.
     pub fn valid_derivers(&self, out: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "select v.path from DerivationOutputs d join ValidPaths v on d.drv = v.id \
-                 where d.path = ?1",
-            )
-            .map_err(sql)?;
-        let mut res = BTreeSet::new();
-        for r in st
-            .query_map([self.full(out)], |r| r.get::<_, String>(0))
-            .map_err(sql)?
-        {
-            res.insert(self.parse(&r.map_err(sql)?)?);
-        }
-        Ok(res)
+        self.query_paths(
+            "select v.path from DerivationOutputs d join ValidPaths v on d.drv = v.id \
+             where d.path = ?1",
+            Some(&self.full(out)),
+        )?
+        .iter()
+        .map(|s| self.parse(s))
+        .collect()
+    }
+
+    /// Runs `body` in an immediate (write-locking) transaction, again from the start for as
+    /// long as SQLite reports the database busy. `body` only touches the database, so a
+    /// retry repeats nothing else; keep it short, as every other writer waits for it.
+    fn write<T>(
+        &mut self,
+        mut body: impl FnMut(&rusqlite::Transaction<'_>) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        let conn = &mut self.conn;
+        retry(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let v = body(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })
     }
 
     /// Registers `infos` (new or already valid) with their references, and for derivations
@@ -345,107 +445,107 @@ impl Db {
         drv_outputs: &BTreeMap<StorePath, BTreeMap<String, StorePath>>,
     ) -> Result<(), StoreError> {
         let dir = self.dir.clone();
-        let tx = self.conn.transaction().map_err(sql)?;
-        let mut ids = BTreeMap::new();
-        for info in infos {
-            let full = dir.display(&info.path);
-            let existing: Option<i64> = tx
-                .prepare_cached("select id from ValidPaths where path = ?1")
-                .and_then(|mut s| s.query_row([&full], |r| r.get(0)).optional())
-                .map_err(sql)?;
-            let hash = format!("sha256:{}", info.nar_hash.to_base16());
-            let size = (info.nar_size != 0).then_some(info.nar_size as i64);
-            let ultimate = info.ultimate.then_some(1i64);
-            let sigs = (!info.sigs.is_empty()).then(|| info.sigs.join(" "));
-            let id = match existing {
-                Some(id) => {
-                    tx.prepare_cached(
-                        "update ValidPaths set narSize = ?1, hash = ?2, ultimate = ?3, \
-                         sigs = ?4, ca = ?5 where path = ?6",
-                    )
-                    .and_then(|mut s| s.execute(params![size, hash, ultimate, sigs, info.ca, full]))
-                    .map_err(sql)?;
-                    id
-                }
-                None => {
-                    tx.prepare_cached(
-                        "insert into ValidPaths (path, hash, registrationTime, deriver, \
-                         narSize, ultimate, sigs, ca) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            full,
-                            hash,
-                            info.registration_time,
-                            info.deriver.as_ref().map(|d| dir.display(d)),
-                            size,
-                            ultimate,
-                            sigs,
-                            info.ca
-                        ])
-                    })
-                    .map_err(sql)?;
-                    tx.last_insert_rowid()
-                }
-            };
-            ids.insert(info.path.clone(), id);
-        }
-        for info in infos {
-            let referrer = ids[&info.path];
-            for r in &info.references {
-                let reference = match ids.get(r) {
-                    Some(&id) => id,
-                    None => tx
-                        .prepare_cached("select id from ValidPaths where path = ?1")
-                        .and_then(|mut s| s.query_row([dir.display(r)], |r| r.get(0)).optional())
-                        .map_err(sql)?
-                        .ok_or_else(|| {
-                            StoreError::Other(format!("path '{}' is not valid", dir.display(r)))
-                        })?,
-                };
-                tx.prepare_cached(
-                    "insert or replace into Refs (referrer, reference) values (?1, ?2)",
-                )
-                .and_then(|mut s| s.execute(params![referrer, reference]))
-                .map_err(sql)?;
-            }
-            if let Some(outs) = drv_outputs.get(&info.path) {
-                for (name, out) in outs {
-                    tx.prepare_cached(
-                        "insert or replace into DerivationOutputs (drv, id, path) \
-                         values (?1, ?2, ?3)",
-                    )
-                    .and_then(|mut s| s.execute(params![referrer, name, dir.display(out)]))
-                    .map_err(sql)?;
-                }
-            }
-        }
-        tx.commit().map_err(sql)
+        self.write(|tx| register_in(tx, &dir, infos, drv_outputs))
     }
 
     /// Updates the hash and size of a valid path (as `--verify --check-contents` does when
     /// they are missing).
     pub fn update_hash(&mut self, p: &StorePath, hash: &Hash, size: u64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        let full = self.full(p);
+        let hash = format!("sha256:{}", hash.to_base16());
+        self.write(|tx| {
+            tx.execute(
                 "update ValidPaths set hash = ?1, narSize = ?2 where path = ?3",
-                params![
-                    format!("sha256:{}", hash.to_base16()),
-                    size as i64,
-                    self.full(p)
-                ],
-            )
-            .map_err(sql)?;
-        Ok(())
+                params![hash, size as i64, full],
+            )?;
+            Ok(())
+        })
     }
 
     /// Removes `p` from the valid paths. Fails while other valid paths refer to it.
     pub fn invalidate(&mut self, p: &StorePath) -> Result<(), StoreError> {
-        self.conn
-            .execute("delete from ValidPaths where path = ?1", [self.full(p)])
-            .map_err(sql)?;
-        Ok(())
+        let full = self.full(p);
+        self.write(|tx| {
+            tx.execute("delete from ValidPaths where path = ?1", [&full])?;
+            Ok(())
+        })
     }
+}
+
+/// The body of [`Db::register`], inside its transaction.
+fn register_in(
+    tx: &rusqlite::Transaction<'_>,
+    dir: &StoreDir,
+    infos: &[PathInfo],
+    drv_outputs: &BTreeMap<StorePath, BTreeMap<String, StorePath>>,
+) -> Result<(), DbError> {
+    let mut ids = BTreeMap::new();
+    for info in infos {
+        let full = dir.display(&info.path);
+        let existing: Option<i64> = tx
+            .prepare_cached("select id from ValidPaths where path = ?1")?
+            .query_row([&full], |r| r.get(0))
+            .optional()?;
+        let hash = format!("sha256:{}", info.nar_hash.to_base16());
+        let size = (info.nar_size != 0).then_some(info.nar_size as i64);
+        let ultimate = info.ultimate.then_some(1i64);
+        let sigs = (!info.sigs.is_empty()).then(|| info.sigs.join(" "));
+        let id = match existing {
+            Some(id) => {
+                tx.prepare_cached(
+                    "update ValidPaths set narSize = ?1, hash = ?2, ultimate = ?3, \
+                     sigs = ?4, ca = ?5 where path = ?6",
+                )?
+                .execute(params![size, hash, ultimate, sigs, info.ca, full])?;
+                id
+            }
+            None => {
+                tx.prepare_cached(
+                    "insert into ValidPaths (path, hash, registrationTime, deriver, \
+                     narSize, ultimate, sigs, ca) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    full,
+                    hash,
+                    info.registration_time,
+                    info.deriver.as_ref().map(|d| dir.display(d)),
+                    size,
+                    ultimate,
+                    sigs,
+                    info.ca
+                ])?;
+                tx.last_insert_rowid()
+            }
+        };
+        ids.insert(info.path.clone(), id);
+    }
+    for info in infos {
+        let referrer = ids[&info.path];
+        for r in &info.references {
+            let reference = match ids.get(r) {
+                Some(&id) => id,
+                None => tx
+                    .prepare_cached("select id from ValidPaths where path = ?1")?
+                    .query_row([dir.display(r)], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| {
+                        StoreError::Other(format!("path '{}' is not valid", dir.display(r)))
+                    })?,
+            };
+            tx.prepare_cached("insert or replace into Refs (referrer, reference) values (?1, ?2)")?
+                .execute(params![referrer, reference])?;
+        }
+        if let Some(outs) = drv_outputs.get(&info.path) {
+            for (name, out) in outs {
+                tx.prepare_cached(
+                    "insert or replace into DerivationOutputs (drv, id, path) \
+                     values (?1, ?2, ?3)",
+                )?
+                .execute(params![referrer, name, dir.display(out)])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

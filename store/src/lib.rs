@@ -36,6 +36,7 @@
 pub mod build;
 pub mod db;
 pub mod derivation;
+pub mod drv_check;
 pub mod export;
 pub mod hash;
 pub mod local;

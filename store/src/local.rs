@@ -252,6 +252,8 @@ pub struct LocalStore {
     temp_roots: Mutex<Option<TempRoots>>,
     /// Paths "added" in read-only mode.
     session: Mutex<BTreeSet<StorePath>>,
+    /// Modulo hashes of the derivations checked so far (a `.drv` path names its contents).
+    drv_hashes: Mutex<BTreeMap<StorePath, Hash>>,
     _big_lock: Option<Flock<File>>,
 }
 
@@ -295,6 +297,7 @@ impl LocalStore {
             db: Mutex::new(db),
             temp_roots: Mutex::new(None),
             session: Mutex::new(BTreeSet::new()),
+            drv_hashes: Mutex::new(BTreeMap::new()),
             _big_lock: big_lock,
         })
     }
@@ -478,16 +481,50 @@ impl LocalStore {
 
     // ---- additions ----
 
-    /// Registers paths whose bytes are in place, in one transaction. Derivations get their
+    /// The (unmasked) modulo hash of the derivation at `p`, which need not be valid yet.
+    pub fn drv_hash_modulo(&self, p: &StorePath) -> Result<Hash, StoreError> {
+        if let Some(h) = lock(&self.drv_hashes).get(p) {
+            return Ok(h.clone());
+        }
+        let drv = self.read_derivation(p)?;
+        let h = drv.hash_modulo(false, &mut |input: &[u8]| {
+            let q = self.cfg.store_dir.parse(&String::from_utf8_lossy(input))?;
+            self.drv_hash_modulo(&q)
+        })?;
+        lock(&self.drv_hashes).insert(p.clone(), h.clone());
+        Ok(h)
+    }
+
+    /// Checks the derivation at `p` (which need not be valid yet) as Nix does before it
+    /// accepts or builds one: see [`crate::drv_check`]. Returns its output paths.
+    pub fn check_derivation(
+        &self,
+        p: &StorePath,
+    ) -> Result<BTreeMap<String, StorePath>, StoreError> {
+        self.check_parsed_derivation(p, &self.read_derivation(p)?)
+    }
+
+    /// [`LocalStore::check_derivation`] of the derivation `drv` read from `p`.
+    pub fn check_parsed_derivation(
+        &self,
+        p: &StorePath,
+        drv: &crate::derivation::Derivation,
+    ) -> Result<BTreeMap<String, StorePath>, StoreError> {
+        crate::drv_check::check(&self.cfg.store_dir, p, drv, &mut |input: &[u8]| {
+            let q = self.cfg.store_dir.parse(&String::from_utf8_lossy(input))?;
+            self.drv_hash_modulo(&q)
+        })
+    }
+
+    /// Registers paths whose bytes are in place, in one transaction. Derivations are
+    /// checked first (a forged or malformed one refuses the whole batch) and get their
     /// outputs recorded.
     pub fn register_valid_paths(&self, infos: &[PathInfo]) -> Result<(), StoreError> {
         self.check_writable()?;
         let mut outs = BTreeMap::new();
         for i in infos {
             if i.path.is_derivation() {
-                if let Ok(o) = self.derivation_output_paths(&i.path) {
-                    outs.insert(i.path.clone(), o);
-                }
+                outs.insert(i.path.clone(), self.check_derivation(&i.path)?);
             }
         }
         lock(&self.db).register(infos, &outs)
@@ -508,7 +545,11 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Common tail of every addition: lock, install unless valid, register.
+    /// Common tail of every addition: lock, install unless valid, register. The path lock
+    /// (`<path>.lock`, the one Nix takes too) is held from the validity check to the
+    /// registration, so that two processes adding one path do it one after the other, and
+    /// the second finds it valid. If registering fails, the installed path is removed
+    /// again: nothing unregistered is left behind.
     fn finish_add(&self, tmp: Temp, info: PathInfo) -> Result<StorePath, StoreError> {
         let p = info.path.clone();
         self.add_temp_root(&p)?;
@@ -521,7 +562,14 @@ impl LocalStore {
         }
         canonicalise(tmp.path())?;
         self.install(tmp, &p)?;
-        self.register_valid_paths(&[info])?;
+        if let Err(e) = self.register_valid_paths(&[info]) {
+            // Still invalid (we hold the lock): take the bytes back out.
+            if !self.is_valid(&p).unwrap_or(true) {
+                let real = self.real_path(&p);
+                let _ = nar::remove_tree(&real);
+            }
+            return Err(e);
+        }
         Ok(p)
     }
 

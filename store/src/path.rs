@@ -29,6 +29,10 @@ pub enum PathError {
     NameTooLong(String),
     #[error("store path '{0}' contains illegal character '{1}'")]
     IllegalChar(String, char),
+    #[error("'{0}' is too short to be a valid store path")]
+    TooShort(String),
+    #[error("store path '{0}' contains illegal base-32 character '{1}'")]
+    IllegalHashChar(String, char),
 }
 
 /// Checks a store path name as Nix 2.8 does; `whole` is what errors quote.
@@ -149,6 +153,26 @@ impl StoreDir {
             PathError::NotStorePath(_) => PathError::NotStorePath(full.into()),
             e => e,
         })
+    }
+
+    /// A full path as Nix 2.8's `parseStorePath` reads the paths in a `.drv`: in this
+    /// directory, and its last component a store path, with Nix's messages for each way it
+    /// is not.
+    pub fn parse_as_nix(&self, full: &str) -> Result<StorePath, PathError> {
+        let (parent, base) = full.rsplit_once('/').unwrap_or(("", full));
+        if parent != self.0 || base.is_empty() {
+            return Err(PathError::NotInStore(full.into()));
+        }
+        if base.len() < HASH_CHARS + 1 {
+            return Err(PathError::TooShort(base.into()));
+        }
+        if let Some(&c) = base.as_bytes()[..HASH_CHARS]
+            .iter()
+            .find(|&&c| !nix32::is_nix32(&[c]))
+        {
+            return Err(PathError::IllegalHashChar(base.into(), c as char));
+        }
+        StorePath::from_base_name(base)
     }
 
     /// The store path a path inside the store belongs to, and the rest after it.

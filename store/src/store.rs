@@ -14,10 +14,20 @@ use std::path::{Path, PathBuf};
 pub enum StoreError {
     #[error(transparent)]
     Path(#[from] PathError),
+    /// A `.drv` the store refuses to accept or build.
+    #[error(transparent)]
+    Derivation(#[from] crate::drv_check::DrvError),
     #[error("{0}")]
     Io(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// Whether Nix reports this as a usage error (followed by "Try '… --help'").
+    pub fn is_usage(&self) -> bool {
+        matches!(self, StoreError::Derivation(d) if d.is_usage())
+    }
 }
 
 impl From<io::Error> for StoreError {

@@ -274,7 +274,7 @@ impl Builder<'_> {
         let root = nix::unistd::geteuid().is_root();
         let build_user = if root && !self.settings.build_users_group.is_empty() {
             Some(
-                users::acquire(&self.settings.build_users_group, &store.config().state_dir)
+                users::acquire(&self.settings.build_users_group, &users::pool_dir())
                     .map_err(Failure::other)?,
             )
         } else {

@@ -462,6 +462,9 @@ impl<'s> Builder<'s> {
             )));
         }
         let drv = self.store.read_derivation(drv_path)?;
+        // A forged or malformed derivation (one that got in before it was checked) is not
+        // built: its outputs could be someone else's paths.
+        self.store.check_parsed_derivation(drv_path, &drv)?;
         let mut outputs = BTreeMap::new();
         for (name, o) in &drv.outputs {
             let name = String::from_utf8_lossy(name).into_owned();

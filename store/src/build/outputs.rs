@@ -334,7 +334,16 @@ pub(crate) fn register_outputs(
 
     // Everything passed: into the store, then registered at once. A valid output that was
     // rebuilt at a scratch path stays as it was.
+    // The caller holds the outputs' locks, so no one else installs or registers them
+    // meanwhile. If registering fails, what was moved in is removed again rather than left
+    // on disk unregistered.
     let mut infos = Vec::new();
+    let mut moved = Vec::new();
+    let remove_moved = |moved: &[PathBuf]| {
+        for m in moved {
+            let _ = nar::remove_tree(m);
+        }
+    };
     for b in built {
         // Repairing: the rebuilt copy replaces the valid (and possibly damaged) one.
         if redirected.contains_key(&b.name) && !repair {
@@ -343,14 +352,29 @@ pub(crate) fn register_outputs(
         let real = store.real_path(&b.path);
         if b.at != real {
             if fs::symlink_metadata(&real).is_ok() {
-                nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+                if let Err(e) = nar::remove_tree(&real) {
+                    remove_moved(&moved);
+                    return Err(io_fail(&e, "deleting", &real));
+                }
             }
-            move_dir_entry(&b.at, &real)?;
+            if let Err(e) = move_dir_entry(&b.at, &real) {
+                remove_moved(&moved);
+                return Err(e);
+            }
         }
+        moved.push(real);
         let _ = &b.name;
         infos.push(b.info);
     }
-    store.register_valid_paths(&infos)?;
+    if let Err(e) = store.register_valid_paths(&infos) {
+        let invalid: Vec<PathBuf> = infos
+            .iter()
+            .filter(|i| !store.is_valid(&i.path).unwrap_or(true))
+            .map(|i| store.real_path(&i.path))
+            .collect();
+        remove_moved(&invalid);
+        return Err(e.into());
+    }
     Ok(None)
 }
 

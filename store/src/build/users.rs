@@ -1,12 +1,17 @@
 //! Build users: when running as root, each build runs as one member of the
-//! `build-users-group`, held through a lock file under `<state>/userpool/<uid>` so that no
-//! two builds (of this process or another) share a user.
+//! `build-users-group`, held through an exclusive `flock` on `<pool>/<uid>` so that no two
+//! builds (of this process or another) share a user.
+//!
+//! The pool is the one Nix 2.8 uses: `userpool` under the global state directory
+//! (`NIX_STATE_DIR`, else `/nix/var/nix`), whatever store the build is for. A chroot
+//! store's own state directory would not do: Nix building into another store would pick
+//! the same user, and Nix kills every process of its build user before it starts.
 
 use crate::lock::{lock_file, open_lock_file};
 use nix::fcntl::Flock;
 use nix::unistd::{Group, User};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A build user, reserved while this value lives.
@@ -16,11 +21,20 @@ pub struct BuildUser {
     _lock: Flock<File>,
 }
 
-/// Reserves a free member of `group`, waiting while all of them are busy. The errors are
-/// Nix's.
-pub fn acquire(group: &str, state_dir: &Path) -> Result<BuildUser, String> {
-    let pool = state_dir.join("userpool");
-    std::fs::create_dir_all(&pool).map_err(|e| {
+/// The directory of the build users' lock files: `userpool` in `NIX_STATE_DIR` (else
+/// `/nix/var/nix`), as Nix 2.8 has it. It does not depend on the store.
+pub fn pool_dir() -> PathBuf {
+    let state = std::env::var("NIX_STATE_DIR")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/nix/var/nix".into());
+    Path::new(&state).join("userpool")
+}
+
+/// Reserves a free member of `group`, with its lock in `pool` (see [`pool_dir`]), waiting
+/// while all of them are busy. The errors are Nix's.
+pub fn acquire(group: &str, pool: &Path) -> Result<BuildUser, String> {
+    std::fs::create_dir_all(pool).map_err(|e| {
         format!(
             "creating directory '{}': {}",
             pool.display(),
