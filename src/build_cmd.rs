@@ -158,6 +158,13 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             "'nix-build --run-env' (nix-shell) is not supported",
         ));
     }
+    if args.eval.eval_store.is_some() {
+        // Nix builds from derivations that stay in the evaluation store; the builder reads
+        // them from the store it builds in, so this is refused rather than ignored.
+        return Err(BuildError::new(
+            "'nix-build --eval-store' is not supported by Ferrix yet",
+        ));
+    }
     let mut settings = settings(&args.common).map_err(BuildError::new)?;
     settings.repair = args.repair;
     let read_only = args.common.readonly_mode;
@@ -350,4 +357,26 @@ pub fn read_log(store: &LocalStore, p: &StorePath) -> Result<Vec<u8>, String> {
         "build log of '{}' is not available",
         store.print(p)
     ))
+}
+
+/// Builds derivation outputs that evaluation reads (import from derivation), for the
+/// evaluator's realiser.
+pub fn realise_for_eval(
+    store: &dyn Store,
+    wanted: &[(StorePath, BTreeSet<String>)],
+    settings: &BuildSettings,
+) -> Result<(), String> {
+    let local = store
+        .as_local()
+        .ok_or("building during evaluation needs a local store")?;
+    let targets: Vec<Target> = wanted
+        .iter()
+        .map(|(drv, outputs)| Target {
+            drv: drv.clone(),
+            outputs: Some(outputs.clone()),
+        })
+        .collect();
+    Builder::new(local, settings.clone())
+        .realise(&targets, BuildMode::Normal, false)
+        .map_err(|e| e.msg)
 }

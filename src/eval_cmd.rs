@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Runs `nix-instantiate` (other than `--parse`); returns the exit status.
 pub fn run(args: &InstantiateArgs) -> i32 {
-    let session = match crate::store_setup::open(args.read_only, &args.common) {
+    let session = match open_eval_store(args) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -45,10 +45,14 @@ pub fn evaluate(
     // process is about to end.
     let bump: &bumpalo::Bump = Box::leak(Box::new(bumpalo::Bump::new()));
     let ev = std::mem::ManuallyDrop::new(Evaluator::new(bump, &globals));
-    let mut config = ferrix_primops::Config::from_env(&args.include);
+    let settings = &args.common.config;
+    let pure = settings.pure_eval && !args.impure;
+    let mut config =
+        ferrix_primops::Config::new(&args.include, &settings.nix_path, &settings.system, pure);
     config.store_dir = session.dir().as_str().to_string();
     ferrix_primops::install(&ev, &config);
     ev.store.set(Some(session));
+    configure(&ev, session, args, &config);
     if let Err(e) = native.install(&ev) {
         let _ = std::io::stderr().write_all(&ev.render_error(&e, args.show_trace));
         return Err(1);
@@ -73,6 +77,106 @@ pub fn evaluate(
             Err(1)
         }
     }
+}
+
+/// The store evaluation writes to: `--eval-store` when given, else the command's store.
+fn open_eval_store(
+    args: &InstantiateArgs,
+) -> Result<ferrix_primops::store_session::StoreSession, String> {
+    match &args.eval_store {
+        Some(url) => {
+            let mut opts = crate::store_setup::options(args.read_only, &args.common);
+            opts.store_uri = Some(url.clone());
+            let store = ferrix_store::open_store(&opts).map_err(|e| e.to_string())?;
+            Ok(ferrix_primops::store_session::StoreSession::new(store))
+        }
+        None => crate::store_setup::open(args.read_only, &args.common),
+    }
+}
+
+/// Applies the evaluation settings: where log lines go, `trace-function-calls`,
+/// restricted and pure evaluation (what they may read), and import from derivation (how
+/// outputs get built, and whether they may be).
+pub fn configure<'a>(
+    ev: &Evaluator<'a>,
+    session: &'a ferrix_primops::store_session::StoreSession,
+    args: &InstantiateArgs,
+    config: &ferrix_primops::Config,
+) {
+    let settings = &args.common.config;
+    let sink: &'a crate::log::StderrLog = Box::leak(Box::new(crate::log::StderrLog {
+        verbosity: args.common.verbosity,
+        ansi: crate::log::should_ansi(),
+    }));
+    ev.log_sink.set(Some(sink));
+    ev.trace_calls.set(settings.trace_function_calls);
+    if config.pure || settings.restrict_eval {
+        ev.set_access(ferrix_eval::policy::Access {
+            mode: if config.pure {
+                ferrix_eval::policy::Mode::Pure
+            } else {
+                ferrix_eval::policy::Mode::Restricted
+            },
+            allowed: allowed_paths(session, config),
+            allowed_uris: settings.allowed_uris.clone(),
+            restrict_uris: settings.restrict_eval,
+        });
+    }
+    session.allow_ifd.set(settings.allow_import_from_derivation);
+    // A read-only evaluation builds nothing: a derivation it needs was never written, so
+    // it is not valid, which is the error Nix gives there too.
+    if !args.read_only {
+        if let Ok(build_settings) = crate::build_cmd::settings(&args.common) {
+            session.set_realiser(Box::new(move |store, wanted| {
+                crate::build_cmd::realise_for_eval(store, wanted, &build_settings)
+            }));
+        }
+    }
+}
+
+/// What restricted evaluation may read from the start: each search-path entry that
+/// exists, and for one in the store, everything it refers to.
+fn allowed_paths(
+    session: &ferrix_primops::store_session::StoreSession,
+    config: &ferrix_primops::Config,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let dir = session.dir();
+    for (_, path) in &config.nix_path {
+        if ferrix_store::settings::is_uri(path) {
+            continue;
+        }
+        let mut abs = if path.starts_with('/') {
+            Vec::new()
+        } else {
+            let mut c = cwd();
+            c.push(b'/');
+            c
+        };
+        abs.extend_from_slice(path.as_bytes());
+        let abs = ferrix_parser::actions::canon_path(&abs);
+        let text = String::from_utf8_lossy(&abs).into_owned();
+        if std::fs::symlink_metadata(&text).is_err() {
+            crate::cli::warn(&format!(
+                "Nix search path entry '{path}' does not exist, ignoring"
+            ));
+            continue;
+        }
+        let closure = dir
+            .split(&text)
+            .ok()
+            .and_then(|(sp, _)| session.closure(&sp).ok());
+        match closure {
+            Some(paths) => {
+                for p in paths {
+                    out.push(dir.display(&p).into_bytes());
+                    out.push(session.store.real_path(&p).as_os_str().as_bytes().to_vec());
+                }
+            }
+            None => out.push(abs),
+        }
+    }
+    out
 }
 
 type Failure = (Vec<u8>, Box<EvalError>);
@@ -111,18 +215,23 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
         return Ok(out);
     }
     let auto_args = auto_args(ev, args).map_err(|e| (Vec::new(), e))?;
-    let inputs: Vec<Input> = if args.files.is_empty() && !args.expr {
-        vec![Input::File("./default.nix".into())]
-    } else {
-        args.files
-            .iter()
-            .map(|f| match (args.expr, f.as_str()) {
-                (true, e) => Input::Expr(e.to_string()),
-                (false, "-") => Input::Stdin,
-                (false, path) => Input::File(path.to_string()),
-            })
-            .collect()
-    };
+    // As in Nix, `-` anywhere (with or without `-E`) means standard input, which is
+    // evaluated first; the other arguments are files, or expressions with `-E`.
+    let read_stdin = args.files.iter().any(|f| f == "-");
+    let rest: Vec<&String> = args.files.iter().filter(|f| *f != "-").collect();
+    let mut inputs: Vec<Input> = Vec::new();
+    if read_stdin {
+        inputs.push(Input::Stdin);
+    } else if rest.is_empty() && !args.expr {
+        inputs.push(Input::File("./default.nix".into()));
+    }
+    inputs.extend(rest.into_iter().map(|f| {
+        if args.expr {
+            Input::Expr(f.clone())
+        } else {
+            Input::File(f.clone())
+        }
+    }));
     let attr_paths: Vec<&str> = if args.attr.is_empty() {
         vec![""]
     } else {
@@ -383,11 +492,15 @@ fn eval_one<'a>(
             let mut drvs = Vec::new();
             let mut seen = Vec::new();
             find_derivations(ev, v, auto, &mut drvs, &mut seen)?;
-            if !drvs.is_empty() && gc_warning {
-                gc_warning_once();
-            }
             for set in drvs {
-                print_derivation(ev, set, add_root, out)?;
+                // As Nix: the warning comes once the first derivation's path is known, so
+                // an evaluation that fails on the way prints only its error.
+                let mut line = Vec::new();
+                print_derivation(ev, set, add_root, &mut line)?;
+                if gc_warning {
+                    gc_warning_once();
+                }
+                out.extend_from_slice(&line);
             }
         }
         Output::Json => {

@@ -9,22 +9,22 @@ pub fn run(args: &InstantiateArgs) -> i32 {
     if !args.parse || args.find_file {
         return crate::eval_cmd::run(args);
     }
-    let inputs: Vec<Input> = if args.expr {
-        args.files.iter().cloned().map(Input::Expr).collect()
-    } else if args.files.is_empty() {
-        // As Nix: no file means ./default.nix.
-        vec![Input::File("./default.nix".into())]
-    } else {
-        args.files
-            .iter()
-            .map(|f| {
-                if f == "-" {
-                    Input::Stdin
-                } else {
-                    Input::File(f.clone())
-                }
-            })
-            .collect()
-    };
+    // As Nix: `-` (also with `-E`) is standard input, read first; no file and no `-E`
+    // means ./default.nix.
+    let read_stdin = args.files.iter().any(|f| f == "-");
+    let rest = args.files.iter().filter(|f| *f != "-").cloned();
+    let mut inputs: Vec<Input> = Vec::new();
+    if read_stdin {
+        inputs.push(Input::Stdin);
+    } else if args.files.is_empty() && !args.expr {
+        inputs.push(Input::File("./default.nix".into()));
+    }
+    inputs.extend(rest.map(|f| {
+        if args.expr {
+            Input::Expr(f)
+        } else {
+            Input::File(f)
+        }
+    }));
     parse_files::run(inputs)
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod eval_cmd;
 pub mod hash_cmd;
 pub mod instantiate;
+pub mod log;
 pub mod native;
 pub mod parse_files;
 pub mod store_cmd;

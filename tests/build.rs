@@ -499,3 +499,53 @@ fn killed_client_stops_its_builds() {
         assert!(!dump.stdout.contains("-orphan\n"), "{}", dump.stdout);
     }
 }
+
+#[test]
+fn import_from_derivation_builds_first() {
+    if !busybox() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let s = store.to_str().unwrap();
+
+    // Read-only evaluation writes no derivation, so the one to import is not valid.
+    let mut a = vec!["instantiate", "--store", s, "--readonly-mode"];
+    a.extend_from_slice(&SANDBOX);
+    a.push("tests/build/ifd.nix");
+    let r = run(BIN, &a);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.starts_with("error: path '/nix/store/") && r.stderr.contains(".drv' is not valid"),
+        "{}",
+        r.stderr
+    );
+
+    // Refused by the setting, with Nix's message.
+    let mut a = vec!["instantiate", "--store", s];
+    a.extend_from_slice(&SANDBOX);
+    a.extend_from_slice(&[
+        "--option",
+        "allow-import-from-derivation",
+        "false",
+        "tests/build/ifd.nix",
+    ]);
+    let r = run(BIN, &a);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.starts_with("error: cannot build '/nix/store/")
+            && r.stderr.contains(
+                ".drv' during evaluation because the option 'allow-import-from-derivation' is disabled"
+            ),
+        "{}",
+        r.stderr
+    );
+
+    // `bar` and `data` are built during evaluation, then `foo` from what they gave.
+    let r = build(&store, &["tests/build/ifd.nix", "--no-out-link"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.stdout.trim();
+    assert!(out.ends_with("-foo"), "{out}");
+    let real = store.join(out.trim_start_matches('/'));
+    assert_eq!(std::fs::read_to_string(real).unwrap(), "FOO579-hello\n");
+}

@@ -438,7 +438,46 @@ impl<'a> Evaluator<'a> {
         env: &'a Env<'a>,
     ) -> EvalResult<'a> {
         let pos = self.pos(e);
-        let mut fv = self.eval(f, env)?;
+        let fv = self.eval(f, env)?;
+        if self.trace_calls.get() {
+            return self.traced_call(fv, args, env, pos);
+        }
+        self.apply_args(fv, args, env, pos)
+    }
+
+    /// A call under `trace-function-calls`: a line when the function is entered and one
+    /// when it is left, whether it returns or fails, as Nix's `FunctionCallTrace` does.
+    #[inline(never)]
+    fn traced_call(
+        &self,
+        fv: Value<'a>,
+        args: &'a [Expr],
+        env: &'a Env<'a>,
+        pos: Pos,
+    ) -> EvalResult<'a> {
+        let line = |what: &str| {
+            let ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let msg = format!("function-trace {what} {} at {ns}", self.trace_pos(pos));
+            self.log(crate::policy::LVL_INFO, msg.as_bytes());
+        };
+        line("entered");
+        let r = self.apply_args(fv, args, env, pos);
+        line("exited");
+        r
+    }
+
+    /// Applies a function value to the argument expressions of a call.
+    #[inline(always)]
+    fn apply_args(
+        &self,
+        mut fv: Value<'a>,
+        args: &'a [Expr],
+        env: &'a Env<'a>,
+        pos: Pos,
+    ) -> EvalResult<'a> {
         let mut rest = args;
         while !rest.is_empty() {
             // Built-ins get all their arguments at once when the call has them, without

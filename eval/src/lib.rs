@@ -9,6 +9,7 @@ pub mod env;
 pub mod error;
 mod eval;
 pub mod ops;
+pub mod policy;
 pub mod print;
 mod strings;
 pub mod value;
@@ -129,6 +130,12 @@ pub struct Evaluator<'a> {
     pub(crate) derivation_file: Cell<u32>,
     /// Symbols of string values by address and length (see `intern_str`).
     sym_cache: RefCell<Vec<(usize, usize, Sym)>>,
+    /// What files and URIs evaluation may reach (see `policy`).
+    pub(crate) access: RefCell<policy::Access>,
+    /// `trace-function-calls`: every call expression logs when it is entered and left.
+    pub trace_calls: Cell<bool>,
+    /// Where `trace` and function-trace lines go (see `policy::LogSink`).
+    pub log_sink: Cell<Option<&'a dyn policy::LogSink>>,
 }
 
 /// What the evaluator needs from a store; supplied from outside so that `eval` does no
@@ -191,6 +198,9 @@ impl<'a> Evaluator<'a> {
             builtin_files: RefCell::new(FxHashMap::default()),
             derivation_file: Cell::new(u32::MAX),
             sym_cache: RefCell::new(Vec::new()),
+            access: RefCell::new(policy::Access::default()),
+            trace_calls: Cell::new(false),
+            log_sink: Cell::new(None),
         }
     }
 
@@ -404,8 +414,14 @@ impl<'a> Evaluator<'a> {
         if let Some(text) = builtin {
             return self.import_builtin(path, text);
         }
-        let path =
-            resolve_expr_path(path).map_err(|m| EvalError::new(error::ErrorKind::Eval, m, pos))?;
+        let checked = self.check_source_path(path)?;
+        let path = resolve_expr_path(&checked)
+            .map_err(|m| EvalError::new(error::ErrorKind::Eval, m, pos))?;
+        let path = if path == checked {
+            path
+        } else {
+            self.check_source_path(&path)?
+        };
         if let Some(t) = self.imports.borrow().get(&path) {
             return Ok(t);
         }
@@ -463,7 +479,9 @@ impl<'a> Evaluator<'a> {
         path: &Path,
         pos: Pos,
     ) -> EvalResult<'a> {
-        let path = resolve_expr_path(path).map_err(|m| EvalError::eval(m, pos))?;
+        let path = self.check_source_path(path)?;
+        let path = resolve_expr_path(&path).map_err(|m| EvalError::eval(m, pos))?;
+        let path = self.check_source_path(&path)?;
         let (text, dir) = read_source(&path, Some(pos))?;
         let names: Vec<Sym> = scope.attrs().iter().map(|a| a.name).collect();
         let e = self.parse_in_scope(
@@ -482,6 +500,19 @@ impl<'a> Evaluator<'a> {
         let files = self.files.borrow();
         match locate(&files, pos) {
             Some((f, offset)) => f.lines.describe(f.origin.pos_label(), offset),
+            None => "undefined position".into(),
+        }
+    }
+
+    /// A position as Nix's log lines print it: the file in bold (`(string)` for `-E` and
+    /// standard input), then `:line:col`; `undefined position` for none.
+    pub fn trace_pos(&self, pos: Pos) -> String {
+        let files = self.files.borrow();
+        match locate(&files, pos) {
+            Some((f, offset)) => {
+                let (l, c) = f.lines.line_col(offset);
+                format!("\x1b[1m{}\x1b[0m:{l}:{c}", f.origin.pos_label())
+            }
             None => "undefined position".into(),
         }
     }

@@ -4,6 +4,7 @@
 use crate::error::{EvalError, EvalResult};
 use crate::value::*;
 use crate::{Evaluator, Pos};
+use std::os::unix::ffi::OsStrExt;
 
 impl<'a> Evaluator<'a> {
     /// `a + b` (Nix's two-element string concatenation): numbers add; otherwise the first
@@ -351,11 +352,15 @@ impl<'a> Evaluator<'a> {
     /// it says so.
     pub fn copy_path_to_store(&self, path: &[u8], pos: Pos) -> Result<&'a [u8], Box<EvalError>> {
         match self.store.get() {
-            Some(store) => store
-                .add_path(path)
-                .map(|p| &*self.bump.alloc_slice_copy(&p))
-                // Store errors carry no position in Nix.
-                .map_err(|m| EvalError::new(crate::error::ErrorKind::Eval, m, None)),
+            Some(store) => {
+                self.check_source_path(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))?;
+                let stored = store
+                    .add_path(path)
+                    // Store errors carry no position in Nix.
+                    .map_err(|m| EvalError::new(crate::error::ErrorKind::Eval, m, None))?;
+                self.allow_path(&stored);
+                Ok(&*self.bump.alloc_slice_copy(&stored))
+            }
             None => Err(EvalError::eval(
                 format!(
                     "cannot copy '{}' to the store: Ferrix has no store yet",

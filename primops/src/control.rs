@@ -98,9 +98,7 @@ fn trace<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult
         Value::Str(s) => out.extend_from_slice(s.bytes),
         v => ev.print_value(v, &mut out),
     }
-    out.push(b'\n');
-    use std::io::Write;
-    let _ = std::io::stderr().write_all(&out);
+    ev.log(ferrix_eval::policy::LVL_ERROR, &out);
     ev.force(args[1], pos)
 }
 
@@ -266,6 +264,10 @@ fn generic_closure<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> 
 
 fn get_env<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let name = string(ev, args[0], pos)?;
+    // Restricted and pure evaluation see an empty environment.
+    if ev.is_restricted() {
+        return Ok(ev.string(b""));
+    }
     let v = std::env::var_os(String::from_utf8_lossy(name.bytes).as_ref()).unwrap_or_default();
     use std::os::unix::ffi::OsStrExt;
     Ok(ev.string(v.as_bytes()))

@@ -2,7 +2,7 @@
 //! hashing itself is the store crate's).
 
 use crate::json::{c_str, string_no_context};
-use crate::paths::real_path;
+use crate::paths::realise_path;
 use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
 use ferrix_eval::value::*;
@@ -36,7 +36,7 @@ fn hash_string<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eval
 
 fn hash_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let t = hash_type(ev, args[0], pos)?;
-    let path = real_path(ev, args[1], pos)?;
+    let path = realise_path(ev, args[1], pos, true)?;
     let fail = |m: String| EvalError::new(ErrorKind::Eval, m, None);
     let mut file = std::fs::File::open(&path).map_err(|e| {
         fail(format!(

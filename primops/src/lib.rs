@@ -32,6 +32,16 @@ pub struct Config {
     pub nix_path: Vec<(String, String)>,
     pub store_dir: String,
     pub system: String,
+    /// Pure evaluation: no `currentTime` and no `currentSystem`.
+    pub pure: bool,
+}
+
+/// `PREFIX=PATH` or `PATH` as a search-path entry.
+fn search_entry(entry: &str) -> (String, String) {
+    match entry.split_once('=') {
+        Some((prefix, path)) => (prefix.to_string(), path.to_string()),
+        None => (String::new(), entry.to_string()),
+    }
 }
 
 impl Config {
@@ -44,15 +54,33 @@ impl Config {
             .map(String::as_str)
             .chain(env.split(':').filter(|s| !s.is_empty()))
         {
-            match entry.split_once('=') {
-                Some((prefix, path)) => nix_path.push((prefix.to_string(), path.to_string())),
-                None => nix_path.push((String::new(), entry.to_string())),
-            }
+            nix_path.push(search_entry(entry));
         }
         Config {
             nix_path,
             store_dir: std::env::var("NIX_STORE_DIR").unwrap_or_else(|_| "/nix/store".into()),
             system: "x86_64-linux".into(),
+            pure: false,
+        }
+    }
+
+    /// The configuration Nix 2.8 evaluates with: the search path is the `-I` entries, then
+    /// the `nix-path` setting (whose default is `NIX_PATH`), and is empty in pure mode.
+    pub fn new(include: &[String], nix_path: &[String], system: &str, pure: bool) -> Self {
+        let nix_path = if pure {
+            Vec::new()
+        } else {
+            include
+                .iter()
+                .chain(nix_path)
+                .map(|e| search_entry(e))
+                .collect()
+        };
+        Config {
+            nix_path,
+            store_dir: std::env::var("NIX_STORE_DIR").unwrap_or_else(|_| "/nix/store".into()),
+            system: system.to_owned(),
+            pure,
         }
     }
 }
@@ -121,15 +149,17 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
         "storeDir",
         ev.alloc_thunk(ev.string(config.store_dir.as_bytes())),
     );
-    add(
-        "currentSystem",
-        ev.alloc_thunk(ev.string(config.system.as_bytes())),
-    );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    add("currentTime", ev.alloc_thunk(Value::Int(now)));
+    if !config.pure {
+        add(
+            "currentSystem",
+            ev.alloc_thunk(ev.string(config.system.as_bytes())),
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        add("currentTime", ev.alloc_thunk(Value::Int(now)));
+    }
     let entries: Vec<&'a Thunk<'a>> = config
         .nix_path
         .iter()

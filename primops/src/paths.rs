@@ -1,5 +1,6 @@
 //! Builtins on files and paths: `import`, the search path, reading files and directories.
 
+use crate::store_session::StoreSession;
 use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
 use ferrix_eval::value::*;
@@ -36,15 +37,65 @@ pub fn real_path<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos) -> R<PathBu
     )))
 }
 
+/// Nix's `realisePath`: the path an argument names, after building the derivation
+/// outputs its context names (import from derivation), mapped to where the store keeps
+/// its bytes, and checked against restricted or pure evaluation when `check`.
+pub fn realise_path<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos, check: bool) -> R<PathBuf> {
+    let (bytes, ctx) = coerce(ev, t, pos, false, false)?;
+    if !bytes.starts_with(b"/") {
+        return Err(throw(
+            format!(
+                "string '{}' doesn't represent an absolute path",
+                String::from_utf8_lossy(&bytes)
+            ),
+            pos,
+        ));
+    }
+    let canon = ferrix_parser::actions::canon_path(&bytes);
+    let mut path = PathBuf::from(std::ffi::OsStr::from_bytes(&canon));
+    let frame = || {
+        format!(
+            "while realising the context of path '{}'",
+            String::from_utf8_lossy(&bytes)
+        )
+    };
+    if !ctx.is_empty() {
+        let session = StoreSession::of(ev, pos)?;
+        let readable = session
+            .realise_context(&ctx)
+            .map_err(|m| EvalError::new(ErrorKind::Eval, m, None).with_frame(frame(), Some(pos)))?;
+        let dir = session.dir();
+        for p in readable {
+            ev.allow_path(&p);
+            if let Ok(sp) = dir.parse(&String::from_utf8_lossy(&p)) {
+                ev.allow_path(session.store.real_path(&sp).as_os_str().as_bytes());
+            }
+        }
+        // Nix's `toRealPath`: a store path with context is read where the store keeps it.
+        let text = String::from_utf8_lossy(&canon);
+        if let Ok((sp, rest)) = dir.split(&text) {
+            let mut real = session.store.real_path(&sp).into_os_string().into_vec();
+            real.extend_from_slice(rest.as_bytes());
+            path = PathBuf::from(std::ffi::OsString::from_vec(real));
+        }
+    }
+    if check {
+        path = ev
+            .check_source_path(&path)
+            .map_err(|e| e.with_frame(frame(), Some(pos)))?;
+    }
+    Ok(path)
+}
+
 fn import<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let path = real_path(ev, args[0], pos)?;
+    let path = realise_path(ev, args[0], pos, true)?;
     let t = ev.import_file(&path, Some(pos))?;
     ev.force(t, pos)
 }
 
 fn scoped_import<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let scope = attrs(ev, args[0], pos)?;
-    let path = real_path(ev, args[1], pos)?;
+    let path = realise_path(ev, args[1], pos, true)?;
     ev.scoped_import(scope, &path, pos)
 }
 
@@ -59,7 +110,27 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
             None => b"",
         };
         let p = required_attr(ev, "findFile", entry, b"path", pos)?;
-        let (mut base, _) = coerce(ev, p.value, pos, false, false)?;
+        let (mut base, ctx) = coerce(ev, p.value, pos, false, false)?;
+        if !ctx.is_empty() {
+            let session = StoreSession::of(ev, pos)?;
+            match session.realise_context(&ctx) {
+                Ok(readable) => readable.iter().for_each(|p| ev.allow_path(p)),
+                Err(m) if m.ends_with("is not valid") => {
+                    let bad = m
+                        .strip_prefix("path '")
+                        .and_then(|r| r.strip_suffix("' is not valid"))
+                        .unwrap_or_default();
+                    return Err(EvalError::eval(
+                        format!(
+                            "cannot find '{}', since path '{bad}' is not valid",
+                            String::from_utf8_lossy(&base)
+                        ),
+                        pos,
+                    ));
+                }
+                Err(m) => return Err(EvalError::new(ErrorKind::Eval, m, None)),
+            }
+        }
         // Relative entries (`-I dir`) are relative to the working directory.
         if !base.starts_with(b"/") {
             let mut abs = std::env::current_dir()
@@ -85,7 +156,9 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
         }
         let candidate = ferrix_parser::actions::canon_path(&candidate);
         if Path::new(std::ffi::OsStr::from_bytes(&candidate)).exists() {
-            return Ok(ev.path_value(&candidate));
+            let found = Path::new(std::ffi::OsStr::from_bytes(&candidate));
+            let checked = ev.check_source_path(found)?;
+            return Ok(ev.path_value(checked.as_os_str().as_bytes()));
         }
     }
     // Nix's own files (`<nix/fetchurl.nix>`) live under a virtual prefix.
@@ -106,14 +179,42 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
 }
 
 fn path_exists<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let path = real_path(ev, args[0], pos)?;
-    Ok(Value::Bool(std::fs::symlink_metadata(&path).is_ok()))
+    // A path restricted evaluation may not see does not exist, rather than being an
+    // error (but evaluating the argument still may fail).
+    let path = realise_path(ev, args[0], pos, false)?;
+    match ev.check_source_path(&path) {
+        Ok(p) => Ok(Value::Bool(std::fs::symlink_metadata(p).is_ok())),
+        Err(_) => Ok(Value::Bool(false)),
+    }
 }
 
 fn read_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let path = real_path(ev, args[0], pos)?;
+    let logical = real_path(ev, args[0], pos)?;
+    let path = realise_path(ev, args[0], pos, true)?;
     match std::fs::read(&path) {
-        Ok(bytes) => Ok(ev.string(&bytes)),
+        Ok(bytes) => {
+            // A file in the store depends on what its store path refers to.
+            let mut context: Vec<&'a [u8]> = Vec::new();
+            if let Some(session) = ev
+                .store
+                .get()
+                .and_then(|h| h.as_any().downcast_ref::<StoreSession>())
+            {
+                let dir = session.dir();
+                if let Ok((sp, _)) = dir.split(&logical.to_string_lossy()) {
+                    if let Ok(refs) = session.references(&sp) {
+                        for r in refs {
+                            context.push(ev.bump.alloc_slice_copy(dir.display(&r).as_bytes()));
+                        }
+                    }
+                }
+            }
+            if context.is_empty() {
+                Ok(ev.string(&bytes))
+            } else {
+                Ok(ev.string_with_context(&bytes, ev.bump.alloc_slice_copy(&context)))
+            }
+        }
         Err(e) => Err(throw(
             format!("opening file '{}': {}", path.display(), io_reason(&e)),
             pos,
@@ -122,7 +223,7 @@ fn read_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
 }
 
 fn read_dir<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let path = real_path(ev, args[0], pos)?;
+    let path = realise_path(ev, args[0], pos, true)?;
     let entries = std::fs::read_dir(&path).map_err(|e| {
         throw(
             format!("opening directory '{}': {}", path.display(), io_reason(&e)),

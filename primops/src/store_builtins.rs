@@ -5,6 +5,7 @@ use crate::paths::base_name;
 use crate::store_session::StoreSession;
 use crate::util::*;
 use ferrix_eval::error::{EvalError, EvalResult};
+use ferrix_eval::policy::Mode;
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 use ferrix_store::path::Ingestion;
@@ -83,7 +84,14 @@ fn placeholder<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eval
 }
 
 fn store_path<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    if ev.access_mode() == Mode::Pure {
+        return Err(EvalError::eval(
+            "'builtins.storePath' is not allowed in pure evaluation mode",
+            pos,
+        ));
+    }
     let (p, mut ctx) = coerce_path(ev, args[0], pos)?;
+    ev.check_source_path(Path::new(OsStr::from_bytes(&p)))?;
     let session = StoreSession::of(ev, pos)?;
     let dir = session.dir();
     let text = lossy(&p);
@@ -222,6 +230,16 @@ fn add_path<'a>(
             return Ok(store_path_value(ev, dir.display(p).as_bytes()));
         }
     }
+    // Pure evaluation may add a path whose hash it is given; otherwise the policy decides.
+    let checked;
+    let src: &[u8] = if ev.access_mode() == Mode::Pure && expected.is_some() {
+        src
+    } else {
+        checked = ev
+            .check_source_path(Path::new(OsStr::from_bytes(src)))
+            .map_err(frame)?;
+        checked.as_os_str().as_bytes()
+    };
     // The filter's own errors are kept here while the store sees a plain failure.
     let failure: RefCell<Option<Box<EvalError>>> = RefCell::new(None);
     let mut call_filter = |p: &Path| -> std::io::Result<bool> {
@@ -269,5 +287,7 @@ fn add_path<'a>(
             )));
         }
     }
-    Ok(store_path_value(ev, dir.display(&p).as_bytes()))
+    let full = dir.display(&p);
+    ev.allow_path(full.as_bytes());
+    Ok(store_path_value(ev, full.as_bytes()))
 }

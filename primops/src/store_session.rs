@@ -9,14 +9,22 @@ use ferrix_store::path::Ingestion;
 use ferrix_store::store::{Store, StoreError};
 use ferrix_store::{Hash, HashAlgo, StoreDir, StorePath};
 use rustc_hash::FxHashMap;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// Builds the given outputs of derivations for evaluation (import from derivation). The
+/// binary supplies it, since building belongs to the builder, not to the builtins.
+pub type Realiser = dyn Fn(&dyn Store, &[(StorePath, BTreeSet<String>)]) -> Result<(), String>;
+
 pub struct StoreSession {
     pub store: Box<dyn Store>,
+    /// How outputs that evaluation reads get built; without one, they cannot be.
+    realiser: RefCell<Option<Box<Realiser>>>,
+    /// `allow-import-from-derivation`.
+    pub allow_ifd: Cell<bool>,
     /// Source path → its store path (Nix's `srcToStore`).
     sources: RefCell<FxHashMap<Vec<u8>, Vec<u8>>>,
     /// Derivation path → its modulo hash, unmasked.
@@ -35,12 +43,91 @@ impl StoreSession {
     pub fn new(store: Box<dyn Store>) -> Self {
         StoreSession {
             store,
+            realiser: RefCell::new(None),
+            allow_ifd: Cell::new(true),
             sources: Default::default(),
             drv_hashes: Default::default(),
             drv_hashes_by_text: Default::default(),
             text_refs: Default::default(),
             derivations: Default::default(),
         }
+    }
+
+    /// Installs what builds derivations during evaluation.
+    pub fn set_realiser(&self, r: Box<Realiser>) {
+        *self.realiser.borrow_mut() = Some(r);
+    }
+
+    /// Nix's `realiseContext`: every path of a string's context must be valid, and the
+    /// derivation outputs it names are built. Returns the store paths (as printed) that
+    /// became readable, for restricted evaluation to allow.
+    pub fn realise_context(&self, context: &[&[u8]]) -> Result<Vec<Vec<u8>>, String> {
+        let dir = self.dir();
+        let mut wanted: Vec<(StorePath, BTreeSet<String>)> = Vec::new();
+        let mut items: Vec<&[u8]> = context.to_vec();
+        items.sort_unstable();
+        items.dedup();
+        for item in items {
+            let (path, output): (&[u8], Option<&[u8]>) = if let Some(p) = item.strip_prefix(b"=") {
+                (p, None)
+            } else if let Some(rest) = item.strip_prefix(b"!") {
+                match rest.iter().position(|&b| b == b'!') {
+                    Some(i) => (&rest[i + 1..], Some(&rest[..i])),
+                    None => continue,
+                }
+            } else {
+                (item, None)
+            };
+            let text = String::from_utf8_lossy(path);
+            let sp = dir.parse(&text).map_err(|e| e.to_string())?;
+            if !self.store.is_valid(&sp).map_err(|e| e.to_string())? {
+                return Err(format!("path '{text}' is not valid"));
+            }
+            if let (Some(o), true) = (output, sp.is_derivation()) {
+                let o = String::from_utf8_lossy(o).into_owned();
+                match wanted.iter_mut().find(|(d, _)| *d == sp) {
+                    Some((_, outs)) => {
+                        outs.insert(o);
+                    }
+                    None => wanted.push((sp, [o].into())),
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.realiser.borrow().is_none() {
+            // Without a builder (read-only mode), the derivations this evaluation computed
+            // exist only in it; to Nix they are not valid, and that is its error.
+            return Err(format!("path '{}' is not valid", dir.display(&wanted[0].0)));
+        }
+        if !self.allow_ifd.get() {
+            return Err(format!(
+                "cannot build '{}' during evaluation because the option 'allow-import-from-derivation' is disabled",
+                dir.display(&wanted[0].0)
+            ));
+        }
+        if let Some(build) = &*self.realiser.borrow() {
+            build(&*self.store, &wanted)?;
+        }
+        let mut out = Vec::new();
+        for (drv, outputs) in &wanted {
+            let paths = self
+                .store
+                .read_derivation(drv)
+                .map_err(|e| e.to_string())?
+                .outputs;
+            for o in outputs {
+                let Some(d) = paths.get(o.as_bytes()) else {
+                    return Err(format!(
+                        "derivation '{}' does not have an output named '{o}'",
+                        dir.display(drv)
+                    ));
+                };
+                out.push(d.path.clone());
+            }
+        }
+        Ok(out)
     }
 
     pub fn dir(&self) -> &StoreDir {

@@ -778,6 +778,10 @@ impl Store for LocalStore {
         self.finish_add(tmp, info)
     }
 
+    fn references(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(self.path_info(p)?.map(|i| i.references).unwrap_or_default())
+    }
+
     fn is_valid(&self, p: &StorePath) -> Result<bool, StoreError> {
         if self.cfg.read_only && lock(&self.session).contains(p) {
             return Ok(true);

@@ -234,6 +234,88 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Whether a search-path entry is a URI that Nix would download (`channel:…`, or one of
+/// the schemes it knows followed by `://`).
+pub fn is_uri(s: &str) -> bool {
+    if s.starts_with("channel:") {
+        return true;
+    }
+    match s.find("://") {
+        Some(i) => matches!(
+            &s[..i],
+            "http" | "https" | "file" | "channel" | "git" | "s3" | "ssh"
+        ),
+        None => false,
+    }
+}
+
+/// Splits `NIX_PATH` at colons, except the colon of a URI (`nixpkgs=https://…`), as Nix
+/// 2.8 does. An empty entry between two colons is kept (it names the working
+/// directory); a trailing one is not.
+pub fn parse_nix_path(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < b.len() {
+        let start = p;
+        let mut value_start = p;
+        while p < b.len() && b[p] != b':' {
+            if b[p] == b'=' {
+                value_start = p + 1;
+            }
+            p += 1;
+        }
+        if p == b.len() {
+            if p != start {
+                out.push(s[start..p].to_owned());
+            }
+            break;
+        }
+        if is_uri(&s[value_start..]) {
+            p += 1;
+            while p < b.len() && b[p] != b':' {
+                p += 1;
+            }
+        }
+        out.push(s[start..p].to_owned());
+        if p == b.len() {
+            break;
+        }
+        p += 1;
+    }
+    out
+}
+
+/// The `nix-path` setting before any configuration file: `NIX_PATH` when it is set (even
+/// empty), else the channel directories that exist, as Nix 2.8 computes it. Files and the
+/// command line then replace it; `-I` entries always come first.
+fn default_nix_path() -> Vec<String> {
+    if let Ok(v) = std::env::var("NIX_PATH") {
+        return parse_nix_path(&v);
+    }
+    let mut out = Vec::new();
+    let mut add = |p: PathBuf, prefix: &str| {
+        if p.symlink_metadata().is_ok() {
+            let p = p.display().to_string();
+            out.push(if prefix.is_empty() {
+                p
+            } else {
+                format!("{prefix}={p}")
+            });
+        }
+    };
+    if let Some(home) = env("HOME") {
+        add(Path::new(&home).join(".nix-defexpr/channels"), "");
+    }
+    let state = PathBuf::from(env("NIX_STATE_DIR").unwrap_or_else(|| "/nix/var/nix".into()));
+    add(
+        state.join("profiles/per-user/root/channels/nixpkgs"),
+        "nixpkgs",
+    );
+    add(state.join("profiles/per-user/root/channels"), "");
+    out
+}
+
 /// `$NIX_CONF_DIR`, default `/etc/nix`.
 pub fn conf_dir() -> PathBuf {
     PathBuf::from(env("NIX_CONF_DIR").unwrap_or_else(|| "/etc/nix".into()))
@@ -517,8 +599,9 @@ declare_settings! {
     /// The netrc file with credentials for downloads.
     netrc_file: String = conf_dir().join("netrc").display().to_string(), "netrc-file" []
         LATER_NET;
-    /// The search path of `<p>` after `-I`; empty: `NIX_PATH`.
-    nix_path: Vec<String> = Vec::new(), "nix-path" [] Support::Yes;
+    /// The search path of `<p>` after `-I`. Its default is `NIX_PATH` (or the channels
+    /// that exist), which a configuration file or the command line replaces.
+    nix_path: Vec<String> = default_nix_path(), "nix-path" [] Support::Yes;
     /// Native plugins loaded at start-up.
     plugin_files: Vec<String> = Vec::new(), "plugin-files" [] Support::Yes;
     /// A program run after each successful build, with its outputs.
@@ -789,6 +872,19 @@ impl fmt::Display for Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nix_path_splits_like_nix() {
+        use super::parse_nix_path as p;
+        assert_eq!(p("a:b=/c"), ["a", "b=/c"]);
+        assert_eq!(
+            p("nixpkgs=https://x.org/a.tar.gz:/d"),
+            ["nixpkgs=https://x.org/a.tar.gz", "/d"]
+        );
+        assert_eq!(p("channel:nixos-21.11:x"), ["channel:nixos-21.11", "x"]);
+        assert_eq!(p("a::b:"), ["a", "", "b"]);
+        assert!(p("").is_empty());
+    }
+
     use super::*;
 
     #[test]
