@@ -28,6 +28,12 @@ use value::{Attr, NixStr, Thunk, Value};
 /// "interrupted by the user", which `tryEval` does not catch. Whoever sets it clears it.
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The error an evaluation stops with once [`INTERRUPTED`] is set; `tryEval` does not catch it.
+#[cold]
+pub fn interruption_error() -> Box<error::EvalError> {
+    error::EvalError::new(error::ErrorKind::Abort, "interrupted by the user", None)
+}
+
 /// A position: one number for a file and a byte offset in it. Each parsed file owns the
 /// range of numbers from its base (see `Evaluator::file_base`) to its base plus its length,
 /// so a position takes 4 bytes, which keeps every attribute at 16.

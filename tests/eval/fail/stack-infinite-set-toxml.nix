@@ -1,0 +1,1 @@
+let f = x: [ (f x) ]; in builtins.toXML (f 1)
