@@ -8,6 +8,7 @@
 pub mod env;
 pub mod error;
 mod eval;
+pub mod memory;
 pub mod ops;
 pub mod print;
 mod strings;
@@ -28,10 +29,16 @@ use value::{Attr, NixStr, Thunk, Value};
 /// "interrupted by the user", which `tryEval` does not catch. Whoever sets it clears it.
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The error an evaluation stops with once [`INTERRUPTED`] is set; `tryEval` does not catch it.
+/// The error an evaluation stops with once [`INTERRUPTED`] is set: Ctrl-C, or an allocation
+/// that failed (see [`memory`]). Neither is caught by `tryEval`.
 #[cold]
 pub fn interruption_error() -> Box<error::EvalError> {
-    error::EvalError::new(error::ErrorKind::Abort, "interrupted by the user", None)
+    let message = if memory::out_of_memory() {
+        "out of memory"
+    } else {
+        "interrupted by the user"
+    };
+    error::EvalError::new(error::ErrorKind::Abort, message, None)
 }
 
 /// A position: one number for a file and a byte offset in it. Each parsed file owns the
