@@ -1,1 +1,0 @@
-let f = x: [ (f x) ]; in builtins.toXML (f 1)
