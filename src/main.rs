@@ -1,11 +1,98 @@
 // Parsing and evaluation allocate many small objects; mimalloc serves them much faster
-// than the system allocator.
+// than the system allocator. `Guarded` turns its failures into Nix's `error: out of memory`.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Guarded = Guarded(mimalloc::MiMalloc);
 
+use std::alloc::{GlobalAlloc, Layout};
 use std::io::Write;
 
+/// The global allocator: mimalloc, and on a failed allocation what Nix does when it runs
+/// out of memory (see `ferrix_eval::memory`): the emergency reserve goes back, the running
+/// evaluation stops at its next step, and the allocation is tried once more. If that fails
+/// too, a one-shot command prints `error: out of memory` and exits with status 1 (Rust's
+/// own handling would abort with a signal); a REPL gets the null pointer, which bumpalo
+/// turns into a panic the REPL catches.
+struct Guarded(mimalloc::MiMalloc);
+
+impl Guarded {
+    #[cold]
+    #[inline(never)]
+    fn failed(&self, retry: impl FnOnce() -> *mut u8) -> *mut u8 {
+        ferrix_eval::memory::allocation_failed();
+        let p = retry();
+        if p.is_null() && !ferrix_eval::memory::recoverable() {
+            let msg = ferrix_eval::memory::MESSAGE.as_bytes();
+            // SAFETY: `write` reads `msg.len()` bytes from a live static string and `_exit`
+            // ends the process at once; neither allocates nor touches Rust state, so both are
+            // fine inside the allocator. What the command had not yet printed is lost, as it
+            // would be when Nix's process dies of `std::bad_alloc`.
+            unsafe {
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(1);
+            }
+        }
+        p
+    }
+}
+
+// SAFETY: every request is passed unchanged to mimalloc, a correct allocator, and every
+// pointer returned is one mimalloc returned for that request (or null); the failure path
+// only stores atomics, frees the reserve (a block of the system allocator, not of this
+// one), retries the same request, and neither allocates through `self` nor unwinds.
+unsafe impl GlobalAlloc for Guarded {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `layout` is passed on unchanged.
+        let p = unsafe { self.0.alloc(layout) };
+        if p.is_null() {
+            // SAFETY: as above.
+            return self.failed(|| unsafe { self.0.alloc(layout) });
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `layout` is passed on unchanged.
+        let p = unsafe { self.0.alloc_zeroed(layout) };
+        if p.is_null() {
+            // SAFETY: as above.
+            return self.failed(|| unsafe { self.0.alloc_zeroed(layout) });
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from mimalloc, with `layout`.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract (`ptr` from this allocator with `layout`, a valid
+        // `new_size`) is passed on unchanged; a failed realloc leaves `ptr` allocated, so
+        // retrying with the same arguments is allowed.
+        let p = unsafe { self.0.realloc(ptr, layout, new_size) };
+        if p.is_null() {
+            // SAFETY: as above.
+            return self.failed(|| unsafe { self.0.realloc(ptr, layout, new_size) });
+        }
+        p
+    }
+}
+
 fn main() {
+    ferrix_eval::memory::arm_reserve();
+    // A panic that comes of running out of memory (bumpalo's, in a REPL) is reported as
+    // `error: out of memory` where it is caught; the default hook's message and backtrace
+    // (which would need memory too) are skipped.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !ferrix_eval::memory::out_of_memory() {
+            default_hook(info);
+        }
+    }));
     let code = ferrix::main_entry();
     // Everything that needed dropping has been dropped; what is left is the allocator's
     // exit-time bookkeeping (returning every page of a large heap to the system), which the

@@ -417,3 +417,44 @@ fn plugin_files_load_into_the_repl() {
         "{err}"
     );
 }
+
+/// Running out of memory ends the line with Nix's `error: out of memory`, and the session
+/// goes on: the arena's failure unwinds to the REPL's loop (see `ferrix_eval::memory`),
+/// which starts afresh with a new arena and the files loaded again.
+#[test]
+fn out_of_memory_keeps_the_session() {
+    let f = Fixture::new();
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg("ulimit -v 1000000 && exec \"$0\" repl \"$@\"")
+        .arg(BIN)
+        .args(f.store_args())
+        .current_dir(f.dir.path())
+        .env("HOME", f.dir.path().join("home"))
+        .env("NIX_CONF_DIR", f.dir.path().join("home"))
+        .env("NIX_USER_CONF_FILES", f.dir.path().join("home/none.conf"))
+        .env_remove("NIX_PATH")
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "1")
+        .env("TERM", "xterm");
+    let mut p = Session::spawn(cmd).expect("spawn ferrix repl under bash");
+    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    p.expect(PROMPT).expect("first prompt");
+    ask(
+        &mut p,
+        "builtins.length (builtins.genList (x: x) 100000000)",
+        "error: out of memory",
+    );
+    ask(&mut p, "1 + 2", "3\r\n");
+    ask(
+        &mut p,
+        "let l = builtins.genList (x: { a = x; b = [ x x ]; }) 30000000; in builtins.deepSeq l (builtins.length l)",
+        "error: out of memory",
+    );
+    ask(
+        &mut p,
+        "builtins.length (builtins.genList (x: x) 1000)",
+        "1000\r\n",
+    );
+    quit(p);
+}

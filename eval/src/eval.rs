@@ -158,26 +158,63 @@ impl<'a> Evaluator<'a> {
     /// segment), or the stack really is short and a new segment is needed.
     #[inline(never)]
     fn eval_on_more_stack(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+        self.on_more_stack(|| self.eval_inner(e, env))
+    }
+
+    /// Forgets the stack bookkeeping of an evaluation that was abandoned by unwinding (a
+    /// REPL catching the arena's out-of-memory panic), as if no evaluation were running.
+    /// Thunks that were under evaluation stay black-holed: forcing one again reports
+    /// infinite recursion, which is wrong but safe.
+    pub fn reset_after_unwind(&self) {
+        self.stack_limit.set(usize::MAX);
+        self.stack_grown.set(0);
+    }
+
+    /// Runs one level of a recursive walk over values (`==`, `<`, `toString`, `deepSeq`, …)
+    /// with enough native stack, as [`Evaluator::eval`] does for expressions: the walk and
+    /// the evaluation it triggers share one budget, so a cyclic or endlessly deep value ends
+    /// with Nix's "stack overflow (possible infinite recursion)" instead of a crash. Costs
+    /// one comparison per level while the stack is ample.
+    #[inline]
+    pub fn nested<R>(
+        &self,
+        f: impl FnOnce() -> Result<R, Box<EvalError>>,
+    ) -> Result<R, Box<EvalError>> {
+        let marker = 0u8;
+        if (&marker as *const u8 as usize) < self.stack_limit.get()
+            || crate::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return self.on_more_stack(f);
+        }
+        f()
+    }
+
+    /// The slow path of [`Evaluator::eval`] and [`Evaluator::nested`]: stops on an interrupt
+    /// or when memory ran out, refreshes a stale limit, or runs `f` on a new stack segment
+    /// (at most [`MAX_STACK`] in all, then Nix's stack overflow error, without a position
+    /// as Nix gives none).
+    #[inline(never)]
+    fn on_more_stack<R>(
+        &self,
+        f: impl FnOnce() -> Result<R, Box<EvalError>>,
+    ) -> Result<R, Box<EvalError>> {
         if crate::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(EvalError::new(
-                ErrorKind::Abort,
-                "interrupted by the user",
-                None,
-            ));
+            return Err(crate::interruption_error());
         }
         let marker = 0u8;
         let sp = &marker as *const u8 as usize;
         if let Some(rem) = stacker::remaining_stack() {
             if rem > RED_ZONE {
                 self.stack_limit.set(sp - (rem - RED_ZONE));
-                return self.eval_inner(e, env);
+                return f();
             }
         }
         let grown = self.stack_grown.get();
         if grown >= MAX_STACK / STACK_GROWTH {
-            return Err(EvalError::eval(
+            return Err(EvalError::new(
+                ErrorKind::Eval,
                 "stack overflow (possible infinite recursion)",
-                self.pos(e),
+                None,
             ));
         }
         self.stack_grown.set(grown + 1);
@@ -185,7 +222,7 @@ impl<'a> Evaluator<'a> {
         let r = stacker::grow(STACK_GROWTH, || {
             // A fresh segment: the limit is recomputed on its first deep call.
             self.stack_limit.set(usize::MAX);
-            self.eval_inner(e, env)
+            f()
         });
         self.stack_limit.set(saved);
         self.stack_grown.set(grown);

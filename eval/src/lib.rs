@@ -8,6 +8,7 @@
 pub mod env;
 pub mod error;
 mod eval;
+pub mod memory;
 pub mod ops;
 pub mod policy;
 pub mod print;
@@ -28,6 +29,18 @@ use value::{Attr, NixStr, Thunk, Value};
 /// Set (by a SIGINT handler, say) to stop the running evaluation: its next step fails with
 /// "interrupted by the user", which `tryEval` does not catch. Whoever sets it clears it.
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The error an evaluation stops with once [`INTERRUPTED`] is set: Ctrl-C, or an allocation
+/// that failed (see [`memory`]). Neither is caught by `tryEval`.
+#[cold]
+pub fn interruption_error() -> Box<error::EvalError> {
+    let message = if memory::out_of_memory() {
+        "out of memory"
+    } else {
+        "interrupted by the user"
+    };
+    error::EvalError::new(error::ErrorKind::Abort, message, None)
+}
 
 /// A position: one number for a file and a byte offset in it. Each parsed file owns the
 /// range of numbers from its base (see `Evaluator::file_base`) to its base plus its length,

@@ -123,7 +123,8 @@ impl<'a> Evaluator<'a> {
             (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(&y).unwrap_or(Ordering::Equal)),
             (Value::Str(x), Value::Str(y)) => Ok(x.bytes.cmp(y.bytes)),
             (Value::Path(x), Value::Path(y)) => Ok(x.bytes.cmp(y.bytes)),
-            (Value::List(x), Value::List(y)) => {
+            // Lists nest, and may contain themselves: one level at a time on checked stack.
+            (Value::List(x), Value::List(y)) => self.nested(|| {
                 for (p, q) in x.items.iter().zip(y.items.iter()) {
                     let (p, q) = (self.force(p, pos)?, self.force(q, pos)?);
                     // As Nix: equal elements go on, otherwise `<` decides.
@@ -136,7 +137,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 Ok(x.items.len().cmp(&y.items.len()))
-            }
+            }),
             (x, y) => Err(EvalError::new(
                 crate::error::ErrorKind::Eval,
                 format!("cannot compare {} with {}", x.show_type(), y.show_type()),
@@ -156,7 +157,9 @@ impl<'a> Evaluator<'a> {
             (Value::Null, Value::Null) => Ok(true),
             (Value::Str(x), Value::Str(y)) => Ok(c_str(x.bytes) == c_str(y.bytes)),
             (Value::Path(x), Value::Path(y)) => Ok(x.bytes == y.bytes),
-            (Value::List(x), Value::List(y)) => {
+            // Lists and sets nest, and may contain themselves: each level runs on checked
+            // stack (see `nested`), so a cyclic value ends with Nix's stack overflow error.
+            (Value::List(x), Value::List(y)) => self.nested(|| {
                 if x.items.len() != y.items.len() {
                     return Ok(false);
                 }
@@ -170,8 +173,8 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 Ok(true)
-            }
-            (Value::Attrs(x), Value::Attrs(y)) => {
+            }),
+            (Value::Attrs(x), Value::Attrs(y)) => self.nested(|| {
                 if self.is_derivation(x, pos)? && self.is_derivation(y, pos)? {
                     if let (Some(p), Some(q)) =
                         (x.get(self.syms.out_path), y.get(self.syms.out_path))
@@ -201,7 +204,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 Ok(true)
-            }
+            }),
             _ => Ok(false),
         }
     }
@@ -275,7 +278,8 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(())
             }
-            Value::Attrs(set) => {
+            // `__toString`, `outPath` and list items recurse: on checked stack (see `nested`).
+            Value::Attrs(set) => self.nested(|| {
                 if let Some(f) = set.get(self.syms.to_string) {
                     let fv = self.force(f.value, pos)?;
                     let me = self.alloc_thunk(v);
@@ -289,7 +293,7 @@ impl<'a> Evaluator<'a> {
                     }
                     None => Err(EvalError::eval("cannot coerce a set to a string", pos)),
                 }
-            }
+            }),
             Value::Bool(true) if more => {
                 out.push(b'1');
                 Ok(())
@@ -303,7 +307,7 @@ impl<'a> Evaluator<'a> {
                 out.extend_from_slice(format!("{f:.6}").as_bytes());
                 Ok(())
             }
-            Value::List(l) if more => {
+            Value::List(l) if more => self.nested(|| {
                 for (i, t) in l.items.iter().enumerate() {
                     let item = self.force(t, pos)?;
                     self.coerce_to_string(item, pos, more, copy_to_store, out, context)?;
@@ -313,7 +317,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 Ok(())
-            }
+            }),
             other => Err(EvalError::eval(
                 format!("cannot coerce {} to a string", other.show_type()),
                 pos,

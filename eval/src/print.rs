@@ -83,7 +83,9 @@ impl<'a> Evaluator<'a> {
         pos: crate::Pos,
         seen: &mut FxHashSet<usize>,
     ) -> Result<(), Box<crate::error::EvalError>> {
-        stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+        // A value built lazily without end (`let f = x: [ (f x) ]; in f 1`) is endlessly
+        // deep: the levels share the evaluator's stack budget and end with Nix's error.
+        self.nested(|| {
             match v {
                 Value::Attrs(set) => {
                     if !seen.insert(set as *const _ as usize) {

@@ -9,7 +9,7 @@
 mod tokens;
 
 use logos::Logos;
-pub use tokens::{ExprTok, IndTok, PathTok, StrTok};
+pub use tokens::{ExprTok, IndTok, PathTok, PlainTok, StrTok};
 
 /// A token as the parser sees it. Text is borrowed from the source.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -186,6 +186,82 @@ pub struct Lexer<'a> {
     done: bool,
     /// The input ended at a NUL byte, which Nix reports errors at.
     nul_end: bool,
+    /// The run of path characters around the position (see [`Lexer::plain_until`]).
+    run: Run,
+    /// Off: always use the full token set (to test that the shortcut changes nothing).
+    #[cfg(test)]
+    plain_shortcut: bool,
+    /// How many tokens the full token set lexed (each may scan a whole run).
+    #[cfg(test)]
+    full_lexes: usize,
+}
+
+/// A maximal run of path characters, `src[start..end]`, and what may follow it.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: usize,
+    end: usize,
+    next: RunEnd,
+    /// A cached answer of [`Lexer::plain_until`] for [`RunEnd::Uri`]: the first letter at or
+    /// after the position where it was last asked, or `end`.
+    letter: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunEnd {
+    /// Neither a path nor a URI can start inside the run.
+    Plain,
+    /// A path could start anywhere in the run (`/` and a path character, or `/${`, follow).
+    Path,
+    /// `:` and a URI character follow: a URI can start at any letter at or after `from`
+    /// (after the run's last `_`, which no URI scheme contains).
+    Uri { from: usize },
+}
+
+/// The bytes of path literals outside the slashes, `[a-zA-Z0-9._\-+]`.
+fn is_path_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'+')
+}
+
+/// The bytes a URI may have after its `:`.
+fn is_uri_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"%/?:@&=+$,-_.!~*'".contains(&c)
+}
+
+impl Run {
+    const EMPTY: Run = Run {
+        start: 0,
+        end: 0,
+        next: RunEnd::Plain,
+        letter: 0,
+    };
+
+    /// The run of path characters from `at`, and whether a path or URI may start in it.
+    fn scan(src: &[u8], at: usize) -> Run {
+        let mut end = at;
+        let mut last_underscore = None;
+        while end < src.len() && is_path_char(src[end]) {
+            if src[end] == b'_' {
+                last_underscore = Some(end);
+            }
+            end += 1;
+        }
+        let after = |i: usize| src.get(end + i).copied();
+        let next = match after(0) {
+            Some(b'/') if after(1).is_some_and(is_path_char) => RunEnd::Path,
+            Some(b'/') if src[end + 1..].starts_with(b"${") => RunEnd::Path,
+            Some(b':') if after(1).is_some_and(is_uri_char) => RunEnd::Uri {
+                from: last_underscore.map_or(at, |u| u + 1),
+            },
+            _ => RunEnd::Plain,
+        };
+        Run {
+            start: at,
+            end,
+            next,
+            letter: at,
+        }
+    }
 }
 
 type Spanned<'a> = (usize, Token<'a>, usize);
@@ -199,7 +275,66 @@ impl<'a> Lexer<'a> {
             last_start: 0,
             done: false,
             nul_end: false,
+            run: Run::EMPTY,
+            #[cfg(test)]
+            plain_shortcut: true,
+            #[cfg(test)]
+            full_lexes: 0,
         }
+    }
+
+    /// Up to where, from the position, no path or URI token can start, so that
+    /// [`PlainTok`] lexes exactly what [`ExprTok`] would; the position itself when that is
+    /// not known.
+    ///
+    /// A path needs a `/` right after its first run of path characters, and a URI a `:`
+    /// right after its scheme, which is made of path characters without `_`. So inside a
+    /// run of path characters, only the byte after the run decides: with neither, nothing
+    /// in the run starts a path or URI; with `/` and more path, every position might, but
+    /// then the first token of the run is a path that covers all of it; with `:`, a URI can
+    /// start at a letter after the run's last `_`, and the first such letter starts one that
+    /// covers the rest of the run. Each run is scanned once and the letters are searched
+    /// forward only, so lexing stays linear (it was quadratic on `1+1+…+1`).
+    fn plain_until(&mut self) -> usize {
+        let p = self.pos;
+        if p < self.run.start || p >= self.run.end {
+            self.run = Run::scan(self.src, p);
+        }
+        let run = &mut self.run;
+        match run.next {
+            RunEnd::Plain => run.end,
+            RunEnd::Path => p,
+            RunEnd::Uri { from } => {
+                let q = p.max(from);
+                if run.letter < q {
+                    run.letter = q;
+                    while run.letter < run.end && !self.src[run.letter].is_ascii_alphabetic() {
+                        run.letter += 1;
+                    }
+                }
+                run.letter
+            }
+        }
+    }
+
+    /// The next expression-mode token from the position, with its span relative to it.
+    fn next_expr_tok(&mut self) -> Option<(Result<ExprTok, ()>, std::ops::Range<usize>)> {
+        #[cfg(test)]
+        let shortcut = self.plain_shortcut;
+        #[cfg(not(test))]
+        let shortcut = true;
+        if shortcut && self.plain_until() > self.pos {
+            let mut lex = PlainTok::lexer(&self.src[self.pos..]);
+            let tok = lex.next()?;
+            return Some((tok.map(ExprTok::from), lex.span()));
+        }
+        #[cfg(test)]
+        {
+            self.full_lexes += 1;
+        }
+        let mut lex = ExprTok::lexer(&self.src[self.pos..]);
+        let tok = lex.next()?;
+        Some((tok, lex.span()))
     }
 
     fn mode(&self) -> Mode {
@@ -262,10 +397,8 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_expr(&mut self) -> Option<Result<Spanned<'a>, LexError>> {
-        let mut lex = ExprTok::lexer(&self.src[self.pos..]);
         let base = self.pos;
-        let tok = lex.next()?;
-        let span = lex.span();
+        let (tok, span) = self.next_expr_tok()?;
         let (start, mut end) = (base + span.start, base + span.end);
         self.pos = end;
         let text = &self.src[start..end];

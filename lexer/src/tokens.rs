@@ -126,6 +126,85 @@ pub enum ExprTok {
     Slash,
 }
 
+/// The expression tokens that can start with a path character (`[a-zA-Z0-9._\-+]`), less
+/// paths and URIs: what [`ExprTok`] matches where the driver knows that no path or URI can
+/// start (see `Lexer::plain_until`). The attributes are [`ExprTok`]'s, so both sets pick the
+/// same token there.
+///
+/// Without it, `1+1+…+1` is quadratic: at every `1` and `+` the path and URI patterns run to
+/// the end of the chain of path characters before giving up.
+#[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
+#[logos(utf8 = false)]
+pub enum PlainTok {
+    #[token("if")]
+    If,
+    #[token("then")]
+    Then,
+    #[token("else")]
+    Else,
+    #[token("assert")]
+    Assert,
+    #[token("with")]
+    With,
+    #[token("let")]
+    Let,
+    #[token("in")]
+    In,
+    #[token("rec")]
+    Rec,
+    #[token("inherit")]
+    Inherit,
+    #[token("or")]
+    OrKw,
+    #[token("...")]
+    Ellipsis,
+    #[token("->")]
+    Impl,
+    #[token("++")]
+    Concat,
+    #[regex(r"[a-zA-Z_][a-zA-Z0-9_'\-]*", priority = 3)]
+    Id,
+    #[regex(r"[0-9]+", priority = 3)]
+    Int,
+    #[regex(
+        r"(([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+\-]?[0-9]+)?",
+        priority = 3
+    )]
+    Float,
+    #[token(".")]
+    Dot,
+    #[token("+")]
+    Plus,
+    #[token("-")]
+    Minus,
+}
+
+impl From<PlainTok> for ExprTok {
+    fn from(t: PlainTok) -> ExprTok {
+        match t {
+            PlainTok::If => ExprTok::If,
+            PlainTok::Then => ExprTok::Then,
+            PlainTok::Else => ExprTok::Else,
+            PlainTok::Assert => ExprTok::Assert,
+            PlainTok::With => ExprTok::With,
+            PlainTok::Let => ExprTok::Let,
+            PlainTok::In => ExprTok::In,
+            PlainTok::Rec => ExprTok::Rec,
+            PlainTok::Inherit => ExprTok::Inherit,
+            PlainTok::OrKw => ExprTok::OrKw,
+            PlainTok::Ellipsis => ExprTok::Ellipsis,
+            PlainTok::Impl => ExprTok::Impl,
+            PlainTok::Concat => ExprTok::Concat,
+            PlainTok::Id => ExprTok::Id,
+            PlainTok::Int => ExprTok::Int,
+            PlainTok::Float => ExprTok::Float,
+            PlainTok::Dot => ExprTok::Dot,
+            PlainTok::Plus => ExprTok::Plus,
+            PlainTok::Minus => ExprTok::Minus,
+        }
+    }
+}
+
 /// Tokens inside `"…"`. Content pieces are merged by the driver into one string token.
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
 #[logos(utf8 = false)]

@@ -87,7 +87,7 @@ fn write_value<'a>(
             None,
         ));
     }
-    stacker::maybe_grow(64 * 1024, 1024 * 1024, || match v {
+    ev.nested(|| match v {
         Value::Null => {
             out.extend_from_slice(b"null");
             Ok(())

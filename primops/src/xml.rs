@@ -217,7 +217,8 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
             return Err(EvalError::new(ErrorKind::Eval, STACK_OVERFLOW, None));
         }
         self.depth += 1;
-        let r = stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.value_inner(v, pos));
+        let ev = self.ev;
+        let r = ev.nested(|| self.value_inner(v, pos));
         self.depth -= 1;
         r
     }

@@ -105,10 +105,31 @@ pub fn run(
     store: &StoreSession,
     ext: &dyn Extensions,
 ) -> i32 {
+    // Running out of memory ends the line, not the session (see `ferrix_eval::memory`).
+    ferrix_eval::memory::set_recoverable(true);
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
     stacker::maybe_grow(256 * 1024, 64 << 20, || {
-        run_inner(opts, builder, store, ext)
+        let mut first = true;
+        loop {
+            match run_inner(opts, builder, store, ext, first) {
+                End::Exit(code) => return code,
+                End::Restart => {
+                    // The old session and its arena are gone: clear the condition and take
+                    // a new emergency reserve.
+                    ferrix_eval::memory::recover();
+                    first = false;
+                }
+            }
+        }
     })
+}
+
+/// How a session ended.
+enum End {
+    Exit(i32),
+    /// The arena ran out of memory: what the failed line allocated stays in it, so the
+    /// session starts afresh with a new one (as after `:r`, its variables are gone).
+    Restart,
 }
 
 fn run_inner(
@@ -116,7 +137,8 @@ fn run_inner(
     builder: &dyn Builder,
     store: &StoreSession,
     ext: &dyn Extensions,
-) -> i32 {
+    first: bool,
+) -> End {
     let bump = bumpalo::Bump::new();
     let mut globals: Vec<String> = NIX_GLOBALS.iter().map(|s| s.to_string()).collect();
     for n in ext.global_names() {
@@ -134,26 +156,28 @@ fn run_inner(
         let mut msg = ev.render_error(&e, opts.show_trace);
         msg.push(b'\n');
         let _ = std::io::stderr().write_all(&msg);
-        return 1;
+        return End::Exit(1);
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let session = Session::new(ev, opts, builder, color, config.store_dir.clone());
 
-    // Ctrl-C while evaluating stops the evaluation; at the prompt the line editor sees it.
-    // Safety: the handler only stores to an atomic, which is async-signal-safe.
-    let _ = unsafe {
-        signal_hook::low_level::register(signal_hook::consts::SIGINT, || {
-            ferrix_eval::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed)
-        })
-    };
+    if first {
+        // Ctrl-C while evaluating stops the evaluation; at the prompt the line editor sees it.
+        // Safety: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe {
+            signal_hook::low_level::register(signal_hook::consts::SIGINT, || {
+                ferrix_eval::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed)
+            })
+        };
 
-    let mut out = std::io::stdout();
-    let _ = writeln!(
-        out,
-        "Welcome to Ferrix {} (Nix 2.8.0). Type :? for help.\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    let _ = out.flush();
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "Welcome to Ferrix {} (Nix 2.8.0). Type :? for help.\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = out.flush();
+    }
     let mut sink = session::Sink::default();
     session.load_startup_files(&mut sink);
     sink.flush();
@@ -169,7 +193,7 @@ fn run_inner(
         Ok(rl) => rl,
         Err(e) => {
             eprintln!("error: cannot start the line editor: {e}");
-            return 1;
+            return End::Exit(1);
         }
     };
     rl.set_helper(Some(complete::Helper::new(&session)));
@@ -200,7 +224,33 @@ fn run_inner(
                 input.push_str(&line);
                 input.push('\n');
                 ferrix_eval::INTERRUPTED.store(false, std::sync::atomic::Ordering::Relaxed);
-                let step = session.process(&input, &mut sink);
+                // Running out of memory in the arena unwinds (bumpalo panics, see
+                // `ferrix_eval::memory`); the line ends with Nix's message and the session
+                // starts again with a new arena. Unwind safety: nothing of the abandoned
+                // session is used after the unwind but its stack bookkeeping, which
+                // `reset_after_unwind` clears, and its drop.
+                let step = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    session.process(&input, &mut sink)
+                })) {
+                    Ok(step) => step,
+                    Err(_) if ferrix_eval::memory::out_of_memory() => {
+                        session.ev.reset_after_unwind();
+                        sink.out.clear();
+                        sink.err
+                            .extend_from_slice(ferrix_eval::memory::MESSAGE.as_bytes());
+                        sink.err.extend_from_slice(
+                            b"note: the session starts afresh with its files loaded again; \
+                              variables defined since are gone\n",
+                        );
+                        sink.flush();
+                        // Frees the arena (and the rest of this session) before the next.
+                        return End::Restart;
+                    }
+                    Err(payload) => std::panic::resume_unwind(payload),
+                };
+                if ferrix_eval::memory::out_of_memory() {
+                    ferrix_eval::memory::recover();
+                }
                 ferrix_eval::INTERRUPTED.store(false, std::sync::atomic::Ordering::Relaxed);
                 match step {
                     Step::Incomplete => {}
@@ -224,9 +274,9 @@ fn run_inner(
             }
             Err(e) => {
                 eprintln!("error: reading input: {e}");
-                return 1;
+                return End::Exit(1);
             }
         }
     }
-    0
+    End::Exit(0)
 }

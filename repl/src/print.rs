@@ -110,11 +110,7 @@ impl<'a> Printer<'_, 'a> {
         // Printing a large value that is already evaluated runs no evaluation step, so
         // look at Ctrl-C here too.
         if ferrix_eval::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(EvalError::new(
-                ferrix_eval::error::ErrorKind::Abort,
-                "interrupted by the user",
-                None,
-            ));
+            return Err(ferrix_eval::interruption_error());
         }
         let key = t as *const Thunk<'a> as usize;
         if seen.contains(&key) {
@@ -126,7 +122,8 @@ impl<'a> Printer<'_, 'a> {
             if matches!(v, Value::Attrs(_) | Value::List(_)) {
                 seen.insert(key);
             }
-            stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.value(v, depth, seen, out))
+            // An endlessly deep value ends with Nix's stack overflow error (see `nested`).
+            self.ev.nested(|| self.value(v, depth, seen, out))
         });
         match r {
             Err(e) if Session::is_catchable(&e) => {

@@ -1,0 +1,1 @@
+let x = [ x ]; y = [ y ]; in builtins.elem x [ y ]

@@ -1,0 +1,1 @@
+let f = x: [ (f x) ]; in builtins.deepSeq (f 1) 1

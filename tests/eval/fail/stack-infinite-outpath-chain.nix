@@ -1,0 +1,1 @@
+let f = x: { outPath = f x; }; in "${f 1}"

@@ -1,0 +1,1 @@
+let f = x: { a = f x; }; in builtins.toJSON (f 1)

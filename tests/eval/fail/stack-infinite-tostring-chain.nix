@@ -1,0 +1,1 @@
+let f = x: { __toString = s: f x; }; in toString (f 1)

@@ -1,0 +1,1 @@
+let x = { a = x; b = [ x ]; }; y = [ y ]; in [ x y ]
