@@ -367,6 +367,14 @@ impl Parser<'_> {
     }
 }
 
+/// The text a builder sees in place of the path of its output `output` (Nix's
+/// `placeholder`): `/` and the Nix32 SHA-256 of `nix-output:<output>`.
+pub fn hash_placeholder(output: &[u8]) -> String {
+    let mut s = b"nix-output:".to_vec();
+    s.extend_from_slice(output);
+    format!("/{}", crate::hash::Hash::sha256(&s).to_nix32())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,12 +470,4 @@ mod tests {
             prop_assert_eq!(Derivation::parse(&d.unparse(false)), Ok(d));
         }
     }
-}
-
-/// The text a builder sees in place of the path of its output `output` (Nix's
-/// `placeholder`): `/` and the Nix32 SHA-256 of `nix-output:<output>`.
-pub fn hash_placeholder(output: &[u8]) -> String {
-    let mut s = b"nix-output:".to_vec();
-    s.extend_from_slice(output);
-    format!("/{}", crate::hash::Hash::sha256(&s).to_nix32())
 }

@@ -344,24 +344,6 @@ pub fn write_files(env: &BuildEnv, dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(written)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_form() {
-        let v: serde_json::Value = serde_json::from_str(
-            r#"{"a":"it's","b":[1,"x"],"c":{"k":true},"d":[[1]],"bad-name":1,"e":null}"#,
-        )
-        .unwrap();
-        let sh = String::from_utf8(attrs_shell(v.as_object().unwrap())).unwrap();
-        assert_eq!(
-            sh,
-            "declare a='it'\\''s'\ndeclare -a b=(1 'x' )\ndeclare -A c=(['k']=1 )\ndeclare e=''\n"
-        );
-    }
-}
-
 /// The paths `exportReferencesGraph` exports for `path`: its closure, with the closures of
 /// the valid outputs of the derivations in it. `path` must be in the input closure.
 fn export_closure(
@@ -398,4 +380,22 @@ fn export_closure(
         );
     }
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_form() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"a":"it's","b":[1,"x"],"c":{"k":true},"d":[[1]],"bad-name":1,"e":null}"#,
+        )
+        .unwrap();
+        let sh = String::from_utf8(attrs_shell(v.as_object().unwrap())).unwrap();
+        assert_eq!(
+            sh,
+            "declare a='it'\\''s'\ndeclare -a b=(1 'x' )\ndeclare -A c=(['k']=1 )\ndeclare e=''\n"
+        );
+    }
 }

@@ -596,11 +596,9 @@ impl Builder<'_> {
                 }
             }
         }
-        if result.is_err() {
-            if self.settings.keep_failed && !cancel.load(Ordering::Relaxed) {
-                if let Some(p) = tmp_guard.keep() {
-                    eprint_line(&format!("note: keeping build directory '{}'", p.display()));
-                }
+        if result.is_err() && self.settings.keep_failed && !cancel.load(Ordering::Relaxed) {
+            if let Some(p) = tmp_guard.keep() {
+                eprint_line(&format!("note: keeping build directory '{}'", p.display()));
             }
         }
         drop(chroot_guard);
