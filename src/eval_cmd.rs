@@ -507,7 +507,6 @@ fn eval_one<'a>(
             let mut context = Vec::new();
             // On an error, what was printed so far still goes out, as in Nix.
             ferrix_primops::json::value_to_json(ev, v, nowhere, strict, out, &mut context)?;
-            out.push(b'\n');
         }
         Output::Xml { location } => {
             // On an error, what was printed so far still goes out, as in Nix.

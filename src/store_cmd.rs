@@ -113,7 +113,23 @@ fn follow(dir: &StoreDir, arg: &str) -> R<StorePath> {
         p = canon(&t, &parent);
     }
     let s = p.to_string_lossy();
-    Ok(dir.split(&s)?.0)
+    match dir.split(&s) {
+        Ok((sp, _)) => Ok(sp),
+        Err(ferrix_store::path::PathError::NotStorePath(_)) => {
+            // Nix names what is wrong with the store path part: too short, a bad hash
+            // character, or an illegal character in the name.
+            let rest = s[dir.as_str().len()..].trim_start_matches('/');
+            let first = rest.split('/').next().unwrap_or("");
+            Err(dir
+                .parse_as_nix(&format!("{}/{first}", dir.as_str()))
+                .err()
+                .map_or_else(
+                    || Fail::Msg(format!("path '{s}' is not a store path")),
+                    |e| e.into(),
+                ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn local(store: &dyn Store) -> R<&LocalStore> {

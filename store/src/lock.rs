@@ -68,13 +68,25 @@ pub struct PathLock {
 impl PathLock {
     /// Locks `path` (the real location of a store path), waiting for other holders.
     pub fn lock(path: &Path) -> Result<PathLock, StoreError> {
+        Self::take(path, true).map(|l| l.expect("a waiting lock is always taken"))
+    }
+
+    /// Locks `path` if nobody holds it; `None` if someone does.
+    pub fn try_lock(path: &Path) -> Result<Option<PathLock>, StoreError> {
+        Self::take(path, false)
+    }
+
+    fn take(path: &Path, wait: bool) -> Result<Option<PathLock>, StoreError> {
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
         loop {
             let f = open_lock_file(&lock_path)?;
-            let Some(l) = lock_file(f, true, true)? else {
-                continue;
+            let Some(l) = lock_file(f, true, wait)? else {
+                if wait {
+                    continue;
+                }
+                return Ok(None);
             };
             // A previous holder deletes the file and marks it stale with a byte; if we got
             // such a file, take the lock again on a fresh one.
@@ -86,10 +98,10 @@ impl PathLock {
             if stale {
                 continue;
             }
-            return Ok(PathLock {
+            return Ok(Some(PathLock {
                 file: Some(l),
                 path: lock_path,
-            });
+            }));
         }
     }
 }

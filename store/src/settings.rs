@@ -390,6 +390,59 @@ fn default_extra_platforms() -> Vec<String> {
     out
 }
 
+/// The sandbox's `/bin/sh`, as Nix builds configured with a sandbox shell have it: a
+/// statically linked busybox (Debian's `busybox-static`), when this machine has one.
+fn default_sandbox_paths() -> Vec<String> {
+    const BUSYBOX: &str = "/bin/busybox";
+    if is_static_elf(Path::new(BUSYBOX)) {
+        vec![format!("/bin/sh={BUSYBOX}")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether `path` is a 64-bit little-endian ELF executable with no program interpreter
+/// (so it runs in a sandbox that has nothing but itself).
+fn is_static_elf(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut h = [0u8; 64];
+    if f.read_exact(&mut h).is_err() || &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+        return false;
+    }
+    let phoff = u64::from_le_bytes(h[0x20..0x28].try_into().unwrap_or_default());
+    let phentsize = u16::from_le_bytes([h[0x36], h[0x37]]) as u64;
+    let phnum = u16::from_le_bytes([h[0x38], h[0x39]]) as u64;
+    if phentsize < 4 || phnum == 0 || phnum > 512 {
+        return false;
+    }
+    for i in 0..phnum {
+        let mut t = [0u8; 4];
+        if f.seek(SeekFrom::Start(phoff + i * phentsize)).is_err() || f.read_exact(&mut t).is_err()
+        {
+            return false;
+        }
+        // PT_INTERP: the program needs a dynamic loader.
+        if u32::from_le_bytes(t) == 3 {
+            return false;
+        }
+    }
+    true
+}
+
+/// `nixbld` for root, as in Nix, when that group exists; otherwise (a machine Nix was never
+/// installed on) builds run without build users, still in the sandbox.
+fn default_build_users_group() -> String {
+    let exists = || matches!(nix::unistd::Group::from_name("nixbld"), Ok(Some(_)));
+    if nix::unistd::geteuid().is_root() && exists() {
+        "nixbld".into()
+    } else {
+        String::new()
+    }
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -506,11 +559,8 @@ declare_settings! {
     /// Seconds between checks of a remote build's status.
     build_poll_interval: u64 = 5, "build-poll-interval" [] LATER_REMOTE;
     /// The group whose members build as unprivileged users; empty: build as the caller.
-    build_users_group: String = if nix::unistd::geteuid().is_root() {
-        "nixbld".into()
-    } else {
-        String::new()
-    }, "build-users-group" [] Support::Yes;
+    build_users_group: String = default_build_users_group(), "build-users-group" []
+        Support::Yes;
     /// The machines to build on remotely, or `@FILE`.
     builders: String = format!("@{}", conf_dir().join("machines").display()),
         "builders" [] LATER_REMOTE;
@@ -634,7 +684,7 @@ declare_settings! {
     /// Build without a sandbox when the system cannot make one.
     sandbox_fallback: bool = true, "sandbox-fallback" [] Support::Yes;
     /// Host paths made visible in the sandbox (`PATH`, `TARGET=SOURCE`, `PATH?`).
-    sandbox_paths: Vec<String> = Vec::new(), "sandbox-paths"
+    sandbox_paths: Vec<String> = default_sandbox_paths(), "sandbox-paths"
         ["build-chroot-dirs", "build-sandbox-paths"] Support::Yes;
     /// Keys that sign locally built paths.
     secret_key_files: Vec<String> = Vec::new(), "secret-key-files" [] LATER_NET;
@@ -886,6 +936,19 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn only_a_static_busybox_becomes_the_sandbox_shell() {
+        assert!(!is_static_elf(Path::new("/nonexistent")));
+        // A dynamically linked program has an interpreter.
+        assert!(!is_static_elf(Path::new("/bin/ls")));
+        if Path::new("/bin/busybox").exists() {
+            assert_eq!(
+                is_static_elf(Path::new("/bin/busybox")),
+                default_sandbox_paths() == ["/bin/sh=/bin/busybox"]
+            );
+        }
+    }
 
     #[test]
     fn definitions_are_sorted_and_unique() {

@@ -107,7 +107,16 @@ impl Builder<'_> {
 
     /// Builds one derivation whose inputs are all valid, then runs `post-build-hook` if it
     /// built anything.
-    pub(crate) fn build_one(&self, node: &Node, cancel: &AtomicBool) -> Result<(), Failure> {
+    ///
+    /// `locks` are the outputs' locks, taken by the scheduler; they are held until the
+    /// build and its registration are over.
+    pub(crate) fn build_one(
+        &self,
+        node: &Node,
+        cancel: &AtomicBool,
+        locks: Vec<PathLock>,
+    ) -> Result<(), Failure> {
+        let _locks = locks;
         let mut was_valid = true;
         for out in node.outputs.values() {
             was_valid &= self.output_ok(out)?;
@@ -172,10 +181,8 @@ impl Builder<'_> {
     ) -> Result<(), Failure> {
         let store = self.store;
         let drv_name = self.print(&node.path);
-        // Another process may be building the same outputs; wait for it.
-        let mut locks = Vec::new();
+        // The caller holds the outputs' locks, so no other process builds them meanwhile.
         for out in node.outputs.values() {
-            locks.push(PathLock::lock(&store.real_path(out))?);
             store.add_temp_root(out)?;
         }
         let mut all_valid = true;
@@ -280,6 +287,11 @@ impl Builder<'_> {
         } else {
             None
         };
+        if let Some(u) = &build_user {
+            // As Nix keeps it: owned by root and the build group, group-writable and
+            // sticky, so that build users create their outputs but remove nobody else's.
+            ensure_store_dir_mode(&store.config().real_dir, u.gid)?;
+        }
         let drv_base = node.path.name().to_string();
         let tmp_dir = create_build_dir(&self.settings.build_dir_parent, &drv_base)?;
         let mut tmp_guard = AutoDelete(Some(tmp_dir.clone()));
@@ -603,7 +615,6 @@ impl Builder<'_> {
         }
         drop(chroot_guard);
         drop(tmp_guard);
-        drop(locks);
         result
     }
 
@@ -965,4 +976,44 @@ fn signal_name(sig: i32) -> String {
     unsafe { std::ffi::CStr::from_ptr(s) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// Takes the locks of all of `node`'s outputs if no other process holds any of them
+/// (`None` otherwise, holding none), so a scheduler can build something else meanwhile,
+/// as Nix's does.
+pub(crate) fn try_lock_outputs(
+    store: &crate::local::LocalStore,
+    node: &Node,
+) -> Result<Option<Vec<PathLock>>, Failure> {
+    let mut locks = Vec::new();
+    for out in node.outputs.values() {
+        match PathLock::try_lock(&store.real_path(out))? {
+            Some(l) => locks.push(l),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(locks))
+}
+
+/// Gives the store directory Nix's owner and mode for builds by build users: `root`, the
+/// build users' group, and `1775`.
+fn ensure_store_dir_mode(dir: &Path, gid: u32) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(dir).map_err(|e| io_fail(&e, "getting attributes of path", dir))?;
+    if m.uid() != 0 || m.gid() != gid || m.mode() & 0o7777 != 0o1775 {
+        nix::unistd::chown(
+            dir,
+            Some(nix::unistd::Uid::from_raw(0)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| {
+            Failure::other(format!(
+                "changing ownership of path '{}': {e}",
+                dir.display()
+            ))
+        })?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o1775))
+            .map_err(|e| io_fail(&e, "changing permissions on path", dir))?;
+    }
+    Ok(())
 }

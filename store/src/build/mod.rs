@@ -607,6 +607,7 @@ impl<'s> Builder<'s> {
         let mut kinds = FailureKind::default();
         let cancel = Arc::new(AtomicBool::new(false));
         let mut stopping = false;
+        let mut locked: Vec<&StorePath> = Vec::new();
         let jobs = self.settings.max_jobs;
         let (tx, rx) = mpsc::channel::<(StorePath, Result<(), Failure>)>();
         let graph = &graph;
@@ -637,15 +638,36 @@ impl<'s> Builder<'s> {
                         ready.push_front(p);
                         break;
                     }
+                    // Outputs another process is building wait (without taking a job
+                    // slot) while this one goes on with the rest.
+                    let locks = match goal::try_lock_outputs(self.store, node) {
+                        Ok(Some(l)) => l,
+                        Ok(None) => {
+                            locked.push(p);
+                            continue;
+                        }
+                        Err(f) => {
+                            let _ = tx.send((node.path.clone(), Err(f)));
+                            running += 1;
+                            continue;
+                        }
+                    };
                     running += 1;
                     let tx = tx.clone();
                     let cancel = cancel.clone();
                     scope.spawn(move || {
-                        let r = self.build_one(node, &cancel);
+                        let r = self.build_one(node, &cancel, locks);
                         let _ = tx.send((node.path.clone(), r));
                     });
                 }
+                // Those whose locks were taken elsewhere are tried again.
+                let waiting = !locked.is_empty();
+                ready.extend(locked.drain(..));
                 if running == 0 {
+                    if waiting && !stopping {
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
                     break;
                 }
                 let (p, r) = match rx.recv_timeout(Duration::from_millis(100)) {
