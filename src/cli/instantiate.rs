@@ -285,7 +285,11 @@ mod tests {
         );
         assert_eq!(a.common.verbosity, 0);
         // The command line reaches the typed settings.
-        assert_eq!(a.common.config.sandbox_paths, ["s"]);
+        // `--extra-` appends to the default.
+        assert_eq!(
+            a.common.config.sandbox_paths.last().map(String::as_str),
+            Some("s")
+        );
         assert_eq!(
             a.common.config.sandbox,
             ferrix_store::settings::SandboxMode::Relaxed

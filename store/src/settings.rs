@@ -453,6 +453,7 @@ const LATER_DAEMON: Support = Support::Later("the daemon");
 const LATER_GC: Support = Support::Later("garbage collection");
 const LATER_NET: Support = Support::Later("substitution and the fetchers");
 const LATER_REMOTE: Support = Support::Later("remote builds");
+const LATER_SANDBOX: Support = Support::Later("this sandbox setting");
 
 macro_rules! declare_settings {
     ($(
@@ -535,9 +536,9 @@ declare_settings! {
     /// derivation's output, `readFile` of it, and so on).
     allow_import_from_derivation: bool = true, "allow-import-from-derivation" [] Support::Yes;
     /// Let builders gain privileges through setuid programs (off: `PR_SET_NO_NEW_PRIVS`).
-    allow_new_privileges: bool = false, "allow-new-privileges" [] Support::Yes;
+    allow_new_privileges: bool = false, "allow-new-privileges" [] LATER_SANDBOX;
     /// Accept a store directory reached through a symbolic link.
-    allow_symlinked_store: bool = false, "allow-symlinked-store" [] Support::Yes;
+    allow_symlinked_store: bool = false, "allow-symlinked-store" [] Support::Later("symlinked stores");
     /// Allow `importNative` and `exec` during evaluation.
     allow_unsafe_native_code_during_evaluation: bool = false,
         "allow-unsafe-native-code-during-evaluation" [] Support::Yes;
@@ -569,13 +570,13 @@ declare_settings! {
     /// The commit message of lock-file updates (flakes only).
     commit_lockfile_summary: String = String::new(), "commit-lockfile-summary" [] NO_FLAKES;
     /// Keep build logs compressed with bzip2.
-    compress_build_log: bool = true, "compress-build-log" ["build-compress-log"] Support::Yes;
+    compress_build_log: bool = true, "compress-build-log" ["build-compress-log"] Support::Later("uncompressed logs");
     /// Seconds to wait for a connection to a binary cache; 0: the default.
     connect_timeout: u64 = 0, "connect-timeout" [] LATER_NET;
     /// The CPU cores a build may use (`NIX_BUILD_CORES`); 0: all of them.
     cores: u64 = cpu_count() as u64, "cores" ["build-cores"] Support::Yes;
     /// A program run on the outputs of a build that differs from the previous one.
-    diff_hook: String = String::new(), "diff-hook" [] Support::Yes;
+    diff_hook: String = String::new(), "diff-hook" [] Support::Later("diff hooks");
     /// How often to try a download.
     download_attempts: u64 = 5, "download-attempts" [] LATER_NET;
     /// Fail when a repeated build (`repeat`) gives a different result.
@@ -590,7 +591,7 @@ declare_settings! {
     /// always builds from source, which both values allow.
     fallback: bool = false, "fallback" ["build-fallback"] Support::Yes;
     /// Block system calls that builders should not make (setuid files, extended ACLs).
-    filter_syscalls: bool = true, "filter-syscalls" [] Support::Yes;
+    filter_syscalls: bool = true, "filter-syscalls" [] LATER_SANDBOX;
     /// The global flake registry (flakes only).
     flake_registry: String =
         "https://github.com/NixOS/flake-registry/raw/master/flake-registry.json".into(),
@@ -608,10 +609,10 @@ declare_settings! {
     http2: bool = true, "http2" [] LATER_NET;
     /// Extended attributes left alone when outputs are made read-only.
     ignored_acls: Vec<String> = strings(&["security.selinux", "system.nfs4_acl"]),
-        "ignored-acls" [] Support::Yes;
+        "ignored-acls" [] LATER_SANDBOX;
     /// Report Linux 2.6 as the kernel version to builders.
     impersonate_linux_26: bool = false, "impersonate-linux-26" ["build-impersonate-linux-26"]
-        Support::Yes;
+        LATER_SANDBOX;
     /// Keep the logs of builds.
     keep_build_log: bool = true, "keep-build-log" ["build-keep-log"] Support::Yes;
     /// The garbage collector keeps the derivations of live outputs.
@@ -659,7 +660,7 @@ declare_settings! {
     /// A program run before each sandboxed build, which may add paths to the sandbox.
     pre_build_hook: String = String::new(), "pre-build-hook" [] Support::Yes;
     /// Reserve the space of a NAR's files before writing them.
-    preallocate_contents: bool = false, "preallocate-contents" [] Support::Yes;
+    preallocate_contents: bool = false, "preallocate-contents" [] Support::Later("preallocation");
     /// Print what will be built before building.
     print_missing: bool = true, "print-missing" [] Support::Yes;
     /// Pure evaluation: no access to the file system, the environment or the network that
@@ -673,7 +674,7 @@ declare_settings! {
     /// read.
     restrict_eval: bool = false, "restrict-eval" [] Support::Yes;
     /// Run `diff-hook` when a check build differs.
-    run_diff_hook: bool = false, "run-diff-hook" [] Support::Yes;
+    run_diff_hook: bool = false, "run-diff-hook" [] Support::Later("diff hooks");
     /// Build in a sandbox: `true`, `false` or `relaxed`.
     sandbox: SandboxMode = SandboxMode::On, "sandbox" ["build-use-chroot", "build-use-sandbox"]
         Support::Yes;
@@ -682,7 +683,7 @@ declare_settings! {
     /// The size of the sandbox's `/dev/shm`.
     sandbox_dev_shm_size: String = "50%".into(), "sandbox-dev-shm-size" [] Support::Yes;
     /// Build without a sandbox when the system cannot make one.
-    sandbox_fallback: bool = true, "sandbox-fallback" [] Support::Yes;
+    sandbox_fallback: bool = true, "sandbox-fallback" [] LATER_SANDBOX;
     /// Host paths made visible in the sandbox (`PATH`, `TARGET=SOURCE`, `PATH?`).
     sandbox_paths: Vec<String> = default_sandbox_paths(), "sandbox-paths"
         ["build-chroot-dirs", "build-sandbox-paths"] Support::Yes;
@@ -700,7 +701,7 @@ declare_settings! {
     substituters: Vec<String> = strings(&["https://cache.nixos.org/"]), "substituters"
         ["binary-caches"] LATER_NET;
     /// `fsync` every file of a path before registering it.
-    sync_before_registering: bool = false, "sync-before-registering" [] Support::Yes;
+    sync_before_registering: bool = false, "sync-before-registering" [] Support::Later("syncing before registration");
     /// The platform this machine builds for.
     system: String = default_system(), "system" [] Support::Yes;
     /// The features this machine offers to `requiredSystemFeatures`.
@@ -726,7 +727,7 @@ declare_settings! {
     /// Use flake registries (flakes only).
     use_registries: bool = true, "use-registries" [] NO_FLAKES;
     /// Use SQLite's write-ahead log for the store database.
-    use_sqlite_wal: bool = true, "use-sqlite-wal" [] Support::Yes;
+    use_sqlite_wal: bool = true, "use-sqlite-wal" [] Support::Later("a database without WAL");
     /// Appended to the User-Agent of downloads.
     user_agent_suffix: String = String::new(), "user-agent-suffix" [] LATER_NET;
     /// Warn about dirty Git trees (flakes only).

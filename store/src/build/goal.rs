@@ -553,9 +553,31 @@ impl Builder<'_> {
             }
         }
         // The end of the log means the end of the build, as in Nix: a builder that closed
-        // its output but runs on (and anything it left behind) is killed now.
-        child.kill();
-        let status = child.wait();
+        // its output but runs on (and anything it left behind) is killed. Programs close
+        // their output just before they exit, so the builder first gets a moment to end on
+        // its own (killing it at once would sometimes turn a clean exit into signal 9).
+        let mut status = None;
+        if ended.is_none() {
+            let grace = Instant::now();
+            while grace.elapsed() < Duration::from_millis(500) {
+                if let Some(st) = child.try_wait() {
+                    status = Some(st);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let status = match status {
+            Some(st) => {
+                // What the builder left running in its process group goes too.
+                child.kill_group();
+                st
+            }
+            None => {
+                child.kill();
+                child.wait()
+            }
+        };
         log.finish();
         drop(log_r);
 

@@ -110,6 +110,26 @@ impl Child {
         let _ = signal::kill(self.pid, Signal::SIGKILL);
     }
 
+    /// Kills what the builder left running in its process group, after the builder itself
+    /// was reaped: while any member is alive the group's number cannot be reused.
+    pub fn kill_group(&self) {
+        let _ = signal::kill(Pid::from_raw(-self.pid.as_raw()), Signal::SIGKILL);
+    }
+
+    /// The builder's status if it has ended (as [`Child::wait`] gives it), without waiting.
+    pub fn try_wait(&self) -> Option<Result<i32, i32>> {
+        loop {
+            match waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, c)) => return Some(Ok(c)),
+                Ok(WaitStatus::Signaled(_, s, _)) => return Some(Err(s as i32)),
+                Ok(WaitStatus::StillAlive) => return None,
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return Some(Err(Signal::SIGKILL as i32)),
+            }
+        }
+    }
+
     /// Waits for the builder to end: `Ok(code)` for an exit, `Err(signal)` for a signal.
     pub fn wait(&self) -> Result<i32, i32> {
         loop {
