@@ -3,7 +3,7 @@
 //! output paths. Also the pieces `nix-store --realise` and the REPL's `:b` share.
 
 use crate::cli::{BuildArgs, CommonArgs, InstantiateArgs};
-use ferrix_store::build::{self, BuildError, BuildMode, BuildSettings, Builder, Target};
+use ferrix_builder::{self as build, BuildError, BuildMode, BuildSettings, Builder, Target};
 use ferrix_store::hash::{Hash, HashAlgo};
 use ferrix_store::local::LocalStore;
 use ferrix_store::path::StorePath;

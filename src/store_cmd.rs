@@ -832,7 +832,7 @@ xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
 /// `nix-store --realise`: build the derivations (all their outputs, or those named after
 /// `!`), check that other paths are valid, and print the results.
 fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
-    use ferrix_store::build::{BuildMode, Builder, Target};
+    use ferrix_builder::{BuildMode, Builder, Target};
     let l = local(s)?;
     let mut settings = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
     settings.repair = a.has_flag(&["--repair"]);
@@ -938,7 +938,7 @@ fn op_read_log(a: &StoreArgs, s: &dyn Store) -> R {
 /// Repairs valid path `p` as Nix does without substitutes: by rebuilding its deriver's
 /// output in repair mode, so that the rebuilt content replaces what is on disk.
 fn repair_path(a: &StoreArgs, l: &LocalStore, p: &StorePath) -> Result<(), String> {
-    use ferrix_store::build::{BuildMode, Builder, Target};
+    use ferrix_builder::{BuildMode, Builder, Target};
     let cannot = || format!("cannot repair path '{}'", l.print(p));
     let info = l.query_path_info(p).map_err(|e| e.to_string())?;
     let Some(drv) = info.deriver.filter(|d| l.is_valid(d).unwrap_or(false)) else {

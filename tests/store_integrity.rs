@@ -377,7 +377,7 @@ fn build_users_share_nix_pool() {
     // The pool is in the global state directory, whatever the store.
     std::env::set_var("NIX_STATE_DIR", global_state());
     assert_eq!(
-        ferrix_store::build::users::pool_dir(),
+        ferrix_builder::users::pool_dir(),
         global_state().join("userpool")
     );
 }

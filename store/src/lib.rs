@@ -33,7 +33,6 @@
 //! it for `nix-store`'s other operations (queries, verification, export and import,
 //! deletion), which live in [`local`], [`ops`] and [`export`].
 
-pub mod build;
 pub mod db;
 pub mod derivation;
 pub mod drv_check;

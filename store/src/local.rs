@@ -136,7 +136,7 @@ pub fn canonicalise(p: &Path) -> Result<(), StoreError> {
 
 /// The mode and modification time of one entry of a store path (see [`canonicalise`]);
 /// `meta` is its `symlink_metadata`.
-pub(crate) fn canonicalise_entry(p: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+pub fn canonicalise_entry(p: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
     if !meta.file_type().is_symlink() {
         let mode = if meta.is_dir() || meta.mode() & 0o111 != 0 {
             0o555

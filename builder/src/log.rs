@@ -2,7 +2,7 @@
 //! terminal should not see), kept bzip2-compressed under `<log dir>/drvs/`, counted for
 //! `max-build-log-size`, and its last lines remembered for the failure message.
 
-use crate::path::StorePath;
+use ferrix_store::path::StorePath;
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

@@ -4,14 +4,14 @@
 //! moved into the store and registered in one transaction. A failure registers nothing.
 
 use super::{Failure, FailureKind, Node};
-use crate::db::PathInfo;
-use crate::derivation::Derivation;
-use crate::hash::{Hash, HashAlgo, Hasher};
-use crate::local::{fixed_ca, LocalStore};
-use crate::nar;
-use crate::path::{Ingestion, StorePath};
-use crate::refs::RefScanner;
-use crate::store::Store;
+use ferrix_store::db::PathInfo;
+use ferrix_store::derivation::Derivation;
+use ferrix_store::hash::{Hash, HashAlgo, Hasher};
+use ferrix_store::local::{fixed_ca, LocalStore};
+use ferrix_store::nar;
+use ferrix_store::path::{Ingestion, StorePath};
+use ferrix_store::refs::RefScanner;
+use ferrix_store::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
@@ -19,7 +19,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 fn io_fail(e: &io::Error, what: &str, p: &Path) -> Failure {
-    Failure::other(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
+    Failure::other(format!(
+        "{what} '{}': {}",
+        p.display(),
+        ferrix_store::io_reason(e)
+    ))
 }
 
 /// Gives a built tree the metadata of a store path: owned by root, no write bits, no
@@ -59,7 +63,7 @@ pub(crate) fn canonicalise_output(p: &Path) -> Result<(), Failure> {
             })?;
         }
     }
-    crate::local::canonicalise_entry(p, &meta).map_err(|e| Failure::other(e.to_string()))
+    ferrix_store::local::canonicalise_entry(p, &meta).map_err(|e| Failure::other(e.to_string()))
 }
 
 /// Writes to several sinks at once.
@@ -562,7 +566,7 @@ fn register_mismatched(
     if store.is_valid(&path)? {
         return Ok(());
     }
-    let _lock = crate::lock::PathLock::lock(&store.real_path(&path))?;
+    let _lock = ferrix_store::lock::PathLock::lock(&store.real_path(&path))?;
     if store.is_valid(&path)? {
         return Ok(());
     }

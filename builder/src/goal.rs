@@ -6,10 +6,10 @@ use super::log::BuildLog;
 use super::outputs::{register_outputs, Round};
 use super::sandbox::{cpath, cstring, spawn, Mount, Sandbox, Spawn};
 use super::{eprint_line, users, Builder, Failure, FailureKind, Node, SandboxMode};
-use crate::lock::PathLock;
-use crate::nar;
-use crate::path::StorePath;
-use crate::store::Store;
+use ferrix_store::lock::PathLock;
+use ferrix_store::nar;
+use ferrix_store::path::StorePath;
+use ferrix_store::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::fd::AsFd;
@@ -66,7 +66,7 @@ fn create_build_dir(parent: &Path, name: &str) -> Result<PathBuf, Failure> {
                 return Err(Failure::other(format!(
                     "creating directory '{}': {}",
                     p.display(),
-                    crate::io_reason(&e)
+                    ferrix_store::io_reason(&e)
                 )))
             }
         }
@@ -74,7 +74,11 @@ fn create_build_dir(parent: &Path, name: &str) -> Result<PathBuf, Failure> {
 }
 
 fn io_fail(e: &std::io::Error, what: &str, p: &Path) -> Failure {
-    Failure::other(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
+    Failure::other(format!(
+        "{what} '{}': {}",
+        p.display(),
+        ferrix_store::io_reason(e)
+    ))
 }
 
 /// Creates the mount point `target` for `source` (a directory or an empty file).
@@ -156,7 +160,12 @@ impl Builder<'_> {
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .output()
-            .map_err(|e| Failure::other(format!("executing '{hook}': {}", crate::io_reason(&e))))?;
+            .map_err(|e| {
+                Failure::other(format!(
+                    "executing '{hook}': {}",
+                    ferrix_store::io_reason(&e)
+                ))
+            })?;
         let text = String::from_utf8_lossy(&out.stdout);
         for line in text.lines() {
             eprint_line(line);
@@ -828,7 +837,12 @@ impl Builder<'_> {
             .arg(chroot)
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| Failure::other(format!("executing '{hook}': {}", crate::io_reason(&e))))?;
+            .map_err(|e| {
+                Failure::other(format!(
+                    "executing '{hook}': {}",
+                    ferrix_store::io_reason(&e)
+                ))
+            })?;
         if !out.status.success() {
             return Err(Failure::other(format!(
                 "program '{hook}' failed with exit code {}",
@@ -917,19 +931,19 @@ impl Builder<'_> {
 }
 
 fn ferrix_placeholder(output: &str) -> String {
-    crate::derivation::hash_placeholder(output.as_bytes())
+    ferrix_store::derivation::hash_placeholder(output.as_bytes())
 }
 
 /// Where a non-sandboxed build writes output `out` of `drv` when `out` is already valid:
 /// a path named after the output, made from `rewrite:<drv>:<out>` and an all-zero hash, as
 /// Nix names it.
 fn fallback_path(
-    store: &crate::local::LocalStore,
+    store: &ferrix_store::local::LocalStore,
     drv: &StorePath,
     out: &StorePath,
 ) -> Result<StorePath, String> {
-    let zero = crate::hash::Hash {
-        algo: crate::hash::HashAlgo::Sha256,
+    let zero = ferrix_store::hash::Hash {
+        algo: ferrix_store::hash::HashAlgo::Sha256,
         bytes: vec![0; 32],
     };
     store
@@ -972,7 +986,9 @@ pub(crate) fn rewrite_bytes(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec
 
 /// The derivation's `requiredSystemFeatures` (from `__json` with structured attributes),
 /// sorted and without duplicates.
-pub(crate) fn required_system_features(drv: &crate::derivation::Derivation) -> BTreeSet<String> {
+pub(crate) fn required_system_features(
+    drv: &ferrix_store::derivation::Derivation,
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     if let Some(json) = drv.env.get(&b"__json"[..]) {
         if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(json) {
@@ -1004,7 +1020,7 @@ fn signal_name(sig: i32) -> String {
 /// (`None` otherwise, holding none), so a scheduler can build something else meanwhile,
 /// as Nix's does.
 pub(crate) fn try_lock_outputs(
-    store: &crate::local::LocalStore,
+    store: &ferrix_store::local::LocalStore,
     node: &Node,
 ) -> Result<Option<Vec<PathLock>>, Failure> {
     let mut locks = Vec::new();

@@ -459,7 +459,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
         child.kill();
         let _ = child.wait();
         let errno = i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]);
-        let reason = crate::io_reason(&std::io::Error::from_raw_os_error(errno));
+        let reason = ferrix_store::io_reason(&std::io::Error::from_raw_os_error(errno));
         if buf[0] == STEP_EXEC {
             return Err(format!(
                 "executing '{}': {reason}",

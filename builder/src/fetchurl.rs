@@ -3,7 +3,7 @@
 //! when the URL ends in `.xz`) that is unpacked; with `executable = "1"` the file is made
 //! executable. The fixed-output hash is checked afterwards like any other build's.
 
-use crate::nar::{self, ParseOptions, Restorer};
+use ferrix_store::nar::{self, ParseOptions, Restorer};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -18,8 +18,12 @@ fn attr(env: &BTreeMap<Vec<u8>, Vec<u8>>, name: &str) -> Result<String, String> 
 /// Opens `url` for reading.
 fn open(url: &str) -> Result<Box<dyn Read>, String> {
     if let Some(path) = url.strip_prefix("file://") {
-        let f = std::fs::File::open(path)
-            .map_err(|e| format!("unable to download '{url}': {}", crate::io_reason(&e)))?;
+        let f = std::fs::File::open(path).map_err(|e| {
+            format!(
+                "unable to download '{url}': {}",
+                ferrix_store::io_reason(&e)
+            )
+        })?;
         return Ok(Box::new(f));
     }
     if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -69,8 +73,13 @@ pub fn fetchurl(env: &BTreeMap<Vec<u8>, Vec<u8>>, dest: &Path) -> Result<(), Str
         )
         .map_err(|e| format!("unpacking '{url}': {e}"))?;
     } else {
-        let mut f = std::fs::File::create(dest)
-            .map_err(|e| format!("creating '{}': {}", dest.display(), crate::io_reason(&e)))?;
+        let mut f = std::fs::File::create(dest).map_err(|e| {
+            format!(
+                "creating '{}': {}",
+                dest.display(),
+                ferrix_store::io_reason(&e)
+            )
+        })?;
         io::copy(&mut src, &mut f).map_err(|e| format!("unable to download '{url}': {e}"))?;
     }
     if env.get(&b"executable"[..]).is_some_and(|v| v == b"1") {
@@ -78,7 +87,7 @@ pub fn fetchurl(env: &BTreeMap<Vec<u8>, Vec<u8>>, dest: &Path) -> Result<(), Str
             format!(
                 "making '{}' executable: {}",
                 dest.display(),
-                crate::io_reason(&e)
+                ferrix_store::io_reason(&e)
             )
         })?;
     }

@@ -16,18 +16,18 @@ pub mod outputs;
 pub mod sandbox;
 pub mod users;
 
-use crate::derivation::Derivation;
-use crate::local::LocalStore;
-use crate::path::StorePath;
-use crate::store::{Store, StoreError};
+use ferrix_store::derivation::Derivation;
+use ferrix_store::local::LocalStore;
+use ferrix_store::path::StorePath;
+use ferrix_store::store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-pub use crate::settings::SandboxMode;
-use crate::settings::Settings;
+pub use ferrix_store::settings::SandboxMode;
+use ferrix_store::settings::Settings;
 
 /// A `target=source` entry of `sandbox-paths`; a `?` suffix on the source makes it optional.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +165,7 @@ impl Default for BuildSettings {
     }
 }
 
-pub use crate::settings::default_system;
+pub use ferrix_store::settings::default_system;
 
 /// Normal builds, or `--check`: rebuild valid outputs and compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,14 +271,14 @@ impl Failure {
     }
 }
 
-impl From<crate::path::PathError> for BuildError {
-    fn from(e: crate::path::PathError) -> Self {
+impl From<ferrix_store::path::PathError> for BuildError {
+    fn from(e: ferrix_store::path::PathError) -> Self {
         BuildError::new(e.to_string())
     }
 }
 
-impl From<crate::path::PathError> for Failure {
-    fn from(e: crate::path::PathError) -> Self {
+impl From<ferrix_store::path::PathError> for Failure {
+    fn from(e: ferrix_store::path::PathError) -> Self {
         Failure::other(e.to_string())
     }
 }
@@ -351,8 +351,8 @@ impl<'s> Builder<'s> {
             return Ok(true);
         }
         let info = self.store.query_path_info(p)?;
-        let mut h = crate::hash::Hasher::new(crate::hash::HashAlgo::Sha256);
-        match crate::nar::dump(&self.store.real_path(p), &mut h, &mut |_| Ok(true)) {
+        let mut h = ferrix_store::hash::Hasher::new(ferrix_store::hash::HashAlgo::Sha256);
+        match ferrix_store::nar::dump(&self.store.real_path(p), &mut h, &mut |_| Ok(true)) {
             Ok(()) => Ok(h.finish() == info.nar_hash),
             Err(_) => Ok(false),
         }

@@ -2,9 +2,9 @@
 //! with `__structuredAttrs`, the files `.attrs.json` and `.attrs.sh`), `passAsFile`
 //! variables as files in the build directory, and Nix's own variables.
 
-use crate::derivation::Derivation;
-use crate::hash::Hash;
-use crate::path::StorePath;
+use ferrix_store::derivation::Derivation;
+use ferrix_store::hash::Hash;
+use ferrix_store::path::StorePath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ pub struct EnvParams<'a> {
     pub output_paths: &'a BTreeMap<String, StorePath>,
     /// The store and the derivation's input closure, for `exportReferencesGraph` with
     /// structured attributes.
-    pub store: &'a crate::local::LocalStore,
+    pub store: &'a ferrix_store::local::LocalStore,
     pub inputs: &'a std::collections::BTreeSet<StorePath>,
 }
 
@@ -140,7 +140,7 @@ fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>)
     for name in p.output_paths.keys() {
         outs.insert(
             name.clone(),
-            serde_json::Value::String(crate::derivation::hash_placeholder(name.as_bytes())),
+            serde_json::Value::String(ferrix_store::derivation::hash_placeholder(name.as_bytes())),
         );
     }
     obj.insert("outputs".into(), serde_json::Value::Object(outs));
@@ -285,7 +285,7 @@ fn attrs_shell(obj: &serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
 /// outputs of derivations in it) as `nix-store --register-validity` reads it.
 pub fn export_references_graph(
     drv: &Derivation,
-    store: &crate::local::LocalStore,
+    store: &ferrix_store::local::LocalStore,
     inputs: &std::collections::BTreeSet<StorePath>,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
     if drv.env.contains_key(&b"__json"[..]) {
@@ -337,8 +337,13 @@ pub fn write_files(env: &BuildEnv, dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut written = Vec::new();
     for (name, data) in &env.files {
         let p = dir.join(name);
-        std::fs::write(&p, data)
-            .map_err(|e| format!("writing file '{}': {}", p.display(), crate::io_reason(&e)))?;
+        std::fs::write(&p, data).map_err(|e| {
+            format!(
+                "writing file '{}': {}",
+                p.display(),
+                ferrix_store::io_reason(&e)
+            )
+        })?;
         written.push(p);
     }
     Ok(written)
@@ -347,11 +352,11 @@ pub fn write_files(env: &BuildEnv, dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// The paths `exportReferencesGraph` exports for `path`: its closure, with the closures of
 /// the valid outputs of the derivations in it. `path` must be in the input closure.
 fn export_closure(
-    store: &crate::local::LocalStore,
+    store: &ferrix_store::local::LocalStore,
     path: &str,
     inputs: &std::collections::BTreeSet<StorePath>,
 ) -> Result<std::collections::BTreeSet<StorePath>, String> {
-    use crate::store::Store;
+    use ferrix_store::store::Store;
     let p = store.dir().split(path).map_err(|e| e.to_string())?.0;
     if !inputs.contains(&p) {
         return Err(format!(

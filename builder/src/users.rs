@@ -7,7 +7,7 @@
 //! store's own state directory would not do: Nix building into another store would pick
 //! the same user, and Nix kills every process of its build user before it starts.
 
-use crate::lock::{lock_file, open_lock_file};
+use ferrix_store::lock::{lock_file, open_lock_file};
 use nix::fcntl::Flock;
 use nix::unistd::{Group, User};
 use std::fs::File;
@@ -38,7 +38,7 @@ pub fn acquire(group: &str, pool: &Path) -> Result<BuildUser, String> {
         format!(
             "creating directory '{}': {}",
             pool.display(),
-            crate::io_reason(&e)
+            ferrix_store::io_reason(&e)
         )
     })?;
     let gr = Group::from_name(group)
