@@ -3,11 +3,10 @@
 //! output paths. Also the pieces `nix-store --realise` and the REPL's `:b` share.
 
 use crate::cli::{BuildArgs, CommonArgs, InstantiateArgs};
-use ferrix_builder::{self as build, BuildError, BuildMode, BuildSettings, Builder, Target};
-use ferrix_store::hash::{Hash, HashAlgo};
-use ferrix_store::local::LocalStore;
+use ferrix_builder::{self as build, BuildError, BuildSettings};
 use ferrix_store::path::StorePath;
-use ferrix_store::Store;
+use ferrix_store::store::{BuildMode, DerivedPath, OutputsSpec};
+use ferrix_store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,50 +53,62 @@ pub fn install_interrupt_handlers() {
     }
 }
 
-/// Adds `link` (absolute) as an indirect GC root: a symlink in `gcroots/auto` named by
-/// the SHA-1 of the link's path.
-fn add_indirect_root(store: &LocalStore, link: &Path) -> Result<(), String> {
-    let auto = store.config().state_dir.join("gcroots/auto");
-    std::fs::create_dir_all(&auto).map_err(|e| {
-        format!(
-            "creating directory '{}': {}",
-            auto.display(),
-            ferrix_store::io_reason(&e)
-        )
-    })?;
-    let name = Hash::of(
-        HashAlgo::Sha1,
-        std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()),
-    )
-    .to_nix32();
-    let root = auto.join(name);
-    let _ = std::fs::remove_file(&root);
-    std::os::unix::fs::symlink(link, &root).map_err(|e| {
-        format!(
-            "creating symlink '{}': {}",
-            root.display(),
-            ferrix_store::io_reason(&e)
-        )
-    })
-}
-
 /// Points the symlink `link` at store path `p` and registers it as a GC root.
-pub fn add_perm_root(store: &LocalStore, p: &StorePath, link: &str) -> Result<PathBuf, String> {
+pub fn add_perm_root(store: &dyn Store, p: &StorePath, link: &str) -> Result<PathBuf, StoreError> {
     let abs = absolute(link);
     let tmp = PathBuf::from(format!("{}.tmp-{}", abs.display(), std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(store.print(p), &tmp)
+    std::os::unix::fs::symlink(store.dir().display(p), &tmp)
         .and_then(|_| std::fs::rename(&tmp, &abs))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            format!(
+            StoreError::Io(format!(
                 "creating symlink '{}': {}",
                 abs.display(),
                 ferrix_store::io_reason(&e)
-            )
+            ))
         })?;
-    add_indirect_root(store, &abs)?;
+    store.add_indirect_root(&abs)?;
     Ok(abs)
+}
+
+/// The error of a failed store operation as a build error (keeping a build's exit status).
+pub fn build_error(e: StoreError) -> BuildError {
+    match e {
+        StoreError::Build { msg, status } => BuildError { msg, status },
+        e => BuildError::new(e.to_string()),
+    }
+}
+
+/// Nix's `printMissing`: what realising `targets` will build, dependencies first.
+pub fn print_missing(store: &dyn Store, targets: &[DerivedPath]) -> Result<(), StoreError> {
+    let m = store.query_missing(targets)?;
+    if m.will_build.is_empty() {
+        return Ok(());
+    }
+    let mut sorted = ferrix_store::store::topo_sort(store, &m.will_build)?;
+    sorted.reverse();
+    let mut e = std::io::stderr().lock();
+    if sorted.len() == 1 {
+        let _ = writeln!(e, "this derivation will be built:");
+    } else {
+        let _ = writeln!(e, "these {} derivations will be built:", sorted.len());
+    }
+    for p in &sorted {
+        let _ = writeln!(e, "  {}", store.dir().display(p));
+    }
+    Ok(())
+}
+
+/// A derivation and the outputs wanted (`None`: all) as a build request.
+pub fn target(drv: StorePath, outputs: Option<BTreeSet<String>>) -> DerivedPath {
+    DerivedPath::Built {
+        drv,
+        outputs: match outputs {
+            Some(o) => OutputsSpec::Names(o),
+            None => OutputsSpec::All,
+        },
+    }
 }
 
 fn absolute(p: &str) -> PathBuf {
@@ -165,14 +176,9 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             "'nix-build --eval-store' is not supported by Ferrix yet",
         ));
     }
-    let mut settings = settings(&args.common).map_err(BuildError::new)?;
-    settings.repair = args.repair;
     let read_only = args.common.readonly_mode;
     let session = crate::store_setup::open(read_only, &args.common).map_err(BuildError::new)?;
-    let store = session
-        .store
-        .as_local()
-        .ok_or_else(|| BuildError::new("building needs a local store"))?;
+    let store: &dyn Store = &*session.store;
 
     // `.drv` store paths given as files are built as they are; everything else is
     // evaluated.
@@ -233,31 +239,34 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
         wanted.push((p, output));
     }
 
-    let mut targets: Vec<Target> = Vec::new();
+    let mut targets: Vec<(StorePath, BTreeSet<String>)> = Vec::new();
     for (drv, out) in &wanted {
-        match targets.iter_mut().find(|t| &t.drv == drv) {
+        match targets.iter_mut().find(|t| &t.0 == drv) {
             Some(t) => {
-                if let Some(o) = t.outputs.as_mut() {
-                    o.insert(out.clone());
-                }
+                t.1.insert(out.clone());
             }
-            None => targets.push(Target {
-                drv: drv.clone(),
-                outputs: Some([out.clone()].into()),
-            }),
+            None => targets.push((drv.clone(), [out.clone()].into())),
         }
     }
+    let targets: Vec<DerivedPath> = targets
+        .into_iter()
+        .map(|(d, o)| target(d, Some(o)))
+        .collect();
     let mode = if args.check {
         BuildMode::Check
+    } else if args.repair {
+        BuildMode::Repair
     } else {
         BuildMode::Normal
     };
     install_interrupt_handlers();
-    let builder = Builder::new(store, settings);
-    builder.realise(&targets, mode, args.dry_run)?;
+    if args.common.config.print_missing && mode != BuildMode::Check {
+        print_missing(store, &targets).map_err(build_error)?;
+    }
     if args.dry_run {
         return Ok(());
     }
+    store.build_paths(&targets, mode).map_err(build_error)?;
 
     // Result links: `result`, `result-2` for the second derivation, `-NAME` for outputs
     // other than `out`.
@@ -271,7 +280,7 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
         let p = outs.get(output).ok_or_else(|| {
             BuildError::new(format!(
                 "derivation '{}' does not have an output named '{output}'",
-                store.print(drv)
+                store.dir().display(drv)
             ))
         })?;
         if !args.no_out_link && !read_only {
@@ -283,9 +292,9 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
                 link.push('-');
                 link.push_str(output);
             }
-            add_perm_root(store, p, &link).map_err(BuildError::new)?;
+            add_perm_root(store, p, &link).map_err(build_error)?;
         }
-        paths.push(store.print(p));
+        paths.push(store.dir().display(p));
     }
     let mut stdout = std::io::stdout().lock();
     for p in paths {
@@ -294,50 +303,36 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// The REPL's `:b` and `:log`, through the builder.
+/// The REPL's `:b` and `:log`, through the store.
 pub struct ReplBuilder<'a> {
     pub store: &'a dyn Store,
-    pub settings: BuildSettings,
 }
 
 impl ferrix_repl::Builder for ReplBuilder<'_> {
     fn build(&self, drv_path: &str) -> Result<Vec<(String, String)>, String> {
-        let local = self
-            .store
-            .as_local()
-            .ok_or("building needs a local store")?;
         let (p, outs) = parse_target(self.store, drv_path)?;
-        let builder = Builder::new(local, self.settings.clone());
-        builder
-            .realise(
-                &[Target {
-                    drv: p.clone(),
-                    outputs: outs,
-                }],
-                BuildMode::Normal,
-                false,
-            )
-            .map_err(|e| e.msg)?;
-        Ok(local
+        let t = [target(p.clone(), outs)];
+        print_missing(self.store, &t).map_err(|e| e.to_string())?;
+        self.store
+            .build_paths(&t, BuildMode::Normal)
+            .map_err(|e| e.to_string())?;
+        Ok(self
+            .store
             .derivation_output_paths(&p)
             .map_err(|e| e.to_string())?
             .into_iter()
-            .map(|(n, o)| (n, local.print(&o)))
+            .map(|(n, o)| (n, self.store.dir().display(&o)))
             .collect())
     }
 
     fn build_log(&self, drv_path: &str) -> Result<Vec<u8>, String> {
-        let local = self
-            .store
-            .as_local()
-            .ok_or("reading build logs needs a local store")?;
         let (p, _) = parse_target(self.store, drv_path)?;
-        read_log(local, &p)
+        read_log(self.store, &p)
     }
 }
 
 /// The build log of `p`: a derivation, or an output of one (found through its deriver).
-pub fn read_log(store: &LocalStore, p: &StorePath) -> Result<Vec<u8>, String> {
+pub fn read_log(store: &dyn Store, p: &StorePath) -> Result<Vec<u8>, String> {
     let mut drvs = vec![p.clone()];
     if !p.is_derivation() {
         if let Ok(Some(info)) = store.path_info(p) {
@@ -347,15 +342,13 @@ pub fn read_log(store: &LocalStore, p: &StorePath) -> Result<Vec<u8>, String> {
         }
     }
     for d in &drvs {
-        if let Some(data) =
-            build::log::read_log(&store.config().log_dir, d).map_err(|e| e.to_string())?
-        {
+        if let Some(data) = store.build_log(d).map_err(|e| e.to_string())? {
             return Ok(data);
         }
     }
     Err(format!(
         "build log of '{}' is not available",
-        store.print(p)
+        store.dir().display(p)
     ))
 }
 
@@ -364,19 +357,12 @@ pub fn read_log(store: &LocalStore, p: &StorePath) -> Result<Vec<u8>, String> {
 pub fn realise_for_eval(
     store: &dyn Store,
     wanted: &[(StorePath, BTreeSet<String>)],
-    settings: &BuildSettings,
 ) -> Result<(), String> {
-    let local = store
-        .as_local()
-        .ok_or("building during evaluation needs a local store")?;
-    let targets: Vec<Target> = wanted
+    let targets: Vec<DerivedPath> = wanted
         .iter()
-        .map(|(drv, outputs)| Target {
-            drv: drv.clone(),
-            outputs: Some(outputs.clone()),
-        })
+        .map(|(drv, outputs)| target(drv.clone(), Some(outputs.clone())))
         .collect();
-    Builder::new(local, settings.clone())
-        .realise(&targets, BuildMode::Normal, false)
-        .map_err(|e| e.msg)
+    store
+        .build_paths(&targets, BuildMode::Normal)
+        .map_err(|e| e.to_string())
 }

@@ -87,7 +87,8 @@ fn open_eval_store(
         Some(url) => {
             let mut opts = crate::store_setup::options(args.read_only, &args.common);
             opts.store_uri = Some(url.clone());
-            let store = ferrix_store::open_store(&opts).map_err(|e| e.to_string())?;
+            let store =
+                crate::store_setup::open_store(&opts, &args.common).map_err(|e| e.to_string())?;
             Ok(ferrix_primops::store_session::StoreSession::new(store))
         }
         None => crate::store_setup::open(args.read_only, &args.common),
@@ -126,11 +127,7 @@ pub fn configure<'a>(
     // A read-only evaluation builds nothing: a derivation it needs was never written, so
     // it is not valid, which is the error Nix gives there too.
     if !args.read_only {
-        if let Ok(build_settings) = crate::build_cmd::settings(&args.common) {
-            session.set_realiser(Box::new(move |store, wanted| {
-                crate::build_cmd::realise_for_eval(store, wanted, &build_settings)
-            }));
-        }
+        session.set_realiser(Box::new(crate::build_cmd::realise_for_eval));
     }
 }
 
@@ -530,9 +527,6 @@ fn eval_one<'a>(
 fn perm_root(ev: &Evaluator<'_>, drv_path: &[u8], root: &str) -> Result<Vec<u8>, Box<EvalError>> {
     static ROOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let session = ferrix_primops::store_session::StoreSession::of(ev, Pos::NONE)?;
-    let Some(local) = session.store.as_local() else {
-        return Ok(drv_path.to_vec());
-    };
     let n = ROOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let name = if n > 1 {
         format!("{root}-{n}")
@@ -544,7 +538,12 @@ fn perm_root(ev: &Evaluator<'_>, drv_path: &[u8], root: &str) -> Result<Vec<u8>,
         .dir()
         .parse(&String::from_utf8_lossy(drv_path))
         .map_err(|e| fail(e.to_string()))?;
-    let link = crate::build_cmd::add_perm_root(local, &p, &name).map_err(fail)?;
+    let link = match crate::build_cmd::add_perm_root(&*session.store, &p, &name) {
+        Ok(l) => l,
+        // A store without garbage collector roots keeps the path.
+        Err(ferrix_store::StoreError::Unsupported(_)) => return Ok(drv_path.to_vec()),
+        Err(e) => return Err(fail(e.to_string())),
+    };
     Ok(link.as_os_str().as_bytes().to_vec())
 }
 

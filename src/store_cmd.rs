@@ -4,11 +4,12 @@
 use crate::cli::{StoreArgs, StoreOp};
 use ferrix_store::export::{export_paths, import_paths};
 use ferrix_store::hash::{Encoding, Hash, HashAlgo};
-use ferrix_store::local::{LocalStore, Log};
+
 use ferrix_store::nar::{self, RestoreOptions};
-use ferrix_store::ops::{self, Freed};
+use ferrix_store::ops;
 use ferrix_store::path::{Ingestion, StoreDir, StorePath};
-use ferrix_store::{open_store, resolve, Store, StoreError, StoreKind, StoreOptions};
+use ferrix_store::store::{closure, topo_sort};
+use ferrix_store::{resolve, Store, StoreError, StoreKind, StoreOptions};
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
@@ -47,19 +48,6 @@ type R<T = ()> = Result<T, Fail>;
 
 fn err_line(s: &str) {
     let _ = writeln!(io::stderr(), "{s}");
-}
-
-fn log(verbosity: u8) -> impl FnMut(Log) {
-    move |l| match l {
-        Log::Info(m) => {
-            if verbosity >= crate::cli::VERBOSITY_INFO {
-                err_line(&m)
-            }
-        }
-        Log::Error(m) => err_line(&m),
-        Log::PrefixedError(m) => err_line(&format!("error: {m}")),
-        Log::Warn(m) => err_line(&format!("warning: {m}")),
-    }
 }
 
 /// The options the common flags give for opening the store.
@@ -132,12 +120,6 @@ fn follow(dir: &StoreDir, arg: &str) -> R<StorePath> {
     }
 }
 
-fn local(store: &dyn Store) -> R<&LocalStore> {
-    store
-        .as_local()
-        .ok_or_else(|| Fail::Msg("this operation needs a local store".into()))
-}
-
 fn out() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
 }
@@ -179,7 +161,7 @@ pub fn run(a: &StoreArgs) -> i32 {
 
 fn with_store(a: &StoreArgs) -> R {
     let opts = store_options(&a.common);
-    let store = open_store(&opts)?;
+    let store = crate::store_setup::open_store(&opts, &a.common)?;
     let s = &*store;
     match a.op {
         StoreOp::Add => op_add(a, s, None),
@@ -198,14 +180,11 @@ fn with_store(a: &StoreArgs) -> R {
         StoreOp::PrintEnv => op_print_env(a, s),
         StoreOp::DumpDb => op_dump_db(a, s),
         StoreOp::LoadDb => {
-            let l = local(s)?;
-            ops::register_validity(l, &mut io::stdin().lock(), true, true, false)?;
+            s.register_validity(&mut io::stdin().lock(), true, true, false)?;
             Ok(())
         }
         StoreOp::RegisterValidity => {
-            let l = local(s)?;
-            ops::register_validity(
-                l,
+            s.register_validity(
                 &mut io::stdin().lock(),
                 a.has_flag(&["--reregister"]),
                 a.has_flag(&["--hash-given"]),
@@ -234,20 +213,20 @@ fn with_store(a: &StoreArgs) -> R {
             Ok(())
         }
         StoreOp::VerifyPath => {
-            let l = local(s)?;
             let mut status = 0;
             for arg in &a.op_args {
                 let p = follow(s.dir(), arg)?;
-                let info = l.query_path_info(&p)?;
-                let (got, _) =
-                    ferrix_store::local::hash_path(&l.real_path(&p), l.config().case_hack)?;
+                let info = s.query_path_info(&p)?;
+                let mut h = ferrix_store::hash::Hasher::new(ferrix_store::HashAlgo::Sha256);
+                s.nar_from_path(&p, &mut h)?;
+                let got = h.finish();
                 if got != info.nar_hash {
                     let b32 = |h: &ferrix_store::Hash| {
                         h.encode(ferrix_store::hash::Encoding::Nix32, true)
                     };
                     err_line(&format!(
                         "path '{}' was modified! expected hash '{}', got '{}'",
-                        l.print(&p),
+                        s.dir().display(&p),
                         b32(&info.nar_hash),
                         b32(&got)
                     ));
@@ -260,23 +239,21 @@ fn with_store(a: &StoreArgs) -> R {
             Ok(())
         }
         StoreOp::RepairPath => {
-            let l = local(s)?;
+            crate::build_cmd::install_interrupt_handlers();
             for arg in &a.op_args {
                 let p = follow(s.dir(), arg)?;
-                repair_path(a, l, &p).map_err(Fail::Msg)?;
+                s.ensure_path(&p)?;
+                s.build_paths(
+                    &[ferrix_store::store::DerivedPath::Opaque(p)],
+                    ferrix_store::store::BuildMode::Repair,
+                )?;
             }
             Ok(())
         }
         StoreOp::Verify => {
-            let l = local(s)?;
-            let mut lg = log(a.common.verbosity);
-            let mut fix = |p: &StorePath| repair_path(a, l, p);
-            let repair: Option<ops::RepairFn<'_>> = if a.has_flag(&["--repair"]) {
-                Some(&mut fix)
-            } else {
-                None
-            };
-            let errors = ops::verify(l, a.has_flag(&["--check-contents"]), repair, &mut lg)?;
+            crate::build_cmd::install_interrupt_handlers();
+            let errors =
+                s.verify_store(a.has_flag(&["--check-contents"]), a.has_flag(&["--repair"]))?;
             if errors {
                 err_line("warning: not all store errors were fixed");
                 return Err(Fail::Exit(1));
@@ -284,45 +261,43 @@ fn with_store(a: &StoreArgs) -> R {
             Ok(())
         }
         StoreOp::Delete => {
-            let l = local(s)?;
             let mut paths = BTreeSet::new();
             for arg in &a.op_args {
                 paths.insert(follow(s.dir(), arg)?);
             }
-            let mut freed = Freed::default();
-            let mut lg = log(a.common.verbosity);
-            let r = ops::delete_paths(
-                l,
-                &paths,
-                a.has_flag(&["--ignore-liveness"]),
-                &mut freed,
-                &mut lg,
-            );
+            let r = s.collect_garbage(&ferrix_store::store::GcOptions {
+                action: ferrix_store::store::GcAction::DeleteSpecific,
+                paths,
+                ignore_liveness: a.has_flag(&["--ignore-liveness"]),
+                max_freed: u64::MAX,
+            });
+            let (n, bytes) = match &r {
+                Ok(g) => (g.paths.len(), g.bytes_freed),
+                Err(_) => (0, 0),
+            };
             let mut o = out();
             writeln!(
                 o,
                 "{} store paths deleted, {:.2} MiB freed",
-                freed.paths,
-                freed.bytes as f64 / (1024.0 * 1024.0)
+                n,
+                bytes as f64 / (1024.0 * 1024.0)
             )?;
             o.flush()?;
-            r.map_err(Fail::from)
+            r.map(|_| ()).map_err(Fail::from)
         }
         StoreOp::Export => {
-            let l = local(s)?;
             let mut paths = BTreeSet::new();
             for arg in &a.op_args {
                 paths.insert(follow(s.dir(), arg)?);
             }
             let mut o = out();
-            export_paths(l, &paths, &mut o)?;
+            export_paths(s, &paths, &mut o)?;
             o.flush()?;
             Ok(())
         }
         StoreOp::Import => {
-            let l = local(s)?;
             let mut input = io::BufReader::with_capacity(1 << 16, io::stdin().lock());
-            let paths = import_paths(l, &mut input, &mut |_| {})?;
+            let paths = import_paths(s, &mut input, &mut |_| {})?;
             let mut o = out();
             for p in paths {
                 writeln!(o, "{}", s.dir().display(&p))?;
@@ -375,6 +350,7 @@ fn op_print_fixed_path(a: &StoreArgs) -> R {
     let dir = match resolve(&store_options(&a.common))? {
         StoreKind::Local(c) => c.store_dir,
         StoreKind::Dummy(d) => d,
+        StoreKind::Daemon { dir, .. } => dir,
     };
     let algo = parse_algo(&a.op_args[0])?;
     let hash = Hash::parse_any(&a.op_args[1], Some(algo)).map_err(|e| Fail::Msg(e.to_string()))?;
@@ -467,16 +443,15 @@ fn op_print_env(a: &StoreArgs, s: &dyn Store) -> R {
 }
 
 fn op_dump_db(a: &StoreArgs, s: &dyn Store) -> R {
-    let l = local(s)?;
     let mut o = out();
     if a.op_args.is_empty() {
-        for p in l.all_valid()? {
-            o.write_all(ops::validity_registration(l, &[p].into(), true, true)?.as_bytes())?;
+        for p in s.query_all_valid()? {
+            o.write_all(ops::validity_registration(s, &[p].into(), true, true)?.as_bytes())?;
         }
     } else {
         for arg in &a.op_args {
             let p = follow(s.dir(), arg)?;
-            o.write_all(ops::validity_registration(l, &[p].into(), true, true)?.as_bytes())?;
+            o.write_all(ops::validity_registration(s, &[p].into(), true, true)?.as_bytes())?;
         }
     }
     o.flush()?;
@@ -526,26 +501,26 @@ fn maybe_outputs(s: &dyn Store, p: StorePath, use_output: bool, force: bool) -> 
     }
 }
 
-/// `--force-realise` without a builder: fine for valid paths only.
+/// `--force-realise`: builds a derivation's outputs, or makes a path valid.
 fn realise_check(s: &dyn Store, p: &StorePath) -> R {
-    if s.is_valid(p)? && !p.is_derivation() {
-        return Ok(());
-    }
-    if p.is_derivation() {
-        if let Some(l) = s.as_local() {
-            let outs = l.derivation_output_paths(p)?;
-            let mut all = true;
-            for o in outs.values() {
-                all &= s.is_valid(o)?;
-            }
-            if all {
-                return Ok(());
-            }
+    use ferrix_store::store::{BuildMode, DerivedPath, OutputsSpec};
+    let t = if p.is_derivation() {
+        DerivedPath::Built {
+            drv: p.clone(),
+            outputs: OutputsSpec::All,
         }
-    }
-    Err(Fail::Msg(
-        "'nix-store --realise' is not implemented yet".into(),
-    ))
+    } else {
+        DerivedPath::Opaque(p.clone())
+    };
+    s.build_paths(&[t], BuildMode::Normal).map_err(|e| {
+        let e = crate::build_cmd::build_error(e);
+        if e.status != 1 {
+            crate::build_cmd::print_error(&e.msg);
+            Fail::Exit(e.status)
+        } else {
+            Fail::Msg(e.msg)
+        }
+    })
 }
 
 const TREE_CONN: &str = "├───";
@@ -554,7 +529,7 @@ const TREE_LINE: &str = "│   ";
 const TREE_NULL: &str = "    ";
 
 fn print_tree(
-    l: &LocalStore,
+    l: &dyn Store,
     p: &StorePath,
     first: &str,
     tail: &str,
@@ -562,12 +537,12 @@ fn print_tree(
     o: &mut dyn Write,
 ) -> R {
     if !done.insert(p.clone()) {
-        writeln!(o, "{first}{} [...]", l.print(p))?;
+        writeln!(o, "{first}{} [...]", l.dir().display(p))?;
         return Ok(());
     }
-    writeln!(o, "{first}{}", l.print(p))?;
+    writeln!(o, "{first}{}", l.dir().display(p))?;
     let info = l.query_path_info(p)?;
-    let mut sorted = l.topo_sort(&info.references)?;
+    let mut sorted = topo_sort(l, &info.references)?;
     sorted.reverse();
     let n = sorted.len();
     for (i, r) in sorted.iter().enumerate() {
@@ -637,30 +612,30 @@ fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
             }
         }
         Query::Requisites | Query::References | Query::Referrers | Query::ReferrersClosure => {
-            let l = local(s)?;
+            let l = s;
             let mut paths = BTreeSet::new();
             for arg in args {
                 for p in maybe_outputs(s, follow(&dir, arg)?, use_output, force)? {
                     match query {
                         Query::Requisites => {
-                            paths.extend(l.closure(&[p].into(), false, include_outputs)?)
+                            paths.extend(closure(l, &[p].into(), false, include_outputs)?)
                         }
                         Query::References => paths.extend(l.query_path_info(&p)?.references),
                         Query::Referrers => {
                             l.query_path_info(&p)?;
                             paths.extend(l.referrers(&p)?)
                         }
-                        _ => paths.extend(l.closure(&[p].into(), true, false)?),
+                        _ => paths.extend(closure(l, &[p].into(), true, false)?),
                     }
                 }
             }
-            let sorted = l.topo_sort(&paths)?;
+            let sorted = topo_sort(l, &paths)?;
             for p in sorted.iter().rev() {
                 writeln!(o, "{}", dir.display(p))?;
             }
         }
         Query::Deriver => {
-            let l = local(s)?;
+            let l = s;
             for arg in args {
                 let info = l.query_path_info(&follow(&dir, arg)?)?;
                 match info.deriver {
@@ -670,7 +645,7 @@ fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
             }
         }
         Query::Binding => {
-            let l = local(s)?;
+            let l = s;
             for arg in args {
                 let mut p = follow(&dir, arg)?;
                 if !p.is_derivation() {
@@ -698,7 +673,7 @@ fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
             }
         }
         Query::Hash | Query::Size => {
-            let l = local(s)?;
+            let l = s;
             for arg in args {
                 for p in maybe_outputs(s, follow(&dir, arg)?, use_output, force)? {
                     let info = l.query_path_info(&p)?;
@@ -711,14 +686,14 @@ fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
             }
         }
         Query::Tree => {
-            let l = local(s)?;
+            let l = s;
             let mut done = BTreeSet::new();
             for arg in args {
                 print_tree(l, &follow(&dir, arg)?, "", "", &mut done, &mut o)?;
             }
         }
         Query::Graph => {
-            let l = local(s)?;
+            let l = s;
             let mut roots = BTreeSet::new();
             for arg in args {
                 roots.extend(maybe_outputs(s, follow(&dir, arg)?, use_output, force)?);
@@ -760,14 +735,13 @@ fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
             }
         }
         Query::Roots => {
-            let l = local(s)?;
+            let l = s;
             let mut targets = BTreeSet::new();
             for arg in args {
                 targets.extend(maybe_outputs(s, follow(&dir, arg)?, use_output, force)?);
             }
-            let referrers = l.closure(&targets, true, false)?;
-            let mut lg = log(a.common.verbosity);
-            for (root, links) in ops::find_roots(l, &mut lg)? {
+            let referrers = closure(l, &targets, true, false)?;
+            for (root, links) in l.find_roots(false)? {
                 if referrers.contains(&root) {
                     for link in links {
                         writeln!(o, "{link} -> {}", dir.display(&root))?;
@@ -776,7 +750,7 @@ fn op_query(a: &StoreArgs, s: &dyn Store) -> R {
             }
         }
         Query::GraphMl => {
-            let l = local(s)?;
+            let l = s;
             let mut work = BTreeSet::new();
             for arg in args {
                 work.extend(maybe_outputs(s, follow(&dir, arg)?, use_output, force)?);
@@ -832,52 +806,54 @@ xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
 /// `nix-store --realise`: build the derivations (all their outputs, or those named after
 /// `!`), check that other paths are valid, and print the results.
 fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
-    use ferrix_builder::{BuildMode, Builder, Target};
-    let l = local(s)?;
-    let mut settings = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
-    settings.repair = a.has_flag(&["--repair"]);
+    use ferrix_store::store::BuildMode;
     let mut targets = Vec::new();
     let mut plain = Vec::new();
     for arg in &a.op_args {
         let (p, outs) = crate::build_cmd::parse_target(s, arg).map_err(Fail::Msg)?;
         if p.is_derivation() {
-            targets.push(Target {
-                drv: p,
-                outputs: outs,
-            });
+            targets.push(crate::build_cmd::target(p, outs));
         } else {
             plain.push(p);
         }
     }
     let missing: Vec<&StorePath> = plain
         .iter()
-        .filter(|p| !l.is_valid(p).unwrap_or(false))
+        .filter(|p| !s.is_valid(p).unwrap_or(false))
         .collect();
     if !missing.is_empty() {
         err_line("don't know how to build these paths:");
         for p in &missing {
-            err_line(&format!("  {}", l.print(p)));
+            err_line(&format!("  {}", s.dir().display(p)));
         }
         let names: Vec<String> = missing
             .iter()
-            .map(|p| format!("'{}'", l.print(p)))
+            .map(|p| format!("'{}'", s.dir().display(p)))
             .collect();
         return Err(Fail::Msg(format!("build of {} failed", names.join(", "))));
     }
     let mode = if a.has_flag(&["--check"]) {
         BuildMode::Check
+    } else if a.has_flag(&["--repair"]) {
+        BuildMode::Repair
     } else {
         BuildMode::Normal
     };
     let dry_run = a.has_flag(&["--dry-run"]);
     crate::build_cmd::install_interrupt_handlers();
-    let builder = Builder::new(l, settings);
-    if let Err(e) = builder.realise(&targets, mode, dry_run) {
+    let fail = |e: StoreError| {
+        let e = crate::build_cmd::build_error(e);
         crate::build_cmd::print_error(&e.msg);
-        return Err(Fail::Exit(e.status));
+        Fail::Exit(e.status)
+    };
+    if a.common.config.print_missing && mode != BuildMode::Check {
+        crate::build_cmd::print_missing(s, &targets).map_err(fail)?;
     }
     if dry_run {
         return Ok(());
+    }
+    if !targets.is_empty() {
+        s.build_paths(&targets, mode).map_err(fail)?;
     }
     let mut o = out();
     let mut root_nr = 0;
@@ -893,12 +869,11 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
                     link.push('-');
                     link.push_str(name);
                 }
-                crate::build_cmd::add_perm_root(l, p, &link)
-                    .map_err(Fail::Msg)?
+                crate::build_cmd::add_perm_root(s, p, &link)?
                     .display()
                     .to_string()
             }
-            None => l.print(p),
+            None => s.dir().display(p),
         };
         if !a.no_output {
             let _ = writeln!(o, "{shown}");
@@ -908,7 +883,7 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
     for arg in &a.op_args {
         let (p, outs) = crate::build_cmd::parse_target(s, arg).map_err(Fail::Msg)?;
         if p.is_derivation() {
-            for (name, out) in l.derivation_output_paths(&p)? {
+            for (name, out) in s.derivation_output_paths(&p)? {
                 if outs
                     .as_ref()
                     .is_none_or(|w| w.contains(&name) || w.contains("*"))
@@ -925,45 +900,11 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
 
 /// `nix-store --read-log`: print the build logs of derivations or their outputs.
 fn op_read_log(a: &StoreArgs, s: &dyn Store) -> R {
-    let l = local(s)?;
     for arg in &a.op_args {
         let p = follow(s.dir(), arg)?;
-        let data = crate::build_cmd::read_log(l, &p).map_err(Fail::Msg)?;
+        let data = crate::build_cmd::read_log(s, &p).map_err(Fail::Msg)?;
         let mut o = io::stdout().lock();
         o.write_all(&data)?;
     }
     Ok(())
-}
-
-/// Repairs valid path `p` as Nix does without substitutes: by rebuilding its deriver's
-/// output in repair mode, so that the rebuilt content replaces what is on disk.
-fn repair_path(a: &StoreArgs, l: &LocalStore, p: &StorePath) -> Result<(), String> {
-    use ferrix_builder::{BuildMode, Builder, Target};
-    let cannot = || format!("cannot repair path '{}'", l.print(p));
-    let info = l.query_path_info(p).map_err(|e| e.to_string())?;
-    let Some(drv) = info.deriver.filter(|d| l.is_valid(d).unwrap_or(false)) else {
-        return Err(cannot());
-    };
-    let outs = l.derivation_output_paths(&drv).map_err(|e| e.to_string())?;
-    let names: BTreeSet<String> = outs
-        .iter()
-        .filter(|(_, o)| *o == p)
-        .map(|(n, _)| n.clone())
-        .collect();
-    if names.is_empty() {
-        return Err(cannot());
-    }
-    let mut settings = crate::build_cmd::settings(&a.common)?;
-    settings.repair = true;
-    crate::build_cmd::install_interrupt_handlers();
-    Builder::new(l, settings)
-        .realise(
-            &[Target {
-                drv,
-                outputs: Some(names),
-            }],
-            BuildMode::Normal,
-            false,
-        )
-        .map_err(|e| e.msg)
 }

@@ -13,6 +13,7 @@ pub mod fetchurl;
 mod goal;
 pub mod log;
 pub mod outputs;
+pub mod realiser;
 pub mod sandbox;
 pub mod users;
 
@@ -167,12 +168,9 @@ impl Default for BuildSettings {
 
 pub use ferrix_store::settings::default_system;
 
-/// Normal builds, or `--check`: rebuild valid outputs and compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuildMode {
-    Normal,
-    Check,
-}
+/// Normal builds, `--repair`, or `--check` (rebuild valid outputs and compare). The
+/// builder takes repair from [`BuildSettings::repair`].
+pub use ferrix_store::store::BuildMode;
 
 /// Something to realise: a derivation and the outputs wanted (`None`: all of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,10 +304,46 @@ pub(crate) struct Node {
 /// Prints a line on standard error, ignoring failures (a closed terminal must not stop a
 /// build).
 pub(crate) fn eprint_line(s: &str) {
-    use std::io::Write;
-    let mut e = std::io::stderr().lock();
-    let _ = e.write_all(s.as_bytes());
-    let _ = e.write_all(b"\n");
+    emit(Output::Message(s));
+}
+
+/// What the builder tells the user.
+#[derive(Debug, Clone, Copy)]
+pub enum Output<'a> {
+    /// A message line (`these 2 derivations will be built:`, errors of other builds, …).
+    Message(&'a str),
+    /// A line the builder of a derivation wrote (escape sequences already filtered).
+    BuildLine(&'a StorePath, &'a [u8]),
+}
+
+type Sink = Box<dyn Fn(Output<'_>) + Send + Sync>;
+
+static SINK: std::sync::RwLock<Option<Sink>> = std::sync::RwLock::new(None);
+
+/// Sends what the builder tells the user to `sink` instead of standard error (the daemon
+/// sends it to its client).
+pub fn set_output(sink: Sink) {
+    *SINK.write().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+}
+
+pub(crate) fn emit(o: Output<'_>) {
+    let g = SINK.read().unwrap_or_else(|p| p.into_inner());
+    match &*g {
+        Some(sink) => sink(o),
+        None => {
+            use std::io::Write;
+            let mut e = std::io::stderr().lock();
+            match o {
+                Output::Message(s) => {
+                    let _ = e.write_all(s.as_bytes());
+                }
+                Output::BuildLine(_, l) => {
+                    let _ = e.write_all(l);
+                }
+            }
+            let _ = e.write_all(b"\n");
+        }
+    }
 }
 
 /// Realises derivations in a local store.

@@ -5,36 +5,10 @@
 use ferrix_store::path::StorePath;
 use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Where the compressed log of `drv` goes: `<log dir>/drvs/<2 chars>/<rest>.bz2`.
-pub fn log_path(log_dir: &Path, drv: &StorePath) -> PathBuf {
-    let base = drv.base_name();
-    log_dir
-        .join("drvs")
-        .join(&base[..2])
-        .join(format!("{}.bz2", &base[2..]))
-}
-
-/// The build log of `drv`, decompressed, if one was kept (compressed or not).
-pub fn read_log(log_dir: &Path, drv: &StorePath) -> io::Result<Option<Vec<u8>>> {
-    let base = drv.base_name();
-    let dir = log_dir.join("drvs").join(&base[..2]);
-    let plain = dir.join(&base[2..]);
-    if let Ok(data) = fs::read(&plain) {
-        return Ok(Some(data));
-    }
-    match File::open(log_path(log_dir, drv)) {
-        Ok(f) => {
-            let mut out = Vec::new();
-            bzip2::read::MultiBzDecoder::new(f).read_to_end(&mut out)?;
-            Ok(Some(out))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
+pub use ferrix_store::logs::{log_path, read_log};
 
 /// Removes terminal escape sequences from a log line, as Nix does before printing it: CSI
 /// sequences other than colours (`ESC [ ... m`) go, and so do colours when `keep_colours`
@@ -100,6 +74,7 @@ pub struct BuildLog {
     line: Vec<u8>,
     tail: VecDeque<Vec<u8>>,
     tail_max: usize,
+    drv: StorePath,
     /// Bytes the builder wrote.
     pub size: u64,
 }
@@ -131,6 +106,7 @@ impl BuildLog {
             (None, None)
         };
         Ok(BuildLog {
+            drv: drv.clone(),
             file,
             file_path,
             print,
@@ -163,9 +139,8 @@ impl BuildLog {
     fn flush_line(&mut self) {
         let line = std::mem::take(&mut self.line);
         if self.print {
-            let mut shown = filter_escapes(&line, self.keep_colours);
-            shown.push(b'\n');
-            let _ = std::io::stderr().lock().write_all(&shown);
+            let shown = filter_escapes(&line, self.keep_colours);
+            crate::emit(crate::Output::BuildLine(&self.drv, &shown));
         }
         if self.tail_max > 0 {
             if self.tail.len() == self.tail_max {

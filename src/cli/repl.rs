@@ -86,16 +86,8 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                     return 1;
                 }
             };
-            let settings = match crate::build_cmd::settings(&a.common) {
-                Ok(s) => s,
-                Err(msg) => {
-                    eprintln!("error: {msg}");
-                    return 1;
-                }
-            };
             let builder = crate::build_cmd::ReplBuilder {
                 store: &*store.store,
-                settings,
             };
             ferrix_repl::run(&opts, &builder, &store, &native)
         }

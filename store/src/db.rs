@@ -420,6 +420,21 @@ impl Db {
         .collect()
     }
 
+    /// The valid path whose hash part is `hash` (Nix's `queryPathFromHashPart`).
+    pub fn path_from_hash_part(&self, hash: &str) -> Result<Option<StorePath>, StoreError> {
+        let prefix = format!("{}/{hash}", self.dir.as_str());
+        let found = self.query_paths(
+            "select path from ValidPaths where path >= ?1 limit 1",
+            Some(&prefix),
+        )?;
+        match found.first() {
+            Some(p) if p.starts_with(&prefix) && p[prefix.len()..].starts_with('-') => {
+                Ok(Some(self.parse(p)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Runs `body` in an immediate (write-locking) transaction, again from the start for as
     /// long as SQLite reports the database busy. `body` only touches the database, so a
     /// retry repeats nothing else; keep it short, as every other writer waits for it.

@@ -4,7 +4,6 @@
 //! strings are framed as in NAR.
 
 use crate::db::PathInfo;
-use crate::local::LocalStore;
 use crate::nar;
 use crate::path::StorePath;
 use crate::store::{Store, StoreError};
@@ -79,11 +78,11 @@ impl Write for Tee<'_> {
 
 /// Writes `paths` (each must be valid) in export format, references before referrers.
 pub fn export_paths(
-    store: &LocalStore,
+    store: &dyn Store,
     paths: &BTreeSet<StorePath>,
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
-    let mut sorted = store.topo_sort(paths)?;
+    let mut sorted = crate::store::topo_sort(store, paths)?;
     sorted.reverse();
     for p in sorted {
         write_u64(out, 1)?;
@@ -92,32 +91,26 @@ pub fn export_paths(
             out: &mut *out,
             hasher: crate::hash::Hasher::new(HashAlgo::Sha256),
         };
-        nar::dump_with(
-            &store.real_path(&p),
-            &mut tee,
-            &mut |_| Ok(true),
-            store.config().case_hack,
-        )
-        .map_err(|e| StoreError::Io(e.to_string()))?;
+        store.nar_from_path(&p, &mut tee)?;
         let got = tee.hasher.finish();
         if got != info.nar_hash {
             return Err(StoreError::Other(format!(
                 "hash of path '{}' has changed from '{}' to '{}'!",
-                store.print(&p),
+                store.dir().display(&p),
                 info.nar_hash.encode(crate::hash::Encoding::Nix32, true),
                 got.encode(crate::hash::Encoding::Nix32, true)
             )));
         }
         write_u64(out, EXPORT_MAGIC)?;
-        write_string(out, store.print(&p).as_bytes())?;
+        write_string(out, store.dir().display(&p).as_bytes())?;
         write_u64(out, info.references.len() as u64)?;
         for r in &info.references {
-            write_string(out, store.print(r).as_bytes())?;
+            write_string(out, store.dir().display(r).as_bytes())?;
         }
         let deriver = info
             .deriver
             .as_ref()
-            .map(|d| store.print(d))
+            .map(|d| store.dir().display(d))
             .unwrap_or_default();
         write_string(out, deriver.as_bytes())?;
         write_u64(out, 0)?;
@@ -126,14 +119,29 @@ pub fn export_paths(
     out.flush().map_err(io_err)
 }
 
-/// Reads an export stream and adds every path in it; returns them in stream order.
-/// `on_path` sees each path once it is imported.
+/// Reads an export stream and adds every path in it (without checking signatures, as
+/// `nix-store --import` does); returns them in stream order. `on_path` sees each path once
+/// it is imported.
 pub fn import_paths(
-    store: &LocalStore,
+    store: &dyn Store,
     input: &mut dyn Read,
     on_path: &mut dyn FnMut(&StorePath),
 ) -> Result<Vec<StorePath>, StoreError> {
+    import_paths_checked(store, input, false, on_path)
+}
+
+/// [`import_paths`], requiring signatures when `check_sigs` (a daemon's untrusted client).
+pub fn import_paths_checked(
+    store: &dyn Store,
+    input: &mut dyn Read,
+    check_sigs: bool,
+    on_path: &mut dyn FnMut(&StorePath),
+) -> Result<Vec<StorePath>, StoreError> {
     let mut done = Vec::new();
+    let dir = store.dir().clone();
+    let parse = |b: Vec<u8>| -> Result<StorePath, StoreError> {
+        Ok(dir.parse(&String::from_utf8_lossy(&b))?)
+    };
     loop {
         match read_u64(input)? {
             0 => break,
@@ -144,40 +152,64 @@ pub fn import_paths(
                 ))
             }
         }
-        let dir = store.dir().clone();
-        let p = store.add_from_nar(&mut *input, |r, nar_hash, nar_size| {
-            if read_u64(r)? != EXPORT_MAGIC {
-                return Err(StoreError::Other(
-                    "Nix archive cannot be imported; wrong format".into(),
-                ));
-            }
-            let parse = |b: Vec<u8>| -> Result<StorePath, StoreError> {
-                Ok(dir.parse(&String::from_utf8_lossy(&b))?)
+        // The archive comes before its metadata: keep it (checked) until that is read.
+        let mut nar = Vec::new();
+        let mut hr = crate::local::HashingReader::new(&mut *input);
+        {
+            let mut keep = KeepReader {
+                inner: &mut hr,
+                kept: &mut nar,
             };
-            let path = parse(read_string(r, 4096)?)?;
-            let n = read_u64(r)?;
-            let mut references = BTreeSet::new();
-            for _ in 0..n {
-                references.insert(parse(read_string(r, 4096)?)?);
-            }
-            let deriver = read_string(r, 4096)?;
-            let deriver = if deriver.is_empty() {
-                None
-            } else {
-                Some(parse(deriver)?)
-            };
-            if read_u64(r)? == 1 {
-                read_string(r, 65536)?;
-            }
-            let mut info = PathInfo::new(path, nar_hash, nar_size);
-            info.references = references;
-            info.deriver = deriver;
-            Ok(info)
-        })?;
-        on_path(&p);
-        done.push(p);
+            nar::parse(
+                &mut keep,
+                &mut nar::NullVisitor,
+                nar::ParseOptions::default(),
+            )
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        }
+        let (nar_hash, nar_size, _) = hr.finish();
+        if read_u64(input)? != EXPORT_MAGIC {
+            return Err(StoreError::Other(
+                "Nix archive cannot be imported; wrong format".into(),
+            ));
+        }
+        let path = parse(read_string(input, 4096)?)?;
+        let n = read_u64(input)?;
+        let mut references = BTreeSet::new();
+        for _ in 0..n {
+            references.insert(parse(read_string(input, 4096)?)?);
+        }
+        let deriver = read_string(input, 4096)?;
+        let deriver = if deriver.is_empty() {
+            None
+        } else {
+            Some(parse(deriver)?)
+        };
+        if read_u64(input)? == 1 {
+            read_string(input, 65536)?;
+        }
+        let mut info = PathInfo::new(path, nar_hash, nar_size);
+        info.references = references;
+        info.deriver = deriver;
+        store.add_nar(&info, &mut &nar[..], false, check_sigs)?;
+        on_path(&info.path);
+        done.push(info.path);
     }
     Ok(done)
+}
+
+/// A reader that keeps a copy of what it reads.
+struct KeepReader<'a, R: Read> {
+    inner: R,
+    kept: &'a mut Vec<u8>,
+}
+
+impl<R: Read> Read for KeepReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.kept.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A NAR hash as `nix-store -q --hash` prints it.

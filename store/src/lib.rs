@@ -40,6 +40,7 @@ pub mod export;
 pub mod hash;
 pub mod local;
 pub mod lock;
+pub mod logs;
 pub mod nar;
 pub mod nix32;
 pub mod open;
@@ -47,6 +48,7 @@ pub mod ops;
 pub mod path;
 pub mod refs;
 pub mod settings;
+pub mod sigs;
 pub mod store;
 
 pub use db::PathInfo;

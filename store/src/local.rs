@@ -9,18 +9,22 @@
 //! is invalid and gets replaced by the next addition.
 
 use crate::db::{Db, PathInfo};
+use crate::derivation::Derivation;
 use crate::hash::{Hash, HashAlgo, Hasher};
 use crate::lock::{lock_file, open_lock_file, PathLock, TempRoots};
 use crate::nar::{self, ParseOptions, Restorer};
 use crate::path::{Ingestion, StoreDir, StorePath};
-use crate::store::{content_path, Filter, Store, StoreError};
+use crate::store::{
+    content_path, BuildMode, BuildResult, DerivedPath, Filter, GcAction, GcOptions, GcResult,
+    Missing, OutputsSpec, Roots, Store, StoreError,
+};
 use nix::fcntl::Flock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where a local store keeps things.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +259,35 @@ pub struct LocalStore {
     /// Modulo hashes of the derivations checked so far (a `.drv` path names its contents).
     drv_hashes: Mutex<BTreeMap<StorePath, Hash>>,
     _big_lock: Option<Flock<File>>,
+    /// Builds for [`Store::build_paths`] and friends, supplied by the builder above.
+    realiser: std::sync::OnceLock<Arc<dyn Realiser>>,
+    /// Where messages of long operations go.
+    logger: std::sync::OnceLock<Arc<dyn Fn(Log) + Send + Sync>>,
+    /// `require-sigs` and `trusted-public-keys`.
+    sig_policy: Mutex<(bool, Vec<String>)>,
+}
+
+/// What builds derivations for a local store. The builder implements it; the store only
+/// calls it, so that the store stays below the builder.
+pub trait Realiser: Send + Sync {
+    fn build_paths(
+        &self,
+        store: &LocalStore,
+        targets: &[DerivedPath],
+        mode: BuildMode,
+    ) -> Result<(), StoreError>;
+    fn build_derivation(
+        &self,
+        store: &LocalStore,
+        drv_path: &StorePath,
+        drv: &Derivation,
+        mode: BuildMode,
+    ) -> Result<BuildResult, StoreError>;
+    fn query_missing(
+        &self,
+        store: &LocalStore,
+        targets: &[DerivedPath],
+    ) -> Result<Missing, StoreError>;
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -299,11 +332,72 @@ impl LocalStore {
             session: Mutex::new(BTreeSet::new()),
             drv_hashes: Mutex::new(BTreeMap::new()),
             _big_lock: big_lock,
+            realiser: std::sync::OnceLock::new(),
+            logger: std::sync::OnceLock::new(),
+            sig_policy: Mutex::new((
+                true,
+                vec!["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=".into()],
+            )),
         })
     }
 
     pub fn config(&self) -> &LocalConfig {
         &self.cfg
+    }
+
+    /// Installs what builds for this store (once).
+    pub fn set_realiser(&self, r: Arc<dyn Realiser>) {
+        let _ = self.realiser.set(r);
+    }
+
+    /// Where the messages of long operations (verification, roots) go (once). Without one
+    /// they are dropped.
+    pub fn set_logger(&self, l: Arc<dyn Fn(Log) + Send + Sync>) {
+        let _ = self.logger.set(l);
+    }
+
+    /// Sends a message to the logger.
+    pub fn log(&self, m: Log) {
+        if let Some(l) = self.logger.get() {
+            l(m)
+        }
+    }
+
+    /// `require-sigs` and `trusted-public-keys` for [`Store::add_nar`].
+    pub fn set_signature_policy(&self, require_sigs: bool, keys: Vec<String>) {
+        *lock(&self.sig_policy) = (require_sigs, keys);
+    }
+
+    fn realiser(&self) -> Result<&Arc<dyn Realiser>, StoreError> {
+        self.realiser
+            .get()
+            .ok_or_else(|| self.unsupported("building"))
+    }
+
+    /// Rebuilds the valid path `p` in repair mode through its deriver, so that the rebuilt
+    /// content replaces what is on disk (Nix's repair without substitutes).
+    pub fn repair_path(&self, p: &StorePath) -> Result<(), StoreError> {
+        let cannot = || StoreError::Other(format!("cannot repair path '{}'", self.print(p)));
+        let info = Store::query_path_info(self, p)?;
+        let Some(drv) = info.deriver.filter(|d| self.is_valid(d).unwrap_or(false)) else {
+            return Err(cannot());
+        };
+        let names: BTreeSet<String> = Store::derivation_output_paths(self, &drv)?
+            .into_iter()
+            .filter(|(_, o)| o == p)
+            .map(|(n, _)| n)
+            .collect();
+        if names.is_empty() {
+            return Err(cannot());
+        }
+        self.realiser()?.build_paths(
+            self,
+            &[DerivedPath::Built {
+                drv,
+                outputs: OutputsSpec::Names(names),
+            }],
+            BuildMode::Repair,
+        )
     }
 
     /// Runs `f` on the database.
@@ -793,8 +887,328 @@ impl Store for LocalStore {
         self.cfg.real_dir.join(p.base_name())
     }
 
-    fn as_local(&self) -> Option<&LocalStore> {
-        Some(self)
+    fn uri(&self) -> String {
+        if self.cfg.real_dir == Path::new(self.cfg.store_dir.as_str()) {
+            "local".into()
+        } else {
+            match self.cfg.real_dir.parent().and_then(Path::parent) {
+                Some(root) if self.cfg.real_dir.ends_with("nix/store") => {
+                    root.display().to_string()
+                }
+                _ => format!("local?real={}", self.cfg.real_dir.display()),
+            }
+        }
+    }
+
+    fn add_from_dump(
+        &self,
+        name: &str,
+        method: Ingestion,
+        algo: HashAlgo,
+        refs: &BTreeSet<StorePath>,
+        dump: &mut dyn Read,
+        repair: bool,
+    ) -> Result<PathInfo, StoreError> {
+        self.check_writable()?;
+        crate::path::check_name(name, name)?;
+        let tmp = Temp(Some(self.temp_path("dump")));
+        let ca_hash = match method {
+            Ingestion::Flat => {
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(tmp.path())
+                    .map_err(|e| io_at(&e, "creating file", tmp.path()))?;
+                let mut h = Hasher::new(algo);
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let n = dump.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                    f.write_all(&buf[..n])
+                        .map_err(|e| io_at(&e, "writing to file", tmp.path()))?;
+                }
+                if self.cfg.fsync {
+                    f.sync_all()
+                        .map_err(|e| io_at(&e, "syncing file", tmp.path()))?;
+                }
+                Some(h.finish())
+            }
+            Ingestion::Recursive => {
+                let mut hr = HashingReader::new(&mut *dump);
+                let mut rest = Restorer::new(tmp.path(), self.cfg.fsync);
+                nar::parse(
+                    &mut hr,
+                    &mut rest,
+                    ParseOptions {
+                        case_hack: self.cfg.case_hack,
+                    },
+                )
+                .map_err(nar_err)?;
+                None
+            }
+        };
+        // Hash what was written, as it will be installed.
+        let mut w = HashingWriter {
+            hashers: vec![Hasher::new(HashAlgo::Sha256)],
+            count: 0,
+        };
+        if method == Ingestion::Recursive && algo != HashAlgo::Sha256 {
+            w.hashers.push(Hasher::new(algo));
+        }
+        nar::dump_with(tmp.path(), &mut w, &mut |_| Ok(true), self.cfg.case_hack)
+            .map_err(nar_err)?;
+        let size = w.count;
+        let mut hs = w.hashers.into_iter().map(Hasher::finish);
+        let nar_hash = hs.next().unwrap_or_else(|| Hash::zero(HashAlgo::Sha256));
+        let ca_hash = match ca_hash {
+            Some(h) => h,
+            None => hs.next().unwrap_or_else(|| nar_hash.clone()),
+        };
+        let path = self
+            .cfg
+            .store_dir
+            .make_fixed_output_path(method, &ca_hash, name, refs, false)?;
+        let mut info = PathInfo::new(path, nar_hash, size);
+        info.references = refs.clone();
+        info.ca = Some(fixed_ca(method, &ca_hash));
+        if repair && self.is_valid(&info.path)? {
+            self.replace(tmp, &info)?;
+            return Ok(info);
+        }
+        self.finish_add(tmp, info.clone())?;
+        Ok(info)
+    }
+
+    fn add_nar(
+        &self,
+        info: &PathInfo,
+        nar: &mut dyn Read,
+        repair: bool,
+        check_sigs: bool,
+    ) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if check_sigs {
+            let (require, keys) = lock(&self.sig_policy).clone();
+            if require
+                && !crate::sigs::is_content_addressed(&self.cfg.store_dir, info)
+                && !crate::sigs::is_signed(&self.cfg.store_dir, info, &keys)
+            {
+                return Err(StoreError::Other(format!(
+                    "cannot add path '{}' because it lacks a valid signature",
+                    self.print(&info.path)
+                )));
+            }
+        }
+        self.add_temp_root(&info.path)?;
+        if !repair && self.is_valid(&info.path)? {
+            // Nix still reads the archive the client sends.
+            io::copy(nar, &mut io::sink())?;
+            return Ok(());
+        }
+        let tmp = Temp(Some(self.temp_path("nar")));
+        let mut hr = HashingReader::new(&mut *nar);
+        let mut rest = Restorer::new(tmp.path(), self.cfg.fsync);
+        nar::parse(
+            &mut hr,
+            &mut rest,
+            ParseOptions {
+                case_hack: self.cfg.case_hack,
+            },
+        )
+        .map_err(nar_err)?;
+        let (hash, size, _) = hr.finish();
+        if hash != info.nar_hash {
+            return Err(StoreError::Other(format!(
+                "hash mismatch importing path '{}';\n  specified: {}\n  got:       {}",
+                self.print(&info.path),
+                info.nar_hash.encode(crate::hash::Encoding::Nix32, true),
+                hash.encode(crate::hash::Encoding::Nix32, true)
+            )));
+        }
+        if info.nar_size != 0 && size != info.nar_size {
+            return Err(StoreError::Other(format!(
+                "size mismatch importing path '{}';\n  specified: {}\n  got:       {}",
+                self.print(&info.path),
+                info.nar_size,
+                size
+            )));
+        }
+        let mut info = info.clone();
+        info.nar_size = size;
+        if repair && self.is_valid(&info.path)? {
+            return self.replace(tmp, &info);
+        }
+        self.finish_add(tmp, info).map(|_| ())
+    }
+
+    fn add_signatures(&self, p: &StorePath, sigs: &[String]) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let mut info = Store::query_path_info(self, p)?;
+        for s in sigs {
+            if !info.sigs.contains(s) {
+                info.sigs.push(s.clone());
+            }
+        }
+        lock(&self.db).register(&[info], &BTreeMap::new())
+    }
+
+    fn path_info(&self, p: &StorePath) -> Result<Option<PathInfo>, StoreError> {
+        if self.cfg.read_only && lock(&self.session).contains(p) {
+            return Ok(None);
+        }
+        lock(&self.db).path_info(p)
+    }
+
+    fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
+        lock(&self.db).all_valid()
+    }
+
+    fn referrers(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        lock(&self.db).referrers(p)
+    }
+
+    fn valid_derivers(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        lock(&self.db).valid_derivers(p)
+    }
+
+    fn path_from_hash_part(&self, hash: &str) -> Result<Option<StorePath>, StoreError> {
+        lock(&self.db).path_from_hash_part(hash)
+    }
+
+    fn nar_from_path(&self, p: &StorePath, out: &mut dyn Write) -> Result<(), StoreError> {
+        if !self.is_valid(p)? {
+            return Err(StoreError::Other(format!(
+                "path '{}' is not valid",
+                self.print(p)
+            )));
+        }
+        nar::dump_with(
+            &self.real_path(p),
+            out,
+            &mut |_| Ok(true),
+            self.cfg.case_hack,
+        )
+        .map_err(nar_err)
+    }
+
+    fn build_log(&self, drv: &StorePath) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::logs::read_log(&self.cfg.log_dir, drv).map_err(StoreError::from)
+    }
+
+    fn add_build_log(&self, drv: &StorePath, log: &[u8]) -> Result<(), StoreError> {
+        self.check_writable()?;
+        crate::logs::write_log(&self.cfg.log_dir, drv, log).map_err(StoreError::from)
+    }
+
+    fn build_paths(&self, targets: &[DerivedPath], mode: BuildMode) -> Result<(), StoreError> {
+        self.realiser()?.build_paths(self, targets, mode)
+    }
+
+    fn build_derivation(
+        &self,
+        drv_path: &StorePath,
+        drv: &Derivation,
+        mode: BuildMode,
+    ) -> Result<BuildResult, StoreError> {
+        self.realiser()?.build_derivation(self, drv_path, drv, mode)
+    }
+
+    fn query_missing(&self, targets: &[DerivedPath]) -> Result<Missing, StoreError> {
+        self.realiser()?.query_missing(self, targets)
+    }
+
+    fn ensure_path(&self, p: &StorePath) -> Result<(), StoreError> {
+        if self.is_valid(p)? {
+            return Ok(());
+        }
+        self.build_paths(&[DerivedPath::Opaque(p.clone())], BuildMode::Normal)
+    }
+
+    fn add_temp_root(&self, p: &StorePath) -> Result<(), StoreError> {
+        LocalStore::add_temp_root(self, p)
+    }
+
+    fn add_indirect_root(&self, link: &Path) -> Result<(), StoreError> {
+        let auto = self.cfg.state_dir.join("gcroots/auto");
+        create_dirs(&auto)?;
+        let name = Hash::of(
+            HashAlgo::Sha1,
+            std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()),
+        )
+        .to_nix32();
+        let root = auto.join(name);
+        let _ = fs::remove_file(&root);
+        std::os::unix::fs::symlink(link, &root).map_err(|e| io_at(&e, "creating symlink", &root))
+    }
+
+    fn find_roots(&self, censor: bool) -> Result<Roots, StoreError> {
+        let mut roots = crate::ops::find_roots(self, &mut |m| self.log(m))?;
+        if censor {
+            for links in roots.values_mut() {
+                let hidden = links.iter().any(|l| l.starts_with('{'));
+                links.retain(|l| !l.starts_with('{'));
+                if hidden {
+                    links.insert("{censored}".into());
+                }
+            }
+        }
+        Ok(roots)
+    }
+
+    fn collect_garbage(&self, opts: &GcOptions) -> Result<GcResult, StoreError> {
+        if opts.action != GcAction::DeleteSpecific {
+            return Err(StoreError::Unsupported(
+                "garbage collection is not implemented in Ferrix yet (only deleting specific paths)"
+                    .into(),
+            ));
+        }
+        let mut done = crate::ops::Deleted::default();
+        crate::ops::delete_paths(
+            self,
+            &opts.paths,
+            opts.ignore_liveness,
+            &mut done,
+            &mut |m| self.log(m),
+        )?;
+        Ok(GcResult {
+            paths: done.paths.iter().map(|p| self.print(p)).collect(),
+            bytes_freed: done.freed.bytes,
+        })
+    }
+
+    fn verify_store(&self, check_contents: bool, repair: bool) -> Result<bool, StoreError> {
+        let mut rep = |p: &StorePath| self.repair_path(p).map_err(|e| e.to_string());
+        crate::ops::verify(
+            self,
+            check_contents,
+            if repair { Some(&mut rep) } else { None },
+            &mut |m| self.log(m),
+        )
+    }
+
+    fn register_validity(
+        &self,
+        r: &mut dyn io::BufRead,
+        reregister: bool,
+        hash_given: bool,
+        canonicalise: bool,
+    ) -> Result<(), StoreError> {
+        crate::ops::register_validity(self, r, reregister, hash_given, canonicalise)
+    }
+}
+
+impl LocalStore {
+    /// Replaces the bytes of the valid path `info.path` with the finished temporary `tmp`
+    /// (repair), and records its new hash.
+    fn replace(&self, tmp: Temp, info: &PathInfo) -> Result<(), StoreError> {
+        let _lock = PathLock::lock(&self.real_path(&info.path))?;
+        canonicalise(tmp.path())?;
+        self.install(tmp, &info.path)?;
+        lock(&self.db).update_hash(&info.path, &info.nar_hash, info.nar_size)
     }
 }
 

@@ -214,6 +214,37 @@ impl NarVisitor for NullVisitor {
     }
 }
 
+/// The contents of a NAR that holds a single regular file, or `None` for any other archive.
+pub fn regular_contents(nar: &[u8]) -> Option<Vec<u8>> {
+    struct One(Option<Vec<u8>>, bool);
+    impl NarVisitor for One {
+        fn directory(&mut self, _: &Path) -> io::Result<()> {
+            self.1 = true;
+            Ok(())
+        }
+        fn file(&mut self, p: &Path, _: bool, _: u64, c: &mut dyn Read) -> io::Result<()> {
+            if p.as_os_str().is_empty() {
+                let mut v = Vec::new();
+                c.read_to_end(&mut v)?;
+                self.0 = Some(v);
+            }
+            Ok(())
+        }
+        fn symlink(&mut self, _: &Path, _: &OsStr) -> io::Result<()> {
+            self.1 = true;
+            Ok(())
+        }
+    }
+    let mut v = One(None, false);
+    let mut r = nar;
+    parse(&mut r, &mut v, ParseOptions::default()).ok()?;
+    if v.1 {
+        None
+    } else {
+        v.0
+    }
+}
+
 /// How to read an archive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ParseOptions {

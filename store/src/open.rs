@@ -6,6 +6,7 @@ use crate::path::{Ingestion, StoreDir, StorePath};
 use crate::store::{Filter, ReadOnlyStore, Store, StoreError};
 use crate::HashAlgo;
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// What the binary asks for when it opens a store.
@@ -39,13 +40,19 @@ pub enum StoreKind {
     Local(LocalConfig),
     /// `dummy://`: no paths, refuses additions.
     Dummy(StoreDir),
+    /// `daemon`, `unix://PATH`: a Nix daemon's store, through its socket.
+    Daemon {
+        socket: PathBuf,
+        dir: StoreDir,
+    },
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn state_dir_default() -> PathBuf {
+/// `NIX_STATE_DIR`, or `/nix/var/nix`.
+pub fn state_dir_default() -> PathBuf {
     PathBuf::from(env("NIX_STATE_DIR").unwrap_or_else(|| "/nix/var/nix".into()))
 }
 
@@ -163,11 +170,10 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             }
             let socket = state.join("daemon-socket/socket");
             if socket.exists() {
-                return Err(StoreError::Other(format!(
-                    "cannot open the store: '{}' is not writable and Ferrix cannot use the Nix daemon at '{}' yet",
-                    state.display(),
-                    socket.display()
-                )));
+                return Ok(StoreKind::Daemon {
+                    socket,
+                    dir: store_dir.clone(),
+                });
             }
             if !state.exists()
                 && params.is_empty()
@@ -194,12 +200,16 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             }
             Ok(local(None))
         }
-        "daemon" => Err(StoreError::Other(
-            "Ferrix cannot use the Nix daemon ('daemon' store) yet".into(),
-        )),
-        b if b.starts_with("unix://") => Err(StoreError::Other(format!(
-            "Ferrix cannot use the Nix daemon ('{uri}') yet"
-        ))),
+        "daemon" => Ok(StoreKind::Daemon {
+            socket: param("path")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| state_dir_default().join("daemon-socket/socket")),
+            dir: store_dir.clone(),
+        }),
+        b if b.starts_with("unix://") => Ok(StoreKind::Daemon {
+            socket: PathBuf::from(&b["unix://".len()..]),
+            dir: store_dir.clone(),
+        }),
         b if !b.contains("://") && (b.contains('/') || b.starts_with('.')) => {
             Ok(local(Some(absolute(b))))
         }
@@ -228,6 +238,10 @@ pub fn open_store(opts: &StoreOptions) -> Result<Box<dyn Store>, StoreError> {
             dir,
             read_only: opts.read_only,
         })),
+        StoreKind::Daemon { socket, .. } => Err(StoreError::Unsupported(format!(
+            "the daemon store at '{}' is opened by the client in ferrix-wire",
+            socket.display()
+        ))),
     }
 }
 
@@ -248,6 +262,59 @@ impl DummyStore {
 impl Store for DummyStore {
     fn dir(&self) -> &StoreDir {
         &self.dir
+    }
+
+    fn uri(&self) -> String {
+        "dummy".into()
+    }
+
+    fn add_from_dump(
+        &self,
+        _name: &str,
+        _method: Ingestion,
+        _algo: HashAlgo,
+        _refs: &BTreeSet<StorePath>,
+        _dump: &mut dyn Read,
+        _repair: bool,
+    ) -> Result<crate::db::PathInfo, StoreError> {
+        Err(Store::unsupported(self, "adding paths"))
+    }
+
+    fn add_nar(
+        &self,
+        _info: &crate::db::PathInfo,
+        _nar: &mut dyn Read,
+        _repair: bool,
+        _check_sigs: bool,
+    ) -> Result<(), StoreError> {
+        Err(Store::unsupported(self, "adding paths"))
+    }
+
+    fn path_info(&self, _p: &StorePath) -> Result<Option<crate::db::PathInfo>, StoreError> {
+        Ok(None)
+    }
+
+    fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(BTreeSet::new())
+    }
+
+    fn referrers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(BTreeSet::new())
+    }
+
+    fn valid_derivers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(BTreeSet::new())
+    }
+
+    fn path_from_hash_part(&self, _hash: &str) -> Result<Option<StorePath>, StoreError> {
+        Ok(None)
+    }
+
+    fn nar_from_path(&self, p: &StorePath, _out: &mut dyn Write) -> Result<(), StoreError> {
+        Err(StoreError::Other(format!(
+            "path '{}' is not valid",
+            self.dir().display(p)
+        )))
     }
 
     fn add_text(

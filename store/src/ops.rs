@@ -327,6 +327,13 @@ pub struct Freed {
     pub bytes: u64,
 }
 
+/// What `--delete` did, with the paths it deleted in order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    pub freed: Freed,
+    pub paths: Vec<StorePath>,
+}
+
 fn tree_size(p: &Path) -> u64 {
     let Ok(m) = fs::symlink_metadata(p) else {
         return 0;
@@ -343,13 +350,13 @@ fn tree_size(p: &Path) -> u64 {
 }
 
 /// `nix-store --delete`: deletes `paths` unless they are alive (reachable from a root, or
-/// referred to by a valid path that is not being deleted with them). `freed` is updated as
+/// referred to by a valid path that is not being deleted with them). `done` is updated as
 /// paths go, so that it is right even when an error stops the run.
 pub fn delete_paths(
     store: &LocalStore,
     paths: &BTreeSet<StorePath>,
     ignore_liveness: bool,
-    freed: &mut Freed,
+    done: &mut Deleted,
     log: &mut dyn FnMut(Log),
 ) -> Result<(), StoreError> {
     log(Log::Info("finding garbage collector roots...".into()));
@@ -373,9 +380,10 @@ pub fn delete_paths(
         if !store.is_valid(p)? {
             log(Log::Info(format!("deleting '{}'", store.print(p))));
             let real = store.real_path(p);
-            freed.bytes += tree_size(&real);
+            done.freed.bytes += tree_size(&real);
             nar::remove_tree(&real)?;
-            freed.paths += 1;
+            done.freed.paths += 1;
+            done.paths.push(p.clone());
             deleted.insert(p.clone());
             continue;
         }
@@ -392,9 +400,10 @@ pub fn delete_paths(
             log(Log::Info(format!("deleting '{}'", store.print(&q))));
             store.with_db(|db| db.invalidate(&q))?;
             let real = store.real_path(&q);
-            freed.bytes += tree_size(&real);
+            done.freed.bytes += tree_size(&real);
             nar::remove_tree(&real)?;
-            freed.paths += 1;
+            done.freed.paths += 1;
+            done.paths.push(q.clone());
             deleted.insert(q);
         }
     }
@@ -408,7 +417,7 @@ pub fn delete_paths(
                 let Ok(m) = e.metadata() else { continue };
                 if m.nlink() == 1 {
                     let _ = fs::remove_file(e.path());
-                    freed.bytes += m.size();
+                    done.freed.bytes += m.size();
                 } else {
                     actual += m.size();
                     unshared += (m.nlink() - 1) * m.size();
@@ -427,7 +436,7 @@ pub fn delete_paths(
 /// The text `--dump-db` prints for `paths`: path, hash (base 16) and size when `show_hash`,
 /// deriver, the number of references and the references, one per line.
 pub fn validity_registration(
-    store: &LocalStore,
+    store: &dyn Store,
     paths: &BTreeSet<StorePath>,
     show_hash: bool,
     show_derivers: bool,
@@ -435,7 +444,7 @@ pub fn validity_registration(
     let mut s = String::new();
     for p in paths {
         let info = store.query_path_info(p)?;
-        s.push_str(&store.print(p));
+        s.push_str(&store.dir().display(p));
         s.push('\n');
         if show_hash {
             s.push_str(&info.nar_hash.to_base16());
@@ -444,13 +453,13 @@ pub fn validity_registration(
         }
         if show_derivers {
             if let Some(d) = &info.deriver {
-                s.push_str(&store.print(d));
+                s.push_str(&store.dir().display(d));
             }
         }
         s.push('\n');
         s.push_str(&format!("{}\n", info.references.len()));
         for r in &info.references {
-            s.push_str(&store.print(r));
+            s.push_str(&store.dir().display(r));
             s.push('\n');
         }
     }

@@ -669,7 +669,7 @@ declare_settings! {
     /// Build each derivation this many more times and compare the results.
     repeat: u64 = 0, "repeat" ["build-repeat"] Support::Yes;
     /// Refuse substitutes and imports without a trusted signature.
-    require_sigs: bool = true, "require-sigs" [] LATER_NET;
+    require_sigs: bool = true, "require-sigs" [] Support::Yes;
     /// Restricted evaluation: only files under the search path and `allowed-uris` may be
     /// read.
     restrict_eval: bool = false, "restrict-eval" [] Support::Yes;
@@ -716,7 +716,7 @@ declare_settings! {
     /// Public keys trusted to sign store paths.
     trusted_public_keys: Vec<String> =
         strings(&["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="]),
-        "trusted-public-keys" ["binary-cache-public-keys"] LATER_NET;
+        "trusted-public-keys" ["binary-cache-public-keys"] Support::Yes;
     /// Binary caches that untrusted users may add.
     trusted_substituters: Vec<String> = Vec::new(), "trusted-substituters"
         ["trusted-binary-caches"] LATER_NET;

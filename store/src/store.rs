@@ -1,12 +1,13 @@
 //! What evaluation needs from a store, and a store that only computes paths
 //! (`--readonly-mode`, or no writable store).
 
+use crate::db::PathInfo;
 use crate::derivation::Derivation;
 use crate::hash::{Hash, HashAlgo, Hasher};
 use crate::nar;
 use crate::path::{Ingestion, PathError, StoreDir, StorePath};
 use std::collections::BTreeSet;
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// A store operation that failed; the message is what the user sees after `error: `.
@@ -21,6 +22,12 @@ pub enum StoreError {
     Io(String),
     #[error("{0}")]
     Other(String),
+    /// An operation the store does not offer.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A build failed; `status` is the exit status Nix gives such a failure.
+    #[error("{msg}")]
+    Build { msg: String, status: i32 },
 }
 
 impl StoreError {
@@ -38,10 +45,186 @@ impl From<io::Error> for StoreError {
 
 pub type Filter<'f> = &'f mut dyn FnMut(&Path) -> io::Result<bool>;
 
-/// The operations instantiation uses.
+/// The outputs of a derivation that a build asks for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OutputsSpec {
+    /// `drv!*`: every output.
+    All,
+    /// `drv!a,b`.
+    Names(BTreeSet<String>),
+}
+
+/// What a build request names: a store path that must be valid (substituted if possible), or
+/// outputs of a derivation that must be built.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DerivedPath {
+    Opaque(StorePath),
+    Built {
+        drv: StorePath,
+        outputs: OutputsSpec,
+    },
+}
+
+impl DerivedPath {
+    /// The path's printed form: `/nix/store/…`, `/nix/store/….drv!out,dev` or `…!*`.
+    pub fn to_string(&self, dir: &StoreDir) -> String {
+        match self {
+            DerivedPath::Opaque(p) => dir.display(p),
+            DerivedPath::Built { drv, outputs } => {
+                let outs = match outputs {
+                    OutputsSpec::All => "*".to_string(),
+                    OutputsSpec::Names(n) => n.iter().cloned().collect::<Vec<_>>().join(","),
+                };
+                format!("{}!{outs}", dir.display(drv))
+            }
+        }
+    }
+
+    /// Parses the printed form.
+    pub fn parse(dir: &StoreDir, s: &str) -> Result<DerivedPath, PathError> {
+        match s.split_once('!') {
+            None => Ok(DerivedPath::Opaque(dir.parse(s)?)),
+            Some((d, o)) => {
+                let outputs = if o == "*" {
+                    OutputsSpec::All
+                } else {
+                    OutputsSpec::Names(o.split(',').map(str::to_string).collect())
+                };
+                Ok(DerivedPath::Built {
+                    drv: dir.parse(d)?,
+                    outputs,
+                })
+            }
+        }
+    }
+}
+
+/// How a build treats outputs that are already valid (the protocol's codes 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildMode {
+    /// Valid outputs are left alone.
+    #[default]
+    Normal,
+    /// Valid outputs whose contents changed are rebuilt and replaced.
+    Repair,
+    /// Valid outputs are rebuilt and compared (`--check`).
+    Check,
+}
+
+/// How one derivation's build ended (the protocol's status codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildStatus {
+    #[default]
+    Built = 0,
+    Substituted = 1,
+    AlreadyValid = 2,
+    PermanentFailure = 3,
+    InputRejected = 4,
+    OutputRejected = 5,
+    TransientFailure = 6,
+    CachedFailure = 7,
+    TimedOut = 8,
+    MiscFailure = 9,
+    DependencyFailed = 10,
+    LogLimitExceeded = 11,
+    NotDeterministic = 12,
+    ResolvesToAlreadyValid = 13,
+    NoSubstituters = 14,
+}
+
+impl BuildStatus {
+    pub fn from_code(c: u64) -> Option<BuildStatus> {
+        use BuildStatus::*;
+        Some(match c {
+            0 => Built,
+            1 => Substituted,
+            2 => AlreadyValid,
+            3 => PermanentFailure,
+            4 => InputRejected,
+            5 => OutputRejected,
+            6 => TransientFailure,
+            7 => CachedFailure,
+            8 => TimedOut,
+            9 => MiscFailure,
+            10 => DependencyFailed,
+            11 => LogLimitExceeded,
+            12 => NotDeterministic,
+            13 => ResolvesToAlreadyValid,
+            14 => NoSubstituters,
+            _ => return None,
+        })
+    }
+
+    pub fn success(self) -> bool {
+        matches!(
+            self,
+            BuildStatus::Built
+                | BuildStatus::Substituted
+                | BuildStatus::AlreadyValid
+                | BuildStatus::ResolvesToAlreadyValid
+        )
+    }
+}
+
+/// The outcome of `build_derivation`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildResult {
+    pub status: BuildStatus,
+    pub error_msg: String,
+    pub times_built: u64,
+    pub is_non_deterministic: bool,
+    pub start_time: i64,
+    pub stop_time: i64,
+}
+
+/// What realising some paths would take (`queryMissing`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Missing {
+    pub will_build: BTreeSet<StorePath>,
+    pub will_substitute: BTreeSet<StorePath>,
+    pub unknown: BTreeSet<StorePath>,
+    pub download_size: u64,
+    pub nar_size: u64,
+}
+
+/// What the garbage collector is asked to do (the protocol's action codes 0–3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcAction {
+    ReturnLive = 0,
+    ReturnDead = 1,
+    DeleteDead = 2,
+    DeleteSpecific = 3,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcOptions {
+    pub action: GcAction,
+    pub paths: BTreeSet<StorePath>,
+    pub ignore_liveness: bool,
+    pub max_freed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GcResult {
+    /// Deleted (or, for the `Return*` actions, listed) paths, printed.
+    pub paths: Vec<String>,
+    pub bytes_freed: u64,
+}
+
+/// Roots and where each was found.
+pub type Roots = std::collections::BTreeMap<StorePath, BTreeSet<String>>;
+
+/// Every store: the local one, a daemon's, and later SSH and binary-cache stores. Commands
+/// reach their store only through this trait. Operations a store does not offer answer
+/// [`StoreError::Unsupported`].
 pub trait Store {
     /// The logical store directory.
     fn dir(&self) -> &StoreDir;
+
+    /// How the store is named in messages (`local`, `daemon`, `/tmp/chroot`, …).
+    fn uri(&self) -> String;
+
+    // ---- additions ----
 
     /// Adds `text` as a text path (`toFile`, `.drv` files) with references.
     fn add_text(
@@ -62,33 +245,144 @@ pub trait Store {
         filter: Filter<'_>,
     ) -> Result<StorePath, StoreError>;
 
+    /// Adds a content-addressed path from a dump of its contents: a NAR for `Recursive`,
+    /// the file's bytes for `Flat` (the daemon's `AddToStore`).
+    fn add_from_dump(
+        &self,
+        name: &str,
+        method: Ingestion,
+        algo: HashAlgo,
+        refs: &BTreeSet<StorePath>,
+        dump: &mut dyn Read,
+        repair: bool,
+    ) -> Result<PathInfo, StoreError>;
+
+    /// Adds a path with the metadata `info` from its NAR, which must hash to
+    /// `info.nar_hash`. With `check_sigs`, a path that is not content-addressed needs a
+    /// signature by a trusted key (when `require-sigs` is on).
+    fn add_nar(
+        &self,
+        info: &PathInfo,
+        nar: &mut dyn Read,
+        repair: bool,
+        check_sigs: bool,
+    ) -> Result<(), StoreError>;
+
+    /// Adds signatures to a valid path.
+    fn add_signatures(&self, _p: &StorePath, _sigs: &[String]) -> Result<(), StoreError> {
+        Err(self.unsupported("adding signatures"))
+    }
+
+    // ---- queries ----
+
     /// Whether `p` is registered as valid.
     fn is_valid(&self, p: &StorePath) -> Result<bool, StoreError>;
 
+    /// The metadata of `p`, or `None` when it is not valid.
+    fn path_info(&self, p: &StorePath) -> Result<Option<PathInfo>, StoreError>;
+
+    /// The metadata of a valid path; Nix's error for an invalid one.
+    fn query_path_info(&self, p: &StorePath) -> Result<PathInfo, StoreError> {
+        self.path_info(p)?.ok_or_else(|| {
+            StoreError::Other(format!("path '{}' is not valid", self.dir().display(p)))
+        })
+    }
+
+    /// Which of `paths` are valid.
+    fn query_valid_paths(
+        &self,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<BTreeSet<StorePath>, StoreError> {
+        let mut out = BTreeSet::new();
+        for p in paths {
+            if self.is_valid(p)? {
+                out.insert(p.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every valid path.
+    fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError>;
+
     /// The paths `p` refers to. A store that keeps no records knows none.
-    fn references(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(BTreeSet::new())
+    fn references(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(self.path_info(p)?.map(|i| i.references).unwrap_or_default())
     }
 
-    /// Where the bytes of `p` are on disk (differs from the logical path in a chroot store).
+    /// The valid paths that refer to `p`.
+    fn referrers(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError>;
+
+    /// The valid derivations that have `p` as an output.
+    fn valid_derivers(&self, p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError>;
+
+    /// The outputs of the derivation `drv` by name, as the store records them.
+    fn derivation_output_map(
+        &self,
+        drv: &StorePath,
+    ) -> Result<std::collections::BTreeMap<String, Option<StorePath>>, StoreError> {
+        let d = self.read_derivation(drv)?;
+        let mut out = std::collections::BTreeMap::new();
+        for (name, o) in &d.outputs {
+            let p = if o.path.is_empty() {
+                None
+            } else {
+                Some(self.dir().parse(&String::from_utf8_lossy(&o.path))?)
+            };
+            out.insert(String::from_utf8_lossy(name).into_owned(), p);
+        }
+        Ok(out)
+    }
+
+    /// The outputs of `drv` that have paths, by name.
+    fn derivation_output_paths(
+        &self,
+        drv: &StorePath,
+    ) -> Result<std::collections::BTreeMap<String, StorePath>, StoreError> {
+        Ok(self
+            .derivation_output_map(drv)?
+            .into_iter()
+            .filter_map(|(n, p)| Some((n, p?)))
+            .collect())
+    }
+
+    /// The valid path whose hash part is `hash`.
+    fn path_from_hash_part(&self, hash: &str) -> Result<Option<StorePath>, StoreError>;
+
+    /// Writes the NAR serialisation of the valid path `p`.
+    fn nar_from_path(&self, p: &StorePath, out: &mut dyn Write) -> Result<(), StoreError>;
+
+    /// Where the bytes of `p` can be read on this machine (differs from the logical path in
+    /// a chroot store).
     fn real_path(&self, p: &StorePath) -> PathBuf;
-
-    /// The local store behind this store, for the operations only it has (`nix-store`'s
-    /// queries, verification, import and export).
-    fn as_local(&self) -> Option<&crate::local::LocalStore> {
-        None
-    }
 
     /// Reads and parses a `.drv` from the store.
     fn read_derivation(&self, p: &StorePath) -> Result<Derivation, StoreError> {
         let real = self.real_path(p);
-        let text = std::fs::read(&real).map_err(|e| {
-            StoreError::Io(format!(
-                "opening file '{}': {}",
-                real.display(),
-                crate::io_reason(&e)
-            ))
-        })?;
+        let text = match std::fs::read(&real) {
+            Ok(t) => t,
+            Err(e) if self.is_valid(p).unwrap_or(false) => {
+                // Not readable here (another machine's store): ask the store for it.
+                let mut nar = Vec::new();
+                if self.nar_from_path(p, &mut nar).is_err() {
+                    return Err(StoreError::Io(format!(
+                        "opening file '{}': {}",
+                        real.display(),
+                        crate::io_reason(&e)
+                    )));
+                }
+                nar::regular_contents(&nar).ok_or_else(|| {
+                    StoreError::Other(format!("'{}' is not a regular file", self.dir().display(p)))
+                })?
+            }
+            Err(e) => {
+                return Err(StoreError::Io(format!(
+                    "opening file '{}': {}",
+                    real.display(),
+                    crate::io_reason(&e)
+                )))
+            }
+        };
         Derivation::parse(&text).map_err(|e| {
             StoreError::Other(format!(
                 "error parsing derivation '{}': {e}",
@@ -96,6 +390,172 @@ pub trait Store {
             ))
         })
     }
+
+    /// The build log of the derivation `drv`, if the store kept one.
+    fn build_log(&self, _drv: &StorePath) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Keeps `log` as the build log of `drv`.
+    fn add_build_log(&self, _drv: &StorePath, _log: &[u8]) -> Result<(), StoreError> {
+        Err(self.unsupported("adding build logs"))
+    }
+
+    // ---- building ----
+
+    /// Makes `targets` valid: builds the wanted outputs of derivations, and checks that
+    /// plain paths are valid.
+    fn build_paths(&self, _targets: &[DerivedPath], _mode: BuildMode) -> Result<(), StoreError> {
+        Err(self.unsupported("building"))
+    }
+
+    /// Builds a derivation given in full (whose inputs must be valid) without reading it
+    /// from the store.
+    fn build_derivation(
+        &self,
+        _drv_path: &StorePath,
+        _drv: &Derivation,
+        _mode: BuildMode,
+    ) -> Result<BuildResult, StoreError> {
+        Err(self.unsupported("building"))
+    }
+
+    /// What realising `targets` would build, substitute, or cannot do.
+    fn query_missing(&self, _targets: &[DerivedPath]) -> Result<Missing, StoreError> {
+        Err(self.unsupported("querying missing paths"))
+    }
+
+    /// Makes `p` valid, building or substituting it if needed.
+    fn ensure_path(&self, p: &StorePath) -> Result<(), StoreError> {
+        if self.is_valid(p)? {
+            Ok(())
+        } else {
+            Err(StoreError::Other(format!(
+                "path '{}' is not valid",
+                self.dir().display(p)
+            )))
+        }
+    }
+
+    // ---- roots and garbage ----
+
+    /// Keeps `p` from being garbage collected while this client lives.
+    fn add_temp_root(&self, _p: &StorePath) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Registers the symlink `link` (outside the store) as a garbage collector root.
+    fn add_indirect_root(&self, _link: &Path) -> Result<(), StoreError> {
+        Err(self.unsupported("adding garbage collector roots"))
+    }
+
+    /// The garbage collector roots. With `censor`, roots other users should not see are
+    /// reported under a placeholder name.
+    fn find_roots(&self, _censor: bool) -> Result<Roots, StoreError> {
+        Err(self.unsupported("finding garbage collector roots"))
+    }
+
+    /// Runs the garbage collector.
+    fn collect_garbage(&self, _opts: &GcOptions) -> Result<GcResult, StoreError> {
+        Err(self.unsupported("garbage collection"))
+    }
+
+    /// Deduplicates identical files through `.links`.
+    fn optimise_store(&self) -> Result<(), StoreError> {
+        Err(self.unsupported("optimising"))
+    }
+
+    /// `--verify`: returns whether errors remain.
+    fn verify_store(&self, _check_contents: bool, _repair: bool) -> Result<bool, StoreError> {
+        Err(self.unsupported("verifying"))
+    }
+
+    // ---- local administration ----
+
+    /// `--register-validity` / `--load-db`: registers the paths described in `r` (in
+    /// `--dump-db` format) whose bytes are already in place. Only a local store can.
+    fn register_validity(
+        &self,
+        _r: &mut dyn io::BufRead,
+        _reregister: bool,
+        _hash_given: bool,
+        _canonicalise: bool,
+    ) -> Result<(), StoreError> {
+        Err(self.unsupported("registering paths as valid"))
+    }
+
+    /// The error for an operation this store does not offer.
+    fn unsupported(&self, what: &str) -> StoreError {
+        StoreError::Unsupported(format!("{what} is not supported by store '{}'", self.uri()))
+    }
+}
+
+/// The closure of `start` under references (or referrers when `flip`), with the valid
+/// outputs of derivations (or the derivers of paths when `flip`) when `include_outputs`.
+pub fn closure(
+    store: &dyn Store,
+    start: &BTreeSet<StorePath>,
+    flip: bool,
+    include_outputs: bool,
+) -> Result<BTreeSet<StorePath>, StoreError> {
+    let mut done = BTreeSet::new();
+    let mut todo: Vec<StorePath> = start.iter().cloned().collect();
+    while let Some(p) = todo.pop() {
+        if done.contains(&p) {
+            continue;
+        }
+        let next: BTreeSet<StorePath> = if flip {
+            if !store.is_valid(&p)? {
+                return Err(StoreError::Other(format!(
+                    "path '{}' is not valid",
+                    store.dir().display(&p)
+                )));
+            }
+            let mut r = store.referrers(&p)?;
+            if include_outputs {
+                r.extend(store.valid_derivers(&p)?);
+            }
+            r
+        } else {
+            let mut r = store.query_path_info(&p)?.references;
+            if include_outputs && p.is_derivation() {
+                for o in store.derivation_output_paths(&p)?.into_values() {
+                    if store.is_valid(&o)? {
+                        r.insert(o);
+                    }
+                }
+            }
+            r
+        };
+        done.insert(p);
+        todo.extend(next.into_iter().filter(|n| !done.contains(n)));
+    }
+    Ok(done)
+}
+
+/// `paths` ordered so that every path comes before the paths it refers to (Nix's
+/// `topoSortPaths`). Invalid paths sort as if they had no references.
+pub fn topo_sort(
+    store: &dyn Store,
+    paths: &BTreeSet<StorePath>,
+) -> Result<Vec<StorePath>, StoreError> {
+    let mut refs = std::collections::BTreeMap::new();
+    for p in paths {
+        let r = store
+            .path_info(p)?
+            .map(|i| i.references)
+            .unwrap_or_default();
+        refs.insert(p.clone(), r);
+    }
+    crate::local::topo_sort(paths, &|p| refs.get(p).cloned().unwrap_or_default()).map_err(
+        |(a, b)| {
+            StoreError::Other(format!(
+                "cycle detected in the references of '{}' from '{}'",
+                store.dir().display(&a),
+                store.dir().display(&b)
+            ))
+        },
+    )
 }
 
 /// The content hash of `src` as `method`/`algo` hash it, and the path it gets.
@@ -141,6 +601,59 @@ impl ReadOnlyStore {
 impl Store for ReadOnlyStore {
     fn dir(&self) -> &StoreDir {
         &self.dir
+    }
+
+    fn uri(&self) -> String {
+        "readonly".into()
+    }
+
+    fn add_from_dump(
+        &self,
+        _name: &str,
+        _method: Ingestion,
+        _algo: HashAlgo,
+        _refs: &BTreeSet<StorePath>,
+        _dump: &mut dyn Read,
+        _repair: bool,
+    ) -> Result<crate::db::PathInfo, StoreError> {
+        Err(Store::unsupported(self, "adding paths"))
+    }
+
+    fn add_nar(
+        &self,
+        _info: &crate::db::PathInfo,
+        _nar: &mut dyn Read,
+        _repair: bool,
+        _check_sigs: bool,
+    ) -> Result<(), StoreError> {
+        Err(Store::unsupported(self, "adding paths"))
+    }
+
+    fn path_info(&self, _p: &StorePath) -> Result<Option<crate::db::PathInfo>, StoreError> {
+        Ok(None)
+    }
+
+    fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(BTreeSet::new())
+    }
+
+    fn referrers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(BTreeSet::new())
+    }
+
+    fn valid_derivers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(BTreeSet::new())
+    }
+
+    fn path_from_hash_part(&self, _hash: &str) -> Result<Option<StorePath>, StoreError> {
+        Ok(None)
+    }
+
+    fn nar_from_path(&self, p: &StorePath, _out: &mut dyn Write) -> Result<(), StoreError> {
+        Err(StoreError::Other(format!(
+            "path '{}' is not valid",
+            self.dir().display(p)
+        )))
     }
 
     fn add_text(

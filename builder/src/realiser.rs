@@ -1,0 +1,204 @@
+//! Building for the local store: the [`Realiser`] that [`LocalStore`]'s build operations
+//! call.
+
+use crate::{BuildError, BuildMode, BuildSettings, Builder, Target};
+use ferrix_store::derivation::Derivation;
+use ferrix_store::local::{LocalStore, Realiser};
+use ferrix_store::path::StorePath;
+use ferrix_store::store::{
+    BuildResult, BuildStatus, DerivedPath, Missing, OutputsSpec, Store, StoreError,
+};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// Builds with the settings it was given last.
+pub struct LocalRealiser {
+    settings: Mutex<BuildSettings>,
+}
+
+impl LocalRealiser {
+    pub fn new(settings: BuildSettings) -> LocalRealiser {
+        LocalRealiser {
+            settings: Mutex::new(settings),
+        }
+    }
+
+    /// Settings for the builds that start from now on (a daemon client's `SetOptions`).
+    pub fn set_settings(&self, settings: BuildSettings) {
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+
+    fn builder<'s>(&self, store: &'s LocalStore, mode: BuildMode) -> Builder<'s> {
+        let mut settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        settings.repair |= mode == BuildMode::Repair;
+        Builder::new(store, settings)
+    }
+}
+
+fn build_error(e: BuildError) -> StoreError {
+    StoreError::Build {
+        msg: e.msg,
+        status: e.status,
+    }
+}
+
+/// The derivation targets of `targets`; plain paths must be valid already (there are no
+/// substituters yet).
+fn split_targets(
+    store: &LocalStore,
+    targets: &[DerivedPath],
+) -> Result<(Vec<Target>, Vec<StorePath>), StoreError> {
+    let mut drvs = Vec::new();
+    let mut missing = Vec::new();
+    for t in targets {
+        match t {
+            DerivedPath::Opaque(p) => {
+                if !store.is_valid(p)? {
+                    missing.push(p.clone());
+                }
+            }
+            DerivedPath::Built { drv, outputs } => drvs.push(Target {
+                drv: drv.clone(),
+                outputs: match outputs {
+                    OutputsSpec::All => None,
+                    OutputsSpec::Names(n) => Some(n.clone()),
+                },
+            }),
+        }
+    }
+    Ok((drvs, missing))
+}
+
+fn no_substituter(store: &LocalStore, p: &StorePath) -> StoreError {
+    StoreError::Other(format!(
+        "path '{}' is required, but there is no substituter that can build it",
+        store.print(p)
+    ))
+}
+
+impl Realiser for LocalRealiser {
+    fn build_paths(
+        &self,
+        store: &LocalStore,
+        targets: &[DerivedPath],
+        mode: BuildMode,
+    ) -> Result<(), StoreError> {
+        let (drvs, missing) = split_targets(store, targets)?;
+        if let Some(p) = missing.first() {
+            return Err(no_substituter(store, p));
+        }
+        let mode = if mode == BuildMode::Check {
+            BuildMode::Check
+        } else {
+            BuildMode::Normal
+        };
+        let b = self.builder(store, mode);
+        b.realise(&drvs, mode, false).map_err(build_error)
+    }
+
+    fn build_derivation(
+        &self,
+        store: &LocalStore,
+        drv_path: &StorePath,
+        drv: &Derivation,
+        mode: BuildMode,
+    ) -> Result<BuildResult, StoreError> {
+        // The builder reads derivations from the store; one given only on the wire must be
+        // the one stored under its path.
+        let stored = store.is_valid(drv_path)? && {
+            let d = store.read_derivation(drv_path)?;
+            d.outputs == drv.outputs
+                && d.platform == drv.platform
+                && d.builder == drv.builder
+                && d.args == drv.args
+                && d.env == drv.env
+        };
+        if !stored {
+            return Err(StoreError::Other(format!(
+                "building derivation '{}' that is not in the store is not supported by Ferrix yet",
+                store.print(drv_path)
+            )));
+        }
+        let outputs: BTreeSet<String> = Store::derivation_output_paths(store, drv_path)?
+            .into_keys()
+            .collect();
+        let all_valid = Store::derivation_output_paths(store, drv_path)?
+            .values()
+            .all(|p| store.is_valid(p).unwrap_or(false));
+        let start = ferrix_store::db::now();
+        let inner_mode = if mode == BuildMode::Check {
+            BuildMode::Check
+        } else {
+            BuildMode::Normal
+        };
+        let r = self.builder(store, mode).realise(
+            &[Target {
+                drv: drv_path.clone(),
+                outputs: Some(outputs),
+            }],
+            inner_mode,
+            false,
+        );
+        let stop = ferrix_store::db::now();
+        Ok(match r {
+            Ok(()) => BuildResult {
+                status: if all_valid && mode == BuildMode::Normal {
+                    BuildStatus::AlreadyValid
+                } else {
+                    BuildStatus::Built
+                },
+                times_built: u64::from(!all_valid || mode != BuildMode::Normal),
+                start_time: start,
+                stop_time: stop,
+                ..BuildResult::default()
+            },
+            Err(e) => BuildResult {
+                status: status_of(e.status),
+                error_msg: e.msg,
+                start_time: start,
+                stop_time: stop,
+                ..BuildResult::default()
+            },
+        })
+    }
+
+    fn query_missing(
+        &self,
+        store: &LocalStore,
+        targets: &[DerivedPath],
+    ) -> Result<Missing, StoreError> {
+        let (drvs, unknown) = split_targets(store, targets)?;
+        let b = self.builder(store, BuildMode::Normal);
+        let will_build = b
+            .missing(&drvs, BuildMode::Normal)
+            .map_err(build_error)?
+            .into_iter()
+            .collect();
+        Ok(Missing {
+            will_build,
+            unknown: unknown.into_iter().collect(),
+            ..Missing::default()
+        })
+    }
+}
+
+/// The build status an exit status stands for (see [`crate::FailureKind::exit_status`]).
+fn status_of(exit: i32) -> BuildStatus {
+    if exit & 0x60 == 0x60 {
+        if exit & 0x01 != 0 {
+            BuildStatus::TimedOut
+        } else if exit & 0x08 != 0 {
+            BuildStatus::NotDeterministic
+        } else if exit & 0x02 != 0 {
+            BuildStatus::OutputRejected
+        } else {
+            BuildStatus::PermanentFailure
+        }
+    } else {
+        BuildStatus::MiscFailure
+    }
+}
