@@ -50,18 +50,21 @@ impl DerivedPath {
     }
 
     /// Parses the form of 1.30 and later. Output names are split at commas, empty ones
-    /// dropped, and `*` (or nothing) means all outputs, as in Nix.
+    /// dropped, and `*` (or nothing) means all outputs, as in Nix. (`*` alone after empty
+    /// names are dropped, as in `drv!*,`, also means all: no output can be called `*`.)
     pub fn parse(s: &str, dir: &StoreDir) -> Result<DerivedPath> {
         match s.split_once('!') {
             None => Ok(DerivedPath::Opaque(dir.parse_as_nix(s)?)),
-            Some((p, outs)) => Ok(DerivedPath::Built {
-                drv: dir.parse_as_nix(p)?,
-                outputs: if outs == "*" {
-                    BTreeSet::new()
-                } else {
-                    split_outputs(outs)
-                },
-            }),
+            Some((p, outs)) => {
+                let mut outputs = split_outputs(outs);
+                if outputs.len() == 1 && outputs.contains("*") {
+                    outputs.clear();
+                }
+                Ok(DerivedPath::Built {
+                    drv: dir.parse_as_nix(p)?,
+                    outputs,
+                })
+            }
         }
     }
 

@@ -40,10 +40,16 @@ pub use derived::{BuildMode, BuildResult, BuildStatus, DerivedPath, KeyedBuildRe
 pub use error::{Result, WireError};
 pub use framed::{FramedReader, FramedWriter};
 pub use handshake::{client_handshake, server_handshake, ClientInfo, ServerInfo};
-pub use logger::{ActivityType, Field, RemoteError, ResultType, StderrMsg};
+pub use logger::{
+    answer_read, ActivityType, Field, RemoteError, ResultType, StderrMsg, TunnelReader,
+    TunnelWriter,
+};
 pub use nar::{copy_nar, skip_nar};
 pub use op::Op;
-pub use path_info::{read_path_info, write_path_info, SubstitutablePathInfo};
+pub use path_info::{
+    read_multiple_entry_info, read_path_info, write_multiple_entry, write_path_info,
+    SubstitutablePathInfo,
+};
 pub use reply::{GcResult, MissingInfo, Reply};
 pub use request::{AddToStore, CaMethod, GcAction, GcOptions, Payload, RegisterDrvOutput, Request};
 pub use settings::{ClientSettings, Verbosity};

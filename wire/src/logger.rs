@@ -353,3 +353,110 @@ impl StderrMsg {
         }
     }
 }
+
+/// The most a [`TunnelReader`] asks for at once, and the most a client answers with
+/// ([`answer_read`]): a peer's `STDERR_READ` length is not trusted.
+pub const MAX_READ_REQUEST: usize = 64 * 1024;
+
+/// The server's reader of data the client sends on request (`ImportPaths`, and
+/// `AddToStoreNar` in 1.21 and 1.22): each read sends `STDERR_READ` with a length, and the
+/// client answers with a byte string of at most that many bytes; an empty one is the end.
+pub struct TunnelReader<R, W> {
+    from: R,
+    to: W,
+    done: bool,
+}
+
+impl<R: Read, W: Write> TunnelReader<R, W> {
+    pub fn new(from: R, to: W) -> Self {
+        TunnelReader {
+            from,
+            to,
+            done: false,
+        }
+    }
+
+    pub fn into_inner(self) -> (R, W) {
+        (self.from, self.to)
+    }
+}
+
+fn io_error(e: WireError) -> std::io::Error {
+    match e {
+        WireError::Io(e) => e,
+        WireError::Eof => std::io::ErrorKind::UnexpectedEof.into(),
+        e => std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+    }
+}
+
+impl<R: Read, W: Write> Read for TunnelReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() || self.done {
+            return Ok(0);
+        }
+        let want = buf.len().min(MAX_READ_REQUEST);
+        StderrMsg::Read(want as u64)
+            .write(&mut self.to, Version::CURRENT)
+            .map_err(io_error)?;
+        self.to.flush()?;
+        let data = crate::codec::read_bytes_max(&mut self.from, want as u64).map_err(io_error)?;
+        if data.is_empty() {
+            self.done = true;
+        }
+        buf[..data.len()].copy_from_slice(&data);
+        Ok(data.len())
+    }
+}
+
+/// The client's answer to `STDERR_READ` of `len` bytes: up to that many (and at most
+/// [`MAX_READ_REQUEST`]) read from `source`, sent as a byte string. Returns how many; 0
+/// tells the server the data is over.
+pub fn answer_read<R, W>(source: &mut R, w: &mut W, len: u64) -> Result<usize>
+where
+    R: Read + ?Sized,
+    W: Write + ?Sized,
+{
+    let n = usize::try_from(len).map_or(MAX_READ_REQUEST, |l| l.min(MAX_READ_REQUEST));
+    let mut buf = vec![0u8; n];
+    let got = loop {
+        match source.read(&mut buf) {
+            Ok(got) => break got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    write_bytes(w, &buf[..got])?;
+    w.flush()?;
+    Ok(got)
+}
+
+/// The server's writer of data for the client (`ExportPath`): each write goes out as a
+/// `STDERR_WRITE` message.
+pub struct TunnelWriter<W> {
+    to: W,
+}
+
+impl<W: Write> TunnelWriter<W> {
+    pub fn new(to: W) -> Self {
+        TunnelWriter { to }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.to
+    }
+}
+
+impl<W: Write> Write for TunnelWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        write_u64(&mut self.to, STDERR_WRITE).map_err(io_error)?;
+        write_bytes(&mut self.to, data).map_err(io_error)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.to.flush()
+    }
+}

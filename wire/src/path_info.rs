@@ -123,3 +123,31 @@ impl SubstitutablePathInfo {
         write_u64(w, self.nar_size)
     }
 }
+
+/// The path info format inside `AddMultipleToStore`'s framed stream.
+pub const MULTIPLE_FORMAT: Version = Version::new(1, 16);
+
+/// Writes one entry of `AddMultipleToStore`'s stream (into the framed writer): the path's
+/// info in format 16, with its path, then its NAR, copied from `nar` and checked.
+/// The stream itself starts with the number of entries ([`crate::codec::write_u64`]).
+pub fn write_multiple_entry<W, R>(
+    w: &mut W,
+    dir: &StoreDir,
+    info: &PathInfo,
+    nar: &mut R,
+) -> Result<()>
+where
+    W: Write + ?Sized,
+    R: Read + ?Sized,
+{
+    write_path_info(w, dir, info, MULTIPLE_FORMAT, true)?;
+    crate::copy_nar(nar, w)?;
+    Ok(())
+}
+
+/// Reads the info of one entry of `AddMultipleToStore`'s stream (from the framed reader);
+/// its NAR follows, to be taken with [`crate::copy_nar`]. Nix clears `ultimate` on what it
+/// receives this way; that is the server's business.
+pub fn read_multiple_entry_info<R: Read + ?Sized>(r: &mut R, dir: &StoreDir) -> Result<PathInfo> {
+    read_path_info(r, dir, MULTIPLE_FORMAT, None)
+}

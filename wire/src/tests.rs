@@ -891,6 +891,7 @@ pub(crate) fn decode_everything(data: &[u8], ver: Version) {
     let _ = server_handshake(&mut &data[..], &mut std::io::sink(), ver, "2.8.0");
     let _ = FramedReader::new(data).read_to_end(&mut Vec::new());
     let _ = copy_nar(&mut &data[..], &mut std::io::sink());
+    let _ = TunnelReader::new(data, std::io::sink()).read_to_end(&mut Vec::new());
     let _ = read_bytes_list(&mut &data[..]);
     let _ = read_string_map(&mut &data[..], "x");
 }
@@ -1403,4 +1404,70 @@ fn payload_kinds() {
         Payload::OnRequest
     );
     assert_eq!(Request::FindRoots.payload(Version::CURRENT), Payload::None);
+}
+
+#[test]
+fn tunnelled_data() {
+    // The client answers three STDERR_READ requests; an empty string ends the data.
+    let answers = cat(&[s("hel"), s("lo"), s("")]);
+    let mut requests = Vec::new();
+    let mut tr = TunnelReader::new(&answers[..], &mut requests);
+    let mut got = Vec::new();
+    tr.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"hello");
+    let mut c = Cursor::new(&requests[..]);
+    for _ in 0..3 {
+        let StderrMsg::Read(n) = StderrMsg::read(&mut c, Version::CURRENT).unwrap() else {
+            panic!("not a read request")
+        };
+        assert!(n > 0 && n <= logger::MAX_READ_REQUEST as u64);
+    }
+    // An answer longer than asked for is refused.
+    let long = s("0123456789");
+    let mut tr = TunnelReader::new(&long[..], Vec::new());
+    assert!(tr.read(&mut [0u8; 4]).is_err());
+    // The client's side.
+    let mut out = Vec::new();
+    assert_eq!(answer_read(&mut &b"abc"[..], &mut out, 2).unwrap(), 2);
+    assert_eq!(out, s("ab"));
+    let mut out = Vec::new();
+    assert_eq!(answer_read(&mut &b""[..], &mut out, 1 << 60).unwrap(), 0);
+    assert_eq!(out, s(""));
+    // ExportPath's data goes out as STDERR_WRITE messages.
+    let mut tw = TunnelWriter::new(Vec::new());
+    tw.write_all(b"xy").unwrap();
+    let out = tw.into_inner();
+    assert_eq!(out, cat(&[w(0x64617416), s("xy")]));
+}
+
+#[test]
+fn add_multiple_stream() {
+    let d = dir();
+    let mut nar = Vec::new();
+    ferrix_store::nar::dump_bytes(b"contents", false, &mut nar).unwrap();
+    let infos: Vec<PathInfo> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let p = StorePath::from_parts(&[1; 20], n).unwrap();
+            PathInfo::new(p, Hash::sha256(&nar), nar.len() as u64)
+        })
+        .collect();
+    let mut fw = FramedWriter::with_frame_size(Vec::new(), 7);
+    write_u64(&mut fw, infos.len() as u64).unwrap();
+    for i in &infos {
+        write_multiple_entry(&mut fw, &d, i, &mut &nar[..]).unwrap();
+    }
+    let buf = fw.finish().unwrap();
+    let mut fr = FramedReader::new(&buf[..]);
+    let n = read_u64(&mut fr).unwrap();
+    assert_eq!(n, 2);
+    for want in &infos {
+        let got = read_multiple_entry_info(&mut fr, &d).unwrap();
+        assert_eq!(&got, want);
+        let mut copy = Vec::new();
+        copy_nar(&mut fr, &mut copy).unwrap();
+        assert_eq!(copy, nar);
+    }
+    assert_eq!(fr.drain().unwrap(), 0);
+    assert!(fr.is_done());
 }
