@@ -21,6 +21,20 @@ impl Guarded {
         ferrix_eval::memory::allocation_failed();
         let p = retry();
         if p.is_null() && !ferrix_eval::memory::recoverable() {
+            use std::sync::atomic::Ordering;
+            let fd = ferrix::daemon_cmd::OOM_FD.load(Ordering::SeqCst);
+            if fd >= 0 {
+                let m = ferrix::daemon_cmd::OOM_MSG.load(Ordering::SeqCst);
+                let n = ferrix::daemon_cmd::OOM_LEN.load(Ordering::SeqCst);
+                // SAFETY: a daemon connection's process: `m`/`n` describe a leaked buffer
+                // that lives until the process ends, set before `fd` was; `write` and
+                // `_exit` neither allocate nor touch Rust state. The client gets Nix's
+                // `Nix daemon out of memory` error instead of a broken pipe.
+                unsafe {
+                    libc::write(fd, m.cast(), n);
+                    libc::_exit(1);
+                }
+            }
             let msg = ferrix_eval::memory::MESSAGE.as_bytes();
             // SAFETY: `write` reads `msg.len()` bytes from a live static string and `_exit`
             // ends the process at once; neither allocates nor touches Rust state, so both are

@@ -51,8 +51,7 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<DaemonArgs, i32> 
 /// Entry point of `nix-daemon`.
 pub fn main(inv: &Invocation, args: &[String]) -> i32 {
     match parse_args(inv, args) {
-        Ok(a) if a.stdio => inv.not_implemented(Some("--stdio")),
-        Ok(_) => inv.not_implemented(None),
+        Ok(a) => crate::daemon_cmd::run(&a),
         Err(code) => code,
     }
 }

@@ -1,0 +1,65 @@
+//! `nix-daemon`: serves the local store to clients of Nix's worker protocol.
+
+use crate::cli::DaemonArgs;
+use ferrix_daemon::DaemonConfig;
+use ferrix_store::{resolve, StoreKind};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+
+/// Where running out of memory is reported in a connection's process: the client's
+/// socket and the protocol message that says so (see `main.rs`'s allocator).
+pub static OOM_FD: AtomicI32 = AtomicI32::new(-1);
+pub static OOM_MSG: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+pub static OOM_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Prepares the out-of-memory report for a client of protocol `ver` on `fd`: the error
+/// `Nix daemon out of memory` as that version frames it.
+fn on_client(fd: RawFd, ver: ferrix_wire::Version) {
+    let mut msg = Vec::new();
+    let e =
+        ferrix_wire::StderrMsg::Error(ferrix_wire::RemoteError::new("Nix daemon out of memory"));
+    if e.write(&mut msg, ver).is_err() {
+        return;
+    }
+    // The message lives as long as the process.
+    let msg: &'static mut [u8] = Box::leak(msg.into_boxed_slice());
+    OOM_LEN.store(msg.len(), Ordering::SeqCst);
+    OOM_MSG.store(msg.as_mut_ptr(), Ordering::SeqCst);
+    OOM_FD.store(fd, Ordering::SeqCst);
+    // Out of memory is then a report to the client, not a recoverable evaluation error.
+    ferrix_eval::memory::set_recoverable(false);
+}
+
+/// Runs `nix-daemon`; returns the exit status.
+pub fn run(a: &DaemonArgs) -> i32 {
+    let opts = crate::store_setup::options(false, &a.common);
+    let store = match resolve(&opts) {
+        Ok(StoreKind::Local(cfg)) => cfg,
+        Ok(_) => {
+            eprintln!("error: nix-daemon serves a local store only");
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let cfg = DaemonConfig {
+        settings: a.common.config.clone(),
+        store,
+        socket: ferrix_store::open::state_dir_default().join("daemon-socket/socket"),
+        on_client,
+    };
+    let r = if a.stdio {
+        ferrix_daemon::run_stdio(&cfg)
+    } else {
+        ferrix_daemon::run_socket(&cfg)
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
