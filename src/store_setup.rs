@@ -51,10 +51,16 @@ pub fn open_store(opts: &StoreOptions, common: &CommonArgs) -> Result<Box<dyn St
             Ok(Box::new(store))
         }
         StoreKind::Dummy(_) => ferrix_store::open_store(opts),
-        StoreKind::Daemon { socket, .. } => Err(StoreError::Other(format!(
-            "Ferrix cannot use the Nix daemon at '{}' yet",
-            socket.display()
-        ))),
+        StoreKind::Daemon { socket, dir } => {
+            let store = ferrix_wire::client::DaemonStore::connect(
+                dir,
+                &socket,
+                ferrix_store::open::log_dir_default(),
+                client_settings(common),
+                Arc::new(print_event(common.verbosity)),
+            )?;
+            Ok(Box::new(store))
+        }
     }
 }
 
@@ -69,4 +75,72 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) {
     store.set_logger(Arc::new(print_log(common.verbosity)));
     let c = &common.config;
     store.set_signature_policy(c.require_sigs, c.trusted_public_keys.clone());
+}
+
+/// The settings a daemon client sends with `SetOptions`: the fixed fields, and every other
+/// setting whose value is not the default (except those Nix 2.8's client keeps to itself).
+pub fn client_settings(common: &CommonArgs) -> ferrix_wire::ClientSettings {
+    use ferrix_store::settings::{definition, Settings, DEFINITIONS};
+    let c = &common.config;
+    let defaults = Settings::default();
+    let fixed = [
+        "keep-failed",
+        "keep-going",
+        "fallback",
+        "max-jobs",
+        "max-silent-time",
+        "cores",
+        "substitute",
+        "show-trace",
+        "experimental-features",
+        "plugin-files",
+    ];
+    let mut overrides = std::collections::BTreeMap::new();
+    for d in DEFINITIONS {
+        if fixed.contains(&d.name) || definition(d.name).is_none() {
+            continue;
+        }
+        let v = c.get(d.name).unwrap_or_default();
+        if defaults.get(d.name).unwrap_or_default() != v {
+            overrides.insert(d.name.to_string(), v);
+        }
+    }
+    ferrix_wire::ClientSettings {
+        keep_failed: c.keep_failed,
+        keep_going: c.keep_going,
+        try_fallback: c.fallback,
+        verbosity: ferrix_wire::Verbosity(u32::from(common.verbosity)),
+        max_build_jobs: u32::try_from(c.max_jobs.0).unwrap_or(u32::MAX),
+        max_silent_time: u32::try_from(c.max_silent_time.max(0)).unwrap_or(u32::MAX),
+        verbose_build: !common.no_build_output,
+        build_cores: u32::try_from(c.cores).unwrap_or(u32::MAX),
+        use_substitutes: c.substitute,
+        overrides,
+    }
+}
+
+/// Prints what a daemon says as Nix's client does: messages as they are, the descriptions
+/// of activities at the verbosity they are for, and build output.
+pub fn print_event(verbosity: u8) -> impl Fn(ferrix_wire::client::Event<'_>) + Send + Sync {
+    move |e| {
+        use ferrix_wire::client::Event;
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let ansi = crate::log::should_ansi();
+        let mut line = |t: &[u8]| {
+            let shown = crate::log::filter_ansi(t, !ansi);
+            let _ = err.write_all(&shown);
+            let _ = err.write_all(b"\n");
+        };
+        match e {
+            Event::Message(t) | Event::BuildLine(t) => line(t),
+            Event::Activity { level, text } => {
+                if !text.is_empty() && level.0 <= u32::from(verbosity) {
+                    let mut t = text.to_vec();
+                    t.extend_from_slice(b"...");
+                    line(&t);
+                }
+            }
+        }
+    }
 }

@@ -6,7 +6,6 @@
 //! and each client's settings, build users and interrupts stay its own. Clients are
 //! identified with `SO_PEERCRED` and checked against `allowed-users` and `trusted-users`.
 
-pub mod convert;
 pub mod listener;
 pub mod trust;
 pub mod worker;

@@ -1,7 +1,6 @@
 //! One client connection of the worker protocol: the greeting, then operation after
 //! operation against the local store, with the log tunnelled to the client.
 
-use crate::convert;
 use ferrix_builder::realiser::LocalRealiser;
 use ferrix_builder::BuildSettings;
 use ferrix_store::local::{LocalConfig, LocalStore, Log};
@@ -10,6 +9,7 @@ use ferrix_store::settings::{MaxJobs, Origin, Settings};
 use ferrix_store::store::{BuildMode, DerivedPath, Store, StoreError};
 use ferrix_store::{HashAlgo, PathInfo};
 use ferrix_wire::codec::{read_bytes_max, read_u64};
+use ferrix_wire::convert;
 use ferrix_wire::{
     AddToStore, CaMethod, ClientSettings, FramedReader, KeyedBuildResult, Payload, RemoteError,
     Reply, Request, StderrMsg, Verbosity, Version, WireError,

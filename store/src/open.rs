@@ -56,7 +56,8 @@ pub fn state_dir_default() -> PathBuf {
     PathBuf::from(env("NIX_STATE_DIR").unwrap_or_else(|| "/nix/var/nix".into()))
 }
 
-fn log_dir_default() -> PathBuf {
+/// `NIX_LOG_DIR`, or `/nix/var/log/nix`.
+pub fn log_dir_default() -> PathBuf {
     PathBuf::from(env("NIX_LOG_DIR").unwrap_or_else(|| "/nix/var/log/nix".into()))
 }
 

@@ -21,7 +21,9 @@
 //! Payloads of unknown length are either [`framed`] or a NAR sent inline, whose end only a
 //! parser finds ([`copy_nar`]).
 
+pub mod client;
 pub mod codec;
+pub mod convert;
 pub mod derivation;
 pub mod derived;
 mod error;

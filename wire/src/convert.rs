@@ -1,0 +1,261 @@
+//! Between the protocol's types and the store's (the `Store` trait's).
+
+use ferrix_store::derivation::{Derivation, Output};
+use ferrix_store::path::StoreDir;
+use ferrix_store::store::{
+    BuildMode, BuildResult, BuildStatus, DerivedPath, GcAction, GcOptions, Missing, OutputsSpec,
+    StoreError,
+};
+
+pub fn derived_path(p: &crate::DerivedPath) -> DerivedPath {
+    match p {
+        crate::DerivedPath::Opaque(p) => DerivedPath::Opaque(p.clone()),
+        crate::DerivedPath::Built { drv, outputs } => DerivedPath::Built {
+            drv: drv.clone(),
+            outputs: if outputs.is_empty() || outputs.contains("*") {
+                OutputsSpec::All
+            } else {
+                OutputsSpec::Names(outputs.clone())
+            },
+        },
+    }
+}
+
+/// The protocol's form of a build request.
+pub fn to_wire_derived_path(p: &DerivedPath) -> crate::DerivedPath {
+    match p {
+        DerivedPath::Opaque(p) => crate::DerivedPath::Opaque(p.clone()),
+        DerivedPath::Built { drv, outputs } => crate::DerivedPath::Built {
+            drv: drv.clone(),
+            outputs: match outputs {
+                OutputsSpec::All => Default::default(),
+                OutputsSpec::Names(n) => n.clone(),
+            },
+        },
+    }
+}
+
+pub fn to_wire_build_mode(m: BuildMode) -> crate::BuildMode {
+    match m {
+        BuildMode::Normal => crate::BuildMode::Normal,
+        BuildMode::Repair => crate::BuildMode::Repair,
+        BuildMode::Check => crate::BuildMode::Check,
+    }
+}
+
+pub fn from_wire_missing(m: crate::MissingInfo) -> Missing {
+    Missing {
+        will_build: m.will_build,
+        will_substitute: m.will_substitute,
+        unknown: m.unknown,
+        download_size: m.download_size,
+        nar_size: m.nar_size,
+    }
+}
+
+pub fn to_wire_gc_options(o: &GcOptions) -> crate::GcOptions {
+    crate::GcOptions {
+        action: match o.action {
+            GcAction::ReturnLive => crate::request::GcAction::ReturnLive,
+            GcAction::ReturnDead => crate::request::GcAction::ReturnDead,
+            GcAction::DeleteDead => crate::request::GcAction::DeleteDead,
+            GcAction::DeleteSpecific => crate::request::GcAction::DeleteSpecific,
+        },
+        paths_to_delete: o.paths.clone(),
+        ignore_liveness: o.ignore_liveness,
+        max_freed: o.max_freed,
+    }
+}
+
+/// The protocol's form of a derivation to build (its input derivations are left out).
+pub fn to_wire_derivation(
+    d: &Derivation,
+    dir: &StoreDir,
+) -> Result<crate::BasicDerivation, StoreError> {
+    let text = |b: &[u8], what: &str| {
+        String::from_utf8(b.to_vec())
+            .map_err(|_| StoreError::Other(format!("{what} of a derivation is not UTF-8")))
+    };
+    let mut outputs = std::collections::BTreeMap::new();
+    for (name, o) in &d.outputs {
+        let path = if o.path.is_empty() {
+            None
+        } else {
+            Some(dir.parse(&text(&o.path, "an output path")?)?)
+        };
+        outputs.insert(
+            text(name, "an output name")?,
+            crate::DerivationOutput {
+                path,
+                hash_algo: text(&o.hash_algo, "an output hash algorithm")?,
+                hash: text(&o.hash, "an output hash")?,
+            },
+        );
+    }
+    let mut input_srcs = std::collections::BTreeSet::new();
+    for s in &d.input_srcs {
+        input_srcs.insert(dir.parse(&text(s, "an input source")?)?);
+    }
+    Ok(crate::BasicDerivation {
+        outputs,
+        input_srcs,
+        platform: d.platform.clone(),
+        builder: d.builder.clone(),
+        args: d.args.clone(),
+        env: d.env.clone(),
+    })
+}
+
+pub fn from_wire_build_result(r: &crate::BuildResult) -> BuildResult {
+    BuildResult {
+        status: BuildStatus::from_code(r.status.code()).unwrap_or(BuildStatus::MiscFailure),
+        error_msg: String::from_utf8_lossy(&r.error_msg).into_owned(),
+        times_built: u64::from(r.times_built),
+        is_non_deterministic: r.is_non_deterministic,
+        start_time: r.start_time,
+        stop_time: r.stop_time,
+    }
+}
+
+pub fn build_mode(m: crate::BuildMode) -> BuildMode {
+    match m {
+        crate::BuildMode::Normal => BuildMode::Normal,
+        crate::BuildMode::Repair => BuildMode::Repair,
+        crate::BuildMode::Check => BuildMode::Check,
+    }
+}
+
+pub fn missing(m: Missing) -> crate::MissingInfo {
+    crate::MissingInfo {
+        will_build: m.will_build,
+        will_substitute: m.will_substitute,
+        unknown: m.unknown,
+        download_size: m.download_size,
+        nar_size: m.nar_size,
+    }
+}
+
+pub fn gc_options(o: &crate::GcOptions) -> GcOptions {
+    GcOptions {
+        action: match o.action {
+            crate::request::GcAction::ReturnLive => GcAction::ReturnLive,
+            crate::request::GcAction::ReturnDead => GcAction::ReturnDead,
+            crate::request::GcAction::DeleteDead => GcAction::DeleteDead,
+            crate::request::GcAction::DeleteSpecific => GcAction::DeleteSpecific,
+        },
+        paths: o.paths_to_delete.clone(),
+        ignore_liveness: o.ignore_liveness,
+        max_freed: o.max_freed,
+    }
+}
+
+/// The derivation a `BuildDerivation` request carries (it names no input derivations).
+pub fn derivation(d: &crate::BasicDerivation, dir: &StoreDir) -> Derivation {
+    Derivation {
+        outputs: d
+            .outputs
+            .iter()
+            .map(|(name, o)| {
+                (
+                    name.as_bytes().to_vec(),
+                    Output {
+                        path: o
+                            .path
+                            .as_ref()
+                            .map(|p| dir.display(p).into_bytes())
+                            .unwrap_or_default(),
+                        hash_algo: o.hash_algo.as_bytes().to_vec(),
+                        hash: o.hash.as_bytes().to_vec(),
+                    },
+                )
+            })
+            .collect(),
+        input_drvs: Default::default(),
+        input_srcs: d
+            .input_srcs
+            .iter()
+            .map(|p| dir.display(p).into_bytes())
+            .collect(),
+        platform: d.platform.clone(),
+        builder: d.builder.clone(),
+        args: d.args.clone(),
+        env: d.env.clone(),
+    }
+}
+
+fn status(s: BuildStatus) -> crate::BuildStatus {
+    use crate::BuildStatus as W;
+    match s {
+        BuildStatus::Built => W::Built,
+        BuildStatus::Substituted => W::Substituted,
+        BuildStatus::AlreadyValid => W::AlreadyValid,
+        BuildStatus::PermanentFailure => W::PermanentFailure,
+        BuildStatus::InputRejected => W::InputRejected,
+        BuildStatus::OutputRejected => W::OutputRejected,
+        BuildStatus::TransientFailure => W::TransientFailure,
+        BuildStatus::CachedFailure => W::CachedFailure,
+        BuildStatus::TimedOut => W::TimedOut,
+        BuildStatus::MiscFailure => W::MiscFailure,
+        BuildStatus::DependencyFailed => W::DependencyFailed,
+        BuildStatus::LogLimitExceeded => W::LogLimitExceeded,
+        BuildStatus::NotDeterministic => W::NotDeterministic,
+        BuildStatus::ResolvesToAlreadyValid => W::ResolvesToAlreadyValid,
+        BuildStatus::NoSubstituters => W::NoSubstituters,
+    }
+}
+
+pub fn build_result(r: &BuildResult) -> crate::BuildResult {
+    let mut w = crate::BuildResult::new(status(r.status), r.error_msg.clone());
+    w.times_built = u32::try_from(r.times_built).unwrap_or(u32::MAX);
+    w.is_non_deterministic = r.is_non_deterministic;
+    w.start_time = r.start_time;
+    w.stop_time = r.stop_time;
+    w
+}
+
+/// The status of a failed build request.
+pub fn failure_status(e: &StoreError) -> crate::BuildStatus {
+    match e {
+        StoreError::Build { status, .. } if status & 0x60 == 0x60 => {
+            if status & 0x01 != 0 {
+                crate::BuildStatus::TimedOut
+            } else {
+                crate::BuildStatus::PermanentFailure
+            }
+        }
+        _ => crate::BuildStatus::MiscFailure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrix_store::path::StorePath;
+
+    #[test]
+    fn derived_paths_keep_their_outputs() {
+        let drv = StorePath::from_base_name("ivlnvab4q9c7wbsvbfsvgaa15j9p6206-x.drv").unwrap();
+        let all = crate::DerivedPath::Built {
+            drv: drv.clone(),
+            outputs: ["*".to_string()].into(),
+        };
+        assert_eq!(
+            derived_path(&all),
+            DerivedPath::Built {
+                drv: drv.clone(),
+                outputs: OutputsSpec::All
+            }
+        );
+        let some = crate::DerivedPath::Built {
+            drv: drv.clone(),
+            outputs: ["dev".to_string(), "out".to_string()].into(),
+        };
+        assert_eq!(
+            derived_path(&some),
+            DerivedPath::Built {
+                drv,
+                outputs: OutputsSpec::Names(["dev".to_string(), "out".to_string()].into())
+            }
+        );
+    }
+}
