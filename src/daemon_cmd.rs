@@ -47,7 +47,7 @@ pub fn run(a: &DaemonArgs) -> i32 {
     let cfg = DaemonConfig {
         settings: a.common.config.clone(),
         store,
-        socket: ferrix_store::open::state_dir_default().join("daemon-socket/socket"),
+        socket: ferrix_store::open::daemon_socket_default(),
         on_client,
     };
     let r = if a.stdio {

@@ -51,6 +51,14 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The daemon's socket: `NIX_DAEMON_SOCKET_PATH`, or `daemon-socket/socket` in the state
+/// directory.
+pub fn daemon_socket_default() -> PathBuf {
+    env("NIX_DAEMON_SOCKET_PATH")
+        .map(|p| absolute(&p))
+        .unwrap_or_else(|| state_dir_default().join("daemon-socket/socket"))
+}
+
 /// `NIX_STATE_DIR`, or `/nix/var/nix`.
 pub fn state_dir_default() -> PathBuf {
     PathBuf::from(env("NIX_STATE_DIR").unwrap_or_else(|| "/nix/var/nix".into()))
@@ -169,7 +177,10 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             if writable || opts.read_only {
                 return Ok(local(None));
             }
-            let socket = state.join("daemon-socket/socket");
+            let socket = match env("NIX_DAEMON_SOCKET_PATH") {
+                Some(p) => absolute(&p),
+                None => state.join("daemon-socket/socket"),
+            };
             if socket.exists() {
                 return Ok(StoreKind::Daemon {
                     socket,
@@ -204,7 +215,7 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
         "daemon" => Ok(StoreKind::Daemon {
             socket: param("path")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| state_dir_default().join("daemon-socket/socket")),
+                .unwrap_or_else(daemon_socket_default),
             dir: store_dir.clone(),
         }),
         b if b.starts_with("unix://") => Ok(StoreKind::Daemon {
