@@ -878,7 +878,7 @@ impl Builder<'_> {
         let store = self.store;
         let drv_name = self.print(&node.path);
         let builder = String::from_utf8_lossy(&node.drv.builder).into_owned();
-        if builder != "builtin:fetchurl" {
+        if builder != "builtin:fetchurl" && builder != "builtin:buildenv" {
             return Err(Failure::permanent(format!(
                 "unsupported builtin builder '{}'",
                 builder.trim_start_matches("builtin:")
@@ -903,7 +903,26 @@ impl Builder<'_> {
             self.settings.log_lines,
         )
         .map_err(|e| Failure::other(format!("opening the build log: {e}")))?;
-        let r = super::fetchurl::fetchurl(&node.drv.env, &tmp);
+        let r = if builder == "builtin:buildenv" {
+            let dir = store.dir().clone();
+            let real_dir = store.config().real_dir.clone();
+            let real = move |p: &Path| -> PathBuf {
+                let s = p.to_string_lossy();
+                match s.strip_prefix(dir.as_str()) {
+                    Some(rest) if rest.starts_with('/') => {
+                        real_dir.join(rest.trim_start_matches('/'))
+                    }
+                    _ => p.to_path_buf(),
+                }
+            };
+            super::buildenv::buildenv(&node.drv.env, &tmp, &real).map(|warnings| {
+                for w in warnings {
+                    log.write(format!("warning: {w}\n").as_bytes());
+                }
+            })
+        } else {
+            super::fetchurl::fetchurl(&node.drv.env, &tmp)
+        };
         if let Err(e) = &r {
             log.write(format!("error: {e}\n").as_bytes());
         }

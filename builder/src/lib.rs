@@ -8,6 +8,7 @@
 //! - [`outputs`]: checking and registering what a build produced;
 //! - [`fetchurl`]: the `builtin:fetchurl` builder.
 
+pub mod buildenv;
 pub mod env;
 pub mod fetchurl;
 mod goal;

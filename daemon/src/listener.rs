@@ -149,6 +149,7 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         settings: cfg.settings.clone(),
         store: cfg.store.clone(),
         trusted,
+        user: Some((peer.user.clone(), peer.uid)),
     };
     let fd = stream.as_raw_fd();
     let out = stream.try_clone()?;
@@ -163,6 +164,7 @@ pub fn run_stdio(cfg: &DaemonConfig) -> io::Result<()> {
         settings: cfg.settings.clone(),
         store: cfg.store.clone(),
         trusted: true,
+        user: None,
     };
     watch_hangup(0);
     let on_client = cfg.on_client;

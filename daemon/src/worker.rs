@@ -41,6 +41,9 @@ pub struct Context {
     pub store: LocalConfig,
     /// Whether the client is in `trusted-users`.
     pub trusted: bool,
+    /// The client's user name and uid, when known: it gets its own directories under
+    /// `profiles/per-user` and `gcroots/per-user`, as with Nix's daemon.
+    pub user: Option<(String, u32)>,
 }
 
 /// The side channel to the client: log lines, activity messages and errors, each sent while
@@ -244,11 +247,40 @@ fn install_sinks(tunnel: &Shared) {
 
 fn open_store(ctx: &Context) -> Result<LocalStore, StoreError> {
     let store = LocalStore::open(ctx.store.clone())?;
+    if let Some((name, uid)) = &ctx.user {
+        create_user_dirs(&ctx.store.state_dir, name, *uid)?;
+    }
     store.set_signature_policy(
         ctx.settings.require_sigs,
         ctx.settings.trusted_public_keys.clone(),
     );
     Ok(store)
+}
+
+/// `profiles/per-user/NAME` and `gcroots/per-user/NAME`, owned by the user.
+fn create_user_dirs(state: &std::path::Path, name: &str, uid: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    for d in ["profiles", "gcroots"] {
+        let dir = state.join(d).join("per-user").join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StoreError::Io(format!(
+                "creating directory '{}': {}",
+                dir.display(),
+                ferrix_store::io_reason(&e)
+            ))
+        })?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(nix::unistd::getgid().as_raw())).map_err(
+            |e| {
+                StoreError::Io(format!(
+                    "changing owner of directory '{}': {}",
+                    dir.display(),
+                    ferrix_store::io_reason(&e)
+                ))
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// The build settings of `s` for builds the daemon runs: the client prints what will be
