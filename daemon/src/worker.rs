@@ -608,7 +608,7 @@ impl<R: Read> Conn<'_, R> {
                 mode,
             } => {
                 let mode = self.build_mode(mode)?;
-                let drv = convert::derivation(&drv, self.dir());
+                let drv = drv.to_derivation(self.dir());
                 // Nix lets untrusted users build only content-addressed derivations; Ferrix
                 // builds derivations from the store, whose outputs the store checked.
                 if !self.trusted() && !store.is_valid(&drv_path)? {

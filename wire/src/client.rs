@@ -174,9 +174,7 @@ impl DaemonStore {
                             "the Nix daemon asked for data no operation sends".into(),
                         ));
                     };
-                    let mut buf = vec![0u8; n.min(1 << 16) as usize];
-                    let got = src.read(&mut buf)?;
-                    crate::codec::write_bytes(&mut c.w, &buf[..got])?;
+                    crate::answer_read(src, &mut c.w, n)?;
                     c.w.flush()?;
                 }
                 StderrMsg::Write(data) => match sink.as_deref_mut() {
@@ -487,7 +485,7 @@ impl Store for DaemonStore {
     ) -> Result<BuildResult, StoreError> {
         let req = Request::BuildDerivation {
             drv_path: drv_path.clone(),
-            drv: Box::new(convert::to_wire_derivation(drv, &self.dir)?),
+            drv: Box::new(crate::BasicDerivation::from_derivation(drv, &self.dir)?),
             mode: convert::to_wire_build_mode(mode),
         };
         match self.call(req)? {

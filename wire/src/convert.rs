@@ -1,7 +1,5 @@
 //! Between the protocol's types and the store's (the `Store` trait's).
 
-use ferrix_store::derivation::{Derivation, Output};
-use ferrix_store::path::StoreDir;
 use ferrix_store::store::{
     BuildMode, BuildResult, BuildStatus, DerivedPath, GcAction, GcOptions, Missing, OutputsSpec,
     StoreError,
@@ -67,45 +65,6 @@ pub fn to_wire_gc_options(o: &GcOptions) -> crate::GcOptions {
     }
 }
 
-/// The protocol's form of a derivation to build (its input derivations are left out).
-pub fn to_wire_derivation(
-    d: &Derivation,
-    dir: &StoreDir,
-) -> Result<crate::BasicDerivation, StoreError> {
-    let text = |b: &[u8], what: &str| {
-        String::from_utf8(b.to_vec())
-            .map_err(|_| StoreError::Other(format!("{what} of a derivation is not UTF-8")))
-    };
-    let mut outputs = std::collections::BTreeMap::new();
-    for (name, o) in &d.outputs {
-        let path = if o.path.is_empty() {
-            None
-        } else {
-            Some(dir.parse(&text(&o.path, "an output path")?)?)
-        };
-        outputs.insert(
-            text(name, "an output name")?,
-            crate::DerivationOutput {
-                path,
-                hash_algo: text(&o.hash_algo, "an output hash algorithm")?,
-                hash: text(&o.hash, "an output hash")?,
-            },
-        );
-    }
-    let mut input_srcs = std::collections::BTreeSet::new();
-    for s in &d.input_srcs {
-        input_srcs.insert(dir.parse(&text(s, "an input source")?)?);
-    }
-    Ok(crate::BasicDerivation {
-        outputs,
-        input_srcs,
-        platform: d.platform.clone(),
-        builder: d.builder.clone(),
-        args: d.args.clone(),
-        env: d.env.clone(),
-    })
-}
-
 pub fn from_wire_build_result(r: &crate::BuildResult) -> BuildResult {
     BuildResult {
         status: BuildStatus::from_code(r.status.code()).unwrap_or(BuildStatus::MiscFailure),
@@ -146,40 +105,6 @@ pub fn gc_options(o: &crate::GcOptions) -> GcOptions {
         paths: o.paths_to_delete.clone(),
         ignore_liveness: o.ignore_liveness,
         max_freed: o.max_freed,
-    }
-}
-
-/// The derivation a `BuildDerivation` request carries (it names no input derivations).
-pub fn derivation(d: &crate::BasicDerivation, dir: &StoreDir) -> Derivation {
-    Derivation {
-        outputs: d
-            .outputs
-            .iter()
-            .map(|(name, o)| {
-                (
-                    name.as_bytes().to_vec(),
-                    Output {
-                        path: o
-                            .path
-                            .as_ref()
-                            .map(|p| dir.display(p).into_bytes())
-                            .unwrap_or_default(),
-                        hash_algo: o.hash_algo.as_bytes().to_vec(),
-                        hash: o.hash.as_bytes().to_vec(),
-                    },
-                )
-            })
-            .collect(),
-        input_drvs: Default::default(),
-        input_srcs: d
-            .input_srcs
-            .iter()
-            .map(|p| dir.display(p).into_bytes())
-            .collect(),
-        platform: d.platform.clone(),
-        builder: d.builder.clone(),
-        args: d.args.clone(),
-        env: d.env.clone(),
     }
 }
 
