@@ -432,3 +432,46 @@ fn out_of_memory_is_reported_to_the_client() {
     let mut s2 = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
     greet(&mut s2);
 }
+
+#[test]
+fn nix_client_shows_the_same_build_log_from_both_daemons() {
+    if !have_tools() {
+        return;
+    }
+    let mut logs = Vec::new();
+    for daemon in [Kind::Nix, Kind::Ferrix] {
+        let d = Daemon::start(daemon, "");
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        std::fs::write(w.join("graph.nix"), GRAPH).unwrap();
+        let build = client(Kind::Nix, "build", &d, w, &["graph.nix", "--no-out-link"]);
+        let check = client(
+            Kind::Nix,
+            "build",
+            &d,
+            w,
+            &["--check", "graph.nix", "--no-out-link"],
+        );
+        let quiet = client(
+            Kind::Nix,
+            "build",
+            &d,
+            w,
+            &["--check", "-Q", "graph.nix", "--no-out-link"],
+        );
+        let text = |o: &Output| {
+            format!(
+                "{:?}\n{}{}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        };
+        logs.push([text(&build), text(&check), text(&quiet)]);
+    }
+    assert_eq!(logs[0], logs[1]);
+    assert!(logs[1][0].contains("building '/nix/store/"));
+    assert!(logs[1][0].contains("\nbuilding top\n"));
+    assert!(logs[1][1].contains("checking outputs of '/nix/store/"));
+    assert!(!logs[1][2].contains("building top"));
+}

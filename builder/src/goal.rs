@@ -138,7 +138,9 @@ impl Builder<'_> {
             enforce: self.settings.enforce_determinism,
         };
         while round.index <= round.total {
-            self.build_one_inner(node, cancel, &mut round)?;
+            let r = self.build_one_inner(node, cancel, &mut round);
+            super::emit(super::Output::BuildStop(&node.path));
+            r?;
             round.index += 1;
         }
         if !was_valid && !node.check && !self.settings.post_build_hook.is_empty() {
@@ -224,15 +226,21 @@ impl Builder<'_> {
                 offered.join(", ")
             )));
         }
-        eprint_line(&if node.check {
-            format!("checking outputs of '{drv_name}'...")
+        let text = if node.check {
+            format!("checking outputs of '{drv_name}'")
         } else if round.total > 1 {
             format!(
-                "building '{drv_name}' (round {}/{})...",
+                "building '{drv_name}' (round {}/{})",
                 round.index, round.total
             )
         } else {
-            format!("building '{drv_name}'...")
+            format!("building '{drv_name}'")
+        };
+        super::emit(super::Output::BuildStart {
+            drv: &node.path,
+            text: &text,
+            round: round.index,
+            rounds: round.total,
         });
 
         // The input closure: sources and the needed outputs of input derivations.

@@ -315,6 +315,15 @@ pub enum Output<'a> {
     Message(&'a str),
     /// A line the builder of a derivation wrote (escape sequences already filtered).
     BuildLine(&'a StorePath, &'a [u8]),
+    /// A derivation's build starts; `text` says so (`building '…'`, without the dots).
+    BuildStart {
+        drv: &'a StorePath,
+        text: &'a str,
+        round: u64,
+        rounds: u64,
+    },
+    /// A derivation's build ended (after its start, or without one when nothing was built).
+    BuildStop(&'a StorePath),
 }
 
 type Sink = Box<dyn Fn(Output<'_>) + Send + Sync>;
@@ -341,6 +350,11 @@ pub(crate) fn emit(o: Output<'_>) {
                 Output::BuildLine(_, l) => {
                     let _ = e.write_all(l);
                 }
+                Output::BuildStart { text, .. } => {
+                    let _ = e.write_all(text.as_bytes());
+                    let _ = e.write_all(b"...");
+                }
+                Output::BuildStop(_) => return,
             }
             let _ = e.write_all(b"\n");
         }

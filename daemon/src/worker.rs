@@ -11,8 +11,8 @@ use ferrix_store::{HashAlgo, PathInfo};
 use ferrix_wire::codec::{read_bytes_max, read_u64};
 use ferrix_wire::convert;
 use ferrix_wire::{
-    AddToStore, CaMethod, ClientSettings, FramedReader, KeyedBuildResult, Payload, RemoteError,
-    Reply, Request, StderrMsg, Verbosity, Version, WireError,
+    AddToStore, CaMethod, ClientSettings, Field, FramedReader, KeyedBuildResult, Payload,
+    RemoteError, Reply, Request, StderrMsg, Verbosity, Version, WireError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, Read, Write};
@@ -60,6 +60,8 @@ struct Tunnel {
     build_output: bool,
     /// A write failed: the client is gone.
     broken: bool,
+    /// The store directory, for the paths in activity fields.
+    dir: StoreDir,
 }
 
 type Shared = Arc<Mutex<Tunnel>>;
@@ -84,7 +86,11 @@ impl Tunnel {
         }
         let mut text = line.to_vec();
         text.push(b'\n');
-        let m = StderrMsg::Next(text);
+        self.emit(StderrMsg::Next(text));
+    }
+
+    /// Sends `m` now, or when the client next waits for an operation.
+    fn emit(&mut self, m: StderrMsg) {
         if self.can_send {
             self.send(&m);
         } else {
@@ -160,6 +166,7 @@ pub fn serve(
         verbosity: Verbosity::INFO,
         build_output: true,
         broken: false,
+        dir: StoreDir::new(ctx.store.store_dir.as_str()),
     }));
     install_sinks(&tunnel);
 
@@ -229,16 +236,63 @@ pub fn serve(
     }
 }
 
-/// The builder's output and the store's messages go to the client.
+/// The builder's output and the store's messages go to the client: each build as an
+/// activity whose log lines are its results (for clients of 1.20 and later; older ones get
+/// plain lines).
 fn install_sinks(tunnel: &Shared) {
     let t = tunnel.clone();
+    let activities: Mutex<BTreeMap<StorePath, u64>> = Mutex::new(BTreeMap::new());
+    let next_id = std::sync::atomic::AtomicU64::new(1);
+    let base = u64::from(std::process::id()) << 32;
     ferrix_builder::set_output(Box::new(move |o| {
         let mut t = lock(&t);
+        let modern = t.ver.at_least(20);
+        let mut acts = activities.lock().unwrap_or_else(|p| p.into_inner());
         match o {
             ferrix_builder::Output::Message(m) => t.log(Verbosity::INFO, m.as_bytes()),
-            ferrix_builder::Output::BuildLine(_, line) => {
-                if t.build_output {
-                    t.log(Verbosity::ERROR, line)
+            ferrix_builder::Output::BuildStart {
+                drv,
+                text,
+                round,
+                rounds,
+            } => {
+                if !modern {
+                    t.log(Verbosity::INFO, format!("{text}...").as_bytes());
+                    return;
+                }
+                let id = base | next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                acts.insert(drv.clone(), id);
+                let drv_text = format!("{}", t.dir.display(drv));
+                t.emit(StderrMsg::StartActivity {
+                    id,
+                    level: Verbosity::INFO,
+                    kind: ferrix_wire::ActivityType::Build,
+                    text: text.as_bytes().to_vec(),
+                    fields: vec![
+                        Field::String(drv_text.into_bytes()),
+                        Field::String(Vec::new()),
+                        Field::Int(round),
+                        Field::Int(rounds),
+                    ],
+                    parent: 0,
+                });
+            }
+            ferrix_builder::Output::BuildLine(drv, line) => {
+                if !t.build_output {
+                    return;
+                }
+                match acts.get(drv) {
+                    Some(&id) if modern => t.emit(StderrMsg::Result {
+                        id,
+                        kind: ferrix_wire::ResultType::BuildLogLine,
+                        fields: vec![Field::String(line.to_vec())],
+                    }),
+                    _ => t.log(Verbosity::ERROR, line),
+                }
+            }
+            ferrix_builder::Output::BuildStop(drv) => {
+                if let Some(id) = acts.remove(drv) {
+                    t.emit(StderrMsg::StopActivity { id });
                 }
             }
         }
