@@ -262,7 +262,7 @@ fn install_sinks(tunnel: &Shared) {
                 }
                 let id = base | next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 acts.insert(drv.clone(), id);
-                let drv_text = format!("{}", t.dir.display(drv));
+                let drv_text = t.dir.display(drv);
                 t.emit(StderrMsg::StartActivity {
                     id,
                     level: Verbosity::INFO,
