@@ -449,7 +449,6 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 const NO_FLAKES: Support = Support::Foreign("flakes and the `nix` command");
 const NO_SHELL: Support = Support::Foreign("nix-shell");
-const LATER_DAEMON: Support = Support::Later("the daemon");
 const LATER_GC: Support = Support::Later("garbage collection");
 const LATER_NET: Support = Support::Later("substitution and the fetchers");
 const LATER_REMOTE: Support = Support::Later("remote builds");
@@ -548,7 +547,7 @@ declare_settings! {
     /// URI prefixes that restricted evaluation may fetch.
     allowed_uris: Vec<String> = Vec::new(), "allowed-uris" [] Support::Yes;
     /// Users (names, `@group`, `*`) allowed to connect to the daemon.
-    allowed_users: Vec<String> = strings(&["*"]), "allowed-users" [] LATER_DAEMON;
+    allowed_users: Vec<String> = strings(&["*"]), "allowed-users" [] Support::Yes;
     /// Hard-link identical files in the store after each addition.
     auto_optimise_store: bool = false, "auto-optimise-store" [] LATER_GC;
     /// The prompt of `nix develop` (new CLI only).
@@ -721,7 +720,7 @@ declare_settings! {
     trusted_substituters: Vec<String> = Vec::new(), "trusted-substituters"
         ["trusted-binary-caches"] LATER_NET;
     /// Users (names, `@group`, `*`) whom the daemon trusts.
-    trusted_users: Vec<String> = strings(&["root"]), "trusted-users" [] LATER_DAEMON;
+    trusted_users: Vec<String> = strings(&["root"]), "trusted-users" [] Support::Yes;
     /// Rename files whose names differ only in case (for case-insensitive file systems).
     use_case_hack: bool = false, "use-case-hack" [] Support::Yes;
     /// Use flake registries (flakes only).
