@@ -105,7 +105,7 @@ impl Tunnel {
         }
     }
 
-    /// Ends an operation: `Last`, or the error.
+    /// Ends an operation: `Last`, or the error. The caller flushes (after the reply).
     fn stop_work(&mut self, err: Option<&StoreError>) -> io::Result<()> {
         self.can_send = false;
         let m = match err {
@@ -121,7 +121,12 @@ impl Tunnel {
                 })
             }
         };
-        m.write(&mut self.out, self.ver).map_err(wire_io)?;
+        m.write(&mut self.out, self.ver).map_err(wire_io)
+    }
+
+    /// Ends an operation with an error, sent at once.
+    fn fail_work(&mut self, err: &StoreError) -> io::Result<()> {
+        self.stop_work(Some(err))?;
         self.out.flush()
     }
 }
@@ -174,11 +179,15 @@ pub fn serve(
     let store = match open_store(ctx) {
         Ok(s) => s,
         Err(e) => {
-            lock(&tunnel).stop_work(Some(&e))?;
+            lock(&tunnel).fail_work(&e)?;
             return Ok(());
         }
     };
-    lock(&tunnel).stop_work(None)?;
+    {
+        let mut t = lock(&tunnel);
+        t.stop_work(None)?;
+        t.out.flush()?;
+    }
     let realiser = Arc::new(LocalRealiser::new(build_settings(&ctx.settings, true)));
     store.set_realiser(realiser.clone());
     let mut conn = Conn {
@@ -202,7 +211,7 @@ pub fn serve(
             Ok(req) => req,
             Err(e) => {
                 // The stream is out of step: say why and hang up.
-                lock(&tunnel).stop_work(Some(&StoreError::Other(e.to_string())))?;
+                lock(&tunnel).fail_work(&StoreError::Other(e.to_string()))?;
                 return Err(e.into());
             }
         };
@@ -226,7 +235,7 @@ pub fn serve(
                 t.out.flush()?;
             }
             Err(e) => {
-                lock(&tunnel).stop_work(Some(&e))?;
+                lock(&tunnel).fail_work(&e)?;
                 // An error in the middle of a payload leaves the stream out of step.
                 if payload != Payload::None && !matches!(e, StoreError::Unsupported(_)) {
                     return Ok(());
