@@ -35,6 +35,16 @@ pub fn run(a: &DaemonArgs) -> i32 {
     let opts = crate::store_setup::options(false, &a.common);
     let store = match resolve(&opts) {
         Ok(StoreKind::Local(cfg)) => cfg,
+        // As Nix: with a daemon as the store, `--stdio` passes the client through to it.
+        Ok(StoreKind::Daemon { socket, .. }) if a.stdio => {
+            return match proxy(&socket) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            };
+        }
         Ok(_) => {
             eprintln!("error: nix-daemon serves a local store only");
             return 1;
@@ -62,4 +72,39 @@ pub fn run(a: &DaemonArgs) -> i32 {
             1
         }
     }
+}
+
+/// Copies standard input to the daemon at `socket` and its answers to standard output,
+/// until the client closes its end.
+fn proxy(socket: &std::path::Path) -> std::io::Result<()> {
+    let s = std::os::unix::net::UnixStream::connect(socket).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot connect to socket at '{}': {}",
+                socket.display(),
+                ferrix_store::io_reason(&e)
+            ),
+        )
+    })?;
+    let mut from_daemon = s.try_clone()?;
+    let out = std::thread::spawn(move || -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        let mut o = std::io::stdout().lock();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = from_daemon.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            // Every answer goes out at once: the client waits for it.
+            o.write_all(&buf[..n])?;
+            o.flush()?;
+        }
+    });
+    let mut to_daemon = s.try_clone()?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut to_daemon)?;
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let _ = out.join();
+    Ok(())
 }
