@@ -8,7 +8,7 @@ use ferrix_store::hash::{Encoding, Hash, HashAlgo};
 use ferrix_store::nar::{self, RestoreOptions};
 use ferrix_store::ops;
 use ferrix_store::path::{Ingestion, StoreDir, StorePath};
-use ferrix_store::store::{closure, topo_sort};
+use ferrix_store::store::{closure, topo_sort, GcAction, GcOptions, GcResult};
 use ferrix_store::{resolve, Store, StoreError, StoreKind, StoreOptions};
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
@@ -128,11 +128,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 pub fn implemented(op: StoreOp) -> bool {
     !matches!(
         op,
-        StoreOp::Gc
-            | StoreOp::Optimise
-            | StoreOp::Serve
-            | StoreOp::GenerateBinaryCacheKey
-            | StoreOp::Version
+        StoreOp::Optimise | StoreOp::Serve | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
     )
 }
 
@@ -265,26 +261,16 @@ fn with_store(a: &StoreArgs) -> R {
             for arg in &a.op_args {
                 paths.insert(follow(s.dir(), arg)?);
             }
-            let r = s.collect_garbage(&ferrix_store::store::GcOptions {
-                action: ferrix_store::store::GcAction::DeleteSpecific,
+            let r = s.collect_garbage(&GcOptions {
+                action: GcAction::DeleteSpecific,
                 paths,
                 ignore_liveness: a.has_flag(&["--ignore-liveness"]),
                 max_freed: u64::MAX,
             });
-            let (n, bytes) = match &r {
-                Ok(g) => (g.paths.len(), g.bytes_freed),
-                Err(_) => (0, 0),
-            };
-            let mut o = out();
-            writeln!(
-                o,
-                "{} store paths deleted, {:.2} MiB freed",
-                n,
-                bytes as f64 / (1024.0 * 1024.0)
-            )?;
-            o.flush()?;
+            print_freed(&r)?;
             r.map(|_| ()).map_err(Fail::from)
         }
+        StoreOp::Gc => op_gc(a, s),
         StoreOp::Export => {
             let mut paths = BTreeSet::new();
             for arg in &a.op_args {
@@ -310,6 +296,77 @@ fn with_store(a: &StoreArgs) -> R {
             "'nix-store {}' is not implemented yet",
             op.flag()
         ))),
+    }
+}
+
+/// Nix's closing line of a deletion: `N store paths deleted, X MiB freed` (nothing deleted
+/// when it failed).
+fn print_freed(r: &Result<GcResult, StoreError>) -> R {
+    let (n, bytes) = match r {
+        Ok(g) => (g.paths.len(), g.bytes_freed),
+        Err(_) => (0, 0),
+    };
+    let mut o = out();
+    writeln!(
+        o,
+        "{n} store paths deleted, {:.2} MiB freed",
+        bytes as f64 / (1024.0 * 1024.0)
+    )?;
+    o.flush()?;
+    Ok(())
+}
+
+/// `--gc`: collects garbage, or prints the roots (`--print-roots`), the live paths
+/// (`--print-live`) or the dead ones (`--print-dead`); `--max-freed` stops once that many
+/// bytes are freed. The flags were checked while parsing; the last of each kind counts.
+fn op_gc(a: &StoreArgs, s: &dyn Store) -> R {
+    let mut print_roots = false;
+    let mut opts = GcOptions {
+        action: GcAction::DeleteDead,
+        paths: BTreeSet::new(),
+        ignore_liveness: false,
+        max_freed: u64::MAX,
+    };
+    let mut flags = a.op_flags.iter();
+    while let Some(f) = flags.next() {
+        match f.as_str() {
+            "--print-roots" => print_roots = true,
+            "--print-live" => opts.action = GcAction::ReturnLive,
+            "--print-dead" => opts.action = GcAction::ReturnDead,
+            "--max-freed" => {
+                let v = flags.next().map(String::as_str).unwrap_or("");
+                let n = crate::cli::parse_int_with_unit(v, true).map_err(Fail::Usage)?;
+                opts.max_freed = u64::try_from(n.max(0)).unwrap_or(u64::MAX);
+            }
+            _ => return Err(Fail::Usage(format!("bad sub-operation '{f}' in GC"))),
+        }
+    }
+    if print_roots {
+        let mut lines = BTreeSet::new();
+        for (target, links) in s.find_roots(false)? {
+            for link in links {
+                lines.insert((link, s.dir().display(&target)));
+            }
+        }
+        let mut o = out();
+        for (link, target) in lines {
+            writeln!(o, "{link} -> {target}")?;
+        }
+        o.flush()?;
+        return Ok(());
+    }
+    let r = s.collect_garbage(&opts);
+    if opts.action == GcAction::DeleteDead {
+        print_freed(&r)?;
+        r.map(|_| ()).map_err(Fail::from)
+    } else {
+        let g = r?;
+        let mut o = out();
+        for p in &g.paths {
+            writeln!(o, "{p}")?;
+        }
+        o.flush()?;
+        Ok(())
     }
 }
 

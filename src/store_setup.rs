@@ -75,6 +75,10 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) {
     store.set_logger(Arc::new(print_log(common.verbosity)));
     let c = &common.config;
     store.set_signature_policy(c.require_sigs, c.trusted_public_keys.clone());
+    store.set_gc_policy(ferrix_store::gc::GcPolicy {
+        keep_outputs: c.keep_outputs,
+        keep_derivations: c.keep_derivations,
+    });
 }
 
 /// The settings a daemon client sends with `SetOptions`: the fixed fields, and every other

@@ -504,6 +504,9 @@ impl<'s> Builder<'s> {
             }
             return Ok(needed);
         }
+        // A collector running meanwhile keeps the derivation (and so its sources and input
+        // derivations) and its outputs, as Nix's goals register them.
+        self.store.add_temp_root(drv_path)?;
         if !self.store.is_valid(drv_path)? && !self.store.real_path(drv_path).exists() {
             return Err(BuildError::new(format!(
                 "path '{}' is not valid",
@@ -524,6 +527,7 @@ impl<'s> Builder<'s> {
                     self.print(drv_path)
                 ))
             })?;
+            self.store.add_temp_root(&p)?;
             outputs.insert(name, p);
         }
         let want = wanted_names(&outputs, wanted);

@@ -317,6 +317,7 @@ fn open_store(ctx: &Context) -> Result<LocalStore, StoreError> {
         ctx.settings.require_sigs,
         ctx.settings.trusted_public_keys.clone(),
     );
+    store.set_gc_policy(gc_policy(&ctx.settings));
     Ok(store)
 }
 
@@ -344,6 +345,14 @@ fn create_user_dirs(state: &std::path::Path, name: &str, uid: u32) -> Result<(),
         )?;
     }
     Ok(())
+}
+
+/// `keep-outputs` and `keep-derivations` of `s`, for the garbage collector.
+fn gc_policy(s: &Settings) -> ferrix_store::gc::GcPolicy {
+    ferrix_store::gc::GcPolicy {
+        keep_outputs: s.keep_outputs,
+        keep_derivations: s.keep_derivations,
+    }
 }
 
 /// The build settings of `s` for builds the daemon runs: the client prints what will be
@@ -786,6 +795,7 @@ impl<R: Read> Conn<'_, R> {
         }));
         self.store
             .set_signature_policy(s.require_sigs, s.trusted_public_keys.clone());
+        self.store.set_gc_policy(gc_policy(&s));
         self.realiser
             .set_settings(build_settings(&s, cs.verbose_build));
     }

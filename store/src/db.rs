@@ -485,6 +485,33 @@ impl Db {
             Ok(())
         })
     }
+
+    /// Unregisters `p`, in one transaction, unless valid paths other than itself refer to
+    /// it: then nothing changes and those paths are returned. An invalid `p` is left alone.
+    pub fn invalidate_unreferenced(&mut self, p: &StorePath) -> Result<Vec<StorePath>, StoreError> {
+        let full = self.full(p);
+        let users: Vec<String> = self.write(|tx| {
+            let id: Option<i64> = tx
+                .prepare_cached("select id from ValidPaths where path = ?1")?
+                .query_row([&full], |r| r.get(0))
+                .optional()?;
+            let Some(id) = id else {
+                return Ok(Vec::new());
+            };
+            let users = tx
+                .prepare_cached(
+                    "select path from Refs join ValidPaths on referrer = id \
+                     where reference = ?1 and referrer != ?1",
+                )?
+                .query_map([id], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            if users.is_empty() {
+                tx.execute("delete from ValidPaths where id = ?1", [id])?;
+            }
+            Ok(users)
+        })?;
+        users.iter().map(|u| self.parse(u)).collect()
+    }
 }
 
 /// The body of [`Db::register`], inside its transaction.

@@ -37,6 +37,7 @@ pub mod db;
 pub mod derivation;
 pub mod drv_check;
 pub mod export;
+pub mod gc;
 pub mod hash;
 pub mod local;
 pub mod lock;

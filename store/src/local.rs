@@ -15,8 +15,8 @@ use crate::lock::{lock_file, open_lock_file, PathLock, TempRoots};
 use crate::nar::{self, ParseOptions, Restorer};
 use crate::path::{Ingestion, StoreDir, StorePath};
 use crate::store::{
-    content_path, BuildMode, BuildResult, DerivedPath, Filter, GcAction, GcOptions, GcResult,
-    Missing, OutputsSpec, Roots, Store, StoreError,
+    content_path, BuildMode, BuildResult, DerivedPath, Filter, GcOptions, GcResult, Missing,
+    OutputsSpec, Roots, Store, StoreError,
 };
 use nix::fcntl::Flock;
 use std::collections::{BTreeMap, BTreeSet};
@@ -249,6 +249,24 @@ impl Drop for Temp {
     }
 }
 
+/// The process that made a Ferrix temporary in the store directory
+/// (`.ferrix-<what>-<pid>-<n>-<nanos>`), if `name` is one.
+fn temp_owner(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(".ferrix-")?;
+    rest.split('-').nth(1)?.parse::<i32>().ok()
+}
+
+/// Whether `name` (an entry of the real store directory) is a Ferrix temporary whose
+/// process still runs: work in progress, not garbage.
+pub fn is_live_temp(name: &str) -> bool {
+    let Some(pid) = temp_owner(name) else {
+        return false;
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+        .map(|_| true)
+        .unwrap_or_else(|e| e != nix::errno::Errno::ESRCH)
+}
+
 /// The local store.
 pub struct LocalStore {
     cfg: LocalConfig,
@@ -265,6 +283,8 @@ pub struct LocalStore {
     logger: std::sync::OnceLock<Arc<dyn Fn(Log) + Send + Sync>>,
     /// `require-sigs` and `trusted-public-keys`.
     sig_policy: Mutex<(bool, Vec<String>)>,
+    /// `keep-outputs` and `keep-derivations`, for the garbage collector.
+    gc_policy: Mutex<crate::gc::GcPolicy>,
 }
 
 /// What builds derivations for a local store. The builder implements it; the store only
@@ -338,6 +358,7 @@ impl LocalStore {
                 true,
                 vec!["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=".into()],
             )),
+            gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
         })
     }
 
@@ -366,6 +387,11 @@ impl LocalStore {
     /// `require-sigs` and `trusted-public-keys` for [`Store::add_nar`].
     pub fn set_signature_policy(&self, require_sigs: bool, keys: Vec<String>) {
         *lock(&self.sig_policy) = (require_sigs, keys);
+    }
+
+    /// `keep-outputs` and `keep-derivations` for [`Store::collect_garbage`].
+    pub fn set_gc_policy(&self, p: crate::gc::GcPolicy) {
+        *lock(&self.gc_policy) = p;
     }
 
     fn realiser(&self) -> Result<&Arc<dyn Realiser>, StoreError> {
@@ -450,17 +476,7 @@ impl LocalStore {
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(".ferrix-") else {
-                continue;
-            };
-            // .ferrix-<what>-<pid>-<n>-<nanos>
-            let Some(pid) = rest.split('-').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
-                continue;
-            };
-            let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-                .map(|_| true)
-                .unwrap_or_else(|e| e != nix::errno::Errno::ESRCH);
-            if !alive {
+            if temp_owner(&name).is_some() && !is_live_temp(&name) {
                 let _ = nar::remove_tree(&e.path());
             }
         }
@@ -1146,38 +1162,13 @@ impl Store for LocalStore {
     }
 
     fn find_roots(&self, censor: bool) -> Result<Roots, StoreError> {
-        let mut roots = crate::ops::find_roots(self, &mut |m| self.log(m))?;
-        if censor {
-            for links in roots.values_mut() {
-                let hidden = links.iter().any(|l| l.starts_with('{'));
-                links.retain(|l| !l.starts_with('{'));
-                if hidden {
-                    links.insert("{censored}".into());
-                }
-            }
-        }
-        Ok(roots)
+        crate::gc::find_roots(self, censor)
     }
 
     fn collect_garbage(&self, opts: &GcOptions) -> Result<GcResult, StoreError> {
-        if opts.action != GcAction::DeleteSpecific {
-            return Err(StoreError::Unsupported(
-                "garbage collection is not implemented in Ferrix yet (only deleting specific paths)"
-                    .into(),
-            ));
-        }
-        let mut done = crate::ops::Deleted::default();
-        crate::ops::delete_paths(
-            self,
-            &opts.paths,
-            opts.ignore_liveness,
-            &mut done,
-            &mut |m| self.log(m),
-        )?;
-        Ok(GcResult {
-            paths: done.paths.iter().map(|p| self.print(p)).collect(),
-            bytes_freed: done.freed.bytes,
-        })
+        self.check_writable()?;
+        let policy = *lock(&self.gc_policy);
+        crate::gc::collect_garbage(self, opts, policy)
     }
 
     fn verify_store(&self, check_contents: bool, repair: bool) -> Result<bool, StoreError> {

@@ -7,6 +7,7 @@ use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 fn io_at(e: impl Into<io::Error>, what: &str, p: &Path) -> StoreError {
@@ -49,6 +50,30 @@ pub fn lock_file(f: File, exclusive: bool, wait: bool) -> Result<Option<Flock<Fi
             Ok(l) => return Ok(Some(l)),
             Err((back, nix::errno::Errno::EINTR)) => f = back,
             Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => return Ok(None),
+            Err((_, e)) => {
+                return Err(StoreError::Io(format!(
+                    "acquiring lock: {}",
+                    crate::io_reason(&errno(e))
+                )))
+            }
+        }
+    }
+}
+
+/// Tries to lock `f` without waiting: the lock, or the file back when someone else holds
+/// it.
+pub fn try_lock_or_keep(f: File, exclusive: bool) -> Result<Result<Flock<File>, File>, StoreError> {
+    let arg = if exclusive {
+        FlockArg::LockExclusiveNonblock
+    } else {
+        FlockArg::LockSharedNonblock
+    };
+    let mut f = f;
+    loop {
+        match Flock::lock(f, arg) {
+            Ok(l) => return Ok(Ok(l)),
+            Err((back, nix::errno::Errno::EINTR)) => f = back,
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) => return Ok(Err(back)),
             Err((_, e)) => {
                 return Err(StoreError::Io(format!(
                     "acquiring lock: {}",
@@ -120,7 +145,12 @@ impl Drop for PathLock {
 pub struct TempRoots {
     file: Flock<File>,
     path: PathBuf,
+    /// `gc.lock`, held shared while a root is written (a collector holds it exclusively).
+    gc_lock_path: PathBuf,
+    gc_lock: Option<File>,
     gc_socket: PathBuf,
+    /// The connection to a running collector.
+    conn: Option<UnixStream>,
 }
 
 impl TempRoots {
@@ -141,21 +171,99 @@ impl TempRoots {
                 return Ok(TempRoots {
                     file: l,
                     path,
+                    gc_lock_path: state_dir.join("gc.lock"),
+                    gc_lock: None,
                     gc_socket: state_dir.join("gc-socket").join("socket"),
+                    conn: None,
                 });
             }
         }
     }
 
-    /// Records `full` (a store path as printed) as a temporary root.
+    /// Records `full` (a store path as printed) as a temporary root. While no collector
+    /// runs (the GC lock can be had shared), it is written to the file under that lock, so
+    /// that a collector starting later reads it. Otherwise the running collector is told
+    /// through its socket first, and the path is written to the file after it answered.
     pub fn add(&mut self, full: &str) -> Result<(), StoreError> {
-        // A running collector learns of new roots through its socket.
-        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.gc_socket) {
-            use std::io::Read;
-            let _ = s.write_all(format!("{full}\n").as_bytes());
-            let mut ack = [0u8; 1];
-            let _ = s.read(&mut ack);
+        loop {
+            let f = match self.gc_lock.take() {
+                Some(f) => f,
+                None => open_lock_file(&self.gc_lock_path)?,
+            };
+            match try_lock_or_keep(f, false)? {
+                Ok(held) => {
+                    let r = self.write_record(full);
+                    if let Ok(f) = held.unlock() {
+                        self.gc_lock = Some(f);
+                    }
+                    return r;
+                }
+                Err(f) => {
+                    self.gc_lock = Some(f);
+                    if self.tell_collector(full)? {
+                        return self.write_record(full);
+                    }
+                    // The collector is starting or has just finished: try again.
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
         }
+    }
+
+    /// Sends `full` to the running collector and waits for its acknowledgement. `false`
+    /// when there is no collector to talk to (any more).
+    fn tell_collector(&mut self, full: &str) -> Result<bool, StoreError> {
+        use std::io::Read;
+        if self.conn.is_none() {
+            let (_dir, via) = crate::gc::socket_path(&self.gc_socket)
+                .map_err(|e| io_at(e, "connecting to", &self.gc_socket))?;
+            match UnixStream::connect(&via) {
+                Ok(s) => self.conn = Some(s),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                    ) =>
+                {
+                    return Ok(false)
+                }
+                Err(e) => return Err(io_at(e, "connecting to", &self.gc_socket)),
+            }
+        }
+        let Some(s) = self.conn.as_mut() else {
+            return Ok(false);
+        };
+        let mut ack = [0u8; 1];
+        let r = s
+            .write_all(format!("{full}\n").as_bytes())
+            .and_then(|()| s.read(&mut ack));
+        match r {
+            Ok(1) if ack[0] == b'1' => Ok(true),
+            Ok(1) => Err(StoreError::Other(format!(
+                "unexpected reply from the garbage collector at '{}'",
+                self.gc_socket.display()
+            ))),
+            // The collector went away.
+            Ok(_) => {
+                self.conn = None;
+                Ok(false)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                self.conn = None;
+                Ok(false)
+            }
+            Err(e) => Err(io_at(e, "writing to", &self.gc_socket)),
+        }
+    }
+
+    fn write_record(&mut self, full: &str) -> Result<(), StoreError> {
         let mut rec = full.as_bytes().to_vec();
         rec.push(0);
         self.file

@@ -615,7 +615,7 @@ declare_settings! {
     /// Keep the logs of builds.
     keep_build_log: bool = true, "keep-build-log" ["build-keep-log"] Support::Yes;
     /// The garbage collector keeps the derivations of live outputs.
-    keep_derivations: bool = true, "keep-derivations" ["gc-keep-derivations"] LATER_GC;
+    keep_derivations: bool = true, "keep-derivations" ["gc-keep-derivations"] Support::Yes;
     /// Profiles keep the derivations of their elements.
     keep_env_derivations: bool = false, "keep-env-derivations" ["env-keep-derivations"]
         LATER_GC;
@@ -624,7 +624,7 @@ declare_settings! {
     /// Go on with other builds when one fails.
     keep_going: bool = false, "keep-going" [] Support::Yes;
     /// The garbage collector keeps the outputs of live derivations.
-    keep_outputs: bool = false, "keep-outputs" ["gc-keep-outputs"] LATER_GC;
+    keep_outputs: bool = false, "keep-outputs" ["gc-keep-outputs"] Support::Yes;
     /// Lines of a failed build's log to show.
     log_lines: u64 = 10, "log-lines" [] Support::Yes;
     /// Bytes of log after which a build is stopped; 0: no limit.

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A `.drv` the store refuses to accept or build.
     #[error(transparent)]
     Derivation(#[from] crate::drv_check::DrvError),
+    /// The garbage collector refused.
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
     #[error("{0}")]
     Io(String),
     #[error("{0}")]
