@@ -229,12 +229,15 @@ pub fn find_roots(
             }
         }
     };
+    /// `auto`: the `gcroots/auto` directory, when walking `gcroots` (where links to links
+    /// count); links there whose target is gone are collected in `stale`.
     fn walk(
         p: &Path,
-        top: bool,
+        auto: Option<&Path>,
         dir: &crate::StoreDir,
         found: &mut dyn FnMut(&Path, &str, &mut Roots),
         roots: &mut Roots,
+        stale: &mut Vec<(PathBuf, PathBuf)>,
         depth: usize,
     ) {
         let Ok(meta) = fs::symlink_metadata(p) else {
@@ -246,7 +249,7 @@ pub fn find_roots(
             }
             if let Ok(rd) = fs::read_dir(p) {
                 for e in rd.flatten() {
-                    walk(&e.path(), top, dir, found, roots, depth + 1);
+                    walk(&e.path(), auto, dir, found, roots, stale, depth + 1);
                 }
             }
         } else if meta.file_type().is_symlink() {
@@ -255,9 +258,9 @@ pub fn find_roots(
             let ts = t.to_string_lossy().into_owned();
             if dir.is_in_store(&ts) {
                 found(p, &ts, roots);
-            } else if top {
-                if let Ok(m2) = fs::symlink_metadata(&t) {
-                    if m2.file_type().is_symlink() {
+            } else if let Some(auto) = auto {
+                match fs::symlink_metadata(&t) {
+                    Ok(m2) if m2.file_type().is_symlink() => {
                         if let Ok(t2) = fs::read_link(&t) {
                             let t2 = t.parent().unwrap_or(Path::new("/")).join(t2);
                             let t2s = t2.to_string_lossy().into_owned();
@@ -266,6 +269,10 @@ pub fn find_roots(
                             }
                         }
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && p.starts_with(auto) => {
+                        stale.push((p.to_path_buf(), t));
+                    }
+                    _ => {}
                 }
             }
         } else if meta.is_file() {
@@ -276,22 +283,35 @@ pub fn find_roots(
         }
     }
     let d = store.dir().clone();
+    let mut stale = Vec::new();
     walk(
         &cfg.state_dir.join("gcroots"),
-        true,
+        Some(&cfg.state_dir.join("gcroots/auto")),
         &d,
         &mut found,
         &mut roots,
+        &mut stale,
         0,
     );
     walk(
         &cfg.state_dir.join("profiles"),
-        false,
+        None,
         &d,
         &mut found,
         &mut roots,
+        &mut stale,
         0,
     );
+    // An indirect root whose link is gone (`nix-build -o` in a directory since deleted)
+    // is removed, as Nix does.
+    for (link, target) in stale {
+        log(Log::Info(format!(
+            "removing stale link from '{}' to '{}'",
+            link.display(),
+            target.display()
+        )));
+        let _ = fs::remove_file(&link);
+    }
     // Temporary roots of live processes (and our own).
     if let Ok(rd) = fs::read_dir(cfg.state_dir.join("temproots")) {
         for e in rd.flatten() {
