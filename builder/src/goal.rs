@@ -608,7 +608,7 @@ impl Builder<'_> {
                 };
                 let mut msg = format!("builder for '{drv_name}' {how}");
                 let tail = log.tail();
-                if !log.printing() && !tail.is_empty() {
+                if (!log.printing() || self.settings.log_tail_in_errors) && !tail.is_empty() {
                     msg.push_str(&format!(";\nlast {} log lines:", tail.len()));
                     for l in tail {
                         msg.push_str("\n> ");

@@ -82,6 +82,10 @@ pub struct BuildSettings {
     pub pre_build_hook: String,
     /// Copy the builder's output to standard error (off with `-Q`).
     pub print_build_output: bool,
+    /// Put the last `log_lines` lines of a failed build's log in its error even when the
+    /// output was shown: Nix's daemon always does (its logger is never verbose), so that
+    /// its clients see them.
+    pub log_tail_in_errors: bool,
     /// Print the `these N derivations will be built:` summary.
     pub print_missing: bool,
     /// The `system` this machine builds for, and the other platforms it accepts.
@@ -136,6 +140,7 @@ impl BuildSettings {
             pre_build_hook: s.pre_build_hook.clone(),
             post_build_hook: s.post_build_hook.clone(),
             print_build_output: true,
+            log_tail_in_errors: false,
             print_missing: s.print_missing,
             system: s.system.clone(),
             extra_platforms: s.extra_platforms.clone(),

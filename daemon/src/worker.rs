@@ -356,11 +356,13 @@ fn gc_policy(s: &Settings) -> ferrix_store::gc::GcPolicy {
 }
 
 /// The build settings of `s` for builds the daemon runs: the client prints what will be
-/// built itself.
+/// built itself, and a failed build's error carries the end of its log, as Nix's daemon
+/// sends it.
 fn build_settings(s: &Settings, build_output: bool) -> BuildSettings {
     let mut b = BuildSettings::from_settings(s);
     b.print_missing = false;
     b.print_build_output = build_output;
+    b.log_tail_in_errors = true;
     b
 }
 
