@@ -238,7 +238,6 @@ fn with_store(a: &StoreArgs) -> R {
             crate::build_cmd::install_interrupt_handlers();
             for arg in &a.op_args {
                 let p = follow(s.dir(), arg)?;
-                s.ensure_path(&p)?;
                 s.build_paths(
                     &[ferrix_store::store::DerivedPath::Opaque(p)],
                     ferrix_store::store::BuildMode::Repair,

@@ -504,3 +504,50 @@ fn chroot_store_builds_never_write_outside_the_store() {
         );
     }
 }
+
+/// Makes the store file `p` writable and replaces its contents.
+fn tamper(p: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(p, "damaged\n").unwrap();
+}
+
+#[test]
+fn repair_rebuilds_damaged_outputs() {
+    let s = TestStore::new("");
+    let expr = sh_drv("repairable", "echo good > $out", "");
+    let o = s.build(&expr, &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let out = o.stdout.trim().to_string();
+    assert!(out.starts_with(&s.store_dir()));
+    let read = || std::fs::read_to_string(&out).unwrap();
+
+    // `nix-build --repair`.
+    tamper(&out);
+    let o = s.build(&expr, &["--repair"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(read(), "good\n");
+
+    // `nix-store --repair-path`.
+    tamper(&out);
+    let o = s.run(&["store", "--repair-path", &out]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(read(), "good\n");
+
+    // `nix-store --verify --check-contents --repair` finds and repairs it; afterwards the
+    // store verifies.
+    tamper(&out);
+    let o = s.run(&["store", "--verify", "--check-contents"]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let o = s.run(&["store", "--verify", "--check-contents", "--repair"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(read(), "good\n");
+    let o = s.run(&["store", "--verify", "--check-contents"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+
+    // Without --repair a damaged output stays as it is: it is valid.
+    tamper(&out);
+    let o = s.build(&expr, &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(read(), "damaged\n");
+}

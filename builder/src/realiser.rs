@@ -91,13 +91,21 @@ impl Realiser for LocalRealiser {
         if let Some(p) = missing.first() {
             return Err(no_substituter(store, p));
         }
-        let mode = if mode == BuildMode::Check {
+        // Repairing a plain path rebuilds it through the derivation that made it.
+        if mode == BuildMode::Repair {
+            for t in targets {
+                if let DerivedPath::Opaque(p) = t {
+                    store.repair_path(p)?;
+                }
+            }
+        }
+        let b = self.builder(store, mode);
+        let inner = if mode == BuildMode::Check {
             BuildMode::Check
         } else {
             BuildMode::Normal
         };
-        let b = self.builder(store, mode);
-        b.realise(&drvs, mode, false).map_err(build_error)
+        b.realise(&drvs, inner, false).map_err(build_error)
     }
 
     fn build_derivation(
