@@ -142,11 +142,8 @@ pub fn parse_target(
         Some((p, o)) => (p, Some(o.split(',').map(str::to_string).collect())),
         None => (s, None),
     };
-    let abs = absolute(path);
-    let p = store
-        .dir()
-        .parse(&abs.to_string_lossy())
-        .map_err(|e| e.to_string())?;
+    // Through symlinks (`nix-store -r LINK!out`), as Nix's `followLinksToStorePath`.
+    let p = crate::store_cmd::follow_to_store_path(store.dir(), path)?;
     Ok((p, outs))
 }
 

@@ -79,6 +79,15 @@ fn cwd() -> PathBuf {
     std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
 }
 
+/// `arg` as a store path, through symlinks (Nix's `followLinksToStorePath`); the error is
+/// Nix's message.
+pub fn follow_to_store_path(dir: &StoreDir, arg: &str) -> Result<StorePath, String> {
+    follow(dir, arg).map_err(|f| match f {
+        Fail::Msg(m) | Fail::Usage(m) => m,
+        Fail::Exit(n) => format!("exit status {n}"),
+    })
+}
+
 /// Nix's `followLinksToStorePath`: follows symlinks until the path is inside the store,
 /// then takes the store path it belongs to.
 fn follow(dir: &StoreDir, arg: &str) -> R<StorePath> {

@@ -551,3 +551,25 @@ fn repair_rebuilds_damaged_outputs() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(read(), "damaged\n");
 }
+
+#[test]
+fn realise_follows_links_to_derivations() {
+    let s = TestStore::new("");
+    let expr = sh_drv("linked", "echo linked > $out", "");
+    let file = s.dir.join("linked.nix");
+    std::fs::write(&file, &expr).unwrap();
+    let link = s.dir.join("indirect");
+    let o = s.run(&[
+        "instantiate",
+        "--add-root",
+        link.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // `nix-store -r LINK!out`: the link is followed to the derivation, as in Nix.
+    let o = s.run(&["store", "-r", &format!("{}!out", link.display())]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let out = o.stdout.trim();
+    assert!(out.starts_with(&s.store_dir()), "{out}");
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "linked\n");
+}
