@@ -475,3 +475,46 @@ fn nix_client_shows_the_same_build_log_from_both_daemons() {
     assert!(logs[1][1].contains("checking outputs of '/nix/store/"));
     assert!(!logs[1][2].contains("building top"));
 }
+
+#[test]
+fn a_quiet_client_still_sees_other_builds_errors() {
+    if !have_tools() {
+        return;
+    }
+    const FAILING: &str = r#"
+let
+  dep = derivation {
+    name = "dep"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "echo dep says no; exit 3" ];
+  };
+in derivation {
+  name = "top"; system = builtins.currentSystem; builder = "/bin/sh";
+  args = [ "-c" "cat ${dep} > $out" ];
+}
+"#;
+    let mut logs = Vec::new();
+    for daemon in [Kind::Nix, Kind::Ferrix] {
+        let d = Daemon::start(daemon, "");
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        std::fs::write(w.join("failing.nix"), FAILING).unwrap();
+        let o = client(
+            Kind::Nix,
+            "build",
+            &d,
+            w,
+            &["--quiet", "failing.nix", "--no-out-link"],
+        );
+        logs.push((
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        ));
+    }
+    assert_eq!(logs[0], logs[1]);
+    let (code, err) = &logs[1];
+    assert_ne!(*code, Some(0));
+    // The dependency's failure (an error) shows; the `building …` lines (info) do not.
+    assert!(err.contains("error: builder for '/nix/store/"), "{err}");
+    assert!(err.contains("dep says no"), "{err}");
+    assert!(!err.contains("building '"), "{err}");
+}

@@ -313,11 +313,25 @@ pub(crate) fn eprint_line(s: &str) {
     emit(Output::Message(s));
 }
 
+/// Reports an error that does not end the realisation (another build's failure).
+pub(crate) fn eprint_error(msg: &str) {
+    emit(Output::Error(msg));
+}
+
+/// `msg` as Nix prints an error: `error: ` in front, and continuation lines indented under
+/// the message.
+pub fn error_text(msg: &str) -> String {
+    format!("error: {}", msg.replace('\n', "\n       "))
+}
+
 /// What the builder tells the user.
 #[derive(Debug, Clone, Copy)]
 pub enum Output<'a> {
-    /// A message line (`these 2 derivations will be built:`, errors of other builds, …).
+    /// A message line (`note: keeping build directory …`, `running post-build-hook …`).
     Message(&'a str),
+    /// An error that does not stop the realisation (another build's failure), without the
+    /// `error: ` in front.
+    Error(&'a str),
     /// A line the builder of a derivation wrote (escape sequences already filtered).
     BuildLine(&'a StorePath, &'a [u8]),
     /// A derivation's build starts; `text` says so (`building '…'`, without the dots).
@@ -351,6 +365,9 @@ pub(crate) fn emit(o: Output<'_>) {
             match o {
                 Output::Message(s) => {
                     let _ = e.write_all(s.as_bytes());
+                }
+                Output::Error(s) => {
+                    let _ = e.write_all(error_text(s).as_bytes());
                 }
                 Output::BuildLine(_, l) => {
                     let _ = e.write_all(l);
@@ -687,7 +704,7 @@ impl<'s> Builder<'s> {
                         if target_set.contains(p) {
                             target_errors.push((p.clone(), f));
                         } else {
-                            eprint_line(&format!("error: {}", f.msg));
+                            eprint_error(&f.msg);
                         }
                         stopping = true;
                         break;
@@ -742,7 +759,7 @@ impl<'s> Builder<'s> {
                             if target_set.contains(p) {
                                 target_errors.push((p.clone(), f));
                             } else {
-                                eprint_line(&format!("error: {}", f.msg));
+                                eprint_error(&f.msg);
                             }
                         }
                         if !self.settings.keep_going {
@@ -785,7 +802,7 @@ impl<'s> Builder<'s> {
                                 if target_set.contains(d) {
                                     target_errors.push((d.clone(), f));
                                 } else {
-                                    eprint_line(&format!("error: {}", f.msg));
+                                    eprint_error(&f.msg);
                                 }
                                 finished.push((d, false));
                             }
@@ -812,7 +829,7 @@ impl<'s> Builder<'s> {
             _ => {
                 let mut names = Vec::new();
                 for (p, f) in &target_errors {
-                    eprint_line(&format!("error: {}", f.msg));
+                    eprint_error(&f.msg);
                     names.push(format!("'{}'", self.print(p)));
                 }
                 Err(BuildError {

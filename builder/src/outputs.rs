@@ -320,7 +320,7 @@ pub(crate) fn register_outputs(
                 if round.enforce {
                     return Err(Failure::other(msg));
                 }
-                super::eprint_line(&format!("error: {msg}"));
+                super::eprint_error(&msg);
                 // Enough is known: this round is the last.
                 round.total = round.index;
                 break;

@@ -259,6 +259,9 @@ fn install_sinks(tunnel: &Shared) {
         let mut acts = activities.lock().unwrap_or_else(|p| p.into_inner());
         match o {
             ferrix_builder::Output::Message(m) => t.log(Verbosity::INFO, m.as_bytes()),
+            ferrix_builder::Output::Error(m) => {
+                t.log(Verbosity::ERROR, ferrix_builder::error_text(m).as_bytes())
+            }
             ferrix_builder::Output::BuildStart {
                 drv,
                 text,
