@@ -82,7 +82,11 @@ pub fn build_error(e: StoreError) -> BuildError {
 
 /// Nix's `printMissing`: what realising `targets` will build, dependencies first.
 pub fn print_missing(store: &dyn Store, targets: &[DerivedPath]) -> Result<(), StoreError> {
-    let m = store.query_missing(targets)?;
+    print_missing_of(store, &store.query_missing(targets)?)
+}
+
+/// [`print_missing`] of a computed answer; `store` has the derivations.
+fn print_missing_of(store: &dyn Store, m: &ferrix_store::store::Missing) -> Result<(), StoreError> {
     if m.will_build.is_empty() {
         return Ok(());
     }
@@ -166,16 +170,33 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             "'nix-build --run-env' (nix-shell) is not supported",
         ));
     }
-    if args.eval.eval_store.is_some() {
-        // Nix builds from derivations that stay in the evaluation store; the builder reads
-        // them from the store it builds in, so this is refused rather than ignored.
-        return Err(BuildError::new(
-            "'nix-build --eval-store' is not supported by Ferrix yet",
-        ));
-    }
     let read_only = args.common.readonly_mode;
-    let session = crate::store_setup::open(read_only, &args.common).map_err(BuildError::new)?;
+    // With `--eval-store`, evaluation writes its derivations there, and the build store
+    // builds them from there (only their sources are copied over), as in Nix.
+    let eval_uri = args.eval.eval_store.clone();
+    let mut opts = crate::store_setup::options(read_only, &args.common);
+    let (build_store, eval_handle) = match &eval_uri {
+        Some(u) => {
+            let b = crate::store_setup::open_store(&opts, &args.common).map_err(build_error)?;
+            opts.store_uri = Some(u.clone());
+            let e = crate::store_setup::open_store(&opts, &args.common).map_err(build_error)?;
+            (Some(b), Some(e))
+        }
+        None => (None, None),
+    };
+    let session = match &eval_uri {
+        Some(_) => {
+            let s = crate::store_setup::open_store(&opts, &args.common).map_err(build_error)?;
+            ferrix_primops::store_session::StoreSession::new(s)
+        }
+        None => crate::store_setup::open(read_only, &args.common).map_err(BuildError::new)?,
+    };
+    // Where the derivations are, and where they are built.
     let store: &dyn Store = &*session.store;
+    let builds: &dyn Store = match &build_store {
+        Some(b) => &**b,
+        None => store,
+    };
 
     // `.drv` store paths given as files are built as they are; everything else is
     // evaluated.
@@ -258,12 +279,21 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
     };
     install_interrupt_handlers();
     if args.common.config.print_missing && mode != BuildMode::Check {
-        print_missing(store, &targets).map_err(build_error)?;
+        let missing = match &eval_handle {
+            Some(eval) => builds.query_missing_from(&targets, &**eval),
+            None => builds.query_missing(&targets),
+        }
+        .map_err(build_error)?;
+        print_missing_of(store, &missing).map_err(build_error)?;
     }
     if args.dry_run {
         return Ok(());
     }
-    store.build_paths(&targets, mode).map_err(build_error)?;
+    match &eval_handle {
+        Some(eval) => builds.build_paths_from(&targets, mode, &**eval),
+        None => builds.build_paths(&targets, mode),
+    }
+    .map_err(build_error)?;
 
     // Result links: `result`, `result-2` for the second derivation, `-NAME` for outputs
     // other than `out`.
@@ -289,7 +319,7 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
                 link.push('-');
                 link.push_str(output);
             }
-            add_perm_root(store, p, &link).map_err(build_error)?;
+            add_perm_root(builds, p, &link).map_err(build_error)?;
         }
         paths.push(store.dir().display(p));
     }

@@ -43,7 +43,10 @@ pub fn print_log(verbosity: u8) -> impl Fn(Log) + Send + Sync {
 /// Opens the store `opts` name, with the command's settings: a local store builds with the
 /// builder and the command's build settings, prints its messages at the command's
 /// verbosity and checks signatures as `require-sigs` and `trusted-public-keys` say.
-pub fn open_store(opts: &StoreOptions, common: &CommonArgs) -> Result<Box<dyn Store>, StoreError> {
+pub fn open_store(
+    opts: &StoreOptions,
+    common: &CommonArgs,
+) -> Result<Box<dyn Store + Send + Sync>, StoreError> {
     match resolve(opts)? {
         StoreKind::Local(cfg) => {
             let store = LocalStore::open(cfg)?;

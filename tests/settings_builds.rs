@@ -573,3 +573,44 @@ fn realise_follows_links_to_derivations() {
     assert!(out.starts_with(&s.store_dir()), "{out}");
     assert_eq!(std::fs::read_to_string(out).unwrap(), "linked\n");
 }
+
+#[test]
+fn eval_store_keeps_derivations_out_of_the_build_store() {
+    let s = TestStore::new("");
+    let dep = sh_drv("evaldep", "echo dep > $out", "");
+    let top = format!(
+        "let dep = {dep}; in {}",
+        sh_drv("evaltop", "cat ${dep} > $out; echo top >> $out", "")
+    );
+    let eval = s.dir.join("eval");
+    let link = s.dir.join("result");
+    let o = s.run(&[
+        "build",
+        "--eval-store",
+        eval.to_str().unwrap(),
+        "-o",
+        link.to_str().unwrap(),
+        "-E",
+        &top,
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&link).unwrap(),
+        "dep\ntop\n",
+        "the result link points at the built output"
+    );
+    let drvs = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".drv"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // As in Nix: the derivations stay in the evaluation store.
+    assert!(drvs(&s.dir.join("store")).is_empty());
+    let in_eval = drvs(&eval.join("nix/store"));
+    assert_eq!(in_eval.len(), 2, "{in_eval:?}");
+}

@@ -250,7 +250,7 @@ impl Builder<'_> {
         }
         for (d, outs) in &node.drv.input_drvs {
             let dp = store.dir().parse(&String::from_utf8_lossy(d))?;
-            let o = store.derivation_output_paths(&dp)?;
+            let o = self.drv_store().derivation_output_paths(&dp)?;
             for name in outs {
                 let name = String::from_utf8_lossy(name);
                 match o.get(name.as_ref()) {

@@ -387,6 +387,9 @@ pub(crate) fn emit(o: Output<'_>) {
 pub struct Builder<'s> {
     pub store: &'s LocalStore,
     pub settings: BuildSettings,
+    /// Where the derivations are when they are not in `store` (`--eval-store`): they are
+    /// read from there, and the sources they need copied into `store`.
+    pub eval: Option<&'s (dyn Store + Sync)>,
 }
 
 /// Set by [`interrupt`] (from a signal handler): running builds are killed, nothing more
@@ -404,8 +407,20 @@ pub fn interrupted() -> bool {
 }
 
 impl<'s> Builder<'s> {
+    /// The store the derivations are read from.
+    pub(crate) fn drv_store(&self) -> &dyn Store {
+        match self.eval {
+            Some(e) => e,
+            None => self.store,
+        }
+    }
+
     pub fn new(store: &'s LocalStore, settings: BuildSettings) -> Builder<'s> {
-        Builder { store, settings }
+        Builder {
+            store,
+            settings,
+            eval: None,
+        }
     }
 
     fn print(&self, p: &StorePath) -> String {
@@ -529,16 +544,32 @@ impl<'s> Builder<'s> {
         // A collector running meanwhile keeps the derivation (and so its sources and input
         // derivations) and its outputs, as Nix's goals register them.
         self.store.add_temp_root(drv_path)?;
-        if !self.store.is_valid(drv_path)? && !self.store.real_path(drv_path).exists() {
-            return Err(BuildError::new(format!(
-                "path '{}' is not valid",
-                self.print(drv_path)
-            )));
-        }
-        let drv = self.store.read_derivation(drv_path)?;
-        // A forged or malformed derivation (one that got in before it was checked) is not
-        // built: its outputs could be someone else's paths.
-        self.store.check_parsed_derivation(drv_path, &drv)?;
+        let drv = match self.eval {
+            Some(eval) => {
+                if !eval.is_valid(drv_path)? {
+                    return Err(BuildError::new(format!(
+                        "path '{}' is not valid",
+                        self.print(drv_path)
+                    )));
+                }
+                let drv = eval.read_derivation(drv_path)?;
+                ferrix_store::store::check_derivation_in(eval, drv_path, &drv)?;
+                drv
+            }
+            None => {
+                if !self.store.is_valid(drv_path)? && !self.store.real_path(drv_path).exists() {
+                    return Err(BuildError::new(format!(
+                        "path '{}' is not valid",
+                        self.print(drv_path)
+                    )));
+                }
+                let drv = self.store.read_derivation(drv_path)?;
+                // A forged or malformed derivation (one that got in before it was checked)
+                // is not built: its outputs could be someone else's paths.
+                self.store.check_parsed_derivation(drv_path, &drv)?;
+                drv
+            }
+        };
         let mut outputs = BTreeMap::new();
         for (name, o) in &drv.outputs {
             let name = String::from_utf8_lossy(name).into_owned();
@@ -596,6 +627,15 @@ impl<'s> Builder<'s> {
         }
         for src in &drv.input_srcs {
             let sp = self.store.dir().parse(&String::from_utf8_lossy(src))?;
+            if let Some(eval) = self
+                .eval
+                .filter(|_| !self.store.is_valid(&sp).unwrap_or(false))
+            {
+                // `--eval-store`: the sources are there; this store gets a copy.
+                if eval.is_valid(&sp)? {
+                    ferrix_store::store::copy_closure(eval, self.store, &[sp.clone()].into())?;
+                }
+            }
             if !self.store.is_valid(&sp)? {
                 return Err(BuildError::new(format!(
                     "path '{}' is required by '{}' but is not valid",

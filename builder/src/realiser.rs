@@ -28,14 +28,21 @@ impl LocalRealiser {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
-    fn builder<'s>(&self, store: &'s LocalStore, mode: BuildMode) -> Builder<'s> {
+    fn builder<'s>(
+        &self,
+        store: &'s LocalStore,
+        mode: BuildMode,
+        eval: Option<&'s (dyn Store + Sync)>,
+    ) -> Builder<'s> {
         let mut settings = self
             .settings
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         settings.repair |= mode == BuildMode::Repair;
-        Builder::new(store, settings)
+        let mut b = Builder::new(store, settings);
+        b.eval = eval;
+        b
     }
 }
 
@@ -86,6 +93,7 @@ impl Realiser for LocalRealiser {
         store: &LocalStore,
         targets: &[DerivedPath],
         mode: BuildMode,
+        eval: Option<&(dyn Store + Sync)>,
     ) -> Result<(), StoreError> {
         let (drvs, missing) = split_targets(store, targets)?;
         if let Some(p) = missing.first() {
@@ -99,7 +107,7 @@ impl Realiser for LocalRealiser {
                 }
             }
         }
-        let b = self.builder(store, mode);
+        let b = self.builder(store, mode, eval);
         let inner = if mode == BuildMode::Check {
             BuildMode::Check
         } else {
@@ -143,7 +151,7 @@ impl Realiser for LocalRealiser {
         } else {
             BuildMode::Normal
         };
-        let r = self.builder(store, mode).realise(
+        let r = self.builder(store, mode, None).realise(
             &[Target {
                 drv: drv_path.clone(),
                 outputs: Some(outputs),
@@ -178,9 +186,10 @@ impl Realiser for LocalRealiser {
         &self,
         store: &LocalStore,
         targets: &[DerivedPath],
+        eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError> {
         let (drvs, unknown) = split_targets(store, targets)?;
-        let b = self.builder(store, BuildMode::Normal);
+        let b = self.builder(store, BuildMode::Normal, eval);
         let will_build = b
             .missing(&drvs, BuildMode::Normal)
             .map_err(build_error)?

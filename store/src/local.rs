@@ -290,11 +290,13 @@ pub struct LocalStore {
 /// What builds derivations for a local store. The builder implements it; the store only
 /// calls it, so that the store stays below the builder.
 pub trait Realiser: Send + Sync {
+    /// Builds `targets`, reading derivations from `eval` when given (`--eval-store`).
     fn build_paths(
         &self,
         store: &LocalStore,
         targets: &[DerivedPath],
         mode: BuildMode,
+        eval: Option<&(dyn Store + Sync)>,
     ) -> Result<(), StoreError>;
     fn build_derivation(
         &self,
@@ -307,6 +309,7 @@ pub trait Realiser: Send + Sync {
         &self,
         store: &LocalStore,
         targets: &[DerivedPath],
+        eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError>;
 }
 
@@ -423,6 +426,7 @@ impl LocalStore {
                 outputs: OutputsSpec::Names(names),
             }],
             BuildMode::Repair,
+            None,
         )
     }
 
@@ -1121,7 +1125,25 @@ impl Store for LocalStore {
     }
 
     fn build_paths(&self, targets: &[DerivedPath], mode: BuildMode) -> Result<(), StoreError> {
-        self.realiser()?.build_paths(self, targets, mode)
+        self.realiser()?.build_paths(self, targets, mode, None)
+    }
+
+    fn build_paths_from(
+        &self,
+        targets: &[DerivedPath],
+        mode: BuildMode,
+        eval: &(dyn Store + Sync),
+    ) -> Result<(), StoreError> {
+        self.realiser()?
+            .build_paths(self, targets, mode, Some(eval))
+    }
+
+    fn query_missing_from(
+        &self,
+        targets: &[DerivedPath],
+        eval: &(dyn Store + Sync),
+    ) -> Result<Missing, StoreError> {
+        self.realiser()?.query_missing(self, targets, Some(eval))
     }
 
     fn build_derivation(
@@ -1134,7 +1156,7 @@ impl Store for LocalStore {
     }
 
     fn query_missing(&self, targets: &[DerivedPath]) -> Result<Missing, StoreError> {
-        self.realiser()?.query_missing(self, targets)
+        self.realiser()?.query_missing(self, targets, None)
     }
 
     fn ensure_path(&self, p: &StorePath) -> Result<(), StoreError> {

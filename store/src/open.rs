@@ -243,7 +243,7 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
 ///
 /// With `read_only`, nothing is written: additions compute their paths, and an existing
 /// database is read.
-pub fn open_store(opts: &StoreOptions) -> Result<Box<dyn Store>, StoreError> {
+pub fn open_store(opts: &StoreOptions) -> Result<Box<dyn Store + Send + Sync>, StoreError> {
     match resolve(opts)? {
         StoreKind::Local(cfg) => Ok(Box::new(LocalStore::open(cfg)?)),
         StoreKind::Dummy(dir) => Ok(Box::new(DummyStore {

@@ -428,6 +428,26 @@ pub trait Store {
         Err(self.unsupported("querying missing paths"))
     }
 
+    /// [`Store::build_paths`] of derivations that are in `eval` (`--eval-store`), not in
+    /// this store: they are read from there, and their sources copied here.
+    fn build_paths_from(
+        &self,
+        _targets: &[DerivedPath],
+        _mode: BuildMode,
+        _eval: &(dyn Store + Sync),
+    ) -> Result<(), StoreError> {
+        Err(self.unsupported("building derivations of another store"))
+    }
+
+    /// [`Store::query_missing`] of derivations that are in `eval`.
+    fn query_missing_from(
+        &self,
+        _targets: &[DerivedPath],
+        _eval: &(dyn Store + Sync),
+    ) -> Result<Missing, StoreError> {
+        Err(self.unsupported("querying missing paths of another store's derivations"))
+    }
+
     /// Makes `p` valid, building or substituting it if needed.
     fn ensure_path(&self, p: &StorePath) -> Result<(), StoreError> {
         if self.is_valid(p)? {
@@ -686,4 +706,59 @@ impl Store for ReadOnlyStore {
     fn real_path(&self, p: &StorePath) -> PathBuf {
         PathBuf::from(self.dir.display(p))
     }
+}
+
+/// The modulo hash of the derivation `p` in `store` (which need not be valid), with its
+/// input derivations read from there too; `memo` keeps the hashes computed so far.
+pub fn drv_hash_modulo(
+    store: &dyn Store,
+    p: &StorePath,
+    memo: &mut std::collections::BTreeMap<StorePath, Hash>,
+) -> Result<Hash, StoreError> {
+    if let Some(h) = memo.get(p) {
+        return Ok(h.clone());
+    }
+    let drv = store.read_derivation(p)?;
+    let h = drv.hash_modulo(false, &mut |input: &[u8]| {
+        let q = store.dir().parse(&String::from_utf8_lossy(input))?;
+        drv_hash_modulo(store, &q, memo)
+    })?;
+    memo.insert(p.clone(), h.clone());
+    Ok(h)
+}
+
+/// Nix's checks of the derivation `drv` read from `p` in `store` (see [`crate::drv_check`]);
+/// returns its output paths.
+pub fn check_derivation_in(
+    store: &dyn Store,
+    p: &StorePath,
+    drv: &Derivation,
+) -> Result<std::collections::BTreeMap<String, StorePath>, StoreError> {
+    let mut memo = std::collections::BTreeMap::new();
+    crate::drv_check::check(store.dir(), p, drv, &mut |input: &[u8]| {
+        let q = store.dir().parse(&String::from_utf8_lossy(input))?;
+        drv_hash_modulo(store, &q, &mut memo)
+    })
+}
+
+/// Copies the closure of `paths` from `from` into `to` (paths `to` has are skipped), without
+/// checking signatures: the caller trusts `from`.
+pub fn copy_closure(
+    from: &dyn Store,
+    to: &dyn Store,
+    paths: &BTreeSet<StorePath>,
+) -> Result<(), StoreError> {
+    let all = closure(from, paths, false, false)?;
+    let mut order = topo_sort(from, &all)?;
+    order.reverse();
+    for p in order {
+        if to.is_valid(&p)? {
+            continue;
+        }
+        let info = from.query_path_info(&p)?;
+        let mut nar = Vec::new();
+        from.nar_from_path(&p, &mut nar)?;
+        to.add_nar(&info, &mut &nar[..], false, false)?;
+    }
+    Ok(())
 }
