@@ -6,7 +6,6 @@ use crate::path::{Ingestion, StoreDir, StorePath};
 use crate::store::{Filter, ReadOnlyStore, Store, StoreError};
 use crate::HashAlgo;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// What the binary asks for when it opens a store.
@@ -280,54 +279,7 @@ impl Store for DummyStore {
         "dummy".into()
     }
 
-    fn add_from_dump(
-        &self,
-        _name: &str,
-        _method: Ingestion,
-        _algo: HashAlgo,
-        _refs: &BTreeSet<StorePath>,
-        _dump: &mut dyn Read,
-        _repair: bool,
-    ) -> Result<crate::db::PathInfo, StoreError> {
-        Err(Store::unsupported(self, "adding paths"))
-    }
-
-    fn add_nar(
-        &self,
-        _info: &crate::db::PathInfo,
-        _nar: &mut dyn Read,
-        _repair: bool,
-        _check_sigs: bool,
-    ) -> Result<(), StoreError> {
-        Err(Store::unsupported(self, "adding paths"))
-    }
-
-    fn path_info(&self, _p: &StorePath) -> Result<Option<crate::db::PathInfo>, StoreError> {
-        Ok(None)
-    }
-
-    fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(BTreeSet::new())
-    }
-
-    fn referrers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(BTreeSet::new())
-    }
-
-    fn valid_derivers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(BTreeSet::new())
-    }
-
-    fn path_from_hash_part(&self, _hash: &str) -> Result<Option<StorePath>, StoreError> {
-        Ok(None)
-    }
-
-    fn nar_from_path(&self, p: &StorePath, _out: &mut dyn Write) -> Result<(), StoreError> {
-        Err(StoreError::Other(format!(
-            "path '{}' is not valid",
-            self.dir().display(p)
-        )))
-    }
+    crate::store::no_paths!();
 
     fn add_text(
         &self,

@@ -136,6 +136,25 @@ pub enum BuildStatus {
 }
 
 impl BuildStatus {
+    /// Every status, in code order.
+    pub const ALL: &'static [BuildStatus] = &[
+        BuildStatus::Built,
+        BuildStatus::Substituted,
+        BuildStatus::AlreadyValid,
+        BuildStatus::PermanentFailure,
+        BuildStatus::InputRejected,
+        BuildStatus::OutputRejected,
+        BuildStatus::TransientFailure,
+        BuildStatus::CachedFailure,
+        BuildStatus::TimedOut,
+        BuildStatus::MiscFailure,
+        BuildStatus::DependencyFailed,
+        BuildStatus::LogLimitExceeded,
+        BuildStatus::NotDeterministic,
+        BuildStatus::ResolvesToAlreadyValid,
+        BuildStatus::NoSubstituters,
+    ];
+
     pub fn from_code(c: u64) -> Option<BuildStatus> {
         use BuildStatus::*;
         Some(match c {
@@ -609,6 +628,83 @@ pub fn content_path(
     Ok((p, hash))
 }
 
+/// The operations of a store that holds no paths (`dummy://`, the read-only store): it
+/// knows of none and accepts none.
+macro_rules! no_paths {
+    () => {
+        fn add_from_dump(
+            &self,
+            _name: &str,
+            _method: $crate::path::Ingestion,
+            _algo: $crate::HashAlgo,
+            _refs: &std::collections::BTreeSet<$crate::path::StorePath>,
+            _dump: &mut dyn std::io::Read,
+            _repair: bool,
+        ) -> Result<$crate::db::PathInfo, $crate::store::StoreError> {
+            Err($crate::store::Store::unsupported(self, "adding paths"))
+        }
+
+        fn add_nar(
+            &self,
+            _info: &$crate::db::PathInfo,
+            _nar: &mut dyn std::io::Read,
+            _repair: bool,
+            _check_sigs: bool,
+        ) -> Result<(), $crate::store::StoreError> {
+            Err($crate::store::Store::unsupported(self, "adding paths"))
+        }
+
+        fn path_info(
+            &self,
+            _p: &$crate::path::StorePath,
+        ) -> Result<Option<$crate::db::PathInfo>, $crate::store::StoreError> {
+            Ok(None)
+        }
+
+        fn query_all_valid(
+            &self,
+        ) -> Result<std::collections::BTreeSet<$crate::path::StorePath>, $crate::store::StoreError>
+        {
+            Ok(Default::default())
+        }
+
+        fn referrers(
+            &self,
+            _p: &$crate::path::StorePath,
+        ) -> Result<std::collections::BTreeSet<$crate::path::StorePath>, $crate::store::StoreError>
+        {
+            Ok(Default::default())
+        }
+
+        fn valid_derivers(
+            &self,
+            _p: &$crate::path::StorePath,
+        ) -> Result<std::collections::BTreeSet<$crate::path::StorePath>, $crate::store::StoreError>
+        {
+            Ok(Default::default())
+        }
+
+        fn path_from_hash_part(
+            &self,
+            _hash: &str,
+        ) -> Result<Option<$crate::path::StorePath>, $crate::store::StoreError> {
+            Ok(None)
+        }
+
+        fn nar_from_path(
+            &self,
+            p: &$crate::path::StorePath,
+            _out: &mut dyn std::io::Write,
+        ) -> Result<(), $crate::store::StoreError> {
+            Err($crate::store::StoreError::Other(format!(
+                "path '{}' is not valid",
+                self.dir().display(p)
+            )))
+        }
+    };
+}
+pub(crate) use no_paths;
+
 /// A store that computes paths and writes nothing, as `--readonly-mode` wants. It records
 /// nothing, so no path is valid in it; reading one reads the logical path.
 pub struct ReadOnlyStore {
@@ -630,54 +726,7 @@ impl Store for ReadOnlyStore {
         "readonly".into()
     }
 
-    fn add_from_dump(
-        &self,
-        _name: &str,
-        _method: Ingestion,
-        _algo: HashAlgo,
-        _refs: &BTreeSet<StorePath>,
-        _dump: &mut dyn Read,
-        _repair: bool,
-    ) -> Result<crate::db::PathInfo, StoreError> {
-        Err(Store::unsupported(self, "adding paths"))
-    }
-
-    fn add_nar(
-        &self,
-        _info: &crate::db::PathInfo,
-        _nar: &mut dyn Read,
-        _repair: bool,
-        _check_sigs: bool,
-    ) -> Result<(), StoreError> {
-        Err(Store::unsupported(self, "adding paths"))
-    }
-
-    fn path_info(&self, _p: &StorePath) -> Result<Option<crate::db::PathInfo>, StoreError> {
-        Ok(None)
-    }
-
-    fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(BTreeSet::new())
-    }
-
-    fn referrers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(BTreeSet::new())
-    }
-
-    fn valid_derivers(&self, _p: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(BTreeSet::new())
-    }
-
-    fn path_from_hash_part(&self, _hash: &str) -> Result<Option<StorePath>, StoreError> {
-        Ok(None)
-    }
-
-    fn nar_from_path(&self, p: &StorePath, _out: &mut dyn Write) -> Result<(), StoreError> {
-        Err(StoreError::Other(format!(
-            "path '{}' is not valid",
-            self.dir().display(p)
-        )))
-    }
+    crate::store::no_paths!();
 
     fn add_text(
         &self,

@@ -1,8 +1,7 @@
 //! Between the protocol's types and the store's (the `Store` trait's).
 
 use ferrix_store::store::{
-    BuildMode, BuildResult, BuildStatus, DerivedPath, GcAction, GcOptions, Missing, OutputsSpec,
-    StoreError,
+    BuildMode, BuildResult, DerivedPath, GcAction, GcOptions, Missing, OutputsSpec, StoreError,
 };
 
 pub fn derived_path(p: &crate::DerivedPath) -> DerivedPath {
@@ -67,7 +66,7 @@ pub fn to_wire_gc_options(o: &GcOptions) -> crate::GcOptions {
 
 pub fn from_wire_build_result(r: &crate::BuildResult) -> BuildResult {
     BuildResult {
-        status: BuildStatus::from_code(r.status.code()).unwrap_or(BuildStatus::MiscFailure),
+        status: r.status,
         error_msg: String::from_utf8_lossy(&r.error_msg).into_owned(),
         times_built: u64::from(r.times_built),
         is_non_deterministic: r.is_non_deterministic,
@@ -108,29 +107,8 @@ pub fn gc_options(o: &crate::GcOptions) -> GcOptions {
     }
 }
 
-fn status(s: BuildStatus) -> crate::BuildStatus {
-    use crate::BuildStatus as W;
-    match s {
-        BuildStatus::Built => W::Built,
-        BuildStatus::Substituted => W::Substituted,
-        BuildStatus::AlreadyValid => W::AlreadyValid,
-        BuildStatus::PermanentFailure => W::PermanentFailure,
-        BuildStatus::InputRejected => W::InputRejected,
-        BuildStatus::OutputRejected => W::OutputRejected,
-        BuildStatus::TransientFailure => W::TransientFailure,
-        BuildStatus::CachedFailure => W::CachedFailure,
-        BuildStatus::TimedOut => W::TimedOut,
-        BuildStatus::MiscFailure => W::MiscFailure,
-        BuildStatus::DependencyFailed => W::DependencyFailed,
-        BuildStatus::LogLimitExceeded => W::LogLimitExceeded,
-        BuildStatus::NotDeterministic => W::NotDeterministic,
-        BuildStatus::ResolvesToAlreadyValid => W::ResolvesToAlreadyValid,
-        BuildStatus::NoSubstituters => W::NoSubstituters,
-    }
-}
-
 pub fn build_result(r: &BuildResult) -> crate::BuildResult {
-    let mut w = crate::BuildResult::new(status(r.status), r.error_msg.clone());
+    let mut w = crate::BuildResult::new(r.status, r.error_msg.clone());
     w.times_built = u32::try_from(r.times_built).unwrap_or(u32::MAX);
     w.is_non_deterministic = r.is_non_deterministic;
     w.start_time = r.start_time;

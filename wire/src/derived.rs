@@ -195,38 +195,19 @@ code_enum! {
     }
 }
 
-code_enum! {
-    /// How a build or substitution ended.
-    BuildStatus, "build status" {
-        Built = 0,
-        Substituted = 1,
-        AlreadyValid = 2,
-        PermanentFailure = 3,
-        InputRejected = 4,
-        OutputRejected = 5,
-        TransientFailure = 6,
-        CachedFailure = 7,
-        TimedOut = 8,
-        MiscFailure = 9,
-        DependencyFailed = 10,
-        LogLimitExceeded = 11,
-        NotDeterministic = 12,
-        ResolvesToAlreadyValid = 13,
-        NoSubstituters = 14,
-    }
+/// How a build or substitution ended: the store's type, with its codes on the wire.
+pub use ferrix_store::store::BuildStatus;
+
+fn read_status<R: Read + ?Sized>(r: &mut R) -> Result<BuildStatus> {
+    let code = u64::from(read_u32(r, "build status")?);
+    BuildStatus::from_code(code).ok_or(WireError::UnknownValue {
+        what: "build status",
+        value: code,
+    })
 }
 
-impl BuildStatus {
-    /// Whether the wanted paths are valid now.
-    pub fn is_success(self) -> bool {
-        matches!(
-            self,
-            BuildStatus::Built
-                | BuildStatus::Substituted
-                | BuildStatus::AlreadyValid
-                | BuildStatus::ResolvesToAlreadyValid
-        )
-    }
+fn write_status<W: Write + ?Sized>(w: &mut W, s: BuildStatus) -> Result<()> {
+    write_u64(w, s as u64)
 }
 
 /// The outcome of building or substituting one derived path.
@@ -264,7 +245,7 @@ impl BuildResult {
     /// The `BuildDerivation` reply of protocol `ver`: status and message, the build counts
     /// and times from 1.29, the built outputs from 1.28.
     pub fn read<R: Read + ?Sized>(r: &mut R, ver: Version) -> Result<BuildResult> {
-        let mut res = BuildResult::new(BuildStatus::read(r)?, read_bytes(r)?);
+        let mut res = BuildResult::new(read_status(r)?, read_bytes(r)?);
         if ver.at_least(29) {
             res.read_counts(r)?;
         }
@@ -275,7 +256,7 @@ impl BuildResult {
     }
 
     pub fn write<W: Write + ?Sized>(&self, w: &mut W, ver: Version) -> Result<()> {
-        self.status.write(w)?;
+        write_status(w, self.status)?;
         write_bytes(w, &self.error_msg)?;
         if ver.at_least(29) {
             self.write_counts(w)?;
@@ -334,7 +315,7 @@ impl KeyedBuildResult {
     pub fn read<R: Read + ?Sized>(r: &mut R, dir: &StoreDir) -> Result<Self> {
         let s = read_string(r, "derived path")?;
         let path = DerivedPath::parse(&s, dir)?;
-        let mut result = BuildResult::new(BuildStatus::read(r)?, read_bytes(r)?);
+        let mut result = BuildResult::new(read_status(r)?, read_bytes(r)?);
         result.read_counts(r)?;
         result.built_outputs = read_built_outputs(r)?;
         Ok(KeyedBuildResult { path, result })
@@ -342,7 +323,7 @@ impl KeyedBuildResult {
 
     pub fn write<W: Write + ?Sized>(&self, w: &mut W, dir: &StoreDir) -> Result<()> {
         write_string(w, &self.path.to_string(dir))?;
-        self.result.status.write(w)?;
+        write_status(w, self.result.status)?;
         write_bytes(w, &self.result.error_msg)?;
         self.result.write_counts(w)?;
         write_built_outputs(w, &self.result.built_outputs)
