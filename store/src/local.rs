@@ -864,31 +864,8 @@ impl Store for LocalStore {
                 Hash::zero(algo)
             }
         };
-        let mut w = HashingWriter {
-            hashers: vec![Hasher::new(HashAlgo::Sha256)],
-            count: 0,
-        };
-        if method == Ingestion::Recursive && algo != HashAlgo::Sha256 {
-            w.hashers.push(Hasher::new(algo));
-        }
-        nar::dump_with(tmp.path(), &mut w, &mut |_| Ok(true), self.cfg.case_hack)
-            .map_err(nar_err)?;
-        let size = w.count;
-        let mut hs = w.hashers.into_iter().map(Hasher::finish);
-        let nar_hash = hs.next().unwrap_or_else(|| Hash::zero(HashAlgo::Sha256));
-        let ca_hash = match method {
-            Ingestion::Flat => ca_hash,
-            Ingestion::Recursive => hs.next().unwrap_or_else(|| nar_hash.clone()),
-        };
-        let path = self.cfg.store_dir.make_fixed_output_path(
-            method,
-            &ca_hash,
-            name,
-            &BTreeSet::new(),
-            false,
-        )?;
-        let mut info = PathInfo::new(path, nar_hash, size);
-        info.ca = Some(fixed_ca(method, &ca_hash));
+        let flat = (method == Ingestion::Flat).then_some(ca_hash);
+        let info = self.ca_info(tmp.path(), name, method, algo, flat, &BTreeSet::new())?;
         self.finish_add(tmp, info)
     }
 
@@ -971,30 +948,7 @@ impl Store for LocalStore {
                 None
             }
         };
-        // Hash what was written, as it will be installed.
-        let mut w = HashingWriter {
-            hashers: vec![Hasher::new(HashAlgo::Sha256)],
-            count: 0,
-        };
-        if method == Ingestion::Recursive && algo != HashAlgo::Sha256 {
-            w.hashers.push(Hasher::new(algo));
-        }
-        nar::dump_with(tmp.path(), &mut w, &mut |_| Ok(true), self.cfg.case_hack)
-            .map_err(nar_err)?;
-        let size = w.count;
-        let mut hs = w.hashers.into_iter().map(Hasher::finish);
-        let nar_hash = hs.next().unwrap_or_else(|| Hash::zero(HashAlgo::Sha256));
-        let ca_hash = match ca_hash {
-            Some(h) => h,
-            None => hs.next().unwrap_or_else(|| nar_hash.clone()),
-        };
-        let path = self
-            .cfg
-            .store_dir
-            .make_fixed_output_path(method, &ca_hash, name, refs, false)?;
-        let mut info = PathInfo::new(path, nar_hash, size);
-        info.references = refs.clone();
-        info.ca = Some(fixed_ca(method, &ca_hash));
+        let info = self.ca_info(tmp.path(), name, method, algo, ca_hash, refs)?;
         if repair && self.is_valid(&info.path)? {
             self.replace(tmp, &info)?;
             return Ok(info);
@@ -1215,6 +1169,43 @@ impl Store for LocalStore {
 }
 
 impl LocalStore {
+    /// The metadata of the content-addressed path `name` whose bytes are at `tmp`: what was
+    /// written is hashed as it will be installed (its NAR hash and size, and for `Recursive`
+    /// its content hash as `algo`); `flat_hash` is the content hash of a `Flat` file.
+    fn ca_info(
+        &self,
+        tmp: &Path,
+        name: &str,
+        method: Ingestion,
+        algo: HashAlgo,
+        flat_hash: Option<Hash>,
+        refs: &BTreeSet<StorePath>,
+    ) -> Result<PathInfo, StoreError> {
+        let mut w = HashingWriter {
+            hashers: vec![Hasher::new(HashAlgo::Sha256)],
+            count: 0,
+        };
+        if method == Ingestion::Recursive && algo != HashAlgo::Sha256 {
+            w.hashers.push(Hasher::new(algo));
+        }
+        nar::dump_with(tmp, &mut w, &mut |_| Ok(true), self.cfg.case_hack).map_err(nar_err)?;
+        let size = w.count;
+        let mut hs = w.hashers.into_iter().map(Hasher::finish);
+        let nar_hash = hs.next().unwrap_or_else(|| Hash::zero(HashAlgo::Sha256));
+        let ca_hash = match flat_hash {
+            Some(h) => h,
+            None => hs.next().unwrap_or_else(|| nar_hash.clone()),
+        };
+        let path = self
+            .cfg
+            .store_dir
+            .make_fixed_output_path(method, &ca_hash, name, refs, false)?;
+        let mut info = PathInfo::new(path, nar_hash, size);
+        info.references = refs.clone();
+        info.ca = Some(fixed_ca(method, &ca_hash));
+        Ok(info)
+    }
+
     /// Replaces the bytes of the valid path `info.path` with the finished temporary `tmp`
     /// (repair), and records its new hash.
     fn replace(&self, tmp: Temp, info: &PathInfo) -> Result<(), StoreError> {
