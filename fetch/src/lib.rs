@@ -1,0 +1,6 @@
+//! The network side of Ferrix: one HTTP layer ([`http`]) that the fetchers and the
+//! binary-cache stores share.
+//!
+//! Libraries report progress as events; nothing here prints.
+
+pub mod http;
