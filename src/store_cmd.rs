@@ -137,7 +137,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 pub fn implemented(op: StoreOp) -> bool {
     !matches!(
         op,
-        StoreOp::Optimise | StoreOp::Serve | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
+        StoreOp::Serve | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
     )
 }
 
@@ -279,6 +279,13 @@ fn with_store(a: &StoreArgs) -> R {
             r.map(|_| ()).map_err(Fail::from)
         }
         StoreOp::Gc => op_gc(a, s),
+        StoreOp::Optimise => {
+            if !a.op_args.is_empty() || !a.op_flags.is_empty() {
+                return Err(Fail::Usage("no arguments expected".into()));
+            }
+            crate::build_cmd::install_interrupt_handlers();
+            s.optimise_store().map_err(Fail::from)
+        }
         StoreOp::Export => {
             let mut paths = BTreeSet::new();
             for arg in &a.op_args {

@@ -82,6 +82,7 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) {
         keep_outputs: c.keep_outputs,
         keep_derivations: c.keep_derivations,
     });
+    store.set_auto_optimise(c.auto_optimise_store);
 }
 
 /// The settings a daemon client sends with `SetOptions`: the fixed fields, and every other

@@ -321,6 +321,7 @@ fn open_store(ctx: &Context) -> Result<LocalStore, StoreError> {
         ctx.settings.trusted_public_keys.clone(),
     );
     store.set_gc_policy(gc_policy(&ctx.settings));
+    store.set_auto_optimise(ctx.settings.auto_optimise_store);
     Ok(store)
 }
 

@@ -46,6 +46,7 @@ pub mod nar;
 pub mod nix32;
 pub mod open;
 pub mod ops;
+pub mod optimise;
 pub mod path;
 pub mod refs;
 pub mod settings;

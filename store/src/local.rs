@@ -285,6 +285,8 @@ pub struct LocalStore {
     sig_policy: Mutex<(bool, Vec<String>)>,
     /// `keep-outputs` and `keep-derivations`, for the garbage collector.
     gc_policy: Mutex<crate::gc::GcPolicy>,
+    /// The `auto-optimise-store` setting.
+    auto_optimise: std::sync::atomic::AtomicBool,
 }
 
 /// What builds derivations for a local store. The builder implements it; the store only
@@ -362,6 +364,7 @@ impl LocalStore {
                 vec!["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=".into()],
             )),
             gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
+            auto_optimise: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -393,6 +396,17 @@ impl LocalStore {
     }
 
     /// `keep-outputs` and `keep-derivations` for [`Store::collect_garbage`].
+    /// `auto-optimise-store`: link the files of every path added or built into `.links`.
+    pub fn set_auto_optimise(&self, on: bool) {
+        self.auto_optimise
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn auto_optimise_enabled(&self) -> bool {
+        self.auto_optimise
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn set_gc_policy(&self, p: crate::gc::GcPolicy) {
         *lock(&self.gc_policy) = p;
     }
@@ -676,6 +690,7 @@ impl LocalStore {
         }
         canonicalise(tmp.path())?;
         self.install(tmp, &p)?;
+        self.auto_optimise(&p)?;
         if let Err(e) = self.register_valid_paths(&[info]) {
             // Still invalid (we hold the lock): take the bytes back out.
             if !self.is_valid(&p).unwrap_or(true) {
@@ -1145,6 +1160,17 @@ impl Store for LocalStore {
         self.check_writable()?;
         let policy = *lock(&self.gc_policy);
         crate::gc::collect_garbage(self, opts, policy)
+    }
+
+    fn optimise_store(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let st = self.optimise_all()?;
+        self.log(Log::Info(format!(
+            "{} freed by hard-linking {} files",
+            crate::optimise::show_bytes(st.bytes_freed),
+            st.files_linked
+        )));
+        Ok(())
     }
 
     fn verify_store(&self, check_contents: bool, repair: bool) -> Result<bool, StoreError> {

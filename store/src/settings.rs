@@ -549,7 +549,7 @@ declare_settings! {
     /// Users (names, `@group`, `*`) allowed to connect to the daemon.
     allowed_users: Vec<String> = strings(&["*"]), "allowed-users" [] Support::Yes;
     /// Hard-link identical files in the store after each addition.
-    auto_optimise_store: bool = false, "auto-optimise-store" [] LATER_GC;
+    auto_optimise_store: bool = false, "auto-optimise-store" [] Support::Yes;
     /// The prompt of `nix develop` (new CLI only).
     bash_prompt: String = String::new(), "bash-prompt" [] NO_SHELL;
     /// A suffix of `nix develop`'s prompt (new CLI only).
