@@ -316,6 +316,12 @@ fn with_store(a: &StoreArgs) -> R {
 
 /// Nix's closing line of a deletion: `N store paths deleted, X MiB freed` (nothing deleted
 /// when it failed).
+/// Nix's closing line of a collection, `N store paths deleted, X MiB freed` (also after an
+/// error, with what was done until then).
+pub fn print_freed_line(r: &Result<GcResult, StoreError>) {
+    let _ = print_freed(r);
+}
+
 fn print_freed(r: &Result<GcResult, StoreError>) -> R {
     let (n, bytes) = match r {
         Ok(g) => (g.paths.len(), g.bytes_freed),

@@ -48,6 +48,7 @@ pub mod open;
 pub mod ops;
 pub mod optimise;
 pub mod path;
+pub mod profiles;
 pub mod refs;
 pub mod settings;
 pub mod sigs;
