@@ -33,6 +33,7 @@
 //! it for `nix-store`'s other operations (queries, verification, export and import,
 //! deletion), which live in [`local`], [`ops`] and [`export`].
 
+pub mod autogc;
 pub mod db;
 pub mod derivation;
 pub mod drv_check;

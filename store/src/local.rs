@@ -287,6 +287,8 @@ pub struct LocalStore {
     gc_policy: Mutex<crate::gc::GcPolicy>,
     /// The `auto-optimise-store` setting.
     auto_optimise: std::sync::atomic::AtomicBool,
+    /// The automatic collector's settings and state.
+    pub(crate) auto_gc: Arc<Mutex<crate::autogc::AutoGc>>,
 }
 
 /// What builds derivations for a local store. The builder implements it; the store only
@@ -365,6 +367,7 @@ impl LocalStore {
             )),
             gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
             auto_optimise: std::sync::atomic::AtomicBool::new(false),
+            auto_gc: Arc::new(Mutex::new(crate::autogc::AutoGc::default())),
         })
     }
 
@@ -405,6 +408,16 @@ impl LocalStore {
     pub fn auto_optimise_enabled(&self) -> bool {
         self.auto_optimise
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The logger set with [`LocalStore::set_logger`], if any.
+    pub fn logger_handle(&self) -> Option<Arc<dyn Fn(Log) + Send + Sync>> {
+        self.logger.get().cloned()
+    }
+
+    /// `keep-outputs` and `keep-derivations` as set.
+    pub fn gc_policy(&self) -> crate::gc::GcPolicy {
+        *lock(&self.gc_policy)
     }
 
     pub fn set_gc_policy(&self, p: crate::gc::GcPolicy) {
@@ -679,6 +692,7 @@ impl LocalStore {
     /// the second finds it valid. If registering fails, the installed path is removed
     /// again: nothing unregistered is left behind.
     fn finish_add(&self, tmp: Temp, info: PathInfo) -> Result<StorePath, StoreError> {
+        self.auto_gc(true);
         let p = info.path.clone();
         self.add_temp_root(&p)?;
         if self.is_valid(&p)? {
