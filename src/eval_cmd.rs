@@ -124,6 +124,27 @@ pub fn configure<'a>(
         });
     }
     session.allow_ifd.set(settings.allow_import_from_derivation);
+    *session.fetch_options.borrow_mut() = ferrix_fetch::FetchOptions {
+        tarball_ttl: settings.tarball_ttl,
+        connect_timeout: settings.connect_timeout,
+        download_attempts: settings.download_attempts,
+        cache_path: None,
+    };
+    // Read-only evaluation computes paths without writing, but Nix's fetchers write to
+    // the store all the same.
+    if args.read_only && args.eval_store.is_none() {
+        let common = args.common.clone();
+        session.set_fetch_store_opener(Box::new(move || {
+            let opts = crate::store_setup::options(false, &common);
+            crate::store_setup::open_store(&opts, &common)
+                .ok()
+                .map(|s| s as Box<dyn ferrix_store::Store>)
+        }));
+    }
+    *session.git_dirty.borrow_mut() = ferrix_fetch::git::DirtyPolicy {
+        allow: settings.allow_dirty,
+        warn: settings.warn_dirty,
+    };
     // A read-only evaluation builds nothing: a derivation it needs was never written, so
     // it is not valid, which is the error Nix gives there too.
     if !args.read_only {

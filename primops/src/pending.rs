@@ -20,13 +20,7 @@ macro_rules! needs_store {
     };
 }
 
-needs_store!(
-    "fetchurl" / 1,
-    "fetchTarball" / 1,
-    "fetchGit" / 1,
-    "fetchMercurial" / 1,
-    "fetchTree" / 1,
-);
+needs_store!("fetchMercurial" / 1, "fetchTree" / 1,);
 
 fn unavailable<'a>(name: &str, pos: Pos) -> EvalResult<'a> {
     Err(throw(
