@@ -141,6 +141,9 @@ pub fn configure<'a>(
                 .map(|s| s as Box<dyn ferrix_store::Store>)
         }));
     }
+    session
+        .experimental_flakes
+        .set(settings.has_experimental("flakes"));
     *session.git_dirty.borrow_mut() = ferrix_fetch::git::DirtyPolicy {
         allow: settings.allow_dirty,
         warn: settings.warn_dirty,
@@ -322,7 +325,17 @@ fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalErro
         }
         Input::File(f) => {
             let mut p = cwd();
-            if !f.starts_with('/') {
+            if ferrix_store::settings::is_uri(f) {
+                // Nix's `lookupFileArg`: a URI is a tarball to fetch and evaluate.
+                p = ferrix_primops::fetch::lookup_uri_arg(ev, f)?;
+            } else if let Some(name) = f
+                .strip_prefix('<')
+                .and_then(|r| r.strip_suffix('>'))
+                .filter(|n| !n.is_empty())
+            {
+                // `<name>` is looked up in the search path.
+                p = find_in_search_path(ev, name)?;
+            } else if !f.starts_with('/') {
                 p.push(b'/');
                 p.extend_from_slice(f.as_bytes());
             } else {
@@ -333,6 +346,27 @@ fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalErro
             ));
             let t = ev.import_file(&path, None)?;
             ev.force(t, nowhere)
+        }
+    }
+}
+
+/// `__findFile __nixPath "name"`: the path `<name>` stands for.
+fn find_in_search_path(ev: &Evaluator<'_>, name: &str) -> Result<Vec<u8>, Box<EvalError>> {
+    let mut expr = b"__findFile __nixPath \"".to_vec();
+    for c in name.bytes() {
+        if matches!(c, b'"' | b'\\' | b'$') {
+            expr.push(b'\\');
+        }
+        expr.push(c);
+    }
+    expr.push(b'"');
+    match ev.eval_text(&expr, Origin::String, &cwd()) {
+        Ok(Value::Path(p)) => Ok(p.bytes.to_vec()),
+        Ok(Value::Str(s)) => Ok(s.bytes.to_vec()),
+        Ok(_) => Ok(name.as_bytes().to_vec()),
+        Err(mut e) => {
+            e.pos = None;
+            Err(e)
         }
     }
 }

@@ -130,9 +130,11 @@ fn unpack_tar(r: impl Read, dest: &Path) -> Result<Option<u64>, UnpackError> {
         if is_dir && is_top_level(&path) {
             top_mtime = entry.header().mtime().ok();
         }
-        // Entries that would land outside `dest` (`..`, absolute links) are refused by
-        // `unpack_in`, which skips them.
-        entry.unpack_in(dest).map_err(fmt)?;
+        // An entry that would land outside `dest` fails the whole unpacking, as
+        // libarchive's `SECURE_NODOTDOT` does for Nix.
+        if !entry.unpack_in(dest).map_err(fmt)? {
+            return Err(UnpackError::Format("Path contains '..'".into()));
+        }
         if is_dir {
             make_writable(&dest.join(&path));
         }
@@ -187,6 +189,30 @@ mod tests {
             assert_eq!(std::fs::read(&f).unwrap(), b"hi\n");
             assert!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o100 != 0);
         }
+    }
+
+    #[test]
+    fn dot_dot_is_refused() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(1);
+        // `append_data` refuses `..`, so the name goes into the header directly.
+        h.as_gnu_mut().unwrap().name[..9].copy_from_slice(b"top/../x\0");
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("a.tar");
+        std::fs::write(&src, data).unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let e = unpack_archive(&src, &out).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "failed to extract archive (Path contains '..')"
+        );
+        assert!(!d.path().join("x").exists());
     }
 
     #[test]

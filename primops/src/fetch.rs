@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 pub static PRIMOPS: &[PrimOp] = &[
     PrimOp { name: "fetchurl", arity: 1, transient: 0, func: fetchurl, doc: "`fetchurl url` or `fetchurl { url, sha256 ? null, name ? baseNameOf url }`: downloads a file into the store and returns its path." },
     PrimOp { name: "fetchTarball", arity: 1, transient: 0, func: fetch_tarball, doc: "`fetchTarball url` or `fetchTarball { url, sha256 ? null, name ? \"source\" }`: downloads and unpacks an archive, and returns the path of its single top-level directory in the store." },
+    PrimOp { name: "fetchTree", arity: 1, transient: 0, func: fetch_tree_primop, doc: "`fetchTree input`: fetches a `tarball` or `git` input (an attribute set with `type`, or a URL) into the store; needs the experimental feature `flakes`." },
     PrimOp { name: "fetchGit", arity: 1, transient: 0, func: fetch_git, doc: "`fetchGit url` or `fetchGit { url, ref ? null, rev ? null, name ? \"source\", submodules ? false, shallow ? false, allRefs ? false }`: a revision of a Git repository in the store, with `rev`, `shortRev`, `revCount`, `lastModified`, `lastModifiedDate`, `narHash` and `submodules`." },
 ];
 
@@ -256,39 +257,156 @@ fn fix_uri_for_git(ev: &Evaluator<'_>, uri: &str) -> R<String> {
 }
 
 fn fetch_git<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let mut input = GitInput {
-        name: "source".into(),
-        ..Default::default()
+    fetch_tree(ev, args[0], pos, Some("git"), true, true)
+}
+
+fn fetch_tree_primop<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let session = StoreSession::of(ev, pos)?;
+    if !session.experimental_flakes.get() {
+        return Err(plain(
+            "experimental Nix feature 'flakes' is disabled; use '--extra-experimental-features flakes' to override",
+        ));
+    }
+    fetch_tree(ev, args[0], pos, None, false, false)
+}
+
+/// An input of `fetchTree`, as its attributes.
+type InputAttrs = ferrix_fetch::cache::Attrs;
+use ferrix_fetch::cache::AttrValue;
+
+fn str_of<'i>(a: &'i InputAttrs, k: &str) -> Option<&'i str> {
+    match a.get(k) {
+        Some(AttrValue::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn wrong_type(key: &str, what: &str) -> Box<EvalError> {
+    plain(format!("attribute '{key}' should be {what}"))
+}
+
+/// Nix's `Input::fromURL`, for the schemes Ferrix fetches: `git+…` and archives over
+/// `file`, `http` and `https`.
+fn input_from_url(url: &str) -> R<InputAttrs> {
+    let (scheme, _) = url.split_once("://").unwrap_or(("", url));
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
     };
-    let mut nar_hash: Option<String> = None;
-    let mut want_last_modified = None;
-    let mut want_rev_count = None;
-    match ev.force(args[0], pos)? {
+    let base = base.split('#').next().unwrap_or(base);
+    let query = query.split('#').next().unwrap_or(query);
+    let params: Vec<(&str, &str)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    let mut a = InputAttrs::new();
+    if let Some(inner) = scheme.strip_prefix("git+") {
+        a.insert("type".into(), "git".into());
+        let mut rest = Vec::new();
+        for (k, v) in params {
+            match k {
+                "rev" | "ref" => {
+                    a.insert(k.into(), v.into());
+                }
+                "shallow" | "submodules" => {
+                    a.insert(k.into(), (v == "1").into());
+                }
+                _ => rest.push(format!("{k}={v}")),
+            }
+        }
+        let mut u = format!("{inner}{}", &base[scheme.len()..]);
+        if !rest.is_empty() {
+            u.push('?');
+            u.push_str(&rest.join("&"));
+        }
+        a.insert("url".into(), u.into());
+        return Ok(a);
+    }
+    let archive = [
+        ".zip", ".tar", ".tgz", ".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst",
+    ];
+    if matches!(scheme, "file" | "http" | "https") && archive.iter().any(|s| base.ends_with(s)) {
+        a.insert("type".into(), "tarball".into());
+        a.insert("url".into(), url.into());
+        if let Some((_, h)) = params.iter().find(|(k, _)| *k == "narHash") {
+            a.insert("narHash".into(), percent_decode(h).into());
+        }
+        return Ok(a);
+    }
+    Err(plain(format!("input '{url}' is unsupported")))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+            if let Ok(n) = u8::from_str_radix(hex, 16) {
+                out.push(n);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `narHash`: SRI (or any notation) SHA-256; empty is the zero hash.
+fn parse_nar_hash(s: &str) -> R<Hash> {
+    if s.is_empty() {
+        return Ok(Hash::zero(HashAlgo::Sha256));
+    }
+    Hash::parse_any(s, Some(HashAlgo::Sha256)).map_err(|e| plain(e.to_string()))
+}
+
+/// Nix's `fetchTree` (and `fetchGit`, which is `fetchTree` of type `git` that accepts a
+/// `name` and reports an all-zero revision for a dirty tree).
+fn fetch_tree<'a>(
+    ev: &Evaluator<'a>,
+    arg: &'a Thunk<'a>,
+    pos: Pos,
+    fixed_type: Option<&str>,
+    empty_rev_fallback: bool,
+    allow_name: bool,
+) -> EvalResult<'a> {
+    let mut input = InputAttrs::new();
+    match ev.force(arg, pos)? {
         Value::Attrs(set) => {
-            let mut url = None;
+            let type_sym = ev.intern(b"type");
+            let ty = match (set.get(type_sym), fixed_type) {
+                (Some(_), Some(_)) => return Err(throw("unexpected attribute 'type'", pos)),
+                (Some(a), None) => string_no_ctx(ev, a.value, a.pos)?,
+                (None, Some(t)) => t.to_string(),
+                (None, None) => {
+                    return Err(throw(
+                        "attribute 'type' is missing in call to 'fetchTree'",
+                        pos,
+                    ))
+                }
+            };
+            input.insert("type".into(), ty.as_str().into());
             for a in set.attrs() {
+                if a.name == type_sym {
+                    continue;
+                }
                 let key = lossy(ev.symbols.borrow().name(a.name));
-                if key == "type" {
-                    return Err(throw("unexpected attribute 'type'", pos));
-                }
-                let v = ev.force(a.value, a.pos)?;
-                enum Arg {
-                    S(String),
-                    B(bool),
-                    I(i64),
-                }
-                let arg = match v {
+                let v = match ev.force(a.value, a.pos)? {
                     Value::Str(_) | Value::Path(_) => {
                         let (s, _) = coerce(ev, a.value, a.pos, false, false)?;
                         let s = lossy(&s);
-                        Arg::S(if key == "url" {
-                            fix_uri_for_git(ev, &s)?
-                        } else {
-                            s
+                        AttrValue::Str(match (key.as_str(), ty.as_str()) {
+                            ("url", "git") => fix_uri_for_git(ev, &s)?,
+                            ("url", _) => fix_uri(ev, &s)?,
+                            _ => s,
                         })
                     }
-                    Value::Bool(b) => Arg::B(b),
-                    Value::Int(n) => Arg::I(n),
+                    Value::Bool(b) => AttrValue::Bool(b),
+                    Value::Int(n) => AttrValue::Int(n as u64),
                     other => {
                         return Err(plain(format!(
                             "fetchTree argument '{key}' is {} while a string, Boolean or integer is expected",
@@ -296,42 +414,174 @@ fn fetch_git<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
                         )))
                     }
                 };
-                let wrong = |what: &str| plain(format!("attribute '{key}' should be {what}"));
-                match (key.as_str(), arg) {
-                    ("url", Arg::S(s)) => url = Some(s),
-                    ("ref", Arg::S(s)) => input.git_ref = Some(s),
-                    ("rev", Arg::S(s)) => {
-                        input.rev = Some(parse_rev(&s).map_err(|e| plain(e.to_string()))?)
-                    }
-                    ("name", Arg::S(s)) => input.name = s,
-                    ("narHash", Arg::S(s)) => nar_hash = Some(s),
-                    ("submodules", Arg::B(b)) => input.submodules = b,
-                    ("shallow", Arg::B(b)) => input.shallow = b,
-                    ("allRefs", Arg::B(b)) => input.all_refs = b,
-                    ("lastModified", Arg::I(n)) => want_last_modified = Some(n as u64),
-                    ("revCount", Arg::I(n)) => want_rev_count = Some(n as u64),
-                    ("url" | "ref" | "rev" | "name" | "narHash", _) => {
-                        return Err(wrong("a string"))
-                    }
-                    ("submodules" | "shallow" | "allRefs", _) => return Err(wrong("a Boolean")),
-                    ("lastModified" | "revCount", _) => return Err(wrong("an integer")),
-                    _ => return Err(plain(format!("unsupported Git input attribute '{key}'"))),
-                }
+                input.insert(key, v);
             }
-            input.url = url.ok_or_else(|| plain("attribute 'url' is missing"))?;
+            if !allow_name && input.contains_key("name") {
+                return Err(throw(
+                    "attribute 'name' isn't supported in call to 'fetchTree'",
+                    pos,
+                ));
+            }
         }
         _ => {
-            let (s, _) = coerce(ev, args[0], pos, false, false)?;
-            input.url = fix_uri_for_git(ev, &lossy(&s))?;
+            let (s, _) = coerce(ev, arg, pos, false, false)?;
+            let s = lossy(&s);
+            if fixed_type == Some("git") {
+                input.insert("type".into(), "git".into());
+                input.insert("url".into(), fix_uri_for_git(ev, &s)?.into());
+            } else {
+                input = input_from_url(&fix_uri(ev, &s)?)?;
+            }
         }
     }
-    if ev.access_mode() == Mode::Pure && input.rev.is_none() {
-        return Err(plain(format!(
-            "in pure evaluation mode, 'fetchTree' requires a locked input, at {}",
-            ev.show_pos(pos)
-        )));
+    match str_of(&input, "type") {
+        Some("git") => fetch_git_input(ev, pos, &input, empty_rev_fallback),
+        Some("tarball") => fetch_tarball_input(ev, pos, &input),
+        _ => Err(plain(format!(
+            "cannot fetch unsupported input '{}'",
+            ferrix_fetch::cache::to_json(&input)
+        ))),
+    }
+}
+
+fn pure_refusal(ev: &Evaluator<'_>, pos: Pos) -> Box<EvalError> {
+    plain(format!(
+        "in pure evaluation mode, 'fetchTree' requires a locked input, at {}",
+        ev.show_pos(pos)
+    ))
+}
+
+/// The attribute set `fetchTree` returns.
+fn tree_attrs<'a>(ev: &Evaluator<'a>, attrs: Vec<(&str, Value<'a>)>) -> Value<'a> {
+    let mut out: Vec<Attr<'a>> = attrs
+        .into_iter()
+        .map(|(k, v)| Attr {
+            name: ev.intern(k.as_bytes()),
+            value: ev.alloc_thunk(v),
+            pos: Pos::NONE,
+        })
+        .collect();
+    out.sort_by_key(|a| a.name);
+    ev.make_attrs(out)
+}
+
+/// How Nix shows a URL with a query value: `/` is escaped, as its `percentEncode` does.
+fn query_value(s: &str) -> String {
+    s.replace('%', "%25").replace('/', "%2f")
+}
+
+fn fetch_tarball_input<'a>(ev: &Evaluator<'a>, pos: Pos, input: &InputAttrs) -> EvalResult<'a> {
+    for k in input.keys() {
+        if !matches!(k.as_str(), "type" | "url" | "narHash" | "name") {
+            return Err(plain(format!("unsupported tarball input attribute '{k}'")));
+        }
+    }
+    let url = str_of(input, "url")
+        .ok_or_else(|| plain("attribute 'url' is missing"))?
+        .to_string();
+    let name = str_of(input, "name").unwrap_or("source").to_string();
+    let nar_hash = match input.get("narHash") {
+        Some(AttrValue::Str(s)) => Some(parse_nar_hash(s)?),
+        Some(_) => return Err(wrong_type("narHash", "a string")),
+        None => None,
+    };
+    if ev.access_mode() == Mode::Pure {
+        return Err(pure_refusal(ev, pos));
     }
     let session = StoreSession::of(ev, pos)?;
+    let store = session.fetch_store();
+    let dir = session.dir();
+    let shown = match &nar_hash {
+        Some(h) => format!("{url}?narHash={}", query_value(&h.to_sri())),
+        None => url.clone(),
+    };
+    // With its NAR hash, the tree may be in the store already.
+    if let Some(h) = &nar_hash {
+        let p = dir
+            .make_fixed_output_path(Ingestion::Recursive, h, &name, &BTreeSet::new(), false)
+            .map_err(|e| plain(e.to_string()))?;
+        if store.ensure_path(&p).is_ok() && store.is_valid(&p).unwrap_or(false) {
+            let full = dir.display(&p);
+            return Ok(tree_attrs(
+                ev,
+                vec![
+                    ("outPath", store_path_result(ev, &full)),
+                    ("narHash", ev.string(h.to_sri().as_bytes())),
+                ],
+            ));
+        }
+    }
+    let f = fetcher(ev, session);
+    let tree = f.download_tarball(&url, &name, false).map_err(|e| {
+        plain(e.to_string()).with_frame(format!("while fetching the input '{shown}'"), None)
+    })?;
+    let info = store
+        .query_path_info(&tree.path)
+        .map_err(|e| plain(e.to_string()))?;
+    if let Some(want) = &nar_hash {
+        if *want != info.nar_hash {
+            return Err(plain(format!(
+                "NAR hash mismatch in input '{shown}' ({}), expected '{}', got '{}'",
+                store.real_path(&tree.path).display(),
+                want.to_sri(),
+                info.nar_hash.to_sri()
+            )));
+        }
+    }
+    let full = dir.display(&tree.path);
+    Ok(tree_attrs(
+        ev,
+        vec![
+            ("outPath", store_path_result(ev, &full)),
+            ("narHash", ev.string(info.nar_hash.to_sri().as_bytes())),
+        ],
+    ))
+}
+
+fn fetch_git_input<'a>(
+    ev: &Evaluator<'a>,
+    pos: Pos,
+    attrs: &InputAttrs,
+    empty_rev_fallback: bool,
+) -> EvalResult<'a> {
+    let mut input = GitInput {
+        name: "source".into(),
+        ..Default::default()
+    };
+    let mut nar_hash = None;
+    let mut want_last_modified = None;
+    let mut want_rev_count = None;
+    for (key, v) in attrs {
+        match (key.as_str(), v) {
+            ("type", _) => {}
+            ("url", AttrValue::Str(s)) => input.url = s.clone(),
+            ("ref", AttrValue::Str(s)) => input.git_ref = Some(s.clone()),
+            ("rev", AttrValue::Str(s)) => {
+                input.rev = Some(parse_rev(s).map_err(|e| plain(e.to_string()))?)
+            }
+            ("name", AttrValue::Str(s)) => input.name = s.clone(),
+            ("narHash", AttrValue::Str(s)) => nar_hash = Some(parse_nar_hash(s)?),
+            ("submodules", AttrValue::Bool(b)) => input.submodules = *b,
+            ("shallow", AttrValue::Bool(b)) => input.shallow = *b,
+            ("allRefs", AttrValue::Bool(b)) => input.all_refs = *b,
+            ("lastModified", AttrValue::Int(n)) => want_last_modified = Some(*n),
+            ("revCount", AttrValue::Int(n)) => want_rev_count = Some(*n),
+            ("url" | "ref" | "rev" | "name" | "narHash", _) => {
+                return Err(wrong_type(key, "a string"))
+            }
+            ("submodules" | "shallow" | "allRefs", _) => return Err(wrong_type(key, "a Boolean")),
+            ("lastModified" | "revCount", _) => return Err(wrong_type(key, "an integer")),
+            _ => return Err(plain(format!("unsupported Git input attribute '{key}'"))),
+        }
+    }
+    if input.url.is_empty() {
+        return Err(plain("attribute 'url' is missing"));
+    }
+    if ev.access_mode() == Mode::Pure && input.rev.is_none() {
+        return Err(pure_refusal(ev, pos));
+    }
+    let session = StoreSession::of(ev, pos)?;
+    let store = session.fetch_store();
     let dir = session.dir();
     let f = fetcher(ev, session);
     let dirty = *session.git_dirty.borrow();
@@ -339,21 +589,15 @@ fn fetch_git<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
     let tree: GitTree = f.fetch_git(&input, dirty).map_err(|e| {
         plain(e.to_string()).with_frame(format!("while fetching the input '{shown}'"), None)
     })?;
-    let info = session
-        .fetch_store()
+    let info = store
         .query_path_info(&tree.path)
         .map_err(|e| plain(e.to_string()))?;
     if let Some(want) = &nar_hash {
-        let want_hash = if want.is_empty() {
-            Hash::zero(HashAlgo::Sha256)
-        } else {
-            Hash::parse_any(want, Some(HashAlgo::Sha256)).map_err(|e| plain(e.to_string()))?
-        };
-        if want_hash != info.nar_hash {
+        if *want != info.nar_hash {
             return Err(plain(format!(
                 "NAR hash mismatch in input '{shown}' ({}), expected '{}', got '{}'",
-                session.fetch_store().real_path(&tree.path).display(),
-                want_hash.to_sri(),
+                store.real_path(&tree.path).display(),
+                want.to_sri(),
                 info.nar_hash.to_sri()
             )));
         }
@@ -373,33 +617,83 @@ fn fetch_git<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
         }
     }
     let full = dir.display(&tree.path);
-    ev.allow_path(full.as_bytes());
-    let out_path = store_path_result(ev, &full);
-    // A dirty tree has the all-zero revision, as `fetchGit` has always said.
-    let rev = tree.rev.clone().unwrap_or_else(|| "0".repeat(40));
-    let attrs: Vec<(&str, Value<'a>)> = vec![
-        ("outPath", out_path),
+    let mut out: Vec<(&str, Value<'a>)> = vec![
+        ("outPath", store_path_result(ev, &full)),
         ("narHash", ev.string(info.nar_hash.to_sri().as_bytes())),
         ("submodules", Value::Bool(input.submodules)),
-        ("rev", ev.string(rev.as_bytes())),
-        ("shortRev", ev.string(rev[..7].as_bytes())),
-        ("revCount", Value::Int(tree.rev_count.unwrap_or(0) as i64)),
         ("lastModified", Value::Int(tree.last_modified as i64)),
         (
             "lastModifiedDate",
             ev.string(format_date(tree.last_modified).as_bytes()),
         ),
     ];
-    let mut out: Vec<Attr<'a>> = attrs
-        .into_iter()
-        .map(|(k, v)| Attr {
-            name: ev.intern(k.as_bytes()),
-            value: ev.alloc_thunk(v),
-            pos: Pos::NONE,
-        })
-        .collect();
-    out.sort_by_key(|a| a.name);
-    Ok(ev.make_attrs(out))
+    // A dirty tree has the all-zero revision in `fetchGit`, as it has always said.
+    let rev = match (&tree.rev, empty_rev_fallback) {
+        (Some(r), _) => Some(r.clone()),
+        (None, true) => Some("0".repeat(40)),
+        (None, false) => None,
+    };
+    if let Some(rev) = rev {
+        out.push(("shortRev", ev.string(rev[..7].as_bytes())));
+        out.push(("rev", ev.string(rev.as_bytes())));
+    }
+    match (tree.rev_count, empty_rev_fallback) {
+        (Some(n), _) => out.push(("revCount", Value::Int(n as i64))),
+        (None, true) => out.push(("revCount", Value::Int(0))),
+        (None, false) => {}
+    }
+    Ok(tree_attrs(ev, out))
+}
+
+/// A URI given where Nix expects a file or search-path entry (`nix-build URL`,
+/// `-I name=URL`): the tarball it names, downloaded and unpacked (Nix's
+/// `downloadTarball` with the name `source`), as the path to read. Each URI is fetched
+/// once per evaluation.
+fn download_uri(ev: &Evaluator<'_>, uri: &str) -> Result<Vec<u8>, ferrix_fetch::FetchError> {
+    let session = match StoreSession::of(ev, Pos::NONE) {
+        Ok(s) => s,
+        Err(e) => return Err(ferrix_fetch::FetchError::Io(e.message.clone())),
+    };
+    if let Some(p) = session.uri_trees.borrow().get(uri) {
+        return Ok(p.clone());
+    }
+    let f = fetcher(ev, session);
+    let tree = f.download_tarball(&resolve_uri(uri), "source", false)?;
+    let store = session.fetch_store();
+    let full = session.dir().display(&tree.path);
+    ev.allow_path(full.as_bytes());
+    let real = store.real_path(&tree.path);
+    let real = std::os::unix::ffi::OsStrExt::as_bytes(real.as_os_str()).to_vec();
+    ev.allow_path(&real);
+    session
+        .uri_trees
+        .borrow_mut()
+        .insert(uri.to_string(), real.clone());
+    Ok(real)
+}
+
+/// Nix's `lookupFileArg` for a URI: the unpacked tree to evaluate, or the error.
+pub fn lookup_uri_arg(ev: &Evaluator<'_>, uri: &str) -> Result<Vec<u8>, Box<EvalError>> {
+    download_uri(ev, uri).map_err(|e| plain(e.to_string()))
+}
+
+/// A search-path entry that is a URI: its unpacked tree, or `None` (with Nix's warning)
+/// when it cannot be downloaded.
+pub fn resolve_search_uri(
+    ev: &Evaluator<'_>,
+    uri: &str,
+) -> Result<Option<Vec<u8>>, Box<EvalError>> {
+    match download_uri(ev, uri) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.is_transfer() => {
+            warn(
+                ev,
+                &format!("Nix search path entry '{uri}' cannot be downloaded, ignoring"),
+            );
+            Ok(None)
+        }
+        Err(e) => Err(plain(e.to_string())),
+    }
 }
 
 /// How Nix shows a Git input in messages: `git+URL?ref=…&rev=…`.

@@ -8,7 +8,7 @@ mod attrs;
 mod control;
 pub mod derivation;
 pub mod docs;
-mod fetch;
+pub mod fetch;
 pub mod hash;
 pub mod json;
 mod lists;

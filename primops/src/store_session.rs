@@ -35,6 +35,10 @@ pub struct StoreSession {
     fetch_store: std::cell::OnceCell<Box<dyn Store>>,
     /// Opens [`Self::fetch_store`] when a fetcher first needs it.
     fetch_store_opener: RefCell<Option<Box<StoreOpener>>>,
+    /// URIs of the search path and the command line → their unpacked trees.
+    pub uri_trees: RefCell<FxHashMap<String, Vec<u8>>>,
+    /// Whether the experimental feature `flakes` is on (for `fetchTree`).
+    pub experimental_flakes: Cell<bool>,
     /// `allow-dirty` and `warn-dirty`, for `fetchGit` of a dirty working tree.
     pub git_dirty: RefCell<ferrix_fetch::git::DirtyPolicy>,
     /// Source path → its store path (Nix's `srcToStore`).
@@ -59,6 +63,8 @@ impl StoreSession {
             allow_ifd: Cell::new(true),
             fetch_options: Default::default(),
             fetch_store: Default::default(),
+            experimental_flakes: Cell::new(false),
+            uri_trees: Default::default(),
             fetch_store_opener: RefCell::new(None),
             git_dirty: RefCell::new(ferrix_fetch::git::DirtyPolicy {
                 allow: true,
