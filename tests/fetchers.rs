@@ -520,3 +520,100 @@ fn fetch_git_as_nix() {
         );
     }
 }
+
+/// Runs `nix-build`-style file arguments and `-I` entries through either evaluator
+/// (without `--eval`: instantiation of a plain value prints nothing, so `--eval`).
+fn eval_args(w: &World, who: &str, args: &[&str]) -> Output {
+    let mut c = if who == "ferrix" {
+        let mut c = Command::new(BIN);
+        c.arg("instantiate");
+        c
+    } else {
+        Command::new("nix-instantiate")
+    };
+    for v in [
+        "NIX_REMOTE",
+        "NIX_STORE_DIR",
+        "NIX_STATE_DIR",
+        "NIX_LOG_DIR",
+        "NIX_PATH",
+    ] {
+        c.env_remove(v);
+    }
+    let home = w.path(&format!("home-{who}"));
+    std::fs::create_dir_all(&home).unwrap();
+    c.env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .stdin(Stdio::null())
+        .args(["--store", w.path(&format!("store-{who}")).to_str().unwrap()])
+        .args(["--option", "substituters", ""])
+        .arg("--eval")
+        .args(args);
+    c.output().expect("run the evaluator")
+}
+
+#[test]
+fn uris_in_search_path_file_args_and_fetch_tree() {
+    let w = World::new();
+    let src = w.path("src");
+    make_tree(&src, "sp");
+    std::fs::write(src.join("top/default.nix"), "{ x = 1 + 2; }").unwrap();
+    std::fs::write(src.join("top/lib.nix"), "\"from lib\"").unwrap();
+    let tar = w.path("t.tar.gz");
+    std::fs::write(&tar, tarball(&src, "-z")).unwrap();
+    let url = format!("file://{}", tar.display());
+    let missing = format!("file://{}/none.tar", w.path("").display());
+
+    // A URI as the file to evaluate.
+    let direct = ok(eval_args(&w, "ferrix", &["-A", "x", &url]));
+    assert_eq!(direct, "3");
+    // In the search path; an entry that cannot be downloaded is skipped with a warning.
+    let found = eval_args(
+        &w,
+        "ferrix",
+        &[
+            "-I",
+            &format!("p={missing}"),
+            "-I",
+            &format!("p={url}"),
+            "-E",
+            "import <p/lib.nix>",
+        ],
+    );
+    let warning = String::from_utf8_lossy(&found.stderr).to_string();
+    assert!(
+        warning.contains(&format!(
+            "Nix search path entry '{missing}' cannot be downloaded, ignoring"
+        )),
+        "{warning}"
+    );
+    assert_eq!(ok(found), "\"from lib\"");
+
+    // fetchTree needs the flakes feature; with it, a tarball gives outPath and narHash.
+    let tree = format!("builtins.fetchTree {url}");
+    let off = fails(w.eval("ferrix", &[], &tree));
+    assert_eq!(
+        off,
+        "error: experimental Nix feature 'flakes' is disabled; use '--extra-experimental-features flakes' to override"
+    );
+    let flakes = ["--extra-experimental-features", "flakes"];
+    let ours = ok(w.eval("ferrix", &flakes, &tree));
+    assert!(ours.contains("narHash = \"sha256-"), "{ours}");
+    let bad = format!(
+        "builtins.fetchTree {{ type = \"tarball\"; url = {url}; narHash = \"sha256-xdKv2pq/IiwLSnBBJXW8hNowI4MrdZfW+SYqDQs7Tzc=\"; }}"
+    );
+    let mismatch = fails(w.eval("ferrix", &flakes, &bad));
+    assert!(
+        mismatch.contains("NAR hash mismatch in input"),
+        "{mismatch}"
+    );
+    if have_nix() {
+        assert_eq!(ok(eval_args(&w, "nix", &["-A", "x", &url])), direct);
+        assert_eq!(ok(w.eval("nix", &flakes, &tree)), ours);
+        // The same, but for the store each used.
+        assert_eq!(
+            fails(w.eval("nix", &flakes, &bad)).replace("store-nix", "store-ferrix"),
+            mismatch
+        );
+    }
+}

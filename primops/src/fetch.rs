@@ -77,13 +77,14 @@ fn resolve_uri(url: &str) -> String {
 }
 
 /// A SHA-256 hash argument; an empty one is the all-zero hash, with Nix's warning.
-fn hash_allow_empty(ev: &Evaluator<'_>, text: &str, pos: Pos) -> R<Hash> {
+fn hash_allow_empty(ev: &Evaluator<'_>, text: &str) -> R<Hash> {
     if text.is_empty() {
         let h = Hash::zero(HashAlgo::Sha256);
         warn(ev, &format!("found empty hash, assuming '{}'", h.to_sri()));
         return Ok(h);
     }
-    Hash::parse_any(text, Some(HashAlgo::Sha256)).map_err(|e| throw(e.to_string(), pos))
+    // Nix reports a bad hash without a position.
+    Hash::parse_any(text, Some(HashAlgo::Sha256)).map_err(|e| plain(e.to_string()))
 }
 
 /// A store path as a string that depends on it; restricted evaluation may read it from
@@ -122,7 +123,7 @@ fn fetch<'a>(
                     b"url" => url = Some(string_no_ctx(ev, a.value, a.pos)?),
                     b"sha256" => {
                         let text = string_no_ctx(ev, a.value, a.pos)?;
-                        expected = Some(hash_allow_empty(ev, &text, a.pos)?);
+                        expected = Some(hash_allow_empty(ev, &text)?);
                     }
                     b"name" => name = string_no_ctx(ev, a.value, a.pos)?,
                     _ => {
