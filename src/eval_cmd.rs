@@ -74,7 +74,7 @@ pub fn evaluate(
             }
             msg.push(b'\n');
             let _ = std::io::stderr().write_all(&msg);
-            Err(1)
+            Err(e.exit_status.unwrap_or(1))
         }
     }
 }

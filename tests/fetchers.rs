@@ -407,6 +407,8 @@ fn fetchurl_paths_and_errors_as_nix() {
         "{}",
         our_errors[0]
     );
+    // Nix's exit status for a hash mismatch.
+    assert_eq!(w.eval("ferrix", &[], &bad_hash).status.code(), Some(102));
     assert_eq!(
         our_errors[2],
         "error: in pure evaluation mode, 'fetchurl' requires a 'sha256' argument"

@@ -190,7 +190,8 @@ fn fetch<'a>(
                 "hash mismatch in file downloaded from '{url}':\n  specified: sha256:{}\n  got:       sha256:{}",
                 want.to_nix32(),
                 got.to_nix32()
-            )));
+            ))
+            .with_exit_status(102));
         }
     }
     Ok(store_path_result(ev, &dir.display(&path)))
@@ -526,7 +527,8 @@ fn fetch_tarball_input<'a>(ev: &Evaluator<'a>, pos: Pos, input: &InputAttrs) -> 
                 store.real_path(&tree.path).display(),
                 want.to_sri(),
                 info.nar_hash.to_sri()
-            )));
+            ))
+            .with_exit_status(102));
         }
     }
     let full = dir.display(&tree.path);
@@ -600,7 +602,8 @@ fn fetch_git_input<'a>(
                 store.real_path(&tree.path).display(),
                 want.to_sri(),
                 info.nar_hash.to_sri()
-            )));
+            ))
+            .with_exit_status(102));
         }
     }
     if let Some(want) = want_last_modified {
