@@ -252,7 +252,7 @@ impl<'s> Fetcher<'s> {
                     }))
                 }
             },
-            Fetched::NotFound => unreachable!("handled above"),
+            Fetched::NotFound => return Err(FetchError::NotFound(url.to_string())),
             Fetched::Body {
                 mut reader,
                 etag,
@@ -260,10 +260,13 @@ impl<'s> Fetcher<'s> {
                 ..
             } => {
                 let etag = etag.unwrap_or_default();
-                if cached.is_some() && !etag.is_empty() && Some(etag.as_str()) == expected {
+                let same = cached
+                    .as_ref()
+                    .filter(|_| !etag.is_empty() && Some(etag.as_str()) == expected);
+                if let Some(c) = same {
                     // A server that ignores If-None-Match but sends the same ETag: the
                     // cached copy is current (Nix stops reading the body there too).
-                    (cached.as_ref().unwrap().path.clone(), etag, effective)
+                    (c.path.clone(), etag, effective)
                 } else {
                     let dir = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
                     let file = dir.path().join("download");

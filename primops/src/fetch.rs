@@ -638,7 +638,10 @@ fn fetch_git_input<'a>(
         (None, false) => None,
     };
     if let Some(rev) = rev {
-        out.push(("shortRev", ev.string(rev[..7].as_bytes())));
+        out.push((
+            "shortRev",
+            ev.string(rev.as_bytes().get(..7).unwrap_or(rev.as_bytes())),
+        ));
         out.push(("rev", ev.string(rev.as_bytes())));
     }
     match (tree.rev_count, empty_rev_fallback) {
