@@ -124,18 +124,44 @@ pub fn configure<'a>(
         });
     }
     session.allow_ifd.set(settings.allow_import_from_derivation);
+    configure_fetchers(
+        session,
+        &args.common,
+        args.read_only,
+        args.eval_store.as_deref(),
+    );
+    // A read-only evaluation builds nothing: a derivation it needs was never written, so
+    // it is not valid, which is the error Nix gives there too.
+    if !args.read_only {
+        session.set_realiser(Box::new(crate::build_cmd::realise_for_eval));
+    }
+}
+
+/// The fetchers' settings (`tarball-ttl`, `connect-timeout`, `download-attempts`,
+/// `allow-dirty`, `warn-dirty`, the `flakes` feature for `fetchTree`). When the
+/// session's store only computes paths (`read_only`), the fetchers write to the store
+/// (`eval_store`, or the command's) all the same, as Nix's do.
+pub fn configure_fetchers(
+    session: &ferrix_primops::store_session::StoreSession,
+    common: &crate::cli::CommonArgs,
+    read_only: bool,
+    eval_store: Option<&str>,
+) {
+    let settings = &common.config;
     *session.fetch_options.borrow_mut() = ferrix_fetch::FetchOptions {
         tarball_ttl: settings.tarball_ttl,
         connect_timeout: settings.connect_timeout,
         download_attempts: settings.download_attempts,
         cache_path: None,
     };
-    // Read-only evaluation computes paths without writing, but Nix's fetchers write to
-    // the store all the same.
-    if args.read_only && args.eval_store.is_none() {
-        let common = args.common.clone();
+    if read_only {
+        let common = common.clone();
+        let eval_store = eval_store.map(str::to_string);
         session.set_fetch_store_opener(Box::new(move || {
-            let opts = crate::store_setup::options(false, &common);
+            let mut opts = crate::store_setup::options(false, &common);
+            if let Some(url) = eval_store {
+                opts.store_uri = Some(url);
+            }
             crate::store_setup::open_store(&opts, &common)
                 .ok()
                 .map(|s| s as Box<dyn ferrix_store::Store>)
@@ -148,11 +174,6 @@ pub fn configure<'a>(
         allow: settings.allow_dirty,
         warn: settings.warn_dirty,
     };
-    // A read-only evaluation builds nothing: a derivation it needs was never written, so
-    // it is not valid, which is the error Nix gives there too.
-    if !args.read_only {
-        session.set_realiser(Box::new(crate::build_cmd::realise_for_eval));
-    }
 }
 
 /// What restricted evaluation may read from the start: each search-path entry that
