@@ -23,6 +23,8 @@ pub static PRIMOPS: &[PrimOp] = &[
 
 /// Nix's log level for warnings.
 const LVL_WARN: u8 = 1;
+/// Nix's `lvlTalkative` (`-v`).
+const LVL_TALKATIVE: u8 = 4;
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -44,9 +46,11 @@ fn fetcher<'s>(ev: &'s Evaluator<'_>, session: &'s StoreSession) -> Fetcher<'s> 
         session.fetch_store(),
         session.fetch_options.borrow().clone(),
     );
-    f.on_event(move |e| {
-        if let FetchEvent::Warn(m) = e {
-            warn(ev, &m)
+    f.on_event(move |e| match e {
+        FetchEvent::Warn(m) => warn(ev, &m),
+        // Nix's activity line for a transfer, shown from `-v` on.
+        FetchEvent::Downloading(url) => {
+            ev.log(LVL_TALKATIVE, format!("downloading '{url}'...").as_bytes())
         }
     });
     f
