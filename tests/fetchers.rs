@@ -510,7 +510,37 @@ fn fetch_git_as_nix() {
         pure.starts_with("error: in pure evaluation mode, 'fetchTree' requires a locked input"),
         "{pure}"
     );
+    // A bare repository is fetched as a remote one, into the cache's `nix/gitv3`; its
+    // branch is fetched again only after `tarball-ttl`.
+    let bare = w.path("bare.git");
+    git(
+        &w.path(""),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            repo.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    // (Without `ref`, a remote repository's branch is `master`, as in Nix.)
+    let remote = format!(
+        "(builtins.fetchGit {{ url = file://{}; ref = \"main\"; }}).revCount",
+        bare.display()
+    );
+    assert_eq!(ok(w.eval("ferrix", &[], &remote)), "2");
+    let gitv3 = w.path("home-ferrix/cache/nix/gitv3");
+    assert_eq!(
+        std::fs::read_dir(&gitv3).unwrap().count(),
+        2,
+        "repository and lock"
+    );
+    git(&repo, &["push", "-q", bare.to_str().unwrap(), "other:main"]);
+    assert_eq!(ok(w.eval("ferrix", &[], &remote)), "2", "within the TTL");
+    let ttl0 = ["--option", "tarball-ttl", "0"];
+    assert_eq!(ok(w.eval("ferrix", &ttl0, &remote)), "3", "after it");
     if have_nix() {
+        assert_eq!(ok(w.eval("nix", &[], &remote)), "3");
         assert_eq!(ok(w.eval("nix", &[], &dirty_expr)), dirty);
         git(&repo, &["checkout", "-q", "f"]);
         for (e, c) in exprs.iter().zip(&ours) {

@@ -123,6 +123,32 @@ fn git_merged(args: &[&str]) -> Result<(i32, String), FetchError> {
     Ok((out.status.code().unwrap_or(-1), text))
 }
 
+/// Locks the bare repository `dir` as Nix's `PathLocks` does, until the file is dropped.
+fn lock_repo(dir: &Path) -> Result<std::fs::File, FetchError> {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".lock.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .map_err(|e| {
+            FetchError::Io(format!(
+                "opening lock file '{}': {}",
+                Path::new(&name).display(),
+                ferrix_store::io_reason(&e)
+            ))
+        })?;
+    f.lock().map_err(|e| {
+        FetchError::Io(format!(
+            "acquiring lock on '{}': {}",
+            Path::new(&name).display(),
+            ferrix_store::io_reason(&e)
+        ))
+    })?;
+    Ok(f)
+}
+
 fn chomp(s: &str) -> &str {
     s.trim_end_matches(['\n', '\r', ' ', '\t'])
 }
@@ -239,6 +265,9 @@ impl Fetcher<'_> {
                     ))
                 })?;
             }
+            // The lock Nix takes on the bare repository (`<dir>.lock`, whose lock file is
+            // `<dir>.lock.lock`), held while the repository is updated.
+            let _lock = lock_repo(&dir)?;
             if !dir.exists() {
                 git(&[
                     "-c",
@@ -303,7 +332,11 @@ impl Fetcher<'_> {
                 rev = Some(parse_rev(chomp(&text))?);
             }
         }
-        let rev = rev.expect("the revision is known by now");
+        let Some(rev) = rev else {
+            return Err(FetchError::Git(format!(
+                "cannot find the revision of '{actual_url}'"
+            )));
+        };
 
         let shallow_repo = chomp(&git(&[
             "-C",
