@@ -377,3 +377,128 @@ impl<'s> Fetcher<'s> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// A server that answers the first `failures` requests with `503`, then `hello`.
+    fn flaky(failures: u32) -> (String, Arc<AtomicU32>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/f.txt", l.local_addr().unwrap());
+        let seen = Arc::new(AtomicU32::new(0));
+        let s2 = seen.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let n = s2.fetch_add(1, Ordering::SeqCst);
+                let resp: &[u8] = if n < failures {
+                    b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+                };
+                let _ = c.write_all(resp);
+            }
+        });
+        (url, seen)
+    }
+
+    fn store(dir: &std::path::Path) -> Box<dyn Store + Send + Sync> {
+        ferrix_store::open_store(&ferrix_store::StoreOptions {
+            store_uri: Some(dir.join("store").to_string_lossy().into_owned()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn opts(dir: &std::path::Path, attempts: u64, ttl: u64) -> FetchOptions {
+        FetchOptions {
+            tarball_ttl: ttl,
+            download_attempts: attempts,
+            cache_path: Some(dir.join("cache.sqlite")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn transient_errors_are_retried_up_to_download_attempts() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let (url, seen) = flaky(1);
+        let e = Fetcher::new(&*s, opts(d.path(), 1, 3600))
+            .download_file(&url, "f.txt", false)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("unable to download '{url}': HTTP error 503")
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        let warnings = std::cell::RefCell::new(Vec::new());
+        let (url, seen) = flaky(1);
+        let mut f = Fetcher::new(&*s, opts(d.path(), 2, 3600));
+        f.on_event(|e| {
+            if let FetchEvent::Warn(m) = e {
+                warnings.borrow_mut().push(m)
+            }
+        });
+        let got = f.download_file(&url, "f.txt", false).unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(std::fs::read(s.real_path(&got.path)).unwrap(), b"hello");
+        assert_eq!(warnings.borrow().len(), 1);
+        assert!(warnings.borrow()[0].ends_with("; retrying in 250 ms"));
+    }
+
+    #[test]
+    fn an_expired_entry_is_used_when_the_server_fails() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let (url, _) = flaky(0);
+        let first = Fetcher::new(&*s, opts(d.path(), 1, 0))
+            .download_file(&url, "f.txt", false)
+            .unwrap();
+        // A URL whose server is gone (a port just freed), recorded in the cache as if it
+        // had worked before: with tarball-ttl 0 its entry is expired, and Nix uses it
+        // with a warning rather than failing.
+        let dead = url.replace(
+            url.split('/').nth(2).unwrap(),
+            &TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .to_string(),
+        );
+        let f = Fetcher::new(&*s, opts(d.path(), 1, 0));
+        let input = attrs([
+            ("type", "file".into()),
+            ("url", dead.as_str().into()),
+            ("name", "f.txt".into()),
+        ]);
+        let info = attrs([("etag", "".into()), ("url", dead.as_str().into())]);
+        f.cache()
+            .unwrap()
+            .add(&*s, &input, &info, &first.path, false)
+            .unwrap();
+        let warned = std::cell::Cell::new(false);
+        let mut f = Fetcher::new(&*s, opts(d.path(), 1, 0));
+        f.on_event(|e| {
+            if let FetchEvent::Warn(m) = e {
+                assert!(m.ends_with("; using cached version"), "{m}");
+                warned.set(true);
+            }
+        });
+        let again = f.download_file(&dead, "f.txt", false).unwrap();
+        assert_eq!(again.path, first.path);
+        assert!(warned.get());
+    }
+}
