@@ -126,6 +126,11 @@ impl World {
     /// Runs `program` (Ferrix's `instantiate`, or `nix-instantiate`) with the store and
     /// cache of `who` ("ferrix" or "nix").
     fn eval(&self, who: &str, extra: &[&str], expr: &str) -> Output {
+        self.eval_env(who, &[], extra, expr)
+    }
+
+    /// [`Self::eval`] with more environment variables.
+    fn eval_env(&self, who: &str, env: &[(&str, &str)], extra: &[&str], expr: &str) -> Output {
         let mut c = if who == "ferrix" {
             let mut c = Command::new(BIN);
             c.arg("instantiate");
@@ -154,7 +159,8 @@ impl World {
             ])
             .args(["--option", "substituters", ""])
             .args(extra)
-            .args(["--eval", "--strict", "-E", expr]);
+            .args(["--eval", "--strict", "-E", expr])
+            .envs(env.iter().copied());
         c.output().expect("run the evaluator")
     }
 }
@@ -647,5 +653,71 @@ fn uris_in_search_path_file_args_and_fetch_tree() {
             fails(w.eval("nix", &flakes, &bad)).replace("store-nix", "store-ferrix"),
             mismatch
         );
+    }
+}
+
+#[test]
+fn fetch_git_submodules_as_nix() {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("note: git is not installed; skipping");
+        return;
+    }
+    let w = World::new();
+    let sub = w.path("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    git(&sub, &["init", "-q", "-b", "main"]);
+    std::fs::write(sub.join("s"), "in the submodule\n").unwrap();
+    git(&sub, &["add", "."]);
+    git(&sub, &["commit", "-qm", "s"]);
+    let sup = w.path("sup");
+    std::fs::create_dir_all(&sup).unwrap();
+    git(&sup, &["init", "-q", "-b", "main"]);
+    std::fs::write(sup.join("t"), "top\n").unwrap();
+    git(
+        &sup,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            sub.to_str().unwrap(),
+            "sm",
+        ],
+    );
+    git(&sup, &["commit", "-qm", "sup"]);
+    // Local submodules need git's file transport, which newer git refuses by default.
+    let env = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "protocol.file.allow"),
+        ("GIT_CONFIG_VALUE_0", "always"),
+    ];
+    let with = format!(
+        "builtins.fetchGit {{ url = {}; submodules = true; }}",
+        sup.display()
+    );
+    let without = format!("builtins.fetchGit {}", sup.display());
+    let ours_with = ok(w.eval_env("ferrix", &env, &[], &with));
+    let ours_without = ok(w.eval_env("ferrix", &env, &[], &without));
+    assert!(ours_with.contains("submodules = true;"), "{ours_with}");
+    let out = |s: &str| -> PathBuf {
+        let p = s
+            .split("outPath = \"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        w.path("store-ferrix").join(p.trim_start_matches('/'))
+    };
+    assert_eq!(
+        std::fs::read_to_string(out(&ours_with).join("sm/s")).unwrap(),
+        "in the submodule\n"
+    );
+    assert!(!out(&ours_without).join("sm/s").exists());
+    assert!(!out(&ours_with).join("sm/.git").exists());
+    if have_nix() {
+        assert_eq!(ok(w.eval_env("nix", &env, &[], &with)), ours_with);
+        assert_eq!(ok(w.eval_env("nix", &env, &[], &without)), ours_without);
     }
 }
