@@ -529,8 +529,8 @@ declare_settings! {
     accept_flake_config: bool = false, "accept-flake-config" [] NO_FLAKES;
     /// Access tokens for fetching from code hosts (flakes only).
     access_tokens: Vec<String> = Vec::new(), "access-tokens" [] NO_FLAKES;
-    /// Allow flakes from dirty Git trees (flakes only).
-    allow_dirty: bool = true, "allow-dirty" [] NO_FLAKES;
+    /// Allow `fetchGit` (and flakes) from dirty Git working trees.
+    allow_dirty: bool = true, "allow-dirty" [] Support::Yes;
     /// Whether evaluation may build derivations to read their outputs (`import` of a
     /// derivation's output, `readFile` of it, and so on).
     allow_import_from_derivation: bool = true, "allow-import-from-derivation" [] Support::Yes;
@@ -571,13 +571,13 @@ declare_settings! {
     /// Keep build logs compressed with bzip2.
     compress_build_log: bool = true, "compress-build-log" ["build-compress-log"] Support::Later("uncompressed logs");
     /// Seconds to wait for a connection to a binary cache; 0: the default.
-    connect_timeout: u64 = 0, "connect-timeout" [] LATER_NET;
+    connect_timeout: u64 = 0, "connect-timeout" [] Support::Yes;
     /// The CPU cores a build may use (`NIX_BUILD_CORES`); 0: all of them.
     cores: u64 = cpu_count() as u64, "cores" ["build-cores"] Support::Yes;
     /// A program run on the outputs of a build that differs from the previous one.
     diff_hook: String = String::new(), "diff-hook" [] Support::Later("diff hooks");
     /// How often to try a download.
-    download_attempts: u64 = 5, "download-attempts" [] LATER_NET;
+    download_attempts: u64 = 5, "download-attempts" [] Support::Yes;
     /// Fail when a repeated build (`repeat`) gives a different result.
     enforce_determinism: bool = true, "enforce-determinism" [] Support::Yes;
     /// Cache flake evaluations (flakes only).
@@ -707,7 +707,7 @@ declare_settings! {
     system_features: Vec<String> = default_system_features(), "system-features" []
         Support::Yes;
     /// Seconds a downloaded tarball is used before it is checked again.
-    tarball_ttl: u64 = 3600, "tarball-ttl" [] LATER_NET;
+    tarball_ttl: u64 = 3600, "tarball-ttl" [] Support::Yes;
     /// Seconds a build may run before it is stopped; 0: no limit.
     timeout: i64 = 0, "timeout" ["build-timeout"] Support::Yes;
     /// Print a line for every function entered and left during evaluation.
@@ -729,8 +729,8 @@ declare_settings! {
     use_sqlite_wal: bool = true, "use-sqlite-wal" [] Support::Later("a database without WAL");
     /// Appended to the User-Agent of downloads.
     user_agent_suffix: String = String::new(), "user-agent-suffix" [] LATER_NET;
-    /// Warn about dirty Git trees (flakes only).
-    warn_dirty: bool = true, "warn-dirty" [] NO_FLAKES;
+    /// Warn when `fetchGit` (or a flake) uses a dirty Git working tree.
+    warn_dirty: bool = true, "warn-dirty" [] Support::Yes;
 }
 
 /// Where a setting's value came from.
