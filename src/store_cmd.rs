@@ -977,10 +977,43 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
 }
 
 /// `nix-store --read-log`: print the build logs of derivations or their outputs.
+/// A build log from the `log-servers`, asked for by the derivation's base name and then
+/// the path's; says where it came from on standard error.
+fn remote_log(a: &StoreArgs, s: &dyn Store, p: &StorePath) -> Option<Vec<u8>> {
+    let servers = &a.common.config.log_servers;
+    if servers.is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    if !p.is_derivation() {
+        if let Ok(Some(d)) = s.path_info(p).map(|i| i.and_then(|i| i.deriver)) {
+            names.push(d.base_name().to_string());
+        }
+    }
+    names.push(p.base_name().to_string());
+    let client = ferrix_fetch::http::Client::new(&ferrix_fetch::http::HttpOptions {
+        connect_timeout: match a.common.config.connect_timeout {
+            0 => None,
+            n => Some(std::time::Duration::from_secs(n)),
+        },
+    })
+    .ok()?;
+    let (log, errors) = ferrix_fetch::logs::fetch_log(&client, servers, &names);
+    for e in errors {
+        crate::cli::warn(&e.to_string());
+    }
+    let log = log?;
+    err_line(&format!("(using build log from {})", log.url));
+    Some(log.data)
+}
+
 fn op_read_log(a: &StoreArgs, s: &dyn Store) -> R {
     for arg in &a.op_args {
         let p = follow(s.dir(), arg)?;
-        let data = crate::build_cmd::read_log(s, &p).map_err(Fail::Msg)?;
+        let data = match crate::build_cmd::read_log(s, &p) {
+            Ok(d) => d,
+            Err(m) => remote_log(a, s, &p).ok_or(Fail::Msg(m))?,
+        };
         let mut o = io::stdout().lock();
         o.write_all(&data)?;
     }

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod fetchers;
 pub mod git;
 pub mod http;
+pub mod logs;
 pub mod unpack;
 
 pub use fetchers::{FetchError, FetchEvent, FetchOptions, Fetcher};

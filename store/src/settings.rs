@@ -627,6 +627,9 @@ declare_settings! {
     keep_outputs: bool = false, "keep-outputs" ["gc-keep-outputs"] Support::Yes;
     /// Lines of a failed build's log to show.
     log_lines: u64 = 10, "log-lines" [] Support::Yes;
+    /// Servers asked for a build log that is not kept locally, as `<server>/<base name>`
+    /// (a Ferrix setting, from Nix 1.x's notes; Nix 2.8 no longer has it).
+    log_servers: Vec<String> = Vec::new(), "log-servers" [] Support::Yes;
     /// Bytes of log after which a build is stopped; 0: no limit.
     max_build_log_size: u64 = 0, "max-build-log-size" ["build-max-log-size"] Support::Yes;
     /// Stop automatic collection once this many bytes are free.
