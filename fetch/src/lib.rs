@@ -3,4 +3,7 @@
 //!
 //! Libraries report progress as events; nothing here prints.
 
+pub mod binary_cache;
+pub mod compression;
 pub mod http;
+pub mod narinfo;
