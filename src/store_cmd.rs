@@ -135,10 +135,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 
 /// Whether [`run`] carries out `op` (the others are not implemented yet).
 pub fn implemented(op: StoreOp) -> bool {
-    !matches!(
-        op,
-        StoreOp::Optimise | StoreOp::Serve | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
-    )
+    !matches!(op, StoreOp::Optimise | StoreOp::Serve | StoreOp::Version)
 }
 
 /// Runs `nix-store` with parsed arguments; returns the exit status.
@@ -147,6 +144,7 @@ pub fn run(a: &StoreArgs) -> i32 {
         StoreOp::Dump => op_dump(a),
         StoreOp::Restore => op_restore(a),
         StoreOp::PrintFixedPath => op_print_fixed_path(a),
+        StoreOp::GenerateBinaryCacheKey => op_generate_key(a),
         _ => with_store(a),
     };
     match r {
@@ -408,6 +406,36 @@ fn op_add(a: &StoreArgs, s: &dyn Store, fixed: Option<(Ingestion, HashAlgo)>) ->
         let mut o = io::stdout().lock();
         writeln!(o, "{}", s.dir().display(&p))?;
     }
+    Ok(())
+}
+
+/// `--generate-binary-cache-key NAME SECRET-FILE PUBLIC-FILE`: a new ed25519 key pair.
+fn op_generate_key(a: &StoreArgs) -> R {
+    let [name, secret, public] = &a.op_args[..] else {
+        return Err(Fail::Usage("three arguments expected".into()));
+    };
+    let mut seed = [0u8; 32];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open("/dev/urandom").map_err(|e| {
+            Fail::Msg(format!(
+                "opening '/dev/urandom': {}",
+                ferrix_store::io_reason(&e)
+            ))
+        })?;
+        f.read_exact(&mut seed)?;
+    }
+    let key = ferrix_store::sigs::SecretKey::generate(name, seed);
+    let write = |path: &str, text: String| -> R {
+        std::fs::write(path, text).map_err(|e| {
+            Fail::Msg(format!(
+                "writing to file '{path}': {}",
+                ferrix_store::io_reason(&e)
+            ))
+        })
+    };
+    write(public, key.public_text())?;
+    write(secret, key.to_text())?;
     Ok(())
 }
 

@@ -143,8 +143,32 @@ impl Builder<'_> {
             r?;
             round.index += 1;
         }
+        if !node.check && !self.settings.secret_key_files.is_empty() {
+            self.sign_outputs(node)?;
+        }
         if !was_valid && !node.check && !self.settings.post_build_hook.is_empty() {
             self.run_post_build_hook(node)?;
+        }
+        Ok(())
+    }
+
+    /// Signs the outputs of `node` with the keys of `secret-key-files`, as Nix signs what
+    /// it builds.
+    fn sign_outputs(&self, node: &Node) -> Result<(), Failure> {
+        let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)
+            .map_err(Failure::other)?;
+        for out in node.outputs.values() {
+            let Some(info) = self.store.path_info(out)? else {
+                continue;
+            };
+            let sigs: Vec<String> = keys
+                .iter()
+                .map(|k| k.sign_info(self.store.dir(), &info))
+                .filter(|s| !info.sigs.contains(s))
+                .collect();
+            if !sigs.is_empty() {
+                self.store.add_signatures(out, &sigs)?;
+            }
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod log;
 pub mod outputs;
 pub mod realiser;
 pub mod sandbox;
+pub mod substitute;
 pub mod users;
 
 use ferrix_store::derivation::Derivation;
@@ -116,6 +117,10 @@ pub struct BuildSettings {
     /// `--repair`: an output that is valid but missing or changed on disk counts as
     /// missing, and its rebuilt content replaces it.
     pub repair: bool,
+    /// Substitution: `substitute`, `substituters`, `require-sigs`, `fallback`, ….
+    pub subst: substitute::SubstSettings,
+    /// `secret-key-files`: keys that sign what is built.
+    pub secret_key_files: Vec<String>,
 }
 
 impl BuildSettings {
@@ -155,6 +160,8 @@ impl BuildSettings {
             repeat: s.repeat,
             enforce_determinism: s.enforce_determinism,
             repair: false,
+            subst: substitute::SubstSettings::from_settings(s),
+            secret_key_files: s.secret_key_files.clone(),
         }
     }
 }
@@ -390,6 +397,17 @@ pub struct Builder<'s> {
     /// Where the derivations are when they are not in `store` (`--eval-store`): they are
     /// read from there, and the sources they need copied into `store`.
     pub eval: Option<&'s (dyn Store + Sync)>,
+    /// The binary caches to substitute from (none: everything is built).
+    pub subst: Option<Arc<substitute::Substituters>>,
+    /// Paths to copy from the caches, found while reading the derivations.
+    planned: std::sync::Mutex<BTreeMap<StorePath, substitute::Planned>>,
+    /// Which derivation each planned output belongs to.
+    planned_for: std::sync::Mutex<BTreeMap<StorePath, StorePath>>,
+    /// Derivations whose substitution failed and that are built instead (`--fallback`).
+    no_subst: std::sync::Mutex<BTreeSet<StorePath>>,
+    /// Store paths that must be made valid besides the derivations' outputs (`nix-store
+    /// -r PATH`): they can only be substituted.
+    pub opaque: std::sync::Mutex<Vec<StorePath>>,
 }
 
 /// Set by [`interrupt`] (from a signal handler): running builds are killed, nothing more
@@ -420,7 +438,58 @@ impl<'s> Builder<'s> {
             store,
             settings,
             eval: None,
+            subst: None,
+            planned: Default::default(),
+            planned_for: Default::default(),
+            no_subst: Default::default(),
+            opaque: Default::default(),
         }
+    }
+
+    /// Whether the outputs of `drv` may come from a cache (`allowSubstitutes`, on unless
+    /// the derivation says otherwise, and substitution not given up for it).
+    fn may_substitute(&self, drv_path: &StorePath, drv: &Derivation) -> bool {
+        let Some(s) = &self.subst else { return false };
+        if !s.any() || lock(&self.no_subst).contains(drv_path) {
+            return false;
+        }
+        let allowed = match drv.env.get(&b"__json"[..]) {
+            Some(json) => serde_json::from_slice::<serde_json::Value>(json)
+                .ok()
+                .and_then(|v| v.get("allowSubstitutes").and_then(|b| b.as_bool()))
+                .unwrap_or(true),
+            None => drv
+                .env
+                .get(&b"allowSubstitutes"[..])
+                .is_none_or(|v| v.as_slice() == b"1"),
+        };
+        allowed
+    }
+
+    /// Plans copying `paths` (and what they need) from the caches, even valid ones when
+    /// `force`; whether every one of them can be.
+    pub(crate) fn plan_subst(
+        &self,
+        paths: &BTreeSet<StorePath>,
+        force: bool,
+    ) -> Result<bool, StoreError> {
+        let Some(s) = &self.subst else {
+            return Ok(false);
+        };
+        let mut plan = lock(&self.planned);
+        s.plan(self.store, paths, force, &mut plan)
+    }
+
+    /// What the caches will supply: the paths and their download and unpacked sizes.
+    pub fn planned(&self) -> (BTreeSet<StorePath>, u64, u64) {
+        let plan = lock(&self.planned);
+        let mut dl = 0;
+        let mut nar = 0;
+        for p in plan.values() {
+            dl += p.narinfo.file_size;
+            nar += p.narinfo.info.nar_size;
+        }
+        (plan.keys().cloned().collect(), dl, nar)
     }
 
     fn print(&self, p: &StorePath) -> String {
@@ -469,6 +538,23 @@ impl<'s> Builder<'s> {
         targets: &[Target],
         mode: BuildMode,
     ) -> Result<BTreeMap<StorePath, Node>, BuildError> {
+        lock(&self.planned).clear();
+        lock(&self.planned_for).clear();
+        let opaque = lock(&self.opaque).clone();
+        for p in &opaque {
+            let repair = self.settings.repair;
+            if (repair || !self.store.is_valid(p)?)
+                && !self.plan_subst(&[p.clone()].into(), repair)?
+            {
+                if repair && self.store.is_valid(p)? {
+                    continue;
+                }
+                return Err(BuildError::new(format!(
+                    "path '{}' is required, but there is no substituter that can build it",
+                    self.print(p)
+                )));
+            }
+        }
         let mut graph: BTreeMap<StorePath, Node> = BTreeMap::new();
         let mut done: BTreeMap<StorePath, bool> = BTreeMap::new();
         for t in targets {
@@ -496,6 +582,9 @@ impl<'s> Builder<'s> {
         let roots: BTreeSet<StorePath> = want.iter().map(|w| outputs[w].clone()).collect();
         for p in self.store.closure(&roots, false, false)? {
             if self.output_ok(&p)? {
+                continue;
+            }
+            if self.plan_subst(&[p.clone()].into(), true)? {
                 continue;
             }
             let info = self.store.query_path_info(&p)?;
@@ -604,6 +693,22 @@ impl<'s> Builder<'s> {
                 self.print(drv_path)
             )));
         }
+        if !all_valid && !check && self.may_substitute(drv_path, &drv) {
+            let mut invalid = BTreeSet::new();
+            for w in &want {
+                if !self.output_ok(&outputs[w])? {
+                    invalid.insert(outputs[w].clone());
+                }
+            }
+            if self.plan_subst(&invalid, self.settings.repair)? {
+                let mut f = lock(&self.planned_for);
+                for p in invalid {
+                    f.insert(p, drv_path.clone());
+                }
+                done.insert(drv_path.clone(), false);
+                return Ok(false);
+            }
+        }
         if all_valid && !check {
             done.insert(drv_path.clone(), false);
             if self.settings.repair {
@@ -636,7 +741,7 @@ impl<'s> Builder<'s> {
                     ferrix_store::store::copy_closure(eval, self.store, &[sp.clone()].into())?;
                 }
             }
-            if !self.store.is_valid(&sp)? {
+            if !self.store.is_valid(&sp)? && !self.plan_subst(&[sp.clone()].into(), false)? {
                 return Err(BuildError::new(format!(
                     "path '{}' is required by '{}' but is not valid",
                     self.print(&sp),
@@ -681,8 +786,8 @@ impl<'s> Builder<'s> {
         mode: BuildMode,
         dry_run: bool,
     ) -> Result<(), BuildError> {
-        let graph = self.graph(targets, mode)?;
-        let order = self.order(&graph)?;
+        let mut graph = self.graph(targets, mode)?;
+        let mut order = self.order(&graph)?;
         if self.settings.print_missing {
             let listed: Vec<StorePath> = order
                 .iter()
@@ -690,8 +795,75 @@ impl<'s> Builder<'s> {
                 .cloned()
                 .collect();
             self.print_missing(&listed);
+            let (paths, dl, nar) = self.planned();
+            print_fetched(&paths, dl, nar, &|p| self.print(p));
         }
-        if dry_run || order.is_empty() {
+        if dry_run {
+            return Ok(());
+        }
+        let plan = std::mem::take(&mut *lock(&self.planned));
+        if let (false, Some(s)) = (plan.is_empty(), &self.subst) {
+            let failed = s.run(
+                self.store,
+                &plan,
+                self.settings.repair,
+                self.settings.max_jobs,
+            );
+            if !failed.is_empty() {
+                let owners: BTreeMap<StorePath, StorePath> = lock(&self.planned_for).clone();
+                let opaque = lock(&self.opaque).clone();
+                if let Some(p) = opaque.iter().find(|p| failed.contains(*p)) {
+                    return Err(BuildError::new(format!(
+                        "path '{}' is required, but there is no substituter that can build it",
+                        self.print(p)
+                    )));
+                }
+                let drvs: BTreeSet<StorePath> = failed
+                    .iter()
+                    .filter_map(|p| owners.get(p).cloned())
+                    .collect();
+                if !s.settings().fallback {
+                    let msgs: Vec<String> = drvs
+                        .iter()
+                        .map(|d| format!(
+                            "some substitutes for the outputs of derivation '{}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source ",
+                            self.print(d)
+                        ))
+                        .collect();
+                    if let Some(last) = msgs.last() {
+                        for m in &msgs[..msgs.len() - 1] {
+                            eprint_error(m);
+                        }
+                        return Err(BuildError::new(last.clone()));
+                    }
+                    // Only sources failed: the derivations that needed them cannot build.
+                    let p = failed.iter().next().expect("not empty");
+                    return Err(BuildError::new(format!(
+                        "path '{}' is required, but there is no substituter that can build it",
+                        self.print(p)
+                    )));
+                }
+                // `--fallback`: those derivations are built instead.
+                lock(&self.no_subst).extend(drvs);
+                lock(&self.opaque).clear();
+                graph = self.graph(targets, mode)?;
+                order = self.order(&graph)?;
+                let again = std::mem::take(&mut *lock(&self.planned));
+                let failed = s.run(
+                    self.store,
+                    &again,
+                    self.settings.repair,
+                    self.settings.max_jobs,
+                );
+                if let Some(p) = failed.iter().next() {
+                    return Err(BuildError::new(format!(
+                        "path '{}' is required, but there is no substituter that can build it",
+                        self.print(p)
+                    )));
+                }
+            }
+        }
+        if order.is_empty() {
             return Ok(());
         }
         self.schedule(graph, &order, targets)
@@ -889,5 +1061,45 @@ fn wanted_names(
     match wanted {
         Some(w) if !w.contains("*") => w.clone(),
         _ => outputs.keys().cloned().collect(),
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Nix's lines for the paths that will be fetched, with their sizes in MiB.
+pub fn fetched_lines(
+    paths: &BTreeSet<StorePath>,
+    download: u64,
+    unpacked: u64,
+    print: &dyn Fn(&StorePath) -> String,
+) -> Vec<String> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+    let sizes = format!(
+        "({:.2} MiB download, {:.2} MiB unpacked)",
+        mib(download),
+        mib(unpacked)
+    );
+    let mut v = vec![if paths.len() == 1 {
+        format!("this path will be fetched {sizes}:")
+    } else {
+        format!("these {} paths will be fetched {sizes}:", paths.len())
+    }];
+    v.extend(paths.iter().map(|p| format!("  {}", print(p))));
+    v
+}
+
+fn print_fetched(
+    paths: &BTreeSet<StorePath>,
+    download: u64,
+    unpacked: u64,
+    print: &dyn Fn(&StorePath) -> String,
+) {
+    for l in fetched_lines(paths, download, unpacked, print) {
+        eprint_line(&l);
     }
 }

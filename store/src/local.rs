@@ -311,6 +311,16 @@ pub trait Realiser: Send + Sync {
         targets: &[DerivedPath],
         eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError>;
+    /// Copies `p` (and what it needs) from a substituter, replacing a valid `p` when
+    /// `repair`; false when no substituter has it.
+    fn substitute(
+        &self,
+        _store: &LocalStore,
+        _p: &StorePath,
+        _repair: bool,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -407,6 +417,10 @@ impl LocalStore {
     /// content replaces what is on disk (Nix's repair without substitutes).
     pub fn repair_path(&self, p: &StorePath) -> Result<(), StoreError> {
         let cannot = || StoreError::Other(format!("cannot repair path '{}'", self.print(p)));
+        // A substituter's copy first, as Nix does; then a rebuild.
+        if let Ok(true) = self.realiser()?.substitute(self, p, true) {
+            return Ok(());
+        }
         let info = Store::query_path_info(self, p)?;
         let Some(drv) = info.deriver.filter(|d| self.is_valid(d).unwrap_or(false)) else {
             return Err(cannot());

@@ -1,0 +1,317 @@
+//! Substitution: making paths valid by copying them (and their closures) from binary caches
+//! instead of building them, as Nix 2.8's substitution goals do.
+//!
+//! The caches of `substituters` are opened on first use and tried in order of priority. A
+//! path is taken from the first cache that has it with a trusted signature (or that is
+//! trusted itself, `?trusted=1`, or when `require-sigs` is off, or for a content-addressed
+//! path); its references come first. NARs are streamed from the cache into the store, which
+//! checks their hash and size before it registers anything.
+
+use crate::{emit, Output};
+use ferrix_fetch::binary_cache::BinaryCacheStore;
+use ferrix_fetch::http::HttpOptions;
+use ferrix_fetch::narinfo::NarInfo;
+use ferrix_store::local::LocalStore;
+use ferrix_store::path::StorePath;
+use ferrix_store::store::{Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// The settings of substitution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubstSettings {
+    /// `substitute`.
+    pub enabled: bool,
+    /// `substituters` (with `extra-substituters`), in the order given.
+    pub substituters: Vec<String>,
+    pub require_sigs: bool,
+    pub trusted_public_keys: Vec<String>,
+    /// `connect-timeout` in seconds; 0: none.
+    pub connect_timeout: u64,
+    /// `http-connections`: downloads at once (0: no limit).
+    pub http_connections: u64,
+    /// `--fallback`: build when substitution fails.
+    pub fallback: bool,
+}
+
+impl SubstSettings {
+    pub fn from_settings(s: &ferrix_store::settings::Settings) -> SubstSettings {
+        SubstSettings {
+            enabled: s.substitute,
+            substituters: s.substituters.clone(),
+            require_sigs: s.require_sigs,
+            trusted_public_keys: s.trusted_public_keys.clone(),
+            connect_timeout: s.connect_timeout,
+            http_connections: s.http_connections,
+            fallback: s.fallback,
+        }
+    }
+}
+
+/// One path to copy: where from, and what the cache says of it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub cache: usize,
+    pub narinfo: NarInfo,
+}
+
+/// The open caches of a [`SubstSettings`].
+pub struct Substituters {
+    settings: SubstSettings,
+    caches: OnceLock<Vec<BinaryCacheStore>>,
+    /// Answers so far: the cache and record of each path asked for, `None` when no cache
+    /// offers it.
+    found: Mutex<BTreeMap<StorePath, Option<Planned>>>,
+}
+
+fn warn(msg: &str) {
+    emit(Output::Message(&format!("warning: {msg}")));
+}
+
+impl Substituters {
+    pub fn new(settings: SubstSettings) -> Substituters {
+        Substituters {
+            settings,
+            caches: OnceLock::new(),
+            found: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &SubstSettings {
+        &self.settings
+    }
+
+    /// The caches, opened on first use, by priority. A cache that cannot be opened is
+    /// reported and left out.
+    fn caches(&self, store: &LocalStore) -> &[BinaryCacheStore] {
+        self.caches.get_or_init(|| {
+            if !self.settings.enabled {
+                return Vec::new();
+            }
+            let http = HttpOptions {
+                connect_timeout: (self.settings.connect_timeout > 0)
+                    .then(|| Duration::from_secs(self.settings.connect_timeout)),
+            };
+            let mut v = Vec::new();
+            let mut seen = BTreeSet::new();
+            for uri in &self.settings.substituters {
+                if !seen.insert(uri.clone()) {
+                    continue;
+                }
+                match BinaryCacheStore::open(uri, store.dir().clone(), &http) {
+                    Ok(c) => v.push(c),
+                    Err(e) => warn(&e.to_string()),
+                }
+            }
+            // A stable sort keeps the given order among equal priorities.
+            v.sort_by_key(|c| c.priority);
+            v
+        })
+    }
+
+    /// Whether any cache is configured at all.
+    pub fn any(&self) -> bool {
+        self.settings.enabled && !self.settings.substituters.is_empty()
+    }
+
+    /// The first cache that offers `p` with a record this store may accept.
+    pub fn find(&self, store: &LocalStore, p: &StorePath) -> Option<Planned> {
+        if let Some(f) = self.found.lock().unwrap_or_else(|e| e.into_inner()).get(p) {
+            return f.clone();
+        }
+        let mut got = None;
+        for (i, c) in self.caches(store).iter().enumerate() {
+            let n = match c.narinfo(p) {
+                Ok(Some(n)) => n,
+                Ok(None) => continue,
+                Err(e) => {
+                    emit(Output::Error(&e.to_string()));
+                    continue;
+                }
+            };
+            if !c.trusted && self.untrusted(store, &n) {
+                warn(&format!(
+                    "the substitute for '{}' from '{}' is not signed by any of the keys in 'trusted-public-keys'",
+                    store.print(p),
+                    c.base_url()
+                ));
+                continue;
+            }
+            got = Some(Planned {
+                cache: i,
+                narinfo: n,
+            });
+            break;
+        }
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.clone(), got.clone());
+        got
+    }
+
+    fn untrusted(&self, store: &LocalStore, n: &NarInfo) -> bool {
+        self.settings.require_sigs
+            && !ferrix_store::sigs::is_content_addressed(store.dir(), &n.info)
+            && !ferrix_store::sigs::is_signed(
+                store.dir(),
+                &n.info,
+                &self.settings.trusted_public_keys,
+            )
+    }
+
+    /// Plans copying `roots` (each even if valid, when `force`) and the invalid paths of
+    /// their closures into `plan`. Returns false, leaving `plan` as it was, when some path
+    /// of the closure cannot be substituted.
+    pub fn plan(
+        &self,
+        store: &LocalStore,
+        roots: &BTreeSet<StorePath>,
+        force: bool,
+        plan: &mut BTreeMap<StorePath, Planned>,
+    ) -> Result<bool, StoreError> {
+        if !self.any() {
+            return Ok(false);
+        }
+        let mut new: BTreeMap<StorePath, Planned> = BTreeMap::new();
+        let mut todo: Vec<(StorePath, bool)> = roots.iter().map(|r| (r.clone(), force)).collect();
+        while let Some((p, forced)) = todo.pop() {
+            if plan.contains_key(&p) || new.contains_key(&p) {
+                continue;
+            }
+            if !forced && store.is_valid(&p)? {
+                continue;
+            }
+            let Some(found) = self.find(store, &p) else {
+                return Ok(false);
+            };
+            for r in &found.narinfo.info.references {
+                if *r != p {
+                    todo.push((r.clone(), false));
+                }
+            }
+            new.insert(p, found);
+        }
+        plan.extend(new);
+        Ok(true)
+    }
+
+    /// Copies the planned paths into `store`, references first, up to `jobs` at a time.
+    /// Returns the paths that could not be copied (their errors are reported), with those
+    /// that need them.
+    pub fn run(
+        &self,
+        store: &LocalStore,
+        plan: &BTreeMap<StorePath, Planned>,
+        repair: bool,
+        jobs: usize,
+    ) -> BTreeSet<StorePath> {
+        let caches = self.caches(store);
+        let mut jobs = jobs.max(1);
+        if self.settings.http_connections > 0 {
+            jobs = jobs.min(self.settings.http_connections as usize);
+        }
+        // Each path waits for its planned references.
+        let mut waiting: BTreeMap<&StorePath, usize> = BTreeMap::new();
+        let mut users: BTreeMap<&StorePath, Vec<&StorePath>> = BTreeMap::new();
+        for (p, pl) in plan {
+            let deps: Vec<&StorePath> = pl
+                .narinfo
+                .info
+                .references
+                .iter()
+                .filter(|r| *r != p)
+                .filter_map(|r| plan.get_key_value(r).map(|(k, _)| k))
+                .collect();
+            waiting.insert(p, deps.len());
+            for d in deps {
+                users.entry(d).or_default().push(p);
+            }
+        }
+        let mut ready: Vec<&StorePath> = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(p, _)| *p)
+            .collect();
+        ready.reverse();
+        let mut failed: BTreeSet<StorePath> = BTreeSet::new();
+        let (tx, rx) = std::sync::mpsc::channel::<(&StorePath, Result<(), StoreError>)>();
+        std::thread::scope(|scope| {
+            let mut running = 0usize;
+            loop {
+                while running < jobs {
+                    let Some(p) = ready.pop() else { break };
+                    if crate::interrupted() {
+                        failed.insert(p.clone());
+                        continue;
+                    }
+                    let pl = &plan[p];
+                    let cache = &caches[pl.cache];
+                    let tx = tx.clone();
+                    running += 1;
+                    scope.spawn(move || {
+                        let r = copy_one(store, cache, &pl.narinfo, repair);
+                        let _ = tx.send((p, r));
+                    });
+                }
+                if running == 0 {
+                    break;
+                }
+                let Ok((p, r)) = rx.recv() else { break };
+                running -= 1;
+                let ok = match r {
+                    Ok(()) => true,
+                    Err(e) => {
+                        emit(Output::Error(&e.to_string()));
+                        false
+                    }
+                };
+                let mut finished = vec![(p, ok)];
+                while let Some((q, q_ok)) = finished.pop() {
+                    if !q_ok {
+                        failed.insert(q.clone());
+                    }
+                    for u in users.get(q).cloned().unwrap_or_default() {
+                        let left = waiting.get_mut(u).expect("planned");
+                        *left -= 1;
+                        if !q_ok {
+                            // A path whose reference failed fails once its other
+                            // references are done (it is never copied).
+                            if !failed.contains(u) {
+                                failed.insert(u.clone());
+                            }
+                        }
+                        if *left == 0 {
+                            if failed.contains(u) {
+                                finished.push((u, false));
+                            } else {
+                                ready.push(u);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        failed
+    }
+}
+
+/// Copies one path from `cache`, streaming its NAR into the store, which checks it.
+fn copy_one(
+    store: &LocalStore,
+    cache: &BinaryCacheStore,
+    n: &NarInfo,
+    repair: bool,
+) -> Result<(), StoreError> {
+    emit(Output::Message(&format!(
+        "copying path '{}' from '{}'...",
+        store.print(&n.info.path),
+        cache.base_url()
+    )));
+    let mut r = cache.nar_reader(n)?;
+    let mut info = n.info.clone();
+    info.registration_time = ferrix_store::db::now();
+    info.ultimate = false;
+    store.add_nar(&info, &mut r, repair, !cache.trusted)
+}
