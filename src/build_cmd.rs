@@ -94,6 +94,12 @@ fn print_missing_of(store: &dyn Store, m: &ferrix_store::store::Missing) -> Resu
     }) {
         let _ = writeln!(e, "{l}");
     }
+    if !m.unknown.is_empty() {
+        let _ = writeln!(e, "don't know how to build these paths:");
+        for p in &m.unknown {
+            let _ = writeln!(e, "  {}", store.dir().display(p));
+        }
+    }
     Ok(())
 }
 

@@ -910,20 +910,11 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
             plain.push(p);
         }
     }
-    let missing: Vec<&StorePath> = plain
-        .iter()
-        .filter(|p| !s.is_valid(p).unwrap_or(false))
-        .collect();
-    if !missing.is_empty() {
-        err_line("don't know how to build these paths:");
-        for p in &missing {
-            err_line(&format!("  {}", s.dir().display(p)));
+    // Plain paths that are not valid can only be substituted.
+    for p in &plain {
+        if !s.is_valid(p).unwrap_or(false) {
+            targets.push(ferrix_store::store::DerivedPath::Opaque(p.clone()));
         }
-        let names: Vec<String> = missing
-            .iter()
-            .map(|p| format!("'{}'", s.dir().display(p)))
-            .collect();
-        return Err(Fail::Msg(format!("build of {} failed", names.join(", "))));
     }
     let mode = if a.has_flag(&["--check"]) {
         BuildMode::Check

@@ -550,7 +550,7 @@ impl<'s> Builder<'s> {
                     continue;
                 }
                 return Err(BuildError::new(format!(
-                    "path '{}' is required, but there is no substituter that can build it",
+                    "build of '{}' failed",
                     self.print(p)
                 )));
             }
@@ -812,10 +812,15 @@ impl<'s> Builder<'s> {
             if !failed.is_empty() {
                 let owners: BTreeMap<StorePath, StorePath> = lock(&self.planned_for).clone();
                 let opaque = lock(&self.opaque).clone();
-                if let Some(p) = opaque.iter().find(|p| failed.contains(*p)) {
+                let lost: Vec<String> = opaque
+                    .iter()
+                    .filter(|p| failed.contains(*p))
+                    .map(|p| format!("'{}'", self.print(p)))
+                    .collect();
+                if !lost.is_empty() {
                     return Err(BuildError::new(format!(
-                        "path '{}' is required, but there is no substituter that can build it",
-                        self.print(p)
+                        "build of {} failed",
+                        lost.join(", ")
                     )));
                 }
                 let drvs: BTreeSet<StorePath> = failed
