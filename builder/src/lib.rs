@@ -801,72 +801,73 @@ impl<'s> Builder<'s> {
         if dry_run {
             return Ok(());
         }
-        let plan = std::mem::take(&mut *lock(&self.planned));
-        if let (false, Some(s)) = (plan.is_empty(), &self.subst) {
+        // Substitute what was planned. Derivations whose outputs could not be copied are
+        // then built: always when the cache had lost the NAR, otherwise only with
+        // `--fallback`.
+        while let Some(s) = self.subst.clone() {
+            let plan = std::mem::take(&mut *lock(&self.planned));
+            if plan.is_empty() {
+                break;
+            }
             let failed = s.run(
                 self.store,
                 &plan,
                 self.settings.repair,
                 self.settings.max_jobs,
             );
-            if !failed.is_empty() {
-                let owners: BTreeMap<StorePath, StorePath> = lock(&self.planned_for).clone();
-                let opaque = lock(&self.opaque).clone();
-                let lost: Vec<String> = opaque
-                    .iter()
-                    .filter(|p| failed.contains(*p))
-                    .map(|p| format!("'{}'", self.print(p)))
-                    .collect();
-                if !lost.is_empty() {
-                    return Err(BuildError::new(format!(
-                        "build of {} failed",
-                        lost.join(", ")
-                    )));
-                }
-                let drvs: BTreeSet<StorePath> = failed
-                    .iter()
-                    .filter_map(|p| owners.get(p).cloned())
-                    .collect();
-                if !s.settings().fallback {
-                    let msgs: Vec<String> = drvs
-                        .iter()
-                        .map(|d| format!(
-                            "some substitutes for the outputs of derivation '{}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source ",
-                            self.print(d)
-                        ))
-                        .collect();
-                    if let Some(last) = msgs.last() {
-                        for m in &msgs[..msgs.len() - 1] {
-                            eprint_error(m);
-                        }
-                        return Err(BuildError::new(last.clone()));
-                    }
-                    // Only sources failed: the derivations that needed them cannot build.
-                    let p = failed.iter().next().expect("not empty");
-                    return Err(BuildError::new(format!(
-                        "path '{}' is required, but there is no substituter that can build it",
-                        self.print(p)
-                    )));
-                }
-                // `--fallback`: those derivations are built instead.
-                lock(&self.no_subst).extend(drvs);
-                lock(&self.opaque).clear();
-                graph = self.graph(targets, mode)?;
-                order = self.order(&graph)?;
-                let again = std::mem::take(&mut *lock(&self.planned));
-                let failed = s.run(
-                    self.store,
-                    &again,
-                    self.settings.repair,
-                    self.settings.max_jobs,
-                );
-                if let Some(p) = failed.iter().next() {
-                    return Err(BuildError::new(format!(
-                        "path '{}' is required, but there is no substituter that can build it",
-                        self.print(p)
-                    )));
-                }
+            if failed.is_empty() {
+                break;
             }
+            let owners: BTreeMap<StorePath, StorePath> = lock(&self.planned_for).clone();
+            let opaque = lock(&self.opaque).clone();
+            let lost: Vec<String> = opaque
+                .iter()
+                .filter(|p| failed.contains_key(*p))
+                .map(|p| format!("'{}'", self.print(p)))
+                .collect();
+            if !lost.is_empty() {
+                return Err(BuildError::new(format!(
+                    "build of {} failed",
+                    lost.join(", ")
+                )));
+            }
+            let drvs: BTreeSet<StorePath> = failed
+                .keys()
+                .filter_map(|p| owners.get(p).cloned())
+                .collect();
+            let hard: BTreeSet<StorePath> = failed
+                .iter()
+                .filter(|(_, h)| **h)
+                .filter_map(|(p, _)| owners.get(p).cloned())
+                .collect();
+            if !s.settings().fallback && !hard.is_empty() {
+                let msgs: Vec<String> = hard
+                    .iter()
+                    .map(|d| format!(
+                        "some substitutes for the outputs of derivation '{}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source ",
+                        self.print(d)
+                    ))
+                    .collect();
+                for m in &msgs[..msgs.len() - 1] {
+                    eprint_error(m);
+                }
+                return Err(BuildError::new(msgs[msgs.len() - 1].clone()));
+            }
+            let new: Vec<StorePath> = {
+                let mut no = lock(&self.no_subst);
+                drvs.into_iter().filter(|d| no.insert(d.clone())).collect()
+            };
+            if new.is_empty() {
+                // Only paths that no derivation here makes (sources) failed.
+                let p = failed.keys().next().expect("not empty");
+                return Err(BuildError::new(format!(
+                    "path '{}' is required, but there is no substituter that can build it",
+                    self.print(p)
+                )));
+            }
+            lock(&self.opaque).clear();
+            graph = self.graph(targets, mode)?;
+            order = self.order(&graph)?;
         }
         if order.is_empty() {
             return Ok(());

@@ -199,14 +199,14 @@ impl Substituters {
 
     /// Copies the planned paths into `store`, references first, up to `jobs` at a time.
     /// Returns the paths that could not be copied (their errors are reported), with those
-    /// that need them.
+    /// that need them: `true` for a failure, `false` when the cache lost the NAR.
     pub fn run(
         &self,
         store: &LocalStore,
         plan: &BTreeMap<StorePath, Planned>,
         repair: bool,
         jobs: usize,
-    ) -> BTreeSet<StorePath> {
+    ) -> BTreeMap<StorePath, bool> {
         let caches = self.caches(store);
         let mut jobs = jobs.max(1);
         if self.settings.http_connections > 0 {
@@ -235,15 +235,15 @@ impl Substituters {
             .map(|(p, _)| *p)
             .collect();
         ready.reverse();
-        let mut failed: BTreeSet<StorePath> = BTreeSet::new();
-        let (tx, rx) = std::sync::mpsc::channel::<(&StorePath, Result<(), StoreError>)>();
+        let mut failed: BTreeMap<StorePath, bool> = BTreeMap::new();
+        let (tx, rx) = std::sync::mpsc::channel::<(&StorePath, Result<(), Copy>)>();
         std::thread::scope(|scope| {
             let mut running = 0usize;
             loop {
                 while running < jobs {
                     let Some(p) = ready.pop() else { break };
                     if crate::interrupted() {
-                        failed.insert(p.clone());
+                        failed.insert(p.clone(), true);
                         continue;
                     }
                     let pl = &plan[p];
@@ -260,33 +260,37 @@ impl Substituters {
                 }
                 let Ok((p, r)) = rx.recv() else { break };
                 running -= 1;
-                let ok = match r {
-                    Ok(()) => true,
-                    Err(e) => {
+                // `None`: copied; `Some(hard)`: failed.
+                let res = match r {
+                    Ok(()) => None,
+                    Err(Copy::Gone(m)) => {
+                        emit(Output::Error(&m));
+                        Some(false)
+                    }
+                    Err(Copy::Failed(e)) => {
                         emit(Output::Error(&e.to_string()));
-                        false
+                        Some(true)
                     }
                 };
-                let mut finished = vec![(p, ok)];
-                while let Some((q, q_ok)) = finished.pop() {
-                    if !q_ok {
-                        failed.insert(q.clone());
+                let mut finished = vec![(p, res)];
+                while let Some((q, q_res)) = finished.pop() {
+                    if let Some(hard) = q_res {
+                        let e = failed.entry(q.clone()).or_insert(hard);
+                        *e |= hard;
                     }
                     for u in users.get(q).cloned().unwrap_or_default() {
                         let left = waiting.get_mut(u).expect("planned");
                         *left -= 1;
-                        if !q_ok {
-                            // A path whose reference failed fails once its other
-                            // references are done (it is never copied).
-                            if !failed.contains(u) {
-                                failed.insert(u.clone());
-                            }
+                        if let Some(hard) = q_res {
+                            // A path whose reference failed is never copied; it fails
+                            // the same way.
+                            let e = failed.entry(u.clone()).or_insert(hard);
+                            *e |= hard;
                         }
                         if *left == 0 {
-                            if failed.contains(u) {
-                                finished.push((u, false));
-                            } else {
-                                ready.push(u);
+                            match failed.get(u) {
+                                Some(h) => finished.push((u, Some(*h))),
+                                None => ready.push(u),
                             }
                         }
                     }
@@ -303,15 +307,34 @@ fn copy_one(
     cache: &BinaryCacheStore,
     n: &NarInfo,
     repair: bool,
-) -> Result<(), StoreError> {
+) -> Result<(), Copy> {
     emit(Output::Message(&format!(
         "copying path '{}' from '{}'...",
         store.print(&n.info.path),
         cache.base_url()
     )));
-    let mut r = cache.nar_reader(n)?;
+    let Some(mut r) = cache.open_nar(n)? else {
+        return Err(Copy::Gone(format!(
+            "file '{}' does not exist in binary cache '{}'",
+            n.url,
+            cache.base_url()
+        )));
+    };
     let mut info = n.info.clone();
     info.registration_time = ferrix_store::db::now();
     info.ultimate = false;
-    store.add_nar(&info, &mut r, repair, !cache.trusted)
+    Ok(store.add_nar(&info, &mut r, repair, !cache.trusted)?)
+}
+
+/// Why a copy failed: the cache no longer has the NAR (as if it never offered the path,
+/// so the derivation is built without `--fallback`), or anything else.
+enum Copy {
+    Gone(String),
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Copy {
+    fn from(e: StoreError) -> Copy {
+        Copy::Failed(e)
+    }
 }

@@ -239,16 +239,21 @@ impl BinaryCacheStore {
     /// The uncompressed NAR that `n` describes, streamed. The compressed bytes are checked
     /// against `FileHash`/`FileSize` when the stream ends; the caller checks the NAR hash.
     pub fn nar_reader(&self, n: &NarInfo) -> Result<Box<dyn Read + Send>, StoreError> {
+        self.open_nar(n)?.ok_or_else(|| {
+            StoreError::Other(format!(
+                "file '{}' does not exist in binary cache '{}'",
+                n.url, self.base
+            ))
+        })
+    }
+
+    /// [`BinaryCacheStore::nar_reader`], or `None` when the NAR file is gone from the cache.
+    pub fn open_nar(&self, n: &NarInfo) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
         let method = Compression::parse(&n.compression).map_err(other)?;
         let url = format!("{}/{}", self.base, n.url);
         let body = match self.client.get(&url, None).map_err(other)? {
             Fetched::Body { reader, .. } => reader,
-            _ => {
-                return Err(StoreError::Other(format!(
-                    "file '{}' does not exist in binary cache '{}'",
-                    n.url, self.base
-                )))
-            }
+            _ => return Ok(None),
         };
         let checked = FileCheck {
             inner: body,
@@ -260,7 +265,7 @@ impl BinaryCacheStore {
             count: 0,
             url,
         };
-        method.decoder(Box::new(checked)).map_err(other)
+        method.decoder(Box::new(checked)).map(Some).map_err(other)
     }
 
     fn write_file(&self, rel: &str, data: &[u8]) -> Result<(), StoreError> {
