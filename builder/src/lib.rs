@@ -312,6 +312,9 @@ pub(crate) struct Node {
     pub deps: Vec<StorePath>,
     /// Rebuild although the outputs are valid (`--check` on a target).
     pub check: bool,
+    /// A cache has the outputs but not all they refer to: once the inputs are built, the
+    /// outputs are tried from the cache again before building (as Nix retries).
+    pub retry_subst: bool,
 }
 
 /// Prints a line on standard error, ignoring failures (a closed terminal must not stop a
@@ -408,6 +411,10 @@ pub struct Builder<'s> {
     /// Store paths that must be made valid besides the derivations' outputs (`nix-store
     /// -r PATH`): they can only be substituted.
     pub opaque: std::sync::Mutex<Vec<StorePath>>,
+    /// Computing what would be done only (`query_missing`), as Nix's `queryMissing` does.
+    pub query_only: bool,
+    /// Paths no cache offers that realising would need (`query_missing`).
+    pub unknown: std::sync::Mutex<BTreeSet<StorePath>>,
 }
 
 /// Set by [`interrupt`] (from a signal handler): running builds are killed, nothing more
@@ -443,6 +450,8 @@ impl<'s> Builder<'s> {
             planned_for: Default::default(),
             no_subst: Default::default(),
             opaque: Default::default(),
+            query_only: false,
+            unknown: Default::default(),
         }
     }
 
@@ -478,6 +487,16 @@ impl<'s> Builder<'s> {
         };
         let mut plan = lock(&self.planned);
         s.plan(self.store, paths, force, &mut plan)
+    }
+
+    /// Adds paths to copy and paths no cache has (`query_missing`).
+    pub(crate) fn add_planned(
+        &self,
+        found: BTreeMap<StorePath, substitute::Planned>,
+        unknown: BTreeSet<StorePath>,
+    ) {
+        lock(&self.planned).extend(found);
+        lock(&self.unknown).extend(unknown);
     }
 
     /// What the caches will supply: the paths and their download and unpacked sizes.
@@ -693,6 +712,7 @@ impl<'s> Builder<'s> {
                 self.print(drv_path)
             )));
         }
+        let mut retry_subst = false;
         if !all_valid && !check && self.may_substitute(drv_path, &drv) {
             let mut invalid = BTreeSet::new();
             for w in &want {
@@ -707,6 +727,39 @@ impl<'s> Builder<'s> {
                 }
                 done.insert(drv_path.clone(), false);
                 return Ok(false);
+            }
+            // The cache has the outputs but not their whole closure.
+            if let Some(s) = self.subst.clone() {
+                let (found, unknown) = s.explore(self.store, &invalid, self.settings.repair)?;
+                if invalid.iter().all(|o| found.contains_key(o)) {
+                    if self.query_only {
+                        // As Nix's queryMissing counts it: fetched, and what the cache
+                        // lacks unknown.
+                        lock(&self.planned).extend(found);
+                        lock(&self.unknown).extend(unknown);
+                        done.insert(drv_path.clone(), false);
+                        return Ok(false);
+                    }
+                    // What can be copied is, the derivation is built, and its outputs
+                    // are tried again once its inputs are there.
+                    let mut bad = unknown.clone();
+                    loop {
+                        let more: Vec<StorePath> = found
+                            .iter()
+                            .filter(|(p, f)| {
+                                !bad.contains(*p)
+                                    && f.narinfo.info.references.iter().any(|r| bad.contains(r))
+                            })
+                            .map(|(p, _)| p.clone())
+                            .collect();
+                        if more.is_empty() {
+                            break;
+                        }
+                        bad.extend(more);
+                    }
+                    lock(&self.planned).extend(found.into_iter().filter(|(p, _)| !bad.contains(p)));
+                    retry_subst = true;
+                }
             }
         }
         if all_valid && !check {
@@ -758,6 +811,7 @@ impl<'s> Builder<'s> {
                 wanted: want,
                 deps,
                 check,
+                retry_subst,
             },
         );
         Ok(true)

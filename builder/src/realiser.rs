@@ -198,18 +198,25 @@ impl Realiser for LocalRealiser {
         eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError> {
         let (drvs, opaque) = split_targets(store, targets)?;
-        let b = self.builder(store, BuildMode::Normal, eval);
+        let mut b = self.builder(store, BuildMode::Normal, eval);
+        b.query_only = true;
         let will_build = b
             .missing(&drvs, BuildMode::Normal)
             .map_err(build_error)?
             .into_iter()
             .collect();
-        let mut unknown = BTreeSet::new();
-        for p in opaque {
-            if !b.plan_subst(&[p.clone()].into(), false)? {
-                unknown.insert(p);
+        if let Some(s) = b.subst.clone() {
+            for p in opaque {
+                let (found, unknown) = s.explore(store, &[p].into(), false)?;
+                b.add_planned(found, unknown);
             }
+        } else {
+            b.unknown
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(opaque);
         }
+        let unknown = std::mem::take(&mut *b.unknown.lock().unwrap_or_else(|e| e.into_inner()));
         let (will_substitute, download_size, nar_size) = b.planned();
         Ok(Missing {
             will_build,

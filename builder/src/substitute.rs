@@ -33,6 +33,9 @@ pub struct SubstSettings {
     pub http_connections: u64,
     /// `--fallback`: build when substitution fails.
     pub fallback: bool,
+    /// `narinfo-cache-positive-ttl` and `narinfo-cache-negative-ttl`, in seconds.
+    pub narinfo_positive_ttl: u64,
+    pub narinfo_negative_ttl: u64,
 }
 
 impl SubstSettings {
@@ -45,6 +48,8 @@ impl SubstSettings {
             connect_timeout: s.connect_timeout,
             http_connections: s.http_connections,
             fallback: s.fallback,
+            narinfo_positive_ttl: s.narinfo_cache_positive_ttl,
+            narinfo_negative_ttl: s.narinfo_cache_negative_ttl,
         }
     }
 }
@@ -95,11 +100,25 @@ impl Substituters {
             };
             let mut v = Vec::new();
             let mut seen = BTreeSet::new();
+            let disk = if self
+                .settings
+                .substituters
+                .iter()
+                .any(|u| ferrix_fetch::binary_cache::uses_disk_cache(u))
+            {
+                ferrix_fetch::narinfo_cache::DiskCache::open_default(
+                    self.settings.narinfo_positive_ttl,
+                    self.settings.narinfo_negative_ttl,
+                )
+                .map(std::sync::Arc::new)
+            } else {
+                None
+            };
             for uri in &self.settings.substituters {
                 if !seen.insert(uri.clone()) {
                     continue;
                 }
-                match BinaryCacheStore::open(uri, store.dir().clone(), &http) {
+                match BinaryCacheStore::open_with(uri, store.dir().clone(), &http, disk.clone()) {
                     Ok(c) => v.push(c),
                     Err(e) => warn(&e.to_string()),
                 }
@@ -159,6 +178,42 @@ impl Substituters {
                 &n.info,
                 &self.settings.trusted_public_keys,
             )
+    }
+
+    /// The invalid paths of the closure of `roots` (each even if valid, when `force`) that
+    /// some cache offers, and those that none does.
+    pub fn explore(
+        &self,
+        store: &LocalStore,
+        roots: &BTreeSet<StorePath>,
+        force: bool,
+    ) -> Result<(BTreeMap<StorePath, Planned>, BTreeSet<StorePath>), StoreError> {
+        let mut found: BTreeMap<StorePath, Planned> = BTreeMap::new();
+        let mut unknown = BTreeSet::new();
+        if !self.any() {
+            unknown.extend(roots.iter().cloned());
+            return Ok((found, unknown));
+        }
+        let mut todo: Vec<(StorePath, bool)> = roots.iter().map(|r| (r.clone(), force)).collect();
+        while let Some((p, forced)) = todo.pop() {
+            if found.contains_key(&p) || unknown.contains(&p) {
+                continue;
+            }
+            if !forced && store.is_valid(&p)? {
+                continue;
+            }
+            let Some(f) = self.find(store, &p) else {
+                unknown.insert(p);
+                continue;
+            };
+            for r in &f.narinfo.info.references {
+                if *r != p {
+                    todo.push((r.clone(), false));
+                }
+            }
+            found.insert(p, f);
+        }
+        Ok((found, unknown))
     }
 
     /// Plans copying `roots` (each even if valid, when `force`) and the invalid paths of

@@ -9,6 +9,7 @@
 use crate::compression::Compression;
 use crate::http::{Client, Fetched, HttpOptions};
 use crate::narinfo::NarInfo;
+use crate::narinfo_cache::{DiskCache, Known};
 use ferrix_store::hash::{Encoding, Hasher};
 use ferrix_store::path::{Ingestion, StoreDir, StorePath};
 use ferrix_store::sigs::SecretKey;
@@ -17,7 +18,7 @@ use ferrix_store::{Hash, HashAlgo, PathInfo, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Whether `uri` names a binary cache.
 pub fn is_binary_cache_uri(uri: &str) -> bool {
@@ -42,6 +43,16 @@ pub struct BinaryCacheStore {
     local: Option<PathBuf>,
     /// `.narinfo` files read in this process (`None`: the cache has none).
     narinfos: Mutex<BTreeMap<String, Option<NarInfo>>>,
+    /// The disk cache of `.narinfo` files (HTTP caches, as in Nix).
+    disk: Option<Arc<DiskCache>>,
+}
+
+/// Whether Nix would keep the `.narinfo` files of `uri` in its disk cache: HTTP caches,
+/// and `file://` ones when `_NIX_FORCE_HTTP=1` (which Nix's tests set).
+pub fn uses_disk_cache(uri: &str) -> bool {
+    uri.starts_with("http://")
+        || uri.starts_with("https://")
+        || (uri.starts_with("file://") && std::env::var("_NIX_FORCE_HTTP").is_ok_and(|v| v == "1"))
 }
 
 fn other(e: impl std::fmt::Display) -> StoreError {
@@ -67,6 +78,18 @@ impl BinaryCacheStore {
         dir: StoreDir,
         http: &HttpOptions,
     ) -> Result<BinaryCacheStore, StoreError> {
+        BinaryCacheStore::open_with(uri, dir, http, None)
+    }
+
+    /// [`BinaryCacheStore::open`] with the `.narinfo` disk cache `disk`, which an HTTP
+    /// cache uses (see [`uses_disk_cache`]): a cache seen before is not asked for its
+    /// `nix-cache-info` again, and records found or missed are kept.
+    pub fn open_with(
+        uri: &str,
+        dir: StoreDir,
+        http: &HttpOptions,
+        disk: Option<Arc<DiskCache>>,
+    ) -> Result<BinaryCacheStore, StoreError> {
         if !is_binary_cache_uri(uri) {
             return Err(StoreError::Other(format!(
                 "don't know how to open Nix store '{uri}'"
@@ -89,6 +112,7 @@ impl BinaryCacheStore {
             compression_level: None,
             secret_keys: Vec::new(),
             narinfos: Mutex::new(BTreeMap::new()),
+            disk: disk.filter(|_| uses_disk_cache(uri)),
         };
         let mut priority = None;
         let mut mass = None;
@@ -131,6 +155,28 @@ impl BinaryCacheStore {
                 }
             }
         }
+        let known = s.disk.as_ref().and_then(|d| d.cache_info(&s.base));
+        if let Some((mass, prio)) = known {
+            s.want_mass_query = mass;
+            s.priority = prio;
+        } else {
+            s.read_cache_info()?;
+            if let Some(d) = &s.disk {
+                d.create_cache(&s.base, s.dir.as_str(), s.want_mass_query, s.priority);
+            }
+        }
+        if let Some(p) = priority {
+            s.priority = p;
+        }
+        if let Some(m) = mass {
+            s.want_mass_query = m;
+        }
+        Ok(s)
+    }
+
+    /// Reads `nix-cache-info` (a `file://` cache without one gets one).
+    fn read_cache_info(&mut self) -> Result<(), StoreError> {
+        let s = self;
         match s.get("nix-cache-info")? {
             Some(text) => {
                 for line in String::from_utf8_lossy(&text).lines() {
@@ -166,13 +212,7 @@ impl BinaryCacheStore {
                 }
             }
         }
-        if let Some(p) = priority {
-            s.priority = p;
-        }
-        if let Some(m) = mass {
-            s.want_mass_query = m;
-        }
-        Ok(s)
+        Ok(())
     }
 
     /// The cache's URL, as Nix prints it.
@@ -217,6 +257,20 @@ impl BinaryCacheStore {
         {
             return Ok(n.clone());
         }
+        if let Some(d) = &self.disk {
+            let known = match d.lookup(&self.base, hash) {
+                Known::Unknown => None,
+                Known::Absent => Some(None),
+                Known::Present(n) => Some(Some(*n)),
+            };
+            if let Some(n) = known {
+                self.narinfos
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(hash.to_string(), n.clone());
+                return Ok(n);
+            }
+        }
         let rel = format!("{hash}.narinfo");
         let n = match self.get(&rel)? {
             None => None,
@@ -233,6 +287,9 @@ impl BinaryCacheStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(hash.to_string(), n.clone());
+        if let Some(d) = &self.disk {
+            d.upsert(&self.base, hash, n.as_ref());
+        }
         Ok(n)
     }
 

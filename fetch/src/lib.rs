@@ -7,3 +7,4 @@ pub mod binary_cache;
 pub mod compression;
 pub mod http;
 pub mod narinfo;
+pub mod narinfo_cache;

@@ -641,10 +641,10 @@ declare_settings! {
     /// Bytes buffered when a NAR is sent.
     nar_buffer_size: u64 = 32 * 1024 * 1024, "nar-buffer-size" [] LATER_NET;
     /// Seconds to remember that a binary cache lacks a path.
-    narinfo_cache_negative_ttl: u64 = 3600, "narinfo-cache-negative-ttl" [] LATER_NET;
+    narinfo_cache_negative_ttl: u64 = 3600, "narinfo-cache-negative-ttl" [] Support::Yes;
     /// Seconds to remember a binary cache's `.narinfo`.
     narinfo_cache_positive_ttl: u64 = 30 * 24 * 3600, "narinfo-cache-positive-ttl" []
-        LATER_NET;
+        Support::Yes;
     /// The netrc file with credentials for downloads.
     netrc_file: String = conf_dir().join("netrc").display().to_string(), "netrc-file" []
         LATER_NET;
