@@ -78,17 +78,9 @@ impl NarInfo {
                         references.insert(base(r)?);
                     }
                 }
-                "Deriver" => {
-                    if value != "unknown-deriver" {
-                        deriver = Some(base(value)?);
-                    }
-                }
+                "Deriver" if value != "unknown-deriver" => deriver = Some(base(value)?),
                 "System" => system = value.to_string(),
-                "Sig" => {
-                    if !sigs.iter().any(|s| s == value) {
-                        sigs.push(value.to_string());
-                    }
-                }
+                "Sig" if !sigs.iter().any(|s| s == value) => sigs.push(value.to_string()),
                 "CA" => {
                     if ca.is_some() {
                         return Err(corrupt());

@@ -196,7 +196,7 @@ mod tests {
         assert!(!is_signed(&dir, &signed, &[key.replace("test-1", "other")]));
         let mut changed = signed.clone();
         changed.nar_size = 4;
-        assert!(!is_signed(&dir, &changed, &[key]));
+        assert!(!is_signed(&dir, &changed, std::slice::from_ref(&key)));
         assert!(!is_signed(&dir, &info, &[]));
         // The key file form signs the same way and reads back.
         let k = SecretKey::generate("test-1", [7u8; 32]);
