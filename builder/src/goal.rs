@@ -187,7 +187,7 @@ impl Builder<'_> {
             }
         }
         let mut plan = BTreeMap::new();
-        if !s.plan(self.store, &invalid, self.settings.repair, &mut plan)? {
+        if !s.plan(self.store, &invalid, self.settings.repair, true, &mut plan)? {
             return Ok(false);
         }
         Ok(s.run(self.store, &plan, self.settings.repair, 1).is_empty())

@@ -486,7 +486,7 @@ impl<'s> Builder<'s> {
             return Ok(false);
         };
         let mut plan = lock(&self.planned);
-        s.plan(self.store, paths, force, &mut plan)
+        s.plan(self.store, paths, force, !self.query_only, &mut plan)
     }
 
     /// Adds paths to copy and paths no cache has (`query_missing`).
@@ -730,7 +730,8 @@ impl<'s> Builder<'s> {
             }
             // The cache has the outputs but not their whole closure.
             if let Some(s) = self.subst.clone() {
-                let (found, unknown) = s.explore(self.store, &invalid, self.settings.repair)?;
+                let (found, unknown) =
+                    s.explore(self.store, &invalid, self.settings.repair, !self.query_only)?;
                 if invalid.iter().all(|o| found.contains_key(o)) {
                     if self.query_only {
                         // As Nix's queryMissing counts it: fetched, and what the cache

@@ -207,7 +207,7 @@ impl Realiser for LocalRealiser {
             .collect();
         if let Some(s) = b.subst.clone() {
             for p in opaque {
-                let (found, unknown) = s.explore(store, &[p].into(), false)?;
+                let (found, unknown) = s.explore(store, &[p].into(), false, false)?;
                 b.add_planned(found, unknown);
             }
         } else {
@@ -225,6 +225,24 @@ impl Realiser for LocalRealiser {
             download_size,
             nar_size,
         })
+    }
+
+    fn query_substitutable(
+        &self,
+        store: &LocalStore,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<std::collections::BTreeMap<StorePath, (ferrix_store::PathInfo, u64)>, StoreError>
+    {
+        let b = self.builder(store, BuildMode::Normal, None);
+        let mut out = std::collections::BTreeMap::new();
+        if let Some(s) = &b.subst {
+            for p in paths {
+                if let Some(f) = s.find(store, p, false) {
+                    out.insert(p.clone(), (f.narinfo.info, f.narinfo.file_size));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn substitute(

@@ -67,7 +67,7 @@ pub struct Substituters {
     caches: OnceLock<Vec<BinaryCacheStore>>,
     /// Answers so far: the cache and record of each path asked for, `None` when no cache
     /// offers it.
-    found: Mutex<BTreeMap<StorePath, Option<Planned>>>,
+    found: Mutex<BTreeMap<(StorePath, bool), Option<Planned>>>,
 }
 
 fn warn(msg: &str) {
@@ -134,9 +134,16 @@ impl Substituters {
         self.settings.enabled && !self.settings.substituters.is_empty()
     }
 
-    /// The first cache that offers `p` with a record this store may accept.
-    pub fn find(&self, store: &LocalStore, p: &StorePath) -> Option<Planned> {
-        if let Some(f) = self.found.lock().unwrap_or_else(|e| e.into_inner()).get(p) {
+    /// The first cache that offers `p` with a record this store may accept (with
+    /// `check_sigs`; without, as Nix's queries see it, any record).
+    pub fn find(&self, store: &LocalStore, p: &StorePath, check_sigs: bool) -> Option<Planned> {
+        let key = (p.clone(), check_sigs);
+        if let Some(f) = self
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return f.clone();
         }
         let mut got = None;
@@ -149,7 +156,7 @@ impl Substituters {
                     continue;
                 }
             };
-            if !c.trusted && self.untrusted(store, &n) {
+            if check_sigs && !c.trusted && self.untrusted(store, &n) {
                 warn(&format!(
                     "the substitute for '{}' from '{}' is not signed by any of the keys in 'trusted-public-keys'",
                     store.print(p),
@@ -166,7 +173,7 @@ impl Substituters {
         self.found
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(p.clone(), got.clone());
+            .insert(key, got.clone());
         got
     }
 
@@ -187,6 +194,7 @@ impl Substituters {
         store: &LocalStore,
         roots: &BTreeSet<StorePath>,
         force: bool,
+        check_sigs: bool,
     ) -> Result<(BTreeMap<StorePath, Planned>, BTreeSet<StorePath>), StoreError> {
         let mut found: BTreeMap<StorePath, Planned> = BTreeMap::new();
         let mut unknown = BTreeSet::new();
@@ -202,7 +210,7 @@ impl Substituters {
             if !forced && store.is_valid(&p)? {
                 continue;
             }
-            let Some(f) = self.find(store, &p) else {
+            let Some(f) = self.find(store, &p, check_sigs) else {
                 unknown.insert(p);
                 continue;
             };
@@ -224,6 +232,7 @@ impl Substituters {
         store: &LocalStore,
         roots: &BTreeSet<StorePath>,
         force: bool,
+        check_sigs: bool,
         plan: &mut BTreeMap<StorePath, Planned>,
     ) -> Result<bool, StoreError> {
         if !self.any() {
@@ -238,7 +247,7 @@ impl Substituters {
             if !forced && store.is_valid(&p)? {
                 continue;
             }
-            let Some(found) = self.find(store, &p) else {
+            let Some(found) = self.find(store, &p, check_sigs) else {
                 return Ok(false);
             };
             for r in &found.narinfo.info.references {

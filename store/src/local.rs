@@ -311,6 +311,14 @@ pub trait Realiser: Send + Sync {
         targets: &[DerivedPath],
         eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError>;
+    /// What the substituters offer of `paths` (see [`Store::query_substitutable`]).
+    fn query_substitutable(
+        &self,
+        _store: &LocalStore,
+        _paths: &BTreeSet<StorePath>,
+    ) -> Result<BTreeMap<StorePath, (PathInfo, u64)>, StoreError> {
+        Ok(BTreeMap::new())
+    }
     /// Copies `p` (and what it needs) from a substituter, replacing a valid `p` when
     /// `repair`; false when no substituter has it.
     fn substitute(
@@ -1159,6 +1167,16 @@ impl Store for LocalStore {
         self.check_writable()?;
         let policy = *lock(&self.gc_policy);
         crate::gc::collect_garbage(self, opts, policy)
+    }
+
+    fn query_substitutable(
+        &self,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<BTreeMap<StorePath, (PathInfo, u64)>, StoreError> {
+        match self.realiser.get() {
+            Some(r) => r.query_substitutable(self, paths),
+            None => Ok(BTreeMap::new()),
+        }
     }
 
     fn verify_store(&self, check_contents: bool, repair: bool) -> Result<bool, StoreError> {
