@@ -513,3 +513,88 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn nix_clients_of_the_ferrix_daemon_see_and_get_substitutes() {
+    if !have_nix() {
+        return;
+    }
+    let f = fixture();
+    let url = format!("{}/xz", f.server.url);
+    let dir = f.path().join("daemon");
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["etc", "state", "root", "home"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(
+        dir.join("etc/nix.conf"),
+        format!(
+            "substituters = {url}\ntrusted-public-keys = {}\nbuild-users-group =\n",
+            f.public_key.trim()
+        ),
+    )
+    .unwrap();
+    let env = |c: &mut Command| {
+        c.env_remove("NIX_REMOTE")
+            .env("NIX_CONF_DIR", dir.join("etc"))
+            .env("NIX_USER_CONF_FILES", "")
+            .env("NIX_STATE_DIR", dir.join("state"))
+            .env("HOME", dir.join("home"))
+            .env("XDG_CACHE_HOME", dir.join("home/.cache"));
+    };
+    let mut c = Command::new(BIN);
+    c.args(["daemon", "--store"]).arg(dir.join("root"));
+    env(&mut c);
+    let mut child = c
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.join("state/daemon-socket/socket");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let remote = format!(
+        "unix://{}?root={}",
+        socket.display(),
+        dir.join("root").display()
+    );
+    let client = |tool: &str, args: &[&str]| {
+        let mut c = Command::new(tool);
+        env(&mut c);
+        c.env("NIX_REMOTE", &remote)
+            .env("NIX_STATE_DIR", dir.join("home/state"))
+            .current_dir(f.path())
+            .args(args);
+        let o = c.output().unwrap();
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    };
+    // `nix-env -qas` asks the daemon which paths the substituters have.
+    let q = client("nix-env", &["-f", "dep.nix", "-qas"]);
+    assert_eq!(q.code, 0, "{}", q.stderr);
+    assert_eq!(q.stdout.trim(), "--S  subst-b", "{}", q.stderr);
+    // What `-r` would fetch (QueryMissing), then the copy itself, done by the daemon.
+    let dry = client("nix-store", &["-r", "--dry-run", &f.out]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.starts_with("these 2 paths will be fetched ("),
+        "{}",
+        dry.stderr
+    );
+    let r = client("nix-store", &["-r", &f.out]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), f.out);
+    let _ = child.kill();
+    let _ = child.wait();
+    f.nix_verify(&dir.join("root"));
+}
