@@ -382,7 +382,12 @@ fn store_accepts_its_operations_and_flags() {
         (&["--optimize"], "--optimise"),
         (&["--serve", "--write"], "--serve"),
         (
-            &["--generate-binary-cache-key", "n", "s", "p"],
+            &[
+                "--generate-binary-cache-key",
+                "n",
+                "/nonexistent/ferrix-test/s",
+                "/nonexistent/ferrix-test/p",
+            ],
             "--generate-binary-cache-key",
         ),
         (
@@ -430,6 +435,7 @@ const STORE_OPS_IMPLEMENTED: &[&str] = &[
     "--init",
     "--verify",
     "--gc",
+    "--generate-binary-cache-key",
 ];
 
 #[test]

@@ -598,3 +598,70 @@ fn nix_clients_of_the_ferrix_daemon_see_and_get_substitutes() {
     let _ = child.wait();
     f.nix_verify(&dir.join("root"));
 }
+
+#[test]
+fn nix_substitutes_from_a_cache_that_ferrix_writes_and_signs() {
+    if !have_nix() {
+        return;
+    }
+    let f = fixture();
+    let d = f.path();
+    let src = d.join("src");
+    let cache = d.join("ferrix-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    // `nix-store --export` of the closure, imported by Ferrix into a file:// cache that
+    // signs with the fixture's key and compresses with zstd.
+    let export = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "nix-store --store {0} --export $(nix-store --store {0} -qR {1}) | {2} store --store 'file://{3}?secret-key={4}&compression=zstd' --import",
+            src.display(),
+            f.out,
+            BIN,
+            cache.display(),
+            d.join("sk").display()
+        ))
+        .current_dir(d)
+        .env("HOME", d.join("home"))
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let info = std::fs::read_to_string(cache.join(format!("{}.narinfo", &f.out[11..43]))).unwrap();
+    assert!(info.contains("Compression: zstd\n"), "{info}");
+    assert!(info.contains("\nSig: test-1:"), "{info}");
+    let url = format!("file://{}", cache.display());
+    for (key, ok) in [(&f.public_key, true), (&f.other_key, false)] {
+        let store = f.new_store(if ok { "from-ferrix" } else { "from-ferrix-bad" });
+        let o = run(
+            "nix-store",
+            &[
+                "--store",
+                store.to_str().unwrap(),
+                "--option",
+                "substituters",
+                &url,
+                "--option",
+                "trusted-public-keys",
+                key,
+                "-r",
+                &f.out,
+            ],
+            d,
+        );
+        assert_eq!(o.code == 0, ok, "{}", o.stderr);
+        if ok {
+            f.nix_verify(&store);
+            assert!(f.valid(&store, &f.dep));
+        } else {
+            assert!(
+                o.stderr.contains("is not signed by any of the keys"),
+                "{}",
+                o.stderr
+            );
+        }
+    }
+}
