@@ -910,9 +910,11 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
             plain.push(p);
         }
     }
-    // Plain paths that are not valid can only be substituted.
+    // Plain paths that are not valid can only be substituted; with `--repair`, valid
+    // ones are checked and taken again if damaged.
+    let repair = a.has_flag(&["--repair"]) && !a.has_flag(&["--check"]);
     for p in &plain {
-        if !s.is_valid(p).unwrap_or(false) {
+        if repair || !s.is_valid(p).unwrap_or(false) {
             targets.push(ferrix_store::store::DerivedPath::Opaque(p.clone()));
         }
     }

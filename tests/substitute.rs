@@ -499,6 +499,29 @@ fn repair_takes_a_damaged_path_from_the_cache_again() {
     assert!(o.stderr.contains("was modified!"), "{}", o.stderr);
     assert!(!real.join("bad").exists());
     f.nix_verify(&store);
+    // `-r --repair` of the damaged dependency takes it from the cache again too.
+    let dep = store.join("nix/store").join(&f.dep[11..]);
+    let mut perms = std::fs::metadata(&dep).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&dep, perms).unwrap();
+    std::fs::write(&dep, b"damaged\n").unwrap();
+    let o = f.ferrix(
+        "store",
+        &store,
+        &url,
+        &f.public_key,
+        &["-r", "--repair", &f.dep],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains(&format!("copying path '{}' from '{url}'...", f.dep)),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(std::fs::read(&dep).unwrap(), b"hello-a\n");
+    f.nix_verify(&store);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
