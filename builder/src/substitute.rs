@@ -188,7 +188,8 @@ impl Substituters {
     }
 
     /// The invalid paths of the closure of `roots` (each even if valid, when `force`) that
-    /// some cache offers, and those that none does.
+    /// some cache offers, and those that none does. The closure is walked a level at a
+    /// time, and each level's records are asked for in parallel.
     pub fn explore(
         &self,
         store: &LocalStore,
@@ -202,26 +203,76 @@ impl Substituters {
             unknown.extend(roots.iter().cloned());
             return Ok((found, unknown));
         }
-        let mut todo: Vec<(StorePath, bool)> = roots.iter().map(|r| (r.clone(), force)).collect();
-        while let Some((p, forced)) = todo.pop() {
-            if found.contains_key(&p) || unknown.contains(&p) {
-                continue;
-            }
-            if !forced && store.is_valid(&p)? {
-                continue;
-            }
-            let Some(f) = self.find(store, &p, check_sigs) else {
-                unknown.insert(p);
-                continue;
-            };
-            for r in &f.narinfo.info.references {
-                if *r != p {
-                    todo.push((r.clone(), false));
+        let mut seen = BTreeSet::new();
+        let mut level: Vec<(StorePath, bool)> = roots.iter().map(|r| (r.clone(), force)).collect();
+        while !level.is_empty() {
+            let mut batch = Vec::new();
+            for (p, forced) in level.drain(..) {
+                if !seen.insert(p.clone()) {
+                    continue;
                 }
+                if !forced && store.is_valid(&p)? {
+                    continue;
+                }
+                batch.push(p);
             }
-            found.insert(p, f);
+            for (p, f) in batch.iter().zip(self.find_many(store, &batch, check_sigs)) {
+                let Some(f) = f else {
+                    unknown.insert(p.clone());
+                    continue;
+                };
+                for r in &f.narinfo.info.references {
+                    if r != p && !seen.contains(r) {
+                        level.push((r.clone(), false));
+                    }
+                }
+                found.insert(p.clone(), f);
+            }
         }
         Ok((found, unknown))
+    }
+
+    /// [`Substituters::find`] of each of `paths`, up to `http-connections` at a time.
+    fn find_many(
+        &self,
+        store: &LocalStore,
+        paths: &[StorePath],
+        check_sigs: bool,
+    ) -> Vec<Option<Planned>> {
+        let limit = match self.settings.http_connections {
+            0 => 25,
+            n => n.min(64) as usize,
+        };
+        let threads = paths.len().min(limit);
+        if threads <= 1 {
+            return paths
+                .iter()
+                .map(|p| self.find(store, p, check_sigs))
+                .collect();
+        }
+        // Open the caches once, before the threads ask them.
+        self.caches(store);
+        let mut out: Vec<Option<Planned>> = vec![None; paths.len()];
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        (t..paths.len())
+                            .step_by(threads)
+                            .map(|i| (i, self.find(store, &paths[i], check_sigs)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Ok(v) = h.join() {
+                    for (i, f) in v {
+                        out[i] = f;
+                    }
+                }
+            }
+        });
+        out
     }
 
     /// Plans copying `roots` (each even if valid, when `force`) and the invalid paths of
@@ -238,26 +289,11 @@ impl Substituters {
         if !self.any() {
             return Ok(false);
         }
-        let mut new: BTreeMap<StorePath, Planned> = BTreeMap::new();
-        let mut todo: Vec<(StorePath, bool)> = roots.iter().map(|r| (r.clone(), force)).collect();
-        while let Some((p, forced)) = todo.pop() {
-            if plan.contains_key(&p) || new.contains_key(&p) {
-                continue;
-            }
-            if !forced && store.is_valid(&p)? {
-                continue;
-            }
-            let Some(found) = self.find(store, &p, check_sigs) else {
-                return Ok(false);
-            };
-            for r in &found.narinfo.info.references {
-                if *r != p {
-                    todo.push((r.clone(), false));
-                }
-            }
-            new.insert(p, found);
+        let (found, unknown) = self.explore(store, roots, force, check_sigs)?;
+        if !unknown.is_empty() {
+            return Ok(false);
         }
-        plan.extend(new);
+        plan.extend(found);
         Ok(true)
     }
 
