@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon_cmd;
 pub mod eval_cmd;
+pub mod gc_cmd;
 pub mod hash_cmd;
 pub mod instantiate;
 pub mod log;

@@ -135,7 +135,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 
 /// Whether [`run`] carries out `op` (the others are not implemented yet).
 pub fn implemented(op: StoreOp) -> bool {
-    !matches!(op, StoreOp::Optimise | StoreOp::Serve | StoreOp::Version)
+    !matches!(op, StoreOp::Serve | StoreOp::Version)
 }
 
 /// Runs `nix-store` with parsed arguments; returns the exit status.
@@ -277,6 +277,13 @@ fn with_store(a: &StoreArgs) -> R {
             r.map(|_| ()).map_err(Fail::from)
         }
         StoreOp::Gc => op_gc(a, s),
+        StoreOp::Optimise => {
+            if !a.op_args.is_empty() || !a.op_flags.is_empty() {
+                return Err(Fail::Usage("no arguments expected".into()));
+            }
+            crate::build_cmd::install_interrupt_handlers();
+            s.optimise_store().map_err(Fail::from)
+        }
         StoreOp::Export => {
             let mut paths = BTreeSet::new();
             for arg in &a.op_args {
@@ -307,6 +314,12 @@ fn with_store(a: &StoreArgs) -> R {
 
 /// Nix's closing line of a deletion: `N store paths deleted, X MiB freed` (nothing deleted
 /// when it failed).
+/// Nix's closing line of a collection, `N store paths deleted, X MiB freed` (also after an
+/// error, with what was done until then).
+pub fn print_freed_line(r: &Result<GcResult, StoreError>) {
+    let _ = print_freed(r);
+}
+
 fn print_freed(r: &Result<GcResult, StoreError>) -> R {
     let (n, bytes) = match r {
         Ok(g) => (g.paths.len(), g.bytes_freed),

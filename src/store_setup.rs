@@ -99,6 +99,17 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) {
         keep_outputs: c.keep_outputs,
         keep_derivations: c.keep_derivations,
     });
+    store.set_auto_optimise(c.auto_optimise_store);
+    store.set_auto_gc_policy(auto_gc_policy(c));
+}
+
+/// `min-free`, `max-free` and `min-free-check-interval`.
+pub fn auto_gc_policy(c: &ferrix_store::settings::Settings) -> ferrix_store::autogc::AutoGcPolicy {
+    ferrix_store::autogc::AutoGcPolicy {
+        min_free: c.min_free,
+        max_free: c.max_free,
+        check_interval: std::time::Duration::from_secs(c.min_free_check_interval),
+    }
 }
 
 /// The settings a daemon client sends with `SetOptions`: the fixed fields, and every other

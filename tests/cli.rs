@@ -436,6 +436,7 @@ const STORE_OPS_IMPLEMENTED: &[&str] = &[
     "--verify",
     "--gc",
     "--generate-binary-cache-key",
+    "--optimise",
 ];
 
 #[test]
@@ -730,8 +731,8 @@ fn argv0_dispatch() {
         "error: attribute 'hello' in selection path 'hello' not found\n"
     );
     assert_not_implemented(
-        &run(&l.path("nix-store"), &["--optimise"]),
-        "nix-store --optimise",
+        &run(&l.path("nix-store"), &["--serve"]),
+        "nix-store --serve",
     );
     assert_eq!(
         stderr(&run(&l.path("nix-daemon"), &["--stdio"])),

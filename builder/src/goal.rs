@@ -549,6 +549,8 @@ impl Builder<'_> {
         let mut ended: Option<Failure> = None;
         let mut buf = vec![0u8; 65536];
         loop {
+            // `min-free`: a cheap check, at most once per `min-free-check-interval`.
+            self.store.auto_gc(false);
             if cancel.load(Ordering::Relaxed) || super::interrupted() {
                 child.kill();
                 ended = Some(Failure::other(format!(

@@ -370,6 +370,9 @@ pub(crate) fn register_outputs(
         let _ = &b.name;
         infos.push(b.info);
     }
+    for i in &infos {
+        store.auto_optimise(&i.path)?;
+    }
     if let Err(e) = store.register_valid_paths(&infos) {
         let invalid: Vec<PathBuf> = infos
             .iter()

@@ -321,6 +321,12 @@ fn open_store(ctx: &Context) -> Result<LocalStore, StoreError> {
         ctx.settings.trusted_public_keys.clone(),
     );
     store.set_gc_policy(gc_policy(&ctx.settings));
+    store.set_auto_optimise(ctx.settings.auto_optimise_store);
+    store.set_auto_gc_policy(ferrix_store::autogc::AutoGcPolicy {
+        min_free: ctx.settings.min_free,
+        max_free: ctx.settings.max_free,
+        check_interval: std::time::Duration::from_secs(ctx.settings.min_free_check_interval),
+    });
     Ok(store)
 }
 

@@ -28,6 +28,7 @@ pub fn warn(msg: &str) {
 
 pub mod build;
 pub mod daemon;
+pub mod gc;
 pub mod hash;
 pub mod instantiate;
 pub mod repl;
@@ -56,6 +57,7 @@ pub enum Program {
     Daemon,
     Repl,
     Hash,
+    CollectGarbage,
 }
 
 impl Program {
@@ -69,6 +71,7 @@ impl Program {
             Program::Daemon => "nix-daemon",
             Program::Repl => "nix",
             Program::Hash => "nix-hash",
+            Program::CollectGarbage => "nix-collect-garbage",
         }
     }
 
@@ -81,6 +84,7 @@ impl Program {
             Program::Daemon => "daemon",
             Program::Repl => "repl",
             Program::Hash => "hash",
+            Program::CollectGarbage => "collect-garbage",
         }
     }
 
@@ -105,17 +109,21 @@ impl Program {
             Program::Daemon => "Serve the Nix daemon protocol (nix-daemon)",
             Program::Repl => "Evaluate Nix expressions interactively (nix repl)",
             Program::Hash => "Compute and convert cryptographic hashes (nix-hash)",
+            Program::CollectGarbage => {
+                "Delete old profile generations and collect garbage (nix-collect-garbage)"
+            }
         }
     }
 }
 
-const ALL: [Program; 6] = [
+const ALL: [Program; 7] = [
     Program::Instantiate,
     Program::Build,
     Program::Store,
     Program::Daemon,
     Program::Repl,
     Program::Hash,
+    Program::CollectGarbage,
 ];
 
 /// How a command was reached: through a `nix-*` link or as a `ferrix` subcommand.
@@ -668,6 +676,7 @@ fn run_program(program: Program, via_link: bool, args: &[String]) -> i32 {
         Program::Daemon => daemon::main(&inv, args),
         Program::Repl => repl::main(&inv, args),
         Program::Hash => hash::main(&inv, args),
+        Program::CollectGarbage => gc::main(&inv, args),
     }
 }
 
@@ -682,8 +691,8 @@ fn top_level_help() -> String {
     }
     s.push_str(
         "\nOptions:\n  --help       Show this help and exit\n  --version    Print the version and exit\n\n\
-         Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon or\n\
-         nix-hash, ferrix acts as that command.\n\
+         Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon,\n\
+         nix-hash or nix-collect-garbage, ferrix acts as that command.\n\
          Run 'ferrix <COMMAND> --help' for the flags of a command.",
     );
     s

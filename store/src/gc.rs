@@ -966,12 +966,11 @@ pub fn collect_garbage(
         let server = scope.spawn(|| serve(scope, store, &shared, &listener, &stop_r));
         let r = (|| -> Result<(), Stop> {
             store.log(Log::Info("finding garbage collector roots...".into()));
-            let mut found = Roots::new();
-            if !opts.ignore_liveness {
-                find_roots_no_temp(store, true, &mut found)?;
-            }
-            c.roots.extend(found.into_keys());
-            // Roots added from now on arrive through the socket.
+            // Temporary roots first: a process that holds a path only by a temporary root
+            // and makes a permanent one before it exits is then seen either way. (Read
+            // the other way round, a root made and a process ended between the two reads
+            // would leave its path with neither.) Roots added from now on arrive through
+            // the socket.
             let mut temp = Roots::new();
             find_temp_roots(store, true, &mut temp)?;
             {
@@ -981,6 +980,11 @@ pub fn collect_garbage(
                 }
             }
             c.roots.extend(temp.into_keys());
+            let mut found = Roots::new();
+            if !opts.ignore_liveness {
+                find_roots_no_temp(store, true, &mut found)?;
+            }
+            c.roots.extend(found.into_keys());
             // A synchronisation point for Nix's gc-concurrent test.
             if let Some(p) = std::env::var_os("_NIX_TEST_GC_SYNC") {
                 let p = PathBuf::from(p);

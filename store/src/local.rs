@@ -285,6 +285,10 @@ pub struct LocalStore {
     sig_policy: Mutex<(bool, Vec<String>)>,
     /// `keep-outputs` and `keep-derivations`, for the garbage collector.
     gc_policy: Mutex<crate::gc::GcPolicy>,
+    /// The `auto-optimise-store` setting.
+    auto_optimise: std::sync::atomic::AtomicBool,
+    /// The automatic collector's settings and state.
+    pub(crate) auto_gc: Arc<Mutex<crate::autogc::AutoGc>>,
 }
 
 /// What builds derivations for a local store. The builder implements it; the store only
@@ -380,6 +384,8 @@ impl LocalStore {
                 vec!["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=".into()],
             )),
             gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
+            auto_optimise: std::sync::atomic::AtomicBool::new(false),
+            auto_gc: Arc::new(Mutex::new(crate::autogc::AutoGc::default())),
         })
     }
 
@@ -411,6 +417,27 @@ impl LocalStore {
     }
 
     /// `keep-outputs` and `keep-derivations` for [`Store::collect_garbage`].
+    /// `auto-optimise-store`: link the files of every path added or built into `.links`.
+    pub fn set_auto_optimise(&self, on: bool) {
+        self.auto_optimise
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn auto_optimise_enabled(&self) -> bool {
+        self.auto_optimise
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The logger set with [`LocalStore::set_logger`], if any.
+    pub fn logger_handle(&self) -> Option<Arc<dyn Fn(Log) + Send + Sync>> {
+        self.logger.get().cloned()
+    }
+
+    /// `keep-outputs` and `keep-derivations` as set.
+    pub fn gc_policy(&self) -> crate::gc::GcPolicy {
+        *lock(&self.gc_policy)
+    }
+
     pub fn set_gc_policy(&self, p: crate::gc::GcPolicy) {
         *lock(&self.gc_policy) = p;
     }
@@ -687,6 +714,7 @@ impl LocalStore {
     /// the second finds it valid. If registering fails, the installed path is removed
     /// again: nothing unregistered is left behind.
     fn finish_add(&self, tmp: Temp, info: PathInfo) -> Result<StorePath, StoreError> {
+        self.auto_gc(true);
         let p = info.path.clone();
         self.add_temp_root(&p)?;
         if self.is_valid(&p)? {
@@ -698,6 +726,7 @@ impl LocalStore {
         }
         canonicalise(tmp.path())?;
         self.install(tmp, &p)?;
+        self.auto_optimise(&p)?;
         if let Err(e) = self.register_valid_paths(&[info]) {
             // Still invalid (we hold the lock): take the bytes back out.
             if !self.is_valid(&p).unwrap_or(true) {
@@ -1177,6 +1206,17 @@ impl Store for LocalStore {
             Some(r) => r.query_substitutable(self, paths),
             None => Ok(BTreeMap::new()),
         }
+    }
+
+    fn optimise_store(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let st = self.optimise_all()?;
+        self.log(Log::Info(format!(
+            "{} freed by hard-linking {} files",
+            crate::optimise::show_bytes(st.bytes_freed),
+            st.files_linked
+        )));
+        Ok(())
     }
 
     fn verify_store(&self, check_contents: bool, repair: bool) -> Result<bool, StoreError> {

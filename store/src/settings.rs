@@ -549,7 +549,7 @@ declare_settings! {
     /// Users (names, `@group`, `*`) allowed to connect to the daemon.
     allowed_users: Vec<String> = strings(&["*"]), "allowed-users" [] Support::Yes;
     /// Hard-link identical files in the store after each addition.
-    auto_optimise_store: bool = false, "auto-optimise-store" [] LATER_GC;
+    auto_optimise_store: bool = false, "auto-optimise-store" [] Support::Yes;
     /// The prompt of `nix develop` (new CLI only).
     bash_prompt: String = String::new(), "bash-prompt" [] NO_SHELL;
     /// A suffix of `nix develop`'s prompt (new CLI only).
@@ -629,15 +629,15 @@ declare_settings! {
     /// Bytes of log after which a build is stopped; 0: no limit.
     max_build_log_size: u64 = 0, "max-build-log-size" ["build-max-log-size"] Support::Yes;
     /// Stop automatic collection once this many bytes are free.
-    max_free: u64 = u64::MAX, "max-free" [] LATER_GC;
+    max_free: u64 = u64::MAX, "max-free" [] Support::Yes;
     /// Builds run at once on this machine; `auto`: one per CPU.
     max_jobs: MaxJobs = MaxJobs(1), "max-jobs" ["build-max-jobs"] Support::Yes;
     /// Seconds a build may print nothing before it is stopped; 0: no limit.
     max_silent_time: i64 = 0, "max-silent-time" ["build-max-silent-time"] Support::Yes;
     /// Collect garbage before building when fewer bytes than this are free.
-    min_free: u64 = 0, "min-free" [] LATER_GC;
+    min_free: u64 = 0, "min-free" [] Support::Yes;
     /// Seconds between free-space checks during builds.
-    min_free_check_interval: u64 = 5, "min-free-check-interval" [] LATER_GC;
+    min_free_check_interval: u64 = 5, "min-free-check-interval" [] Support::Yes;
     /// Bytes buffered when a NAR is sent.
     nar_buffer_size: u64 = 32 * 1024 * 1024, "nar-buffer-size" [] LATER_NET;
     /// Seconds to remember that a binary cache lacks a path.
