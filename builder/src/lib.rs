@@ -714,6 +714,13 @@ impl<'s> Builder<'s> {
         }
         let mut retry_subst = false;
         if !all_valid && !check && self.may_substitute(drv_path, &drv) {
+            if let (Some(s), Ok(Some((method, hash)))) =
+                (&self.subst, outputs::fixed_expectation(&drv))
+            {
+                if let Some(out) = outputs.get("out") {
+                    s.note_fixed_output(out, method, hash);
+                }
+            }
             let mut invalid = BTreeSet::new();
             for w in &want {
                 if !self.output_ok(&outputs[w])? {

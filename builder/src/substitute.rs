@@ -12,7 +12,7 @@ use ferrix_fetch::binary_cache::BinaryCacheStore;
 use ferrix_fetch::http::HttpOptions;
 use ferrix_fetch::narinfo::NarInfo;
 use ferrix_store::local::LocalStore;
-use ferrix_store::path::StorePath;
+use ferrix_store::path::{Ingestion, StorePath};
 use ferrix_store::store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
@@ -68,6 +68,9 @@ pub struct Substituters {
     /// Answers so far: the cache and record of each path asked for, `None` when no cache
     /// offers it.
     found: Mutex<BTreeMap<(StorePath, bool), Option<Planned>>>,
+    /// The content addresses of paths that are fixed outputs: caches for another store
+    /// directory are asked for the same content under their own path.
+    ca: Mutex<BTreeMap<StorePath, (Ingestion, ferrix_store::Hash)>>,
 }
 
 fn warn(msg: &str) {
@@ -80,6 +83,7 @@ impl Substituters {
             settings,
             caches: OnceLock::new(),
             found: Mutex::new(BTreeMap::new()),
+            ca: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -129,6 +133,14 @@ impl Substituters {
         })
     }
 
+    /// Records that `p` is the fixed output with content address `method`/`hash`.
+    pub fn note_fixed_output(&self, p: &StorePath, method: Ingestion, hash: ferrix_store::Hash) {
+        self.ca
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.clone(), (method, hash));
+    }
+
     /// Whether any cache is configured at all.
     pub fn any(&self) -> bool {
         self.settings.enabled && !self.settings.substituters.is_empty()
@@ -147,8 +159,31 @@ impl Substituters {
             return f.clone();
         }
         let mut got = None;
+        let ca = self
+            .ca
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(p)
+            .cloned();
         for (i, c) in self.caches(store).iter().enumerate() {
-            let n = match c.narinfo(p) {
+            // A cache for another store directory can only offer content-addressed paths,
+            // under the path the same content has there.
+            let asked = if c.dir() == store.dir() {
+                p.clone()
+            } else {
+                let Some((method, hash)) = &ca else { continue };
+                match c.dir().make_fixed_output_path(
+                    *method,
+                    hash,
+                    p.name(),
+                    &BTreeSet::new(),
+                    false,
+                ) {
+                    Ok(q) => q,
+                    Err(_) => continue,
+                }
+            };
+            let mut n = match c.narinfo(&asked) {
                 Ok(Some(n)) => n,
                 Ok(None) => continue,
                 Err(e) => {
@@ -156,6 +191,12 @@ impl Substituters {
                     continue;
                 }
             };
+            if asked != *p {
+                if !n.info.references.is_empty() {
+                    continue;
+                }
+                n.info.path = p.clone();
+            }
             if check_sigs && !c.trusted && self.untrusted(store, &n) {
                 warn(&format!(
                     "the substitute for '{}' from '{}' is not signed by any of the keys in 'trusted-public-keys'",

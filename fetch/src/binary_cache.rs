@@ -125,6 +125,8 @@ impl BinaryCacheStore {
                     })?)
                 }
                 "trusted" => s.trusted = bool_param(k, v)?,
+                // The store directory the cache's paths are for.
+                "store" => s.dir = StoreDir::new(v),
                 "want-mass-query" => mass = Some(bool_param(k, v)?),
                 "compression" => s.compression = Compression::parse(v).map_err(other)?,
                 "compression-level" => {
