@@ -815,5 +815,19 @@ mod tests {
             &HttpOptions::default()
         )
         .is_err());
+        // `?store=` names the directory the cache is for, whatever the local one.
+        let s = BinaryCacheStore::open(
+            &format!("{uri}?store=/nix/store"),
+            StoreDir::new("/other/store"),
+            &HttpOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.dir().as_str(), "/nix/store");
+        assert!(BinaryCacheStore::open(
+            &format!("{uri}?store=/fnord/store"),
+            StoreDir::default(),
+            &HttpOptions::default()
+        )
+        .is_err());
     }
 }
