@@ -135,10 +135,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 
 /// Whether [`run`] carries out `op` (the others are not implemented yet).
 pub fn implemented(op: StoreOp) -> bool {
-    !matches!(
-        op,
-        StoreOp::Serve | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
-    )
+    !matches!(op, StoreOp::Serve | StoreOp::Version)
 }
 
 /// Runs `nix-store` with parsed arguments; returns the exit status.
@@ -147,6 +144,7 @@ pub fn run(a: &StoreArgs) -> i32 {
         StoreOp::Dump => op_dump(a),
         StoreOp::Restore => op_restore(a),
         StoreOp::PrintFixedPath => op_print_fixed_path(a),
+        StoreOp::GenerateBinaryCacheKey => op_generate_key(a),
         _ => with_store(a),
     };
     match r {
@@ -421,6 +419,36 @@ fn op_add(a: &StoreArgs, s: &dyn Store, fixed: Option<(Ingestion, HashAlgo)>) ->
         let mut o = io::stdout().lock();
         writeln!(o, "{}", s.dir().display(&p))?;
     }
+    Ok(())
+}
+
+/// `--generate-binary-cache-key NAME SECRET-FILE PUBLIC-FILE`: a new ed25519 key pair.
+fn op_generate_key(a: &StoreArgs) -> R {
+    let [name, secret, public] = &a.op_args[..] else {
+        return Err(Fail::Usage("three arguments expected".into()));
+    };
+    let mut seed = [0u8; 32];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open("/dev/urandom").map_err(|e| {
+            Fail::Msg(format!(
+                "opening '/dev/urandom': {}",
+                ferrix_store::io_reason(&e)
+            ))
+        })?;
+        f.read_exact(&mut seed)?;
+    }
+    let key = ferrix_store::sigs::SecretKey::generate(name, seed);
+    let write = |path: &str, text: String| -> R {
+        std::fs::write(path, text).map_err(|e| {
+            Fail::Msg(format!(
+                "writing to file '{path}': {}",
+                ferrix_store::io_reason(&e)
+            ))
+        })
+    };
+    write(public, key.public_text())?;
+    write(secret, key.to_text())?;
     Ok(())
 }
 
@@ -895,20 +923,13 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
             plain.push(p);
         }
     }
-    let missing: Vec<&StorePath> = plain
-        .iter()
-        .filter(|p| !s.is_valid(p).unwrap_or(false))
-        .collect();
-    if !missing.is_empty() {
-        err_line("don't know how to build these paths:");
-        for p in &missing {
-            err_line(&format!("  {}", s.dir().display(p)));
+    // Plain paths that are not valid can only be substituted; with `--repair`, valid
+    // ones are checked and taken again if damaged.
+    let repair = a.has_flag(&["--repair"]) && !a.has_flag(&["--check"]);
+    for p in &plain {
+        if repair || !s.is_valid(p).unwrap_or(false) {
+            targets.push(ferrix_store::store::DerivedPath::Opaque(p.clone()));
         }
-        let names: Vec<String> = missing
-            .iter()
-            .map(|p| format!("'{}'", s.dir().display(p)))
-            .collect();
-        return Err(Fail::Msg(format!("build of {} failed", names.join(", "))));
     }
     let mode = if a.has_flag(&["--check"]) {
         BuildMode::Check

@@ -47,6 +47,23 @@ pub fn open_store(
     opts: &StoreOptions,
     common: &CommonArgs,
 ) -> Result<Box<dyn Store + Send + Sync>, StoreError> {
+    if let Some(uri) = opts
+        .store_uri
+        .as_deref()
+        .filter(|u| ferrix_fetch::binary_cache::is_binary_cache_uri(u))
+    {
+        let c = &common.config;
+        let http = ferrix_fetch::http::HttpOptions {
+            connect_timeout: (c.connect_timeout > 0)
+                .then(|| std::time::Duration::from_secs(c.connect_timeout)),
+        };
+        let store = ferrix_fetch::binary_cache::BinaryCacheStore::open(
+            uri,
+            ferrix_store::StoreDir::from_env(),
+            &http,
+        )?;
+        return Ok(Box::new(store));
+    }
     match resolve(opts)? {
         StoreKind::Local(cfg) => {
             let store = LocalStore::open(cfg)?;

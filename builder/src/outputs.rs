@@ -103,7 +103,7 @@ struct Built {
 }
 
 /// The fixed-output expectation of `drv`: ingestion method and hash.
-fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, Hash)>, Failure> {
+pub(crate) fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, Hash)>, Failure> {
     if !drv.is_fixed_output() {
         return Ok(None);
     }

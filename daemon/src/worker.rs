@@ -504,10 +504,26 @@ impl<R: Read> Conn<'_, R> {
         let store = &self.store;
         let reply = match req {
             Request::IsValidPath(p) => Y::Bool(store.is_valid(&p)?),
-            Request::HasSubstitutes(_) => Y::Bool(false),
-            Request::QuerySubstitutablePaths(_) => Y::PathSet(BTreeSet::new()),
-            Request::QuerySubstitutablePathInfo(_) => Y::SubstitutablePathInfo(None),
-            Request::QuerySubstitutablePathInfos(_) => Y::SubstitutablePathInfos(BTreeMap::new()),
+            Request::HasSubstitutes(p) => {
+                Y::Bool(!store.query_substitutable(&[p].into())?.is_empty())
+            }
+            Request::QuerySubstitutablePaths(ps) => {
+                Y::PathSet(store.query_substitutable(&ps)?.into_keys().collect())
+            }
+            Request::QuerySubstitutablePathInfo(p) => Y::SubstitutablePathInfo(
+                store
+                    .query_substitutable(&[p].into())?
+                    .into_values()
+                    .next()
+                    .map(substitutable_info),
+            ),
+            Request::QuerySubstitutablePathInfos(ps) => Y::SubstitutablePathInfos(
+                store
+                    .query_substitutable(&ps.into_keys().collect())?
+                    .into_iter()
+                    .map(|(p, i)| (p, substitutable_info(i)))
+                    .collect(),
+            ),
             Request::QueryPathHash(p) => {
                 Y::Text(Store::query_path_info(store, &p)?.nar_hash.to_base16())
             }
@@ -871,6 +887,18 @@ impl<R: Read> Conn<'_, R> {
                 Ok(Response::Reply(Reply::Path(info.path)))
             }
         }
+    }
+}
+
+/// A substituter's record of a path as the protocol sends it.
+fn substitutable_info(
+    (info, download_size): (ferrix_store::PathInfo, u64),
+) -> ferrix_wire::path_info::SubstitutablePathInfo {
+    ferrix_wire::path_info::SubstitutablePathInfo {
+        deriver: info.deriver,
+        references: info.references,
+        download_size,
+        nar_size: info.nar_size,
     }
 }
 

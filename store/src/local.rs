@@ -315,6 +315,24 @@ pub trait Realiser: Send + Sync {
         targets: &[DerivedPath],
         eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError>;
+    /// What the substituters offer of `paths` (see [`Store::query_substitutable`]).
+    fn query_substitutable(
+        &self,
+        _store: &LocalStore,
+        _paths: &BTreeSet<StorePath>,
+    ) -> Result<BTreeMap<StorePath, (PathInfo, u64)>, StoreError> {
+        Ok(BTreeMap::new())
+    }
+    /// Copies `p` (and what it needs) from a substituter, replacing a valid `p` when
+    /// `repair`; false when no substituter has it.
+    fn substitute(
+        &self,
+        _store: &LocalStore,
+        _p: &StorePath,
+        _repair: bool,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -434,6 +452,10 @@ impl LocalStore {
     /// content replaces what is on disk (Nix's repair without substitutes).
     pub fn repair_path(&self, p: &StorePath) -> Result<(), StoreError> {
         let cannot = || StoreError::Other(format!("cannot repair path '{}'", self.print(p)));
+        // A substituter's copy first, as Nix does; then a rebuild.
+        if let Ok(true) = self.realiser()?.substitute(self, p, true) {
+            return Ok(());
+        }
         let info = Store::query_path_info(self, p)?;
         let Some(drv) = info.deriver.filter(|d| self.is_valid(d).unwrap_or(false)) else {
             return Err(cannot());
@@ -1174,6 +1196,16 @@ impl Store for LocalStore {
         self.check_writable()?;
         let policy = *lock(&self.gc_policy);
         crate::gc::collect_garbage(self, opts, policy)
+    }
+
+    fn query_substitutable(
+        &self,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<BTreeMap<StorePath, (PathInfo, u64)>, StoreError> {
+        match self.realiser.get() {
+            Some(r) => r.query_substitutable(self, paths),
+            None => Ok(BTreeMap::new()),
+        }
     }
 
     fn optimise_store(&self) -> Result<(), StoreError> {

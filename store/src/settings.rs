@@ -586,8 +586,7 @@ declare_settings! {
     experimental_features: Vec<String> = Vec::new(), "experimental-features" [] Support::Yes;
     /// Other platforms this machine can build for.
     extra_platforms: Vec<String> = default_extra_platforms(), "extra-platforms" [] Support::Yes;
-    /// Build from source when substitution fails. Ferrix does not substitute yet, so it
-    /// always builds from source, which both values allow.
+    /// Build from source when substitution fails.
     fallback: bool = false, "fallback" ["build-fallback"] Support::Yes;
     /// Block system calls that builders should not make (setuid files, extended ACLs).
     filter_syscalls: bool = true, "filter-syscalls" [] LATER_SANDBOX;
@@ -603,7 +602,7 @@ declare_settings! {
     hashed_mirrors: Vec<String> = Vec::new(), "hashed-mirrors" [] LATER_NET;
     /// Parallel HTTP connections for binary caches.
     http_connections: u64 = 25, "http-connections" ["binary-caches-parallel-connections"]
-        LATER_NET;
+        Support::Yes;
     /// Use HTTP/2 where the server offers it.
     http2: bool = true, "http2" [] LATER_NET;
     /// Extended attributes left alone when outputs are made read-only.
@@ -645,10 +644,10 @@ declare_settings! {
     /// Bytes buffered when a NAR is sent.
     nar_buffer_size: u64 = 32 * 1024 * 1024, "nar-buffer-size" [] LATER_NET;
     /// Seconds to remember that a binary cache lacks a path.
-    narinfo_cache_negative_ttl: u64 = 3600, "narinfo-cache-negative-ttl" [] LATER_NET;
+    narinfo_cache_negative_ttl: u64 = 3600, "narinfo-cache-negative-ttl" [] Support::Yes;
     /// Seconds to remember a binary cache's `.narinfo`.
     narinfo_cache_positive_ttl: u64 = 30 * 24 * 3600, "narinfo-cache-positive-ttl" []
-        LATER_NET;
+        Support::Yes;
     /// The netrc file with credentials for downloads.
     netrc_file: String = conf_dir().join("netrc").display().to_string(), "netrc-file" []
         LATER_NET;
@@ -690,7 +689,7 @@ declare_settings! {
     sandbox_paths: Vec<String> = default_sandbox_paths(), "sandbox-paths"
         ["build-chroot-dirs", "build-sandbox-paths"] Support::Yes;
     /// Keys that sign locally built paths.
-    secret_key_files: Vec<String> = Vec::new(), "secret-key-files" [] LATER_NET;
+    secret_key_files: Vec<String> = Vec::new(), "secret-key-files" [] Support::Yes;
     /// Print the evaluation trace of errors.
     show_trace: bool = false, "show-trace" [] Support::Yes;
     /// Seconds after which a download with no progress fails.
@@ -698,10 +697,10 @@ declare_settings! {
     /// The store to use (`auto`, a path, `local?…`, `daemon`, …).
     store: String = "auto".into(), "store" [] Support::Yes;
     /// Use substitutes.
-    substitute: bool = true, "substitute" ["build-use-substitutes"] LATER_NET;
+    substitute: bool = true, "substitute" ["build-use-substitutes"] Support::Yes;
     /// Binary caches to substitute from.
     substituters: Vec<String> = strings(&["https://cache.nixos.org/"]), "substituters"
-        ["binary-caches"] LATER_NET;
+        ["binary-caches"] Support::Yes;
     /// `fsync` every file of a path before registering it.
     sync_before_registering: bool = false, "sync-before-registering" [] Support::Later("syncing before registration");
     /// The platform this machine builds for.
@@ -721,7 +720,7 @@ declare_settings! {
         "trusted-public-keys" ["binary-cache-public-keys"] Support::Yes;
     /// Binary caches that untrusted users may add.
     trusted_substituters: Vec<String> = Vec::new(), "trusted-substituters"
-        ["trusted-binary-caches"] LATER_NET;
+        ["trusted-binary-caches"] Support::Yes;
     /// Users (names, `@group`, `*`) whom the daemon trusts.
     trusted_users: Vec<String> = strings(&["root"]), "trusted-users" [] Support::Yes;
     /// Rename files whose names differ only in case (for case-insensitive file systems).
