@@ -615,9 +615,11 @@ declare_settings! {
     keep_build_log: bool = true, "keep-build-log" ["build-keep-log"] Support::Yes;
     /// The garbage collector keeps the derivations of live outputs.
     keep_derivations: bool = true, "keep-derivations" ["gc-keep-derivations"] Support::Yes;
-    /// Profiles keep the derivations of their elements.
+    /// Profiles keep the derivations of their elements. Only `nix-env` reads it, when it
+    /// makes a user environment (whose references then hold the derivations, which the
+    /// collector follows like any other reference).
     keep_env_derivations: bool = false, "keep-env-derivations" ["env-keep-derivations"]
-        LATER_GC;
+        Support::Foreign("nix-env");
     /// Keep the build directory of a failed build.
     keep_failed: bool = false, "keep-failed" [] Support::Yes;
     /// Go on with other builds when one fails.
