@@ -137,7 +137,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 pub fn implemented(op: StoreOp) -> bool {
     !matches!(
         op,
-        StoreOp::Optimise | StoreOp::Serve | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
+        StoreOp::Optimise | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
     )
 }
 
@@ -147,6 +147,7 @@ pub fn run(a: &StoreArgs) -> i32 {
         StoreOp::Dump => op_dump(a),
         StoreOp::Restore => op_restore(a),
         StoreOp::PrintFixedPath => op_print_fixed_path(a),
+        StoreOp::Serve => op_serve(a),
         _ => with_store(a),
     };
     match r {
@@ -162,6 +163,36 @@ pub fn run(a: &StoreArgs) -> i32 {
         }
         Err(Fail::Exit(n)) => n,
     }
+}
+
+/// `--serve [--write]`: the serve protocol on standard input and output, as an SSH forced
+/// command or `ssh://` clients run it. Builds take the client's build settings.
+fn op_serve(a: &StoreArgs) -> R {
+    let opts = store_options(&a.common);
+    let (store, realiser) = crate::store_setup::open_store_with_realiser(&opts, &a.common)?;
+    crate::build_cmd::install_interrupt_handlers();
+    let mut base = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
+    base.print_missing = false;
+    let uri = store.uri();
+    let mut apply = |s: &ferrix_wire::serve::ServeBuildSettings| match &realiser {
+        Some(r) => {
+            r.set_settings(ferrix_daemon::serve::build_settings(&base, s));
+            Ok(())
+        }
+        None => Err(ferrix_store::StoreError::Unsupported(format!(
+            "the build settings of 'nix-store --serve' cannot be applied to builds of store '{uri}'"
+        ))),
+    };
+    let mut warn = |m: String| err_line(&format!("warning: {m}"));
+    let mut host = ferrix_daemon::serve::ServeHost {
+        write: a.has_flag(&["--write"]),
+        apply_build_settings: &mut apply,
+        warn: &mut warn,
+    };
+    ferrix_daemon::serve::run_stdio(&*store, &mut host).map_err(|e| match e {
+        ferrix_daemon::serve::ServeError::Store(e) => Fail::from(e),
+        e => Fail::Msg(e.to_string()),
+    })
 }
 
 fn with_store(a: &StoreArgs) -> R {
@@ -415,7 +446,7 @@ fn op_print_fixed_path(a: &StoreArgs) -> R {
     let dir = match resolve(&store_options(&a.common))? {
         StoreKind::Local(c) => c.store_dir,
         StoreKind::Dummy(d) => d,
-        StoreKind::Daemon { dir, .. } => dir,
+        StoreKind::Daemon { dir, .. } | StoreKind::Ssh { dir, .. } => dir,
     };
     let algo = parse_algo(&a.op_args[0])?;
     let hash = Hash::parse_any(&a.op_args[1], Some(algo)).map_err(|e| Fail::Msg(e.to_string()))?;

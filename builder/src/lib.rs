@@ -390,6 +390,10 @@ pub struct Builder<'s> {
     /// Where the derivations are when they are not in `store` (`--eval-store`): they are
     /// read from there, and the sources they need copied into `store`.
     pub eval: Option<&'s (dyn Store + Sync)>,
+    /// A derivation given in memory (`BuildDerivation` of the serve protocol): under its
+    /// path, it is built as given, without being read from any store. Only its sources
+    /// need to be valid.
+    pub given: Option<(StorePath, Derivation)>,
 }
 
 /// Set by [`interrupt`] (from a signal handler): running builds are killed, nothing more
@@ -420,6 +424,7 @@ impl<'s> Builder<'s> {
             store,
             settings,
             eval: None,
+            given: None,
         }
     }
 
@@ -544,8 +549,10 @@ impl<'s> Builder<'s> {
         // A collector running meanwhile keeps the derivation (and so its sources and input
         // derivations) and its outputs, as Nix's goals register them.
         self.store.add_temp_root(drv_path)?;
-        let drv = match self.eval {
-            Some(eval) => {
+        let given = self.given.as_ref().filter(|(p, _)| p == drv_path);
+        let drv = match (given, self.eval) {
+            (Some((_, d)), _) => d.clone(),
+            (None, Some(eval)) => {
                 if !eval.is_valid(drv_path)? {
                     return Err(BuildError::new(format!(
                         "path '{}' is not valid",
@@ -556,7 +563,7 @@ impl<'s> Builder<'s> {
                 ferrix_store::store::check_derivation_in(eval, drv_path, &drv)?;
                 drv
             }
-            None => {
+            (None, None) => {
                 if !self.store.is_valid(drv_path)? && !self.store.real_path(drv_path).exists() {
                     return Err(BuildError::new(format!(
                         "path '{}' is not valid",

@@ -27,6 +27,7 @@ pub fn warn(msg: &str) {
 }
 
 pub mod build;
+pub mod copy_closure;
 pub mod daemon;
 pub mod hash;
 pub mod instantiate;
@@ -38,6 +39,7 @@ pub mod store;
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 
 pub use build::BuildArgs;
+pub use copy_closure::CopyClosureArgs;
 pub use daemon::DaemonArgs;
 pub use hash::HashArgs;
 pub use instantiate::InstantiateArgs;
@@ -56,6 +58,7 @@ pub enum Program {
     Daemon,
     Repl,
     Hash,
+    CopyClosure,
 }
 
 impl Program {
@@ -69,6 +72,7 @@ impl Program {
             Program::Daemon => "nix-daemon",
             Program::Repl => "nix",
             Program::Hash => "nix-hash",
+            Program::CopyClosure => "nix-copy-closure",
         }
     }
 
@@ -81,6 +85,7 @@ impl Program {
             Program::Daemon => "daemon",
             Program::Repl => "repl",
             Program::Hash => "hash",
+            Program::CopyClosure => "copy-closure",
         }
     }
 
@@ -105,17 +110,21 @@ impl Program {
             Program::Daemon => "Serve the Nix daemon protocol (nix-daemon)",
             Program::Repl => "Evaluate Nix expressions interactively (nix repl)",
             Program::Hash => "Compute and convert cryptographic hashes (nix-hash)",
+            Program::CopyClosure => {
+                "Copy closures to or from another machine over SSH (nix-copy-closure)"
+            }
         }
     }
 }
 
-const ALL: [Program; 6] = [
+const ALL: [Program; 7] = [
     Program::Instantiate,
     Program::Build,
     Program::Store,
     Program::Daemon,
     Program::Repl,
     Program::Hash,
+    Program::CopyClosure,
 ];
 
 /// How a command was reached: through a `nix-*` link or as a `ferrix` subcommand.
@@ -668,6 +677,7 @@ fn run_program(program: Program, via_link: bool, args: &[String]) -> i32 {
         Program::Daemon => daemon::main(&inv, args),
         Program::Repl => repl::main(&inv, args),
         Program::Hash => hash::main(&inv, args),
+        Program::CopyClosure => copy_closure::main(&inv, args),
     }
 }
 
@@ -682,8 +692,8 @@ fn top_level_help() -> String {
     }
     s.push_str(
         "\nOptions:\n  --help       Show this help and exit\n  --version    Print the version and exit\n\n\
-         Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon or\n\
-         nix-hash, ferrix acts as that command.\n\
+         Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon,\n\
+         nix-hash or nix-copy-closure, ferrix acts as that command.\n\
          Run 'ferrix <COMMAND> --help' for the flags of a command.",
     );
     s
@@ -751,6 +761,7 @@ mod tests {
         check::<store::Cli>();
         check::<daemon::Cli>();
         check::<repl::Cli>();
+        check::<copy_closure::Cli>();
         check::<hash::Cli>();
     }
 

@@ -44,6 +44,13 @@ pub enum StoreKind {
         socket: PathBuf,
         dir: StoreDir,
     },
+    /// `ssh://[USER@]HOST?PARAMS`: another machine's store, through `nix-store --serve`
+    /// over SSH. The parameters (`ssh-key`, `compress`, …) are the client's to read.
+    Ssh {
+        host: String,
+        dir: StoreDir,
+        params: Vec<(String, String)>,
+    },
 }
 
 fn env(name: &str) -> Option<String> {
@@ -221,6 +228,11 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             socket: PathBuf::from(&b["unix://".len()..]),
             dir: store_dir.clone(),
         }),
+        b if b.starts_with("ssh://") => Ok(StoreKind::Ssh {
+            host: b["ssh://".len()..].to_string(),
+            dir: store_dir.clone(),
+            params: params.clone(),
+        }),
         b if !b.contains("://") && (b.contains('/') || b.starts_with('.')) => {
             Ok(local(Some(absolute(b))))
         }
@@ -252,6 +264,9 @@ pub fn open_store(opts: &StoreOptions) -> Result<Box<dyn Store + Send + Sync>, S
         StoreKind::Daemon { socket, .. } => Err(StoreError::Unsupported(format!(
             "the daemon store at '{}' is opened by the client in ferrix-wire",
             socket.display()
+        ))),
+        StoreKind::Ssh { host, .. } => Err(StoreError::Unsupported(format!(
+            "the SSH store 'ssh://{host}' is opened by the client in ferrix-wire"
         ))),
     }
 }

@@ -38,6 +38,7 @@ pub mod reply;
 pub mod request;
 pub mod serve;
 pub mod settings;
+pub mod ssh;
 
 pub use derivation::{BasicDerivation, DerivationOutput};
 pub use derived::{BuildMode, BuildResult, BuildStatus, DerivedPath, KeyedBuildResult};

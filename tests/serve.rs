@@ -1,0 +1,405 @@
+//! `nix-store --serve` and `nix-copy-closure` over real OpenSSH on loopback.
+//!
+//! Each test starts Debian's `/usr/sbin/sshd` on 127.0.0.1 on a free port, with a
+//! temporary host key, `sshd_config` and `authorized_keys`; the client keys' forced commands
+//! run the remote side's `nix-store --serve` (Ferrix's, through a `nix-store` link to the
+//! binary, or Nix 2.8's) on a temporary chroot store. Clients get a temporary `HOME` and
+//! known-hosts file and reach the server through `NIX_SSHOPTS`; nothing reads or writes
+//! `~/.ssh` or the machine's `/nix`.
+//!
+//! The tests skip, with a note, when not run as root or when sshd, ssh or Nix 2.8 is
+//! missing.
+
+use std::collections::BTreeSet;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrix");
+
+/// Variables that would point a command at another store or configuration.
+const STORE_VARS: &[&str] = &[
+    "NIX_REMOTE",
+    "NIX_STORE_DIR",
+    "NIX_STATE_DIR",
+    "NIX_LOG_DIR",
+    "NIX_CONF_DIR",
+    "NIX_CONFIG",
+    "NIX_PATH",
+    "NIX_USER_CONF_FILES",
+    "NIX_SSHOPTS",
+];
+
+const CONF: &str =
+    "build-users-group =\nsandbox = true\nsandbox-paths = /bin/sh=/bin/busybox\nsubstituters =\n";
+
+fn have_tools() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).ok() != Some(0) {
+        eprintln!("note: not running as root; skipping the sshd tests");
+        return false;
+    }
+    for t in ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen"] {
+        if !Path::new(t).exists() {
+            eprintln!("note: {t} is not installed; skipping the sshd tests");
+            return false;
+        }
+    }
+    let nix = Command::new("nix-store")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nix {
+        eprintln!("note: nix-store (Nix 2.8) is not installed; skipping the sshd tests");
+        return false;
+    }
+    true
+}
+
+/// Which `nix-store --serve` a key's forced command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Remote {
+    Ferrix,
+    Nix,
+}
+
+/// An sshd on loopback and the temporary directory of everything around it:
+/// `remote/` (the served chroot store), `local/` (a client's chroot store), `bin/` (the
+/// `nix-store` link to Ferrix), `etc/nix.conf`, `home/`, keys and configuration. The key
+/// `key_rw` runs `--serve --write`, `key_ro` `--serve` alone. Killed when dropped.
+struct Sshd {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn run_ok(c: &mut Command) -> Output {
+    let o = c.output().expect("run a command");
+    assert!(
+        o.status.success(),
+        "{c:?} failed ({}):\n{}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn keygen(path: &Path) -> String {
+    run_ok(
+        Command::new("/usr/bin/ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(path),
+    );
+    std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sshd {
+    fn start(remote: Remote) -> Sshd {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for d in ["remote", "local", "bin", "etc", "home", "rhome"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(dir.join("etc/nix.conf"), CONF).unwrap();
+        std::os::unix::fs::symlink(BIN, dir.join("bin/nix-store")).unwrap();
+        // sshd wants its privilege separation directory, as Debian's service makes it.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        keygen(&dir.join("host_key"));
+        let rw = keygen(&dir.join("key_rw"));
+        let ro = keygen(&dir.join("key_ro"));
+        let nix_store = match remote {
+            Remote::Ferrix => dir.join("bin/nix-store"),
+            Remote::Nix => PathBuf::from("/usr/bin/nix-store"),
+        };
+        let cmd = |write: bool| {
+            format!(
+                "command=\"env -i PATH=/usr/bin:/bin HOME={home} NIX_CONF_DIR={etc} {bin} --store {store} --serve{w}\",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding",
+                home = dir.join("rhome").display(),
+                etc = dir.join("etc").display(),
+                bin = nix_store.display(),
+                store = dir.join("remote").display(),
+                w = if write { " --write" } else { "" },
+            )
+        };
+        std::fs::write(
+            dir.join("authorized_keys"),
+            format!("{} {rw}\n{} {ro}\n", cmd(true), cmd(false)),
+        )
+        .unwrap();
+        let port = free_port();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\nPermitUserEnvironment no\nLogLevel ERROR\n",
+                hk = dir.join("host_key").display(),
+                ak = dir.join("authorized_keys").display(),
+                pid = dir.join("sshd.pid").display(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let mut s = Sshd {
+            child,
+            port,
+            dir,
+            _tmp: tmp,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(st) = s.child.try_wait().unwrap() {
+                panic!("sshd exited ({st}): {}", s.log());
+            }
+            assert!(Instant::now() < deadline, "sshd did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+
+    /// `NIX_SSHOPTS` for the key `key`: the port, the key alone, a temporary known-hosts
+    /// file, and no configuration file.
+    fn sshopts(&self, key: &str) -> String {
+        format!(
+            "-p {} -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile={} -o LogLevel=ERROR",
+            self.port,
+            self.dir.join(key).display(),
+            self.dir.join("known_hosts").display()
+        )
+    }
+
+    fn host(&self) -> &'static str {
+        "root@127.0.0.1"
+    }
+
+    /// A command with the clients' environment: temporary `HOME`, `NIX_CONF_DIR`, the
+    /// local chroot store `store` as `NIX_REMOTE`, and `NIX_SSHOPTS` for `key`.
+    fn client(&self, program: &str, store: &Path, key: &str) -> Command {
+        let mut c = Command::new(program);
+        for v in STORE_VARS {
+            c.env_remove(v);
+        }
+        c.env("HOME", self.dir.join("home"))
+            .env("NIX_CONF_DIR", self.dir.join("etc"))
+            .env("NIX_USER_CONF_FILES", "")
+            .env("NIX_REMOTE", store)
+            .env("NIX_SSHOPTS", self.sshopts(key))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn remote(&self) -> PathBuf {
+        self.dir.join("remote")
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Nix 2.8's `nix-store` on the chroot store `store`.
+fn nix_store(s: &Sshd, store: &Path) -> Command {
+    let mut c = s.client("nix-store", store, "key_rw");
+    c.arg("--store").arg(store);
+    c
+}
+
+/// Makes a closure in `store` with Nix 2.8: a derivation whose inputs are a directory
+/// (with an executable file and a symlink) and text files that refer to each other.
+/// Returns the derivation's path.
+fn make_closure(s: &Sshd, store: &Path) -> String {
+    let src = s.dir.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("data"), "some data\n").unwrap();
+    std::fs::write(src.join("sub/run"), "#!/bin/sh\necho run\n").unwrap();
+    std::fs::set_permissions(src.join("sub/run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::os::unix::fs::symlink("data", src.join("link"));
+    let expr = format!(
+        r#"let a = builtins.toFile "a" "hello";
+               b = builtins.toFile "b" "see ${{a}}";
+               c = builtins.toFile "c" "${{a}} ${{b}}";
+           in derivation {{ name = "d"; system = "x86_64-linux"; builder = "/bin/sh";
+                           args = ["-c" "echo ${{c}} > $out"]; src = {}; }}"#,
+        src.display()
+    );
+    let o = run_ok(
+        s.client("nix-instantiate", store, "key_rw")
+            .arg("--store")
+            .arg(store)
+            .args(["--expr", &expr]),
+    );
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+fn closure(s: &Sshd, store: &Path, p: &str) -> BTreeSet<String> {
+    let o = run_ok(nix_store(s, store).args(["-qR", p]));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn verify(s: &Sshd, store: &Path) {
+    let o = run_ok(nix_store(s, store).args(["--verify", "--check-contents"]));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("error"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn nix_copy_closure_to_and_from_ferrix_serve() {
+    if !have_tools() {
+        return;
+    }
+    let s = Sshd::start(Remote::Ferrix);
+    let local = s.dir.join("local");
+    let drv = make_closure(&s, &local);
+    let want = closure(&s, &local, &drv);
+    assert_eq!(want.len(), 5, "{want:?}");
+
+    // --to: every path arrives, intact, with its references.
+    let o = run_ok(
+        s.client("nix-copy-closure", &local, "key_rw")
+            .args(["--to", s.host(), &drv]),
+    );
+    assert!(
+        text(&o).contains("copying path"),
+        "the first copy sends paths: {}",
+        text(&o)
+    );
+    assert_eq!(closure(&s, &s.remote(), &drv), want);
+    verify(&s, &s.remote());
+
+    // A second copy sends nothing.
+    let o = run_ok(
+        s.client("nix-copy-closure", &local, "key_rw")
+            .args(["--to", s.host(), &drv]),
+    );
+    assert!(
+        !text(&o).contains("copying path"),
+        "the second copy sends nothing: {}",
+        text(&o)
+    );
+
+    // --from into a fresh store.
+    let back = s.dir.join("back");
+    std::fs::create_dir_all(&back).unwrap();
+    let o = run_ok(
+        s.client("nix-copy-closure", &back, "key_rw")
+            .args(["--from", s.host(), &drv]),
+    );
+    assert!(text(&o).contains("copying path"), "{}", text(&o));
+    assert_eq!(closure(&s, &back, &drv), want);
+    verify(&s, &back);
+    // The bytes are the same as the original's (NAR hashes of the trees on disk).
+    for p in &want {
+        let hash = |store: &Path| {
+            let real = store.join(p.trim_start_matches('/'));
+            run_ok(
+                Command::new("nix-hash")
+                    .args(["--type", "sha256"])
+                    .arg(real),
+            )
+            .stdout
+        };
+        assert_eq!(hash(&local), hash(&back), "{p}");
+        assert_eq!(hash(&local), hash(&s.remote()), "{p}");
+    }
+}
+
+#[test]
+fn read_only_key_queries_but_does_not_write() {
+    if !have_tools() {
+        return;
+    }
+    let s = Sshd::start(Remote::Ferrix);
+    let local = s.dir.join("local");
+    let drv = make_closure(&s, &local);
+    // Fill the remote through the writing key first.
+    run_ok(
+        s.client("nix-copy-closure", &local, "key_rw")
+            .args(["--to", s.host(), &drv]),
+    );
+    // The read-only key can copy from the remote...
+    let back = s.dir.join("back");
+    std::fs::create_dir_all(&back).unwrap();
+    run_ok(
+        s.client("nix-copy-closure", &back, "key_ro")
+            .args(["--from", s.host(), &drv]),
+    );
+    assert_eq!(closure(&s, &back, &drv), closure(&s, &local, &drv));
+    // ...but not to it.
+    let other = s.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(s.dir.join("extra"), "extra\n").unwrap();
+    let extra = s.dir.join("extra");
+    let p = String::from_utf8(
+        run_ok(
+            s.client("nix-store", &other, "key_ro")
+                .arg("--store")
+                .arg(&other)
+                .arg("--add")
+                .arg(&extra),
+        )
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let o = s
+        .client("nix-copy-closure", &other, "key_ro")
+        .args(["--to", s.host(), &p])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("importing paths is not allowed"),
+        "{}",
+        text(&o)
+    );
+    let o = nix_store(&s, &s.remote())
+        .args(["--check-validity", &p])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the path did not arrive");
+}
