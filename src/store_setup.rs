@@ -97,6 +97,11 @@ pub fn open_ssh(
     let mut opts = ferrix_wire::ssh::SshOptions {
         compress,
         build_settings: serve_build_settings(common),
+        ssh_args: std::env::var("NIX_SSHOPTS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
         ..Default::default()
     };
     let flag = |k: &str, v: &str| match v {

@@ -118,6 +118,7 @@ impl Sshd {
         }
         std::fs::write(dir.join("etc/nix.conf"), CONF).unwrap();
         std::os::unix::fs::symlink(BIN, dir.join("bin/nix-store")).unwrap();
+        std::os::unix::fs::symlink(BIN, dir.join("bin/nix-copy-closure")).unwrap();
         // sshd wants its privilege separation directory, as Debian's service makes it.
         std::fs::create_dir_all("/run/sshd").unwrap();
         keygen(&dir.join("host_key"));
@@ -286,22 +287,38 @@ fn text(o: &Output) -> String {
     )
 }
 
-#[test]
-fn nix_copy_closure_to_and_from_ferrix_serve() {
+/// Which `nix-copy-closure` runs on the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Client {
+    Ferrix,
+    Nix,
+}
+
+/// `client`'s `nix-copy-closure --to` a `remote` serve and `--from` it back into a fresh
+/// store: the closure arrives whole, Nix 2.8 verifies its contents on both ends, the bytes
+/// equal the original's, and a second copy sends nothing.
+fn copy_both_ways(remote: Remote, client: Client) {
     if !have_tools() {
         return;
     }
-    let s = Sshd::start(Remote::Ferrix);
+    let s = Sshd::start(remote);
+    let program = match client {
+        Client::Ferrix => s.dir.join("bin/nix-copy-closure"),
+        Client::Nix => PathBuf::from("nix-copy-closure"),
+    };
+    let copy = |store: &Path, args: &[&str]| {
+        run_ok(
+            s.client(program.to_str().unwrap(), store, "key_rw")
+                .args(args),
+        )
+    };
     let local = s.dir.join("local");
     let drv = make_closure(&s, &local);
     let want = closure(&s, &local, &drv);
     assert_eq!(want.len(), 5, "{want:?}");
 
     // --to: every path arrives, intact, with its references.
-    let o = run_ok(
-        s.client("nix-copy-closure", &local, "key_rw")
-            .args(["--to", s.host(), &drv]),
-    );
+    let o = copy(&local, &["--to", s.host(), &drv]);
     assert!(
         text(&o).contains("copying path"),
         "the first copy sends paths: {}",
@@ -311,10 +328,7 @@ fn nix_copy_closure_to_and_from_ferrix_serve() {
     verify(&s, &s.remote());
 
     // A second copy sends nothing.
-    let o = run_ok(
-        s.client("nix-copy-closure", &local, "key_rw")
-            .args(["--to", s.host(), &drv]),
-    );
+    let o = copy(&local, &["--to", s.host(), &drv]);
     assert!(
         !text(&o).contains("copying path"),
         "the second copy sends nothing: {}",
@@ -324,13 +338,13 @@ fn nix_copy_closure_to_and_from_ferrix_serve() {
     // --from into a fresh store.
     let back = s.dir.join("back");
     std::fs::create_dir_all(&back).unwrap();
-    let o = run_ok(
-        s.client("nix-copy-closure", &back, "key_rw")
-            .args(["--from", s.host(), &drv]),
-    );
+    let o = copy(&back, &["--from", s.host(), &drv]);
     assert!(text(&o).contains("copying path"), "{}", text(&o));
     assert_eq!(closure(&s, &back, &drv), want);
     verify(&s, &back);
+    let o = copy(&back, &["--from", s.host(), &drv]);
+    assert!(!text(&o).contains("copying path"), "{}", text(&o));
+
     // The bytes are the same as the original's (NAR hashes of the trees on disk).
     for p in &want {
         let hash = |store: &Path| {
@@ -345,6 +359,21 @@ fn nix_copy_closure_to_and_from_ferrix_serve() {
         assert_eq!(hash(&local), hash(&back), "{p}");
         assert_eq!(hash(&local), hash(&s.remote()), "{p}");
     }
+}
+
+#[test]
+fn nix_copy_closure_to_and_from_ferrix_serve() {
+    copy_both_ways(Remote::Ferrix, Client::Nix);
+}
+
+#[test]
+fn ferrix_copy_closure_to_and_from_nix_serve() {
+    copy_both_ways(Remote::Nix, Client::Ferrix);
+}
+
+#[test]
+fn ferrix_copy_closure_to_and_from_ferrix_serve() {
+    copy_both_ways(Remote::Ferrix, Client::Ferrix);
 }
 
 #[test]
@@ -402,4 +431,157 @@ fn read_only_key_queries_but_does_not_write() {
         .output()
         .unwrap();
     assert!(!o.status.success(), "the path did not arrive");
+}
+
+// ---------------------------------------------------------------------------------------
+// Builds through the serve protocol
+
+use ferrix_store::path::{StoreDir, StorePath};
+use ferrix_store::store::{BuildMode, BuildStatus, Store};
+use ferrix_wire::serve::ServeBuildSettings;
+use ferrix_wire::ssh::{SshOptions, SshStore};
+
+impl Sshd {
+    /// Ferrix's `ssh://` store on the writing key, with `settings` for its builds.
+    fn ssh_store(&self, settings: ServeBuildSettings) -> SshStore {
+        let opts = SshOptions {
+            build_settings: settings,
+            ssh_args: self
+                .sshopts("key_rw")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            ..Default::default()
+        };
+        SshStore::connect(StoreDir::default(), self.host(), opts).expect("connect")
+    }
+}
+
+/// Instantiates (with Nix 2.8, in the local store) a derivation whose builder runs
+/// `script` with busybox's `sh`, and whose one input is a text file with references.
+/// Returns the derivation's path and the input's.
+fn make_build(s: &Sshd, script: &str) -> (String, String) {
+    let local = s.dir.join("local");
+    let expr = format!(
+        r#"let a = builtins.toFile "a" "hello";
+               c = builtins.toFile "c" "see ${{a}}";
+           in derivation {{ name = "built"; system = builtins.currentSystem; builder = "/bin/sh";
+                           args = ["-c" ''{script}'']; input = c; }}"#
+    );
+    let drv = String::from_utf8(
+        run_ok(
+            s.client("nix-instantiate", &local, "key_rw")
+                .arg("--store")
+                .arg(&local)
+                .args(["--expr", &expr]),
+        )
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let refs =
+        String::from_utf8(run_ok(nix_store(s, &local).args(["-q", "--references", &drv])).stdout)
+            .unwrap();
+    let input = refs
+        .lines()
+        .find(|l| l.ends_with("-c"))
+        .expect("the input")
+        .to_string();
+    (drv, input)
+}
+
+/// Reads the derivation `drv` from the local chroot store.
+fn read_drv(s: &Sshd, drv: &str) -> (StorePath, ferrix_store::derivation::Derivation) {
+    let text = std::fs::read(s.dir.join("local").join(drv.trim_start_matches('/'))).unwrap();
+    (
+        StoreDir::default().parse(drv).unwrap(),
+        ferrix_store::derivation::Derivation::parse(&text).unwrap(),
+    )
+}
+
+/// `BuildDerivation` builds the derivation as sent, with only its input's closure on the
+/// remote (not the `.drv`), and the output comes back through `--from`; a timeout the
+/// client sends ends a build that runs too long, as `TimedOut`, and a log limit one that
+/// writes too much.
+fn build_derivation_in_memory(remote: Remote) {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(remote);
+    let local = s.dir.join("local");
+    let (drv, input) = make_build(&s, "read x < $input; echo \"built $x\" > $out");
+    let copy = s.dir.join("bin/nix-copy-closure");
+    run_ok(
+        s.client(copy.to_str().unwrap(), &local, "key_rw")
+            .args(["--to", s.host(), &input]),
+    );
+    let (drv_path, d) = read_drv(&s, &drv);
+    let out = String::from_utf8_lossy(&d.outputs[&b"out"[..]].path).into_owned();
+    let store = s.ssh_store(ServeBuildSettings::default());
+    let r = store
+        .build_derivation(&drv_path, &d, BuildMode::Normal)
+        .unwrap();
+    assert_eq!(r.status, BuildStatus::Built, "{}", r.error_msg);
+    assert!(store
+        .is_valid(&StoreDir::default().parse(&out).unwrap())
+        .unwrap());
+    assert!(
+        !store.is_valid(&drv_path).unwrap(),
+        "the .drv was never sent"
+    );
+    let content = std::fs::read_to_string(s.remote().join(out.trim_start_matches('/'))).unwrap();
+    let a = closure(&s, &local, &input)
+        .into_iter()
+        .find(|p| p.ends_with("-a"))
+        .unwrap();
+    assert_eq!(content, format!("built see {a}\n"));
+    verify(&s, &s.remote());
+
+    // The client's timeout is applied.
+    let (drv, input) = make_build(&s, "sleep 100; echo > $out");
+    run_ok(
+        s.client(copy.to_str().unwrap(), &local, "key_rw")
+            .args(["--to", s.host(), &input]),
+    );
+    let (drv_path, d) = read_drv(&s, &drv);
+    let store = s.ssh_store(ServeBuildSettings {
+        build_timeout: 2,
+        ..Default::default()
+    });
+    let t = Instant::now();
+    let r = store
+        .build_derivation(&drv_path, &d, BuildMode::Normal)
+        .unwrap();
+    assert_eq!(r.status, BuildStatus::TimedOut, "{}", r.error_msg);
+    assert!(t.elapsed() < Duration::from_secs(60));
+
+    // And its log limit.
+    let (drv, input) = make_build(
+        &s,
+        "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; echo > $out",
+    );
+    run_ok(
+        s.client(copy.to_str().unwrap(), &local, "key_rw")
+            .args(["--to", s.host(), &input]),
+    );
+    let (drv_path, d) = read_drv(&s, &drv);
+    let store = s.ssh_store(ServeBuildSettings {
+        max_log_size: 1000,
+        ..Default::default()
+    });
+    let r = store
+        .build_derivation(&drv_path, &d, BuildMode::Normal)
+        .unwrap();
+    assert_eq!(r.status, BuildStatus::LogLimitExceeded, "{}", r.error_msg);
+}
+
+#[test]
+fn build_derivation_on_ferrix_serve() {
+    build_derivation_in_memory(Remote::Ferrix);
+}
+
+#[test]
+fn build_derivation_on_nix_serve() {
+    build_derivation_in_memory(Remote::Nix);
 }

@@ -193,6 +193,9 @@ pub struct FailureKind {
     pub timed_out: bool,
     pub hash_mismatch: bool,
     pub check_mismatch: bool,
+    /// The builder wrote more log than `max-log-size` allows (no bit of the exit status,
+    /// as in Nix; a build result says `LogLimitExceeded`).
+    pub log_limit: bool,
 }
 
 impl FailureKind {
@@ -201,6 +204,7 @@ impl FailureKind {
         self.timed_out |= o.timed_out;
         self.hash_mismatch |= o.hash_mismatch;
         self.check_mismatch |= o.check_mismatch;
+        self.log_limit |= o.log_limit;
     }
 
     /// The process exit status for failures of these kinds: 0x60 with a bit for each
@@ -233,6 +237,8 @@ impl FailureKind {
 pub struct BuildError {
     pub msg: String,
     pub status: i32,
+    /// What kinds of failure led to it.
+    pub kind: FailureKind,
 }
 
 impl BuildError {
@@ -240,6 +246,7 @@ impl BuildError {
         BuildError {
             msg: msg.into(),
             status: 1,
+            kind: FailureKind::default(),
         }
     }
 }
@@ -859,10 +866,7 @@ impl<'s> Builder<'s> {
             }
         });
         if interrupted() {
-            return Err(BuildError {
-                msg: "interrupted by the user".into(),
-                status: 1,
-            });
+            return Err(BuildError::new("interrupted by the user"));
         }
         match target_errors.len() {
             0 => Ok(()),
@@ -871,6 +875,7 @@ impl<'s> Builder<'s> {
                 Err(BuildError {
                     msg: f.msg,
                     status: kinds.exit_status(),
+                    kind: kinds,
                 })
             }
             _ => {
@@ -882,6 +887,7 @@ impl<'s> Builder<'s> {
                 Err(BuildError {
                     msg: format!("build of {} failed", names.join(", ")),
                     status: kinds.exit_status(),
+                    kind: kinds,
                 })
             }
         }

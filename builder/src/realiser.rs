@@ -182,7 +182,11 @@ impl Realiser for LocalRealiser {
                 ..BuildResult::default()
             },
             Err(e) => BuildResult {
-                status: status_of(e.status),
+                status: if e.kind.log_limit {
+                    BuildStatus::LogLimitExceeded
+                } else {
+                    status_of(e.status)
+                },
                 error_msg: e.msg,
                 start_time: start,
                 stop_time: stop,

@@ -1,7 +1,7 @@
 //! The `ssh://` store: another machine's store reached through one SSH process running
 //! `nix-store --serve --write` there, spoken to with the serve protocol ([`crate::serve`]).
-//! As Nix 2.8's legacy SSH store: no master connection, `NIX_SSHOPTS` split at whitespace,
-//! and the host `localhost` reached without SSH at all (through `bash -c`).
+//! As Nix 2.8's legacy SSH store: no master connection, the caller's `NIX_SSHOPTS` passed to
+//! `ssh`, and the host `localhost` reached without SSH at all (through `bash -c`).
 //!
 //! The store offers what the protocol can: queries of validity, metadata and closures,
 //! NARs, adding paths with their NAR, and builds. It cannot add sources or text, list
@@ -33,6 +33,8 @@ pub struct SshOptions {
     pub remote_store: Option<String>,
     /// The build settings sent with every build command.
     pub build_settings: ServeBuildSettings,
+    /// More arguments for `ssh` before the command (`NIX_SSHOPTS`, split at whitespace).
+    pub ssh_args: Vec<String>,
 }
 
 /// The session. Fields drop in order: our end of the pipes closes first, which ends the
@@ -109,9 +111,7 @@ impl SshStore {
         }
         let mut c = Command::new("ssh");
         c.arg(&self.host).args(["-x", "-a"]);
-        if let Ok(o) = std::env::var("NIX_SSHOPTS") {
-            c.args(o.split_whitespace());
-        }
+        c.args(&self.opts.ssh_args);
         if let Some(k) = &self.opts.ssh_key {
             c.arg("-i").arg(k);
         }
