@@ -585,3 +585,132 @@ fn build_derivation_on_ferrix_serve() {
 fn build_derivation_on_nix_serve() {
     build_derivation_in_memory(Remote::Nix);
 }
+
+/// The pids of processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(marker) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// A client that hangs up in the middle of a `BuildDerivation` takes the build with it:
+/// the builder is killed and the output never becomes valid.
+fn hang_up_stops_the_build(remote: Remote) {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(remote);
+    let local = s.dir.join("local");
+    let marker = format!("sleep {}", 40000 + std::process::id() % 20000 + remote as u32);
+    let (drv, input) = make_build(&s, &format!("{marker}; echo > $out"));
+    let copy = s.dir.join("bin/nix-copy-closure");
+    run_ok(
+        s.client(copy.to_str().unwrap(), &local, "key_rw")
+            .args(["--to", s.host(), &input]),
+    );
+    let (drv_path, d) = read_drv(&s, &drv);
+    let out = String::from_utf8_lossy(&d.outputs[&b"out"[..]].path).into_owned();
+
+    let mut ssh = Command::new("/usr/bin/ssh");
+    ssh.arg(s.host())
+        .args(s.sshopts("key_rw").split_whitespace())
+        .arg("nix-store --serve --write")
+        .env("HOME", s.dir.join("home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = ssh.spawn().unwrap();
+    let mut w = child.stdin.take().unwrap();
+    let mut r = child.stdout.take().unwrap();
+    let ver = ferrix_wire::serve::client_handshake(&mut r, &mut w).unwrap();
+    let dir = StoreDir::default();
+    ferrix_wire::serve::ServeRequest::BuildDerivation {
+        drv_path,
+        drv: ferrix_wire::BasicDerivation::from_derivation(&d, &dir).unwrap(),
+        settings: ServeBuildSettings::default(),
+    }
+    .write(&mut w, ver, &dir)
+    .unwrap();
+    use std::io::Write as _;
+    w.flush().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_with(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the build did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the build outlived its client: {:?}",
+            processes_with(&marker)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = nix_store(&s, &s.remote())
+        .args(["--check-validity", &out])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the output did not become valid");
+}
+
+#[test]
+fn hang_up_stops_the_build_on_ferrix_serve() {
+    hang_up_stops_the_build(Remote::Ferrix);
+}
+
+#[test]
+fn hang_up_stops_the_build_on_nix_serve() {
+    hang_up_stops_the_build(Remote::Nix);
+}
+
+/// Paths a writing client asks about stay alive on the remote while its session lasts:
+/// Nix 2.8's collector, run on the remote meanwhile, keeps them, and removes them once
+/// the session has ended.
+#[test]
+fn asked_paths_are_temp_roots_for_the_session() {
+    if !have_tools() {
+        return;
+    }
+    let s = Sshd::start(Remote::Ferrix);
+    let local = s.dir.join("local");
+    let drv = make_closure(&s, &local);
+    let copy = s.dir.join("bin/nix-copy-closure");
+    run_ok(
+        s.client(copy.to_str().unwrap(), &local, "key_rw")
+            .args(["--to", s.host(), &drv]),
+    );
+    let want = closure(&s, &s.remote(), &drv);
+    let paths: BTreeSet<StorePath> = want
+        .iter()
+        .map(|p| StoreDir::default().parse(p).unwrap())
+        .collect();
+    let gc = || run_ok(nix_store(&s, &s.remote()).arg("--gc"));
+    {
+        let store = s.ssh_store(ServeBuildSettings::default());
+        assert_eq!(store.query_valid(&paths, true, false).unwrap(), paths);
+        gc();
+        assert_eq!(closure(&s, &s.remote(), &drv), want, "kept during the session");
+        verify(&s, &s.remote());
+    }
+    // The session is over once the store is dropped (the remote process has exited).
+    gc();
+    let o = nix_store(&s, &s.remote())
+        .args(["--check-validity", &drv])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "collected after the session");
+}
