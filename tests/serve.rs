@@ -714,3 +714,58 @@ fn asked_paths_are_temp_roots_for_the_session() {
         .unwrap();
     assert!(!o.status.success(), "collected after the session");
 }
+
+/// Ferrix's commands on `--store ssh://…`: queries of a remote store, and a build there
+/// (`BuildPaths`) with the derivation's closure sent first.
+fn store_commands_on_ssh(remote: Remote) {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(remote);
+    let local = s.dir.join("local");
+    let (drv, _) = make_build(&s, "read x < $input; echo \"built $x\" > $out");
+    let ferrix_store = s.dir.join("bin/nix-store");
+    let uri = format!("ssh://{}", s.host());
+    let ferrix = |args: &[&str]| {
+        run_ok(
+            s.client(ferrix_store.to_str().unwrap(), &local, "key_rw")
+                .args(["--store", &uri])
+                .args(args),
+        )
+    };
+    run_ok(
+        s.client(s.dir.join("bin/nix-copy-closure").to_str().unwrap(), &local, "key_rw")
+            .args(["--to", s.host(), &drv]),
+    );
+    // Queries answer as Nix 2.8 answers them on the remote's own store.
+    for q in [&["-qR", &drv][..], &["-q", "--hash", &drv], &["-q", "--references", &drv]] {
+        let got = ferrix(q).stdout;
+        let want = run_ok(nix_store(&s, &s.remote()).args(q)).stdout;
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{q:?}");
+    }
+    // A build on the remote.
+    let out = String::from_utf8(ferrix(&["-r", &drv]).stdout).unwrap();
+    let out = out.trim();
+    assert!(out.ends_with("-built"), "{out}");
+    run_ok(nix_store(&s, &s.remote()).args(["--check-validity", out]));
+    let content = std::fs::read_to_string(s.remote().join(out.trim_start_matches('/'))).unwrap();
+    assert!(content.starts_with("built see /nix/store/"), "{content}");
+    // A path the remote lacks is an error, not a hang.
+    let o = s
+        .client(ferrix_store.to_str().unwrap(), &local, "key_rw")
+        .args(["--store", &uri, "-q", "--hash", "/nix/store/00000000000000000000000000000000-x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("is not valid"), "{}", text(&o));
+}
+
+#[test]
+fn store_commands_on_ssh_ferrix() {
+    store_commands_on_ssh(Remote::Ferrix);
+}
+
+#[test]
+fn store_commands_on_ssh_nix() {
+    store_commands_on_ssh(Remote::Nix);
+}

@@ -12,7 +12,9 @@ use crate::serve::{self, BuildPathsReply, ServeBuildSettings, ServePathInfo, Ser
 use crate::{BasicDerivation, Version, WireError};
 use ferrix_store::derivation::Derivation;
 use ferrix_store::path::{Ingestion, StoreDir, StorePath};
-use ferrix_store::store::{BuildMode, BuildResult, DerivedPath, Filter, Store, StoreError};
+use ferrix_store::store::{
+    BuildMode, BuildResult, DerivedPath, Filter, Missing, OutputsSpec, Store, StoreError,
+};
 use ferrix_store::{HashAlgo, PathInfo};
 use std::collections::BTreeSet;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -432,6 +434,81 @@ impl Store for SshStore {
 
     fn real_path(&self, p: &StorePath) -> PathBuf {
         PathBuf::from(self.dir.display(p))
+    }
+
+    /// Read through the remote (its `.drv` is not on this machine).
+    fn read_derivation(&self, p: &StorePath) -> Result<Derivation, StoreError> {
+        let mut nar = Vec::new();
+        self.nar_from_path(p, &mut nar)?;
+        let text = ferrix_store::nar::regular_contents(&nar).ok_or_else(|| {
+            StoreError::Other(format!("'{}' is not a regular file", self.dir.display(p)))
+        })?;
+        Derivation::parse(&text).map_err(|e| {
+            StoreError::Other(format!(
+                "error parsing derivation '{}': {e}",
+                self.dir.display(p)
+            ))
+        })
+    }
+
+    /// What building `targets` on the remote takes, as far as the remote's store tells:
+    /// derivations with wanted outputs that are not valid (and so on through their input
+    /// derivations); invalid plain paths are unknown (the protocol says nothing of
+    /// substitutes).
+    fn query_missing(&self, targets: &[DerivedPath]) -> Result<Missing, StoreError> {
+        let mut m = Missing::default();
+        let mut todo: Vec<(StorePath, Option<BTreeSet<String>>)> = Vec::new();
+        let mut plain = BTreeSet::new();
+        for t in targets {
+            match t {
+                DerivedPath::Opaque(p) => {
+                    plain.insert(p.clone());
+                }
+                DerivedPath::Built { drv, outputs } => todo.push((
+                    drv.clone(),
+                    match outputs {
+                        OutputsSpec::All => None,
+                        OutputsSpec::Names(n) => Some(n.clone()),
+                    },
+                )),
+            }
+        }
+        let valid = self.query_valid_paths(&plain)?;
+        m.unknown = plain.difference(&valid).cloned().collect();
+        let mut seen = BTreeSet::new();
+        while let Some((drv, wanted)) = todo.pop() {
+            if !seen.insert(drv.clone()) {
+                continue;
+            }
+            if !self.is_valid(&drv)? {
+                m.unknown.insert(drv);
+                continue;
+            }
+            let d = self.read_derivation(&drv)?;
+            let mut outs = BTreeSet::new();
+            for (name, o) in &d.outputs {
+                let name = String::from_utf8_lossy(name);
+                if wanted.as_ref().is_some_and(|w| !w.contains(name.as_ref())) {
+                    continue;
+                }
+                if !o.path.is_empty() {
+                    outs.insert(self.dir.parse(&String::from_utf8_lossy(&o.path))?);
+                }
+            }
+            if self.query_valid_paths(&outs)?.len() == outs.len() && !outs.is_empty() {
+                continue;
+            }
+            m.will_build.insert(drv);
+            for (input, names) in &d.input_drvs {
+                let ip = self.dir.parse(&String::from_utf8_lossy(input))?;
+                let names = names
+                    .iter()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .collect();
+                todo.push((ip, Some(names)));
+            }
+        }
+        Ok(m)
     }
 
     fn build_paths(&self, targets: &[DerivedPath], mode: BuildMode) -> Result<(), StoreError> {
