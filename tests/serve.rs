@@ -319,8 +319,13 @@ fn copy_both_ways(remote: Remote, client: Client) {
 
     // --to: every path arrives, intact, with its references.
     let o = copy(&local, &["--to", s.host(), &drv]);
+    // Both clients say it as Nix 2.8's does.
     assert!(
-        text(&o).contains("copying path"),
+        text(&o).contains("copying 5 paths...\n")
+            && text(&o).contains(&format!(
+                "copying path '{drv}' to 'ssh://{}'...\n",
+                s.host()
+            )),
         "the first copy sends paths: {}",
         text(&o)
     );
@@ -338,7 +343,7 @@ fn copy_both_ways(remote: Remote, client: Client) {
     // --from into a fresh store.
     let back = s.dir.join("back");
     std::fs::create_dir_all(&back).unwrap();
-    let o = copy(&back, &["--from", s.host(), &drv]);
+    let o = copy(&back, &["--gzip", "--from", s.host(), &drv]);
     assert!(text(&o).contains("copying path"), "{}", text(&o));
     assert_eq!(closure(&s, &back, &drv), want);
     verify(&s, &back);
@@ -611,7 +616,10 @@ fn hang_up_stops_the_build(remote: Remote) {
     }
     let s = Sshd::start(remote);
     let local = s.dir.join("local");
-    let marker = format!("sleep {}", 40000 + std::process::id() % 20000 + remote as u32);
+    let marker = format!(
+        "sleep {}",
+        40000 + std::process::id() % 20000 + remote as u32
+    );
     let (drv, input) = make_build(&s, &format!("{marker}; echo > $out"));
     let copy = s.dir.join("bin/nix-copy-closure");
     run_ok(
@@ -703,7 +711,11 @@ fn asked_paths_are_temp_roots_for_the_session() {
         let store = s.ssh_store(ServeBuildSettings::default());
         assert_eq!(store.query_valid(&paths, true, false).unwrap(), paths);
         gc();
-        assert_eq!(closure(&s, &s.remote(), &drv), want, "kept during the session");
+        assert_eq!(
+            closure(&s, &s.remote(), &drv),
+            want,
+            "kept during the session"
+        );
         verify(&s, &s.remote());
     }
     // The session is over once the store is dropped (the remote process has exited).
@@ -734,14 +746,26 @@ fn store_commands_on_ssh(remote: Remote) {
         )
     };
     run_ok(
-        s.client(s.dir.join("bin/nix-copy-closure").to_str().unwrap(), &local, "key_rw")
-            .args(["--to", s.host(), &drv]),
+        s.client(
+            s.dir.join("bin/nix-copy-closure").to_str().unwrap(),
+            &local,
+            "key_rw",
+        )
+        .args(["--to", s.host(), &drv]),
     );
     // Queries answer as Nix 2.8 answers them on the remote's own store.
-    for q in [&["-qR", &drv][..], &["-q", "--hash", &drv], &["-q", "--references", &drv]] {
+    for q in [
+        &["-qR", &drv][..],
+        &["-q", "--hash", &drv],
+        &["-q", "--references", &drv],
+    ] {
         let got = ferrix(q).stdout;
         let want = run_ok(nix_store(&s, &s.remote()).args(q)).stdout;
-        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{q:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "{q:?}"
+        );
     }
     // A build on the remote.
     let out = String::from_utf8(ferrix(&["-r", &drv]).stdout).unwrap();
@@ -753,7 +777,13 @@ fn store_commands_on_ssh(remote: Remote) {
     // A path the remote lacks is an error, not a hang.
     let o = s
         .client(ferrix_store.to_str().unwrap(), &local, "key_rw")
-        .args(["--store", &uri, "-q", "--hash", "/nix/store/00000000000000000000000000000000-x"])
+        .args([
+            "--store",
+            &uri,
+            "-q",
+            "--hash",
+            "/nix/store/00000000000000000000000000000000-x",
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -768,4 +798,131 @@ fn store_commands_on_ssh_ferrix() {
 #[test]
 fn store_commands_on_ssh_nix() {
     store_commands_on_ssh(Remote::Nix);
+}
+
+/// `--include-outputs` copies the outputs of the derivations in the closure too, both
+/// ways (`--from` asks the remote for the closure with outputs: `QueryClosure`).
+fn include_outputs(remote: Remote, client: Client) {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(remote);
+    let local = s.dir.join("local");
+    let (drv, _) = make_build(&s, "read x < $input; echo \"built $x\" > $out");
+    let out = String::from_utf8(run_ok(nix_store(&s, &local).args(["-r", &drv])).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let program = match client {
+        Client::Ferrix => s.dir.join("bin/nix-copy-closure"),
+        Client::Nix => PathBuf::from("nix-copy-closure"),
+    };
+    let copy = |store: &Path, args: &[&str]| {
+        run_ok(
+            s.client(program.to_str().unwrap(), store, "key_rw")
+                .args(args),
+        )
+    };
+    copy(&local, &["--to", s.host(), &drv]);
+    let valid = |store: &Path, p: &str| {
+        nix_store(&s, store)
+            .args(["--check-validity", p])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(
+        !valid(&s.remote(), &out),
+        "without --include-outputs, no output"
+    );
+    copy(&local, &["--include-outputs", "--to", s.host(), &drv]);
+    assert!(valid(&s.remote(), &out));
+    verify(&s, &s.remote());
+
+    let back = s.dir.join("back");
+    std::fs::create_dir_all(&back).unwrap();
+    copy(&back, &["--from", s.host(), &drv]);
+    assert!(!valid(&back, &out));
+    copy(&back, &["--from", "--include-outputs", s.host(), &drv]);
+    assert!(valid(&back, &out));
+    verify(&s, &back);
+}
+
+// Nix 2.8's own nix-copy-closure parses --include-outputs and then does not use it, so
+// only Ferrix's client is tried (against both servers).
+#[test]
+fn include_outputs_ferrix_client_ferrix_serve() {
+    include_outputs(Remote::Ferrix, Client::Ferrix);
+}
+
+#[test]
+fn include_outputs_ferrix_client_nix_serve() {
+    include_outputs(Remote::Nix, Client::Ferrix);
+}
+
+/// `--use-substitutes`: a remote that can substitute (Nix 2.8's, with a binary cache)
+/// fetches what its cache has, and Ferrix's `nix-copy-closure` sends only the rest.
+#[test]
+fn use_substitutes_lets_the_remote_substitute() {
+    if !have_tools() {
+        return;
+    }
+    let s = Sshd::start(Remote::Nix);
+    let local = s.dir.join("local");
+    let drv = make_closure(&s, &local);
+    let all = closure(&s, &local, &drv);
+    // A binary cache with the text files only, which the remote trusts.
+    let cache = s.dir.join("cache");
+    let texts: Vec<&String> = all
+        .iter()
+        .filter(|p| p.ends_with("-a") || p.ends_with("-b") || p.ends_with("-c"))
+        .collect();
+    assert_eq!(texts.len(), 3);
+    let mut nix_copy = s.client("nix", &local, "key_rw");
+    nix_copy
+        .args([
+            "--extra-experimental-features",
+            "nix-command",
+            "copy",
+            "--to",
+        ])
+        .arg(format!("file://{}", cache.display()))
+        .arg("--store")
+        .arg(&local)
+        .args(&texts);
+    run_ok(&mut nix_copy);
+    std::fs::write(
+        s.dir.join("etc/nix.conf"),
+        format!(
+            "{CONF}substituters = file://{}\nrequire-sigs = false\n",
+            cache.display()
+        )
+        .replace("substituters =\n", ""),
+    )
+    .unwrap();
+    let o = run_ok(
+        s.client(
+            s.dir.join("bin/nix-copy-closure").to_str().unwrap(),
+            &local,
+            "key_rw",
+        )
+        .args(["-s", "--to", s.host(), &drv]),
+    );
+    for t in &texts {
+        // The remote's own messages (through ssh) say it substituted them.
+        assert!(
+            !text(&o).contains(&format!("copying path '{t}' to")),
+            "{}",
+            text(&o)
+        );
+        assert!(
+            text(&o).contains(&format!("copying path '{t}' from 'file://")),
+            "{}",
+            text(&o)
+        );
+    }
+    assert!(text(&o).contains("copying 2 paths"), "{}", text(&o));
+    assert_eq!(closure(&s, &s.remote(), &drv), all);
+    verify(&s, &s.remote());
 }
