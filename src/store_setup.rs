@@ -133,12 +133,15 @@ pub fn open_ssh(
     ferrix_wire::ssh::SshStore::connect(dir, host, opts)
 }
 
+/// A store as commands get it.
+pub type BoxedStore = Box<dyn Store + Send + Sync>;
+
 /// [`open_store`], and for a local store the builder it got, whose settings the caller may
 /// change between builds (`nix-store --serve` applies its client's).
 pub fn open_store_with_realiser(
     opts: &StoreOptions,
     common: &CommonArgs,
-) -> Result<(Box<dyn Store + Send + Sync>, Option<Arc<LocalRealiser>>), StoreError> {
+) -> Result<(BoxedStore, Option<Arc<LocalRealiser>>), StoreError> {
     match resolve(opts)? {
         StoreKind::Local(cfg) => {
             let store = LocalStore::open(cfg)?;

@@ -672,9 +672,11 @@ mod tests {
         info.sigs = vec!["k:abc".into()];
         info.ca =
             Some("fixed:r:sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s".into());
-        let mut drv = BasicDerivation::default();
-        drv.input_srcs = paths.clone();
-        drv.builder = b"/bin/sh".to_vec();
+        let drv = BasicDerivation {
+            input_srcs: paths.clone(),
+            builder: b"/bin/sh".to_vec(),
+            ..Default::default()
+        };
         let reqs = vec![
             ServeRequest::QueryValidPaths {
                 lock: true,
