@@ -430,6 +430,7 @@ const STORE_OPS_IMPLEMENTED: &[&str] = &[
     "--init",
     "--verify",
     "--gc",
+    "--serve",
 ];
 
 #[test]

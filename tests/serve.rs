@@ -926,3 +926,32 @@ fn use_substitutes_lets_the_remote_substitute() {
     assert_eq!(closure(&s, &s.remote(), &drv), all);
     verify(&s, &s.remote());
 }
+
+/// `nix-copy-closure`'s argument errors and warnings are Nix 2.8's.
+#[test]
+fn copy_closure_arguments_as_nix() {
+    let nix = Command::new("nix-copy-closure").arg("--version").output();
+    if !nix.is_ok_and(|o| o.status.success()) {
+        eprintln!("note: nix-copy-closure (Nix 2.8) is not installed; skipping");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let link = tmp.path().join("nix-copy-closure");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    for args in [
+        &[][..],
+        &["--bzip2", "--show-progress"],
+        &["--from", "--gzip"],
+    ] {
+        let run = |p: &Path| {
+            let o = Command::new(p)
+                .args(args)
+                .env("HOME", tmp.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            (o.status.code(), text(&o))
+        };
+        assert_eq!(run(&link), run(Path::new("nix-copy-closure")), "{args:?}");
+    }
+}
