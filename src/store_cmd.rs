@@ -171,6 +171,18 @@ fn op_serve(a: &StoreArgs) -> R {
     let opts = store_options(&a.common);
     let (store, realiser) = crate::store_setup::open_store_with_realiser(&opts, &a.common)?;
     crate::build_cmd::install_interrupt_handlers();
+    // As Nix's server, which lowers its verbosity to errors for builds: build output and
+    // errors reach the client (on standard error, through SSH), notes and "building" lines
+    // do not.
+    ferrix_builder::set_output(Box::new(|o| {
+        use ferrix_builder::Output;
+        let mut e = io::stderr().lock();
+        let _ = match o {
+            Output::BuildLine(_, line) => e.write_all(line).and_then(|()| e.write_all(b"\n")),
+            Output::Error(m) => writeln!(e, "{}", ferrix_builder::error_text(m)),
+            Output::Message(_) | Output::BuildStart { .. } | Output::BuildStop(_) => Ok(()),
+        };
+    }));
     let mut base = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
     base.print_missing = false;
     let uri = store.uri();

@@ -774,6 +774,28 @@ fn store_commands_on_ssh(remote: Remote) {
     run_ok(nix_store(&s, &s.remote()).args(["--check-validity", out]));
     let content = std::fs::read_to_string(s.remote().join(out.trim_start_matches('/'))).unwrap();
     assert!(content.starts_with("built see /nix/store/"), "{content}");
+    // A failing build: its log comes back through SSH, and the failure is an error.
+    let (drv, _) = make_build(&s, "echo remote-log-line-42; exit 3");
+    run_ok(
+        s.client(
+            s.dir.join("bin/nix-copy-closure").to_str().unwrap(),
+            &local,
+            "key_rw",
+        )
+        .args(["--to", s.host(), &drv]),
+    );
+    let o = s
+        .client(ferrix_store.to_str().unwrap(), &local, "key_rw")
+        .args(["--store", &uri, "-r", &drv])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("remote-log-line-42\n"), "{t}");
+    assert!(t.contains("exit code 3"), "{t}");
+    // As Nix's server, the remote says nothing but the build's output and its errors.
+    assert!(!t.contains("building '"), "{t}");
+
     // A path the remote lacks is an error, not a hang.
     let o = s
         .client(ferrix_store.to_str().unwrap(), &local, "key_rw")
