@@ -171,27 +171,29 @@ fn op_serve(a: &StoreArgs) -> R {
     let opts = store_options(&a.common);
     let (store, realiser) = crate::store_setup::open_store_with_realiser(&opts, &a.common)?;
     crate::build_cmd::install_interrupt_handlers();
-    // As Nix's server, which lowers its verbosity to errors for builds: build output and
-    // errors reach the client (on standard error, through SSH), notes and "building" lines
-    // do not.
+    // As Nix's server, which lowers its verbosity to errors for builds: build output,
+    // errors and notes (`keeping build directory`) reach the client (on standard error,
+    // through SSH); "building" lines do not.
     ferrix_builder::set_output(Box::new(|o| {
         use ferrix_builder::Output;
         let mut e = io::stderr().lock();
         let _ = match o {
             Output::BuildLine(_, line) => e.write_all(line).and_then(|()| e.write_all(b"\n")),
             Output::Error(m) => writeln!(e, "{}", ferrix_builder::error_text(m)),
-            Output::Message(_) | Output::BuildStart { .. } | Output::BuildStop(_) => Ok(()),
+            Output::Message(m) => writeln!(e, "{m}"),
+            Output::BuildStart { .. } | Output::BuildStop(_) => Ok(()),
         };
     }));
-    let mut base = crate::build_cmd::settings(&a.common).map_err(Fail::Msg)?;
-    base.print_missing = false;
+    // The machine's build settings (with the store's own system features, if it names
+    // any), to which each build's client settings apply.
+    let base = realiser.as_ref().map(|r| r.settings());
     let uri = store.uri();
-    let mut apply = |s: &ferrix_wire::serve::ServeBuildSettings| match &realiser {
-        Some(r) => {
-            r.set_settings(ferrix_daemon::serve::build_settings(&base, s));
+    let mut apply = |s: &ferrix_wire::serve::ServeBuildSettings| match (&realiser, &base) {
+        (Some(r), Some(base)) => {
+            r.set_settings(ferrix_daemon::serve::build_settings(base, s));
             Ok(())
         }
-        None => Err(ferrix_store::StoreError::Unsupported(format!(
+        _ => Err(ferrix_store::StoreError::Unsupported(format!(
             "the build settings of 'nix-store --serve' cannot be applied to builds of store '{uri}'"
         ))),
     };

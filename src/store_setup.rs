@@ -158,6 +158,9 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) -> Arc<LocalReal
     let mut build = crate::build_cmd::settings(common).unwrap_or_default();
     // Commands print what will be built themselves (from `query_missing`), as Nix does.
     build.print_missing = false;
+    if let Some(f) = &store.config().system_features {
+        build.system_features = f.clone();
+    }
     let realiser = Arc::new(LocalRealiser::new(build));
     store.set_realiser(realiser.clone());
     store.set_logger(Arc::new(print_log(common.verbosity)));

@@ -23,6 +23,14 @@ impl LocalRealiser {
         }
     }
 
+    /// The settings builds start with now.
+    pub fn settings(&self) -> BuildSettings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Settings for the builds that start from now on (a daemon client's `SetOptions`).
     pub fn set_settings(&self, settings: BuildSettings) {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;

@@ -162,6 +162,13 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             read_only: opts.read_only,
             case_hack: opts.case_hack,
             fsync: opts.fsync,
+            system_features: param("system-features").map(|f| {
+                f.replace("%20", " ")
+                    .replace('+', " ")
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            }),
         })
     };
     let root_param = param("root").map(|r| absolute(&r));
@@ -352,6 +359,15 @@ mod tests {
             StoreKind::Local(c) => c,
             k => panic!("{k:?}"),
         }
+    }
+
+    #[test]
+    fn system_features_parameter() {
+        assert_eq!(local("/tmp/x").system_features, None);
+        assert_eq!(
+            local("/tmp/x?system-features=foo%20bar").system_features,
+            Some(vec!["foo".to_string(), "bar".to_string()])
+        );
     }
 
     #[test]
