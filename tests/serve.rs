@@ -977,3 +977,45 @@ fn copy_closure_arguments_as_nix() {
         assert_eq!(run(&link), run(Path::new("nix-copy-closure")), "{args:?}");
     }
 }
+
+/// Nix 2.8's `nix-build -j0 --builders 'ssh://…'` (its build hook) builds on Ferrix's
+/// `--serve`: the output comes back equal to what the remote built, and a failing build's
+/// log reaches the client.
+#[test]
+fn nix_build_hook_builds_on_ferrix_serve() {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(Remote::Ferrix);
+    let local = s.dir.join("local");
+    let builders = format!("ssh://{} x86_64-linux - 1 1", s.host());
+    let build = |script: &str| {
+        let expr = format!(
+            r#"let a = builtins.toFile "a" "hello";
+               in derivation {{ name = "remote"; system = "x86_64-linux"; builder = "/bin/sh";
+                               args = ["-c" ''{script}'']; input = a; }}"#
+        );
+        s.client("nix-build", &local, "key_rw")
+            .arg("--store")
+            .arg(&local)
+            .args(["--no-out-link", "-j0", "--builders", &builders, "-E", &expr])
+            .output()
+            .unwrap()
+    };
+    let o = build("echo on-the-remote; read x < $input; echo \"remote $x\" > $out");
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(text(&o).contains("on-the-remote"), "{}", text(&o));
+    let read = |store: &Path| std::fs::read_to_string(store.join(out.trim_start_matches('/')));
+    assert_eq!(read(&local).unwrap(), "remote hello\n");
+    assert_eq!(
+        read(&s.remote()).unwrap(),
+        "remote hello\n",
+        "built on the remote"
+    );
+    verify(&s, &local);
+
+    let o = build("echo remote-failure-log; exit 5");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("remote-failure-log"), "{}", text(&o));
+}
