@@ -196,6 +196,9 @@ pub struct FailureKind {
     /// The builder wrote more log than `max-log-size` allows (no bit of the exit status,
     /// as in Nix; a build result says `LogLimitExceeded`).
     pub log_limit: bool,
+    /// Repeated rounds of the build differed, with `enforce-determinism` (no bit of the
+    /// exit status either; a build result says `NotDeterministic`).
+    pub not_deterministic: bool,
 }
 
 impl FailureKind {
@@ -205,6 +208,7 @@ impl FailureKind {
         self.hash_mismatch |= o.hash_mismatch;
         self.check_mismatch |= o.check_mismatch;
         self.log_limit |= o.log_limit;
+        self.not_deterministic |= o.not_deterministic;
     }
 
     /// The process exit status for failures of these kinds: 0x60 with a bit for each

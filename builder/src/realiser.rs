@@ -192,9 +192,12 @@ impl Realiser for LocalRealiser {
             Err(e) => BuildResult {
                 status: if e.kind.log_limit {
                     BuildStatus::LogLimitExceeded
+                } else if e.kind.not_deterministic {
+                    BuildStatus::NotDeterministic
                 } else {
                     status_of(e.status)
                 },
+                is_non_deterministic: e.kind.not_deterministic,
                 error_msg: e.msg,
                 start_time: start,
                 stop_time: stop,
