@@ -1095,3 +1095,116 @@ fn nix_build_hook_builds_on_ferrix_serve() {
     assert!(!o.status.success());
     assert!(text(&o).contains("remote-failure-log"), "{}", text(&o));
 }
+
+/// The race the temp roots prevent: the collector runs on the remote again and again while
+/// Nix 2.8's `nix-copy-closure` sends a closure whose older half is already there. The
+/// older half loses its GC roots just after the remote has told the client it has them (as
+/// soon as they show up in the session's temp roots); they must survive until the root
+/// (a GC root on the remote as soon as it is valid) arrives, so that the closure is whole.
+///
+/// The collector is Ferrix's: Nix 2.8's deletes Ferrix's temporary files in the store
+/// directory (see the note in the report).
+#[test]
+fn remote_gc_during_a_copy_loses_nothing() {
+    if !have_tools() {
+        return;
+    }
+    let s = Sshd::start(Remote::Ferrix);
+    let local = s.dir.join("local");
+    let out = run_ok(
+        s.client("nix-instantiate", &local, "key_rw")
+            .arg("--store")
+            .arg(&local)
+            .args(["--read-write-mode", "--eval", "--strict", "--json", "-E"])
+            .arg(
+                r#"let fs = builtins.genList (i: builtins.toFile "f${toString i}" "file ${toString i}") 400;
+                   in fs ++ [ (builtins.toFile "root" (builtins.concatStringsSep " " fs)) ]"#,
+            ),
+    );
+    let all: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    let root = all.last().unwrap().clone();
+    // The older half is on the remote, kept by GC roots for now.
+    run_ok(
+        s.client("nix-copy-closure", &local, "key_rw")
+            .args(["--to", s.host()])
+            .args(&all[..200]),
+    );
+    let gcroots = s.remote().join("nix/var/nix/gcroots");
+    let old_roots = gcroots.join("old");
+    std::fs::create_dir_all(&old_roots).unwrap();
+    for (i, p) in all[..200].iter().enumerate() {
+        std::os::unix::fs::symlink(p, old_roots.join(i.to_string())).unwrap();
+    }
+    // The root will be a GC root on the remote as soon as it is valid there.
+    std::os::unix::fs::symlink(&root, gcroots.join("closure")).unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gc = {
+        let (stop, runs) = (stop.clone(), runs.clone());
+        let mut cmd = s.client(
+            s.dir.join("bin/nix-store").to_str().unwrap(),
+            &s.remote(),
+            "key_rw",
+        );
+        cmd.arg("--store")
+            .arg(s.remote())
+            .arg("--gc")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = cmd.status();
+                runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let mut copy = s
+        .client("nix-copy-closure", &local, "key_rw")
+        .args(["--to", s.host(), &root])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the session holds the older half as temp roots, their GC roots go.
+    let temproots = s.remote().join("nix/var/nix/temproots");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let held = std::fs::read_dir(&temproots)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(all[0].as_str())));
+        if held {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session never held the paths"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::remove_dir_all(&old_roots).unwrap();
+    let runs_before = runs.load(std::sync::atomic::Ordering::Relaxed);
+    let o = copy.wait_with_output().unwrap();
+    // One more full run of the collector after the copy (the old half is unrooted then,
+    // except through the closure's root).
+    let target = runs.load(std::sync::atomic::Ordering::Relaxed) + 2;
+    while runs.load(std::sync::atomic::Ordering::Relaxed) < target {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    gc.join().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("copying 201 paths..."),
+        "the older half was not sent again: {}",
+        text(&o)
+    );
+    assert!(
+        runs.load(std::sync::atomic::Ordering::Relaxed) > runs_before,
+        "the collector ran"
+    );
+    assert_eq!(closure(&s, &s.remote(), &root).len(), all.len());
+    verify(&s, &s.remote());
+}
