@@ -1159,7 +1159,7 @@ fn remote_gc_during_a_copy_loses_nothing() {
             }
         })
     };
-    let mut copy = s
+    let copy = s
         .client("nix-copy-closure", &local, "key_rw")
         .args(["--to", s.host(), &root])
         .stdout(Stdio::piped())
