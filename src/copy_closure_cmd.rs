@@ -104,16 +104,21 @@ fn copy_to(
     order.reverse();
     say(&format!("copying {} paths...", order.len()));
     let dir = local.dir().clone();
-    for p in order {
-        say(&format!(
-            "copying path '{}' to '{}'...",
-            dir.display(&p),
-            remote.uri()
-        ));
-        let info = local.query_path_info(&p)?;
-        send_nar(&info, &|w| local.nar_from_path(&p, w), remote)?;
+    let mut infos = Vec::new();
+    for p in &order {
+        infos.push(local.query_path_info(p)?);
     }
-    Ok(())
+    let uri = remote.uri();
+    remote.add_nars(
+        &infos,
+        &mut |info, w| local.nar_from_path(&info.path, w),
+        &mut |info| {
+            say(&format!(
+                "copying path '{}' to '{uri}'...",
+                dir.display(&info.path)
+            ))
+        },
+    )
 }
 
 fn copy_from(

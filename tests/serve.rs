@@ -431,6 +431,24 @@ fn read_only_key_queries_but_does_not_write() {
         "{}",
         text(&o)
     );
+    // Ferrix's client, which streams paths without waiting for each answer, stops too.
+    let t = Instant::now();
+    let o = s
+        .client(
+            s.dir.join("bin/nix-copy-closure").to_str().unwrap(),
+            &other,
+            "key_ro",
+        )
+        .args(["--to", s.host(), &p])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("importing paths is not allowed"),
+        "{}",
+        text(&o)
+    );
+    assert!(t.elapsed() < Duration::from_secs(30));
     let o = nix_store(&s, &s.remote())
         .args(["--check-validity", &p])
         .output()

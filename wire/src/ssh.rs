@@ -48,6 +48,23 @@ struct Conn {
     _child: Reaper,
 }
 
+/// Counts what passes through to a writer.
+struct Counted<'a> {
+    inner: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Waits for the SSH process when dropped.
 struct Reaper(Child);
 
@@ -273,6 +290,87 @@ impl SshStore {
                 },
             )?;
             serve::read_path_set_reply(&mut c.r, &self.dir).map_err(|e| self.lost(e))
+        })
+    }
+
+    /// Adds `infos` in order (references first), without waiting for each answer: the
+    /// NARs (written by `nar`) stream to the remote while a second thread collects its
+    /// acknowledgements, so that neither side waits for the other between paths. `before`
+    /// sees each path as it starts. Remotes older than 2.5 get one path at a time.
+    pub fn add_nars(
+        &self,
+        infos: &[PathInfo],
+        nar: &mut dyn FnMut(&PathInfo, &mut dyn Write) -> Result<(), StoreError>,
+        before: &mut dyn FnMut(&PathInfo),
+    ) -> Result<(), StoreError> {
+        if infos.is_empty() {
+            return Ok(());
+        }
+        if !self.version()?.at_least(5) {
+            for info in infos {
+                before(info);
+                let mut buf = Vec::new();
+                nar(info, &mut buf)?;
+                self.add_nar(info, &mut &buf[..], false, false)?;
+            }
+            return Ok(());
+        }
+        self.with_conn(|c| {
+            let Conn { r, w, ver, _child } = c;
+            let ver = *ver;
+            std::thread::scope(|s| {
+                let acks = s.spawn(move || -> Result<(), StoreError> {
+                    for info in infos {
+                        if !serve::read_ack(r).map_err(|e| self.lost(e))? {
+                            return Err(StoreError::Other(format!(
+                                "failed to add path '{}' to remote host '{}'",
+                                self.dir.display(&info.path),
+                                self.host
+                            )));
+                        }
+                    }
+                    Ok(())
+                });
+                let sent = (|| -> Result<(), StoreError> {
+                    for info in infos {
+                        if info.nar_size == 0 {
+                            return Err(StoreError::Other(format!(
+                                "cannot send '{}' to '{}' without its NAR size",
+                                self.dir.display(&info.path),
+                                self.host
+                            )));
+                        }
+                        before(info);
+                        ServeRequest::AddToStoreNar(Box::new(info.clone()))
+                            .write(&mut *w, ver, &self.dir)
+                            .map_err(|e| self.lost(e))?;
+                        let mut counted = Counted {
+                            inner: &mut *w,
+                            n: 0,
+                        };
+                        nar(info, &mut counted)?;
+                        if counted.n != info.nar_size {
+                            return Err(StoreError::Other(format!(
+                                "the NAR of '{}' is {} bytes, not {} as its metadata says",
+                                self.dir.display(&info.path),
+                                counted.n,
+                                info.nar_size
+                            )));
+                        }
+                    }
+                    w.flush()?;
+                    Ok(())
+                })();
+                if sent.is_err() {
+                    // The remote waits for the rest of an archive: end the session so that
+                    // the reader sees the end of the stream.
+                    let _ = _child.0.kill();
+                }
+                let acked = acks
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Other("reading answers failed".into())));
+                sent.and(acked)
+            })
         })
     }
 
