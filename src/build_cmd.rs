@@ -91,6 +91,23 @@ pub fn print_missing(store: &dyn Store, targets: &[DerivedPath]) -> Result<(), S
 
 /// [`print_missing`] of a computed answer; `store` has the derivations.
 fn print_missing_of(store: &dyn Store, m: &ferrix_store::store::Missing) -> Result<(), StoreError> {
+    print_builds(store, m)?;
+    let mut e = std::io::stderr().lock();
+    for l in ferrix_builder::fetched_lines(&m.will_substitute, m.download_size, m.nar_size, &|p| {
+        store.dir().display(p)
+    }) {
+        let _ = writeln!(e, "{l}");
+    }
+    if !m.unknown.is_empty() {
+        let _ = writeln!(e, "don't know how to build these paths:");
+        for p in &m.unknown {
+            let _ = writeln!(e, "  {}", store.dir().display(p));
+        }
+    }
+    Ok(())
+}
+
+fn print_builds(store: &dyn Store, m: &ferrix_store::store::Missing) -> Result<(), StoreError> {
     if m.will_build.is_empty() {
         return Ok(());
     }

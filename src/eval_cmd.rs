@@ -74,7 +74,7 @@ pub fn evaluate(
             }
             msg.push(b'\n');
             let _ = std::io::stderr().write_all(&msg);
-            Err(1)
+            Err(e.exit_status.unwrap_or(1))
         }
     }
 }
@@ -124,11 +124,56 @@ pub fn configure<'a>(
         });
     }
     session.allow_ifd.set(settings.allow_import_from_derivation);
+    configure_fetchers(
+        session,
+        &args.common,
+        args.read_only,
+        args.eval_store.as_deref(),
+    );
     // A read-only evaluation builds nothing: a derivation it needs was never written, so
     // it is not valid, which is the error Nix gives there too.
     if !args.read_only {
         session.set_realiser(Box::new(crate::build_cmd::realise_for_eval));
     }
+}
+
+/// The fetchers' settings (`tarball-ttl`, `connect-timeout`, `download-attempts`,
+/// `allow-dirty`, `warn-dirty`, the `flakes` feature for `fetchTree`). When the
+/// session's store only computes paths (`read_only`), the fetchers write to the store
+/// (`eval_store`, or the command's) all the same, as Nix's do.
+pub fn configure_fetchers(
+    session: &ferrix_primops::store_session::StoreSession,
+    common: &crate::cli::CommonArgs,
+    read_only: bool,
+    eval_store: Option<&str>,
+) {
+    let settings = &common.config;
+    *session.fetch_options.borrow_mut() = ferrix_fetch::FetchOptions {
+        tarball_ttl: settings.tarball_ttl,
+        connect_timeout: settings.connect_timeout,
+        download_attempts: settings.download_attempts,
+        cache_path: None,
+    };
+    if read_only {
+        let common = common.clone();
+        let eval_store = eval_store.map(str::to_string);
+        session.set_fetch_store_opener(Box::new(move || {
+            let mut opts = crate::store_setup::options(false, &common);
+            if let Some(url) = eval_store {
+                opts.store_uri = Some(url);
+            }
+            crate::store_setup::open_store(&opts, &common)
+                .ok()
+                .map(|s| s as Box<dyn ferrix_store::Store>)
+        }));
+    }
+    session
+        .experimental_flakes
+        .set(settings.has_experimental("flakes"));
+    *session.git_dirty.borrow_mut() = ferrix_fetch::git::DirtyPolicy {
+        allow: settings.allow_dirty,
+        warn: settings.warn_dirty,
+    };
 }
 
 /// What restricted evaluation may read from the start: each search-path entry that
@@ -301,7 +346,17 @@ fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalErro
         }
         Input::File(f) => {
             let mut p = cwd();
-            if !f.starts_with('/') {
+            if ferrix_store::settings::is_uri(f) {
+                // Nix's `lookupFileArg`: a URI is a tarball to fetch and evaluate.
+                p = ferrix_primops::fetch::lookup_uri_arg(ev, f)?;
+            } else if let Some(name) = f
+                .strip_prefix('<')
+                .and_then(|r| r.strip_suffix('>'))
+                .filter(|n| !n.is_empty())
+            {
+                // `<name>` is looked up in the search path.
+                p = find_in_search_path(ev, name)?;
+            } else if !f.starts_with('/') {
                 p.push(b'/');
                 p.extend_from_slice(f.as_bytes());
             } else {
@@ -312,6 +367,27 @@ fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalErro
             ));
             let t = ev.import_file(&path, None)?;
             ev.force(t, nowhere)
+        }
+    }
+}
+
+/// `__findFile __nixPath "name"`: the path `<name>` stands for.
+fn find_in_search_path(ev: &Evaluator<'_>, name: &str) -> Result<Vec<u8>, Box<EvalError>> {
+    let mut expr = b"__findFile __nixPath \"".to_vec();
+    for c in name.bytes() {
+        if matches!(c, b'"' | b'\\' | b'$') {
+            expr.push(b'\\');
+        }
+        expr.push(c);
+    }
+    expr.push(b'"');
+    match ev.eval_text(&expr, Origin::String, &cwd()) {
+        Ok(Value::Path(p)) => Ok(p.bytes.to_vec()),
+        Ok(Value::Str(s)) => Ok(s.bytes.to_vec()),
+        Ok(_) => Ok(name.as_bytes().to_vec()),
+        Err(mut e) => {
+            e.pos = None;
+            Err(e)
         }
     }
 }

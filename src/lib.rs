@@ -6,6 +6,7 @@ pub mod config;
 pub mod copy_closure_cmd;
 pub mod daemon_cmd;
 pub mod eval_cmd;
+pub mod gc_cmd;
 pub mod hash_cmd;
 pub mod instantiate;
 pub mod log;

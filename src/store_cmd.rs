@@ -135,10 +135,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 
 /// Whether [`run`] carries out `op` (the others are not implemented yet).
 pub fn implemented(op: StoreOp) -> bool {
-    !matches!(
-        op,
-        StoreOp::Optimise | StoreOp::GenerateBinaryCacheKey | StoreOp::Version
-    )
+    !matches!(op, StoreOp::Version)
 }
 
 /// Runs `nix-store` with parsed arguments; returns the exit status.
@@ -148,6 +145,7 @@ pub fn run(a: &StoreArgs) -> i32 {
         StoreOp::Restore => op_restore(a),
         StoreOp::PrintFixedPath => op_print_fixed_path(a),
         StoreOp::Serve => op_serve(a),
+        StoreOp::GenerateBinaryCacheKey => op_generate_key(a),
         _ => with_store(a),
     };
     match r {
@@ -324,6 +322,13 @@ fn with_store(a: &StoreArgs) -> R {
             r.map(|_| ()).map_err(Fail::from)
         }
         StoreOp::Gc => op_gc(a, s),
+        StoreOp::Optimise => {
+            if !a.op_args.is_empty() || !a.op_flags.is_empty() {
+                return Err(Fail::Usage("no arguments expected".into()));
+            }
+            crate::build_cmd::install_interrupt_handlers();
+            s.optimise_store().map_err(Fail::from)
+        }
         StoreOp::Export => {
             let mut paths = BTreeSet::new();
             for arg in &a.op_args {
@@ -354,6 +359,12 @@ fn with_store(a: &StoreArgs) -> R {
 
 /// Nix's closing line of a deletion: `N store paths deleted, X MiB freed` (nothing deleted
 /// when it failed).
+/// Nix's closing line of a collection, `N store paths deleted, X MiB freed` (also after an
+/// error, with what was done until then).
+pub fn print_freed_line(r: &Result<GcResult, StoreError>) {
+    let _ = print_freed(r);
+}
+
 fn print_freed(r: &Result<GcResult, StoreError>) -> R {
     let (n, bytes) = match r {
         Ok(g) => (g.paths.len(), g.bytes_freed),
@@ -453,6 +464,36 @@ fn op_add(a: &StoreArgs, s: &dyn Store, fixed: Option<(Ingestion, HashAlgo)>) ->
         let mut o = io::stdout().lock();
         writeln!(o, "{}", s.dir().display(&p))?;
     }
+    Ok(())
+}
+
+/// `--generate-binary-cache-key NAME SECRET-FILE PUBLIC-FILE`: a new ed25519 key pair.
+fn op_generate_key(a: &StoreArgs) -> R {
+    let [name, secret, public] = &a.op_args[..] else {
+        return Err(Fail::Usage("three arguments expected".into()));
+    };
+    let mut seed = [0u8; 32];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open("/dev/urandom").map_err(|e| {
+            Fail::Msg(format!(
+                "opening '/dev/urandom': {}",
+                ferrix_store::io_reason(&e)
+            ))
+        })?;
+        f.read_exact(&mut seed)?;
+    }
+    let key = ferrix_store::sigs::SecretKey::generate(name, seed);
+    let write = |path: &str, text: String| -> R {
+        std::fs::write(path, text).map_err(|e| {
+            Fail::Msg(format!(
+                "writing to file '{path}': {}",
+                ferrix_store::io_reason(&e)
+            ))
+        })
+    };
+    write(public, key.public_text())?;
+    write(secret, key.to_text())?;
     Ok(())
 }
 
@@ -927,20 +968,13 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
             plain.push(p);
         }
     }
-    let missing: Vec<&StorePath> = plain
-        .iter()
-        .filter(|p| !s.is_valid(p).unwrap_or(false))
-        .collect();
-    if !missing.is_empty() {
-        err_line("don't know how to build these paths:");
-        for p in &missing {
-            err_line(&format!("  {}", s.dir().display(p)));
+    // Plain paths that are not valid can only be substituted; with `--repair`, valid
+    // ones are checked and taken again if damaged.
+    let repair = a.has_flag(&["--repair"]) && !a.has_flag(&["--check"]);
+    for p in &plain {
+        if repair || !s.is_valid(p).unwrap_or(false) {
+            targets.push(ferrix_store::store::DerivedPath::Opaque(p.clone()));
         }
-        let names: Vec<String> = missing
-            .iter()
-            .map(|p| format!("'{}'", s.dir().display(p)))
-            .collect();
-        return Err(Fail::Msg(format!("build of {} failed", names.join(", "))));
     }
     let mode = if a.has_flag(&["--check"]) {
         BuildMode::Check
@@ -1009,10 +1043,43 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
 }
 
 /// `nix-store --read-log`: print the build logs of derivations or their outputs.
+/// A build log from the `log-servers`, asked for by the derivation's base name and then
+/// the path's; says where it came from on standard error.
+fn remote_log(a: &StoreArgs, s: &dyn Store, p: &StorePath) -> Option<Vec<u8>> {
+    let servers = &a.common.config.log_servers;
+    if servers.is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    if !p.is_derivation() {
+        if let Ok(Some(d)) = s.path_info(p).map(|i| i.and_then(|i| i.deriver)) {
+            names.push(d.base_name().to_string());
+        }
+    }
+    names.push(p.base_name().to_string());
+    let client = ferrix_fetch::http::Client::new(&ferrix_fetch::http::HttpOptions {
+        connect_timeout: match a.common.config.connect_timeout {
+            0 => None,
+            n => Some(std::time::Duration::from_secs(n)),
+        },
+    })
+    .ok()?;
+    let (log, errors) = ferrix_fetch::logs::fetch_log(&client, servers, &names);
+    for e in errors {
+        crate::cli::warn(&e.to_string());
+    }
+    let log = log?;
+    err_line(&format!("(using build log from {})", log.url));
+    Some(log.data)
+}
+
 fn op_read_log(a: &StoreArgs, s: &dyn Store) -> R {
     for arg in &a.op_args {
         let p = follow(s.dir(), arg)?;
-        let data = crate::build_cmd::read_log(s, &p).map_err(Fail::Msg)?;
+        let data = match crate::build_cmd::read_log(s, &p) {
+            Ok(d) => d,
+            Err(m) => remote_log(a, s, &p).ok_or(Fail::Msg(m))?,
+        };
         let mut o = io::stdout().lock();
         o.write_all(&data)?;
     }

@@ -48,6 +48,23 @@ pub fn open_store(
     opts: &StoreOptions,
     common: &CommonArgs,
 ) -> Result<Box<dyn Store + Send + Sync>, StoreError> {
+    if let Some(uri) = opts
+        .store_uri
+        .as_deref()
+        .filter(|u| ferrix_fetch::binary_cache::is_binary_cache_uri(u))
+    {
+        let c = &common.config;
+        let http = ferrix_fetch::http::HttpOptions {
+            connect_timeout: (c.connect_timeout > 0)
+                .then(|| std::time::Duration::from_secs(c.connect_timeout)),
+        };
+        let store = ferrix_fetch::binary_cache::BinaryCacheStore::open(
+            uri,
+            ferrix_store::StoreDir::from_env(),
+            &http,
+        )?;
+        return Ok(Box::new(store));
+    }
     match resolve(opts)? {
         StoreKind::Local(cfg) => {
             let store = LocalStore::open(cfg)?;
@@ -170,7 +187,18 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) -> Arc<LocalReal
         keep_outputs: c.keep_outputs,
         keep_derivations: c.keep_derivations,
     });
+    store.set_auto_optimise(c.auto_optimise_store);
+    store.set_auto_gc_policy(auto_gc_policy(c));
     realiser
+}
+
+/// `min-free`, `max-free` and `min-free-check-interval`.
+pub fn auto_gc_policy(c: &ferrix_store::settings::Settings) -> ferrix_store::autogc::AutoGcPolicy {
+    ferrix_store::autogc::AutoGcPolicy {
+        min_free: c.min_free,
+        max_free: c.max_free,
+        check_interval: std::time::Duration::from_secs(c.min_free_check_interval),
+    }
 }
 
 /// The settings a daemon client sends with `SetOptions`: the fixed fields, and every other

@@ -176,18 +176,11 @@ fn configuration_errors_and_unknown_settings_are_reported_as_nix_does() {
         assert!(err.contains(&format!("error: {msg}")), "{conf}: {err}");
     }
     // A setting whose feature Ferrix lacks is refused on the command line, not ignored.
-    let r = s.run(&[
-        "build",
-        "--option",
-        "substituters",
-        "http://127.0.0.1:1",
-        "-E",
-        "1",
-    ]);
+    let r = s.run(&["build", "--option", "build-poll-interval", "7", "-E", "1"]);
     assert_eq!(r.code, 1);
     assert!(
         r.stderr
-            .contains("the setting 'substituters' is not supported by Ferrix yet"),
+            .contains("the setting 'build-poll-interval' is not supported by Ferrix yet"),
         "{}",
         r.stderr
     );

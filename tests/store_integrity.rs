@@ -78,10 +78,12 @@ impl World {
         c
     }
 
-    /// `ferrix SUB --store STORE ARGS`.
+    /// `ferrix SUB --store STORE ARGS`, offline (no substituters), as Nix below.
     fn ferrix(&self, sub: &str, store: &Path, args: &[&str]) -> Command {
         let mut c = self.cmd(BIN);
-        c.args([sub, "--store", store.to_str().unwrap()]).args(args);
+        c.args([sub, "--store", store.to_str().unwrap()])
+            .args(["--option", "substituters", ""])
+            .args(args);
         c
     }
 

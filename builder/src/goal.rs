@@ -120,7 +120,27 @@ impl Builder<'_> {
         cancel: &AtomicBool,
         locks: Vec<PathLock>,
     ) -> Result<(), Failure> {
-        let _locks = locks;
+        let mut locks = Some(locks);
+        if node.retry_subst {
+            // The store takes the outputs' locks itself when it adds them.
+            locks = None;
+            if self.retry_substitution(node)? {
+                super::emit(super::Output::BuildStop(&node.path));
+                return Ok(());
+            }
+        }
+        let _locks = match locks {
+            Some(l) => l,
+            None => match try_lock_outputs(self.store, node)? {
+                Some(l) => l,
+                None => {
+                    return Err(Failure::other(format!(
+                        "the outputs of '{}' are being built by another process",
+                        self.print(&node.path)
+                    )))
+                }
+            },
+        };
         let mut was_valid = true;
         for out in node.outputs.values() {
             was_valid &= self.output_ok(out)?;
@@ -143,8 +163,53 @@ impl Builder<'_> {
             r?;
             round.index += 1;
         }
+        if !node.check && !self.settings.secret_key_files.is_empty() {
+            self.sign_outputs(node)?;
+        }
         if !was_valid && !node.check && !self.settings.post_build_hook.is_empty() {
             self.run_post_build_hook(node)?;
+        }
+        Ok(())
+    }
+
+    /// Tries the wanted outputs of `node` from the caches again, now that its inputs are
+    /// there; whether they are valid now.
+    fn retry_substitution(&self, node: &Node) -> Result<bool, Failure> {
+        let Some(s) = &self.subst else {
+            return Ok(false);
+        };
+        let mut invalid = BTreeSet::new();
+        for w in &node.wanted {
+            if let Some(p) = node.outputs.get(w) {
+                if !self.output_ok(p)? {
+                    invalid.insert(p.clone());
+                }
+            }
+        }
+        let mut plan = BTreeMap::new();
+        if !s.plan(self.store, &invalid, self.settings.repair, true, &mut plan)? {
+            return Ok(false);
+        }
+        Ok(s.run(self.store, &plan, self.settings.repair, 1).is_empty())
+    }
+
+    /// Signs the outputs of `node` with the keys of `secret-key-files`, as Nix signs what
+    /// it builds.
+    fn sign_outputs(&self, node: &Node) -> Result<(), Failure> {
+        let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)
+            .map_err(Failure::other)?;
+        for out in node.outputs.values() {
+            let Some(info) = self.store.path_info(out)? else {
+                continue;
+            };
+            let sigs: Vec<String> = keys
+                .iter()
+                .map(|k| k.sign_info(self.store.dir(), &info))
+                .filter(|s| !info.sigs.contains(s))
+                .collect();
+            if !sigs.is_empty() {
+                self.store.add_signatures(out, &sigs)?;
+            }
         }
         Ok(())
     }
@@ -484,6 +549,8 @@ impl Builder<'_> {
         let mut ended: Option<Failure> = None;
         let mut buf = vec![0u8; 65536];
         loop {
+            // `min-free`: a cheap check, at most once per `min-free-check-interval`.
+            self.store.auto_gc(false);
             if cancel.load(Ordering::Relaxed) || super::interrupted() {
                 child.kill();
                 ended = Some(Failure::other(format!(

@@ -16,6 +16,7 @@ pub mod log;
 pub mod outputs;
 pub mod realiser;
 pub mod sandbox;
+pub mod substitute;
 pub mod users;
 
 use ferrix_store::derivation::Derivation;
@@ -116,6 +117,10 @@ pub struct BuildSettings {
     /// `--repair`: an output that is valid but missing or changed on disk counts as
     /// missing, and its rebuilt content replaces it.
     pub repair: bool,
+    /// Substitution: `substitute`, `substituters`, `require-sigs`, `fallback`, ….
+    pub subst: substitute::SubstSettings,
+    /// `secret-key-files`: keys that sign what is built.
+    pub secret_key_files: Vec<String>,
 }
 
 impl BuildSettings {
@@ -155,6 +160,8 @@ impl BuildSettings {
             repeat: s.repeat,
             enforce_determinism: s.enforce_determinism,
             repair: false,
+            subst: substitute::SubstSettings::from_settings(s),
+            secret_key_files: s.secret_key_files.clone(),
         }
     }
 }
@@ -316,6 +323,9 @@ pub(crate) struct Node {
     pub deps: Vec<StorePath>,
     /// Rebuild although the outputs are valid (`--check` on a target).
     pub check: bool,
+    /// A cache has the outputs but not all they refer to: once the inputs are built, the
+    /// outputs are tried from the cache again before building (as Nix retries).
+    pub retry_subst: bool,
 }
 
 /// Prints a line on standard error, ignoring failures (a closed terminal must not stop a
@@ -405,6 +415,21 @@ pub struct Builder<'s> {
     /// path, it is built as given, without being read from any store. Only its sources
     /// need to be valid.
     pub given: Option<(StorePath, Derivation)>,
+    /// The binary caches to substitute from (none: everything is built).
+    pub subst: Option<Arc<substitute::Substituters>>,
+    /// Paths to copy from the caches, found while reading the derivations.
+    planned: std::sync::Mutex<BTreeMap<StorePath, substitute::Planned>>,
+    /// Which derivation each planned output belongs to.
+    planned_for: std::sync::Mutex<BTreeMap<StorePath, StorePath>>,
+    /// Derivations whose substitution failed and that are built instead (`--fallback`).
+    no_subst: std::sync::Mutex<BTreeSet<StorePath>>,
+    /// Store paths that must be made valid besides the derivations' outputs (`nix-store
+    /// -r PATH`): they can only be substituted.
+    pub opaque: std::sync::Mutex<Vec<StorePath>>,
+    /// Computing what would be done only (`query_missing`), as Nix's `queryMissing` does.
+    pub query_only: bool,
+    /// Paths no cache offers that realising would need (`query_missing`).
+    pub unknown: std::sync::Mutex<BTreeSet<StorePath>>,
 }
 
 /// Set by [`interrupt`] (from a signal handler): running builds are killed, nothing more
@@ -436,7 +461,70 @@ impl<'s> Builder<'s> {
             settings,
             eval: None,
             given: None,
+            subst: None,
+            planned: Default::default(),
+            planned_for: Default::default(),
+            no_subst: Default::default(),
+            opaque: Default::default(),
+            query_only: false,
+            unknown: Default::default(),
         }
+    }
+
+    /// Whether the outputs of `drv` may come from a cache (`allowSubstitutes`, on unless
+    /// the derivation says otherwise, and substitution not given up for it).
+    fn may_substitute(&self, drv_path: &StorePath, drv: &Derivation) -> bool {
+        let Some(s) = &self.subst else { return false };
+        if !s.any() || lock(&self.no_subst).contains(drv_path) {
+            return false;
+        }
+        let allowed = match drv.env.get(&b"__json"[..]) {
+            Some(json) => serde_json::from_slice::<serde_json::Value>(json)
+                .ok()
+                .and_then(|v| v.get("allowSubstitutes").and_then(|b| b.as_bool()))
+                .unwrap_or(true),
+            None => drv
+                .env
+                .get(&b"allowSubstitutes"[..])
+                .is_none_or(|v| v.as_slice() == b"1"),
+        };
+        allowed
+    }
+
+    /// Plans copying `paths` (and what they need) from the caches, even valid ones when
+    /// `force`; whether every one of them can be.
+    pub(crate) fn plan_subst(
+        &self,
+        paths: &BTreeSet<StorePath>,
+        force: bool,
+    ) -> Result<bool, StoreError> {
+        let Some(s) = &self.subst else {
+            return Ok(false);
+        };
+        let mut plan = lock(&self.planned);
+        s.plan(self.store, paths, force, !self.query_only, &mut plan)
+    }
+
+    /// Adds paths to copy and paths no cache has (`query_missing`).
+    pub(crate) fn add_planned(
+        &self,
+        found: BTreeMap<StorePath, substitute::Planned>,
+        unknown: BTreeSet<StorePath>,
+    ) {
+        lock(&self.planned).extend(found);
+        lock(&self.unknown).extend(unknown);
+    }
+
+    /// What the caches will supply: the paths and their download and unpacked sizes.
+    pub fn planned(&self) -> (BTreeSet<StorePath>, u64, u64) {
+        let plan = lock(&self.planned);
+        let mut dl = 0;
+        let mut nar = 0;
+        for p in plan.values() {
+            dl += p.narinfo.file_size;
+            nar += p.narinfo.info.nar_size;
+        }
+        (plan.keys().cloned().collect(), dl, nar)
     }
 
     fn print(&self, p: &StorePath) -> String {
@@ -485,6 +573,23 @@ impl<'s> Builder<'s> {
         targets: &[Target],
         mode: BuildMode,
     ) -> Result<BTreeMap<StorePath, Node>, BuildError> {
+        lock(&self.planned).clear();
+        lock(&self.planned_for).clear();
+        let opaque = lock(&self.opaque).clone();
+        for p in &opaque {
+            let repair = self.settings.repair;
+            if (repair || !self.store.is_valid(p)?)
+                && !self.plan_subst(&[p.clone()].into(), repair)?
+            {
+                if repair && self.store.is_valid(p)? {
+                    continue;
+                }
+                return Err(BuildError::new(format!(
+                    "build of '{}' failed",
+                    self.print(p)
+                )));
+            }
+        }
         let mut graph: BTreeMap<StorePath, Node> = BTreeMap::new();
         let mut done: BTreeMap<StorePath, bool> = BTreeMap::new();
         for t in targets {
@@ -512,6 +617,9 @@ impl<'s> Builder<'s> {
         let roots: BTreeSet<StorePath> = want.iter().map(|w| outputs[w].clone()).collect();
         for p in self.store.closure(&roots, false, false)? {
             if self.output_ok(&p)? {
+                continue;
+            }
+            if self.plan_subst(&[p.clone()].into(), true)? {
                 continue;
             }
             let info = self.store.query_path_info(&p)?;
@@ -622,6 +730,64 @@ impl<'s> Builder<'s> {
                 self.print(drv_path)
             )));
         }
+        let mut retry_subst = false;
+        if !all_valid && !check && self.may_substitute(drv_path, &drv) {
+            if let (Some(s), Ok(Some((method, hash)))) =
+                (&self.subst, outputs::fixed_expectation(&drv))
+            {
+                if let Some(out) = outputs.get("out") {
+                    s.note_fixed_output(out, method, hash);
+                }
+            }
+            let mut invalid = BTreeSet::new();
+            for w in &want {
+                if !self.output_ok(&outputs[w])? {
+                    invalid.insert(outputs[w].clone());
+                }
+            }
+            if self.plan_subst(&invalid, self.settings.repair)? {
+                let mut f = lock(&self.planned_for);
+                for p in invalid {
+                    f.insert(p, drv_path.clone());
+                }
+                done.insert(drv_path.clone(), false);
+                return Ok(false);
+            }
+            // The cache has the outputs but not their whole closure.
+            if let Some(s) = self.subst.clone() {
+                let (found, unknown) =
+                    s.explore(self.store, &invalid, self.settings.repair, !self.query_only)?;
+                if invalid.iter().all(|o| found.contains_key(o)) {
+                    if self.query_only {
+                        // As Nix's queryMissing counts it: fetched, and what the cache
+                        // lacks unknown.
+                        lock(&self.planned).extend(found);
+                        lock(&self.unknown).extend(unknown);
+                        done.insert(drv_path.clone(), false);
+                        return Ok(false);
+                    }
+                    // What can be copied is, the derivation is built, and its outputs
+                    // are tried again once its inputs are there.
+                    let mut bad = unknown.clone();
+                    loop {
+                        let more: Vec<StorePath> = found
+                            .iter()
+                            .filter(|(p, f)| {
+                                !bad.contains(*p)
+                                    && f.narinfo.info.references.iter().any(|r| bad.contains(r))
+                            })
+                            .map(|(p, _)| p.clone())
+                            .collect();
+                        if more.is_empty() {
+                            break;
+                        }
+                        bad.extend(more);
+                    }
+                    lock(&self.planned).extend(found.into_iter().filter(|(p, _)| !bad.contains(p)));
+                    retry_subst = true;
+                }
+            }
+        }
         if all_valid && !check {
             done.insert(drv_path.clone(), false);
             if self.settings.repair {
@@ -654,7 +820,7 @@ impl<'s> Builder<'s> {
                     ferrix_store::store::copy_closure(eval, self.store, &[sp.clone()].into())?;
                 }
             }
-            if !self.store.is_valid(&sp)? {
+            if !self.store.is_valid(&sp)? && !self.plan_subst(&[sp.clone()].into(), false)? {
                 return Err(BuildError::new(format!(
                     "path '{}' is required by '{}' but is not valid",
                     self.print(&sp),
@@ -671,6 +837,7 @@ impl<'s> Builder<'s> {
                 wanted: want,
                 deps,
                 check,
+                retry_subst,
             },
         );
         Ok(true)
@@ -699,8 +866,8 @@ impl<'s> Builder<'s> {
         mode: BuildMode,
         dry_run: bool,
     ) -> Result<(), BuildError> {
-        let graph = self.graph(targets, mode)?;
-        let order = self.order(&graph)?;
+        let mut graph = self.graph(targets, mode)?;
+        let mut order = self.order(&graph)?;
         if self.settings.print_missing {
             let listed: Vec<StorePath> = order
                 .iter()
@@ -708,8 +875,81 @@ impl<'s> Builder<'s> {
                 .cloned()
                 .collect();
             self.print_missing(&listed);
+            let (paths, dl, nar) = self.planned();
+            print_fetched(&paths, dl, nar, &|p| self.print(p));
         }
-        if dry_run || order.is_empty() {
+        if dry_run {
+            return Ok(());
+        }
+        // Substitute what was planned. Derivations whose outputs could not be copied are
+        // then built: always when the cache had lost the NAR, otherwise only with
+        // `--fallback`.
+        while let Some(s) = self.subst.clone() {
+            let plan = std::mem::take(&mut *lock(&self.planned));
+            if plan.is_empty() {
+                break;
+            }
+            let failed = s.run(
+                self.store,
+                &plan,
+                self.settings.repair,
+                self.settings.max_jobs,
+            );
+            if failed.is_empty() {
+                break;
+            }
+            let owners: BTreeMap<StorePath, StorePath> = lock(&self.planned_for).clone();
+            let opaque = lock(&self.opaque).clone();
+            let lost: Vec<String> = opaque
+                .iter()
+                .filter(|p| failed.contains_key(*p))
+                .map(|p| format!("'{}'", self.print(p)))
+                .collect();
+            if !lost.is_empty() {
+                return Err(BuildError::new(format!(
+                    "build of {} failed",
+                    lost.join(", ")
+                )));
+            }
+            let drvs: BTreeSet<StorePath> = failed
+                .keys()
+                .filter_map(|p| owners.get(p).cloned())
+                .collect();
+            let hard: BTreeSet<StorePath> = failed
+                .iter()
+                .filter(|(_, h)| **h)
+                .filter_map(|(p, _)| owners.get(p).cloned())
+                .collect();
+            if !s.settings().fallback && !hard.is_empty() {
+                let msgs: Vec<String> = hard
+                    .iter()
+                    .map(|d| format!(
+                        "some substitutes for the outputs of derivation '{}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source ",
+                        self.print(d)
+                    ))
+                    .collect();
+                for m in &msgs[..msgs.len() - 1] {
+                    eprint_error(m);
+                }
+                return Err(BuildError::new(msgs[msgs.len() - 1].clone()));
+            }
+            let new: Vec<StorePath> = {
+                let mut no = lock(&self.no_subst);
+                drvs.into_iter().filter(|d| no.insert(d.clone())).collect()
+            };
+            if new.is_empty() {
+                // Only paths that no derivation here makes (sources) failed.
+                let p = failed.keys().next().expect("not empty");
+                return Err(BuildError::new(format!(
+                    "path '{}' is required, but there is no substituter that can build it",
+                    self.print(p)
+                )));
+            }
+            lock(&self.opaque).clear();
+            graph = self.graph(targets, mode)?;
+            order = self.order(&graph)?;
+        }
+        if order.is_empty() {
             return Ok(());
         }
         self.schedule(graph, &order, targets)
@@ -906,5 +1146,45 @@ fn wanted_names(
     match wanted {
         Some(w) if !w.contains("*") => w.clone(),
         _ => outputs.keys().cloned().collect(),
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Nix's lines for the paths that will be fetched, with their sizes in MiB.
+pub fn fetched_lines(
+    paths: &BTreeSet<StorePath>,
+    download: u64,
+    unpacked: u64,
+    print: &dyn Fn(&StorePath) -> String,
+) -> Vec<String> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+    let sizes = format!(
+        "({:.2} MiB download, {:.2} MiB unpacked)",
+        mib(download),
+        mib(unpacked)
+    );
+    let mut v = vec![if paths.len() == 1 {
+        format!("this path will be fetched {sizes}:")
+    } else {
+        format!("these {} paths will be fetched {sizes}:", paths.len())
+    }];
+    v.extend(paths.iter().map(|p| format!("  {}", print(p))));
+    v
+}
+
+fn print_fetched(
+    paths: &BTreeSet<StorePath>,
+    download: u64,
+    unpacked: u64,
+    print: &dyn Fn(&StorePath) -> String,
+) {
+    for l in fetched_lines(paths, download, unpacked, print) {
+        eprint_line(&l);
     }
 }

@@ -103,7 +103,7 @@ struct Built {
 }
 
 /// The fixed-output expectation of `drv`: ingestion method and hash.
-fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, Hash)>, Failure> {
+pub(crate) fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, Hash)>, Failure> {
     if !drv.is_fixed_output() {
         return Ok(None);
     }
@@ -371,6 +371,9 @@ pub(crate) fn register_outputs(
         moved.push(real);
         let _ = &b.name;
         infos.push(b.info);
+    }
+    for i in &infos {
+        store.auto_optimise(&i.path)?;
     }
     if let Err(e) = store.register_valid_paths(&infos) {
         let invalid: Vec<PathBuf> = infos

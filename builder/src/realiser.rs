@@ -1,6 +1,7 @@
 //! Building for the local store: the [`Realiser`] that [`LocalStore`]'s build operations
 //! call.
 
+use crate::substitute::Substituters;
 use crate::{BuildError, BuildMode, BuildSettings, Builder, Target};
 use ferrix_store::derivation::Derivation;
 use ferrix_store::local::{LocalStore, Realiser};
@@ -9,17 +10,20 @@ use ferrix_store::store::{
     BuildResult, BuildStatus, DerivedPath, Missing, OutputsSpec, Store, StoreError,
 };
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Builds with the settings it was given last.
 pub struct LocalRealiser {
     settings: Mutex<BuildSettings>,
+    /// The open caches, kept while the substitution settings stay the same.
+    subst: Mutex<Option<Arc<Substituters>>>,
 }
 
 impl LocalRealiser {
     pub fn new(settings: BuildSettings) -> LocalRealiser {
         LocalRealiser {
             settings: Mutex::new(settings),
+            subst: Mutex::new(None),
         }
     }
 
@@ -48,8 +52,20 @@ impl LocalRealiser {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         settings.repair |= mode == BuildMode::Repair;
+        let subst = {
+            let mut g = self.subst.lock().unwrap_or_else(|p| p.into_inner());
+            match &*g {
+                Some(s) if *s.settings() == settings.subst => s.clone(),
+                _ => {
+                    let s = Arc::new(Substituters::new(settings.subst.clone()));
+                    *g = Some(s.clone());
+                    s
+                }
+            }
+        };
         let mut b = Builder::new(store, settings);
         b.eval = eval;
+        b.subst = Some(subst);
         b
     }
 }
@@ -61,8 +77,7 @@ fn build_error(e: BuildError) -> StoreError {
     }
 }
 
-/// The derivation targets of `targets`; plain paths must be valid already (there are no
-/// substituters yet).
+/// The derivation targets of `targets`, and the plain paths that are not valid.
 fn split_targets(
     store: &LocalStore,
     targets: &[DerivedPath],
@@ -88,13 +103,6 @@ fn split_targets(
     Ok((drvs, missing))
 }
 
-fn no_substituter(store: &LocalStore, p: &StorePath) -> StoreError {
-    StoreError::Other(format!(
-        "path '{}' is required, but there is no substituter that can build it",
-        store.print(p)
-    ))
-}
-
 impl Realiser for LocalRealiser {
     fn build_paths(
         &self,
@@ -104,18 +112,19 @@ impl Realiser for LocalRealiser {
         eval: Option<&(dyn Store + Sync)>,
     ) -> Result<(), StoreError> {
         let (drvs, missing) = split_targets(store, targets)?;
-        if let Some(p) = missing.first() {
-            return Err(no_substituter(store, p));
-        }
-        // Repairing a plain path rebuilds it through the derivation that made it.
+        // Repairing a plain path substitutes it again, or rebuilds it through the
+        // derivation that made it.
         if mode == BuildMode::Repair {
             for t in targets {
                 if let DerivedPath::Opaque(p) = t {
-                    store.repair_path(p)?;
+                    if store.is_valid(p)? {
+                        store.repair_path(p)?;
+                    }
                 }
             }
         }
         let b = self.builder(store, mode, eval);
+        *b.opaque.lock().unwrap_or_else(|p| p.into_inner()) = missing;
         let inner = if mode == BuildMode::Check {
             BuildMode::Check
         } else {
@@ -212,18 +221,72 @@ impl Realiser for LocalRealiser {
         targets: &[DerivedPath],
         eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError> {
-        let (drvs, unknown) = split_targets(store, targets)?;
-        let b = self.builder(store, BuildMode::Normal, eval);
+        let (drvs, opaque) = split_targets(store, targets)?;
+        let mut b = self.builder(store, BuildMode::Normal, eval);
+        b.query_only = true;
         let will_build = b
             .missing(&drvs, BuildMode::Normal)
             .map_err(build_error)?
             .into_iter()
             .collect();
+        if let Some(s) = b.subst.clone() {
+            for p in opaque {
+                let (found, unknown) = s.explore(store, &[p].into(), false, false)?;
+                b.add_planned(found, unknown);
+            }
+        } else {
+            b.unknown
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(opaque);
+        }
+        let unknown = std::mem::take(&mut *b.unknown.lock().unwrap_or_else(|e| e.into_inner()));
+        let (will_substitute, download_size, nar_size) = b.planned();
         Ok(Missing {
             will_build,
-            unknown: unknown.into_iter().collect(),
-            ..Missing::default()
+            will_substitute,
+            unknown,
+            download_size,
+            nar_size,
         })
+    }
+
+    fn query_substitutable(
+        &self,
+        store: &LocalStore,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<std::collections::BTreeMap<StorePath, (ferrix_store::PathInfo, u64)>, StoreError>
+    {
+        let b = self.builder(store, BuildMode::Normal, None);
+        let mut out = std::collections::BTreeMap::new();
+        if let Some(s) = &b.subst {
+            for p in paths {
+                if let Some(f) = s.find(store, p, false) {
+                    out.insert(p.clone(), (f.narinfo.info, f.narinfo.file_size));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn substitute(
+        &self,
+        store: &LocalStore,
+        p: &StorePath,
+        repair: bool,
+    ) -> Result<bool, StoreError> {
+        let mode = if repair {
+            BuildMode::Repair
+        } else {
+            BuildMode::Normal
+        };
+        let b = self.builder(store, mode, None);
+        if !b.plan_subst(&[p.clone()].into(), repair)? {
+            return Ok(false);
+        }
+        *b.opaque.lock().unwrap_or_else(|e| e.into_inner()) = vec![p.clone()];
+        b.realise(&[], mode, false).map_err(build_error)?;
+        Ok(true)
     }
 }
 

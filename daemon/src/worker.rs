@@ -325,6 +325,12 @@ fn open_store(ctx: &Context) -> Result<LocalStore, StoreError> {
         ctx.settings.trusted_public_keys.clone(),
     );
     store.set_gc_policy(gc_policy(&ctx.settings));
+    store.set_auto_optimise(ctx.settings.auto_optimise_store);
+    store.set_auto_gc_policy(ferrix_store::autogc::AutoGcPolicy {
+        min_free: ctx.settings.min_free,
+        max_free: ctx.settings.max_free,
+        check_interval: std::time::Duration::from_secs(ctx.settings.min_free_check_interval),
+    });
     Ok(store)
 }
 
@@ -506,10 +512,26 @@ impl<R: Read> Conn<'_, R> {
         let store = &self.store;
         let reply = match req {
             Request::IsValidPath(p) => Y::Bool(store.is_valid(&p)?),
-            Request::HasSubstitutes(_) => Y::Bool(false),
-            Request::QuerySubstitutablePaths(_) => Y::PathSet(BTreeSet::new()),
-            Request::QuerySubstitutablePathInfo(_) => Y::SubstitutablePathInfo(None),
-            Request::QuerySubstitutablePathInfos(_) => Y::SubstitutablePathInfos(BTreeMap::new()),
+            Request::HasSubstitutes(p) => {
+                Y::Bool(!store.query_substitutable(&[p].into())?.is_empty())
+            }
+            Request::QuerySubstitutablePaths(ps) => {
+                Y::PathSet(store.query_substitutable(&ps)?.into_keys().collect())
+            }
+            Request::QuerySubstitutablePathInfo(p) => Y::SubstitutablePathInfo(
+                store
+                    .query_substitutable(&[p].into())?
+                    .into_values()
+                    .next()
+                    .map(substitutable_info),
+            ),
+            Request::QuerySubstitutablePathInfos(ps) => Y::SubstitutablePathInfos(
+                store
+                    .query_substitutable(&ps.into_keys().collect())?
+                    .into_iter()
+                    .map(|(p, i)| (p, substitutable_info(i)))
+                    .collect(),
+            ),
             Request::QueryPathHash(p) => {
                 Y::Text(Store::query_path_info(store, &p)?.nar_hash.to_base16())
             }
@@ -873,6 +895,18 @@ impl<R: Read> Conn<'_, R> {
                 Ok(Response::Reply(Reply::Path(info.path)))
             }
         }
+    }
+}
+
+/// A substituter's record of a path as the protocol sends it.
+fn substitutable_info(
+    (info, download_size): (ferrix_store::PathInfo, u64),
+) -> ferrix_wire::path_info::SubstitutablePathInfo {
+    ferrix_wire::path_info::SubstitutablePathInfo {
+        deriver: info.deriver,
+        references: info.references,
+        download_size,
+        nar_size: info.nar_size,
     }
 }
 

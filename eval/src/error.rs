@@ -30,6 +30,9 @@ pub struct EvalError {
     pub trace: Vec<TraceFrame>,
     /// "Did you mean …?"
     pub suggestions: Vec<String>,
+    /// The exit status Nix gives for this error when it ends the command (102 for a hash
+    /// mismatch of a fetched file); `None` for the usual 1.
+    pub exit_status: Option<i32>,
 }
 
 pub type EvalResult<'a> = Result<Value<'a>, Box<EvalError>>;
@@ -42,7 +45,14 @@ impl EvalError {
             pos,
             trace: Vec::new(),
             suggestions: Vec::new(),
+            exit_status: None,
         })
+    }
+
+    /// Sets the exit status the command ends with.
+    pub fn with_exit_status(mut self: Box<Self>, status: i32) -> Box<Self> {
+        self.exit_status = Some(status);
+        self
     }
 
     pub fn eval(message: impl Into<String>, pos: Pos) -> Box<Self> {

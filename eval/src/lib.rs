@@ -395,6 +395,7 @@ impl<'a> Evaluator<'a> {
                 pos: None,
                 trace: Vec::new(),
                 suggestions: Vec::new(),
+                exit_status: None,
             })),
         }
     }

@@ -8,6 +8,7 @@ mod attrs;
 mod control;
 pub mod derivation;
 pub mod docs;
+pub mod fetch;
 pub mod hash;
 pub mod json;
 mod lists;
@@ -85,11 +86,12 @@ impl Config {
     }
 }
 
-fn tables() -> [&'static [PrimOp]; 13] {
+fn tables() -> [&'static [PrimOp]; 14] {
     [
         attrs::PRIMOPS,
         control::PRIMOPS,
         derivation::PRIMOPS,
+        fetch::PRIMOPS,
         hash::PRIMOPS,
         json::PRIMOPS,
         lists::PRIMOPS,

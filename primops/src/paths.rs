@@ -131,8 +131,12 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
                 Err(m) => return Err(EvalError::new(ErrorKind::Eval, m, None)),
             }
         }
+        let uri = std::str::from_utf8(&base)
+            .ok()
+            .filter(|b| ferrix_store::settings::is_uri(b))
+            .map(str::to_string);
         // Relative entries (`-I dir`) are relative to the working directory.
-        if !base.starts_with(b"/") {
+        if uri.is_none() && !base.starts_with(b"/") {
             let mut abs = std::env::current_dir()
                 .map(|d| d.into_os_string().into_vec())
                 .unwrap_or_else(|_| b"/".to_vec());
@@ -149,6 +153,13 @@ fn find_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
         } else {
             continue;
         };
+        // A URI is downloaded (once) when a lookup first reaches it.
+        if let Some(u) = &uri {
+            match crate::fetch::resolve_search_uri(ev, u)? {
+                Some(tree) => base = tree,
+                None => continue,
+            }
+        }
         let mut candidate = base.clone();
         if !rest.is_empty() {
             candidate.push(b'/');

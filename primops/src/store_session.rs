@@ -19,12 +19,28 @@ use std::path::Path;
 /// binary supplies it, since building belongs to the builder, not to the builtins.
 pub type Realiser = dyn Fn(&dyn Store, &[(StorePath, BTreeSet<String>)]) -> Result<(), String>;
 
+/// Opens a store, or gives `None` when it cannot.
+pub type StoreOpener = dyn FnOnce() -> Option<Box<dyn Store>>;
+
 pub struct StoreSession {
     pub store: Box<dyn Store>,
     /// How outputs that evaluation reads get built; without one, they cannot be.
     realiser: RefCell<Option<Box<Realiser>>>,
     /// `allow-import-from-derivation`.
     pub allow_ifd: Cell<bool>,
+    /// The fetchers' settings (`tarball-ttl`, `connect-timeout`, `download-attempts`).
+    pub fetch_options: RefCell<ferrix_fetch::FetchOptions>,
+    /// Where the fetchers write when [`Self::store`] only computes paths (read-only
+    /// evaluation): Nix's fetchers write to the store even then.
+    fetch_store: std::cell::OnceCell<Box<dyn Store>>,
+    /// Opens [`Self::fetch_store`] when a fetcher first needs it.
+    fetch_store_opener: RefCell<Option<Box<StoreOpener>>>,
+    /// URIs of the search path and the command line → their unpacked trees.
+    pub uri_trees: RefCell<FxHashMap<String, Vec<u8>>>,
+    /// Whether the experimental feature `flakes` is on (for `fetchTree`).
+    pub experimental_flakes: Cell<bool>,
+    /// `allow-dirty` and `warn-dirty`, for `fetchGit` of a dirty working tree.
+    pub git_dirty: RefCell<ferrix_fetch::git::DirtyPolicy>,
     /// Source path → its store path (Nix's `srcToStore`).
     sources: RefCell<FxHashMap<Vec<u8>, Vec<u8>>>,
     /// Derivation path → its modulo hash, unmasked.
@@ -45,6 +61,15 @@ impl StoreSession {
             store,
             realiser: RefCell::new(None),
             allow_ifd: Cell::new(true),
+            fetch_options: Default::default(),
+            fetch_store: Default::default(),
+            experimental_flakes: Cell::new(false),
+            uri_trees: Default::default(),
+            fetch_store_opener: RefCell::new(None),
+            git_dirty: RefCell::new(ferrix_fetch::git::DirtyPolicy {
+                allow: true,
+                warn: true,
+            }),
             sources: Default::default(),
             drv_hashes: Default::default(),
             drv_hashes_by_text: Default::default(),
@@ -128,6 +153,27 @@ impl StoreSession {
             }
         }
         Ok(out)
+    }
+
+    /// Installs how to open a writable store for the fetchers when [`Self::store`] is
+    /// read-only.
+    pub fn set_fetch_store_opener(&self, open: Box<StoreOpener>) {
+        *self.fetch_store_opener.borrow_mut() = Some(open);
+    }
+
+    /// The store the fetchers write to.
+    pub fn fetch_store(&self) -> &dyn Store {
+        if self.fetch_store.get().is_none() {
+            if let Some(open) = self.fetch_store_opener.borrow_mut().take() {
+                if let Some(s) = open() {
+                    let _ = self.fetch_store.set(s);
+                }
+            }
+        }
+        match self.fetch_store.get() {
+            Some(s) => &**s,
+            None => &*self.store,
+        }
     }
 
     pub fn dir(&self) -> &StoreDir {

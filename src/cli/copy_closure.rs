@@ -33,7 +33,8 @@ pub(crate) struct Cli {
     /// Not implemented (Nix 2.8 says so and goes on)
     #[arg(long = "show-progress")]
     show_progress: bool,
-    /// Accepted and without effect, as in Nix 2.8
+    /// Refused: Nix 2.8 accepts it and copies anyway, and Ferrix accepts no flag it
+    /// ignores
     #[arg(long = "dry-run")]
     dry_run: bool,
 }
@@ -85,6 +86,11 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<CopyClosureArgs, 
                 gzip = true;
             }
             "show_progress" => err_line!("Warning: '--show-progress' is not implemented"),
+            "dry_run" => {
+                return Err(inv.usage_error(
+                    "'--dry-run' is not supported by nix-copy-closure (Nix 2.8 ignores it and copies)",
+                ))
+            }
             _ => {}
         }
     }

@@ -29,6 +29,7 @@ pub fn warn(msg: &str) {
 pub mod build;
 pub mod copy_closure;
 pub mod daemon;
+pub mod gc;
 pub mod hash;
 pub mod instantiate;
 pub mod repl;
@@ -59,6 +60,7 @@ pub enum Program {
     Repl,
     Hash,
     CopyClosure,
+    CollectGarbage,
 }
 
 impl Program {
@@ -73,6 +75,7 @@ impl Program {
             Program::Repl => "nix",
             Program::Hash => "nix-hash",
             Program::CopyClosure => "nix-copy-closure",
+            Program::CollectGarbage => "nix-collect-garbage",
         }
     }
 
@@ -86,6 +89,7 @@ impl Program {
             Program::Repl => "repl",
             Program::Hash => "hash",
             Program::CopyClosure => "copy-closure",
+            Program::CollectGarbage => "collect-garbage",
         }
     }
 
@@ -113,11 +117,14 @@ impl Program {
             Program::CopyClosure => {
                 "Copy closures to or from another machine over SSH (nix-copy-closure)"
             }
+            Program::CollectGarbage => {
+                "Delete old profile generations and collect garbage (nix-collect-garbage)"
+            }
         }
     }
 }
 
-const ALL: [Program; 7] = [
+const ALL: [Program; 8] = [
     Program::Instantiate,
     Program::Build,
     Program::Store,
@@ -125,6 +132,7 @@ const ALL: [Program; 7] = [
     Program::Repl,
     Program::Hash,
     Program::CopyClosure,
+    Program::CollectGarbage,
 ];
 
 /// How a command was reached: through a `nix-*` link or as a `ferrix` subcommand.
@@ -678,6 +686,7 @@ fn run_program(program: Program, via_link: bool, args: &[String]) -> i32 {
         Program::Repl => repl::main(&inv, args),
         Program::Hash => hash::main(&inv, args),
         Program::CopyClosure => copy_closure::main(&inv, args),
+        Program::CollectGarbage => gc::main(&inv, args),
     }
 }
 
@@ -693,7 +702,7 @@ fn top_level_help() -> String {
     s.push_str(
         "\nOptions:\n  --help       Show this help and exit\n  --version    Print the version and exit\n\n\
          Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon,\n\
-         nix-hash or nix-copy-closure, ferrix acts as that command.\n\
+         nix-hash, nix-copy-closure or nix-collect-garbage, ferrix acts as that command.\n\
          Run 'ferrix <COMMAND> --help' for the flags of a command.",
     );
     s

@@ -86,6 +86,12 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                     return 1;
                 }
             };
+            let mut common = a.common.clone();
+            if a.refresh {
+                // `--refresh`: downloads are checked again, as with `tarball-ttl = 0`.
+                common.config.tarball_ttl = 0;
+            }
+            crate::eval_cmd::configure_fetchers(&store, &common, false, None);
             let builder = crate::build_cmd::ReplBuilder {
                 store: &*store.store,
             };

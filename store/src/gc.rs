@@ -442,6 +442,8 @@ struct SharedState {
     temp_roots: HashSet<String>,
     /// Hash part of the path being deleted, if any.
     pending: Option<String>,
+    /// Hash parts of the paths found dead and waiting in the deletion batch.
+    doomed: HashSet<String>,
     stopping: bool,
 }
 
@@ -476,7 +478,9 @@ fn serve_client(store: &LocalStore, shared: &Shared, stream: UnixStream) {
                 let mut st = lock(&shared.state);
                 st.temp_roots.insert(h.clone());
                 // A path being deleted must be gone before the client re-creates it.
-                while st.pending.as_deref() == Some(h.as_str()) && !st.stopping {
+                while (st.pending.as_deref() == Some(h.as_str()) || st.doomed.contains(&h))
+                    && !st.stopping
+                {
                     st = shared.wakeup.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
             }
@@ -640,6 +644,11 @@ struct Collector<'a> {
     referrers: HashMap<StorePath, BTreeSet<StorePath>>,
     paths: BTreeSet<String>,
     bytes_freed: u64,
+    /// Dead paths, referrers first, waiting to be unregistered (in one transaction) and
+    /// deleted; at most `batch_limit` (1 with `--max-freed`, so that it stops where Nix
+    /// stops).
+    batch: Vec<StorePath>,
+    batch_limit: usize,
 }
 
 impl Collector<'_> {
@@ -814,12 +823,13 @@ impl Collector<'_> {
                         self.alive.insert(start.clone());
                         return Ok(());
                     }
-                    st.pending = Some(h);
+                    st.doomed.insert(h);
                 }
                 self.dead.insert(p.clone());
-                self.invalidate(p)?;
-                self.delete_from_store(p.base_name())?;
-                self.referrers.remove(p);
+                self.batch.push(p.clone());
+                if self.batch.len() >= self.batch_limit {
+                    self.flush()?;
+                }
             } else {
                 self.dead.insert(p.clone());
             }
@@ -827,24 +837,63 @@ impl Collector<'_> {
         Ok(())
     }
 
-    /// Unregisters `p` unless a valid path other than itself still refers to it.
-    fn invalidate(&self, p: &StorePath) -> Result<(), Stop> {
-        let users = self.store.with_db(|db| db.invalidate_unreferenced(p))?;
-        if users.is_empty() {
+    /// Unregisters the batch of dead paths in one transaction, then deletes their files.
+    /// Nothing is deleted that is still registered.
+    fn flush(&mut self) -> Result<(), Stop> {
+        if self.batch.is_empty() {
             return Ok(());
         }
+        let batch = std::mem::take(&mut self.batch);
+        let r = (|| {
+            let refused = self
+                .store
+                .with_db(|db| db.invalidate_all_unreferenced(&batch))?;
+            if let Some((i, users)) = refused {
+                return Err(self.in_use(&batch[i], &users));
+            }
+            let mut r = Ok(());
+            for p in &batch {
+                match self.delete_from_store(p.base_name()) {
+                    Ok(()) => {}
+                    // Past `--max-freed`: the rest is unregistered already, so it goes too.
+                    Err(Stop::Limit) => r = Err(Stop::Limit),
+                    Err(e) => return Err(e),
+                }
+                self.referrers.remove(p);
+            }
+            r
+        })();
+        {
+            let mut st = lock(&self.shared.state);
+            for p in &batch {
+                st.doomed.remove(p.hash_part());
+            }
+        }
+        self.shared.wakeup.notify_all();
+        r
+    }
+
+    fn in_use(&self, p: &StorePath, users: &[StorePath]) -> Stop {
         let shown: Vec<String> = users
             .iter()
             .map(|u| format!("'{}'", self.store.print(u)))
             .collect();
-        Err(GcError::InUse {
+        let e: StoreError = GcError::InUse {
             path: self.store.print(p),
             referrers: shown.join(", "),
         }
-        .into())
+        .into();
+        e.into()
     }
 
+    /// The walk, then what is left in the batch.
     fn walk(&mut self) -> Result<(), Stop> {
+        let r = self.walk_inner();
+        let f = self.flush();
+        r.and(f)
+    }
+
+    fn walk_inner(&mut self) -> Result<(), Stop> {
         let store = self.store;
         let opts = self.opts;
         if opts.action == GcAction::DeleteSpecific {
@@ -961,17 +1010,18 @@ pub fn collect_garbage(
         referrers: HashMap::new(),
         paths: BTreeSet::new(),
         bytes_freed: 0,
+        batch: Vec::new(),
+        batch_limit: if opts.max_freed == u64::MAX { 1000 } else { 1 },
     };
     let walked = std::thread::scope(|scope| {
         let server = scope.spawn(|| serve(scope, store, &shared, &listener, &stop_r));
         let r = (|| -> Result<(), Stop> {
             store.log(Log::Info("finding garbage collector roots...".into()));
-            let mut found = Roots::new();
-            if !opts.ignore_liveness {
-                find_roots_no_temp(store, true, &mut found)?;
-            }
-            c.roots.extend(found.into_keys());
-            // Roots added from now on arrive through the socket.
+            // Temporary roots first: a process that holds a path only by a temporary root
+            // and makes a permanent one before it exits is then seen either way. (Read
+            // the other way round, a root made and a process ended between the two reads
+            // would leave its path with neither.) Roots added from now on arrive through
+            // the socket.
             let mut temp = Roots::new();
             find_temp_roots(store, true, &mut temp)?;
             {
@@ -981,6 +1031,11 @@ pub fn collect_garbage(
                 }
             }
             c.roots.extend(temp.into_keys());
+            let mut found = Roots::new();
+            if !opts.ignore_liveness {
+                find_roots_no_temp(store, true, &mut found)?;
+            }
+            c.roots.extend(found.into_keys());
             // A synchronisation point for Nix's gc-concurrent test.
             if let Some(p) = std::env::var_os("_NIX_TEST_GC_SYNC") {
                 let p = PathBuf::from(p);

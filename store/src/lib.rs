@@ -33,6 +33,7 @@
 //! it for `nix-store`'s other operations (queries, verification, export and import,
 //! deletion), which live in [`local`], [`ops`] and [`export`].
 
+pub mod autogc;
 pub mod db;
 pub mod derivation;
 pub mod drv_check;
@@ -46,7 +47,9 @@ pub mod nar;
 pub mod nix32;
 pub mod open;
 pub mod ops;
+pub mod optimise;
 pub mod path;
+pub mod profiles;
 pub mod refs;
 pub mod settings;
 pub mod sigs;

@@ -288,6 +288,10 @@ pub struct LocalStore {
     sig_policy: Mutex<(bool, Vec<String>)>,
     /// `keep-outputs` and `keep-derivations`, for the garbage collector.
     gc_policy: Mutex<crate::gc::GcPolicy>,
+    /// The `auto-optimise-store` setting.
+    auto_optimise: std::sync::atomic::AtomicBool,
+    /// The automatic collector's settings and state.
+    pub(crate) auto_gc: Arc<Mutex<crate::autogc::AutoGc>>,
 }
 
 /// What builds derivations for a local store. The builder implements it; the store only
@@ -314,6 +318,24 @@ pub trait Realiser: Send + Sync {
         targets: &[DerivedPath],
         eval: Option<&(dyn Store + Sync)>,
     ) -> Result<Missing, StoreError>;
+    /// What the substituters offer of `paths` (see [`Store::query_substitutable`]).
+    fn query_substitutable(
+        &self,
+        _store: &LocalStore,
+        _paths: &BTreeSet<StorePath>,
+    ) -> Result<BTreeMap<StorePath, (PathInfo, u64)>, StoreError> {
+        Ok(BTreeMap::new())
+    }
+    /// Copies `p` (and what it needs) from a substituter, replacing a valid `p` when
+    /// `repair`; false when no substituter has it.
+    fn substitute(
+        &self,
+        _store: &LocalStore,
+        _p: &StorePath,
+        _repair: bool,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -365,6 +387,8 @@ impl LocalStore {
                 vec!["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=".into()],
             )),
             gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
+            auto_optimise: std::sync::atomic::AtomicBool::new(false),
+            auto_gc: Arc::new(Mutex::new(crate::autogc::AutoGc::default())),
         })
     }
 
@@ -396,6 +420,27 @@ impl LocalStore {
     }
 
     /// `keep-outputs` and `keep-derivations` for [`Store::collect_garbage`].
+    /// `auto-optimise-store`: link the files of every path added or built into `.links`.
+    pub fn set_auto_optimise(&self, on: bool) {
+        self.auto_optimise
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn auto_optimise_enabled(&self) -> bool {
+        self.auto_optimise
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The logger set with [`LocalStore::set_logger`], if any.
+    pub fn logger_handle(&self) -> Option<Arc<dyn Fn(Log) + Send + Sync>> {
+        self.logger.get().cloned()
+    }
+
+    /// `keep-outputs` and `keep-derivations` as set.
+    pub fn gc_policy(&self) -> crate::gc::GcPolicy {
+        *lock(&self.gc_policy)
+    }
+
     pub fn set_gc_policy(&self, p: crate::gc::GcPolicy) {
         *lock(&self.gc_policy) = p;
     }
@@ -410,6 +455,10 @@ impl LocalStore {
     /// content replaces what is on disk (Nix's repair without substitutes).
     pub fn repair_path(&self, p: &StorePath) -> Result<(), StoreError> {
         let cannot = || StoreError::Other(format!("cannot repair path '{}'", self.print(p)));
+        // A substituter's copy first, as Nix does; then a rebuild.
+        if let Ok(true) = self.realiser()?.substitute(self, p, true) {
+            return Ok(());
+        }
         let info = Store::query_path_info(self, p)?;
         let Some(drv) = info.deriver.filter(|d| self.is_valid(d).unwrap_or(false)) else {
             return Err(cannot());
@@ -668,6 +717,7 @@ impl LocalStore {
     /// the second finds it valid. If registering fails, the installed path is removed
     /// again: nothing unregistered is left behind.
     fn finish_add(&self, tmp: Temp, info: PathInfo) -> Result<StorePath, StoreError> {
+        self.auto_gc(true);
         let p = info.path.clone();
         self.add_temp_root(&p)?;
         if self.is_valid(&p)? {
@@ -679,6 +729,7 @@ impl LocalStore {
         }
         canonicalise(tmp.path())?;
         self.install(tmp, &p)?;
+        self.auto_optimise(&p)?;
         if let Err(e) = self.register_valid_paths(&[info]) {
             // Still invalid (we hold the lock): take the bytes back out.
             if !self.is_valid(&p).unwrap_or(true) {
@@ -1148,6 +1199,27 @@ impl Store for LocalStore {
         self.check_writable()?;
         let policy = *lock(&self.gc_policy);
         crate::gc::collect_garbage(self, opts, policy)
+    }
+
+    fn query_substitutable(
+        &self,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<BTreeMap<StorePath, (PathInfo, u64)>, StoreError> {
+        match self.realiser.get() {
+            Some(r) => r.query_substitutable(self, paths),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    fn optimise_store(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let st = self.optimise_all()?;
+        self.log(Log::Info(format!(
+            "{} freed by hard-linking {} files",
+            crate::optimise::show_bytes(st.bytes_freed),
+            st.files_linked
+        )));
+        Ok(())
     }
 
     fn verify_store(&self, check_contents: bool, repair: bool) -> Result<bool, StoreError> {

@@ -529,8 +529,8 @@ declare_settings! {
     accept_flake_config: bool = false, "accept-flake-config" [] NO_FLAKES;
     /// Access tokens for fetching from code hosts (flakes only).
     access_tokens: Vec<String> = Vec::new(), "access-tokens" [] NO_FLAKES;
-    /// Allow flakes from dirty Git trees (flakes only).
-    allow_dirty: bool = true, "allow-dirty" [] NO_FLAKES;
+    /// Allow `fetchGit` (and flakes) from dirty Git working trees.
+    allow_dirty: bool = true, "allow-dirty" [] Support::Yes;
     /// Whether evaluation may build derivations to read their outputs (`import` of a
     /// derivation's output, `readFile` of it, and so on).
     allow_import_from_derivation: bool = true, "allow-import-from-derivation" [] Support::Yes;
@@ -549,7 +549,7 @@ declare_settings! {
     /// Users (names, `@group`, `*`) allowed to connect to the daemon.
     allowed_users: Vec<String> = strings(&["*"]), "allowed-users" [] Support::Yes;
     /// Hard-link identical files in the store after each addition.
-    auto_optimise_store: bool = false, "auto-optimise-store" [] LATER_GC;
+    auto_optimise_store: bool = false, "auto-optimise-store" [] Support::Yes;
     /// The prompt of `nix develop` (new CLI only).
     bash_prompt: String = String::new(), "bash-prompt" [] NO_SHELL;
     /// A suffix of `nix develop`'s prompt (new CLI only).
@@ -571,13 +571,13 @@ declare_settings! {
     /// Keep build logs compressed with bzip2.
     compress_build_log: bool = true, "compress-build-log" ["build-compress-log"] Support::Later("uncompressed logs");
     /// Seconds to wait for a connection to a binary cache; 0: the default.
-    connect_timeout: u64 = 0, "connect-timeout" [] LATER_NET;
+    connect_timeout: u64 = 0, "connect-timeout" [] Support::Yes;
     /// The CPU cores a build may use (`NIX_BUILD_CORES`); 0: all of them.
     cores: u64 = cpu_count() as u64, "cores" ["build-cores"] Support::Yes;
     /// A program run on the outputs of a build that differs from the previous one.
     diff_hook: String = String::new(), "diff-hook" [] Support::Later("diff hooks");
     /// How often to try a download.
-    download_attempts: u64 = 5, "download-attempts" [] LATER_NET;
+    download_attempts: u64 = 5, "download-attempts" [] Support::Yes;
     /// Fail when a repeated build (`repeat`) gives a different result.
     enforce_determinism: bool = true, "enforce-determinism" [] Support::Yes;
     /// Cache flake evaluations (flakes only).
@@ -586,8 +586,7 @@ declare_settings! {
     experimental_features: Vec<String> = Vec::new(), "experimental-features" [] Support::Yes;
     /// Other platforms this machine can build for.
     extra_platforms: Vec<String> = default_extra_platforms(), "extra-platforms" [] Support::Yes;
-    /// Build from source when substitution fails. Ferrix does not substitute yet, so it
-    /// always builds from source, which both values allow.
+    /// Build from source when substitution fails.
     fallback: bool = false, "fallback" ["build-fallback"] Support::Yes;
     /// Block system calls that builders should not make (setuid files, extended ACLs).
     filter_syscalls: bool = true, "filter-syscalls" [] LATER_SANDBOX;
@@ -603,7 +602,7 @@ declare_settings! {
     hashed_mirrors: Vec<String> = Vec::new(), "hashed-mirrors" [] LATER_NET;
     /// Parallel HTTP connections for binary caches.
     http_connections: u64 = 25, "http-connections" ["binary-caches-parallel-connections"]
-        LATER_NET;
+        Support::Yes;
     /// Use HTTP/2 where the server offers it.
     http2: bool = true, "http2" [] LATER_NET;
     /// Extended attributes left alone when outputs are made read-only.
@@ -627,25 +626,28 @@ declare_settings! {
     keep_outputs: bool = false, "keep-outputs" ["gc-keep-outputs"] Support::Yes;
     /// Lines of a failed build's log to show.
     log_lines: u64 = 10, "log-lines" [] Support::Yes;
+    /// Servers asked for a build log that is not kept locally, as `<server>/<base name>`
+    /// (a Ferrix setting, from Nix 1.x's notes; Nix 2.8 no longer has it).
+    log_servers: Vec<String> = Vec::new(), "log-servers" [] Support::Yes;
     /// Bytes of log after which a build is stopped; 0: no limit.
     max_build_log_size: u64 = 0, "max-build-log-size" ["build-max-log-size"] Support::Yes;
     /// Stop automatic collection once this many bytes are free.
-    max_free: u64 = u64::MAX, "max-free" [] LATER_GC;
+    max_free: u64 = u64::MAX, "max-free" [] Support::Yes;
     /// Builds run at once on this machine; `auto`: one per CPU.
     max_jobs: MaxJobs = MaxJobs(1), "max-jobs" ["build-max-jobs"] Support::Yes;
     /// Seconds a build may print nothing before it is stopped; 0: no limit.
     max_silent_time: i64 = 0, "max-silent-time" ["build-max-silent-time"] Support::Yes;
     /// Collect garbage before building when fewer bytes than this are free.
-    min_free: u64 = 0, "min-free" [] LATER_GC;
+    min_free: u64 = 0, "min-free" [] Support::Yes;
     /// Seconds between free-space checks during builds.
-    min_free_check_interval: u64 = 5, "min-free-check-interval" [] LATER_GC;
+    min_free_check_interval: u64 = 5, "min-free-check-interval" [] Support::Yes;
     /// Bytes buffered when a NAR is sent.
     nar_buffer_size: u64 = 32 * 1024 * 1024, "nar-buffer-size" [] LATER_NET;
     /// Seconds to remember that a binary cache lacks a path.
-    narinfo_cache_negative_ttl: u64 = 3600, "narinfo-cache-negative-ttl" [] LATER_NET;
+    narinfo_cache_negative_ttl: u64 = 3600, "narinfo-cache-negative-ttl" [] Support::Yes;
     /// Seconds to remember a binary cache's `.narinfo`.
     narinfo_cache_positive_ttl: u64 = 30 * 24 * 3600, "narinfo-cache-positive-ttl" []
-        LATER_NET;
+        Support::Yes;
     /// The netrc file with credentials for downloads.
     netrc_file: String = conf_dir().join("netrc").display().to_string(), "netrc-file" []
         LATER_NET;
@@ -687,7 +689,7 @@ declare_settings! {
     sandbox_paths: Vec<String> = default_sandbox_paths(), "sandbox-paths"
         ["build-chroot-dirs", "build-sandbox-paths"] Support::Yes;
     /// Keys that sign locally built paths.
-    secret_key_files: Vec<String> = Vec::new(), "secret-key-files" [] LATER_NET;
+    secret_key_files: Vec<String> = Vec::new(), "secret-key-files" [] Support::Yes;
     /// Print the evaluation trace of errors.
     show_trace: bool = false, "show-trace" [] Support::Yes;
     /// Seconds after which a download with no progress fails.
@@ -695,10 +697,10 @@ declare_settings! {
     /// The store to use (`auto`, a path, `local?…`, `daemon`, …).
     store: String = "auto".into(), "store" [] Support::Yes;
     /// Use substitutes.
-    substitute: bool = true, "substitute" ["build-use-substitutes"] LATER_NET;
+    substitute: bool = true, "substitute" ["build-use-substitutes"] Support::Yes;
     /// Binary caches to substitute from.
     substituters: Vec<String> = strings(&["https://cache.nixos.org/"]), "substituters"
-        ["binary-caches"] LATER_NET;
+        ["binary-caches"] Support::Yes;
     /// `fsync` every file of a path before registering it.
     sync_before_registering: bool = false, "sync-before-registering" [] Support::Later("syncing before registration");
     /// The platform this machine builds for.
@@ -707,7 +709,7 @@ declare_settings! {
     system_features: Vec<String> = default_system_features(), "system-features" []
         Support::Yes;
     /// Seconds a downloaded tarball is used before it is checked again.
-    tarball_ttl: u64 = 3600, "tarball-ttl" [] LATER_NET;
+    tarball_ttl: u64 = 3600, "tarball-ttl" [] Support::Yes;
     /// Seconds a build may run before it is stopped; 0: no limit.
     timeout: i64 = 0, "timeout" ["build-timeout"] Support::Yes;
     /// Print a line for every function entered and left during evaluation.
@@ -718,7 +720,7 @@ declare_settings! {
         "trusted-public-keys" ["binary-cache-public-keys"] Support::Yes;
     /// Binary caches that untrusted users may add.
     trusted_substituters: Vec<String> = Vec::new(), "trusted-substituters"
-        ["trusted-binary-caches"] LATER_NET;
+        ["trusted-binary-caches"] Support::Yes;
     /// Users (names, `@group`, `*`) whom the daemon trusts.
     trusted_users: Vec<String> = strings(&["root"]), "trusted-users" [] Support::Yes;
     /// Rename files whose names differ only in case (for case-insensitive file systems).
@@ -729,8 +731,8 @@ declare_settings! {
     use_sqlite_wal: bool = true, "use-sqlite-wal" [] Support::Later("a database without WAL");
     /// Appended to the User-Agent of downloads.
     user_agent_suffix: String = String::new(), "user-agent-suffix" [] LATER_NET;
-    /// Warn about dirty Git trees (flakes only).
-    warn_dirty: bool = true, "warn-dirty" [] NO_FLAKES;
+    /// Warn when `fetchGit` (or a flake) uses a dirty Git working tree.
+    warn_dirty: bool = true, "warn-dirty" [] Support::Yes;
 }
 
 /// Where a setting's value came from.

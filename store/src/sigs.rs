@@ -82,6 +82,95 @@ pub fn is_signed(dir: &StoreDir, info: &PathInfo, keys: &[String]) -> bool {
     info.sigs.iter().any(|s| verify(&fp, s, keys))
 }
 
+/// A secret key as `nix-store --generate-binary-cache-key` writes it: `name:base64` of the
+/// 64 bytes of an ed25519 key pair (the seed, then the public key).
+pub struct SecretKey {
+    pub name: String,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl SecretKey {
+    /// Parses a secret key file's text.
+    pub fn parse(text: &str) -> Result<SecretKey, String> {
+        let text = text.trim();
+        let (name, k64) = text
+            .split_once(':')
+            .filter(|(n, k)| !n.is_empty() && !k.is_empty())
+            .ok_or_else(|| "secret key is corrupt".to_string())?;
+        let bytes = base64_decode(k64.as_bytes())
+            .ok_or_else(|| "secret key is not valid Base64".to_string())?;
+        let key = match bytes.len() {
+            64 => {
+                let b = <[u8; 64]>::try_from(&bytes[..]).map_err(|_| "secret key is corrupt")?;
+                ed25519_dalek::SigningKey::from_keypair_bytes(&b)
+                    .map_err(|_| "secret key is corrupt".to_string())?
+            }
+            32 => {
+                let b = <[u8; 32]>::try_from(&bytes[..]).map_err(|_| "secret key is corrupt")?;
+                ed25519_dalek::SigningKey::from_bytes(&b)
+            }
+            _ => return Err("secret key is corrupt".to_string()),
+        };
+        Ok(SecretKey {
+            name: name.to_string(),
+            key,
+        })
+    }
+
+    /// A new key from 32 random bytes.
+    pub fn generate(name: &str, seed: [u8; 32]) -> SecretKey {
+        SecretKey {
+            name: name.to_string(),
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The secret key file's text.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{}:{}",
+            self.name,
+            crate::hash::base64_encode(&self.key.to_keypair_bytes())
+        )
+    }
+
+    /// The public key as `trusted-public-keys` takes it.
+    pub fn public_text(&self) -> String {
+        format!(
+            "{}:{}",
+            self.name,
+            crate::hash::base64_encode(self.key.verifying_key().as_bytes())
+        )
+    }
+
+    /// The signature `name:base64` of `data`.
+    pub fn sign(&self, data: &str) -> String {
+        use ed25519_dalek::Signer;
+        format!(
+            "{}:{}",
+            self.name,
+            crate::hash::base64_encode(&self.key.sign(data.as_bytes()).to_bytes())
+        )
+    }
+
+    /// The signature of `info`'s fingerprint.
+    pub fn sign_info(&self, dir: &StoreDir, info: &PathInfo) -> String {
+        self.sign(&fingerprint(dir, info))
+    }
+}
+
+/// Reads the keys of `secret-key-files`.
+pub fn read_secret_keys(files: &[String]) -> Result<Vec<SecretKey>, String> {
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("opening file '{f}': {}", crate::io_reason(&e)))?;
+            SecretKey::parse(&text)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,8 +196,17 @@ mod tests {
         assert!(!is_signed(&dir, &signed, &[key.replace("test-1", "other")]));
         let mut changed = signed.clone();
         changed.nar_size = 4;
-        assert!(!is_signed(&dir, &changed, &[key]));
+        assert!(!is_signed(&dir, &changed, std::slice::from_ref(&key)));
         assert!(!is_signed(&dir, &info, &[]));
+        // The key file form signs the same way and reads back.
+        let k = SecretKey::generate("test-1", [7u8; 32]);
+        assert_eq!(k.public_text(), key);
+        let back = SecretKey::parse(&k.to_text()).unwrap();
+        let mut s2 = info.clone();
+        s2.sigs = vec![back.sign_info(&dir, &info)];
+        assert_eq!(s2.sigs[0], sig);
+        assert!(SecretKey::parse("x:!!").is_err());
+        assert!(SecretKey::parse("nocolon").is_err());
     }
 
     #[test]

@@ -467,6 +467,15 @@ pub trait Store {
         Err(self.unsupported("querying missing paths of another store's derivations"))
     }
 
+    /// What the substituters offer of `paths`: the metadata of each path one of them has,
+    /// with its download size (Nix's `querySubstitutablePathInfos`).
+    fn query_substitutable(
+        &self,
+        _paths: &BTreeSet<StorePath>,
+    ) -> Result<std::collections::BTreeMap<StorePath, (PathInfo, u64)>, StoreError> {
+        Ok(Default::default())
+    }
+
     /// Makes `p` valid, building or substituting it if needed.
     fn ensure_path(&self, p: &StorePath) -> Result<(), StoreError> {
         if self.is_valid(p)? {

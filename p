@@ -1,0 +1,1 @@
+n:+Cie+b1kTSy4UALORVCJkualyUvCjNyfYr5HGjLA580=
