@@ -75,7 +75,11 @@ pub fn add_perm_root(store: &dyn Store, p: &StorePath, link: &str) -> Result<Pat
 /// The error of a failed store operation as a build error (keeping a build's exit status).
 pub fn build_error(e: StoreError) -> BuildError {
     match e {
-        StoreError::Build { msg, status } => BuildError { msg, status },
+        StoreError::Build { msg, status } => BuildError {
+            msg,
+            status,
+            ..BuildError::new("")
+        },
         e => BuildError::new(e.to_string()),
     }
 }
@@ -172,7 +176,7 @@ pub fn parse_target(
 pub fn run(args: &BuildArgs) -> i32 {
     match run_inner(args) {
         Ok(()) => 0,
-        Err(BuildError { msg, status }) => {
+        Err(BuildError { msg, status, .. }) => {
             if !msg.is_empty() {
                 print_error(&msg);
             }
@@ -249,8 +253,8 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             ..InstantiateArgs::default()
         };
         let out = crate::eval_cmd::evaluate(&inst, &session).map_err(|status| BuildError {
-            msg: String::new(),
             status,
+            ..BuildError::new("")
         })?;
         for line in String::from_utf8_lossy(&out).lines() {
             let (drv, output) = match line.split_once('!') {

@@ -3,6 +3,7 @@
 pub mod build_cmd;
 pub mod cli;
 pub mod config;
+pub mod copy_closure_cmd;
 pub mod daemon_cmd;
 pub mod eval_cmd;
 pub mod gc_cmd;

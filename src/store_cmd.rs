@@ -135,7 +135,7 @@ fn out() -> BufWriter<io::StdoutLock<'static>> {
 
 /// Whether [`run`] carries out `op` (the others are not implemented yet).
 pub fn implemented(op: StoreOp) -> bool {
-    !matches!(op, StoreOp::Serve | StoreOp::Version)
+    !matches!(op, StoreOp::Version)
 }
 
 /// Runs `nix-store` with parsed arguments; returns the exit status.
@@ -144,6 +144,7 @@ pub fn run(a: &StoreArgs) -> i32 {
         StoreOp::Dump => op_dump(a),
         StoreOp::Restore => op_restore(a),
         StoreOp::PrintFixedPath => op_print_fixed_path(a),
+        StoreOp::Serve => op_serve(a),
         StoreOp::GenerateBinaryCacheKey => op_generate_key(a),
         _ => with_store(a),
     };
@@ -160,6 +161,50 @@ pub fn run(a: &StoreArgs) -> i32 {
         }
         Err(Fail::Exit(n)) => n,
     }
+}
+
+/// `--serve [--write]`: the serve protocol on standard input and output, as an SSH forced
+/// command or `ssh://` clients run it. Builds take the client's build settings.
+fn op_serve(a: &StoreArgs) -> R {
+    let opts = store_options(&a.common);
+    let (store, realiser) = crate::store_setup::open_store_with_realiser(&opts, &a.common)?;
+    crate::build_cmd::install_interrupt_handlers();
+    // As Nix's server, which lowers its verbosity to errors for builds: build output,
+    // errors and notes (`keeping build directory`) reach the client (on standard error,
+    // through SSH); "building" lines do not.
+    ferrix_builder::set_output(Box::new(|o| {
+        use ferrix_builder::Output;
+        let mut e = io::stderr().lock();
+        let _ = match o {
+            Output::BuildLine(_, line) => e.write_all(line).and_then(|()| e.write_all(b"\n")),
+            Output::Error(m) => writeln!(e, "{}", ferrix_builder::error_text(m)),
+            Output::Message(m) => writeln!(e, "{m}"),
+            Output::BuildStart { .. } | Output::BuildStop(_) => Ok(()),
+        };
+    }));
+    // The machine's build settings (with the store's own system features, if it names
+    // any), to which each build's client settings apply.
+    let base = realiser.as_ref().map(|r| r.settings());
+    let uri = store.uri();
+    let mut apply = |s: &ferrix_wire::serve::ServeBuildSettings| match (&realiser, &base) {
+        (Some(r), Some(base)) => {
+            r.set_settings(ferrix_daemon::serve::build_settings(base, s));
+            Ok(())
+        }
+        _ => Err(ferrix_store::StoreError::Unsupported(format!(
+            "the build settings of 'nix-store --serve' cannot be applied to builds of store '{uri}'"
+        ))),
+    };
+    let mut warn = |m: String| err_line(&format!("warning: {m}"));
+    let mut host = ferrix_daemon::serve::ServeHost {
+        write: a.has_flag(&["--write"]),
+        apply_build_settings: &mut apply,
+        warn: &mut warn,
+    };
+    ferrix_daemon::serve::run_stdio(&*store, &mut host).map_err(|e| match e {
+        ferrix_daemon::serve::ServeError::Store(e) => Fail::from(e),
+        e => Fail::Msg(e.to_string()),
+    })
 }
 
 fn with_store(a: &StoreArgs) -> R {
@@ -456,7 +501,7 @@ fn op_print_fixed_path(a: &StoreArgs) -> R {
     let dir = match resolve(&store_options(&a.common))? {
         StoreKind::Local(c) => c.store_dir,
         StoreKind::Dummy(d) => d,
-        StoreKind::Daemon { dir, .. } => dir,
+        StoreKind::Daemon { dir, .. } | StoreKind::Ssh { dir, .. } => dir,
     };
     let algo = parse_algo(&a.op_args[0])?;
     let hash = Hash::parse_any(&a.op_args[1], Some(algo)).map_err(|e| Fail::Msg(e.to_string()))?;

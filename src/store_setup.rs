@@ -1,6 +1,7 @@
 //! Which store a command works on, from the environment and the command line.
 
 use crate::cli::CommonArgs;
+use ferrix_builder::realiser::LocalRealiser;
 use ferrix_primops::store_session::StoreSession;
 use ferrix_store::local::{LocalStore, Log};
 use ferrix_store::{resolve, Store, StoreError, StoreKind, StoreOptions};
@@ -81,17 +82,104 @@ pub fn open_store(
             )?;
             Ok(Box::new(store))
         }
+        StoreKind::Ssh { host, dir, params } => {
+            Ok(Box::new(open_ssh(dir, &host, &params, common, false)?))
+        }
     }
 }
 
-/// Gives a local store its builder, logger and signature policy from `common`.
-pub fn configure_local(store: &LocalStore, common: &CommonArgs) {
+/// The build settings an `ssh://` store sends with its builds: the command's limits.
+pub fn serve_build_settings(common: &CommonArgs) -> ferrix_wire::serve::ServeBuildSettings {
+    let c = &common.config;
+    ferrix_wire::serve::ServeBuildSettings {
+        max_silent_time: u32::try_from(c.max_silent_time.max(0)).unwrap_or(u32::MAX),
+        build_timeout: u32::try_from(c.timeout.max(0)).unwrap_or(u32::MAX),
+        max_log_size: c.max_build_log_size,
+        build_repeat: u32::try_from(c.repeat).unwrap_or(u32::MAX),
+        enforce_determinism: c.enforce_determinism,
+        keep_failed: c.keep_failed,
+    }
+}
+
+/// Opens `ssh://HOST?PARAMS` (`compress` forced on by `nix-copy-closure --gzip`). The
+/// parameters are Nix 2.8's: `ssh-key`, `compress`, `remote-program`, `remote-store`, and
+/// `max-connections` (one connection is all this client opens).
+pub fn open_ssh(
+    dir: ferrix_store::path::StoreDir,
+    host: &str,
+    params: &[(String, String)],
+    common: &CommonArgs,
+    compress: bool,
+) -> Result<ferrix_wire::ssh::SshStore, StoreError> {
+    let mut opts = ferrix_wire::ssh::SshOptions {
+        compress,
+        build_settings: serve_build_settings(common),
+        ssh_args: std::env::var("NIX_SSHOPTS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        ..Default::default()
+    };
+    let flag = |k: &str, v: &str| match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(StoreError::Other(format!(
+            "invalid value '{v}' of the store setting '{k}': expected 'true' or 'false'"
+        ))),
+    };
+    for (k, v) in params {
+        match k.as_str() {
+            "ssh-key" => opts.ssh_key = Some(v.clone()).filter(|v| !v.is_empty()),
+            "compress" => opts.compress |= flag(k, v)?,
+            "remote-program" => opts.remote_program = Some(v.clone()),
+            "remote-store" => opts.remote_store = Some(v.clone()).filter(|v| !v.is_empty()),
+            "max-connections" if v == "1" => {}
+            "max-connections" => {
+                return Err(StoreError::Unsupported(format!(
+                    "max-connections={v}: the ssh:// store of Ferrix opens one connection"
+                )))
+            }
+            _ => {
+                return Err(StoreError::Unsupported(format!(
+                    "the store setting '{k}' of 'ssh://{host}' is not supported by Ferrix"
+                )))
+            }
+        }
+    }
+    ferrix_wire::ssh::SshStore::connect(dir, host, opts)
+}
+
+/// A store as commands get it.
+pub type BoxedStore = Box<dyn Store + Send + Sync>;
+
+/// [`open_store`], and for a local store the builder it got, whose settings the caller may
+/// change between builds (`nix-store --serve` applies its client's).
+pub fn open_store_with_realiser(
+    opts: &StoreOptions,
+    common: &CommonArgs,
+) -> Result<(BoxedStore, Option<Arc<LocalRealiser>>), StoreError> {
+    match resolve(opts)? {
+        StoreKind::Local(cfg) => {
+            let store = LocalStore::open(cfg)?;
+            let realiser = configure_local(&store, common);
+            Ok((Box::new(store), Some(realiser)))
+        }
+        _ => Ok((open_store(opts, common)?, None)),
+    }
+}
+
+/// Gives a local store its builder, logger and signature policy from `common`; returns
+/// the builder.
+pub fn configure_local(store: &LocalStore, common: &CommonArgs) -> Arc<LocalRealiser> {
     let mut build = crate::build_cmd::settings(common).unwrap_or_default();
     // Commands print what will be built themselves (from `query_missing`), as Nix does.
     build.print_missing = false;
-    store.set_realiser(Arc::new(ferrix_builder::realiser::LocalRealiser::new(
-        build,
-    )));
+    if let Some(f) = &store.config().system_features {
+        build.system_features = f.clone();
+    }
+    let realiser = Arc::new(LocalRealiser::new(build));
+    store.set_realiser(realiser.clone());
     store.set_logger(Arc::new(print_log(common.verbosity)));
     let c = &common.config;
     store.set_signature_policy(c.require_sigs, c.trusted_public_keys.clone());
@@ -101,6 +189,7 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) {
     });
     store.set_auto_optimise(c.auto_optimise_store);
     store.set_auto_gc_policy(auto_gc_policy(c));
+    realiser
 }
 
 /// `min-free`, `max-free` and `min-free-check-interval`.

@@ -158,6 +158,7 @@ fn open_read_only(store: &Path) -> LocalStore {
         read_only: true,
         case_hack: false,
         fsync: false,
+        system_features: None,
     })
     .unwrap()
 }

@@ -623,11 +623,13 @@ impl Builder<'_> {
                         && log.size + n as u64 > self.settings.max_log_size
                     {
                         child.kill();
-                        ended = Some(Failure::other(format!(
+                        let mut f = Failure::other(format!(
                             "building of '{}' from .drv file killed after writing more than {} bytes of log output",
                             self.goal_name(node),
                             self.settings.max_log_size
-                        )));
+                        ));
+                        f.kind.log_limit = true;
+                        ended = Some(f);
                         break;
                     }
                     log.write(&buf[..n]);

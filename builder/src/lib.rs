@@ -200,6 +200,12 @@ pub struct FailureKind {
     pub timed_out: bool,
     pub hash_mismatch: bool,
     pub check_mismatch: bool,
+    /// The builder wrote more log than `max-log-size` allows (no bit of the exit status,
+    /// as in Nix; a build result says `LogLimitExceeded`).
+    pub log_limit: bool,
+    /// Repeated rounds of the build differed, with `enforce-determinism` (no bit of the
+    /// exit status either; a build result says `NotDeterministic`).
+    pub not_deterministic: bool,
 }
 
 impl FailureKind {
@@ -208,6 +214,8 @@ impl FailureKind {
         self.timed_out |= o.timed_out;
         self.hash_mismatch |= o.hash_mismatch;
         self.check_mismatch |= o.check_mismatch;
+        self.log_limit |= o.log_limit;
+        self.not_deterministic |= o.not_deterministic;
     }
 
     /// The process exit status for failures of these kinds: 0x60 with a bit for each
@@ -240,6 +248,8 @@ impl FailureKind {
 pub struct BuildError {
     pub msg: String,
     pub status: i32,
+    /// What kinds of failure led to it.
+    pub kind: FailureKind,
 }
 
 impl BuildError {
@@ -247,6 +257,7 @@ impl BuildError {
         BuildError {
             msg: msg.into(),
             status: 1,
+            kind: FailureKind::default(),
         }
     }
 }
@@ -400,6 +411,10 @@ pub struct Builder<'s> {
     /// Where the derivations are when they are not in `store` (`--eval-store`): they are
     /// read from there, and the sources they need copied into `store`.
     pub eval: Option<&'s (dyn Store + Sync)>,
+    /// A derivation given in memory (`BuildDerivation` of the serve protocol): under its
+    /// path, it is built as given, without being read from any store. Only its sources
+    /// need to be valid.
+    pub given: Option<(StorePath, Derivation)>,
     /// The binary caches to substitute from (none: everything is built).
     pub subst: Option<Arc<substitute::Substituters>>,
     /// Paths to copy from the caches, found while reading the derivations.
@@ -445,6 +460,7 @@ impl<'s> Builder<'s> {
             store,
             settings,
             eval: None,
+            given: None,
             subst: None,
             planned: Default::default(),
             planned_for: Default::default(),
@@ -652,8 +668,10 @@ impl<'s> Builder<'s> {
         // A collector running meanwhile keeps the derivation (and so its sources and input
         // derivations) and its outputs, as Nix's goals register them.
         self.store.add_temp_root(drv_path)?;
-        let drv = match self.eval {
-            Some(eval) => {
+        let given = self.given.as_ref().filter(|(p, _)| p == drv_path);
+        let drv = match (given, self.eval) {
+            (Some((_, d)), _) => d.clone(),
+            (None, Some(eval)) => {
                 if !eval.is_valid(drv_path)? {
                     return Err(BuildError::new(format!(
                         "path '{}' is not valid",
@@ -664,7 +682,7 @@ impl<'s> Builder<'s> {
                 ferrix_store::store::check_derivation_in(eval, drv_path, &drv)?;
                 drv
             }
-            None => {
+            (None, None) => {
                 if !self.store.is_valid(drv_path)? && !self.store.real_path(drv_path).exists() {
                     return Err(BuildError::new(format!(
                         "path '{}' is not valid",
@@ -1092,10 +1110,7 @@ impl<'s> Builder<'s> {
             }
         });
         if interrupted() {
-            return Err(BuildError {
-                msg: "interrupted by the user".into(),
-                status: 1,
-            });
+            return Err(BuildError::new("interrupted by the user"));
         }
         match target_errors.len() {
             0 => Ok(()),
@@ -1104,6 +1119,7 @@ impl<'s> Builder<'s> {
                 Err(BuildError {
                     msg: f.msg,
                     status: kinds.exit_status(),
+                    kind: kinds,
                 })
             }
             _ => {
@@ -1115,6 +1131,7 @@ impl<'s> Builder<'s> {
                 Err(BuildError {
                     msg: format!("build of {} failed", names.join(", ")),
                     status: kinds.exit_status(),
+                    kind: kinds,
                 })
             }
         }

@@ -318,7 +318,9 @@ pub(crate) fn register_outputs(
                     store.print(&b.path)
                 );
                 if round.enforce {
-                    return Err(Failure::other(msg));
+                    let mut f = Failure::other(msg);
+                    f.kind.not_deterministic = true;
+                    return Err(f);
                 }
                 super::eprint_error(&msg);
                 // Enough is known: this round is the last.

@@ -27,6 +27,14 @@ impl LocalRealiser {
         }
     }
 
+    /// The settings builds start with now.
+    pub fn settings(&self) -> BuildSettings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Settings for the builds that start from now on (a daemon client's `SetOptions`).
     pub fn set_settings(&self, settings: BuildSettings) {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
@@ -132,8 +140,9 @@ impl Realiser for LocalRealiser {
         drv: &Derivation,
         mode: BuildMode,
     ) -> Result<BuildResult, StoreError> {
-        // The builder reads derivations from the store; one given only on the wire must be
-        // the one stored under its path.
+        // A derivation stored under its path is built from the store (with its input
+        // derivations); any other is built as given, from its sources alone, as Nix builds
+        // a `BasicDerivation`.
         let stored = store.is_valid(drv_path)? && {
             let d = store.read_derivation(drv_path)?;
             d.outputs == drv.outputs
@@ -142,25 +151,33 @@ impl Realiser for LocalRealiser {
                 && d.args == drv.args
                 && d.env == drv.env
         };
-        if !stored {
-            return Err(StoreError::Other(format!(
-                "building derivation '{}' that is not in the store is not supported by Ferrix yet",
-                store.print(drv_path)
-            )));
+        let mut out_paths = Vec::new();
+        for o in drv.outputs.values() {
+            if o.path.is_empty() {
+                return Err(StoreError::Other(format!(
+                    "building derivation '{}' with outputs without paths (floating content-addressed) is not supported by Ferrix",
+                    store.print(drv_path)
+                )));
+            }
+            out_paths.push(store.dir().parse(&String::from_utf8_lossy(&o.path))?);
         }
-        let outputs: BTreeSet<String> = Store::derivation_output_paths(store, drv_path)?
-            .into_keys()
+        let outputs: BTreeSet<String> = drv
+            .outputs
+            .keys()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
             .collect();
-        let all_valid = Store::derivation_output_paths(store, drv_path)?
-            .values()
-            .all(|p| store.is_valid(p).unwrap_or(false));
+        let all_valid = out_paths.iter().all(|p| store.is_valid(p).unwrap_or(false));
         let start = ferrix_store::db::now();
         let inner_mode = if mode == BuildMode::Check {
             BuildMode::Check
         } else {
             BuildMode::Normal
         };
-        let r = self.builder(store, mode, None).realise(
+        let mut builder = self.builder(store, mode, None);
+        if !stored {
+            builder.given = Some((drv_path.clone(), drv.clone()));
+        }
+        let r = builder.realise(
             &[Target {
                 drv: drv_path.clone(),
                 outputs: Some(outputs),
@@ -182,7 +199,14 @@ impl Realiser for LocalRealiser {
                 ..BuildResult::default()
             },
             Err(e) => BuildResult {
-                status: status_of(e.status),
+                status: if e.kind.log_limit {
+                    BuildStatus::LogLimitExceeded
+                } else if e.kind.not_deterministic {
+                    BuildStatus::NotDeterministic
+                } else {
+                    status_of(e.status)
+                },
+                is_non_deterministic: e.kind.not_deterministic,
                 error_msg: e.msg,
                 start_time: start,
                 stop_time: stop,

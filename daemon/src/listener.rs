@@ -174,7 +174,7 @@ pub fn run_stdio(cfg: &DaemonConfig) -> io::Result<()> {
 
 /// Watches `fd` for the client hanging up and then interrupts this process's work (running
 /// builds are killed, and the operation fails), as Nix's daemon does.
-fn watch_hangup(fd: RawFd) {
+pub(crate) fn watch_hangup(fd: RawFd) {
     std::thread::spawn(move || loop {
         let mut p = libc::pollfd {
             fd,

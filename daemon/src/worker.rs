@@ -188,7 +188,11 @@ pub fn serve(
         t.stop_work(None)?;
         t.out.flush()?;
     }
-    let realiser = Arc::new(LocalRealiser::new(build_settings(&ctx.settings, true)));
+    let realiser = Arc::new(LocalRealiser::new(build_settings(
+        &ctx.settings,
+        &ctx.store,
+        true,
+    )));
     store.set_realiser(realiser.clone());
     let mut conn = Conn {
         r,
@@ -367,8 +371,12 @@ fn gc_policy(s: &Settings) -> ferrix_store::gc::GcPolicy {
 /// The build settings of `s` for builds the daemon runs: the client prints what will be
 /// built itself, and a failed build's error carries the end of its log, as Nix's daemon
 /// sends it.
-fn build_settings(s: &Settings, build_output: bool) -> BuildSettings {
+fn build_settings(s: &Settings, store: &LocalConfig, build_output: bool) -> BuildSettings {
     let mut b = BuildSettings::from_settings(s);
+    // A store that names its system features (`DIR?system-features=…`) builds with those.
+    if let Some(f) = &store.system_features {
+        b.system_features = f.clone();
+    }
     b.print_missing = false;
     b.print_build_output = build_output;
     b.log_tail_in_errors = true;
@@ -824,7 +832,7 @@ impl<R: Read> Conn<'_, R> {
             .set_signature_policy(s.require_sigs, s.trusted_public_keys.clone());
         self.store.set_gc_policy(gc_policy(&s));
         self.realiser
-            .set_settings(build_settings(&s, cs.verbose_build));
+            .set_settings(build_settings(&s, &self.ctx.store, cs.verbose_build));
     }
 
     fn add_to_store(&mut self, a: AddToStore) -> Result<Response, StoreError> {

@@ -27,6 +27,7 @@ pub fn warn(msg: &str) {
 }
 
 pub mod build;
+pub mod copy_closure;
 pub mod daemon;
 pub mod gc;
 pub mod hash;
@@ -39,6 +40,7 @@ pub mod store;
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 
 pub use build::BuildArgs;
+pub use copy_closure::CopyClosureArgs;
 pub use daemon::DaemonArgs;
 pub use hash::HashArgs;
 pub use instantiate::InstantiateArgs;
@@ -57,6 +59,7 @@ pub enum Program {
     Daemon,
     Repl,
     Hash,
+    CopyClosure,
     CollectGarbage,
 }
 
@@ -71,6 +74,7 @@ impl Program {
             Program::Daemon => "nix-daemon",
             Program::Repl => "nix",
             Program::Hash => "nix-hash",
+            Program::CopyClosure => "nix-copy-closure",
             Program::CollectGarbage => "nix-collect-garbage",
         }
     }
@@ -84,6 +88,7 @@ impl Program {
             Program::Daemon => "daemon",
             Program::Repl => "repl",
             Program::Hash => "hash",
+            Program::CopyClosure => "copy-closure",
             Program::CollectGarbage => "collect-garbage",
         }
     }
@@ -109,6 +114,9 @@ impl Program {
             Program::Daemon => "Serve the Nix daemon protocol (nix-daemon)",
             Program::Repl => "Evaluate Nix expressions interactively (nix repl)",
             Program::Hash => "Compute and convert cryptographic hashes (nix-hash)",
+            Program::CopyClosure => {
+                "Copy closures to or from another machine over SSH (nix-copy-closure)"
+            }
             Program::CollectGarbage => {
                 "Delete old profile generations and collect garbage (nix-collect-garbage)"
             }
@@ -116,13 +124,14 @@ impl Program {
     }
 }
 
-const ALL: [Program; 7] = [
+const ALL: [Program; 8] = [
     Program::Instantiate,
     Program::Build,
     Program::Store,
     Program::Daemon,
     Program::Repl,
     Program::Hash,
+    Program::CopyClosure,
     Program::CollectGarbage,
 ];
 
@@ -676,6 +685,7 @@ fn run_program(program: Program, via_link: bool, args: &[String]) -> i32 {
         Program::Daemon => daemon::main(&inv, args),
         Program::Repl => repl::main(&inv, args),
         Program::Hash => hash::main(&inv, args),
+        Program::CopyClosure => copy_closure::main(&inv, args),
         Program::CollectGarbage => gc::main(&inv, args),
     }
 }
@@ -692,7 +702,7 @@ fn top_level_help() -> String {
     s.push_str(
         "\nOptions:\n  --help       Show this help and exit\n  --version    Print the version and exit\n\n\
          Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon,\n\
-         nix-hash or nix-collect-garbage, ferrix acts as that command.\n\
+         nix-hash, nix-copy-closure or nix-collect-garbage, ferrix acts as that command.\n\
          Run 'ferrix <COMMAND> --help' for the flags of a command.",
     );
     s
@@ -760,6 +770,7 @@ mod tests {
         check::<store::Cli>();
         check::<daemon::Cli>();
         check::<repl::Cli>();
+        check::<copy_closure::Cli>();
         check::<hash::Cli>();
     }
 

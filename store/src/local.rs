@@ -43,6 +43,9 @@ pub struct LocalConfig {
     pub case_hack: bool,
     /// `fsync` data before registering it (the `fsync-metadata` setting, on by default).
     pub fsync: bool,
+    /// The store's `system-features` parameter (`DIR?system-features=foo`): the features
+    /// its builds offer, instead of the `system-features` setting.
+    pub system_features: Option<Vec<String>>,
 }
 
 /// A message for the user while a long operation runs.
@@ -1301,6 +1304,7 @@ mod tests {
             read_only: false,
             case_hack: false,
             fsync: true,
+            system_features: None,
         })
         .unwrap()
     }

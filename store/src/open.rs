@@ -44,6 +44,13 @@ pub enum StoreKind {
         socket: PathBuf,
         dir: StoreDir,
     },
+    /// `ssh://[USER@]HOST?PARAMS`: another machine's store, through `nix-store --serve`
+    /// over SSH. The parameters (`ssh-key`, `compress`, …) are the client's to read.
+    Ssh {
+        host: String,
+        dir: StoreDir,
+        params: Vec<(String, String)>,
+    },
 }
 
 fn env(name: &str) -> Option<String> {
@@ -155,6 +162,13 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             read_only: opts.read_only,
             case_hack: opts.case_hack,
             fsync: opts.fsync,
+            system_features: param("system-features").map(|f| {
+                f.replace("%20", " ")
+                    .replace('+', " ")
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            }),
         })
     };
     let root_param = param("root").map(|r| absolute(&r));
@@ -221,6 +235,11 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             socket: PathBuf::from(&b["unix://".len()..]),
             dir: store_dir.clone(),
         }),
+        b if b.starts_with("ssh://") => Ok(StoreKind::Ssh {
+            host: b["ssh://".len()..].to_string(),
+            dir: store_dir.clone(),
+            params: params.clone(),
+        }),
         b if !b.contains("://") && (b.contains('/') || b.starts_with('.')) => {
             Ok(local(Some(absolute(b))))
         }
@@ -252,6 +271,9 @@ pub fn open_store(opts: &StoreOptions) -> Result<Box<dyn Store + Send + Sync>, S
         StoreKind::Daemon { socket, .. } => Err(StoreError::Unsupported(format!(
             "the daemon store at '{}' is opened by the client in ferrix-wire",
             socket.display()
+        ))),
+        StoreKind::Ssh { host, .. } => Err(StoreError::Unsupported(format!(
+            "the SSH store 'ssh://{host}' is opened by the client in ferrix-wire"
         ))),
     }
 }
@@ -337,6 +359,15 @@ mod tests {
             StoreKind::Local(c) => c,
             k => panic!("{k:?}"),
         }
+    }
+
+    #[test]
+    fn system_features_parameter() {
+        assert_eq!(local("/tmp/x").system_features, None);
+        assert_eq!(
+            local("/tmp/x?system-features=foo%20bar").system_features,
+            Some(vec!["foo".to_string(), "bar".to_string()])
+        );
     }
 
     #[test]

@@ -820,3 +820,38 @@ pub fn copy_closure(
     }
     Ok(())
 }
+
+/// Substitutes those of `paths` (not derivations) that `store` can substitute, as Nix's
+/// `substitutePaths`: what `query_missing` says will be substituted is realised; a store
+/// that cannot tell substitutes nothing, and a failure is a warning for `warn`.
+pub fn substitute_paths(
+    store: &dyn Store,
+    paths: &BTreeSet<StorePath>,
+    warn: &mut dyn FnMut(String),
+) -> Result<(), StoreError> {
+    let targets: Vec<DerivedPath> = paths
+        .iter()
+        .filter(|p| !p.is_derivation())
+        .map(|p| DerivedPath::Opaque(p.clone()))
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let missing = match store.query_missing(&targets) {
+        Ok(m) => m,
+        Err(StoreError::Unsupported(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if missing.will_substitute.is_empty() {
+        return Ok(());
+    }
+    let subs: Vec<DerivedPath> = missing
+        .will_substitute
+        .into_iter()
+        .map(DerivedPath::Opaque)
+        .collect();
+    if let Err(e) = store.build_paths(&subs, BuildMode::Normal) {
+        warn(e.to_string());
+    }
+    Ok(())
+}

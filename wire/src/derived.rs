@@ -267,7 +267,7 @@ impl BuildResult {
         Ok(())
     }
 
-    fn read_counts<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<()> {
+    pub(crate) fn read_counts<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<()> {
         self.times_built = read_u32(r, "timesBuilt")?;
         self.is_non_deterministic = read_bool(r)?;
         self.start_time = read_time(r)?;
@@ -275,7 +275,7 @@ impl BuildResult {
         Ok(())
     }
 
-    fn write_counts<W: Write + ?Sized>(&self, w: &mut W) -> Result<()> {
+    pub(crate) fn write_counts<W: Write + ?Sized>(&self, w: &mut W) -> Result<()> {
         write_u64(w, u64::from(self.times_built))?;
         write_bool(w, self.is_non_deterministic)?;
         write_time(w, self.start_time)?;
@@ -283,7 +283,7 @@ impl BuildResult {
     }
 }
 
-fn read_built_outputs<R: Read + ?Sized>(r: &mut R) -> Result<BTreeMap<String, String>> {
+pub(crate) fn read_built_outputs<R: Read + ?Sized>(r: &mut R) -> Result<BTreeMap<String, String>> {
     let n = read_count(r)?;
     let mut m = BTreeMap::new();
     for _ in 0..n {
@@ -294,7 +294,10 @@ fn read_built_outputs<R: Read + ?Sized>(r: &mut R) -> Result<BTreeMap<String, St
     Ok(m)
 }
 
-fn write_built_outputs<W: Write + ?Sized>(w: &mut W, m: &BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn write_built_outputs<W: Write + ?Sized>(
+    w: &mut W,
+    m: &BTreeMap<String, String>,
+) -> Result<()> {
     write_u64(w, m.len() as u64)?;
     for (k, v) in m {
         write_string(w, k)?;

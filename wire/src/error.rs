@@ -39,6 +39,9 @@ pub enum WireError {
     /// A peer whose protocol major version is not 1.
     #[error("Nix daemon protocol version not supported ({0})")]
     UnsupportedMajor(Version),
+    /// A `nix-store --serve` peer whose protocol major version is not 2.
+    #[error("unsupported 'nix-store --serve' protocol version ({0})")]
+    UnsupportedServeMajor(Version),
     /// A client older than 1.10.
     #[error("the Nix client version is too old ({0})")]
     ClientTooOld(Version),

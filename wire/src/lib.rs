@@ -1,5 +1,6 @@
 //! The Nix worker protocol, the one `nix-daemon` speaks over its Unix socket (and
-//! `ssh-ng://` over a pipe), as Nix 2.8 speaks it: version 1.34.
+//! `ssh-ng://` over a pipe), as Nix 2.8 speaks it: version 1.34; and the `nix-store
+//! --serve` protocol 2.7 ([`serve`]) that `ssh://` stores speak.
 //!
 //! This crate is the pure encoding, shared by the client store and the server. It reads
 //! and writes through [`std::io::Read`] and [`std::io::Write`] and nothing else, and every
@@ -35,7 +36,9 @@ pub mod op;
 pub mod path_info;
 pub mod reply;
 pub mod request;
+pub mod serve;
 pub mod settings;
+pub mod ssh;
 
 pub use derivation::{BasicDerivation, DerivationOutput};
 pub use derived::{BuildMode, BuildResult, BuildStatus, DerivedPath, KeyedBuildResult};

@@ -1,0 +1,220 @@
+//! `nix-store --serve [--write]`: the serve protocol 2.7 (see [`ferrix_wire::serve`]) on a
+//! pair of streams, usually an SSH session's standard input and output, against any
+//! [`Store`].
+//!
+//! Without `--write`, the commands that change the store (`ImportPaths`, `AddToStoreNar`,
+//! `BuildPaths`, `BuildDerivation`) end the session with an error, as in Nix. With it, every
+//! path the client asks about becomes a temporary garbage collector root for the rest of
+//! the session, so that a closure copied in several steps cannot lose a path it relies on
+//! to a collector running meanwhile (Nix does so only when the client asks for a lock).
+
+use ferrix_builder::BuildSettings;
+use ferrix_store::path::StorePath;
+use ferrix_store::store::{closure, substitute_paths, BuildMode, DerivedPath, Store, StoreError};
+use ferrix_wire::codec::{write_paths, write_u64};
+use ferrix_wire::convert;
+use ferrix_wire::serve::{self, BuildPathsReply, ServeBuildSettings, ServePathInfo, ServeRequest};
+use ferrix_wire::WireError;
+use std::collections::BTreeSet;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+/// Why a session ended with an error. The client sees only the end of the stream; the
+/// message goes to standard error (over SSH, the client's).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A command that writes, without `--write`.
+    #[error("{0}")]
+    NotAllowed(&'static str),
+}
+
+/// What the session may do and how it reaches the builder.
+pub struct ServeHost<'a> {
+    /// `--write`: the client may add paths and build.
+    pub write: bool,
+    /// Applies the build settings a client sends with a build command to the builds that
+    /// follow (see [`build_settings`]). An error fails that build.
+    pub apply_build_settings: &'a mut dyn FnMut(&ServeBuildSettings) -> Result<(), StoreError>,
+    /// Warnings (a path that could not be substituted).
+    pub warn: &'a mut dyn FnMut(String),
+}
+
+/// The builder's settings for a build a serve client asks for: the machine's `base`, with
+/// the client's limits, repeat count, determinism and keep-failed, no substitution and no
+/// kept log, as Nix's `nix-store --serve` sets them.
+pub fn build_settings(base: &BuildSettings, s: &ServeBuildSettings) -> BuildSettings {
+    let mut b = base.clone();
+    b.max_silent_time = u64::from(s.max_silent_time);
+    b.timeout = u64::from(s.build_timeout);
+    b.max_log_size = s.max_log_size;
+    b.repeat = u64::from(s.build_repeat);
+    b.enforce_determinism = s.enforce_determinism;
+    b.keep_failed = s.keep_failed;
+    b.keep_log = false;
+    b.print_missing = false;
+    b
+}
+
+/// Serves one client on standard input and output, and interrupts running builds when it
+/// hangs up.
+pub fn run_stdio(store: &dyn Store, host: &mut ServeHost<'_>) -> Result<(), ServeError> {
+    crate::listener::watch_hangup(0);
+    serve(io::stdin().lock(), io::stdout().lock(), store, host)
+}
+
+/// Serves one client on `input` and `output` until it closes its end.
+pub fn serve(
+    input: impl Read,
+    output: impl Write,
+    store: &dyn Store,
+    host: &mut ServeHost<'_>,
+) -> Result<(), ServeError> {
+    let mut r = BufReader::with_capacity(1 << 16, input);
+    let mut w = BufWriter::with_capacity(1 << 16, output);
+    let ver = serve::server_handshake(&mut r, &mut w)?;
+    let dir = store.dir().clone();
+    loop {
+        let Some(req) = ServeRequest::read(&mut r, ver, &dir)? else {
+            return Ok(());
+        };
+        if req.writes() && !host.write {
+            return Err(ServeError::NotAllowed(match req {
+                ServeRequest::ImportPaths | ServeRequest::AddToStoreNar(_) => {
+                    "importing paths is not allowed"
+                }
+                _ => "building paths is not allowed",
+            }));
+        }
+        perform(req, &mut r, &mut w, store, host, ver)?;
+        w.flush()?;
+    }
+}
+
+fn perform<R: Read, W: Write>(
+    req: ServeRequest,
+    r: &mut R,
+    w: &mut W,
+    store: &dyn Store,
+    host: &mut ServeHost<'_>,
+    ver: ferrix_wire::Version,
+) -> Result<(), ServeError> {
+    let dir = store.dir().clone();
+    let write = host.write;
+    let keep = |paths: &mut dyn Iterator<Item = &StorePath>| -> Result<(), StoreError> {
+        if write {
+            for p in paths {
+                store.add_temp_root(p)?;
+            }
+        }
+        Ok(())
+    };
+    match req {
+        ServeRequest::QueryValidPaths {
+            lock: _,
+            substitute,
+            paths,
+        } => {
+            keep(&mut paths.iter())?;
+            if substitute && host.write {
+                let missing: BTreeSet<StorePath> = paths
+                    .difference(&store.query_valid_paths(&paths)?)
+                    .cloned()
+                    .collect();
+                substitute_paths(store, &missing, host.warn)?;
+            }
+            let valid = store.query_valid_paths(&paths)?;
+            write_paths(w, &dir, &valid)?;
+        }
+        ServeRequest::QueryPathInfos(paths) => {
+            keep(&mut paths.iter())?;
+            let mut infos = Vec::new();
+            for p in &paths {
+                if let Some(info) = store.path_info(p)? {
+                    infos.push(ServePathInfo::of(&info));
+                }
+            }
+            serve::write_path_infos(w, &infos, ver, &dir)?;
+        }
+        ServeRequest::DumpStorePath(p) => {
+            keep(&mut std::iter::once(&p))?;
+            if !store.is_valid(&p)? {
+                return Err(
+                    StoreError::Other(format!("path '{}' is not valid", dir.display(&p))).into(),
+                );
+            }
+            store.nar_from_path(&p, w)?;
+        }
+        ServeRequest::ExportPaths(paths) => {
+            keep(&mut paths.iter())?;
+            ferrix_store::export::export_paths(store, &paths, w)?;
+        }
+        ServeRequest::QueryClosure {
+            include_outputs,
+            paths,
+        } => {
+            keep(&mut paths.iter())?;
+            let all = closure(store, &paths, false, include_outputs)?;
+            keep(&mut all.iter())?;
+            write_paths(w, &dir, &all)?;
+        }
+        ServeRequest::ImportPaths => {
+            ferrix_store::export::import_paths(store, r, &mut |p| {
+                let _ = store.add_temp_root(p);
+            })?;
+            write_u64(w, 1)?;
+        }
+        ServeRequest::AddToStoreNar(info) => {
+            store.add_temp_root(&info.path)?;
+            let mut nar = r.take(info.nar_size);
+            let res = match store.is_valid(&info.path) {
+                Ok(true) => Ok(()),
+                Ok(false) => store.add_nar(&info, &mut nar, false, false),
+                Err(e) => Err(e),
+            };
+            // The whole archive is read, whatever became of it.
+            io::copy(&mut nar, &mut io::sink())?;
+            if nar.limit() > 0 {
+                return Err(WireError::Eof.into());
+            }
+            res?;
+            write_u64(w, 1)?;
+        }
+        ServeRequest::BuildPaths { paths, settings } => {
+            let targets: Vec<DerivedPath> = paths.iter().map(convert::derived_path).collect();
+            let res = (host.apply_build_settings)(&settings)
+                .and_then(|()| store.build_paths(&targets, BuildMode::Normal));
+            let reply = match res {
+                Ok(()) => BuildPathsReply::Ok,
+                Err(StoreError::Build { msg, status }) => BuildPathsReply::Failed {
+                    status: u32::try_from(status).unwrap_or(1),
+                    msg: msg.into_bytes(),
+                },
+                Err(e) => BuildPathsReply::Failed {
+                    status: 1,
+                    msg: e.to_string().into_bytes(),
+                },
+            };
+            reply.write(w)?;
+        }
+        ServeRequest::BuildDerivation {
+            drv_path,
+            drv,
+            settings,
+        } => {
+            let d = drv.to_derivation(&dir);
+            let res = (host.apply_build_settings)(&settings)
+                .and_then(|()| store.build_derivation(&drv_path, &d, BuildMode::Normal));
+            let result = match res {
+                Ok(r) => convert::build_result(&r),
+                Err(e) => ferrix_wire::BuildResult::new(convert::failure_status(&e), e.to_string()),
+            };
+            serve::write_build_result(w, &result, ver)?;
+        }
+    }
+    Ok(())
+}
