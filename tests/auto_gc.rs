@@ -26,6 +26,8 @@ fn ferrix(sub: &str, store: &Path, fake: &Path) -> Command {
     c.env("NIX_STATE_DIR", store.join("state"));
     c.env("_NIX_TEST_FREE_SPACE_FILE", fake);
     c.arg("--store").arg(store);
+    // No substituters: nothing here may reach beyond loopback.
+    c.args(["--option", "substituters", ""]);
     c.args([
         "--min-free",
         "1000",

@@ -32,6 +32,8 @@ fn ferrix(sub: &str, store: &Path) -> Command {
     }
     c.env("NIX_STATE_DIR", store.join("nix/var/nix"));
     c.arg("--store").arg(store);
+    // No substituters: nothing here may reach beyond loopback.
+    c.args(["--option", "substituters", ""]);
     c.stdin(Stdio::null());
     c
 }

@@ -35,7 +35,8 @@ impl TestStore {
         }
         std::fs::write(
             dir.join("etc/nix.conf"),
-            format!("build-users-group =\nsandbox = false\n{conf}"),
+            // No substituters: nothing here may reach beyond loopback.
+            format!("build-users-group =\nsandbox = false\nsubstituters =\n{conf}"),
         )
         .unwrap();
         TestStore { _tmp: tmp, dir }

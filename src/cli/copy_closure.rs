@@ -86,11 +86,9 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<CopyClosureArgs, 
                 gzip = true;
             }
             "show_progress" => err_line!("Warning: '--show-progress' is not implemented"),
-            "dry_run" => {
-                return Err(inv.usage_error(
-                    "'--dry-run' is not supported by nix-copy-closure (Nix 2.8 ignores it and copies)",
-                ))
-            }
+            "dry_run" => return Err(inv.usage_error(
+                "'--dry-run' is not supported by nix-copy-closure (Nix 2.8 ignores it and copies)",
+            )),
             _ => {}
         }
     }
