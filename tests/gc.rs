@@ -126,6 +126,7 @@ fn build_fixture() -> Fixture {
         ok(cmd(BIN, &state)
             .args(["build", "--store", s])
             .args(SANDBOX)
+            .args(["--option", "substituters", ""])
             .args(args)
             .output()
             .unwrap())

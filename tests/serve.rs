@@ -1184,7 +1184,7 @@ fn remote_gc_during_a_copy_loses_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the session holds the older half as temp roots, their GC roots go.
+    // Once the session holds the whole older half as temp roots, their GC roots go.
     let temproots = s.remote().join("nix/var/nix/temproots");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -1192,7 +1192,12 @@ fn remote_gc_during_a_copy_loses_nothing() {
             .into_iter()
             .flatten()
             .flatten()
-            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(all[0].as_str())));
+            .any(|e| {
+                // Every path of the older half, not just the first: the session takes them
+                // one after the other.
+                std::fs::read_to_string(e.path())
+                    .is_ok_and(|t| all[..200].iter().all(|p| t.contains(p.as_str())))
+            });
         if held {
             break;
         }
