@@ -145,9 +145,15 @@ impl BinaryCacheStore {
                     })?;
                     s.secret_keys.push(SecretKey::parse(&text).map_err(other)?);
                 }
-                // Accepted as Nix accepts them; they change nothing about what is read.
+                // Their default (off) is what Ferrix does; turning them on is refused
+                // rather than ignored.
                 "write-nar-listing" | "index-debug-info" | "parallel-compression" => {
-                    bool_param(k, v)?;
+                    if bool_param(k, v)? {
+                        return Err(StoreError::Other(format!(
+                            "setting '{k}' of binary cache '{}' is not supported by Ferrix yet",
+                            s.base
+                        )));
+                    }
                 }
                 _ => {
                     return Err(StoreError::Other(format!(
@@ -815,6 +821,25 @@ mod tests {
             &HttpOptions::default()
         )
         .is_err());
+        // Writing NAR listings or debug-info links is not done: refused when asked for.
+        for k in [
+            "write-nar-listing",
+            "index-debug-info",
+            "parallel-compression",
+        ] {
+            let off = format!("{uri}?{k}=false");
+            assert!(
+                BinaryCacheStore::open(&off, StoreDir::default(), &HttpOptions::default()).is_ok()
+            );
+            let on = format!("{uri}?{k}=true");
+            let e = BinaryCacheStore::open(&on, StoreDir::default(), &HttpOptions::default())
+                .err()
+                .unwrap();
+            assert!(
+                e.to_string().contains("is not supported by Ferrix yet"),
+                "{e}"
+            );
+        }
         // `?store=` names the directory the cache is for, whatever the local one.
         let s = BinaryCacheStore::open(
             &format!("{uri}?store=/nix/store"),
