@@ -470,6 +470,7 @@ fn killed_client_stops_its_builds() {
     for signal in ["INT", "KILL"] {
         let mut a = vec!["build", "--store", store.to_str().unwrap()];
         a.extend_from_slice(&SANDBOX);
+        a.extend_from_slice(&["--option", "substituters", ""]);
         a.extend_from_slice(&["tests/build/limits.nix", "-A", "orphan", "--no-out-link"]);
         let mut child = Command::new(BIN)
             .args(&a)

@@ -50,6 +50,10 @@ impl Fixture {
             "--option".into(),
             "sandbox-paths".into(),
             "/bin/sh=/bin/busybox".into(),
+            // No substituters: nothing here may reach beyond loopback.
+            "--option".into(),
+            "substituters".into(),
+            "".into(),
         ]
     }
 

@@ -472,6 +472,9 @@ fn chroot_store_builds_never_write_outside_the_store() {
                 "--option",
                 "build-users-group",
                 "",
+                "--option",
+                "substituters",
+                "",
                 "-E",
                 &expr,
             ])
