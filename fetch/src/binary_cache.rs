@@ -501,7 +501,7 @@ impl Store for BinaryCacheStore {
             return Ok(path);
         }
         let mut info = PathInfo::new(path.clone(), nar_hash, nar_size);
-        info.ca = Some(ca_text(method, &hash));
+        info.ca = Some(ferrix_store::local::fixed_ca(method, &hash));
         self.add_nar_file(&info, nar.path())?;
         Ok(path)
     }
@@ -550,7 +550,7 @@ impl Store for BinaryCacheStore {
         };
         let mut info = PathInfo::new(path, nar_hash, nar_size);
         info.references = refs.clone();
-        info.ca = Some(ca_text(method, &hash));
+        info.ca = Some(ferrix_store::local::fixed_ca(method, &hash));
         self.add_nar_file(&info, nar.path())?;
         Ok(info)
     }
@@ -722,14 +722,6 @@ impl Store for BinaryCacheStore {
 
     fn real_path(&self, p: &StorePath) -> PathBuf {
         PathBuf::from(self.dir.display(p))
-    }
-}
-
-/// The content address of a path added with `method` and `hash`.
-fn ca_text(method: Ingestion, hash: &Hash) -> String {
-    match method {
-        Ingestion::Recursive => format!("fixed:r:{}", hash.encode(Encoding::Nix32, true)),
-        Ingestion::Flat => format!("fixed:{}", hash.encode(Encoding::Nix32, true)),
     }
 }
 

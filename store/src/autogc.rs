@@ -8,7 +8,7 @@
 //! `_NIX_TEST_FREE_SPACE_FILE` names a file that holds the free space to assume, as Nix's
 //! test suite uses it.
 
-use crate::local::{LocalStore, Log};
+use crate::local::{lock, LocalStore, Log};
 use crate::store::{GcAction, GcOptions};
 use crate::StoreError;
 use std::collections::BTreeSet;
@@ -53,10 +53,6 @@ impl Default for AutoGc {
             avail_after_gc: u64::MAX,
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The bytes free for unprivileged users on the store's file system.

@@ -32,7 +32,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 
 /// What keeps paths alive besides the roots: Nix's `keep-outputs` and `keep-derivations`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +66,7 @@ pub enum GcError {
     Socket(String),
 }
 
-fn io_at(e: &io::Error, what: &str, p: &Path) -> StoreError {
-    StoreError::Io(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::local::{io_at, lock};
 
 /// Nix's `canonPath(absPath(target, dir))`: `target` made absolute against `dir`, with `.`
 /// and `..` resolved lexically.

@@ -109,7 +109,7 @@ impl Write for HashingWriter {
     }
 }
 
-fn io_at(e: &io::Error, what: &str, p: &Path) -> StoreError {
+pub(crate) fn io_at(e: &io::Error, what: &str, p: &Path) -> StoreError {
     StoreError::Io(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
 }
 
@@ -338,7 +338,7 @@ pub trait Realiser: Send + Sync {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -12,7 +12,7 @@
 //! it, so a crash leaves either the old file or the link, never neither. Figures are those
 //! Nix 2.8 reports: files linked, and the sizes of the files replaced.
 
-use crate::local::{canonicalise_entry, hash_path, LocalStore, Log};
+use crate::local::{canonicalise_entry, hash_path, io_at, LocalStore, Log};
 use crate::{nix32, StoreError, StorePath};
 use std::collections::HashSet;
 use std::fs;
@@ -33,10 +33,6 @@ pub struct OptimiseStats {
 
 /// The inodes already in `.links`.
 pub type InodeSet = HashSet<u64>;
-
-fn io_at(e: &io::Error, what: &str, p: &Path) -> StoreError {
-    StoreError::Io(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
-}
 
 /// Nix's `showBytes`: mebibytes with two decimals.
 pub fn show_bytes(bytes: u64) -> String {

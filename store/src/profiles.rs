@@ -3,6 +3,7 @@
 //! and `--delete-older-than Nd` those older than N days except the one that was current
 //! then. The profile is locked (`P.lock`) while its generations change.
 
+use crate::local::io_at;
 use crate::lock::PathLock;
 use crate::StoreError;
 use std::fs;
@@ -27,10 +28,6 @@ fn generation_number(profile_name: &str, link_name: &str) -> Option<u64> {
         return None;
     }
     n.parse::<u32>().ok().map(u64::from)
-}
-
-fn io_at(e: &std::io::Error, what: &str, p: &Path) -> StoreError {
-    StoreError::Io(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
 }
 
 /// The generations of `profile`, oldest first, and the current one's number.
