@@ -46,7 +46,7 @@ fn copy(a: &CopyClosureArgs) -> Result<(), StoreError> {
     let local = crate::store_setup::open_store(&opts, &a.common)?;
     let (host, params) = split_host(&a.host);
     let remote =
-        crate::store_setup::open_ssh(local.dir().clone(), &host, &params, &a.common, a.gzip)?;
+        crate::store_setup::open_ssh(local.dir().clone(), &host, &params, &a.common, a.gzip, None)?;
     let source_dir = local.dir().clone();
     let mut start = BTreeSet::new();
     for p in &a.paths {

@@ -82,9 +82,9 @@ pub fn open_store(
             )?;
             Ok(Box::new(store))
         }
-        StoreKind::Ssh { host, dir, params } => {
-            Ok(Box::new(open_ssh(dir, &host, &params, common, false)?))
-        }
+        StoreKind::Ssh { host, dir, params } => Ok(Box::new(open_ssh(
+            dir, &host, &params, common, false, None,
+        )?)),
     }
 }
 
@@ -110,6 +110,7 @@ pub fn open_ssh(
     params: &[(String, String)],
     common: &CommonArgs,
     compress: bool,
+    stderr: Option<ferrix_wire::ssh::StderrSink>,
 ) -> Result<ferrix_wire::ssh::SshStore, StoreError> {
     let mut opts = ferrix_wire::ssh::SshOptions {
         compress,
@@ -134,6 +135,9 @@ pub fn open_ssh(
             "compress" => opts.compress |= flag(k, v)?,
             "remote-program" => opts.remote_program = Some(v.clone()),
             "remote-store" => opts.remote_store = Some(v.clone()).filter(|v| !v.is_empty()),
+            "base64-ssh-public-host-key" => {
+                opts.host_key = Some(v.clone()).filter(|v| !v.is_empty())
+            }
             "max-connections" if v == "1" => {}
             "max-connections" => {
                 return Err(StoreError::Unsupported(format!(
@@ -147,7 +151,65 @@ pub fn open_ssh(
             }
         }
     }
-    ferrix_wire::ssh::SshStore::connect(dir, host, opts)
+    ferrix_wire::ssh::SshStore::connect_with_stderr(dir, host, opts, stderr)
+}
+
+/// Opens a store for the builder: a remote build machine or a substituter that is not a
+/// binary cache, by URI with extra settings (the URI's own parameters win, as in Nix). An
+/// `ssh://` store's standard error goes to the log sink when there is one (the build's
+/// log); a local store builds one job at a time and never remotely itself.
+fn store_opener(common: &CommonArgs) -> Arc<ferrix_builder::remote::OpenStore> {
+    let common = common.clone();
+    Arc::new(
+        move |uri: &str,
+              extra: &[(String, String)],
+              log: Option<ferrix_builder::remote::LogSink>|
+              -> Result<BoxedStore, StoreError> {
+            let opts = StoreOptions {
+                store_uri: Some(uri.to_string()),
+                ..options(false, &common)
+            };
+            let extra_value = |k: &str| extra.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            if ferrix_fetch::binary_cache::is_binary_cache_uri(uri) {
+                return open_store(&opts, &common);
+            }
+            match resolve(&opts)? {
+                StoreKind::Ssh {
+                    host,
+                    dir,
+                    mut params,
+                } => {
+                    for (k, v) in extra {
+                        // Features only choose the machine; the remote has its own.
+                        if k != "system-features" && !params.iter().any(|(n, _)| n == k) {
+                            params.push((k.clone(), v.clone()));
+                        }
+                    }
+                    let sink: Option<ferrix_wire::ssh::StderrSink> = log;
+                    Ok(Box::new(open_ssh(
+                        dir, &host, &params, &common, false, sink,
+                    )?))
+                }
+                StoreKind::Local(mut cfg) => {
+                    if cfg.system_features.is_none() {
+                        cfg.system_features = extra_value("system-features")
+                            .map(|f| f.split_whitespace().map(str::to_string).collect());
+                    }
+                    let store = LocalStore::open(cfg)?;
+                    let realiser = configure_local_with(&store, &common, false);
+                    let mut s = realiser.settings();
+                    s.builders = String::new();
+                    s.max_jobs = 1;
+                    realiser.set_settings(s);
+                    Ok(Box::new(store))
+                }
+                _ if uri.starts_with("ssh-ng://") => Err(StoreError::Unsupported(format!(
+                    "'{uri}': Ferrix has no ssh-ng:// client; use ssh://"
+                ))),
+                _ => open_store(&opts, &common),
+            }
+        },
+    )
 }
 
 /// A store as commands get it.
@@ -172,6 +234,16 @@ pub fn open_store_with_realiser(
 /// Gives a local store its builder, logger and signature policy from `common`; returns
 /// the builder.
 pub fn configure_local(store: &LocalStore, common: &CommonArgs) -> Arc<LocalRealiser> {
+    configure_local_with(store, common, true)
+}
+
+/// [`configure_local`]; `remote`: whether the store may build on the machines of
+/// `builders`.
+fn configure_local_with(
+    store: &LocalStore,
+    common: &CommonArgs,
+    remote: bool,
+) -> Arc<LocalRealiser> {
     let mut build = crate::build_cmd::settings(common).unwrap_or_default();
     // Commands print what will be built themselves (from `query_missing`), as Nix does.
     build.print_missing = false;
@@ -179,6 +251,9 @@ pub fn configure_local(store: &LocalStore, common: &CommonArgs) -> Arc<LocalReal
         build.system_features = f.clone();
     }
     let realiser = Arc::new(LocalRealiser::new(build));
+    if remote {
+        realiser.set_store_opener(store_opener(common), store.config().state_dir.clone());
+    }
     store.set_realiser(realiser.clone());
     store.set_logger(Arc::new(print_log(common.verbosity)));
     let c = &common.config;

@@ -1072,46 +1072,267 @@ fn copy_closure_arguments_as_nix() {
     }
 }
 
-/// Nix 2.8's `nix-build -j0 --builders 'ssh://…'` (its build hook) builds on Ferrix's
-/// `--serve`: the output comes back equal to what the remote built, and a failing build's
-/// log reaches the client.
+/// A derivation built with busybox's `sh` running `script`, with a text input (`$input`)
+/// and an input derivation (`$dep`, whose output says `dep`).
+fn hook_expr(script: &str) -> String {
+    format!(
+        r#"let a = builtins.toFile "a" "hello";
+               dep = derivation {{ name = "dep"; system = "x86_64-linux"; builder = "/bin/sh";
+                                  args = ["-c" "echo building-dep; echo dep > $out"]; }};
+           in derivation {{ name = "remote"; system = "x86_64-linux"; builder = "/bin/sh";
+                           args = ["-c" ''{script}'']; input = a; inherit dep; }}"#
+    )
+}
+
+/// `client`'s `nix-build` with `--store store` and `args`, building `expr`.
+fn client_build(s: &Sshd, client: Client, store: &Path, args: &[&str], expr: &str) -> Output {
+    let mut c = match client {
+        Client::Nix => s.client("nix-build", store, "key_rw"),
+        Client::Ferrix => {
+            let mut c = s.client(BIN, store, "key_rw");
+            c.arg("build");
+            c
+        }
+    };
+    c.arg("--store")
+        .arg(store)
+        .arg("--no-out-link")
+        .args(args)
+        .args(["-E", expr])
+        .output()
+        .unwrap()
+}
+
+/// `client`'s `nix-build -j0 --builders 'ssh://…'` builds on a `remote` serve: the input
+/// closure goes there, the outputs come back equal to a local build's and pass Nix 2.8's
+/// `--verify --check-contents`, and a failing build's log reaches the client.
+fn build_hook(remote: Remote, client: Client) {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(remote);
+    let local = s.dir.join("local");
+    let builders = format!("ssh://{} x86_64-linux - 1 1", s.host());
+    let remote_args = ["-j0", "--builders", builders.as_str()];
+    let ok = hook_expr(
+        "echo on-the-remote; read x < $input; read y < $dep; echo \"remote $x $y\" > $out",
+    );
+    let o = client_build(&s, client, &local, &remote_args, &ok);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let t = text(&o);
+    assert!(
+        t.contains("on-the-remote") && t.contains("building-dep"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("' on 'ssh://{}'...", s.host())),
+        "the build says where it runs: {t}"
+    );
+    let read = |store: &Path| std::fs::read_to_string(store.join(out.trim_start_matches('/')));
+    assert_eq!(read(&local).unwrap(), "remote hello dep\n");
+    assert_eq!(
+        read(&s.remote()).unwrap(),
+        "remote hello dep\n",
+        "built on the remote"
+    );
+    verify(&s, &local);
+    // The same derivation built here gives the same output.
+    let plain = s.dir.join("plain");
+    let o = client_build(&s, client, &plain, &[], &ok);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), out);
+    assert_eq!(read(&plain).unwrap(), read(&local).unwrap());
+    let refs =
+        |store: &Path| run_ok(nix_store(&s, store).args(["-q", "--references", &out])).stdout;
+    assert_eq!(refs(&plain), refs(&local), "the same references");
+
+    let o = client_build(
+        &s,
+        client,
+        &local,
+        &remote_args,
+        &hook_expr("echo remote-failure-log; exit 5"),
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("remote-failure-log"), "{}", text(&o));
+}
+
 #[test]
 fn nix_build_hook_builds_on_ferrix_serve() {
+    build_hook(Remote::Ferrix, Client::Nix);
+}
+
+#[test]
+fn ferrix_builds_on_nix_serve() {
+    build_hook(Remote::Nix, Client::Ferrix);
+}
+
+#[test]
+fn ferrix_builds_on_ferrix_serve() {
+    build_hook(Remote::Ferrix, Client::Ferrix);
+}
+
+/// Machine choice: a derivation that no machine fits is built here, or, with `-j0`,
+/// fails with Nix's list of machines; a required feature sends it to the machine that
+/// offers it; a machines file (`builders = @FILE`) is read; an unreachable machine is
+/// reported and another one used.
+#[test]
+fn ferrix_chooses_machines_as_nix() {
     if !have_tools() || !Path::new("/bin/busybox").exists() {
         return;
     }
     let s = Sshd::start(Remote::Ferrix);
     let local = s.dir.join("local");
-    let builders = format!("ssh://{} x86_64-linux - 1 1", s.host());
-    let build = |script: &str| {
-        let expr = format!(
-            r#"let a = builtins.toFile "a" "hello";
-               in derivation {{ name = "remote"; system = "x86_64-linux"; builder = "/bin/sh";
-                               args = ["-c" ''{script}'']; input = a; }}"#
-        );
-        s.client("nix-build", &local, "key_rw")
-            .arg("--store")
-            .arg(&local)
-            .args(["--no-out-link", "-j0", "--builders", &builders, "-E", &expr])
-            .output()
-            .unwrap()
+    let expr = |name: &str, features: &str| {
+        format!(
+            r#"derivation {{ name = "{name}"; system = "x86_64-linux"; builder = "/bin/sh";
+                            requiredSystemFeatures = [ {features} ];
+                            args = ["-c" "echo built-{name} > $out"]; }}"#
+        )
     };
-    let o = build("echo on-the-remote; read x < $input; echo \"remote $x\" > $out");
+    let on_remote = |out: &str| s.remote().join(out.trim_start_matches('/')).exists();
+    let stdout = |o: &Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+
+    // Only an aarch64 machine: built here.
+    let arm = format!("ssh://{} aarch64-linux - 1 1", s.host());
+    let o = client_build(
+        &s,
+        Client::Ferrix,
+        &local,
+        &["--builders", &arm],
+        &expr("a", ""),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!on_remote(&stdout(&o)), "built locally");
+    // With -j0 it cannot be built anywhere.
+    let o = client_build(
+        &s,
+        Client::Ferrix,
+        &local,
+        &["-j0", "--builders", &arm],
+        &expr("b", ""),
+    );
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("Failed to find a machine for remote build!")
+            && t.contains("required (system, features): (x86_64-linux, )")
+            && t.contains("(aarch64-linux, 1, , )")
+            && t.contains("unable to start any build"),
+        "{t}"
+    );
+
+    // A mandatory feature: only derivations that ask for it go there; the others stay.
+    let machines = s.dir.join("machines");
+    std::fs::write(
+        &machines,
+        format!(
+            "# remote builders\nssh://{} x86_64-linux - 2 1 kvm kvm\n",
+            s.host()
+        ),
+    )
+    .unwrap();
+    let file = format!("@{}", machines.display());
+    let o = client_build(
+        &s,
+        Client::Ferrix,
+        &local,
+        &["--builders", &file],
+        &expr("c", "\"kvm\""),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        on_remote(&stdout(&o)),
+        "the kvm build went to the kvm machine"
+    );
+    let o = client_build(
+        &s,
+        Client::Ferrix,
+        &local,
+        &["--builders", &file],
+        &expr("d", ""),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!on_remote(&stdout(&o)), "without kvm it stays here");
+
+    // An unreachable machine first (sshd listens on 127.0.0.1 only): reported, and the
+    // next one builds.
+    let dead = format!(
+        "ssh://root@127.0.0.2 x86_64-linux - 1 2; ssh://{} x86_64-linux - 1 1",
+        s.host()
+    );
+    let o = client_build(
+        &s,
+        Client::Ferrix,
+        &local,
+        &["-j0", "--builders", &dead],
+        &expr("e", ""),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("cannot build on 'ssh://"), "{}", text(&o));
+    assert!(on_remote(&stdout(&o)));
+}
+
+/// `ssh://HOST` as a substituter: `ferrix build -j0` gets the output (and its closure) from
+/// a `remote` serve instead of building it, checked against its NAR hash; unsigned paths
+/// need the substituter to be trusted when `require-sigs` is on.
+fn ssh_substituter(remote: Remote) {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(remote);
+    let expr = hook_expr("read x < $input; read y < $dep; echo \"sub $x $y\" > $out");
+    // Built in the remote's store, by Nix 2.8.
+    let o = s
+        .client("nix-build", &s.remote(), "key_rw")
+        .arg("--store")
+        .arg(s.remote())
+        .args(["--no-out-link", "-E", &expr])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert!(text(&o).contains("on-the-remote"), "{}", text(&o));
-    let read = |store: &Path| std::fs::read_to_string(store.join(out.trim_start_matches('/')));
-    assert_eq!(read(&local).unwrap(), "remote hello\n");
-    assert_eq!(
-        read(&s.remote()).unwrap(),
-        "remote hello\n",
-        "built on the remote"
+    let local = s.dir.join("local");
+    let sub = |uri: &str| {
+        client_build(
+            &s,
+            Client::Ferrix,
+            &local,
+            &["-j0", "--option", "substituters", uri],
+            &expr,
+        )
+    };
+    // Unsigned and untrusted: refused, and nothing can be built.
+    let o = sub(&format!("ssh://{}", s.host()));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not signed by any of the keys in 'trusted-public-keys'"),
+        "{}",
+        text(&o)
     );
+    let o = sub(&format!("ssh://{}?trusted=1", s.host()));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), out);
+    assert!(
+        text(&o).contains(&format!("copying path '{out}' from 'ssh://{}'", s.host())),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("building '"), "{}", text(&o));
+    let read = |store: &Path| std::fs::read_to_string(store.join(out.trim_start_matches('/')));
+    assert_eq!(read(&local).unwrap(), "sub hello dep\n");
     verify(&s, &local);
+}
 
-    let o = build("echo remote-failure-log; exit 5");
-    assert!(!o.status.success());
-    assert!(text(&o).contains("remote-failure-log"), "{}", text(&o));
+#[test]
+fn ssh_substituter_ferrix_serve() {
+    ssh_substituter(Remote::Ferrix);
+}
+
+#[test]
+fn ssh_substituter_nix_serve() {
+    ssh_substituter(Remote::Nix);
 }
 
 /// The race the temp roots prevent: the collector runs on the remote again and again while

@@ -195,7 +195,7 @@ impl Builder<'_> {
 
     /// Signs the outputs of `node` with the keys of `secret-key-files`, as Nix signs what
     /// it builds.
-    fn sign_outputs(&self, node: &Node) -> Result<(), Failure> {
+    pub(crate) fn sign_outputs(&self, node: &Node) -> Result<(), Failure> {
         let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)
             .map_err(Failure::other)?;
         for out in node.outputs.values() {
@@ -216,7 +216,7 @@ impl Builder<'_> {
 
     /// Runs `post-build-hook` with `DRV_PATH`, `OUT_PATHS` and the settings in
     /// `NIX_CONFIG`; its output goes to standard error. A failing hook fails the build.
-    fn run_post_build_hook(&self, node: &Node) -> Result<(), Failure> {
+    pub(crate) fn run_post_build_hook(&self, node: &Node) -> Result<(), Failure> {
         let hook = &self.settings.post_build_hook;
         eprint_line(&format!("running post-build-hook '{hook}'..."));
         let outs: BTreeSet<String> = node.outputs.values().map(|o| self.print(o)).collect();
@@ -247,6 +247,35 @@ impl Builder<'_> {
             return Err(Failure::other(format!("program '{hook}' {how}")));
         }
         Ok(())
+    }
+
+    /// The input closure of `node`: its sources and the needed outputs of its input
+    /// derivations, with everything they refer to.
+    pub(crate) fn input_closure(&self, node: &Node) -> Result<BTreeSet<StorePath>, Failure> {
+        let store = self.store;
+        let mut inputs = BTreeSet::new();
+        for src in &node.drv.input_srcs {
+            inputs.insert(store.dir().parse(&String::from_utf8_lossy(src))?);
+        }
+        for (d, outs) in &node.drv.input_drvs {
+            let dp = store.dir().parse(&String::from_utf8_lossy(d))?;
+            let o = self.drv_store().derivation_output_paths(&dp)?;
+            for name in outs {
+                let name = String::from_utf8_lossy(name);
+                match o.get(name.as_ref()) {
+                    Some(p) => {
+                        inputs.insert(p.clone());
+                    }
+                    None => {
+                        return Err(Failure::other(format!(
+                            "derivation '{}' does not have an output named '{name}'",
+                            self.print(&dp)
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(store.closure(&inputs, false, false)?)
     }
 
     fn build_one_inner(
@@ -308,30 +337,7 @@ impl Builder<'_> {
             rounds: round.total,
         });
 
-        // The input closure: sources and the needed outputs of input derivations.
-        let mut inputs = BTreeSet::new();
-        for src in &node.drv.input_srcs {
-            inputs.insert(store.dir().parse(&String::from_utf8_lossy(src))?);
-        }
-        for (d, outs) in &node.drv.input_drvs {
-            let dp = store.dir().parse(&String::from_utf8_lossy(d))?;
-            let o = self.drv_store().derivation_output_paths(&dp)?;
-            for name in outs {
-                let name = String::from_utf8_lossy(name);
-                match o.get(name.as_ref()) {
-                    Some(p) => {
-                        inputs.insert(p.clone());
-                    }
-                    None => {
-                        return Err(Failure::other(format!(
-                            "derivation '{}' does not have an output named '{name}'",
-                            self.print(&dp)
-                        )))
-                    }
-                }
-            }
-        }
-        let closure = store.closure(&inputs, false, false)?;
+        let closure = self.input_closure(node)?;
 
         if builtin {
             return self.build_builtin(node, &closure);

@@ -15,6 +15,7 @@ mod goal;
 pub mod log;
 pub mod outputs;
 pub mod realiser;
+pub mod remote;
 pub mod sandbox;
 pub mod substitute;
 pub mod users;
@@ -121,6 +122,10 @@ pub struct BuildSettings {
     pub subst: substitute::SubstSettings,
     /// `secret-key-files`: keys that sign what is built.
     pub secret_key_files: Vec<String>,
+    /// `builders`: the remote machines (see [`remote`]).
+    pub builders: String,
+    /// `builders-use-substitutes`.
+    pub builders_use_substitutes: bool,
 }
 
 impl BuildSettings {
@@ -162,6 +167,8 @@ impl BuildSettings {
             repair: false,
             subst: substitute::SubstSettings::from_settings(s),
             secret_key_files: s.secret_key_files.clone(),
+            builders: s.builders.clone(),
+            builders_use_substitutes: s.builders_use_substitutes,
         }
     }
 }
@@ -417,6 +424,8 @@ pub struct Builder<'s> {
     pub given: Option<(StorePath, Derivation)>,
     /// The binary caches to substitute from (none: everything is built).
     pub subst: Option<Arc<substitute::Substituters>>,
+    /// The machines to build on besides this one (none: everything is built here).
+    pub remote: Option<Arc<remote::RemoteBuilders>>,
     /// Paths to copy from the caches, found while reading the derivations.
     planned: std::sync::Mutex<BTreeMap<StorePath, substitute::Planned>>,
     /// Which derivation each planned output belongs to.
@@ -462,6 +471,7 @@ impl<'s> Builder<'s> {
             eval: None,
             given: None,
             subst: None,
+            remote: None,
             planned: Default::default(),
             planned_for: Default::default(),
             no_subst: Default::default(),
@@ -982,10 +992,19 @@ impl<'s> Builder<'s> {
         let mut stopping = false;
         let mut locked: Vec<&StorePath> = Vec::new();
         let jobs = self.settings.max_jobs;
-        let (tx, rx) = mpsc::channel::<(StorePath, Result<(), Failure>)>();
+        // A finished job: the derivation, its result (`None`: its remote machine failed
+        // and it is to be tried again), and whether it was a local build.
+        let (tx, rx) = mpsc::channel::<(StorePath, Option<Result<(), Failure>>, bool)>();
         let graph = &graph;
+        let remote = self.remote.clone().filter(|r| !r.is_empty());
+        // Derivations no machine took (built here), and those waiting for a machine.
+        let mut declined: BTreeSet<&StorePath> = BTreeSet::new();
+        let mut postponed: Vec<&StorePath> = Vec::new();
+        let mut announced: BTreeSet<&StorePath> = BTreeSet::new();
+        let mut fatal: Option<Failure> = None;
         std::thread::scope(|scope| {
             let mut running = 0usize;
+            let mut local = 0usize;
             loop {
                 if interrupted() {
                     cancel.store(true, Ordering::Relaxed);
@@ -995,19 +1014,73 @@ impl<'s> Builder<'s> {
                     let Some(p) = ready.pop_front() else { break };
                     let node = &graph[p];
                     let builtin = node.drv.builder.starts_with(b"builtin:");
+                    let hook = remote
+                        .as_deref()
+                        .filter(|_| !builtin && !declined.contains(p) && self.wants_remote(node));
+                    if let Some(r) = hook {
+                        let can_local = local < jobs && self.fits_here(node);
+                        let platform = String::from_utf8_lossy(&node.drv.platform);
+                        let required = goal::required_system_features(&node.drv);
+                        match r.choose(&p.to_string(), &platform, &required, can_local) {
+                            Err(e) => {
+                                let _ = tx.send((node.path.clone(), Some(Err(e.into())), false));
+                                running += 1;
+                                continue;
+                            }
+                            Ok(remote::Choice::Remote(slot)) => {
+                                let locks = match goal::try_lock_outputs(self.store, node) {
+                                    Ok(Some(l)) => l,
+                                    Ok(None) => {
+                                        locked.push(p);
+                                        continue;
+                                    }
+                                    Err(f) => {
+                                        let _ = tx.send((node.path.clone(), Some(Err(f)), false));
+                                        running += 1;
+                                        continue;
+                                    }
+                                };
+                                running += 1;
+                                let tx = tx.clone();
+                                scope.spawn(move || {
+                                    let r = match self.build_remote(r, node, slot, locks) {
+                                        Ok(remote::RemoteOutcome::Built) => Some(Ok(())),
+                                        Ok(remote::RemoteOutcome::Retry) => None,
+                                        Err(f) => Some(Err(f)),
+                                    };
+                                    let _ = tx.send((node.path.clone(), r, false));
+                                });
+                                continue;
+                            }
+                            Ok(remote::Choice::Postpone) => {
+                                if announced.insert(p) {
+                                    eprint_line(&format!(
+                                        "waiting for a machine to build '{}'",
+                                        self.print(p)
+                                    ));
+                                }
+                                postponed.push(p);
+                                continue;
+                            }
+                            Ok(remote::Choice::Decline(text)) => {
+                                declined.insert(p);
+                                if !can_local {
+                                    eprint_line(&text);
+                                }
+                            }
+                        }
+                    }
                     if jobs == 0 && !builtin {
                         let f = Failure::other(
                             "unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html",
                         );
-                        if target_set.contains(p) {
-                            target_errors.push((p.clone(), f));
-                        } else {
-                            eprint_error(&f.msg);
-                        }
+                        // Nothing can be built: the whole realisation fails with it,
+                        // whichever derivation it was.
+                        fatal.get_or_insert(f);
                         stopping = true;
                         break;
                     }
-                    if running >= jobs.max(1) {
+                    if local >= jobs.max(1) {
                         ready.push_front(p);
                         break;
                     }
@@ -1020,22 +1093,25 @@ impl<'s> Builder<'s> {
                             continue;
                         }
                         Err(f) => {
-                            let _ = tx.send((node.path.clone(), Err(f)));
+                            let _ = tx.send((node.path.clone(), Some(Err(f)), false));
                             running += 1;
                             continue;
                         }
                     };
                     running += 1;
+                    local += 1;
                     let tx = tx.clone();
                     let cancel = cancel.clone();
                     scope.spawn(move || {
                         let r = self.build_one(node, &cancel, locks);
-                        let _ = tx.send((node.path.clone(), r));
+                        let _ = tx.send((node.path.clone(), Some(r), true));
                     });
                 }
-                // Those whose locks were taken elsewhere are tried again.
-                let waiting = !locked.is_empty();
+                // Those whose locks were taken elsewhere, or that wait for a machine, are
+                // tried again.
+                let waiting = !locked.is_empty() || !postponed.is_empty();
                 ready.extend(locked.drain(..));
+                ready.extend(postponed.drain(..));
                 if running == 0 {
                     if waiting && !stopping {
                         std::thread::sleep(Duration::from_millis(100));
@@ -1043,12 +1119,20 @@ impl<'s> Builder<'s> {
                     }
                     break;
                 }
-                let (p, r) = match rx.recv_timeout(Duration::from_millis(100)) {
+                let (p, r, was_local) = match rx.recv_timeout(Duration::from_millis(100)) {
                     Ok(x) => x,
                     Err(_) => continue,
                 };
                 running -= 1;
+                if was_local {
+                    local -= 1;
+                }
                 let p: &StorePath = graph.get_key_value(&p).map(|(k, _)| k).unwrap_or(&order[0]);
+                // Its machine failed: choose again.
+                let Some(r) = r else {
+                    ready.push_front(p);
+                    continue;
+                };
                 let ok = match r {
                     Ok(()) => true,
                     Err(f) => {
@@ -1111,6 +1195,16 @@ impl<'s> Builder<'s> {
         });
         if interrupted() {
             return Err(BuildError::new("interrupted by the user"));
+        }
+        if let Some(f) = fatal {
+            for (_, e) in &target_errors {
+                eprint_error(&e.msg);
+            }
+            return Err(BuildError {
+                msg: f.msg,
+                status: 1,
+                kind: kinds,
+            });
         }
         match target_errors.len() {
             0 => Ok(()),

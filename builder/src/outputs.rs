@@ -387,6 +387,25 @@ pub(crate) fn register_outputs(
     Ok(None)
 }
 
+/// Checks the outputs a remote machine built (name, path, metadata) against the
+/// derivation's reference constraints, as for a local build.
+pub(crate) fn check_remote_references(
+    store: &LocalStore,
+    node: &Node,
+    outputs: &[(String, PathInfo)],
+) -> Result<(), Failure> {
+    let built: Vec<Built> = outputs
+        .iter()
+        .map(|(name, info)| Built {
+            name: name.clone(),
+            path: info.path.clone(),
+            at: store.real_path(&info.path),
+            info: info.clone(),
+        })
+        .collect();
+    check_references(store, node, &built)
+}
+
 /// A list-valued attribute of the derivation (space-separated in the environment).
 fn strings_attr(drv: &Derivation, name: &str) -> Option<Vec<String>> {
     drv.env.get(name.as_bytes()).map(|v| {

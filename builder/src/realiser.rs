@@ -1,6 +1,7 @@
 //! Building for the local store: the [`Realiser`] that [`LocalStore`]'s build operations
 //! call.
 
+use crate::remote::{parse_machines, OpenStore, RemoteBuilders};
 use crate::substitute::Substituters;
 use crate::{BuildError, BuildMode, BuildSettings, Builder, Target};
 use ferrix_store::derivation::Derivation;
@@ -10,6 +11,7 @@ use ferrix_store::store::{
     BuildResult, BuildStatus, DerivedPath, Missing, OutputsSpec, Store, StoreError,
 };
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Builds with the settings it was given last.
@@ -17,6 +19,11 @@ pub struct LocalRealiser {
     settings: Mutex<BuildSettings>,
     /// The open caches, kept while the substitution settings stay the same.
     subst: Mutex<Option<Arc<Substituters>>>,
+    /// How to reach remote machines, and where their load is counted (none: no remote
+    /// builds).
+    opener: Mutex<Option<(Arc<OpenStore>, PathBuf)>>,
+    /// The machines of the `builders` setting, kept while it stays the same.
+    remote: Mutex<Option<(String, bool, Arc<RemoteBuilders>)>>,
 }
 
 impl LocalRealiser {
@@ -24,7 +31,42 @@ impl LocalRealiser {
         LocalRealiser {
             settings: Mutex::new(settings),
             subst: Mutex::new(None),
+            opener: Mutex::new(None),
+            remote: Mutex::new(None),
         }
+    }
+
+    /// Enables remote builds: `open` opens a machine's store, and `state_dir` keeps the
+    /// machines' load (`current-load`).
+    pub fn set_store_opener(&self, open: Arc<OpenStore>, state_dir: PathBuf) {
+        *self.opener.lock().unwrap_or_else(|p| p.into_inner()) = Some((open, state_dir));
+    }
+
+    /// The remote machines for `settings` (none when remote builds are off).
+    fn remote_builders(&self, settings: &BuildSettings) -> Option<Arc<RemoteBuilders>> {
+        let (open, state_dir) = self
+            .opener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let mut g = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((b, subst, r)) = &*g {
+            if *b == settings.builders && *subst == settings.builders_use_substitutes {
+                return Some(r.clone());
+            }
+        }
+        let r = Arc::new(RemoteBuilders::new(
+            parse_machines(&settings.builders, &settings.system),
+            &state_dir,
+            open,
+            settings.builders_use_substitutes,
+        ));
+        *g = Some((
+            settings.builders.clone(),
+            settings.builders_use_substitutes,
+            r.clone(),
+        ));
+        Some(r)
     }
 
     /// The settings builds start with now.
@@ -57,13 +99,21 @@ impl LocalRealiser {
             match &*g {
                 Some(s) if *s.settings() == settings.subst => s.clone(),
                 _ => {
-                    let s = Arc::new(Substituters::new(settings.subst.clone()));
+                    let opener = self
+                        .opener
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .map(|(o, _)| o.clone());
+                    let s = Arc::new(Substituters::with_opener(settings.subst.clone(), opener));
                     *g = Some(s.clone());
                     s
                 }
             }
         };
+        let remote = self.remote_builders(&settings);
         let mut b = Builder::new(store, settings);
+        b.remote = remote;
         b.eval = eval;
         b.subst = Some(subst);
         b

@@ -6,7 +6,13 @@
 //! trusted itself, `?trusted=1`, or when `require-sigs` is off, or for a content-addressed
 //! path); its references come first. NARs are streamed from the cache into the store, which
 //! checks their hash and size before it registers anything.
+//!
+//! Substituters that are not binary caches (`ssh://HOST`, a local store) are opened as
+//! stores through the program's opener ([`crate::remote::OpenStore`]): their path infos
+//! stand for narinfos and their NARs are streamed as they are dumped. Their `priority` is
+//! 0 unless `?priority=` says otherwise, and `?trusted=1` trusts them as it trusts a cache.
 
+use crate::remote::OpenStore;
 use crate::{emit, Output};
 use ferrix_fetch::binary_cache::BinaryCacheStore;
 use ferrix_fetch::http::HttpOptions;
@@ -15,7 +21,7 @@ use ferrix_store::local::LocalStore;
 use ferrix_store::path::{Ingestion, StorePath};
 use ferrix_store::store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The settings of substitution.
@@ -61,10 +67,99 @@ pub struct Planned {
     pub narinfo: NarInfo,
 }
 
+/// One substituter: a binary cache, or another store.
+enum Source {
+    Cache(BinaryCacheStore),
+    Store {
+        store: Box<dyn Store + Send + Sync>,
+        uri: String,
+        priority: i64,
+        trusted: bool,
+    },
+}
+
+impl Source {
+    fn dir(&self) -> &ferrix_store::path::StoreDir {
+        match self {
+            Source::Cache(c) => c.dir(),
+            Source::Store { store, .. } => store.dir(),
+        }
+    }
+
+    fn priority(&self) -> i64 {
+        match self {
+            Source::Cache(c) => c.priority,
+            Source::Store { priority, .. } => *priority,
+        }
+    }
+
+    fn trusted(&self) -> bool {
+        match self {
+            Source::Cache(c) => c.trusted,
+            Source::Store { trusted, .. } => *trusted,
+        }
+    }
+
+    fn base_url(&self) -> &str {
+        match self {
+            Source::Cache(c) => c.base_url(),
+            Source::Store { uri, .. } => uri,
+        }
+    }
+
+    /// What the substituter says of `p`: a store's path info stands for a narinfo of
+    /// an uncompressed NAR.
+    fn narinfo(&self, p: &StorePath) -> Result<Option<NarInfo>, StoreError> {
+        match self {
+            Source::Cache(c) => c.narinfo(p),
+            Source::Store { store, .. } => Ok(store.path_info(p)?.map(|info| NarInfo {
+                url: String::new(),
+                compression: "none".to_string(),
+                file_hash: None,
+                file_size: info.nar_size,
+                system: String::new(),
+                info,
+            })),
+        }
+    }
+}
+
+/// Opens the store substituter `uri`, taking its `priority` and `trusted` parameters.
+fn open_store_source(open: &OpenStore, uri: &str) -> Result<Source, StoreError> {
+    let (base, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut priority = 0i64;
+    let mut trusted = false;
+    let mut rest = Vec::new();
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=').unwrap_or((kv, "")) {
+            ("priority", v) => {
+                priority = v.parse().map_err(|_| {
+                    StoreError::Other(format!("invalid priority '{v}' of substituter '{uri}'"))
+                })?
+            }
+            ("trusted", v) => trusted = matches!(v, "1" | "true"),
+            _ => rest.push(kv),
+        }
+    }
+    let plain = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok(Source::Store {
+        store: open(&plain, &[], None)?,
+        uri: base.to_string(),
+        priority,
+        trusted,
+    })
+}
+
 /// The open caches of a [`SubstSettings`].
 pub struct Substituters {
     settings: SubstSettings,
-    caches: OnceLock<Vec<BinaryCacheStore>>,
+    /// Opens substituters that are not binary caches (none: they are refused).
+    opener: Option<Arc<OpenStore>>,
+    caches: OnceLock<Vec<Source>>,
     /// Answers so far: the cache and record of each path asked for, `None` when no cache
     /// offers it.
     found: Mutex<BTreeMap<(StorePath, bool), Option<Planned>>>,
@@ -79,8 +174,14 @@ fn warn(msg: &str) {
 
 impl Substituters {
     pub fn new(settings: SubstSettings) -> Substituters {
+        Substituters::with_opener(settings, None)
+    }
+
+    /// Substituters that open the stores among them (`ssh://`, local) with `opener`.
+    pub fn with_opener(settings: SubstSettings, opener: Option<Arc<OpenStore>>) -> Substituters {
         Substituters {
             settings,
+            opener,
             caches: OnceLock::new(),
             found: Mutex::new(BTreeMap::new()),
             ca: Mutex::new(BTreeMap::new()),
@@ -93,7 +194,7 @@ impl Substituters {
 
     /// The caches, opened on first use, by priority. A cache that cannot be opened is
     /// reported and left out.
-    fn caches(&self, store: &LocalStore) -> &[BinaryCacheStore] {
+    fn caches(&self, store: &LocalStore) -> &[Source] {
         self.caches.get_or_init(|| {
             if !self.settings.enabled {
                 return Vec::new();
@@ -122,13 +223,24 @@ impl Substituters {
                 if !seen.insert(uri.clone()) {
                     continue;
                 }
-                match BinaryCacheStore::open_with(uri, store.dir().clone(), &http, disk.clone()) {
+                let opened = if ferrix_fetch::binary_cache::is_binary_cache_uri(uri) {
+                    BinaryCacheStore::open_with(uri, store.dir().clone(), &http, disk.clone())
+                        .map(Source::Cache)
+                } else {
+                    match &self.opener {
+                        Some(open) => open_store_source(&**open, uri),
+                        None => Err(StoreError::Unsupported(format!(
+                            "substituter '{uri}' is not a binary cache"
+                        ))),
+                    }
+                };
+                match opened {
                     Ok(c) => v.push(c),
                     Err(e) => warn(&e.to_string()),
                 }
             }
             // A stable sort keeps the given order among equal priorities.
-            v.sort_by_key(|c| c.priority);
+            v.sort_by_key(|c| c.priority());
             v
         })
     }
@@ -197,7 +309,7 @@ impl Substituters {
                 }
                 n.info.path = p.clone();
             }
-            if check_sigs && !c.trusted && self.untrusted(store, &n) {
+            if check_sigs && !c.trusted() && self.untrusted(store, &n) {
                 warn(&format!(
                     "the substitute for '{}' from '{}' is not signed by any of the keys in 'trusted-public-keys'",
                     store.print(p),
@@ -442,18 +554,26 @@ impl Substituters {
     }
 }
 
-/// Copies one path from `cache`, streaming its NAR into the store, which checks it.
-fn copy_one(
-    store: &LocalStore,
-    cache: &BinaryCacheStore,
-    n: &NarInfo,
-    repair: bool,
-) -> Result<(), Copy> {
+/// Copies one path from `source`, streaming its NAR into the store, which checks it.
+fn copy_one(store: &LocalStore, source: &Source, n: &NarInfo, repair: bool) -> Result<(), Copy> {
     emit(Output::Message(&format!(
         "copying path '{}' from '{}'...",
         store.print(&n.info.path),
-        cache.base_url()
+        source.base_url()
     )));
+    let mut info = n.info.clone();
+    info.registration_time = ferrix_store::db::now();
+    info.ultimate = false;
+    let cache = match source {
+        Source::Cache(c) => c,
+        Source::Store { store: from, .. } => {
+            return Ok(ferrix_store::store::pipe_nar(
+                &**from,
+                &n.info.path,
+                &mut |r| store.add_nar(&info, r, repair, !source.trusted()),
+            )?);
+        }
+    };
     let Some(mut r) = cache.open_nar(n)? else {
         return Err(Copy::Gone(format!(
             "file '{}' does not exist in binary cache '{}'",
@@ -461,9 +581,6 @@ fn copy_one(
             cache.base_url()
         )));
     };
-    let mut info = n.info.clone();
-    info.registration_time = ferrix_store::db::now();
-    info.ultimate = false;
     Ok(store.add_nar(&info, &mut r, repair, !cache.trusted)?)
 }
 

@@ -563,9 +563,9 @@ declare_settings! {
         Support::Yes;
     /// The machines to build on remotely, or `@FILE`.
     builders: String = format!("@{}", conf_dir().join("machines").display()),
-        "builders" [] LATER_REMOTE;
+        "builders" [] Support::Yes;
     /// Let remote builders substitute their inputs.
-    builders_use_substitutes: bool = false, "builders-use-substitutes" [] LATER_REMOTE;
+    builders_use_substitutes: bool = false, "builders-use-substitutes" [] Support::Yes;
     /// The commit message of lock-file updates (flakes only).
     commit_lockfile_summary: String = String::new(), "commit-lockfile-summary" [] NO_FLAKES;
     /// Keep build logs compressed with bzip2.

@@ -324,6 +324,35 @@ pub trait Store {
         Ok(out)
     }
 
+    /// Which of `paths` are valid once the store has substituted what it can of the
+    /// others, and kept them from its garbage collector for the session, when the store
+    /// does both in one request (the serve protocol's `QueryValidPaths`). `None`: it does
+    /// not, and [`copy_paths`] substitutes through [`substitute_paths`].
+    fn query_valid_paths_substituting(
+        &self,
+        _paths: &BTreeSet<StorePath>,
+    ) -> Result<Option<BTreeSet<StorePath>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Adds the paths of `infos`, in that order (references first), their NARs read from
+    /// `from`; `each` is told of every path as it starts. Stores that take many paths in
+    /// one exchange override it.
+    fn add_nars_from(
+        &self,
+        infos: &[PathInfo],
+        from: &(dyn Store + Sync),
+        each: &mut dyn FnMut(&PathInfo),
+    ) -> Result<(), StoreError> {
+        for info in infos {
+            each(info);
+            pipe_nar(from, &info.path, &mut |r| {
+                self.add_nar(info, r, false, false)
+            })?;
+        }
+        Ok(())
+    }
+
     /// Every valid path.
     fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError>;
 
@@ -819,6 +848,88 @@ pub fn copy_closure(
         to.add_nar(&info, &mut &nar[..], false, false)?;
     }
     Ok(())
+}
+
+/// Streams the NAR of `p` from `from` into `consume`, through a pipe filled by a thread.
+pub fn pipe_nar(
+    from: &(dyn Store + Sync),
+    p: &StorePath,
+    consume: &mut dyn FnMut(&mut dyn Read) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let (mut rx, tx) = std::io::pipe()?;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let mut tx = std::io::BufWriter::with_capacity(1 << 16, tx);
+            let r = from.nar_from_path(p, &mut tx);
+            let _ = tx.flush();
+            r
+        });
+        let added = consume(&mut rx);
+        // Whatever happened, the producer must not wait on a full pipe.
+        drop(rx);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Other("reading a NAR failed".into())));
+        added.and(produced)
+    })
+}
+
+/// What [`copy_paths`] reports as it goes.
+pub enum CopyEvent<'a> {
+    /// This many paths are missing and will be copied.
+    Count(usize),
+    /// This path is being copied.
+    Path(&'a StorePath),
+}
+
+/// Copies those of `paths` that `to` lacks from `from`, references first, without
+/// checking signatures (the caller trusts `from`). With `substitute`, `to` first
+/// substitutes what it can. `paths` must be closed under references, or the rest valid
+/// in `to`.
+pub fn copy_paths(
+    from: &(dyn Store + Sync),
+    to: &dyn Store,
+    paths: &BTreeSet<StorePath>,
+    substitute: bool,
+    report: &mut dyn FnMut(CopyEvent<'_>),
+) -> Result<(), StoreError> {
+    let valid = match substitute {
+        false => to.query_valid_paths(paths)?,
+        true => match to.query_valid_paths_substituting(paths)? {
+            Some(v) => v,
+            None => {
+                let have = to.query_valid_paths(paths)?;
+                let missing: BTreeSet<StorePath> = paths.difference(&have).cloned().collect();
+                substitute_paths(to, &missing, &mut |_| {})?;
+                to.query_valid_paths(paths)?
+            }
+        },
+    };
+    let missing: BTreeSet<StorePath> = paths.difference(&valid).cloned().collect();
+    report(CopyEvent::Count(missing.len()));
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut infos = std::collections::BTreeMap::new();
+    for p in &missing {
+        infos.insert(p.clone(), from.query_path_info(p)?);
+    }
+    let mut order = crate::local::topo_sort(&missing, &|p| {
+        infos
+            .get(p)
+            .map(|i| i.references.clone())
+            .unwrap_or_default()
+    })
+    .map_err(|(x, y)| {
+        StoreError::Other(format!(
+            "cycle detected in the references of '{}' from '{}'",
+            from.dir().display(&x),
+            from.dir().display(&y)
+        ))
+    })?;
+    order.reverse();
+    let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.remove(p)).collect();
+    to.add_nars_from(&ordered, from, &mut |i| report(CopyEvent::Path(&i.path)))
 }
 
 /// Substitutes those of `paths` (not derivations) that `store` can substitute, as Nix's

@@ -37,7 +37,14 @@ pub struct SshOptions {
     pub build_settings: ServeBuildSettings,
     /// More arguments for `ssh` before the command (`NIX_SSHOPTS`, split at whitespace).
     pub ssh_args: Vec<String>,
+    /// `base64-ssh-public-host-key`: the host's public key (base64 of its
+    /// `known_hosts` form), the only key `ssh` then accepts for it.
+    pub host_key: Option<String>,
 }
+
+/// Where the remote command's standard error goes: each chunk, as it arrives (the
+/// build hook makes it the build's log).
+pub type StderrSink = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 /// The session. Fields drop in order: our end of the pipes closes first, which ends the
 /// remote command, and then the SSH process is waited for.
@@ -80,10 +87,31 @@ pub struct SshStore {
     host: String,
     opts: SshOptions,
     conn: Mutex<Option<Conn>>,
+    /// Standard error of the SSH process: inherited when `None`.
+    stderr: Option<StderrSink>,
+    /// The `known_hosts` file written for `host_key`, removed with the store.
+    known_hosts: Option<tempfile::TempDir>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes the `known_hosts` line for `host` (without its `user@`) with the key whose
+/// base64 is `key64`, in a new temporary directory.
+fn write_known_hosts(host: &str, key64: &str) -> Result<tempfile::TempDir, StoreError> {
+    let key = ferrix_store::hash::base64_decode(key64.trim().as_bytes()).ok_or_else(|| {
+        StoreError::Other(format!(
+            "the public host key of '{host}' is not valid base64"
+        ))
+    })?;
+    let name = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let d = tempfile::Builder::new().prefix("ferrix-ssh").tempdir()?;
+    let mut line = format!("{name} ").into_bytes();
+    line.extend_from_slice(&key);
+    line.push(b'\n');
+    std::fs::write(d.path().join("host-key"), line)?;
+    Ok(d)
 }
 
 /// `s` quoted for a POSIX shell, as the remote shell reads the command.
@@ -94,14 +122,30 @@ fn shell_quote(s: &str) -> String {
 impl SshStore {
     /// Connects to `host` (`[user@]host`) and greets its `nix-store --serve --write`.
     pub fn connect(dir: StoreDir, host: &str, opts: SshOptions) -> Result<SshStore, StoreError> {
+        SshStore::connect_with_stderr(dir, host, opts, None)
+    }
+
+    /// [`SshStore::connect`], with the remote's standard error sent to `stderr`.
+    pub fn connect_with_stderr(
+        dir: StoreDir,
+        host: &str,
+        opts: SshOptions,
+        stderr: Option<StderrSink>,
+    ) -> Result<SshStore, StoreError> {
         if host.is_empty() || host.starts_with('-') {
             return Err(StoreError::Other(format!("invalid SSH host name '{host}'")));
         }
+        let known_hosts = match &opts.host_key {
+            Some(k) => Some(write_known_hosts(host, k)?),
+            None => None,
+        };
         let s = SshStore {
             dir,
             host: host.to_string(),
             opts,
             conn: Mutex::new(None),
+            stderr,
+            known_hosts,
         };
         let c = s.open()?;
         *lock(&s.conn) = Some(c);
@@ -137,6 +181,11 @@ impl SshStore {
         if self.opts.compress {
             c.arg("-C");
         }
+        if let Some(d) = &self.known_hosts {
+            let mut o = std::ffi::OsString::from("-oUserKnownHostsFile=");
+            o.push(d.path().join("host-key"));
+            c.arg(o);
+        }
         c.arg(remote);
         c
     }
@@ -145,7 +194,10 @@ impl SshStore {
         let mut cmd = self.command();
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match self.stderr {
+                Some(_) => Stdio::piped(),
+                None => Stdio::inherit(),
+            });
         let mut child = cmd.spawn().map_err(|e| {
             StoreError::Other(format!(
                 "unable to execute '{}': {}",
@@ -153,6 +205,20 @@ impl SshStore {
                 ferrix_store::io_reason(&e)
             ))
         })?;
+        if let (Some(sink), Some(mut err)) = (self.stderr.clone(), child.stderr.take()) {
+            // Ends when the SSH process closes its standard error (it exits).
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                loop {
+                    match err.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => sink(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -497,6 +563,24 @@ impl Store for SshStore {
         paths: &BTreeSet<StorePath>,
     ) -> Result<BTreeSet<StorePath>, StoreError> {
         self.query_valid(paths, false, false)
+    }
+
+    /// The remote substitutes what it can, and keeps the paths for the session.
+    fn query_valid_paths_substituting(
+        &self,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<Option<BTreeSet<StorePath>>, StoreError> {
+        self.query_valid(paths, true, true).map(Some)
+    }
+
+    /// In one `ImportPaths` (or a stream of `AddToStoreNar`), as [`SshStore::add_nars`].
+    fn add_nars_from(
+        &self,
+        infos: &[PathInfo],
+        from: &(dyn Store + Sync),
+        each: &mut dyn FnMut(&PathInfo),
+    ) -> Result<(), StoreError> {
+        self.add_nars(infos, &mut |i, w| from.nar_from_path(&i.path, w), each)
     }
 
     fn query_all_valid(&self) -> Result<BTreeSet<StorePath>, StoreError> {
