@@ -3,9 +3,10 @@
 //!
 //! Every addition follows the same order, so that a crash (even SIGKILL) at any moment
 //! leaves nothing registered that is not complete on disk: the bytes are written to a
-//! temporary name in the real store directory and `fsync`ed, the path is locked
-//! (`<path>.lock`), the temporary is renamed to its final name, and only then is the path
-//! registered in one database transaction. A path that exists on disk but is not registered
+//! temporary name in the real store directory, the path is locked (`<path>.lock`), the
+//! temporary is renamed to its final name, the file system is synced (one `syncfs`, which
+//! covers every file of the path and the rename), and only then is the path registered in
+//! one database transaction. A path that exists on disk but is not registered
 //! is invalid and gets replaced by the next addition.
 
 use crate::db::{Db, PathInfo};
@@ -41,7 +42,8 @@ pub struct LocalConfig {
     pub read_only: bool,
     /// The `use-case-hack` setting.
     pub case_hack: bool,
-    /// `fsync` data before registering it (the `fsync-metadata` setting, on by default).
+    /// Sync new paths to disk before registering them (the `fsync-metadata` setting, on
+    /// by default).
     pub fsync: bool,
     /// The store's `system-features` parameter (`DIR?system-features=foo`): the features
     /// its builds offer, instead of the `system-features` setting.
@@ -175,14 +177,18 @@ pub fn canonicalise_entry(p: &Path, meta: &fs::Metadata) -> Result<(), StoreErro
     Ok(())
 }
 
-fn sync_dir(p: &Path) -> Result<(), StoreError> {
+/// Writes everything of the file system that holds `p` to disk: the files of a new path,
+/// whatever their number, and its rename, in one call.
+fn sync_fs(p: &Path) -> Result<(), StoreError> {
     File::open(p)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io_at(&e, "syncing directory", p))
+        .and_then(|f| {
+            nix::unistd::syncfs(&f).map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+        })
+        .map_err(|e| io_at(&e, "syncing the file system of", p))
 }
 
 /// Copies the tree at `src` (what `filter` accepts) to the new path `dst`.
-fn copy_tree(src: &Path, dst: &Path, filter: Filter<'_>, fsync: bool) -> Result<(), StoreError> {
+fn copy_tree(src: &Path, dst: &Path, filter: Filter<'_>) -> Result<(), StoreError> {
     let meta = fs::symlink_metadata(src).map_err(|e| io_at(&e, "getting status of", src))?;
     let ft = meta.file_type();
     if ft.is_file() {
@@ -204,9 +210,6 @@ fn copy_tree(src: &Path, dst: &Path, filter: Filter<'_>, fsync: bool) -> Result<
                 src.display()
             )));
         }
-        if fsync {
-            to.sync_all().map_err(|e| io_at(&e, "syncing file", dst))?;
-        }
     } else if ft.is_symlink() {
         let t = fs::read_link(src).map_err(|e| io_at(&e, "reading symbolic link", src))?;
         std::os::unix::fs::symlink(&t, dst).map_err(|e| io_at(&e, "creating symlink", dst))?;
@@ -218,10 +221,7 @@ fn copy_tree(src: &Path, dst: &Path, filter: Filter<'_>, fsync: bool) -> Result<
             if !filter(&child)? {
                 continue;
             }
-            copy_tree(&child, &dst.join(e.file_name()), filter, fsync)?;
-        }
-        if fsync {
-            sync_dir(dst)?;
+            copy_tree(&child, &dst.join(e.file_name()), filter)?;
         }
     } else {
         return Err(StoreError::Other(format!(
@@ -706,7 +706,7 @@ impl LocalStore {
         fs::rename(tmp.path(), &real).map_err(|e| io_at(&e, "moving to", &real))?;
         tmp.keep();
         if self.cfg.fsync {
-            sync_dir(&self.cfg.real_dir)?;
+            sync_fs(&self.cfg.real_dir)?;
         }
         Ok(())
     }
@@ -752,7 +752,7 @@ impl LocalStore {
         self.check_writable()?;
         let tmp = Temp(Some(self.temp_path("import")));
         let mut hr = HashingReader::new(r);
-        let mut rest = Restorer::new(tmp.path(), self.cfg.fsync);
+        let mut rest = Restorer::new(tmp.path(), false);
         nar::parse(
             &mut hr,
             &mut rest,
@@ -860,10 +860,6 @@ impl Store for LocalStore {
             .map_err(|e| io_at(&e, "creating file", tmp.path()))?;
         f.write_all(text)
             .map_err(|e| io_at(&e, "writing to file", tmp.path()))?;
-        if self.cfg.fsync {
-            f.sync_all()
-                .map_err(|e| io_at(&e, "syncing file", tmp.path()))?;
-        }
         drop(f);
         let mut w = HashingWriter {
             hashers: vec![Hasher::new(HashAlgo::Sha256)],
@@ -906,7 +902,7 @@ impl Store for LocalStore {
                         src.display()
                     )));
                 }
-                copy_tree(src, tmp.path(), &mut |_| Ok(true), self.cfg.fsync)?;
+                copy_tree(src, tmp.path(), &mut |_| Ok(true))?;
                 let mut h = Hasher::new(algo);
                 let mut f =
                     File::open(tmp.path()).map_err(|e| io_at(&e, "opening file", tmp.path()))?;
@@ -914,7 +910,7 @@ impl Store for LocalStore {
                 h.finish()
             }
             Ingestion::Recursive => {
-                copy_tree(src, tmp.path(), filter, self.cfg.fsync)?;
+                copy_tree(src, tmp.path(), filter)?;
                 Hash::zero(algo)
             }
         };
@@ -982,15 +978,11 @@ impl Store for LocalStore {
                     f.write_all(&buf[..n])
                         .map_err(|e| io_at(&e, "writing to file", tmp.path()))?;
                 }
-                if self.cfg.fsync {
-                    f.sync_all()
-                        .map_err(|e| io_at(&e, "syncing file", tmp.path()))?;
-                }
                 Some(h.finish())
             }
             Ingestion::Recursive => {
                 let mut hr = HashingReader::new(&mut *dump);
-                let mut rest = Restorer::new(tmp.path(), self.cfg.fsync);
+                let mut rest = Restorer::new(tmp.path(), false);
                 nar::parse(
                     &mut hr,
                     &mut rest,
@@ -1039,7 +1031,7 @@ impl Store for LocalStore {
         }
         let tmp = Temp(Some(self.temp_path("nar")));
         let mut hr = HashingReader::new(&mut *nar);
-        let mut rest = Restorer::new(tmp.path(), self.cfg.fsync);
+        let mut rest = Restorer::new(tmp.path(), false);
         nar::parse(
             &mut hr,
             &mut rest,
