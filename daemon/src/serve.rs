@@ -78,9 +78,27 @@ pub fn serve(
     let mut w = BufWriter::with_capacity(1 << 16, output);
     let ver = serve::server_handshake(&mut r, &mut w)?;
     let dir = store.dir().clone();
+    // `AddToStoreNar`s read but not yet valid nor acknowledged: a client that sends many
+    // without waiting gets them made valid as a group (one sync, one transaction), once
+    // nothing more is waiting in the buffer; one that waits for each gets each at once.
+    let mut pending = 0usize;
+    let commit = |w: &mut BufWriter<_>, pending: &mut usize| -> Result<(), ServeError> {
+        if *pending > 0 {
+            store.commit_added()?;
+            for _ in 0..*pending {
+                write_u64(w, 1)?;
+            }
+            *pending = 0;
+            w.flush()?;
+        }
+        Ok(())
+    };
     loop {
+        if pending >= MAX_GROUP || (pending > 0 && r.buffer().is_empty()) {
+            commit(&mut w, &mut pending)?;
+        }
         let Some(req) = ServeRequest::read(&mut r, ver, &dir)? else {
-            return Ok(());
+            return commit(&mut w, &mut pending);
         };
         if req.writes() && !host.write {
             return Err(ServeError::NotAllowed(match req {
@@ -90,9 +108,40 @@ pub fn serve(
                 _ => "building paths is not allowed",
             }));
         }
+        if let ServeRequest::AddToStoreNar(info) = &req {
+            let added = add_deferred(info, &mut r, store);
+            if let Err(e) = added {
+                // Those before it are whole: they become valid.
+                commit(&mut w, &mut pending)?;
+                return Err(e);
+            }
+            pending += 1;
+            continue;
+        }
+        commit(&mut w, &mut pending)?;
         perform(req, &mut r, &mut w, store, host, ver)?;
         w.flush()?;
     }
+}
+
+/// At most this many additions wait for one commit.
+const MAX_GROUP: usize = 1000;
+
+/// Reads the archive of an `AddToStoreNar` for `info` into the store, deferred (see
+/// [`Store::add_nar_deferred`]); the whole archive is read, whatever becomes of it.
+fn add_deferred(
+    info: &ferrix_store::PathInfo,
+    r: &mut impl Read,
+    store: &dyn Store,
+) -> Result<(), ServeError> {
+    store.add_temp_root(&info.path)?;
+    let mut nar = r.take(info.nar_size);
+    let res = store.add_nar_deferred(info, &mut nar, false);
+    io::copy(&mut nar, &mut io::sink())?;
+    if nar.limit() > 0 {
+        return Err(WireError::Eof.into());
+    }
+    Ok(res?)
 }
 
 fn perform<R: Read, W: Write>(
@@ -169,19 +218,8 @@ fn perform<R: Read, W: Write>(
             write_u64(w, 1)?;
         }
         ServeRequest::AddToStoreNar(info) => {
-            store.add_temp_root(&info.path)?;
-            let mut nar = r.take(info.nar_size);
-            let res = match store.is_valid(&info.path) {
-                Ok(true) => Ok(()),
-                Ok(false) => store.add_nar(&info, &mut nar, false, false),
-                Err(e) => Err(e),
-            };
-            // The whole archive is read, whatever became of it.
-            io::copy(&mut nar, &mut io::sink())?;
-            if nar.limit() > 0 {
-                return Err(WireError::Eof.into());
-            }
-            res?;
+            add_deferred(&info, r, store)?;
+            store.commit_added()?;
             write_u64(w, 1)?;
         }
         ServeRequest::BuildPaths { paths, settings } => {

@@ -292,6 +292,9 @@ pub struct LocalStore {
     auto_optimise: std::sync::atomic::AtomicBool,
     /// The automatic collector's settings and state.
     pub(crate) auto_gc: Arc<Mutex<crate::autogc::AutoGc>>,
+    /// Paths installed by [`Store::add_nar_deferred`] and not yet registered, with their
+    /// locks (held until [`Store::commit_added`]).
+    deferred: Mutex<Vec<(PathInfo, PathLock)>>,
 }
 
 /// What builds derivations for a local store. The builder implements it; the store only
@@ -389,6 +392,7 @@ impl LocalStore {
             gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
             auto_optimise: std::sync::atomic::AtomicBool::new(false),
             auto_gc: Arc::new(Mutex::new(crate::autogc::AutoGc::default())),
+            deferred: Mutex::new(Vec::new()),
         })
     }
 
@@ -711,6 +715,69 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Reads a NAR into a temporary for `info.path` after the checks of an addition
+    /// (signatures with `check_sigs`), and checks its hash and size against `info`.
+    /// `None`: the path is valid already (and the archive was read to its end), unless
+    /// `repair`.
+    fn restore_nar(
+        &self,
+        info: &PathInfo,
+        nar: &mut dyn Read,
+        repair: bool,
+        check_sigs: bool,
+    ) -> Result<Option<(Temp, PathInfo)>, StoreError> {
+        self.check_writable()?;
+        if check_sigs {
+            let (require, keys) = lock(&self.sig_policy).clone();
+            if require
+                && !crate::sigs::is_content_addressed(&self.cfg.store_dir, info)
+                && !crate::sigs::is_signed(&self.cfg.store_dir, info, &keys)
+            {
+                return Err(StoreError::Other(format!(
+                    "cannot add path '{}' because it lacks a valid signature",
+                    self.print(&info.path)
+                )));
+            }
+        }
+        self.add_temp_root(&info.path)?;
+        if !repair && self.is_valid(&info.path)? {
+            // Nix still reads the archive the client sends.
+            io::copy(nar, &mut io::sink())?;
+            return Ok(None);
+        }
+        let tmp = Temp(Some(self.temp_path("nar")));
+        let mut hr = HashingReader::new(&mut *nar);
+        let mut rest = Restorer::new(tmp.path(), false);
+        nar::parse(
+            &mut hr,
+            &mut rest,
+            ParseOptions {
+                case_hack: self.cfg.case_hack,
+            },
+        )
+        .map_err(nar_err)?;
+        let (hash, size, _) = hr.finish();
+        if hash != info.nar_hash {
+            return Err(StoreError::Other(format!(
+                "hash mismatch importing path '{}';\n  specified: {}\n  got:       {}",
+                self.print(&info.path),
+                info.nar_hash.encode(crate::hash::Encoding::Nix32, true),
+                hash.encode(crate::hash::Encoding::Nix32, true)
+            )));
+        }
+        if info.nar_size != 0 && size != info.nar_size {
+            return Err(StoreError::Other(format!(
+                "size mismatch importing path '{}';\n  specified: {}\n  got:       {}",
+                self.print(&info.path),
+                info.nar_size,
+                size
+            )));
+        }
+        let mut info = info.clone();
+        info.nar_size = size;
+        Ok(Some((tmp, info)))
+    }
+
     /// Common tail of every addition: lock, install unless valid, register. The path lock
     /// (`<path>.lock`, the one Nix takes too) is held from the validity check to the
     /// registration, so that two processes adding one path do it one after the other, and
@@ -1010,59 +1077,73 @@ impl Store for LocalStore {
         repair: bool,
         check_sigs: bool,
     ) -> Result<(), StoreError> {
-        self.check_writable()?;
-        if check_sigs {
-            let (require, keys) = lock(&self.sig_policy).clone();
-            if require
-                && !crate::sigs::is_content_addressed(&self.cfg.store_dir, info)
-                && !crate::sigs::is_signed(&self.cfg.store_dir, info, &keys)
-            {
-                return Err(StoreError::Other(format!(
-                    "cannot add path '{}' because it lacks a valid signature",
-                    self.print(&info.path)
-                )));
-            }
-        }
-        self.add_temp_root(&info.path)?;
-        if !repair && self.is_valid(&info.path)? {
-            // Nix still reads the archive the client sends.
-            io::copy(nar, &mut io::sink())?;
+        let Some((tmp, info)) = self.restore_nar(info, nar, repair, check_sigs)? else {
             return Ok(());
-        }
-        let tmp = Temp(Some(self.temp_path("nar")));
-        let mut hr = HashingReader::new(&mut *nar);
-        let mut rest = Restorer::new(tmp.path(), false);
-        nar::parse(
-            &mut hr,
-            &mut rest,
-            ParseOptions {
-                case_hack: self.cfg.case_hack,
-            },
-        )
-        .map_err(nar_err)?;
-        let (hash, size, _) = hr.finish();
-        if hash != info.nar_hash {
-            return Err(StoreError::Other(format!(
-                "hash mismatch importing path '{}';\n  specified: {}\n  got:       {}",
-                self.print(&info.path),
-                info.nar_hash.encode(crate::hash::Encoding::Nix32, true),
-                hash.encode(crate::hash::Encoding::Nix32, true)
-            )));
-        }
-        if info.nar_size != 0 && size != info.nar_size {
-            return Err(StoreError::Other(format!(
-                "size mismatch importing path '{}';\n  specified: {}\n  got:       {}",
-                self.print(&info.path),
-                info.nar_size,
-                size
-            )));
-        }
-        let mut info = info.clone();
-        info.nar_size = size;
+        };
         if repair && self.is_valid(&info.path)? {
             return self.replace(tmp, &info);
         }
         self.finish_add(tmp, info).map(|_| ())
+    }
+
+    /// Installs the path under its lock and leaves its registration to [`commit_added`],
+    /// which makes a whole group valid with one sync and one transaction.
+    ///
+    /// [`commit_added`]: Store::commit_added
+    fn add_nar_deferred(
+        &self,
+        info: &PathInfo,
+        nar: &mut dyn Read,
+        check_sigs: bool,
+    ) -> Result<(), StoreError> {
+        let Some((tmp, info)) = self.restore_nar(info, nar, false, check_sigs)? else {
+            return Ok(());
+        };
+        self.auto_gc(true);
+        let p = info.path.clone();
+        // The same path twice in a group: its lock is ours already.
+        if lock(&self.deferred).iter().any(|(i, _)| i.path == p) {
+            return Ok(());
+        }
+        let path_lock = PathLock::lock(&self.real_path(&p))?;
+        if self.is_valid(&p)? {
+            return Ok(());
+        }
+        canonicalise(tmp.path())?;
+        let real = self.real_path(&p);
+        if fs::symlink_metadata(&real).is_ok() {
+            nar::remove_tree(&real).map_err(|e| io_at(&e, "deleting", &real))?;
+        }
+        fs::rename(tmp.path(), &real).map_err(|e| io_at(&e, "moving to", &real))?;
+        tmp.keep();
+        lock(&self.deferred).push((info, path_lock));
+        Ok(())
+    }
+
+    fn commit_added(&self) -> Result<(), StoreError> {
+        let group = std::mem::take(&mut *lock(&self.deferred));
+        if group.is_empty() {
+            return Ok(());
+        }
+        let r = (|| {
+            if self.cfg.fsync {
+                sync_fs(&self.cfg.real_dir)?;
+            }
+            for (i, _) in &group {
+                self.auto_optimise(&i.path)?;
+            }
+            let infos: Vec<PathInfo> = group.iter().map(|(i, _)| i.clone()).collect();
+            self.register_valid_paths(&infos)
+        })();
+        if r.is_err() {
+            // Still invalid (their locks are held): take the bytes back out.
+            for (i, _) in &group {
+                if !self.is_valid(&i.path).unwrap_or(true) {
+                    let _ = nar::remove_tree(&self.real_path(&i.path));
+                }
+            }
+        }
+        r
     }
 
     fn add_signatures(&self, p: &StorePath, sigs: &[String]) -> Result<(), StoreError> {

@@ -290,6 +290,24 @@ pub trait Store {
         check_sigs: bool,
     ) -> Result<(), StoreError>;
 
+    /// [`Store::add_nar`] without repair, except that the store may leave making the path
+    /// valid to the next [`Store::commit_added`], which then does it for a whole group (one
+    /// sync, one transaction). Until then the path is not valid. The default adds it at
+    /// once.
+    fn add_nar_deferred(
+        &self,
+        info: &PathInfo,
+        nar: &mut dyn Read,
+        check_sigs: bool,
+    ) -> Result<(), StoreError> {
+        self.add_nar(info, nar, false, check_sigs)
+    }
+
+    /// Makes the additions of [`Store::add_nar_deferred`] valid.
+    fn commit_added(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Adds signatures to a valid path.
     fn add_signatures(&self, _p: &StorePath, _sigs: &[String]) -> Result<(), StoreError> {
         Err(self.unsupported("adding signatures"))
