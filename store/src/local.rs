@@ -1383,6 +1383,41 @@ mod tests {
     }
 
     #[test]
+    fn deferred_additions_become_valid_together() {
+        let tmp = tempfile::tempdir().unwrap();
+        let from = test_store(&tmp.path().join("from"));
+        let a = from.add_text("a", b"aaa", &BTreeSet::new()).unwrap();
+        let b = from
+            .add_text("b", from.print(&a).as_bytes(), &[a.clone()].into())
+            .unwrap();
+        let to = test_store(&tmp.path().join("to"));
+        let send = |p: &StorePath| {
+            let info = from.query_path_info(p).unwrap();
+            let mut nar = Vec::new();
+            from.nar_from_path(p, &mut nar).unwrap();
+            to.add_nar_deferred(&info, &mut &nar[..], false).unwrap();
+        };
+        send(&a);
+        send(&b);
+        send(&b); // twice in one group: no deadlock on its own lock
+        // Installed, but not valid before the commit.
+        assert!(to.real_path(&b).exists());
+        assert!(!to.is_valid(&a).unwrap() && !to.is_valid(&b).unwrap());
+        to.commit_added().unwrap();
+        assert!(to.is_valid(&a).unwrap() && to.is_valid(&b).unwrap());
+        assert_eq!(to.query_path_info(&b).unwrap().references, [a.clone()].into());
+        to.commit_added().unwrap();
+        // A corrupt archive is refused before anything is installed.
+        let c = from.add_text("c", b"ccc", &BTreeSet::new()).unwrap();
+        let info = from.query_path_info(&c).unwrap();
+        let mut nar = Vec::new();
+        from.nar_from_path(&a, &mut nar).unwrap();
+        assert!(to.add_nar_deferred(&info, &mut &nar[..], false).is_err());
+        to.commit_added().unwrap();
+        assert!(!to.is_valid(&c).unwrap() && !to.real_path(&c).exists());
+    }
+
+    #[test]
     fn add_text_and_path() {
         let tmp = tempfile::tempdir().unwrap();
         let s = test_store(tmp.path());
