@@ -299,7 +299,22 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
         BuildMode::Normal
     };
     install_interrupt_handlers();
-    if args.common.config.print_missing && mode != BuildMode::Check {
+    // A binary cache cannot build: what it lacks is built on the machines of `builders`
+    // and copied into it, as Nix's build hook serves it.
+    if eval_handle.is_none() && ferrix_fetch::binary_cache::is_binary_cache_uri(&builds.uri()) {
+        if args.dry_run {
+            return Ok(());
+        }
+        let remote = crate::store_setup::remote_builders(&args.common);
+        // A handle the copying threads can share.
+        let cache = crate::store_setup::open_store(&opts, &args.common).map_err(build_error)?;
+        ferrix_builder::remote::realise_on_machines(
+            &*cache,
+            &targets,
+            &remote,
+            args.common.config.print_missing,
+        )?;
+    } else if args.common.config.print_missing && mode != BuildMode::Check {
         let missing = match &eval_handle {
             Some(eval) => builds.query_missing_from(&targets, &**eval),
             None => builds.query_missing(&targets),
@@ -310,11 +325,13 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
     if args.dry_run {
         return Ok(());
     }
-    match &eval_handle {
-        Some(eval) => builds.build_paths_from(&targets, mode, &**eval),
-        None => builds.build_paths(&targets, mode),
+    if !ferrix_fetch::binary_cache::is_binary_cache_uri(&builds.uri()) || eval_handle.is_some() {
+        match &eval_handle {
+            Some(eval) => builds.build_paths_from(&targets, mode, &**eval),
+            None => builds.build_paths(&targets, mode),
+        }
+        .map_err(build_error)?;
     }
-    .map_err(build_error)?;
 
     // Result links: `result`, `result-2` for the second derivation, `-NAME` for outputs
     // other than `out`.
@@ -331,7 +348,9 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
                 store.dir().display(drv)
             ))
         })?;
-        if !args.no_out_link && !read_only {
+        // Only a local store keeps roots: for others (a binary cache) Nix makes no link.
+        let rooted = !ferrix_fetch::binary_cache::is_binary_cache_uri(&builds.uri());
+        if !args.no_out_link && !read_only && rooted {
             let mut link = out_link.clone();
             if counter > 0 {
                 link.push_str(&format!("-{}", counter + 1));

@@ -212,6 +212,17 @@ fn store_opener(common: &CommonArgs) -> Arc<ferrix_builder::remote::OpenStore> {
     )
 }
 
+/// The machines of the `builders` setting, for a store that builds only on them.
+pub fn remote_builders(common: &CommonArgs) -> Arc<ferrix_builder::remote::RemoteBuilders> {
+    let c = &common.config;
+    Arc::new(ferrix_builder::remote::RemoteBuilders::new(
+        ferrix_builder::remote::parse_machines(&c.builders, &c.system),
+        &ferrix_store::open::state_dir_default(),
+        store_opener(common),
+        c.builders_use_substitutes,
+    ))
+}
+
 /// A store as commands get it.
 pub type BoxedStore = Box<dyn Store + Send + Sync>;
 

@@ -10,10 +10,13 @@
 //! slot, as Nix's hook keeps it, so that every process building on this machine (Ferrix's or
 //! Nix's) shares the count.
 
+use ferrix_store::derivation::Derivation;
 use ferrix_store::lock::{lock_file, open_lock_file};
+use ferrix_store::path::StorePath;
 use ferrix_store::store::{Store, StoreError};
+use ferrix_store::PathInfo;
 use nix::fcntl::Flock;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -465,10 +468,10 @@ impl crate::Builder<'_> {
                 .all(|f| self.settings.system_features.contains(f))
     }
 
-    /// Builds `node` on the machine of `slot`: copies its input closure there, sends the
-    /// derivation (`buildDerivation`, with the input closure as its sources), and copies
-    /// the outputs back, checked as a local build's. `locks` (the outputs' locks) are
-    /// released before the outputs are added, since the store takes them itself.
+    /// Builds `node` on the machine of `slot` ([`run_job`]), with its log kept as a local
+    /// build's, its outputs checked as a local build's, then signed and given to
+    /// `post-build-hook`. `locks` (the outputs' locks) are released before the outputs are
+    /// added, since the store takes them itself.
     pub(crate) fn build_remote(
         &self,
         remote: &RemoteBuilders,
@@ -476,11 +479,8 @@ impl crate::Builder<'_> {
         slot: Slot,
         locks: Vec<ferrix_store::lock::PathLock>,
     ) -> Result<RemoteOutcome, crate::Failure> {
-        use crate::{emit, eprint_error, eprint_line, Failure, Output};
-        use ferrix_store::store::{copy_paths, BuildMode, CopyEvent};
+        use crate::{emit, Failure, Output};
         let store = self.store;
-        let drv_name = self.print(&node.path);
-        let uri = slot.machine.uri.clone();
         let inputs = self.input_closure(node)?;
         let log = Arc::new(Mutex::new(
             crate::log::BuildLog::open(
@@ -496,93 +496,28 @@ impl crate::Builder<'_> {
             let log = log.clone();
             Arc::new(move |b: &[u8]| log.lock().unwrap_or_else(|p| p.into_inner()).write(b))
         };
-        let other = match remote.connect(&slot, sink) {
-            Ok(s) => s,
-            Err(e) => {
-                eprint_error(&format!("cannot build on '{uri}': {e}"));
-                return Ok(RemoteOutcome::Retry);
-            }
+        let mut locks = Some(locks);
+        let job = Job {
+            store,
+            drv_path: &node.path,
+            drv: &node.drv,
+            outputs: &node.outputs,
+            inputs: &inputs,
+            check: node.check,
         };
-        let text = if node.check {
-            format!("checking outputs of '{drv_name}' on '{uri}'")
-        } else {
-            format!("building '{drv_name}' on '{uri}'")
-        };
-        emit(Output::BuildStart {
-            drv: &node.path,
-            text: &text,
-            round: 1,
-            rounds: 1,
-        });
-        let finish = |log: &Arc<Mutex<crate::log::BuildLog>>| {
-            log.lock().unwrap_or_else(|p| p.into_inner()).finish();
-            emit(Output::BuildStop(&node.path));
-        };
-        let say = |s: String| eprint_line(&s);
-        // Machine failures (unreachable, connection lost) let another machine try.
-        let lost = |e: StoreError| {
-            eprint_error(&format!("cannot build on '{uri}': {e}"));
-            remote.disable(&slot);
-            Ok(RemoteOutcome::Retry)
-        };
-        {
-            let up = match remote.upload_lock(&uri) {
-                Ok(l) => l,
-                Err(e) => return Err(Failure::from(e)),
-            };
-            if up.is_none() {
-                say(format!(
-                    "somebody is hogging the upload lock for '{uri}', continuing..."
-                ));
-            }
-            let r = copy_paths(
-                store,
-                &*other,
-                &inputs,
-                remote.use_substitutes,
-                &mut |ev| match ev {
-                    CopyEvent::Count(n) => say(format!("copying {n} paths...")),
-                    CopyEvent::Path(p) => say(format!(
-                        "copying path '{}' to '{}'...",
-                        self.print(p),
-                        other.uri()
-                    )),
-                },
-            );
-            if let Err(e) = r {
-                finish(&log);
-                return lost(e);
-            }
+        let r = run_job(
+            remote,
+            &slot,
+            &job,
+            sink,
+            &mut || drop(locks.take()),
+            &|built| crate::outputs::check_remote_references(store, node, built),
+        );
+        log.lock().unwrap_or_else(|p| p.into_inner()).finish();
+        emit(Output::BuildStop(&node.path));
+        if !matches!(r, Ok(RemoteOutcome::Built)) {
+            return r;
         }
-        // Only what the build needs travels: the sources become the whole input closure,
-        // and the input derivations are not sent.
-        let mut basic = node.drv.clone();
-        if !basic.input_drvs.is_empty() {
-            basic.input_srcs = inputs.iter().map(|p| self.print(p).into_bytes()).collect();
-            basic.input_drvs.clear();
-        }
-        let result = other.build_derivation(&node.path, &basic, BuildMode::Normal);
-        let result = match result {
-            Ok(r) => r,
-            Err(e) => {
-                finish(&log);
-                return lost(e);
-            }
-        };
-        if !result.status.success() {
-            finish(&log);
-            eprint_error(&format!(
-                "build of '{drv_name}' on '{uri}' failed: {}",
-                result.error_msg
-            ));
-            return Err(Failure::other(format!(
-                "builder for '{drv_name}' failed with exit code 1"
-            )));
-        }
-        drop(locks);
-        let r = self.fetch_remote_outputs(node, &*other, &inputs, &uri);
-        finish(&log);
-        r?;
         if !node.check && !self.settings.secret_key_files.is_empty() {
             self.sign_outputs(node)?;
         }
@@ -591,67 +526,297 @@ impl crate::Builder<'_> {
         }
         Ok(RemoteOutcome::Built)
     }
+}
 
-    /// Copies the outputs of `node` that are not valid here from `other`, after checking
-    /// that they refer only to their inputs and each other, and obey the derivation's
-    /// reference constraints.
-    fn fetch_remote_outputs(
-        &self,
-        node: &crate::Node,
-        other: &(dyn Store + Send + Sync),
-        inputs: &BTreeSet<ferrix_store::path::StorePath>,
-        uri: &str,
-    ) -> Result<(), crate::Failure> {
-        use crate::{eprint_line, Failure};
-        use ferrix_store::store::{copy_paths, CopyEvent};
-        let store = self.store;
-        let mut missing = BTreeSet::new();
-        for p in node.outputs.values() {
-            if !store.is_valid(p)? {
-                missing.insert(p.clone());
-            }
+/// One derivation to build on a machine, for `store`.
+struct Job<'a> {
+    store: &'a (dyn Store + Sync),
+    drv_path: &'a StorePath,
+    drv: &'a Derivation,
+    /// Output name → path.
+    outputs: &'a BTreeMap<String, StorePath>,
+    /// Its input closure (valid in `store`).
+    inputs: &'a BTreeSet<StorePath>,
+    check: bool,
+}
+
+/// Builds `job` on the machine of `slot`: copies the input closure there, sends the
+/// derivation (`buildDerivation`, with the input closure as its sources, so that only what
+/// it needs travels), and copies back the outputs the store lacks, after checking that they
+/// refer only to their inputs and each other and passing them to `check`. `before_fetch`
+/// runs once the build is over. A machine that cannot be reached or loses its connection
+/// is reported and disabled: the job is to be placed again.
+fn run_job(
+    remote: &RemoteBuilders,
+    slot: &Slot,
+    job: &Job<'_>,
+    log: LogSink,
+    before_fetch: &mut dyn FnMut(),
+    check: &dyn Fn(&[(String, PathInfo)]) -> Result<(), crate::Failure>,
+) -> Result<RemoteOutcome, crate::Failure> {
+    use crate::{emit, eprint_error, eprint_line, Failure, Output};
+    use ferrix_store::store::{copy_paths, BuildMode, CopyEvent};
+    let store = job.store;
+    let print = |p: &StorePath| store.dir().display(p);
+    let drv_name = print(job.drv_path);
+    let uri = slot.machine.uri.clone();
+    let lost = |e: StoreError| {
+        eprint_error(&format!("cannot build on '{uri}': {e}"));
+        remote.disable(slot);
+        Ok(RemoteOutcome::Retry)
+    };
+    let other = match remote.connect(slot, log) {
+        Ok(s) => s,
+        Err(e) => return lost(e),
+    };
+    let text = if job.check {
+        format!("checking outputs of '{drv_name}' on '{uri}'")
+    } else {
+        format!("building '{drv_name}' on '{uri}'")
+    };
+    emit(Output::BuildStart {
+        drv: job.drv_path,
+        text: &text,
+        round: 1,
+        rounds: 1,
+    });
+    let say = |s: String| eprint_line(&s);
+    {
+        let up = remote.upload_lock(&uri)?;
+        if up.is_none() {
+            say(format!(
+                "somebody is hogging the upload lock for '{uri}', continuing..."
+            ));
         }
-        if missing.is_empty() {
-            return Ok(());
+        let to = other.uri();
+        let r = copy_paths(
+            store,
+            &*other,
+            job.inputs,
+            remote.use_substitutes,
+            &mut |ev| match ev {
+                CopyEvent::Count(n) => say(format!("copying {n} paths...")),
+                CopyEvent::Path(p) => say(format!("copying path '{}' to '{to}'...", print(p))),
+            },
+        );
+        if let Err(e) = r {
+            return lost(e);
         }
-        let outs: BTreeSet<&ferrix_store::path::StorePath> = node.outputs.values().collect();
-        let mut checked = Vec::new();
-        for (name, p) in &node.outputs {
-            if !missing.contains(p) {
-                continue;
-            }
-            let info = other.path_info(p)?.ok_or_else(|| {
-                Failure::other(format!(
-                    "the build of '{}' on '{uri}' did not produce '{}'",
-                    self.print(&node.path),
-                    self.print(p)
-                ))
-            })?;
-            if let Some(r) = info
-                .references
-                .iter()
-                .find(|r| !inputs.contains(*r) && !outs.contains(r))
-            {
-                return Err(Failure::permanent(format!(
-                    "output '{}' built on '{uri}' refers to '{}', which is not an input of '{}'",
-                    self.print(p),
-                    self.print(r),
-                    self.print(&node.path)
-                )));
-            }
-            checked.push((name.clone(), info));
-        }
-        crate::outputs::check_remote_references(store, node, &checked)?;
-        let from = other.uri();
-        copy_paths(other, store, &missing, false, &mut |ev| match ev {
-            CopyEvent::Count(n) => eprint_line(&format!("copying {n} paths...")),
-            CopyEvent::Path(p) => eprint_line(&format!(
-                "copying path '{}' from '{from}'...",
-                self.print(p)
-            )),
-        })?;
-        Ok(())
     }
+    let mut basic = job.drv.clone();
+    if !basic.input_drvs.is_empty() {
+        basic.input_srcs = job.inputs.iter().map(|p| print(p).into_bytes()).collect();
+        basic.input_drvs.clear();
+    }
+    let result = match other.build_derivation(job.drv_path, &basic, BuildMode::Normal) {
+        Ok(r) => r,
+        Err(e) => return lost(e),
+    };
+    before_fetch();
+    if !result.status.success() {
+        eprint_error(&format!(
+            "build of '{drv_name}' on '{uri}' failed: {}",
+            result.error_msg
+        ));
+        return Err(Failure::other(format!(
+            "builder for '{drv_name}' failed with exit code 1"
+        )));
+    }
+    let mut missing = BTreeSet::new();
+    for p in job.outputs.values() {
+        if !store.is_valid(p)? {
+            missing.insert(p.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(RemoteOutcome::Built);
+    }
+    let outs: BTreeSet<&StorePath> = job.outputs.values().collect();
+    let mut built = Vec::new();
+    for (name, p) in job.outputs {
+        if !missing.contains(p) {
+            continue;
+        }
+        let info = other.path_info(p)?.ok_or_else(|| {
+            Failure::other(format!(
+                "the build of '{drv_name}' on '{uri}' did not produce '{}'",
+                print(p)
+            ))
+        })?;
+        if let Some(r) = info
+            .references
+            .iter()
+            .find(|r| !job.inputs.contains(*r) && !outs.contains(r))
+        {
+            return Err(Failure::permanent(format!(
+                "output '{}' built on '{uri}' refers to '{}', which is not an input of '{drv_name}'",
+                print(p),
+                print(r)
+            )));
+        }
+        built.push((name.clone(), info));
+    }
+    check(&built)?;
+    let from = other.uri();
+    copy_paths(&*other, store, &missing, false, &mut |ev| match ev {
+        CopyEvent::Count(n) => eprint_line(&format!("copying {n} paths...")),
+        CopyEvent::Path(p) => eprint_line(&format!("copying path '{}' from '{from}'...", print(p))),
+    })?;
+    Ok(RemoteOutcome::Built)
+}
+
+/// Builds what `targets` need for `store`, a store that cannot build itself (a binary
+/// cache), on the machines of `remote` only, one derivation at a time, as Nix's build hook
+/// serves such a store. Its outputs are copied back into `store`.
+pub fn realise_on_machines(
+    store: &(dyn Store + Sync),
+    targets: &[ferrix_store::store::DerivedPath],
+    remote: &RemoteBuilders,
+    print_missing: bool,
+) -> Result<(), crate::BuildError> {
+    use crate::{emit, BuildError, Output};
+    use ferrix_store::store::DerivedPath;
+    // The derivations whose wanted outputs are missing, with everything they need built.
+    let mut nodes: BTreeMap<StorePath, (Derivation, BTreeMap<String, StorePath>)> = BTreeMap::new();
+    let mut todo: Vec<(StorePath, Option<BTreeSet<String>>)> = Vec::new();
+    for t in targets {
+        match t {
+            DerivedPath::Built { drv, outputs } => todo.push((
+                drv.clone(),
+                match outputs {
+                    ferrix_store::store::OutputsSpec::All => None,
+                    ferrix_store::store::OutputsSpec::Names(n) => Some(n.clone()),
+                },
+            )),
+            DerivedPath::Opaque(p) => {
+                if !store.is_valid(p)? {
+                    return Err(BuildError::new(format!(
+                        "path '{}' is required, but there is no substituter that can build it",
+                        store.dir().display(p)
+                    )));
+                }
+            }
+        }
+    }
+    while let Some((d, wanted)) = todo.pop() {
+        if nodes.contains_key(&d) {
+            continue;
+        }
+        let drv = store.read_derivation(&d)?;
+        let outputs = store.derivation_output_paths(&d)?;
+        let mut need = false;
+        for (name, p) in &outputs {
+            if wanted.as_ref().is_none_or(|w| w.contains(name)) && !store.is_valid(p)? {
+                need = true;
+            }
+        }
+        if !need {
+            continue;
+        }
+        for (input, outs) in &drv.input_drvs {
+            let ip = store.dir().parse(&String::from_utf8_lossy(input))?;
+            let names = outs
+                .iter()
+                .map(|o| String::from_utf8_lossy(o).into_owned())
+                .collect();
+            todo.push((ip, Some(names)));
+        }
+        nodes.insert(d, (drv, outputs));
+    }
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    if remote.is_empty() {
+        return Err(BuildError::new(
+            "unable to build with a primary store that isn't a local store; either pass a different '--store' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html",
+        ));
+    }
+    let set: BTreeSet<StorePath> = nodes.keys().cloned().collect();
+    let mut order = ferrix_store::local::topo_sort(&set, &|p| {
+        nodes[p]
+            .0
+            .input_drvs
+            .keys()
+            .filter_map(|i| store.dir().parse(&String::from_utf8_lossy(i)).ok())
+            .collect()
+    })
+    .map_err(|(x, _)| BuildError::new(format!("cycle at '{}'", store.dir().display(&x))))?;
+    order.reverse();
+    if print_missing {
+        let n = order.len();
+        let mut text = format!(
+            "{} will be built:",
+            if n == 1 {
+                "this derivation".to_string()
+            } else {
+                format!("these {n} derivations")
+            }
+        );
+        for d in &order {
+            text.push_str(&format!("\n  {}", store.dir().display(d)));
+        }
+        emit(Output::Message(&text));
+    }
+    for d in &order {
+        let (drv, outputs) = &nodes[d];
+        let mut inputs = BTreeSet::new();
+        for src in &drv.input_srcs {
+            inputs.insert(store.dir().parse(&String::from_utf8_lossy(src))?);
+        }
+        for (input, outs) in &drv.input_drvs {
+            let ip = store.dir().parse(&String::from_utf8_lossy(input))?;
+            let paths = store.derivation_output_paths(&ip)?;
+            for o in outs {
+                if let Some(p) = paths.get(String::from_utf8_lossy(o).as_ref()) {
+                    inputs.insert(p.clone());
+                }
+            }
+        }
+        let inputs = ferrix_store::store::closure(store, &inputs, false, false)?;
+        let platform = String::from_utf8_lossy(&drv.platform).into_owned();
+        let required = crate::goal::required_system_features(drv);
+        let job = Job {
+            store,
+            drv_path: d,
+            drv,
+            outputs,
+            inputs: &inputs,
+            check: false,
+        };
+        loop {
+            let slot = match remote.choose(&d.to_string(), &platform, &required, false)? {
+                Choice::Remote(s) => s,
+                Choice::Postpone => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                Choice::Decline(text) => {
+                    emit(Output::Message(&text));
+                    return Err(BuildError::new(
+                        "unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html",
+                    ));
+                }
+            };
+            let r = run_job(
+                remote,
+                &slot,
+                &job,
+                Arc::new(|b: &[u8]| {
+                    let mut e = std::io::stderr().lock();
+                    let _ = std::io::Write::write_all(&mut e, b);
+                }),
+                &mut || {},
+                &|_| Ok(()),
+            );
+            emit(Output::BuildStop(d));
+            match r {
+                Ok(RemoteOutcome::Built) => break,
+                Ok(RemoteOutcome::Retry) => continue,
+                Err(f) => return Err(BuildError::new(f.msg)),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1400,12 +1400,15 @@ mod tests {
         send(&a);
         send(&b);
         send(&b); // twice in one group: no deadlock on its own lock
-        // Installed, but not valid before the commit.
+                  // Installed, but not valid before the commit.
         assert!(to.real_path(&b).exists());
         assert!(!to.is_valid(&a).unwrap() && !to.is_valid(&b).unwrap());
         to.commit_added().unwrap();
         assert!(to.is_valid(&a).unwrap() && to.is_valid(&b).unwrap());
-        assert_eq!(to.query_path_info(&b).unwrap().references, [a.clone()].into());
+        assert_eq!(
+            to.query_path_info(&b).unwrap().references,
+            [a.clone()].into()
+        );
         to.commit_added().unwrap();
         // A corrupt archive is refused before anything is installed.
         let c = from.add_text("c", b"ccc", &BTreeSet::new()).unwrap();
