@@ -528,6 +528,9 @@ impl crate::Builder<'_> {
     }
 }
 
+/// Checks the outputs a machine built (name and metadata) before they are copied back.
+type OutputCheck = dyn Fn(&[(String, PathInfo)]) -> Result<(), crate::Failure>;
+
 /// One derivation to build on a machine, for `store`.
 struct Job<'a> {
     store: &'a (dyn Store + Sync),
@@ -552,7 +555,7 @@ fn run_job(
     job: &Job<'_>,
     log: LogSink,
     before_fetch: &mut dyn FnMut(),
-    check: &dyn Fn(&[(String, PathInfo)]) -> Result<(), crate::Failure>,
+    check: &OutputCheck,
 ) -> Result<RemoteOutcome, crate::Failure> {
     use crate::{emit, eprint_error, eprint_line, Failure, Output};
     use ferrix_store::store::{copy_paths, BuildMode, CopyEvent};
