@@ -529,7 +529,7 @@ impl crate::Builder<'_> {
 }
 
 /// Checks the outputs a machine built (name and metadata) before they are copied back.
-type OutputCheck = dyn Fn(&[(String, PathInfo)]) -> Result<(), crate::Failure>;
+type OutputCheck<'a> = dyn Fn(&[(String, PathInfo)]) -> Result<(), crate::Failure> + 'a;
 
 /// One derivation to build on a machine, for `store`.
 struct Job<'a> {
@@ -555,7 +555,7 @@ fn run_job(
     job: &Job<'_>,
     log: LogSink,
     before_fetch: &mut dyn FnMut(),
-    check: &OutputCheck,
+    check: &OutputCheck<'_>,
 ) -> Result<RemoteOutcome, crate::Failure> {
     use crate::{emit, eprint_error, eprint_line, Failure, Output};
     use ferrix_store::store::{copy_paths, BuildMode, CopyEvent};
