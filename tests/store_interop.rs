@@ -647,3 +647,58 @@ fn sigkill_while_adding_never_breaks_the_store() {
     assert_eq!(ok(fstore(&store, &["--add", big.to_str().unwrap()])), p);
     verify_both(&store, nix);
 }
+
+/// Nix 2.8's collector deletes every entry of the store directory that is not a store path
+/// and no temp root: Ferrix's temporaries have store-path names and are temp roots before
+/// anything is written, so additions run while Nix collects in a loop never fail, and the
+/// store verifies.
+#[test]
+fn nix_gc_in_a_loop_spares_ferrix_additions() {
+    if !have_nix() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..2000 {
+        std::fs::write(src.join(format!("f{i}")), format!("{i}\n")).unwrap();
+    }
+    ok(fstore(&store, &["--add", src.to_str().unwrap()]));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gc = {
+        let (stop, store) = (stop.clone(), store.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                nstore(&store, &["--gc"]);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    for i in 0..12 {
+        std::fs::write(src.join("f0"), format!("round {i}\n")).unwrap();
+        let o = fstore(&store, &["--add", src.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "addition {i} during Nix's GC: {}",
+            text(&o)
+        );
+        // Text additions too (another temporary kind).
+        let o = ferrix(&[
+            "instantiate",
+            "--store",
+            store.to_str().unwrap(),
+            "--read-write-mode",
+            "--eval",
+            "-E",
+            &format!("builtins.toFile \"t{i}\" \"text {i}\""),
+        ]);
+        assert!(o.status.success(), "text addition {i}: {}", text(&o));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runs = gc.join().unwrap();
+    assert!(runs > 0, "Nix's collector ran");
+    verify_both(&store, true);
+}

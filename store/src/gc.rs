@@ -915,10 +915,13 @@ impl Collector<'_> {
             if name == ".links" {
                 continue;
             }
+            // What Ferrix is writing right now is not garbage yet (its temporaries are
+            // temp roots too, for other collectors).
+            if crate::local::is_live_temp(&name) {
+                continue;
+            }
             match StorePath::from_base_name(&name) {
                 Ok(p) => self.delete_referrers_closure(&p)?,
-                // What Ferrix is writing right now is not garbage yet.
-                Err(_) if crate::local::is_live_temp(&name) => {}
                 Err(_) => self.delete_from_store(&name)?,
             }
         }

@@ -252,10 +252,14 @@ impl Drop for Temp {
     }
 }
 
-/// The process that made a Ferrix temporary in the store directory
-/// (`.ferrix-<what>-<pid>-<n>-<nanos>`), if `name` is one.
+/// The process that made a Ferrix temporary in the store directory, if `name` is one:
+/// `<hash>-ferrix-tmp-<what>-<pid>-<n>` ([`LocalStore::temp_path`]), or the
+/// `.ferrix-<what>-<pid>-<n>-<nanos>` of other temporaries.
 fn temp_owner(name: &str) -> Option<i32> {
-    let rest = name.strip_prefix(".ferrix-")?;
+    let rest = match name.strip_prefix(".ferrix-") {
+        Some(r) => r,
+        None => name.split_once("-ferrix-tmp-")?.1,
+    };
     rest.split('-').nth(1)?.parse::<i32>().ok()
 }
 
@@ -520,8 +524,28 @@ impl LocalStore {
     }
 
     /// A name for temporary data in the real store directory.
-    fn temp_path(&self, what: &str) -> PathBuf {
-        nar::temp_sibling(&self.cfg.real_dir.join("x"), what)
+    /// A new name for a temporary in the real store directory. It has the form of a store
+    /// path (`<random hash>-ferrix-tmp-<what>-<pid>-<n>`) and is a temp root of this
+    /// process before anything is written there, so that no collector (Nix's deletes any
+    /// entry of the store directory that is not a store path) removes work in progress.
+    pub(crate) fn temp_path(&self, what: &str) -> Result<PathBuf, StoreError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = format!("{pid}:{n}:{nanos}:{}", self.cfg.real_dir.display());
+        let hash = Hash::of(HashAlgo::Sha256, seed.as_bytes());
+        let name = format!(
+            "{}-ferrix-tmp-{what}-{pid}-{n}",
+            crate::nix32::encode(&hash.bytes[..20])
+        );
+        let p = StorePath::from_base_name(&name)?;
+        self.add_temp_root(&p)?;
+        Ok(self.cfg.real_dir.join(name))
     }
 
     pub fn print(&self, p: &StorePath) -> String {
@@ -745,7 +769,7 @@ impl LocalStore {
             io::copy(nar, &mut io::sink())?;
             return Ok(None);
         }
-        let tmp = Temp(Some(self.temp_path("nar")));
+        let tmp = Temp(Some(self.temp_path("nar")?));
         let mut hr = HashingReader::new(&mut *nar);
         let mut rest = Restorer::new(tmp.path(), false);
         nar::parse(
@@ -817,7 +841,7 @@ impl LocalStore {
         info_for: impl FnOnce(&mut R, Hash, u64) -> Result<PathInfo, StoreError>,
     ) -> Result<StorePath, StoreError> {
         self.check_writable()?;
-        let tmp = Temp(Some(self.temp_path("import")));
+        let tmp = Temp(Some(self.temp_path("import")?));
         let mut hr = HashingReader::new(r);
         let mut rest = Restorer::new(tmp.path(), false);
         nar::parse(
@@ -918,7 +942,7 @@ impl Store for LocalStore {
         if self.is_valid(&path)? {
             return Ok(path);
         }
-        let tmp = Temp(Some(self.temp_path("text")));
+        let tmp = Temp(Some(self.temp_path("text")?));
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -955,7 +979,7 @@ impl Store for LocalStore {
         }
         // Check the name before copying anything.
         crate::path::check_name(name, name)?;
-        let tmp = Temp(Some(self.temp_path("add")));
+        let tmp = Temp(Some(self.temp_path("add")?));
         // Copy first, then hash the copy: what is hashed is exactly what gets installed.
         let ca_hash = match method {
             Ingestion::Flat => {
@@ -1025,7 +1049,7 @@ impl Store for LocalStore {
     ) -> Result<PathInfo, StoreError> {
         self.check_writable()?;
         crate::path::check_name(name, name)?;
-        let tmp = Temp(Some(self.temp_path("dump")));
+        let tmp = Temp(Some(self.temp_path("dump")?));
         let ca_hash = match method {
             Ingestion::Flat => {
                 let mut f = fs::OpenOptions::new()

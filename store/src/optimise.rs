@@ -215,7 +215,7 @@ impl LocalStore {
 
         let dir = path.parent().unwrap_or(Path::new("/"));
         let _w = Writable::new(dir, dir != self.config().real_dir)?;
-        let tmp = crate::nar::temp_sibling(&self.config().real_dir.join("x"), "link");
+        let tmp = self.temp_path("link")?;
         if let Err(e) = fs::hard_link(&link, &tmp) {
             if e.raw_os_error() == Some(libc::EMLINK) {
                 // Too many links to one inode (empty files, typically): leave it.
