@@ -278,7 +278,7 @@ pub fn is_live_temp(name: &str) -> bool {
 pub struct LocalStore {
     cfg: LocalConfig,
     db: Mutex<Db>,
-    temp_roots: Mutex<Option<TempRoots>>,
+    temp_roots: Mutex<Option<Arc<Mutex<TempRoots>>>>,
     /// Paths "added" in read-only mode.
     session: Mutex<BTreeSet<StorePath>>,
     /// Modulo hashes of the derivations checked so far (a `.drv` path names its contents).
@@ -515,10 +515,10 @@ impl LocalStore {
         }
         let mut g = lock(&self.temp_roots);
         if g.is_none() {
-            *g = Some(TempRoots::create(&self.cfg.state_dir)?);
+            *g = Some(TempRoots::shared(&self.cfg.state_dir)?);
         }
-        match g.as_mut() {
-            Some(r) => r.add(&self.cfg.store_dir.display(p)),
+        match g.as_ref() {
+            Some(r) => lock(r).add(&self.cfg.store_dir.display(p)),
             None => Ok(()),
         }
     }
@@ -1404,6 +1404,29 @@ mod tests {
             system_features: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn two_stores_of_one_state_dir_share_the_temp_roots_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let one = test_store(tmp.path());
+        let a = one.add_text("a", b"a", &BTreeSet::new()).unwrap();
+        let two = test_store(tmp.path());
+        let b = two.add_text("b", b"b", &BTreeSet::new()).unwrap();
+        let file = tmp
+            .path()
+            .join("nix/var/nix/temproots")
+            .join(std::process::id().to_string());
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains(&one.print(&a)) && text.contains(&two.print(&b)),
+            "the first store's roots survive the second: {text:?}"
+        );
+        drop(one);
+        let c = two.add_text("c", b"c", &BTreeSet::new()).unwrap();
+        assert!(fs::read_to_string(&file).unwrap().contains(&two.print(&c)));
+        drop(two);
+        assert!(!file.exists(), "removed with the last store");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 
 use crate::store::StoreError;
 use nix::fcntl::{Flock, FlockArg};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 fn io_at(e: impl Into<io::Error>, what: &str, p: &Path) -> StoreError {
     StoreError::Io(format!(
@@ -153,7 +155,31 @@ pub struct TempRoots {
     conn: Option<UnixStream>,
 }
 
+/// The temp-roots files of this process, by state directory: every store object of one
+/// state directory in this process shares one (a second `create` would replace the first's
+/// file, and with it the roots it recorded).
+/// Keyed by process too: a child forked after the first use has its own.
+static SHARED: Mutex<BTreeMap<(u32, PathBuf), Weak<Mutex<TempRoots>>>> =
+    Mutex::new(BTreeMap::new());
+
 impl TempRoots {
+    /// This process's temp-roots file of `state_dir`: the one already open, or a new one
+    /// ([`TempRoots::create`]).
+    pub fn shared(state_dir: &Path) -> Result<Arc<Mutex<TempRoots>>, StoreError> {
+        let pid = std::process::id();
+        let dir = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+        let mut g = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = g.get(&(pid, dir.clone())).and_then(Weak::upgrade) {
+            return Ok(r);
+        }
+        let r = Arc::new(Mutex::new(TempRoots::create(state_dir)?));
+        // Canonical now that `create` made the directory.
+        let dir = std::fs::canonicalize(state_dir).unwrap_or(dir);
+        g.retain(|_, w| w.strong_count() > 0);
+        g.insert((pid, dir), Arc::downgrade(&r));
+        Ok(r)
+    }
+
     /// Creates `<state>/temproots/<pid>` and locks it for as long as it lives.
     pub fn create(state_dir: &Path) -> Result<TempRoots, StoreError> {
         let dir = state_dir.join("temproots");
