@@ -159,8 +159,10 @@ pub struct TempRoots {
 /// state directory in this process shares one (a second `create` would replace the first's
 /// file, and with it the roots it recorded).
 /// Keyed by process too: a child forked after the first use has its own.
-static SHARED: Mutex<BTreeMap<(u32, PathBuf), Weak<Mutex<TempRoots>>>> =
-    Mutex::new(BTreeMap::new());
+static SHARED: Mutex<SharedRoots> = Mutex::new(BTreeMap::new());
+
+/// (process, canonical state directory) → its temp-roots file while some store uses it.
+type SharedRoots = BTreeMap<(u32, PathBuf), Weak<Mutex<TempRoots>>>;
 
 impl TempRoots {
     /// This process's temp-roots file of `state_dir`: the one already open, or a new one
