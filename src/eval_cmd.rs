@@ -150,7 +150,7 @@ pub fn configure_fetchers(
     let settings = &common.config;
     *session.fetch_options.borrow_mut() = ferrix_fetch::FetchOptions {
         tarball_ttl: settings.tarball_ttl,
-        connect_timeout: settings.connect_timeout,
+        http: ferrix_fetch::http::HttpOptions::from_settings(settings),
         download_attempts: settings.download_attempts,
         cache_path: None,
     };

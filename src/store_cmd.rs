@@ -1057,12 +1057,9 @@ fn remote_log(a: &StoreArgs, s: &dyn Store, p: &StorePath) -> Option<Vec<u8>> {
         }
     }
     names.push(p.base_name().to_string());
-    let client = ferrix_fetch::http::Client::new(&ferrix_fetch::http::HttpOptions {
-        connect_timeout: match a.common.config.connect_timeout {
-            0 => None,
-            n => Some(std::time::Duration::from_secs(n)),
-        },
-    })
+    let client = ferrix_fetch::http::Client::new(&ferrix_fetch::http::HttpOptions::from_settings(
+        &a.common.config,
+    ))
     .ok()?;
     let (log, errors) = ferrix_fetch::logs::fetch_log(&client, servers, &names);
     for e in errors {

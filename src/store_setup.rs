@@ -54,10 +54,7 @@ pub fn open_store(
         .filter(|u| ferrix_fetch::binary_cache::is_binary_cache_uri(u))
     {
         let c = &common.config;
-        let http = ferrix_fetch::http::HttpOptions {
-            connect_timeout: (c.connect_timeout > 0)
-                .then(|| std::time::Duration::from_secs(c.connect_timeout)),
-        };
+        let http = ferrix_fetch::http::HttpOptions::from_settings(c);
         let store = ferrix_fetch::binary_cache::BinaryCacheStore::open(
             uri,
             ferrix_store::StoreDir::from_env(),

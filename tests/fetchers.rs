@@ -23,6 +23,8 @@ struct ServerState {
     requests: u32,
     not_modified: u32,
     bodies: u32,
+    /// The `User-Agent` of each GET.
+    agents: Vec<String>,
 }
 
 struct Server {
@@ -47,6 +49,7 @@ impl Server {
                 let Ok(mut s) = conn else { continue };
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut inm = None;
+                let mut agent = String::new();
                 let mut first = true;
                 let mut is_get = false;
                 loop {
@@ -65,6 +68,9 @@ impl Server {
                         if k.eq_ignore_ascii_case("if-none-match") {
                             inm = Some(v.trim().to_string());
                         }
+                        if k.eq_ignore_ascii_case("user-agent") {
+                            agent = v.trim().to_string();
+                        }
                     }
                 }
                 if !is_get {
@@ -72,6 +78,7 @@ impl Server {
                 }
                 let mut g = st.lock().unwrap();
                 g.requests += 1;
+                g.agents.push(agent);
                 if inm.as_deref() == Some(g.etag.as_str()) {
                     g.not_modified += 1;
                     let head = format!(
@@ -720,4 +727,35 @@ fn fetch_git_submodules_as_nix() {
         assert_eq!(ok(w.eval_env("nix", &env, &[], &with)), ours_with);
         assert_eq!(ok(w.eval_env("nix", &env, &[], &without)), ours_without);
     }
+}
+
+/// `user-agent-suffix` ends the `User-Agent` of every download, and `http2 = false` is
+/// taken (the client then speaks HTTP/1.1 only, as over plain HTTP anyway).
+#[test]
+fn user_agent_suffix_is_sent() {
+    let w = World::new();
+    let server = Server::start(b"agent\n".to_vec(), "\"a\"");
+    let url = format!("{}/agent.txt", server.base);
+    let expr = format!("builtins.fetchurl {}", quote(&url));
+    let out = ok(w.eval(
+        "ferrix",
+        &[
+            "--option",
+            "user-agent-suffix",
+            "test-suffix/1",
+            "--option",
+            "http2",
+            "false",
+        ],
+        &expr,
+    ));
+    let path = out.trim().trim_matches('"').to_string();
+    let real = w.path("store-ferrix").join(path.trim_start_matches('/'));
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), "agent\n", "{out}");
+    let agents = server.state.lock().unwrap().agents.clone();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    assert!(
+        agents[0].starts_with("ferrix/") && agents[0].ends_with(" test-suffix/1"),
+        "{agents:?}"
+    );
 }

@@ -22,7 +22,6 @@ use ferrix_store::path::{Ingestion, StorePath};
 use ferrix_store::store::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 /// The settings of substitution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +32,8 @@ pub struct SubstSettings {
     pub substituters: Vec<String>,
     pub require_sigs: bool,
     pub trusted_public_keys: Vec<String>,
-    /// `connect-timeout` in seconds; 0: none.
-    pub connect_timeout: u64,
+    /// `connect-timeout`, `user-agent-suffix` and `http2`.
+    pub http: HttpOptions,
     /// `http-connections`: downloads at once (0: no limit).
     pub http_connections: u64,
     /// `--fallback`: build when substitution fails.
@@ -51,7 +50,7 @@ impl SubstSettings {
             substituters: s.substituters.clone(),
             require_sigs: s.require_sigs,
             trusted_public_keys: s.trusted_public_keys.clone(),
-            connect_timeout: s.connect_timeout,
+            http: HttpOptions::from_settings(s),
             http_connections: s.http_connections,
             fallback: s.fallback,
             narinfo_positive_ttl: s.narinfo_cache_positive_ttl,
@@ -199,10 +198,7 @@ impl Substituters {
             if !self.settings.enabled {
                 return Vec::new();
             }
-            let http = HttpOptions {
-                connect_timeout: (self.settings.connect_timeout > 0)
-                    .then(|| Duration::from_secs(self.settings.connect_timeout)),
-            };
+            let http = self.settings.http.clone();
             let mut v = Vec::new();
             let mut seen = BTreeSet::new();
             let disk = if self

@@ -58,8 +58,8 @@ pub struct FetchOptions {
     /// `tarball-ttl`: seconds a download that names no hash is used without asking the
     /// server again.
     pub tarball_ttl: u64,
-    /// `connect-timeout` (0 = none).
-    pub connect_timeout: u64,
+    /// `connect-timeout`, `user-agent-suffix`, `http2`.
+    pub http: HttpOptions,
     /// `download-attempts`: tries for a transient failure (connection, 5xx).
     pub download_attempts: u64,
     /// The cache database; by default under `$XDG_CACHE_HOME/nix`.
@@ -70,7 +70,7 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             tarball_ttl: 3600,
-            connect_timeout: 0,
+            http: HttpOptions::default(),
             download_attempts: 5,
             cache_path: None,
         }
@@ -155,10 +155,7 @@ impl<'s> Fetcher<'s> {
         if let Some(c) = self.client.get() {
             return Ok(c);
         }
-        let c = Client::new(&HttpOptions {
-            connect_timeout: (self.opts.connect_timeout > 0)
-                .then(|| Duration::from_secs(self.opts.connect_timeout)),
-        })?;
+        let c = Client::new(&self.opts.http)?;
         Ok(self.client.get_or_init(|| c))
     }
 

@@ -33,10 +33,46 @@ pub enum Fetched {
     },
 }
 
-/// Options of the client, from the settings `connect-timeout` (0 = none) and the like.
-#[derive(Clone, Debug, Default)]
+/// Options of the client, from the settings `connect-timeout` (0 = none),
+/// `user-agent-suffix` and `http2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpOptions {
     pub connect_timeout: Option<Duration>,
+    /// Appended to the `User-Agent` header, after a space.
+    pub user_agent_suffix: String,
+    /// Speak HTTP/2 with servers that offer it (TLS ALPN); off: HTTP/1.1 only.
+    pub http2: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            connect_timeout: None,
+            user_agent_suffix: String::new(),
+            http2: true,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// The options the settings give.
+    pub fn from_settings(s: &ferrix_store::settings::Settings) -> HttpOptions {
+        HttpOptions {
+            connect_timeout: (s.connect_timeout > 0)
+                .then(|| Duration::from_secs(s.connect_timeout)),
+            user_agent_suffix: s.user_agent_suffix.clone(),
+            http2: s.http2,
+        }
+    }
+
+    /// The `User-Agent` header: Ferrix and its version, then the suffix.
+    pub fn user_agent(&self) -> String {
+        let base = concat!("ferrix/", env!("CARGO_PKG_VERSION"));
+        match self.user_agent_suffix.trim() {
+            "" => base.to_string(),
+            s => format!("{base} {s}"),
+        }
+    }
 }
 
 /// A blocking HTTP client. Cheap to clone; share one per process.
@@ -49,9 +85,12 @@ impl Client {
     pub fn new(opts: &HttpOptions) -> Result<Client, HttpError> {
         let mut b = reqwest::blocking::Client::builder()
             .timeout(None)
-            .user_agent(concat!("ferrix/", env!("CARGO_PKG_VERSION")));
+            .user_agent(opts.user_agent());
         if let Some(t) = opts.connect_timeout {
             b = b.connect_timeout(t);
+        }
+        if !opts.http2 {
+            b = b.http1_only();
         }
         let inner = b.build().map_err(|e| HttpError::Transfer {
             url: String::new(),

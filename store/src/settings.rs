@@ -604,7 +604,7 @@ declare_settings! {
     http_connections: u64 = 25, "http-connections" ["binary-caches-parallel-connections"]
         Support::Yes;
     /// Use HTTP/2 where the server offers it.
-    http2: bool = true, "http2" [] LATER_NET;
+    http2: bool = true, "http2" [] Support::Yes;
     /// Extended attributes left alone when outputs are made read-only.
     ignored_acls: Vec<String> = strings(&["security.selinux", "system.nfs4_acl"]),
         "ignored-acls" [] LATER_SANDBOX;
@@ -732,7 +732,7 @@ declare_settings! {
     /// Use SQLite's write-ahead log for the store database.
     use_sqlite_wal: bool = true, "use-sqlite-wal" [] Support::Later("a database without WAL");
     /// Appended to the User-Agent of downloads.
-    user_agent_suffix: String = String::new(), "user-agent-suffix" [] LATER_NET;
+    user_agent_suffix: String = String::new(), "user-agent-suffix" [] Support::Yes;
     /// Warn when `fetchGit` (or a flake) uses a dirty Git working tree.
     warn_dirty: bool = true, "warn-dirty" [] Support::Yes;
 }
