@@ -25,6 +25,8 @@ struct ServerState {
     bodies: u32,
     /// The `User-Agent` of each GET.
     agents: Vec<String>,
+    /// The `Authorization` of each GET (empty: none).
+    auths: Vec<String>,
 }
 
 struct Server {
@@ -50,6 +52,7 @@ impl Server {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut inm = None;
                 let mut agent = String::new();
+                let mut auth = String::new();
                 let mut first = true;
                 let mut is_get = false;
                 loop {
@@ -71,6 +74,9 @@ impl Server {
                         if k.eq_ignore_ascii_case("user-agent") {
                             agent = v.trim().to_string();
                         }
+                        if k.eq_ignore_ascii_case("authorization") {
+                            auth = v.trim().to_string();
+                        }
                     }
                 }
                 if !is_get {
@@ -79,6 +85,7 @@ impl Server {
                 let mut g = st.lock().unwrap();
                 g.requests += 1;
                 g.agents.push(agent);
+                g.auths.push(auth);
                 if inm.as_deref() == Some(g.etag.as_str()) {
                     g.not_modified += 1;
                     let head = format!(
@@ -758,4 +765,38 @@ fn user_agent_suffix_is_sent() {
         agents[0].starts_with("ferrix/") && agents[0].ends_with(" test-suffix/1"),
         "{agents:?}"
     );
+}
+
+/// `netrc-file`: the credentials of the server's host are sent as basic authentication;
+/// without a matching entry nothing is sent.
+#[test]
+fn netrc_credentials_are_sent() {
+    let w = World::new();
+    let server = Server::start(b"secret\n".to_vec(), "\"s\"");
+    let netrc = w.path("netrc");
+    std::fs::write(
+        &netrc,
+        "machine elsewhere login no password no\nmachine 127.0.0.1 login alice password s3cret\n",
+    )
+    .unwrap();
+    let fetch = |name: &str| {
+        format!(
+            "builtins.fetchurl {}",
+            quote(&format!("{}/{name}", server.base))
+        )
+    };
+    ok(w.eval(
+        "ferrix",
+        &["--option", "netrc-file", netrc.to_str().unwrap()],
+        &fetch("a"),
+    ));
+    std::fs::write(&netrc, "machine elsewhere login no password no\n").unwrap();
+    ok(w.eval(
+        "ferrix",
+        &["--option", "netrc-file", netrc.to_str().unwrap()],
+        &fetch("b"),
+    ));
+    let auths = server.state.lock().unwrap().auths.clone();
+    // "alice:s3cret" in base64.
+    assert_eq!(auths, ["Basic YWxpY2U6czNjcmV0", ""], "{auths:?}");
 }

@@ -42,6 +42,9 @@ pub struct HttpOptions {
     pub user_agent_suffix: String,
     /// Speak HTTP/2 with servers that offer it (TLS ALPN); off: HTTP/1.1 only.
     pub http2: bool,
+    /// `netrc-file`: credentials by host, sent as basic authentication (a missing file
+    /// is no credentials).
+    pub netrc_file: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -50,6 +53,7 @@ impl Default for HttpOptions {
             connect_timeout: None,
             user_agent_suffix: String::new(),
             http2: true,
+            netrc_file: None,
         }
     }
 }
@@ -62,6 +66,8 @@ impl HttpOptions {
                 .then(|| Duration::from_secs(s.connect_timeout)),
             user_agent_suffix: s.user_agent_suffix.clone(),
             http2: s.http2,
+            netrc_file: Some(std::path::PathBuf::from(&s.netrc_file))
+                .filter(|p| !p.as_os_str().is_empty()),
         }
     }
 
@@ -79,6 +85,69 @@ impl HttpOptions {
 #[derive(Clone)]
 pub struct Client {
     inner: reqwest::blocking::Client,
+    netrc: Vec<NetrcEntry>,
+}
+
+/// One entry of a netrc file: `machine HOST` (`None`: `default`), `login`, `password`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetrcEntry {
+    pub machine: Option<String>,
+    pub login: String,
+    pub password: String,
+}
+
+/// The entries of a netrc file's text, as curl reads it: whitespace-separated tokens,
+/// `machine NAME` or `default` starting an entry, then `login` and `password`; `account`
+/// and `macdef` are skipped (a macro runs to the next empty line).
+pub fn parse_netrc(text: &str) -> Vec<NetrcEntry> {
+    let mut out: Vec<NetrcEntry> = Vec::new();
+    let mut lines = text.lines();
+    let mut tokens: Vec<String> = Vec::new();
+    while let Some(line) = lines.next() {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "macdef" {
+                // The macro's body: up to the next empty line.
+                for l in lines.by_ref() {
+                    if l.trim().is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            tokens.push(w.to_string());
+        }
+    }
+    let mut it = tokens.into_iter();
+    while let Some(t) = it.next() {
+        match t.as_str() {
+            "machine" => {
+                let name = it.next().unwrap_or_default();
+                out.push(NetrcEntry {
+                    machine: Some(name),
+                    login: String::new(),
+                    password: String::new(),
+                });
+            }
+            "default" => out.push(NetrcEntry {
+                machine: None,
+                login: String::new(),
+                password: String::new(),
+            }),
+            "login" | "password" | "account" => {
+                let v = it.next().unwrap_or_default();
+                if let Some(e) = out.last_mut() {
+                    match t.as_str() {
+                        "login" => e.login = v,
+                        "password" => e.password = v,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Client {
@@ -96,7 +165,23 @@ impl Client {
             url: String::new(),
             reason: e.to_string(),
         })?;
-        Ok(Client { inner })
+        let netrc = opts
+            .netrc_file
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|t| parse_netrc(&String::from_utf8_lossy(&t)))
+            .unwrap_or_default();
+        Ok(Client { inner, netrc })
+    }
+
+    /// The netrc entry for the host of `url`: its `machine`, else `default`.
+    fn credentials(&self, url: &str) -> Option<&NetrcEntry> {
+        let host = reqwest::Url::parse(url).ok()?.host_str()?.to_string();
+        self.netrc
+            .iter()
+            .find(|e| e.machine.as_deref() == Some(host.as_str()))
+            .or_else(|| self.netrc.iter().find(|e| e.machine.is_none()))
+            .filter(|e| !e.login.is_empty() || !e.password.is_empty())
     }
 
     /// GETs `url`. With `etag`, the request carries `If-None-Match` and a `304` gives
@@ -126,6 +211,9 @@ impl Client {
             });
         }
         let mut req = self.inner.get(url);
+        if let Some(e) = self.credentials(url) {
+            req = req.basic_auth(&e.login, Some(&e.password));
+        }
         if let Some(tag) = etag {
             req = req.header(reqwest::header::IF_NONE_MATCH, tag);
         }
@@ -258,5 +346,49 @@ mod tests {
             c.get("gopher://x", None).err().unwrap(),
             HttpError::Protocol { .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod netrc_tests {
+    use super::*;
+
+    #[test]
+    fn entries_as_curl_reads_them() {
+        let e = parse_netrc(
+            "machine cache.example login u1 password p1\n\
+             macdef init\nmachine fake login x password y\n\n\
+             machine other\n  login u2\n  account a\n  password p2\ndefault login d password dp\n",
+        );
+        assert_eq!(
+            e,
+            vec![
+                NetrcEntry {
+                    machine: Some("cache.example".into()),
+                    login: "u1".into(),
+                    password: "p1".into()
+                },
+                NetrcEntry {
+                    machine: Some("other".into()),
+                    login: "u2".into(),
+                    password: "p2".into()
+                },
+                NetrcEntry {
+                    machine: None,
+                    login: "d".into(),
+                    password: "dp".into()
+                },
+            ]
+        );
+        let c = Client {
+            inner: reqwest::blocking::Client::new(),
+            netrc: e,
+        };
+        assert_eq!(
+            c.credentials("https://cache.example/x").unwrap().login,
+            "u1"
+        );
+        assert_eq!(c.credentials("http://other:8080/y").unwrap().login, "u2");
+        assert_eq!(c.credentials("http://elsewhere/").unwrap().login, "d");
     }
 }

@@ -652,7 +652,7 @@ declare_settings! {
         Support::Yes;
     /// The netrc file with credentials for downloads.
     netrc_file: String = conf_dir().join("netrc").display().to_string(), "netrc-file" []
-        LATER_NET;
+        Support::Yes;
     /// The search path of `<p>` after `-I`. Its default is `NIX_PATH` (or the channels
     /// that exist), which a configuration file or the command line replaces.
     nix_path: Vec<String> = default_nix_path(), "nix-path" [] Support::Yes;
