@@ -104,8 +104,7 @@ pub fn parse_netrc(text: &str) -> Vec<NetrcEntry> {
     let mut lines = text.lines();
     let mut tokens: Vec<String> = Vec::new();
     while let Some(line) = lines.next() {
-        let mut words = line.split_whitespace();
-        while let Some(w) = words.next() {
+        for w in line.split_whitespace() {
             if w == "macdef" {
                 // The macro's body: up to the next empty line.
                 for l in lines.by_ref() {
