@@ -300,13 +300,14 @@ mod tests {
 
     #[test]
     fn settings_of_missing_features_are_refused_on_the_command_line() {
-        // Remote builds are not implemented yet: asking for a builder is an error, not
-        // silently ignored; substituters are taken.
+        // A separate build hook program is not how Ferrix builds remotely: asking for one
+        // is an error, not silently ignored; builders and substituters are taken.
         assert!(parse_strs(&["--extra-substituters", "s"]).is_ok());
         assert_eq!(
-            parse_strs(&["--option", "builders", "ssh://x"]).err(),
+            parse_strs(&["--option", "build-hook", "/bin/hook"]).err(),
             Some(1)
         );
+        assert!(parse_strs(&["--option", "builders", "ssh://x"]).is_ok());
         assert!(parse_strs(&["--substituters", ""]).is_ok());
         assert!(parse_strs(&["--no-substitute"]).is_ok());
     }
