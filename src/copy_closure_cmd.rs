@@ -62,30 +62,6 @@ fn copy(a: &CopyClosureArgs) -> Result<(), StoreError> {
     }
 }
 
-/// Copies one path's NAR from `read` (which writes it) into `to`, streamed through a pipe.
-fn send_nar(
-    info: &ferrix_store::PathInfo,
-    read: &(dyn Fn(&mut dyn Write) -> Result<(), StoreError> + Sync),
-    to: &dyn Store,
-) -> Result<(), StoreError> {
-    let (mut rx, tx) = std::io::pipe()?;
-    std::thread::scope(|s| {
-        let producer = s.spawn(move || {
-            let mut tx = std::io::BufWriter::with_capacity(1 << 16, tx);
-            let r = read(&mut tx);
-            let _ = tx.flush();
-            r
-        });
-        let added = to.add_nar(info, &mut rx, false, false);
-        // Whatever happened, the producer must not wait on a full pipe.
-        drop(rx);
-        let produced = producer
-            .join()
-            .unwrap_or_else(|_| Err(StoreError::Other("reading a NAR failed".into())));
-        added.and(produced)
-    })
-}
-
 fn copy_to(
     local: &(dyn Store + Send + Sync),
     remote: &SshStore,
@@ -175,7 +151,9 @@ fn copy_from(
             dir.display(&p),
             remote.uri()
         ));
-        send_nar(&infos[&p], &|w| remote.nar_from_path(&p, w), local)?;
+        ferrix_store::store::pipe_nar(remote, &p, &mut |r| {
+            local.add_nar(&infos[&p], r, false, false)
+        })?;
     }
     Ok(())
 }
