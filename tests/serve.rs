@@ -1377,6 +1377,16 @@ fn remote_gc_during_a_copy_loses_nothing() {
     // The root will be a GC root on the remote as soon as it is valid there.
     std::os::unix::fs::symlink(&root, gcroots.join("closure")).unwrap();
 
+    // The temp-roots files that exist now belong to the setup's session (which may not
+    // have removed its file yet): only a file of the copy's session counts below.
+    let temproots = s.remote().join("nix/var/nix/temproots");
+    let before: BTreeSet<std::ffi::OsString> = std::fs::read_dir(&temproots)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let gc = {
@@ -1406,13 +1416,13 @@ fn remote_gc_during_a_copy_loses_nothing() {
         .spawn()
         .unwrap();
     // Once the session holds the whole older half as temp roots, their GC roots go.
-    let temproots = s.remote().join("nix/var/nix/temproots");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let held = std::fs::read_dir(&temproots)
             .into_iter()
             .flatten()
             .flatten()
+            .filter(|e| !before.contains(&e.file_name()))
             .any(|e| {
                 // Every path of the older half, not just the first: the session takes them
                 // one after the other.
