@@ -1,1 +1,0 @@
-n:+Cie+b1kTSy4UALORVCJkualyUvCjNyfYr5HGjLA580=
