@@ -271,6 +271,7 @@ fn configure_local_with(
         keep_derivations: c.keep_derivations,
     });
     store.set_auto_optimise(c.auto_optimise_store);
+    store.set_ca_derivations(c.has_experimental("ca-derivations"));
     store.set_auto_gc_policy(auto_gc_policy(c));
     realiser
 }

@@ -195,10 +195,30 @@ impl Builder<'_> {
 
     /// Signs the outputs of `node` with the keys of `secret-key-files`, as Nix signs what
     /// it builds.
+    /// Keeps where the floating outputs of `node` went.
+    fn note_realised(&self, node: &Node, finals: BTreeMap<String, StorePath>) {
+        let mut r = self.realised.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, path) in finals {
+            r.insert((node.path.clone(), name), path);
+        }
+    }
+
+    /// The paths of `node`'s outputs once built: floating outputs where they went.
+    pub(crate) fn final_outputs(&self, node: &Node) -> BTreeMap<String, StorePath> {
+        let r = self.realised.lock().unwrap_or_else(|e| e.into_inner());
+        node.outputs
+            .iter()
+            .map(|(name, p)| {
+                let p = r.get(&(node.path.clone(), name.clone())).unwrap_or(p);
+                (name.clone(), p.clone())
+            })
+            .collect()
+    }
+
     pub(crate) fn sign_outputs(&self, node: &Node) -> Result<(), Failure> {
         let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)
             .map_err(Failure::other)?;
-        for out in node.outputs.values() {
+        for out in self.final_outputs(node).values() {
             let Some(info) = self.store.path_info(out)? else {
                 continue;
             };
@@ -219,7 +239,11 @@ impl Builder<'_> {
     pub(crate) fn run_post_build_hook(&self, node: &Node) -> Result<(), Failure> {
         let hook = &self.settings.post_build_hook;
         eprint_line(&format!("running post-build-hook '{hook}'..."));
-        let outs: BTreeSet<String> = node.outputs.values().map(|o| self.print(o)).collect();
+        let outs: BTreeSet<String> = self
+            .final_outputs(node)
+            .values()
+            .map(|o| self.print(o))
+            .collect();
         let out = std::process::Command::new(hook)
             .env("DRV_PATH", self.print(&node.path))
             .env("OUT_PATHS", outs.into_iter().collect::<Vec<_>>().join(" "))
@@ -696,18 +720,24 @@ impl Builder<'_> {
         };
         let result = match failure {
             Some(f) => Err(f),
-            None => register_outputs(
-                store,
-                node,
-                &locations,
-                &redirected,
-                &closure,
-                node.check,
-                self.settings.keep_failed,
-                round,
-                self.settings.repair,
-            )
-            .map(|_| ()),
+            None => {
+                let mut finals = BTreeMap::new();
+                let r = register_outputs(
+                    store,
+                    node,
+                    &locations,
+                    &redirected,
+                    &closure,
+                    node.check,
+                    self.settings.keep_failed,
+                    round,
+                    self.settings.repair,
+                    &mut finals,
+                )
+                .map(|_| ());
+                self.note_realised(node, finals);
+                r
+            }
         };
         if !use_chroot {
             // Scratch paths never outlive the build, and after a failure nothing
@@ -1012,6 +1042,7 @@ impl Builder<'_> {
         log.finish();
         r.map_err(|e| Failure::permanent(format!("builder for '{drv_name}' failed: {e}")))?;
         let locations = BTreeMap::from([(name.clone(), tmp.clone())]);
+        let mut finals = BTreeMap::new();
         let res = register_outputs(
             store,
             node,
@@ -1022,7 +1053,9 @@ impl Builder<'_> {
             self.settings.keep_failed,
             &mut Round::single(),
             self.settings.repair,
+            &mut finals,
         );
+        self.note_realised(node, finals);
         guard.keep();
         if fs::symlink_metadata(&tmp).is_ok() {
             make_writable(&tmp);

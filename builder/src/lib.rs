@@ -322,8 +322,11 @@ impl From<StoreError> for Failure {
 pub(crate) struct Node {
     pub path: StorePath,
     pub drv: Derivation,
-    /// Output name → path.
+    /// Output name → path. A floating content-addressed output is built at a scratch path
+    /// and moved to the path its content gives afterwards.
     pub outputs: BTreeMap<String, StorePath>,
+    /// The floating content-addressed outputs (name → ingestion and hash algorithm).
+    pub floating: BTreeMap<String, (ferrix_store::path::Ingestion, ferrix_store::hash::HashAlgo)>,
     /// The outputs somebody asked for.
     pub wanted: BTreeSet<String>,
     /// Derivations in the graph this one waits for.
@@ -439,6 +442,9 @@ pub struct Builder<'s> {
     pub query_only: bool,
     /// Paths no cache offers that realising would need (`query_missing`).
     pub unknown: std::sync::Mutex<BTreeSet<StorePath>>,
+    /// Where the floating content-addressed outputs built went: (derivation, output) →
+    /// path.
+    pub realised: std::sync::Mutex<BTreeMap<(StorePath, String), StorePath>>,
 }
 
 /// Set by [`interrupt`] (from a signal handler): running builds are killed, nothing more
@@ -455,7 +461,61 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
+/// The floating content-addressed outputs of `drv`: those with a hash algorithm but no
+/// hash (and no path).
+pub(crate) fn floating_outputs(
+    drv: &Derivation,
+) -> Result<
+    BTreeMap<String, (ferrix_store::path::Ingestion, ferrix_store::hash::HashAlgo)>,
+    BuildError,
+> {
+    let mut out = BTreeMap::new();
+    for (name, o) in &drv.outputs {
+        if o.hash_algo.is_empty() || !o.hash.is_empty() {
+            continue;
+        }
+        let algo = String::from_utf8_lossy(&o.hash_algo);
+        let (method, algo) = match algo.strip_prefix("r:") {
+            Some(a) => (ferrix_store::path::Ingestion::Recursive, a),
+            None => (ferrix_store::path::Ingestion::Flat, &*algo),
+        };
+        let a = ferrix_store::hash::HashAlgo::parse(algo)
+            .ok_or_else(|| BuildError::new(format!("unknown hash algorithm '{algo}'")))?;
+        out.insert(String::from_utf8_lossy(name).into_owned(), (method, a));
+    }
+    Ok(out)
+}
+
+/// Where output `output` of the floating content-addressed derivation `drv` is built: a
+/// path made from `rewrite:<drv>:name:<output>` and an all-zero hash, as Nix makes it.
+pub(crate) fn scratch_output_path(
+    dir: &ferrix_store::path::StoreDir,
+    drv: &StorePath,
+    output: &str,
+) -> Result<StorePath, BuildError> {
+    let zero = ferrix_store::hash::Hash::zero(ferrix_store::hash::HashAlgo::Sha256);
+    let drv_name = drv.name().strip_suffix(".drv").unwrap_or(drv.name());
+    let name = if output == "out" {
+        drv_name.to_string()
+    } else {
+        format!("{drv_name}-{output}")
+    };
+    Ok(dir.make_path(
+        &format!("rewrite:{}:name:{output}", drv.base_name()),
+        &zero,
+        &name,
+    )?)
+}
+
 impl<'s> Builder<'s> {
+    /// Whether the `ca-derivations` experimental feature is on.
+    pub(crate) fn ca_derivations(&self) -> bool {
+        self.settings
+            .experimental_features
+            .iter()
+            .any(|f| f == "ca-derivations")
+    }
+
     /// The store the derivations are read from.
     pub(crate) fn drv_store(&self) -> &dyn Store {
         match self.eval {
@@ -478,6 +538,7 @@ impl<'s> Builder<'s> {
             opaque: Default::default(),
             query_only: false,
             unknown: Default::default(),
+            realised: Default::default(),
         }
     }
 
@@ -689,7 +750,12 @@ impl<'s> Builder<'s> {
                     )));
                 }
                 let drv = eval.read_derivation(drv_path)?;
-                ferrix_store::store::check_derivation_in(eval, drv_path, &drv)?;
+                ferrix_store::store::check_derivation_in(
+                    eval,
+                    drv_path,
+                    &drv,
+                    self.ca_derivations(),
+                )?;
                 drv
             }
             (None, None) => {
@@ -707,8 +773,27 @@ impl<'s> Builder<'s> {
             }
         };
         let mut outputs = BTreeMap::new();
+        let floating = floating_outputs(&drv)?;
+        if !floating.is_empty() && !self.ca_derivations() {
+            return Err(BuildError::new(
+                "experimental Nix feature 'ca-derivations' is disabled; use '--extra-experimental-features ca-derivations' to override",
+            ));
+        }
         for (name, o) in &drv.outputs {
             let name = String::from_utf8_lossy(name).into_owned();
+            if floating.contains_key(&name) {
+                // Built at a scratch path, named as Nix names it.
+                let p = scratch_output_path(self.store.dir(), drv_path, &name)?;
+                self.store.add_temp_root(&p)?;
+                outputs.insert(name, p);
+                continue;
+            }
+            if o.path.is_empty() {
+                return Err(BuildError::new(format!(
+                    "derivation '{}' has deferred output '{name}': it depends on floating content-addressed derivations, which Ferrix cannot resolve yet",
+                    self.print(drv_path)
+                )));
+            }
             let p = String::from_utf8_lossy(&o.path);
             let p = self.store.dir().parse(&p).map_err(|e| {
                 BuildError::new(format!(
@@ -741,7 +826,8 @@ impl<'s> Builder<'s> {
             )));
         }
         let mut retry_subst = false;
-        if !all_valid && !check && self.may_substitute(drv_path, &drv) {
+        // Floating outputs have no path to look up in a cache.
+        if !all_valid && !check && floating.is_empty() && self.may_substitute(drv_path, &drv) {
             if let (Some(s), Ok(Some((method, hash)))) =
                 (&self.subst, outputs::fixed_expectation(&drv))
             {
@@ -845,6 +931,7 @@ impl<'s> Builder<'s> {
                 drv,
                 outputs,
                 wanted: want,
+                floating,
                 deps,
                 check,
                 retry_subst,

@@ -166,6 +166,7 @@ pub(crate) fn register_outputs(
     keep_failed: bool,
     round: &mut Round,
     repair: bool,
+    finals: &mut BTreeMap<String, StorePath>,
 ) -> Result<Option<CheckResult>, Failure> {
     let drv_name = store.print(&node.path);
     let mut cands = candidates.clone();
@@ -272,6 +273,36 @@ pub(crate) fn register_outputs(
     }
     check_references(store, node, &built)?;
     check_cycles(store, &built)?;
+    // Floating content-addressed outputs move to the paths their contents give, held
+    // locked until they are registered.
+    let mut _final_locks = Vec::new();
+    if !node.floating.is_empty() {
+        if check {
+            return Err(Failure::other(format!(
+                "checking floating content-addressed derivation '{drv_name}' is not supported by Ferrix"
+            )));
+        }
+        finalise_floating(store, node, &mut built)?;
+        for b in &built {
+            finals.insert(b.name.clone(), b.path.clone());
+        }
+        for b in &built {
+            _final_locks.push(ferrix_store::lock::PathLock::lock(
+                &store.real_path(&b.path),
+            )?);
+        }
+        // What is valid already (built before, or by someone else) stays as it is.
+        let mut keep = Vec::new();
+        for b in built {
+            if store.is_valid(&b.path)? {
+                make_writable_tree(&b.at);
+                nar::remove_tree(&b.at).map_err(|e| io_fail(&e, "deleting", &b.at))?;
+            } else {
+                keep.push(b);
+            }
+        }
+        built = keep;
+    }
 
     if check {
         for b in &built {
@@ -385,6 +416,129 @@ pub(crate) fn register_outputs(
         return Err(e.into());
     }
     Ok(None)
+}
+
+/// Gives each floating content-addressed output in `built` the path its contents address,
+/// as Nix does: outputs that others refer to first; references to outputs already moved
+/// are rewritten to their new paths; the content hash counts the output's references to
+/// itself as zeros (see [`ferrix_store::realisation::hash_modulo`]); then those references
+/// are rewritten to the new path too.
+fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Result<(), Failure> {
+    let drv_name = store.print(&node.path);
+    // Outputs in the order to finalise: an output after those it refers to.
+    let mut order: Vec<usize> = Vec::new();
+    let mut state = vec![0u8; built.len()];
+    fn visit(
+        i: usize,
+        built: &[Built],
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+    ) -> Result<(), (usize, usize)> {
+        state[i] = 1;
+        for (j, other) in built.iter().enumerate() {
+            if j == i || !built[i].info.references.contains(&other.path) {
+                continue;
+            }
+            match state[j] {
+                0 => visit(j, built, state, order)?,
+                1 => return Err((j, i)),
+                _ => {}
+            }
+        }
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    for i in 0..built.len() {
+        if state[i] == 0 {
+            if let Err((a, b)) = visit(i, built, &mut state, &mut order) {
+                return Err(Failure::permanent(format!(
+                    "cycle detected in build of '{drv_name}' in the references of output '{}' from output '{}'",
+                    built[a].name, built[b].name
+                )));
+            }
+        }
+    }
+    // Scratch hash part → final hash part, and scratch path → final path.
+    let mut rewrites: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut moved: BTreeMap<StorePath, StorePath> = BTreeMap::new();
+    for i in order {
+        let b = &mut built[i];
+        let Some(&(method, algo)) = node.floating.get(&b.name) else {
+            return Err(Failure::other(format!(
+                "output '{}' of '{drv_name}' is not floating content-addressed",
+                b.name
+            )));
+        };
+        if !rewrites.is_empty() {
+            rewrite_tree(&b.at, &rewrites)?;
+        }
+        let scratch = b.path.clone();
+        let old = scratch.hash_part().as_bytes().to_vec();
+        let data = match method {
+            Ingestion::Recursive => {
+                let mut bytes = Vec::new();
+                nar::dump(&b.at, &mut bytes, &mut |_| Ok(true))
+                    .map_err(|e| Failure::other(format!("dumping '{}': {e}", b.at.display())))?;
+                bytes
+            }
+            Ingestion::Flat => {
+                let m = fs::symlink_metadata(&b.at)
+                    .map_err(|e| io_fail(&e, "getting status of", &b.at))?;
+                if !m.is_file() || m.mode() & 0o100 != 0 {
+                    return Err(Failure::permanent(format!(
+                        "output path '{}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)",
+                        b.at.display()
+                    )));
+                }
+                fs::read(&b.at).map_err(|e| io_fail(&e, "reading file", &b.at))?
+            }
+        };
+        let got = ferrix_store::realisation::hash_modulo(algo, &data, &old);
+        drop(data);
+        let mut self_ref = false;
+        let mut refs = BTreeSet::new();
+        for r in &b.info.references {
+            if *r == scratch {
+                self_ref = true;
+            } else {
+                refs.insert(moved.get(r).cloned().unwrap_or_else(|| r.clone()));
+            }
+        }
+        if !(method == Ingestion::Recursive && algo == HashAlgo::Sha256)
+            && (self_ref || !refs.is_empty())
+        {
+            return Err(Failure::permanent(format!(
+                "output '{}' of '{drv_name}' has references, which only a recursive SHA-256 content-addressed output may have",
+                b.name
+            )));
+        }
+        let path = store
+            .dir()
+            .make_fixed_output_path(method, &got, scratch.name(), &refs, self_ref)
+            .map_err(|e| Failure::other(e.to_string()))?;
+        let new = path.hash_part().as_bytes().to_vec();
+        rewrite_tree(&b.at, &[(old.clone(), new.clone())])?;
+        let mut sha = Hasher::new(HashAlgo::Sha256);
+        let mut count = Counter(0);
+        nar::dump(&b.at, &mut Tee(vec![&mut sha, &mut count]), &mut |_| {
+            Ok(true)
+        })
+        .map_err(|e| Failure::other(format!("dumping '{}': {e}", b.at.display())))?;
+        let mut info = PathInfo::new(path.clone(), sha.finish(), count.0);
+        info.deriver = Some(node.path.clone());
+        info.ultimate = true;
+        info.ca = Some(fixed_ca(method, &got));
+        if self_ref {
+            refs.insert(path.clone());
+        }
+        info.references = refs;
+        rewrites.push((old, new));
+        moved.insert(scratch, path.clone());
+        b.path = path;
+        b.info = info;
+    }
+    Ok(())
 }
 
 /// Checks the outputs a remote machine built (name, path, metadata) against the

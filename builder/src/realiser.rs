@@ -7,10 +7,11 @@ use crate::{BuildError, BuildMode, BuildSettings, Builder, Target};
 use ferrix_store::derivation::Derivation;
 use ferrix_store::local::{LocalStore, Realiser};
 use ferrix_store::path::StorePath;
+use ferrix_store::realisation::{DrvOutput, Realisation};
 use ferrix_store::store::{
     BuildResult, BuildStatus, DerivedPath, Missing, OutputsSpec, Store, StoreError,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -153,6 +154,40 @@ fn split_targets(
     Ok((drvs, missing))
 }
 
+/// The realisations of the outputs of `drv` (stored at `drv_path`) that `builder` made
+/// valid, by their ids: the derivation's masked modulo hash and the output's name, as Nix
+/// reports them in a build result.
+fn built_outputs(
+    store: &LocalStore,
+    drv_path: &StorePath,
+    drv: &ferrix_store::derivation::Derivation,
+    builder: &Builder<'_>,
+) -> Result<BTreeMap<String, Realisation>, StoreError> {
+    let hash = drv.hash_modulo(true, &mut |input: &[u8]| {
+        let q = store.dir().parse(&String::from_utf8_lossy(input))?;
+        store.drv_hash_modulo(&q)
+    })?;
+    let realised = builder.realised.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = BTreeMap::new();
+    for (name, o) in &drv.outputs {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let path = match realised.get(&(drv_path.clone(), name.clone())) {
+            Some(p) => p.clone(),
+            None if o.path.is_empty() => continue,
+            None => store.dir().parse(&String::from_utf8_lossy(&o.path))?,
+        };
+        if !store.is_valid(&path)? {
+            continue;
+        }
+        let id = DrvOutput {
+            drv_hash: hash.clone(),
+            output: name,
+        };
+        out.insert(id.to_string(), Realisation::new(id, path));
+    }
+    Ok(out)
+}
+
 impl Realiser for LocalRealiser {
     fn build_paths(
         &self,
@@ -201,13 +236,11 @@ impl Realiser for LocalRealiser {
                 && d.args == drv.args
                 && d.env == drv.env
         };
+        let floating = crate::floating_outputs(drv).map_err(build_error)?;
         let mut out_paths = Vec::new();
-        for o in drv.outputs.values() {
-            if o.path.is_empty() {
-                return Err(StoreError::Other(format!(
-                    "building derivation '{}' with outputs without paths (floating content-addressed) is not supported by Ferrix",
-                    store.print(drv_path)
-                )));
+        for (name, o) in &drv.outputs {
+            if floating.contains_key(&*String::from_utf8_lossy(name)) {
+                continue;
             }
             out_paths.push(store.dir().parse(&String::from_utf8_lossy(&o.path))?);
         }
@@ -236,8 +269,10 @@ impl Realiser for LocalRealiser {
             false,
         );
         let stop = ferrix_store::db::now();
+        let all_valid = all_valid && floating.is_empty();
         Ok(match r {
             Ok(()) => BuildResult {
+                built_outputs: built_outputs(store, drv_path, drv, &builder)?,
                 status: if all_valid && mode == BuildMode::Normal {
                     BuildStatus::AlreadyValid
                 } else {

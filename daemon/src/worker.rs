@@ -326,6 +326,7 @@ fn open_store(ctx: &Context) -> Result<LocalStore, StoreError> {
     );
     store.set_gc_policy(gc_policy(&ctx.settings));
     store.set_auto_optimise(ctx.settings.auto_optimise_store);
+    store.set_ca_derivations(ctx.settings.has_experimental("ca-derivations"));
     store.set_auto_gc_policy(ferrix_store::autogc::AutoGcPolicy {
         min_free: ctx.settings.min_free,
         max_free: ctx.settings.max_free,

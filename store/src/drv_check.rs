@@ -38,6 +38,8 @@ pub enum DrvError {
     FixedNotOut,
     #[error("can't mix derivation output types")]
     MixedTypes,
+    #[error("all floating outputs must use the same hash type")]
+    FloatingAlgos,
     #[error("derivation '{drv}' has incorrect output '{actual}', should be '{wanted}'")]
     IncorrectOutput {
         drv: String,
@@ -67,6 +69,9 @@ enum Kind {
     Fixed(Ingestion, Hash),
     /// Input-addressed, path not yet known (left empty).
     Deferred,
+    /// Content-addressed, its hash (and so its path) known only once built
+    /// (`__contentAddressed`, the `ca-derivations` experimental feature).
+    Floating(HashAlgo),
 }
 
 fn text(b: &[u8]) -> String {
@@ -83,11 +88,14 @@ fn drv_name(drv_path: &StorePath) -> &str {
 /// checks (paths, algorithms, hashes), then the kind of its outputs, then its output paths
 /// and the environment variables naming them. `input_hash` gives the (unmasked) modulo
 /// hash of an input derivation, given its full path. Returns the output paths to record,
-/// by output name.
+/// by output name (floating outputs have none). `ca_derivations` is whether that
+/// experimental feature is on: without it a floating output is refused, as Nix refuses to
+/// parse one.
 pub fn check(
     dir: &StoreDir,
     drv_path: &StorePath,
     drv: &Derivation,
+    ca_derivations: bool,
     input_hash: &mut dyn FnMut(&[u8]) -> Result<Hash, StoreError>,
 ) -> Result<BTreeMap<String, StorePath>, StoreError> {
     let shown = dir.display(drv_path);
@@ -109,7 +117,14 @@ pub fn check(
                 return Err(DrvError::Experimental("impure-derivations").into());
             }
             if o.hash.is_empty() {
-                return Err(DrvError::Experimental("ca-derivations").into());
+                if !ca_derivations {
+                    return Err(DrvError::Experimental("ca-derivations").into());
+                }
+                if !o.path.is_empty() {
+                    return Err(bad_path(&o.path).into());
+                }
+                kinds.insert(text(name), Kind::Floating(a));
+                continue;
             }
             if o.path.first() != Some(&b'/') {
                 return Err(bad_path(&o.path).into());
@@ -137,12 +152,23 @@ pub fn check(
     let ia = count(|k| matches!(k, Kind::InputAddressed(_)));
     let fixed = count(|k| matches!(k, Kind::Fixed(..)));
     let deferred = count(|k| matches!(k, Kind::Deferred));
-    match (ia, fixed, deferred) {
-        (0, 0, 0) => return Err(DrvError::NoOutputs.into()),
-        (_, 0, 0) | (0, 0, _) => {}
-        (0, 1, 0) if kinds.contains_key("out") => {}
-        (0, 1, 0) => return Err(DrvError::FixedNotOut.into()),
-        (0, _, 0) => return Err(DrvError::SeveralFixed.into()),
+    let floating = count(|k| matches!(k, Kind::Floating(..)));
+    match (ia, fixed, deferred, floating) {
+        (0, 0, 0, 0) => return Err(DrvError::NoOutputs.into()),
+        (_, 0, 0, 0) | (0, 0, _, 0) => {}
+        (0, 0, 0, _) => {
+            let mut algos = kinds.values().filter_map(|k| match k {
+                Kind::Floating(a) => Some(*a),
+                _ => None,
+            });
+            let first = algos.next();
+            if algos.any(|a| Some(a) != first) {
+                return Err(DrvError::FloatingAlgos.into());
+            }
+        }
+        (0, 1, 0, 0) if kinds.contains_key("out") => {}
+        (0, 1, 0, 0) => return Err(DrvError::FixedNotOut.into()),
+        (0, _, 0, 0) => return Err(DrvError::SeveralFixed.into()),
         _ => return Err(DrvError::MixedTypes.into()),
     }
     // The output paths.
@@ -206,7 +232,7 @@ pub fn check(
                 }
                 out.insert(output.clone(), wanted);
             }
-            Kind::Deferred => {}
+            Kind::Deferred | Kind::Floating(..) => {}
         }
     }
     Ok(out)
@@ -247,12 +273,12 @@ mod tests {
     fn accepts_legit_and_refuses_forged() {
         let dir = StoreDir::default();
         let (p, d) = legit(&dir, "echo legit > $out");
-        let outs = check(&dir, &p, &d, &mut no_inputs).unwrap();
+        let outs = check(&dir, &p, &d, false, &mut no_inputs).unwrap();
         assert_eq!(outs.len(), 1);
         // The same output path with another script: forged.
         let mut forged = d.clone();
         forged.args[1] = b"echo evil > $out".to_vec();
-        let e = check(&dir, &p, &forged, &mut no_inputs).unwrap_err();
+        let e = check(&dir, &p, &forged, false, &mut no_inputs).unwrap_err();
         assert!(e.to_string().contains("has incorrect output"), "{e}");
         // A right output path but a wrong variable.
         let mut env = d.clone();
@@ -260,7 +286,7 @@ mod tests {
             b"out".to_vec(),
             b"/nix/store/vjy2vjk0kyviqk7gnyxg87403bjyiq39-v".to_vec(),
         );
-        let e = check(&dir, &p, &env, &mut no_inputs).unwrap_err();
+        let e = check(&dir, &p, &env, false, &mut no_inputs).unwrap_err();
         assert!(
             e.to_string()
                 .contains("incorrect environment variable 'out'"),
@@ -275,7 +301,7 @@ mod tests {
         let mut src = d.clone();
         src.input_srcs.insert(b"/tmp/foo".to_vec());
         assert_eq!(
-            check(&dir, &p, &src, &mut no_inputs)
+            check(&dir, &p, &src, false, &mut no_inputs)
                 .unwrap_err()
                 .to_string(),
             "path '/tmp/foo' is not in the Nix store"
@@ -289,12 +315,12 @@ mod tests {
                 hash: b"abcd".to_vec(),
             },
         );
-        let e = check(&dir, &p, &fixed, &mut no_inputs).unwrap_err();
+        let e = check(&dir, &p, &fixed, false, &mut no_inputs).unwrap_err();
         assert_eq!(e.to_string(), "unknown hash algorithm 'foo'");
         assert!(matches!(e, StoreError::Derivation(ref d) if d.is_usage()));
         fixed.outputs.get_mut(&b"out"[..]).unwrap().hash_algo = b"sha256".to_vec();
         assert_eq!(
-            check(&dir, &p, &fixed, &mut no_inputs)
+            check(&dir, &p, &fixed, false, &mut no_inputs)
                 .unwrap_err()
                 .to_string(),
             "hash 'abcd' has wrong length for hash type 'sha256'"
@@ -302,7 +328,7 @@ mod tests {
         let mut none = d.clone();
         none.outputs.clear();
         assert_eq!(
-            check(&dir, &p, &none, &mut no_inputs)
+            check(&dir, &p, &none, false, &mut no_inputs)
                 .unwrap_err()
                 .to_string(),
             "must have at least one output"
@@ -313,7 +339,7 @@ mod tests {
             Default::default(),
         );
         assert_eq!(
-            check(&dir, &p, &missing, &mut no_inputs)
+            check(&dir, &p, &missing, false, &mut no_inputs)
                 .unwrap_err()
                 .to_string(),
             "no inputs here"

@@ -50,6 +50,7 @@ pub mod ops;
 pub mod optimise;
 pub mod path;
 pub mod profiles;
+pub mod realisation;
 pub mod refs;
 pub mod settings;
 pub mod sigs;

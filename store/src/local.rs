@@ -294,6 +294,8 @@ pub struct LocalStore {
     gc_policy: Mutex<crate::gc::GcPolicy>,
     /// The `auto-optimise-store` setting.
     auto_optimise: std::sync::atomic::AtomicBool,
+    /// Whether the `ca-derivations` experimental feature is on.
+    ca_derivations: std::sync::atomic::AtomicBool,
     /// The automatic collector's settings and state.
     pub(crate) auto_gc: Arc<Mutex<crate::autogc::AutoGc>>,
     /// Paths installed by [`Store::add_nar_deferred`] and not yet registered, with their
@@ -395,6 +397,7 @@ impl LocalStore {
             )),
             gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
             auto_optimise: std::sync::atomic::AtomicBool::new(false),
+            ca_derivations: std::sync::atomic::AtomicBool::new(false),
             auto_gc: Arc::new(Mutex::new(crate::autogc::AutoGc::default())),
             deferred: Mutex::new(Vec::new()),
         })
@@ -432,6 +435,18 @@ impl LocalStore {
     pub fn set_auto_optimise(&self, on: bool) {
         self.auto_optimise
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The `ca-derivations` experimental feature: floating content-addressed derivations
+    /// are accepted and built.
+    pub fn set_ca_derivations(&self, on: bool) {
+        self.ca_derivations
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn ca_derivations_enabled(&self) -> bool {
+        self.ca_derivations
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn auto_optimise_enabled(&self) -> bool {
@@ -704,7 +719,8 @@ impl LocalStore {
         p: &StorePath,
         drv: &crate::derivation::Derivation,
     ) -> Result<BTreeMap<String, StorePath>, StoreError> {
-        crate::drv_check::check(&self.cfg.store_dir, p, drv, &mut |input: &[u8]| {
+        let ca = self.ca_derivations_enabled();
+        crate::drv_check::check(&self.cfg.store_dir, p, drv, ca, &mut |input: &[u8]| {
             let q = self.cfg.store_dir.parse(&String::from_utf8_lossy(input))?;
             self.drv_hash_modulo(&q)
         })

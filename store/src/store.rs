@@ -197,6 +197,8 @@ pub struct BuildResult {
     pub is_non_deterministic: bool,
     pub start_time: i64,
     pub stop_time: i64,
+    /// The outputs built, by their id (`sha256:…!out`).
+    pub built_outputs: std::collections::BTreeMap<String, crate::realisation::Realisation>,
 }
 
 /// What realising some paths would take (`queryMissing`).
@@ -833,17 +835,24 @@ pub fn drv_hash_modulo(
 }
 
 /// Nix's checks of the derivation `drv` read from `p` in `store` (see [`crate::drv_check`]);
-/// returns its output paths.
+/// returns its output paths. `ca_derivations`: whether that experimental feature is on.
 pub fn check_derivation_in(
     store: &dyn Store,
     p: &StorePath,
     drv: &Derivation,
+    ca_derivations: bool,
 ) -> Result<std::collections::BTreeMap<String, StorePath>, StoreError> {
     let mut memo = std::collections::BTreeMap::new();
-    crate::drv_check::check(store.dir(), p, drv, &mut |input: &[u8]| {
-        let q = store.dir().parse(&String::from_utf8_lossy(input))?;
-        drv_hash_modulo(store, &q, &mut memo)
-    })
+    crate::drv_check::check(
+        store.dir(),
+        p,
+        drv,
+        ca_derivations,
+        &mut |input: &[u8]| {
+            let q = store.dir().parse(&String::from_utf8_lossy(input))?;
+            drv_hash_modulo(store, &q, &mut memo)
+        },
+    )
 }
 
 /// Copies the closure of `paths` from `from` into `to` (paths `to` has are skipped), without

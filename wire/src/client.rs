@@ -489,7 +489,7 @@ impl Store for DaemonStore {
             mode: convert::to_wire_build_mode(mode),
         };
         match self.call(req)? {
-            Reply::BuildResult(r) => Ok(convert::from_wire_build_result(&r)),
+            Reply::BuildResult(r) => convert::from_wire_build_result(&r),
             r => Err(self.unexpected(r)),
         }
     }

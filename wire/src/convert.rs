@@ -64,15 +64,23 @@ pub fn to_wire_gc_options(o: &GcOptions) -> crate::GcOptions {
     }
 }
 
-pub fn from_wire_build_result(r: &crate::BuildResult) -> BuildResult {
-    BuildResult {
+/// A build result from the wire; a realisation that does not parse is an error.
+pub fn from_wire_build_result(r: &crate::BuildResult) -> Result<BuildResult, StoreError> {
+    let mut built_outputs = std::collections::BTreeMap::new();
+    for (id, json) in &r.built_outputs {
+        let real = ferrix_store::realisation::Realisation::from_json(json, id)
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        built_outputs.insert(id.clone(), real);
+    }
+    Ok(BuildResult {
         status: r.status,
         error_msg: String::from_utf8_lossy(&r.error_msg).into_owned(),
         times_built: u64::from(r.times_built),
         is_non_deterministic: r.is_non_deterministic,
         start_time: r.start_time,
         stop_time: r.stop_time,
-    }
+        built_outputs,
+    })
 }
 
 pub fn build_mode(m: crate::BuildMode) -> BuildMode {
@@ -113,6 +121,11 @@ pub fn build_result(r: &BuildResult) -> crate::BuildResult {
     w.is_non_deterministic = r.is_non_deterministic;
     w.start_time = r.start_time;
     w.stop_time = r.stop_time;
+    w.built_outputs = r
+        .built_outputs
+        .iter()
+        .map(|(id, real)| (id.clone(), real.to_json()))
+        .collect();
     w
 }
 

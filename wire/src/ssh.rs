@@ -749,6 +749,6 @@ impl Store for SshStore {
             )?;
             serve::read_build_result(&mut c.r, c.ver).map_err(|e| self.lost(e))
         })?;
-        Ok(convert::from_wire_build_result(&r))
+        convert::from_wire_build_result(&r)
     }
 }
