@@ -1173,6 +1173,103 @@ fn ferrix_builds_on_ferrix_serve() {
     build_hook(Remote::Ferrix, Client::Ferrix);
 }
 
+/// Floating content-addressed derivations (`ca-derivations`): Nix 2.8's hook sends them
+/// to a Ferrix serve, which builds them at scratch paths, moves each output to the path
+/// its content gives (self-references and a reference between outputs included) and
+/// reports the realisations; the paths and contents equal Nix 2.8's own local build, and
+/// Nix verifies them.
+#[test]
+fn nix_builds_floating_ca_on_ferrix_serve() {
+    if !have_tools() || !Path::new("/bin/busybox").exists() {
+        return;
+    }
+    let s = Sshd::start(Remote::Ferrix);
+    std::fs::write(
+        s.dir.join("etc/nix.conf"),
+        format!("{CONF}experimental-features = ca-derivations\n"),
+    )
+    .unwrap();
+    let local = s.dir.join("local");
+    let builders = format!("ssh://{} x86_64-linux - 1 1 ca-derivations", s.host());
+    let ca = r#"let ca = { __contentAddressed = true; outputHashMode = "recursive";
+                             outputHashAlgo = "sha256"; system = "x86_64-linux";
+                             builder = "/bin/sh"; };
+                      dep = derivation (ca // { name = "cadep";
+                        args = ["-c" "mkdir $out; echo dep > $out/f; echo $out > $out/self"]; });
+                  in "#;
+    let expr = &format!(
+        r#"{ca} derivation (ca // {{ name = "ca"; outputs = [ "out" "dev" ];
+                        args = ["-c" "mkdir $out $dev; echo $dev > $out/dev; echo $out > $out/self; cat ${{dep}}/f > $dev/f; echo ${{dep}} > $dev/dep"]; }})"#
+    );
+    let o = client_build(
+        &s,
+        Client::Nix,
+        &local,
+        &["-j0", "--builders", &builders],
+        expr,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // Nix 2.8 prints `out`, which names `dev`.
+    let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let dev = std::fs::read_to_string(local.join(out.trim_start_matches('/')).join("dev"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(dev.ends_with("-ca-dev"), "{dev}");
+    let outs = [out.clone(), dev];
+    let t = text(&o);
+    assert!(t.contains(&format!("' on 'ssh://{}'...", s.host())), "{t}");
+    // Built on the remote, and registered there under the same paths.
+    for out in &outs {
+        assert!(
+            s.remote().join(out.trim_start_matches('/')).exists(),
+            "{out} is on the remote"
+        );
+    }
+    // Nix 2.8 building the same here gives the same paths and contents.
+    let plain = s.dir.join("plain");
+    let o = client_build(&s, Client::Nix, &plain, &[], expr);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), out);
+    for out in &outs {
+        let hash = |store: &Path| run_ok(nix_store(&s, store).args(["-q", "--hash", out])).stdout;
+        assert_eq!(hash(&plain), hash(&local), "{out}");
+        assert_eq!(hash(&s.remote()), hash(&local), "{out}");
+        let refs =
+            |store: &Path| run_ok(nix_store(&s, store).args(["-q", "--references", out])).stdout;
+        assert_eq!(refs(&s.remote()), refs(&plain), "{out}");
+    }
+    let self_ref =
+        std::fs::read_to_string(local.join(out.trim_start_matches('/')).join("self")).unwrap();
+    assert_eq!(
+        self_ref.trim(),
+        out,
+        "the self-reference names the final path"
+    );
+    verify(&s, &local);
+    verify(&s, &s.remote());
+    // The remote recorded the realisations, in tables Nix 2.8 reads: `dep` has no inputs,
+    // so the derivation the remote built is `dep` itself.
+    let o = run_ok(
+        s.client("nix", &s.remote(), "key_rw")
+            .args(["realisation", "info", "--json", "--store"])
+            .arg(s.remote())
+            .args([
+                "--extra-experimental-features",
+                "nix-command ca-derivations",
+            ])
+            .args(["--expr", &format!("{ca} dep")]),
+    );
+    let info = String::from_utf8_lossy(&o.stdout);
+    let dep =
+        std::fs::read_to_string(local.join(outs[1].trim_start_matches('/')).join("dep")).unwrap();
+    let dep_base = dep.trim().trim_start_matches("/nix/store/").to_string();
+    assert!(
+        info.contains(&format!("\"outPath\":\"{dep_base}\"")),
+        "{info}"
+    );
+}
+
 /// Machine choice: a derivation that no machine fits is built here, or, with `-j0`,
 /// fails with Nix's list of machines; a required feature sends it to the machine that
 /// offers it; a machines file (`builders = @FILE`) is read; an unreachable machine is

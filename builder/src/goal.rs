@@ -195,12 +195,50 @@ impl Builder<'_> {
 
     /// Signs the outputs of `node` with the keys of `secret-key-files`, as Nix signs what
     /// it builds.
-    /// Keeps where the floating outputs of `node` went.
-    fn note_realised(&self, node: &Node, finals: BTreeMap<String, StorePath>) {
-        let mut r = self.realised.lock().unwrap_or_else(|e| e.into_inner());
-        for (name, path) in finals {
-            r.insert((node.path.clone(), name), path);
+    /// Keeps where the floating outputs of `node` went, and with `ca-derivations` records
+    /// the realisations of all its outputs in the store, as Nix does.
+    fn note_realised(
+        &self,
+        node: &Node,
+        finals: BTreeMap<String, StorePath>,
+    ) -> Result<(), Failure> {
+        {
+            let mut r = self.realised.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, path) in finals {
+                r.insert((node.path.clone(), name), path);
+            }
         }
+        if !self.ca_derivations() || node.check {
+            return Ok(());
+        }
+        let Some(hash) = self.masked_hash(node) else {
+            return Ok(());
+        };
+        for (name, path) in self.final_outputs(node) {
+            if !self.store.is_valid(&path)? {
+                continue;
+            }
+            let id = ferrix_store::realisation::DrvOutput {
+                drv_hash: hash.clone(),
+                output: name,
+            };
+            self.store
+                .register_drv_output(&ferrix_store::realisation::Realisation::new(id, path))?;
+        }
+        Ok(())
+    }
+
+    /// The masked modulo hash of `node`'s derivation, which names its outputs'
+    /// realisations; none when an input derivation cannot be read.
+    pub(crate) fn masked_hash(&self, node: &Node) -> Option<ferrix_store::hash::Hash> {
+        let store = self.drv_store();
+        let mut memo = BTreeMap::new();
+        node.drv
+            .hash_modulo(true, &mut |input: &[u8]| {
+                let q = store.dir().parse(&String::from_utf8_lossy(input))?;
+                ferrix_store::store::drv_hash_modulo(store, &q, &mut memo)
+            })
+            .ok()
     }
 
     /// The paths of `node`'s outputs once built: floating outputs where they went.
@@ -735,8 +773,10 @@ impl Builder<'_> {
                     &mut finals,
                 )
                 .map(|_| ());
-                self.note_realised(node, finals);
-                r
+                match r {
+                    Ok(()) => self.note_realised(node, finals),
+                    Err(e) => Err(e),
+                }
             }
         };
         if !use_chroot {
@@ -1055,7 +1095,10 @@ impl Builder<'_> {
             self.settings.repair,
             &mut finals,
         );
-        self.note_realised(node, finals);
+        let res = match res {
+            Ok(c) => self.note_realised(node, finals).map(|()| c),
+            Err(e) => Err(e),
+        };
         guard.keep();
         if fs::symlink_metadata(&tmp).is_ok() {
             make_writable(&tmp);
@@ -1137,6 +1180,14 @@ pub(crate) fn required_system_features(
                 .split_whitespace()
                 .map(str::to_owned),
         );
+    }
+    // Outputs whose paths are known only once built need a machine that does that.
+    if drv
+        .outputs
+        .values()
+        .any(|o| o.path.is_empty() || (!o.hash_algo.is_empty() && o.hash.is_empty()))
+    {
+        out.insert("ca-derivations".to_owned());
     }
     out
 }

@@ -154,7 +154,16 @@ impl BuildSettings {
             print_missing: s.print_missing,
             system: s.system.clone(),
             extra_platforms: s.extra_platforms.clone(),
-            system_features: s.system_features.clone(),
+            // As a store's default: the setting, with `ca-derivations` when that
+            // experimental feature is on.
+            system_features: {
+                let mut f = s.system_features.clone();
+                if s.has_experimental("ca-derivations") && !f.iter().any(|x| x == "ca-derivations")
+                {
+                    f.push("ca-derivations".into());
+                }
+                f
+            },
             build_dir_parent: default_build_dir_parent(),
             sandbox_build_dir: s.sandbox_build_dir.clone(),
             sandbox_dev_shm_size: s.sandbox_dev_shm_size.clone(),
@@ -516,6 +525,38 @@ impl<'s> Builder<'s> {
             .any(|f| f == "ca-derivations")
     }
 
+    /// Where the floating outputs of `drv` were realised, if every one was and is still
+    /// valid.
+    fn realised_before(
+        &self,
+        drv: &Derivation,
+        floating: &BTreeMap<String, (ferrix_store::path::Ingestion, ferrix_store::hash::HashAlgo)>,
+    ) -> Result<Option<BTreeMap<String, StorePath>>, BuildError> {
+        let store = self.drv_store();
+        let mut memo = BTreeMap::new();
+        let Ok(hash) = drv.hash_modulo(true, &mut |input: &[u8]| {
+            let q = store.dir().parse(&String::from_utf8_lossy(input))?;
+            ferrix_store::store::drv_hash_modulo(store, &q, &mut memo)
+        }) else {
+            return Ok(None);
+        };
+        let mut found = BTreeMap::new();
+        for name in floating.keys() {
+            let id = ferrix_store::realisation::DrvOutput {
+                drv_hash: hash.clone(),
+                output: name.clone(),
+            };
+            match self.store.query_realisation(&id)? {
+                Some(r) if self.store.is_valid(&r.out_path)? => {
+                    self.store.add_temp_root(&r.out_path)?;
+                    found.insert(name.clone(), r.out_path);
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(found))
+    }
+
     /// The store the derivations are read from.
     pub(crate) fn drv_store(&self) -> &dyn Store {
         match self.eval {
@@ -803,6 +844,16 @@ impl<'s> Builder<'s> {
             })?;
             self.store.add_temp_root(&p)?;
             outputs.insert(name, p);
+        }
+        // Floating outputs realised before (and still valid) need no build.
+        if !floating.is_empty() && !check {
+            if let Some(found) = self.realised_before(&drv, &floating)? {
+                let mut r = lock(&self.realised);
+                for (name, p) in found {
+                    r.insert((drv_path.clone(), name.clone()), p.clone());
+                    outputs.insert(name, p);
+                }
+            }
         }
         let want = wanted_names(&outputs, wanted);
         for w in &want {

@@ -547,12 +547,9 @@ impl<R: Read> Conn<'_, R> {
                     .into_values()
                     .collect(),
             ),
-            Request::QueryDerivationOutputNames(p) => Y::StringSet(
-                store
-                    .derivation_output_map(&p)?
-                    .into_keys()
-                    .collect(),
-            ),
+            Request::QueryDerivationOutputNames(p) => {
+                Y::StringSet(store.derivation_output_map(&p)?.into_keys().collect())
+            }
             Request::QueryDerivationOutputMap(p) => Y::OutputMap(store.derivation_output_map(&p)?),
             Request::QueryAllValidPaths => Y::PathSet(store.query_all_valid()?),
             Request::QueryPathInfo(p) => match Store::path_info(store, &p)? {
@@ -571,19 +568,46 @@ impl<R: Read> Conn<'_, R> {
                 let targets: Vec<DerivedPath> = paths.iter().map(convert::derived_path).collect();
                 Y::Missing(convert::missing(store.query_missing(&targets)?))
             }
-            Request::QueryRealisation(_) => {
-                // Content-addressed derivations are not supported: nothing is realised.
+            Request::QueryRealisation(id) => {
+                let id = ferrix_store::realisation::DrvOutput::parse(&id)
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                let found = store.query_realisation(&id)?;
                 if self.ver.at_least(31) {
-                    Y::Realisations(BTreeSet::new())
+                    Y::Realisations(found.iter().map(|r| r.to_json()).collect())
                 } else {
-                    Y::PathSet(BTreeSet::new())
+                    Y::PathSet(found.into_iter().map(|r| r.out_path).collect())
                 }
             }
-            Request::RegisterDrvOutput(_) => {
-                return Err(StoreError::Unsupported(
-                    "content-addressed derivations (registering realisations) are not supported by Ferrix"
-                        .into(),
-                ))
+            Request::RegisterDrvOutput(r) => {
+                use ferrix_store::realisation::{DrvOutput, Realisation};
+                let real = match r {
+                    ferrix_wire::RegisterDrvOutput::Realisation(json) => {
+                        Realisation::from_json(&json, "the client's realisation")
+                            .map_err(|e| StoreError::Other(e.to_string()))?
+                    }
+                    ferrix_wire::RegisterDrvOutput::Legacy { id, out_path } => Realisation::new(
+                        DrvOutput::parse(&id).map_err(|e| StoreError::Other(e.to_string()))?,
+                        out_path,
+                    ),
+                };
+                // What an untrusted client claims was built from what must carry a
+                // signature by a trusted key.
+                if !self.trusted() {
+                    let keys = &self.ctx.settings.trusted_public_keys;
+                    let fp = real.fingerprint();
+                    if !real
+                        .signatures
+                        .iter()
+                        .any(|s| ferrix_store::sigs::verify(&fp, s, keys))
+                    {
+                        return Err(StoreError::Other(format!(
+                            "cannot register realisation '{}' because it lacks a valid signature",
+                            real.out_path.base_name()
+                        )));
+                    }
+                }
+                store.register_drv_output(&real)?;
+                Y::Nothing
             }
             Request::SetOptions(cs) => {
                 self.set_options(&cs);
@@ -622,8 +646,7 @@ impl<R: Read> Conn<'_, R> {
                     };
                     self.store.add_nar(&info, &mut src, repair, check_sigs)?;
                 } else {
-                    self.store
-                        .add_nar(&info, &mut self.r, repair, check_sigs)?;
+                    self.store.add_nar(&info, &mut self.r, repair, check_sigs)?;
                 }
                 Y::Nothing
             }
@@ -642,12 +665,8 @@ impl<R: Read> Conn<'_, R> {
                 let res = (|| -> Result<(), StoreError> {
                     let n = read_u64(&mut f)?;
                     for _ in 0..n {
-                        let info = ferrix_wire::read_path_info(
-                            &mut f,
-                            &dir,
-                            Version::new(1, 16),
-                            None,
-                        )?;
+                        let info =
+                            ferrix_wire::read_path_info(&mut f, &dir, Version::new(1, 16), None)?;
                         self.store.add_nar(&info, &mut f, repair, check_sigs)?;
                     }
                     Ok(())
@@ -700,7 +719,9 @@ impl<R: Read> Conn<'_, R> {
                 for p in paths {
                     let t = convert::derived_path(&p);
                     let r = match store.build_paths(std::slice::from_ref(&t), mode) {
-                        Ok(()) => ferrix_wire::BuildResult::new(ferrix_wire::BuildStatus::Built, ""),
+                        Ok(()) => {
+                            ferrix_wire::BuildResult::new(ferrix_wire::BuildStatus::Built, "")
+                        }
                         Err(e) => ferrix_wire::BuildResult::new(
                             convert::failure_status(&e),
                             e.to_string(),
@@ -737,9 +758,8 @@ impl<R: Read> Conn<'_, R> {
             }
             Request::AddIndirectRoot(link) => {
                 use std::os::unix::ffi::OsStrExt;
-                store.add_indirect_root(std::path::Path::new(std::ffi::OsStr::from_bytes(
-                    &link,
-                )))?;
+                store
+                    .add_indirect_root(std::path::Path::new(std::ffi::OsStr::from_bytes(&link)))?;
                 Y::Ack
             }
             Request::SyncWithGC => Y::Ack,

@@ -58,6 +58,33 @@ CREATE TABLE IF NOT EXISTS DerivationOutputs (
 CREATE INDEX IF NOT EXISTS IndexDerivationOutputs on DerivationOutputs(path);
 "#;
 
+/// The version of the tables of content-addressed derivations (`<db>/ca-schema`) that
+/// this code reads and writes, as Nix 2.8.
+pub const CA_SCHEMA_VERSION: u32 = 3;
+
+/// Those tables: which path each derivation output (by modulo hash and output name) was
+/// realised at, with its signatures, and the realisations each one was built from. Their
+/// rows go with the output's `ValidPaths` row.
+const CA_SCHEMA: &str = r#"
+create table if not exists Realisations (
+    id          integer primary key autoincrement not null,
+    drvPath     text not null,    -- the modulo hash, `sha256:<base 16>`
+    outputName  text not null,
+    outputPath  integer not null,
+    signatures  text,             -- separated by spaces
+    foreign key (outputPath) references ValidPaths(id) on delete cascade
+);
+create index if not exists IndexRealisations on Realisations(drvPath, outputName);
+create table if not exists RealisationsRefs (
+    referrer             integer not null,
+    realisationReference integer,
+    foreign key (referrer) references Realisations(id) on delete cascade,
+    foreign key (realisationReference) references Realisations(id) on delete restrict
+);
+create index if not exists IndexRealisationsRefs on RealisationsRefs(referrer);
+create index if not exists IndexRealisationsRefsOnOutputPath on Realisations(outputPath);
+"#;
+
 /// What the store knows about a valid path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathInfo {
@@ -452,6 +479,202 @@ impl Db {
             let v = body(&tx)?;
             tx.commit()?;
             Ok(v)
+        })
+    }
+
+    /// Creates the tables of content-addressed derivations unless `<db_dir>/ca-schema` says
+    /// they are there, as Nix 2.8 does when `ca-derivations` is on.
+    pub fn ensure_ca_schema(&mut self, db_dir: &Path) -> Result<(), StoreError> {
+        let file = db_dir.join("ca-schema");
+        let current = match std::fs::read_to_string(&file) {
+            Ok(s) => s
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| StoreError::Other(format!("'{}' is corrupt", file.display())))?,
+            Err(_) => 0,
+        };
+        if current == CA_SCHEMA_VERSION {
+            return Ok(());
+        }
+        if current > CA_SCHEMA_VERSION {
+            return Err(StoreError::Other(format!(
+                "current Nix store ca-schema is version {current}, but I only support {CA_SCHEMA_VERSION}"
+            )));
+        }
+        if current == 1 {
+            return Err(StoreError::Other(format!(
+                "current Nix store ca-schema is version 1, but I only support {CA_SCHEMA_VERSION}; please upgrade with Nix first"
+            )));
+        }
+        self.write(|tx| Ok(tx.execute_batch(CA_SCHEMA)?))?;
+        let tmp = db_dir.join(format!(".ca-schema.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, CA_SCHEMA_VERSION.to_string())?;
+        std::fs::rename(&tmp, &file)?;
+        Ok(())
+    }
+
+    /// The realisation of `id`, if any (none when the tables are not there).
+    pub fn realisation(
+        &self,
+        id: &crate::realisation::DrvOutput,
+    ) -> Result<Option<crate::realisation::Realisation>, StoreError> {
+        use crate::realisation::{DrvOutput, Realisation};
+        let hash = format!("{}:{}", id.drv_hash.algo, id.drv_hash.to_base16());
+        let found = retry(|| {
+            let tx = self.conn.unchecked_transaction()?;
+            let has_table: bool = tx
+                .prepare_cached(
+                    "select count(*) from sqlite_master where type = 'table' and name = 'Realisations'",
+                )?
+                .query_row([], |r| r.get::<_, i64>(0))?
+                > 0;
+            if !has_table {
+                return Ok(None);
+            }
+            let row = tx
+                .prepare_cached(
+                    "select r.id, v.path, r.signatures from Realisations r \
+                     join ValidPaths v on v.id = r.outputPath \
+                     where r.drvPath = ?1 and r.outputName = ?2",
+                )?
+                .query_row(params![hash, id.output], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .optional()?;
+            let Some((rid, path, sigs)) = row else {
+                return Ok(None);
+            };
+            let deps = tx
+                .prepare_cached(
+                    "select r.drvPath, r.outputName, v.path from RealisationsRefs x \
+                     join Realisations r on r.id = x.realisationReference \
+                     join ValidPaths v on v.id = r.outputPath where x.referrer = ?1",
+                )?
+                .query_map([rid], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some((path, sigs, deps)))
+        })?;
+        let Some((path, sigs, deps)) = found else {
+            return Ok(None);
+        };
+        let mut r = Realisation::new(id.clone(), self.parse(&path)?);
+        r.signatures = sigs
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for (h, o, p) in deps {
+            let dep = DrvOutput::parse(&format!("{h}!{o}"))
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            r.dependent.insert(dep, self.parse(&p)?);
+        }
+        Ok(Some(r))
+    }
+
+    /// Records `r` (its output path must be valid, and so must the realisations it
+    /// depends on, at the same paths). A realisation already there at the same path gains
+    /// the new signatures; one at another path is an error, as in Nix.
+    pub fn register_realisation(
+        &mut self,
+        r: &crate::realisation::Realisation,
+    ) -> Result<(), StoreError> {
+        let hash_of = |id: &crate::realisation::DrvOutput| {
+            format!("{}:{}", id.drv_hash.algo, id.drv_hash.to_base16())
+        };
+        if let Some(old) = self.realisation(&r.id)? {
+            if old.out_path != r.out_path {
+                return Err(StoreError::Other(format!(
+                    "Trying to register a realisation of '{}', but we already have another one locally.\nLocal:  {}\nRemote: {}",
+                    r.id,
+                    self.full(&old.out_path),
+                    self.full(&r.out_path)
+                )));
+            }
+        }
+        for (dep, path) in &r.dependent {
+            match self.realisation(dep)? {
+                None => {
+                    return Err(StoreError::Other(format!(
+                        "unable to register the derivation '{}' as it depends on the non existent '{dep}'",
+                        r.id
+                    )))
+                }
+                Some(d) if &d.out_path != path => {
+                    return Err(StoreError::Other(format!(
+                        "unable to register the derivation '{}' as it depends on a realisation of '{dep}' that doesn't match what we have locally",
+                        r.id
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if !self.is_valid(&r.out_path)? {
+            return Err(StoreError::Other(format!(
+                "cannot register realisation '{}': path '{}' is not valid",
+                r.id,
+                self.full(&r.out_path)
+            )));
+        }
+        let hash = hash_of(&r.id);
+        let out = self.full(&r.out_path);
+        let deps: Vec<(String, String)> = r
+            .dependent
+            .keys()
+            .map(|d| (hash_of(d), d.output.clone()))
+            .collect();
+        let new_sigs = r.signatures.clone();
+        let output = r.id.output.clone();
+        self.write(|tx| {
+            let old: Option<Option<String>> = tx
+                .prepare_cached(
+                    "select signatures from Realisations where drvPath = ?1 and outputName = ?2",
+                )?
+                .query_row(params![hash, output], |row| row.get(0))
+                .optional()?;
+            match old {
+                Some(sigs) => {
+                    let mut all: BTreeSet<String> = sigs
+                        .unwrap_or_default()
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    all.extend(new_sigs.iter().cloned());
+                    let joined = all.into_iter().collect::<Vec<_>>().join(" ");
+                    tx.prepare_cached(
+                        "update Realisations set signatures = ?1 where drvPath = ?2 and outputName = ?3",
+                    )?
+                    .execute(params![joined, hash, output])?;
+                }
+                None => {
+                    let joined = new_sigs.iter().cloned().collect::<Vec<_>>().join(" ");
+                    tx.prepare_cached(
+                        "insert into Realisations (drvPath, outputName, outputPath, signatures) \
+                         values (?1, ?2, (select id from ValidPaths where path = ?3), ?4)",
+                    )?
+                    .execute(params![hash, output, out, joined])?;
+                }
+            }
+            for (dh, dout) in &deps {
+                tx.prepare_cached(
+                    "insert or replace into RealisationsRefs (referrer, realisationReference) values \
+                     ((select id from Realisations where drvPath = ?1 and outputName = ?2), \
+                      (select id from Realisations where drvPath = ?3 and outputName = ?4))",
+                )?
+                .execute(params![hash, output, dh, dout])?;
+            }
+            Ok(())
         })
     }
 

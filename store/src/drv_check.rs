@@ -270,6 +270,47 @@ mod tests {
     }
 
     #[test]
+    fn floating_outputs_need_the_feature_and_one_algorithm() {
+        let dir = StoreDir::default();
+        let (p, mut d) = legit(&dir, "echo ca > $out");
+        let floating = |algo: &str| Output {
+            path: Vec::new(),
+            hash_algo: algo.as_bytes().to_vec(),
+            hash: Vec::new(),
+        };
+        d.outputs.insert(b"out".to_vec(), floating("r:sha256"));
+        let e = check(&dir, &p, &d, false, &mut no_inputs).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("experimental Nix feature 'ca-derivations' is disabled"),
+            "{e}"
+        );
+        // With the feature: accepted, and no output path is recorded.
+        assert!(check(&dir, &p, &d, true, &mut no_inputs)
+            .unwrap()
+            .is_empty());
+        d.outputs.insert(b"dev".to_vec(), floating("r:sha1"));
+        let e = check(&dir, &p, &d, true, &mut no_inputs).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "all floating outputs must use the same hash type"
+        );
+        d.outputs.insert(b"dev".to_vec(), floating("sha256"));
+        assert!(check(&dir, &p, &d, true, &mut no_inputs).is_ok());
+        // Mixed with an input-addressed output: refused.
+        let (_, ia) = legit(&dir, "x");
+        d.outputs
+            .insert(b"dev".to_vec(), ia.outputs[&b"out"[..]].clone());
+        let e = check(&dir, &p, &d, true, &mut no_inputs).unwrap_err();
+        assert_eq!(e.to_string(), "can't mix derivation output types");
+        // A floating output with a path is malformed.
+        let mut bad = floating("r:sha256");
+        bad.path = b"/nix/store/x".to_vec();
+        d.outputs.insert(b"dev".to_vec(), bad);
+        assert!(check(&dir, &p, &d, true, &mut no_inputs).is_err());
+    }
+
+    #[test]
     fn accepts_legit_and_refuses_forged() {
         let dir = StoreDir::default();
         let (p, d) = legit(&dir, "echo legit > $out");

@@ -296,6 +296,8 @@ pub struct LocalStore {
     auto_optimise: std::sync::atomic::AtomicBool,
     /// Whether the `ca-derivations` experimental feature is on.
     ca_derivations: std::sync::atomic::AtomicBool,
+    /// Whether the realisation tables are known to be there.
+    ca_schema_ready: std::sync::atomic::AtomicBool,
     /// The automatic collector's settings and state.
     pub(crate) auto_gc: Arc<Mutex<crate::autogc::AutoGc>>,
     /// Paths installed by [`Store::add_nar_deferred`] and not yet registered, with their
@@ -398,6 +400,7 @@ impl LocalStore {
             gc_policy: Mutex::new(crate::gc::GcPolicy::default()),
             auto_optimise: std::sync::atomic::AtomicBool::new(false),
             ca_derivations: std::sync::atomic::AtomicBool::new(false),
+            ca_schema_ready: std::sync::atomic::AtomicBool::new(false),
             auto_gc: Arc::new(Mutex::new(crate::autogc::AutoGc::default())),
             deferred: Mutex::new(Vec::new()),
         })
@@ -1218,6 +1221,30 @@ impl Store for LocalStore {
 
     fn path_from_hash_part(&self, hash: &str) -> Result<Option<StorePath>, StoreError> {
         lock(&self.db).path_from_hash_part(hash)
+    }
+
+    fn query_realisation(
+        &self,
+        id: &crate::realisation::DrvOutput,
+    ) -> Result<Option<crate::realisation::Realisation>, StoreError> {
+        lock(&self.db).realisation(id)
+    }
+
+    fn register_drv_output(&self, r: &crate::realisation::Realisation) -> Result<(), StoreError> {
+        if !self.ca_derivations_enabled() {
+            return Err(crate::drv_check::DrvError::Experimental("ca-derivations").into());
+        }
+        self.check_writable()?;
+        let mut db = lock(&self.db);
+        if !self
+            .ca_schema_ready
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            db.ensure_ca_schema(&self.cfg.state_dir.join("db"))?;
+            self.ca_schema_ready
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        db.register_realisation(r)
     }
 
     fn nar_from_path(&self, p: &StorePath, out: &mut dyn Write) -> Result<(), StoreError> {

@@ -491,6 +491,19 @@ pub trait Store {
         Err(self.unsupported("building"))
     }
 
+    /// The realisation of a derivation output (`ca-derivations`); none by default.
+    fn query_realisation(
+        &self,
+        _id: &crate::realisation::DrvOutput,
+    ) -> Result<Option<crate::realisation::Realisation>, StoreError> {
+        Ok(None)
+    }
+
+    /// Records a realisation (`ca-derivations`).
+    fn register_drv_output(&self, _r: &crate::realisation::Realisation) -> Result<(), StoreError> {
+        Err(self.unsupported("registering realisations"))
+    }
+
     /// What realising `targets` would build, substitute, or cannot do.
     fn query_missing(&self, _targets: &[DerivedPath]) -> Result<Missing, StoreError> {
         Err(self.unsupported("querying missing paths"))

@@ -437,6 +437,46 @@ impl Store for DaemonStore {
         }
     }
 
+    fn query_realisation(
+        &self,
+        id: &ferrix_store::realisation::DrvOutput,
+    ) -> Result<Option<ferrix_store::realisation::Realisation>, StoreError> {
+        match self.call(Request::QueryRealisation(id.to_string()))? {
+            Reply::Realisations(set) => match set.iter().next() {
+                Some(json) => ferrix_store::realisation::Realisation::from_json(
+                    json,
+                    "the daemon's realisation",
+                )
+                .map(Some)
+                .map_err(|e| StoreError::Other(e.to_string())),
+                None => Ok(None),
+            },
+            Reply::PathSet(paths) => Ok(paths
+                .into_iter()
+                .next()
+                .map(|p| ferrix_store::realisation::Realisation::new(id.clone(), p))),
+            r => Err(self.unexpected(r)),
+        }
+    }
+
+    fn register_drv_output(
+        &self,
+        r: &ferrix_store::realisation::Realisation,
+    ) -> Result<(), StoreError> {
+        let arg = if self.version()?.at_least(31) {
+            crate::RegisterDrvOutput::Realisation(r.to_json())
+        } else {
+            crate::RegisterDrvOutput::Legacy {
+                id: r.id.to_string(),
+                out_path: r.out_path.clone(),
+            }
+        };
+        match self.call(Request::RegisterDrvOutput(arg))? {
+            Reply::Nothing => Ok(()),
+            r => Err(self.unexpected(r)),
+        }
+    }
+
     fn path_from_hash_part(&self, hash: &str) -> Result<Option<StorePath>, StoreError> {
         match self.call(Request::QueryPathFromHashPart(hash.to_string()))? {
             Reply::OptPath(p) => Ok(p),
