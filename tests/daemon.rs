@@ -1067,3 +1067,78 @@ fn a_hundred_concurrent_clients_leave_a_store_nix_verifies() {
     let hashes: String = results.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(String::from_utf8_lossy(&o.stdout), hashes);
 }
+
+// ---------------------------------------------------------------------------------------
+// Content-addressed derivations (`ca-derivations`)
+
+/// Nix 2.8's `nix-build` of a floating content-addressed derivation (whose output refers
+/// to itself) through either daemon: the same output path and NAR hash, and the daemon
+/// answers Nix's `realisation info` with the same realisation.
+#[test]
+fn floating_ca_derivations_build_through_either_daemon() {
+    if !have_tools() {
+        return;
+    }
+    let conf = "experimental-features = ca-derivations\n";
+    let ds = [
+        Daemon::start(Server::Ferrix, conf),
+        Daemon::start(Server::Nix, conf),
+    ];
+    let client = Client::root();
+    let (_tmp, inputs) = open_tempdir();
+    let file = inputs.join("ca.nix");
+    std::fs::write(
+        &file,
+        r#"derivation { name = "ca"; system = builtins.currentSystem; builder = "/bin/sh";
+                       __contentAddressed = true; outputHashMode = "recursive";
+                       outputHashAlgo = "sha256";
+                       args = [ "-c" "mkdir $out; echo $out > $out/self; echo hi > $out/f" ]; }"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = same(&ds, "nix-build of a floating CA derivation", |d| {
+        client.build(d, &["--no-out-link", file])
+    });
+    assert!(out.trim().ends_with("-ca"), "{out}");
+    let out = out.trim().to_string();
+    for d in &ds {
+        let self_ref = std::fs::read_to_string(d.real(&out).join("self")).unwrap();
+        assert_eq!(self_ref.trim(), out);
+    }
+    same(&ds, "-q --hash of the output", |d| {
+        client.store(d, &["-q", "--hash", &out])
+    });
+    same(&ds, "-q --references of the output", |d| {
+        client.store(d, &["-q", "--references", &out])
+    });
+    let info = same(&ds, "nix realisation info", |d| {
+        let mut n = Command::new("nix");
+        for v in STORE_VARS {
+            n.env_remove(v);
+        }
+        n.env("NIX_CONF_DIR", d.dir.join("etc"))
+            .env("NIX_USER_CONF_FILES", "")
+            .env("NIX_STATE_DIR", client.home.join("state"))
+            .env("HOME", &client.home)
+            .env("TMPDIR", &client.home);
+        let o = n
+            .args(["realisation", "info", "--json", "--store", &d.uri()])
+            .args([
+                "--extra-experimental-features",
+                "nix-command ca-derivations",
+            ])
+            .args(["-f", file])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: o.stdout,
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    });
+    assert!(
+        info.contains(out.trim_start_matches("/nix/store/")),
+        "{info}"
+    );
+}

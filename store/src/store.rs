@@ -394,13 +394,34 @@ pub trait Store {
     ) -> Result<std::collections::BTreeMap<String, Option<StorePath>>, StoreError> {
         let d = self.read_derivation(drv)?;
         let mut out = std::collections::BTreeMap::new();
+        // Outputs without a path (floating content-addressed ones) are where their
+        // realisations say, once built.
+        let mut masked: Option<Option<Hash>> = None;
         for (name, o) in &d.outputs {
+            let name = String::from_utf8_lossy(name).into_owned();
             let p = if o.path.is_empty() {
-                None
+                let h = masked.get_or_insert_with(|| {
+                    let read = |q: &StorePath| self.read_derivation(q);
+                    let mut memo = std::collections::BTreeMap::new();
+                    d.hash_modulo(true, &mut |input: &[u8]| {
+                        let q = self.dir().parse(&String::from_utf8_lossy(input))?;
+                        modulo_hash_via(&read, self.dir(), &q, &mut memo)
+                    })
+                    .ok()
+                });
+                match h {
+                    Some(h) => self
+                        .query_realisation(&crate::realisation::DrvOutput {
+                            drv_hash: h.clone(),
+                            output: name.clone(),
+                        })?
+                        .map(|r| r.out_path),
+                    None => None,
+                }
             } else {
                 Some(self.dir().parse(&String::from_utf8_lossy(&o.path))?)
             };
-            out.insert(String::from_utf8_lossy(name).into_owned(), p);
+            out.insert(name, p);
         }
         Ok(out)
     }
@@ -828,6 +849,26 @@ impl Store for ReadOnlyStore {
     }
 }
 
+/// The (unmasked) modulo hash of the derivation `p`, its input derivations read with
+/// `read`; `memo` keeps the hashes computed so far.
+fn modulo_hash_via(
+    read: &dyn Fn(&StorePath) -> Result<Derivation, StoreError>,
+    dir: &crate::path::StoreDir,
+    p: &StorePath,
+    memo: &mut std::collections::BTreeMap<StorePath, Hash>,
+) -> Result<Hash, StoreError> {
+    if let Some(h) = memo.get(p) {
+        return Ok(h.clone());
+    }
+    let drv = read(p)?;
+    let h = drv.hash_modulo(false, &mut |input: &[u8]| {
+        let q = dir.parse(&String::from_utf8_lossy(input))?;
+        modulo_hash_via(read, dir, &q, memo)
+    })?;
+    memo.insert(p.clone(), h.clone());
+    Ok(h)
+}
+
 /// The modulo hash of the derivation `p` in `store` (which need not be valid), with its
 /// input derivations read from there too; `memo` keeps the hashes computed so far.
 pub fn drv_hash_modulo(
@@ -835,16 +876,12 @@ pub fn drv_hash_modulo(
     p: &StorePath,
     memo: &mut std::collections::BTreeMap<StorePath, Hash>,
 ) -> Result<Hash, StoreError> {
-    if let Some(h) = memo.get(p) {
-        return Ok(h.clone());
-    }
-    let drv = store.read_derivation(p)?;
-    let h = drv.hash_modulo(false, &mut |input: &[u8]| {
-        let q = store.dir().parse(&String::from_utf8_lossy(input))?;
-        drv_hash_modulo(store, &q, memo)
-    })?;
-    memo.insert(p.clone(), h.clone());
-    Ok(h)
+    modulo_hash_via(
+        &|q: &StorePath| store.read_derivation(q),
+        store.dir(),
+        p,
+        memo,
+    )
 }
 
 /// Nix's checks of the derivation `drv` read from `p` in `store` (see [`crate::drv_check`]);
