@@ -485,6 +485,20 @@ impl Substituters {
             .collect();
         ready.reverse();
         let mut failed: BTreeMap<StorePath, bool> = BTreeMap::new();
+        // Copies (other than repairs) are installed at once and made valid in groups: one
+        // sync and one transaction for up to GROUP paths. A path's references are always
+        // in its group or an earlier one, since it starts only once they are installed.
+        const GROUP: usize = 256;
+        let mut uncommitted: Vec<&StorePath> = Vec::new();
+        let commit = |group: &mut Vec<&StorePath>, failed: &mut BTreeMap<StorePath, bool>| {
+            if let Err(e) = store.commit_added() {
+                emit(Output::Error(&e.to_string()));
+                for p in group.iter() {
+                    failed.insert((*p).clone(), true);
+                }
+            }
+            group.clear();
+        };
         let (tx, rx) = std::sync::mpsc::channel::<(&StorePath, Result<(), Copy>)>();
         std::thread::scope(|scope| {
             let mut running = 0usize;
@@ -505,10 +519,18 @@ impl Substituters {
                     });
                 }
                 if running == 0 {
+                    // What is installed but not yet valid becomes valid now.
+                    commit(&mut uncommitted, &mut failed);
                     break;
                 }
                 let Ok((p, r)) = rx.recv() else { break };
                 running -= 1;
+                if r.is_ok() && !repair {
+                    uncommitted.push(p);
+                    if uncommitted.len() >= GROUP {
+                        commit(&mut uncommitted, &mut failed);
+                    }
+                }
                 // `None`: copied; `Some(hard)`: failed.
                 let res = match r {
                     Ok(()) => None,
@@ -566,7 +588,7 @@ fn copy_one(store: &LocalStore, source: &Source, n: &NarInfo, repair: bool) -> R
             return Ok(ferrix_store::store::pipe_nar(
                 &**from,
                 &n.info.path,
-                &mut |r| store.add_nar(&info, r, repair, !source.trusted()),
+                &mut |r| add(store, &info, r, repair, !source.trusted()),
             )?);
         }
     };
@@ -577,7 +599,22 @@ fn copy_one(store: &LocalStore, source: &Source, n: &NarInfo, repair: bool) -> R
             cache.base_url()
         )));
     };
-    Ok(store.add_nar(&info, &mut r, repair, !cache.trusted)?)
+    Ok(add(store, &info, &mut r, repair, !cache.trusted)?)
+}
+
+/// Adds a substituted NAR: a repair at once, anything else for the next group commit.
+fn add(
+    store: &LocalStore,
+    info: &ferrix_store::db::PathInfo,
+    r: &mut dyn std::io::Read,
+    repair: bool,
+    check_sigs: bool,
+) -> Result<(), StoreError> {
+    if repair {
+        store.add_nar(info, r, true, check_sigs)
+    } else {
+        store.add_nar_deferred(info, r, check_sigs)
+    }
 }
 
 /// Why a copy failed: the cache no longer has the NAR (as if it never offered the path,
