@@ -179,7 +179,11 @@ fn op_serve(a: &StoreArgs) -> R {
             Output::BuildLine(_, line) => e.write_all(line).and_then(|()| e.write_all(b"\n")),
             Output::Error(m) => writeln!(e, "{}", ferrix_builder::error_text(m)),
             Output::Message(m) => writeln!(e, "{m}"),
-            Output::BuildStart { .. } | Output::BuildStop(_) => Ok(()),
+            Output::BuildStart { .. }
+            | Output::BuildStop(_)
+            | Output::Download { .. }
+            | Output::DownloadDone(_)
+            | Output::Copied { .. } => Ok(()),
         };
     }));
     // The machine's build settings (with the store's own system features, if it names

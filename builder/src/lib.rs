@@ -14,6 +14,7 @@ pub mod fetchurl;
 mod goal;
 pub mod log;
 pub mod outputs;
+mod progress;
 pub mod realiser;
 pub mod remote;
 pub mod sandbox;
@@ -383,6 +384,17 @@ pub enum Output<'a> {
     },
     /// A derivation's build ended (after its start, or without one when nothing was built).
     BuildStop(&'a StorePath),
+    /// `done` bytes of the NAR of a path being substituted have arrived, of `total` when
+    /// known (for a progress display).
+    Download {
+        path: &'a StorePath,
+        done: u64,
+        total: Option<u64>,
+    },
+    /// The download of a path ended, copied or not.
+    DownloadDone(&'a StorePath),
+    /// `done` of the `total` paths to substitute are copied.
+    Copied { done: u64, total: u64 },
 }
 
 type Sink = Box<dyn Fn(Output<'_>) + Send + Sync>;
@@ -401,6 +413,19 @@ pub(crate) fn emit(o: Output<'_>) {
         Some(sink) => sink(o),
         None => {
             use std::io::Write;
+            if let Some(p) = progress::get() {
+                match o {
+                    Output::Download { path, done, total } => p.download(path, done, total),
+                    Output::DownloadDone(path) => p.download_done(path),
+                    Output::Copied { done, total } => p.copied(done, total),
+                    Output::Message(s) => p.println(s),
+                    Output::Error(s) => p.println(&error_text(s)),
+                    Output::BuildLine(_, l) => p.println(&String::from_utf8_lossy(l)),
+                    Output::BuildStart { text, .. } => p.println(&format!("{text}...")),
+                    Output::BuildStop(_) => {}
+                }
+                return;
+            }
             let mut e = std::io::stderr().lock();
             match o {
                 Output::Message(s) => {
@@ -416,7 +441,10 @@ pub(crate) fn emit(o: Output<'_>) {
                     let _ = e.write_all(text.as_bytes());
                     let _ = e.write_all(b"...");
                 }
-                Output::BuildStop(_) => return,
+                Output::BuildStop(_)
+                | Output::Download { .. }
+                | Output::DownloadDone(_)
+                | Output::Copied { .. } => return,
             }
             let _ = e.write_all(b"\n");
         }

@@ -490,6 +490,7 @@ impl Substituters {
         // in its group or an earlier one, since it starts only once they are installed.
         const GROUP: usize = 256;
         let mut uncommitted: Vec<&StorePath> = Vec::new();
+        let mut finished_count = 0u64;
         let commit = |group: &mut Vec<&StorePath>, failed: &mut BTreeMap<StorePath, bool>| {
             if let Err(e) = store.commit_added() {
                 emit(Output::Error(&e.to_string()));
@@ -525,6 +526,11 @@ impl Substituters {
                 }
                 let Ok((p, r)) = rx.recv() else { break };
                 running -= 1;
+                finished_count += 1;
+                emit(Output::Copied {
+                    done: finished_count,
+                    total: plan.len() as u64,
+                });
                 if r.is_ok() && !repair {
                     uncommitted.push(p);
                     if uncommitted.len() >= GROUP {
@@ -568,6 +574,13 @@ impl Substituters {
                 }
             }
         });
+        if !plan.is_empty() {
+            // Whatever was left out (after a failure) ends the display too.
+            emit(Output::Copied {
+                done: plan.len() as u64,
+                total: plan.len() as u64,
+            });
+        }
         failed
     }
 }
@@ -592,14 +605,49 @@ fn copy_one(store: &LocalStore, source: &Source, n: &NarInfo, repair: bool) -> R
             )?);
         }
     };
-    let Some(mut r) = cache.open_nar(n)? else {
+    let Some(r) = cache.open_nar(n)? else {
         return Err(Copy::Gone(format!(
             "file '{}' does not exist in binary cache '{}'",
             n.url,
             cache.base_url()
         )));
     };
-    Ok(add(store, &info, &mut r, repair, !cache.trusted)?)
+    let mut r = Counted {
+        inner: r,
+        path: &n.info.path,
+        done: 0,
+        shown: 0,
+        total: (n.info.nar_size > 0).then_some(n.info.nar_size),
+    };
+    let res = add(store, &info, &mut r, repair, !cache.trusted);
+    emit(Output::DownloadDone(&n.info.path));
+    Ok(res?)
+}
+
+/// A NAR being read, reported to the progress display at its start, every 64 KiB and at
+/// its end.
+struct Counted<'a, R> {
+    inner: R,
+    path: &'a StorePath,
+    done: u64,
+    shown: u64,
+    total: Option<u64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if n == 0 || self.shown == 0 || self.done - self.shown >= 64 * 1024 {
+            self.shown = self.done;
+            emit(Output::Download {
+                path: self.path,
+                done: self.done,
+                total: self.total,
+            });
+        }
+        Ok(n)
+    }
 }
 
 /// Adds a substituted NAR: a repair at once, anything else for the next group commit.

@@ -311,6 +311,10 @@ fn install_sinks(tunnel: &Shared) {
                     t.emit(StderrMsg::StopActivity { id });
                 }
             }
+            // Progress is for a terminal of this process; the client has its own.
+            ferrix_builder::Output::Download { .. }
+            | ferrix_builder::Output::DownloadDone(_)
+            | ferrix_builder::Output::Copied { .. } => {}
         }
     }));
 }
