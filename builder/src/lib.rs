@@ -1065,12 +1065,8 @@ impl<'s> Builder<'s> {
             if plan.is_empty() {
                 break;
             }
-            let failed = s.run(
-                self.store,
-                &plan,
-                self.settings.repair,
-                self.settings.max_jobs,
-            );
+            let jobs = usize::try_from(s.settings().max_substitution_jobs).unwrap_or(usize::MAX);
+            let failed = s.run(self.store, &plan, self.settings.repair, jobs);
             if failed.is_empty() {
                 break;
             }

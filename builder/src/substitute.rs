@@ -36,6 +36,8 @@ pub struct SubstSettings {
     pub http: HttpOptions,
     /// `http-connections`: downloads at once (0: no limit).
     pub http_connections: u64,
+    /// `max-substitution-jobs`: substitutions at once (at least one).
+    pub max_substitution_jobs: u64,
     /// `--fallback`: build when substitution fails.
     pub fallback: bool,
     /// `narinfo-cache-positive-ttl` and `narinfo-cache-negative-ttl`, in seconds.
@@ -52,6 +54,7 @@ impl SubstSettings {
             trusted_public_keys: s.trusted_public_keys.clone(),
             http: HttpOptions::from_settings(s),
             http_connections: s.http_connections,
+            max_substitution_jobs: s.max_substitution_jobs,
             fallback: s.fallback,
             narinfo_positive_ttl: s.narinfo_cache_positive_ttl,
             narinfo_negative_ttl: s.narinfo_cache_negative_ttl,

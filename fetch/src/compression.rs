@@ -58,7 +58,7 @@ impl Compression {
         }
     }
 
-    /// A reader of the uncompressed stream of `r`.
+    /// A reader of the uncompressed stream of `r`: a NAR, whose hash the caller checks.
     pub fn decoder<'r>(
         self,
         r: Box<dyn Read + Send + 'r>,
@@ -66,7 +66,16 @@ impl Compression {
         let r = io::BufReader::with_capacity(64 * 1024, r);
         Ok(match self {
             Compression::None => Box::new(r),
-            Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(r)),
+            // Concatenated streams, as Nix reads them. The stream's own check (usually
+            // CRC64) is skipped: what is decoded here is a NAR, whose hash is checked.
+            Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_stream(
+                r,
+                xz2::stream::Stream::new_stream_decoder(
+                    u64::MAX,
+                    xz2::stream::CONCATENATED | xz2::stream::IGNORE_CHECK,
+                )
+                .map_err(io::Error::other)?,
+            )),
             Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
             Compression::Brotli => Box::new(brotli::Decompressor::new(r, 64 * 1024)),

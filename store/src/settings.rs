@@ -639,6 +639,9 @@ declare_settings! {
     max_jobs: MaxJobs = MaxJobs(1), "max-jobs" ["build-max-jobs"] Support::Yes;
     /// Seconds a build may print nothing before it is stopped; 0: no limit.
     max_silent_time: i64 = 0, "max-silent-time" ["build-max-silent-time"] Support::Yes;
+    /// Substitutions run at once (a Ferrix setting, as later Nix versions have it; Nix 2.8
+    /// counts them against `max-jobs`). Downloads are also bounded by `http-connections`.
+    max_substitution_jobs: u64 = 16, "max-substitution-jobs" [] Support::Yes;
     /// Collect garbage before building when fewer bytes than this are free.
     min_free: u64 = 0, "min-free" [] Support::Yes;
     /// Seconds between free-space checks during builds.
@@ -967,8 +970,8 @@ mod tests {
             }
             assert!(!d.doc.trim().is_empty());
         }
-        // Nix 2.8's 91, and Ferrix's own `log-servers`.
-        assert_eq!(DEFINITIONS.len(), 92);
+        // Nix 2.8's 91, and Ferrix's own `log-servers` and `max-substitution-jobs`.
+        assert_eq!(DEFINITIONS.len(), 93);
         assert!(DEFINITIONS.iter().any(|d| d.name == "log-servers"));
     }
 
