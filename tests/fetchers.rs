@@ -800,3 +800,121 @@ fn netrc_credentials_are_sent() {
     // "alice:s3cret" in base64.
     assert_eq!(auths, ["Basic YWxpY2U6czNjcmV0", ""], "{auths:?}");
 }
+
+fn hg(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("hg")
+        .current_dir(dir)
+        .args(args)
+        .env("HGPLAIN", "")
+        .env("HGUSER", "T <t@example.org>")
+        .env("HGRCPATH", "")
+        .output()
+        .expect("run hg");
+    assert!(
+        o.status.success(),
+        "hg {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// `fetchMercurial` gives Nix 2.8's paths and attributes: the default branch, a branch by
+/// name, a revision with a name, a clone reused from the cache, a working tree with
+/// changes (all-zero revision, `allow-dirty`), and Nix's errors.
+#[test]
+fn fetch_mercurial_as_nix() {
+    if Command::new("hg").arg("--version").output().is_err() {
+        eprintln!("note: hg (Mercurial) is not installed; skipping");
+        return;
+    }
+    let w = World::new();
+    let repo = w.path("hgrepo");
+    std::fs::create_dir_all(repo.join("sub")).unwrap();
+    hg(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("a"), "a\n").unwrap();
+    std::fs::write(repo.join("sub/b"), "b\n").unwrap();
+    hg(&repo, &["add", "-q", "a", "sub/b"]);
+    hg(&repo, &["commit", "-q", "-m", "one", "-d", "1000000 0"]);
+    let first = hg(&repo, &["log", "-r", ".", "--template", "{node}"]);
+    std::fs::write(repo.join("c"), "c\n").unwrap();
+    hg(&repo, &["add", "-q", "c"]);
+    hg(&repo, &["commit", "-q", "-m", "two", "-d", "1000100 0"]);
+    hg(&repo, &["branch", "-q", "feature"]);
+    std::fs::write(repo.join("d"), "d\n").unwrap();
+    hg(&repo, &["add", "-q", "d"]);
+    hg(&repo, &["commit", "-q", "-m", "three", "-d", "1000200 0"]);
+    hg(&repo, &["update", "-q", "default"]);
+    let r = repo.display();
+    let exprs = [
+        format!("builtins.fetchMercurial {r}"),
+        format!("builtins.fetchMercurial {{ url = {r}; rev = \"feature\"; }}"),
+        format!(
+            "builtins.fetchMercurial {{ url = \"file://{r}\"; rev = \"{first}\"; name = \"x\"; }}"
+        ),
+    ];
+    let ours: Vec<String> = exprs.iter().map(|e| ok(w.eval("ferrix", &[], e))).collect();
+    assert!(
+        ours[0].contains("branch = \"default\";") && ours[0].contains("revCount = 1;"),
+        "{}",
+        ours[0]
+    );
+    assert!(
+        ours[1].contains("branch = \"feature\";") && ours[1].contains("revCount = 2;"),
+        "{}",
+        ours[1]
+    );
+    assert!(
+        ours[2].contains(&format!("shortRev = \"{}\";", &first[..12])) && ours[2].contains("-x\";"),
+        "{}",
+        ours[2]
+    );
+    let clones = w.path("home-ferrix/cache/nix/hg");
+    assert_eq!(std::fs::read_dir(&clones).unwrap().count(), 1, "one clone");
+    // The archive has the files of the revision and not Mercurial's own.
+    let out = ours[1]
+        .split("outPath = \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let real = w.path("store-ferrix").join(out.trim_start_matches('/'));
+    assert!(real.join("d").exists() && real.join("sub/b").exists());
+    assert!(!real.join(".hg_archival.txt").exists() && !real.join(".hg").exists());
+    let errors = [
+        format!("builtins.fetchMercurial {{ url = {r}; foo = 1; }}"),
+        "builtins.fetchMercurial { rev = \"default\"; }".to_string(),
+    ];
+    let our_errors: Vec<String> = errors
+        .iter()
+        .map(|e| fails(w.eval("ferrix", &[], e)))
+        .collect();
+    assert!(our_errors[0].contains("unsupported argument 'foo' to 'fetchMercurial'"));
+    assert!(our_errors[1].contains("'url' argument required"));
+    // Uncommitted changes: the tracked files as they are, with the all-zero revision.
+    std::fs::write(repo.join("a"), "changed\n").unwrap();
+    std::fs::write(repo.join("untracked"), "no\n").unwrap();
+    let dirty = ok(w.eval("ferrix", &[], &exprs[0]));
+    assert!(
+        dirty.contains(&format!("rev = \"{}\";", "0".repeat(40))),
+        "{dirty}"
+    );
+    let refused = fails(w.eval("ferrix", &["--option", "allow-dirty", "false"], &exprs[0]));
+    assert!(
+        refused.contains(&format!("Mercurial tree '{r}' is unclean")),
+        "{refused}"
+    );
+    if have_nix() {
+        assert_eq!(ok(w.eval("nix", &[], &exprs[0])), dirty);
+        assert_eq!(
+            fails(w.eval("nix", &["--option", "allow-dirty", "false"], &exprs[0])),
+            refused
+        );
+        hg(&repo, &["revert", "-q", "--no-backup", "a"]);
+        for (e, c) in exprs.iter().zip(&ours) {
+            assert_eq!(&ok(w.eval("nix", &[], e)), c, "{e}");
+        }
+        for (e, c) in errors.iter().zip(&our_errors) {
+            assert_eq!(&fails(w.eval("nix", &[], e)), c, "{e}");
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod compression;
 pub mod fetchers;
 pub mod git;
+pub mod hg;
 pub mod http;
 pub mod logs;
 pub mod narinfo;

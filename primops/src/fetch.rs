@@ -1,5 +1,6 @@
-//! The fetchers of the evaluator: `fetchurl`, `fetchTarball` and `fetchGit`. The work
-//! (HTTP, the download cache, unpacking, `git`) is the `fetch` crate's; these builtins
+//! The fetchers of the evaluator: `fetchurl`, `fetchTarball`, `fetchGit` and
+//! `fetchMercurial`. The work (HTTP, the download cache, unpacking, `git`, `hg`) is the
+//! `fetch` crate's; these builtins
 //! read the arguments, apply the pure and restricted rules, and name the results.
 
 use crate::store_session::StoreSession;
@@ -18,6 +19,7 @@ pub static PRIMOPS: &[PrimOp] = &[
     PrimOp { name: "fetchurl", arity: 1, transient: 0, func: fetchurl, doc: "`fetchurl url` or `fetchurl { url, sha256 ? null, name ? baseNameOf url }`: downloads a file into the store and returns its path." },
     PrimOp { name: "fetchTarball", arity: 1, transient: 0, func: fetch_tarball, doc: "`fetchTarball url` or `fetchTarball { url, sha256 ? null, name ? \"source\" }`: downloads and unpacks an archive, and returns the path of its single top-level directory in the store." },
     PrimOp { name: "fetchTree", arity: 1, transient: 0, func: fetch_tree_primop, doc: "`fetchTree input`: fetches a `tarball` or `git` input (an attribute set with `type`, or a URL) into the store; needs the experimental feature `flakes`." },
+    PrimOp { name: "fetchMercurial", arity: 1, transient: 0, func: fetch_mercurial, doc: "`fetchMercurial url` or `fetchMercurial { url, rev ? null, name ? \"source\" }`: a revision (or branch, when `rev` is not 40 hexadecimal digits) of a Mercurial repository in the store, with `rev`, `shortRev`, `revCount` and `branch`; needs `hg`." },
     PrimOp { name: "fetchGit", arity: 1, transient: 0, func: fetch_git, doc: "`fetchGit url` or `fetchGit { url, ref ? null, rev ? null, name ? \"source\", submodules ? false, shallow ? false, allRefs ? false }`: a revision of a Git repository in the store, with `rev`, `shortRev`, `revCount`, `lastModified`, `lastModifiedDate`, `narHash` and `submodules`." },
 ];
 
@@ -264,6 +266,86 @@ fn fix_uri_for_git(ev: &Evaluator<'_>, uri: &str) -> R<String> {
 
 fn fetch_git<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     fetch_tree(ev, args[0], pos, Some("git"), true, true)
+}
+
+/// Nix 2.8's `fetchMercurial`: `rev` may name a revision (40 hexadecimal digits) or a
+/// branch, tag or bookmark.
+fn fetch_mercurial<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+    let mut input = ferrix_fetch::hg::HgInput {
+        name: "source".into(),
+        ..Default::default()
+    };
+    let url = match ev.force(args[0], pos)? {
+        Value::Attrs(set) => {
+            let mut url = String::new();
+            for a in set.attrs() {
+                let key = lossy(ev.symbols.borrow().name(a.name));
+                match key.as_str() {
+                    "url" => url = lossy(&coerce(ev, a.value, a.pos, false, false)?.0),
+                    "rev" => {
+                        let v = string_no_ctx(ev, a.value, a.pos)?;
+                        if v.len() == 40 && v.bytes().all(|c| c.is_ascii_hexdigit()) {
+                            input.rev = Some(v.to_ascii_lowercase());
+                        } else {
+                            input.hg_ref = Some(v);
+                        }
+                    }
+                    "name" => input.name = string_no_ctx(ev, a.value, a.pos)?,
+                    _ => {
+                        return Err(throw(
+                            &format!("unsupported argument '{key}' to 'fetchMercurial'"),
+                            a.pos,
+                        ))
+                    }
+                }
+            }
+            if url.is_empty() {
+                return Err(throw("'url' argument required", pos));
+            }
+            url
+        }
+        _ => lossy(&coerce(ev, args[0], pos, false, false)?.0),
+    };
+    input.url = fix_uri(ev, &url)?;
+    if ev.access_mode() == Mode::Pure && input.rev.is_none() {
+        return Err(plain(
+            "in pure evaluation mode, 'fetchMercurial' requires a Mercurial revision",
+        ));
+    }
+    let session = StoreSession::of(ev, pos)?;
+    let f = fetcher(ev, session);
+    let dirty = *session.git_dirty.borrow();
+    // The input as Nix names it in the trace: `hg+<url>` with `rev` and `ref`.
+    let mut shown = format!("hg+{}", input.url);
+    let mut query = Vec::new();
+    if let Some(r) = &input.hg_ref {
+        query.push(format!("ref={r}"));
+    }
+    if let Some(r) = &input.rev {
+        query.push(format!("rev={r}"));
+    }
+    if !query.is_empty() {
+        shown.push('?');
+        shown.push_str(&query.join("&"));
+    }
+    let tree = f.fetch_hg(&input, dirty).map_err(|e| {
+        plain(e.to_string()).with_frame(format!("while fetching the input '{shown}'"), None)
+    })?;
+    let full = session.dir().display(&tree.path);
+    // A working tree with changes has the all-zero revision, as in Nix.
+    let rev = tree.rev.clone().unwrap_or_else(|| "0".repeat(40));
+    let mut out: Vec<(&str, Value<'a>)> = vec![
+        ("outPath", store_path_result(ev, &full)),
+        ("shortRev", ev.string(&rev.as_bytes()[..12])),
+        ("rev", ev.string(rev.as_bytes())),
+    ];
+    if let Some(b) = &tree.branch {
+        out.push(("branch", ev.string(b.as_bytes())));
+    }
+    if let Some(n) = tree.rev_count {
+        out.push(("revCount", Value::Int(n as i64)));
+    }
+    Ok(tree_attrs(ev, out))
 }
 
 fn fetch_tree_primop<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
