@@ -293,7 +293,7 @@ fn fetch_mercurial<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> 
                     "name" => input.name = string_no_ctx(ev, a.value, a.pos)?,
                     _ => {
                         return Err(throw(
-                            &format!("unsupported argument '{key}' to 'fetchMercurial'"),
+                            format!("unsupported argument '{key}' to 'fetchMercurial'"),
                             a.pos,
                         ))
                     }
