@@ -504,7 +504,23 @@ impl Substituters {
             group.clear();
         };
         let (tx, rx) = std::sync::mpsc::channel::<(&StorePath, Result<(), Copy>)>();
+        // `jobs` workers take the paths whose references are in as they become ready.
+        let (job_tx, job_rx) = std::sync::mpsc::channel::<&StorePath>();
+        let job_rx = Mutex::new(job_rx);
         std::thread::scope(|scope| {
+            for _ in 0..jobs.min(plan.len()) {
+                let tx = tx.clone();
+                let job_rx = &job_rx;
+                scope.spawn(move || loop {
+                    let next = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(p) = next else { break };
+                    let pl = &plan[p];
+                    let r = copy_one(store, &caches[pl.cache], &pl.narinfo, repair);
+                    if tx.send((p, r)).is_err() {
+                        break;
+                    }
+                });
+            }
             let mut running = 0usize;
             loop {
                 while running < jobs {
@@ -513,14 +529,11 @@ impl Substituters {
                         failed.insert(p.clone(), true);
                         continue;
                     }
-                    let pl = &plan[p];
-                    let cache = &caches[pl.cache];
-                    let tx = tx.clone();
+                    if job_tx.send(p).is_err() {
+                        failed.insert(p.clone(), true);
+                        continue;
+                    }
                     running += 1;
-                    scope.spawn(move || {
-                        let r = copy_one(store, cache, &pl.narinfo, repair);
-                        let _ = tx.send((p, r));
-                    });
                 }
                 if running == 0 {
                     // What is installed but not yet valid becomes valid now.
@@ -576,6 +589,8 @@ impl Substituters {
                     }
                 }
             }
+            // The workers stop once nothing more can come.
+            drop(job_tx);
         });
         if !plan.is_empty() {
             // Whatever was left out (after a failure) ends the display too.
