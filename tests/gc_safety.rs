@@ -262,8 +262,9 @@ fn sigkill_during_gc_leaves_a_store_that_verifies() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Spread the kills over the collection: from its start to well into deleting.
-        std::thread::sleep(Duration::from_millis(5 + (round as u64 * 37) % 300));
+        // Spread the kills over the collection: from its start to well into deleting
+        // (a collection of this store takes some tens of milliseconds).
+        std::thread::sleep(Duration::from_millis(3 + (round as u64 * 7) % 60));
         let _ = c.kill();
         let st = c.wait().unwrap();
         if !st.success() {

@@ -685,6 +685,9 @@ impl Collector<'_> {
                 continue;
             }
             let next = self.store.with_db(|db| {
+                if !self.keep_outputs && !self.keep_derivations {
+                    return db.references_if_valid(&q);
+                }
                 let Some(info) = db.path_info(&q)? else {
                     return Ok(None);
                 };
