@@ -623,7 +623,8 @@ fn copy_one(store: &LocalStore, source: &Source, n: &NarInfo, repair: bool) -> R
             )?);
         }
     };
-    let Some(r) = cache.open_nar(n)? else {
+    // The store checks the NAR hash as it imports (and registers nothing otherwise).
+    let Some(r) = cache.open_nar_for_import(n)? else {
         return Err(Copy::Gone(format!(
             "file '{}' does not exist in binary cache '{}'",
             n.url,

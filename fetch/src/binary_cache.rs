@@ -302,9 +302,7 @@ impl BinaryCacheStore {
     }
 
     /// The uncompressed NAR that `n` describes, streamed. The compressed bytes are checked
-    /// against `FileSize` when the stream ends; the caller checks the NAR hash (which the
-    /// signature covers). `FileHash` is not computed again, as Nix 2.8 does not: a wrong
-    /// file cannot give the right NAR hash.
+    /// against `FileHash`/`FileSize` when the stream ends; the caller checks the NAR hash.
     pub fn nar_reader(&self, n: &NarInfo) -> Result<Box<dyn Read + Send>, StoreError> {
         self.open_nar(n)?.ok_or_else(|| {
             StoreError::Other(format!(
@@ -316,6 +314,24 @@ impl BinaryCacheStore {
 
     /// [`BinaryCacheStore::nar_reader`], or `None` when the NAR file is gone from the cache.
     pub fn open_nar(&self, n: &NarInfo) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
+        self.open_nar_as(n, true)
+    }
+
+    /// [`BinaryCacheStore::open_nar`] for a reader that checks the NAR hash itself (a
+    /// store importing it): the compressed file is not hashed against `FileHash` nor xz's
+    /// own check computed, as Nix 2.8 does not; `FileSize` is still checked.
+    pub fn open_nar_for_import(
+        &self,
+        n: &NarInfo,
+    ) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
+        self.open_nar_as(n, false)
+    }
+
+    fn open_nar_as(
+        &self,
+        n: &NarInfo,
+        check: bool,
+    ) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
         let method = Compression::parse(&n.compression).map_err(other)?;
         let url = format!("{}/{}", self.base, n.url);
         let body = match self.client.get(&url, None).map_err(other)? {
@@ -324,11 +340,23 @@ impl BinaryCacheStore {
         };
         let checked = FileCheck {
             inner: body,
+            hasher: n
+                .file_hash
+                .as_ref()
+                .filter(|_| check)
+                .map(|h| (Hasher::new(h.algo), h.clone())),
             size: n.file_size,
             count: 0,
             url,
         };
-        method.decoder(Box::new(checked)).map(Some).map_err(other)
+        let r: Box<dyn Read + Send> = Box::new(checked);
+        if check {
+            method.decoder(r)
+        } else {
+            method.decoder_unchecked(r)
+        }
+        .map(Some)
+        .map_err(other)
     }
 
     fn write_file(&self, rel: &str, data: &[u8]) -> Result<(), StoreError> {
@@ -388,6 +416,7 @@ fn io_at(e: &io::Error, p: &Path) -> StoreError {
 /// Checks the compressed bytes of a download against the `.narinfo` at the end.
 struct FileCheck {
     inner: Box<dyn Read + Send>,
+    hasher: Option<(Hasher, Hash)>,
     size: u64,
     count: u64,
     url: String,
@@ -397,11 +426,27 @@ impl Read for FileCheck {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
-        if n == 0 && !buf.is_empty() && self.size != 0 && self.count != self.size {
-            return Err(io::Error::other(format!(
-                "'{}' has {} bytes, but its .narinfo says {}",
-                self.url, self.count, self.size
-            )));
+        if let Some((h, _)) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        if n == 0 && !buf.is_empty() {
+            if self.size != 0 && self.count != self.size {
+                return Err(io::Error::other(format!(
+                    "'{}' has {} bytes, but its .narinfo says {}",
+                    self.url, self.count, self.size
+                )));
+            }
+            if let Some((h, want)) = self.hasher.take() {
+                let got = h.finish();
+                if got != want {
+                    return Err(io::Error::other(format!(
+                        "hash mismatch in '{}': expected {}, got {}",
+                        self.url,
+                        want.encode(Encoding::Nix32, true),
+                        got.encode(Encoding::Nix32, true)
+                    )));
+                }
+            }
         }
         Ok(n)
     }

@@ -58,23 +58,41 @@ impl Compression {
         }
     }
 
-    /// A reader of the uncompressed stream of `r`: a NAR, whose hash the caller checks.
+    /// A reader of the uncompressed stream of `r`.
     pub fn decoder<'r>(
         self,
         r: Box<dyn Read + Send + 'r>,
     ) -> io::Result<Box<dyn Read + Send + 'r>> {
+        self.decoder_with(r, true)
+    }
+
+    /// [`Compression::decoder`] without the format's own integrity check where it has one
+    /// that costs (xz's CRC64), for a stream whose hash the reader checks anyway.
+    pub fn decoder_unchecked<'r>(
+        self,
+        r: Box<dyn Read + Send + 'r>,
+    ) -> io::Result<Box<dyn Read + Send + 'r>> {
+        self.decoder_with(r, false)
+    }
+
+    fn decoder_with<'r>(
+        self,
+        r: Box<dyn Read + Send + 'r>,
+        check: bool,
+    ) -> io::Result<Box<dyn Read + Send + 'r>> {
         let r = io::BufReader::with_capacity(64 * 1024, r);
+        let xz_flags = if check {
+            xz2::stream::CONCATENATED
+        } else {
+            xz2::stream::CONCATENATED | xz2::stream::IGNORE_CHECK
+        };
         Ok(match self {
             Compression::None => Box::new(r),
-            // Concatenated streams, as Nix reads them. The stream's own check (usually
-            // CRC64) is skipped: what is decoded here is a NAR, whose hash is checked.
+            // Concatenated streams, as Nix reads them.
             Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_stream(
                 r,
-                xz2::stream::Stream::new_stream_decoder(
-                    u64::MAX,
-                    xz2::stream::CONCATENATED | xz2::stream::IGNORE_CHECK,
-                )
-                .map_err(io::Error::other)?,
+                xz2::stream::Stream::new_stream_decoder(u64::MAX, xz_flags)
+                    .map_err(io::Error::other)?,
             )),
             Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),

@@ -78,7 +78,7 @@ fn parse_url(url: &str) -> Result<Url, FetchError> {
     })
 }
 
-fn exit_text(status: std::process::ExitStatus) -> String {
+pub(crate) fn exit_text(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("failed with exit code {c}"),
@@ -161,6 +161,43 @@ fn parse_u64(s: &str, what: &str) -> Result<u64, FetchError> {
 }
 
 impl Fetcher<'_> {
+    /// Adds the working tree `dir` to the store with only `files` (paths relative to it)
+    /// and the directories that lead to them, as a dirty tree is added.
+    pub(crate) fn add_tracked(
+        &self,
+        name: &str,
+        dir: &str,
+        files: &BTreeSet<&str>,
+    ) -> Result<StorePath, FetchError> {
+        let root = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
+        let root_bytes = root.as_os_str().as_bytes().to_vec();
+        let mut filter = |p: &Path| -> std::io::Result<bool> {
+            let b = p.as_os_str().as_bytes();
+            let Some(rel) = b
+                .strip_prefix(&root_bytes[..])
+                .and_then(|r| r.strip_prefix(b"/"))
+            else {
+                return Ok(true);
+            };
+            let rel = String::from_utf8_lossy(rel);
+            if std::fs::symlink_metadata(p)?.is_dir() {
+                let prefix = format!("{rel}/");
+                return Ok(files
+                    .range(prefix.as_str()..)
+                    .next()
+                    .is_some_and(|f| f.starts_with(&prefix)));
+            }
+            Ok(files.contains(rel.as_ref()))
+        };
+        Ok(self.store.add_path(
+            name,
+            &root,
+            Ingestion::Recursive,
+            HashAlgo::Sha256,
+            &mut filter,
+        )?)
+    }
+
     /// Fetches a Git input as Nix 2.8's Git fetcher does.
     pub fn fetch_git(&self, input: &GitInput, dirty: DirtyPolicy) -> Result<GitTree, FetchError> {
         let mut cache_type = "git".to_string();
@@ -526,33 +563,7 @@ impl Fetcher<'_> {
         }
         let listing = git(&args)?;
         let files: BTreeSet<&str> = listing.split('\0').filter(|s| !s.is_empty()).collect();
-        let root = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
-        let root_bytes = root.as_os_str().as_bytes().to_vec();
-        let mut filter = |p: &Path| -> std::io::Result<bool> {
-            let b = p.as_os_str().as_bytes();
-            let Some(rel) = b
-                .strip_prefix(&root_bytes[..])
-                .and_then(|r| r.strip_prefix(b"/"))
-            else {
-                return Ok(true);
-            };
-            let rel = String::from_utf8_lossy(rel);
-            if std::fs::symlink_metadata(p)?.is_dir() {
-                let prefix = format!("{rel}/");
-                return Ok(files
-                    .range(prefix.as_str()..)
-                    .next()
-                    .is_some_and(|f| f.starts_with(&prefix)));
-            }
-            Ok(files.contains(rel.as_ref()))
-        };
-        let path = self.store.add_path(
-            &input.name,
-            &root,
-            Ingestion::Recursive,
-            HashAlgo::Sha256,
-            &mut filter,
-        )?;
+        let path = self.add_tracked(&input.name, dir, &files)?;
         let last_modified = if has_head {
             parse_u64(
                 &git(&[

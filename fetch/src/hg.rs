@@ -10,8 +10,7 @@ use crate::git::DirtyPolicy;
 use ferrix_store::path::Ingestion;
 use ferrix_store::{Hash, HashAlgo, StorePath};
 use std::collections::BTreeSet;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// What `fetchMercurial` is asked for.
@@ -43,15 +42,6 @@ fn hg_command(args: &[&str]) -> Command {
     c
 }
 
-fn exit_text(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => format!("failed with exit code {c}"),
-        (None, Some(s)) => format!("failed due to signal {s}"),
-        _ => "failed".to_string(),
-    }
-}
-
 /// Runs `hg ARGS`; its standard output, or Nix's error.
 fn hg(args: &[&str]) -> Result<String, FetchError> {
     let out = hg_command(args)
@@ -59,7 +49,10 @@ fn hg(args: &[&str]) -> Result<String, FetchError> {
         .output()
         .map_err(|e| FetchError::Git(format!("executing 'hg': {}", ferrix_store::io_reason(&e))))?;
     if !out.status.success() {
-        return Err(FetchError::Git(format!("hg {}", exit_text(out.status))));
+        return Err(FetchError::Git(format!(
+            "hg {}",
+            crate::git::exit_text(out.status)
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -251,33 +244,7 @@ impl Fetcher<'_> {
             "--print0",
         ])?;
         let files: BTreeSet<&str> = listing.split('\0').filter(|s| !s.is_empty()).collect();
-        let root = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
-        let root_bytes = root.as_os_str().as_bytes().to_vec();
-        let mut filter = |p: &Path| -> std::io::Result<bool> {
-            let b = p.as_os_str().as_bytes();
-            let Some(rel) = b
-                .strip_prefix(&root_bytes[..])
-                .and_then(|r| r.strip_prefix(b"/"))
-            else {
-                return Ok(true);
-            };
-            let rel = String::from_utf8_lossy(rel);
-            if std::fs::symlink_metadata(p)?.is_dir() {
-                let prefix = format!("{rel}/");
-                return Ok(files
-                    .range(prefix.as_str()..)
-                    .next()
-                    .is_some_and(|f| f.starts_with(&prefix)));
-            }
-            Ok(files.contains(rel.as_ref()))
-        };
-        let path = self.store.add_path(
-            &input.name,
-            &root,
-            Ingestion::Recursive,
-            HashAlgo::Sha256,
-            &mut filter,
-        )?;
+        let path = self.add_tracked(&input.name, dir, &files)?;
         Ok(Some(HgTree {
             path,
             rev: None,
