@@ -411,8 +411,29 @@ impl Db {
     /// no transaction of its own, for walks over many paths (the collector's, which holds
     /// the GC lock, so nothing it walks changes underneath).
     pub fn references_if_valid(&self, p: &StorePath) -> Result<Option<Vec<StorePath>>, StoreError> {
-        let Some(id) = self.id_of(p)? else {
+        Ok(self.references_and_deriver(p)?.map(|(r, _)| r))
+    }
+
+    /// [`Db::references_if_valid`] with the path's deriver, if it records one.
+    #[allow(clippy::type_complexity)]
+    pub fn references_and_deriver(
+        &self,
+        p: &StorePath,
+    ) -> Result<Option<(Vec<StorePath>, Option<StorePath>)>, StoreError> {
+        let full = self.full(p);
+        let row: Option<(i64, Option<String>)> = retry(|| {
+            Ok(self
+                .conn
+                .prepare_cached("select id, deriver from ValidPaths where path = ?1")?
+                .query_row([&full], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })?;
+        let Some((id, deriver)) = row else {
             return Ok(None);
+        };
+        let deriver = match deriver.as_deref() {
+            Some(d) if !d.is_empty() => self.dir.parse(d).ok(),
+            _ => None,
         };
         let refs = retry(|| {
             Ok(self
@@ -423,10 +444,11 @@ impl Db {
                 .query_map([id], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?)
         })?;
-        refs.iter()
+        let refs = refs
+            .iter()
             .map(|s| self.parse(s))
-            .collect::<Result<_, _>>()
-            .map(Some)
+            .collect::<Result<_, _>>()?;
+        Ok(Some((refs, deriver)))
     }
 
     /// The valid paths that refer to `p`.

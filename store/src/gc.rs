@@ -681,17 +681,15 @@ impl Collector<'_> {
         let mut done = BTreeSet::new();
         let mut todo = vec![p.clone()];
         while let Some(q) = todo.pop() {
-            if done.contains(&q) {
+            // What is alive already needs no walk: what it refers to is alive too, or is
+            // found alive through it when visited.
+            if done.contains(&q) || (q != *p && self.alive.contains(&q)) {
                 continue;
             }
             let next = self.store.with_db(|db| {
-                if !self.keep_outputs && !self.keep_derivations {
-                    return db.references_if_valid(&q);
-                }
-                let Some(info) = db.path_info(&q)? else {
+                let Some((mut next, deriver)) = db.references_and_deriver(&q)? else {
                     return Ok(None);
                 };
-                let mut next: Vec<StorePath> = info.references.into_iter().collect();
                 if self.keep_outputs && q.is_derivation() {
                     for o in db.derivation_outputs(&q)?.into_values() {
                         if db.is_valid(&o)? {
@@ -700,7 +698,7 @@ impl Collector<'_> {
                     }
                 }
                 if self.keep_derivations {
-                    if let Some(d) = info.deriver {
+                    if let Some(d) = deriver {
                         if db.is_valid(&d)? {
                             next.push(d);
                         }
