@@ -85,20 +85,54 @@ impl LocalStore {
         Ok(set)
     }
 
-    /// Optimises every valid path (`nix-store --optimise`).
+    /// Optimises every valid path (`nix-store --optimise`). Paths are shared out among a
+    /// few threads: most of the time goes into renames that wait for the disk, and two
+    /// threads never touch the same store path (so the same directory). Two copies of
+    /// one content meeting in `.links` is the race concurrent processes already handle.
     pub fn optimise_all(&self) -> Result<OptimiseStats, StoreError> {
-        let paths = self.all_valid()?;
-        let mut inodes = self.load_inodes()?;
+        let paths: Vec<StorePath> = self.all_valid()?.into_iter().collect();
+        let inodes = self.load_inodes()?;
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+            .min(paths.len().max(1));
+        let results: Vec<Result<OptimiseStats, StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let paths = &paths;
+                    let mut inodes = inodes.clone();
+                    scope.spawn(move || {
+                        let mut stats = OptimiseStats::default();
+                        for p in paths.iter().skip(t).step_by(threads) {
+                            // A temp root keeps the path from being collected under our
+                            // feet; one that went meanwhile is skipped.
+                            self.add_temp_root(p)?;
+                            if !self.is_valid_path(p)? {
+                                continue;
+                            }
+                            let real = self.config().real_dir.join(p.to_string());
+                            self.optimise_tree(&real, &mut inodes, &mut stats, false)?;
+                        }
+                        Ok(stats)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(StoreError::Other("an optimising thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
         let mut stats = OptimiseStats::default();
-        for p in &paths {
-            // A temp root keeps the path from being collected under our feet; one that
-            // went meanwhile is skipped.
-            self.add_temp_root(p)?;
-            if !self.is_valid_path(p)? {
-                continue;
-            }
-            let real = self.config().real_dir.join(p.to_string());
-            self.optimise_tree(&real, &mut inodes, &mut stats, false)?;
+        for r in results {
+            let s = r?;
+            stats.files_linked += s.files_linked;
+            stats.bytes_freed += s.bytes_freed;
+            stats.blocks_freed += s.blocks_freed;
         }
         Ok(stats)
     }
