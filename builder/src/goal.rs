@@ -211,7 +211,7 @@ impl Builder<'_> {
         if !self.ca_derivations() || node.check {
             return Ok(());
         }
-        let Some(hash) = self.masked_hash(node) else {
+        let Some(hash) = self.masked_hash(&node.drv) else {
             return Ok(());
         };
         for (name, path) in self.final_outputs(node) {
@@ -226,19 +226,6 @@ impl Builder<'_> {
                 .register_drv_output(&ferrix_store::realisation::Realisation::new(id, path))?;
         }
         Ok(())
-    }
-
-    /// The masked modulo hash of `node`'s derivation, which names its outputs'
-    /// realisations; none when an input derivation cannot be read.
-    pub(crate) fn masked_hash(&self, node: &Node) -> Option<ferrix_store::hash::Hash> {
-        let store = self.drv_store();
-        let mut memo = BTreeMap::new();
-        node.drv
-            .hash_modulo(true, &mut |input: &[u8]| {
-                let q = store.dir().parse(&String::from_utf8_lossy(input))?;
-                ferrix_store::store::drv_hash_modulo(store, &q, &mut memo)
-            })
-            .ok()
     }
 
     /// The paths of `node`'s outputs once built: floating outputs where they went.

@@ -511,14 +511,10 @@ pub(crate) fn floating_outputs(
         if o.hash_algo.is_empty() || !o.hash.is_empty() {
             continue;
         }
-        let algo = String::from_utf8_lossy(&o.hash_algo);
-        let (method, algo) = match algo.strip_prefix("r:") {
-            Some(a) => (ferrix_store::path::Ingestion::Recursive, a),
-            None => (ferrix_store::path::Ingestion::Flat, &*algo),
-        };
-        let a = ferrix_store::hash::HashAlgo::parse(algo)
-            .ok_or_else(|| BuildError::new(format!("unknown hash algorithm '{algo}'")))?;
-        out.insert(String::from_utf8_lossy(name).into_owned(), (method, a));
+        let kind = o
+            .ingestion()
+            .map_err(|a| BuildError::new(format!("unknown hash algorithm '{a}'")))?;
+        out.insert(String::from_utf8_lossy(name).into_owned(), kind);
     }
     Ok(out)
 }
@@ -553,6 +549,18 @@ impl<'s> Builder<'s> {
             .any(|f| f == "ca-derivations")
     }
 
+    /// The masked modulo hash of `drv`, which names its outputs' realisations; none when
+    /// an input derivation cannot be read.
+    pub(crate) fn masked_hash(&self, drv: &Derivation) -> Option<ferrix_store::hash::Hash> {
+        let store = self.drv_store();
+        let mut memo = BTreeMap::new();
+        drv.hash_modulo(true, &mut |input: &[u8]| {
+            let q = store.dir().parse(&String::from_utf8_lossy(input))?;
+            ferrix_store::store::drv_hash_modulo(store, &q, &mut memo)
+        })
+        .ok()
+    }
+
     /// Where the floating outputs of `drv` were realised, if every one was and is still
     /// valid.
     fn realised_before(
@@ -560,12 +568,7 @@ impl<'s> Builder<'s> {
         drv: &Derivation,
         floating: &BTreeMap<String, (ferrix_store::path::Ingestion, ferrix_store::hash::HashAlgo)>,
     ) -> Result<Option<BTreeMap<String, StorePath>>, BuildError> {
-        let store = self.drv_store();
-        let mut memo = BTreeMap::new();
-        let Ok(hash) = drv.hash_modulo(true, &mut |input: &[u8]| {
-            let q = store.dir().parse(&String::from_utf8_lossy(input))?;
-            ferrix_store::store::drv_hash_modulo(store, &q, &mut memo)
-        }) else {
+        let Some(hash) = self.masked_hash(drv) else {
             return Ok(None);
         };
         let mut found = BTreeMap::new();

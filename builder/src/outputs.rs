@@ -108,13 +108,9 @@ pub(crate) fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, H
         return Ok(None);
     }
     let o = &drv.outputs[&b"out"[..]];
-    let algo_s = String::from_utf8_lossy(&o.hash_algo).into_owned();
-    let (method, algo_name) = match algo_s.strip_prefix("r:") {
-        Some(a) => (Ingestion::Recursive, a.to_string()),
-        None => (Ingestion::Flat, algo_s.clone()),
-    };
-    let algo = HashAlgo::parse(&algo_name)
-        .ok_or_else(|| Failure::other(format!("unknown hash algorithm '{algo_name}'")))?;
+    let (method, algo) = o
+        .ingestion()
+        .map_err(|name| Failure::other(format!("unknown hash algorithm '{name}'")))?;
     let hash = Hash::parse_any(&String::from_utf8_lossy(&o.hash), Some(algo))
         .map_err(|e| Failure::other(e.to_string()))?;
     Ok(Some((method, hash)))
@@ -495,7 +491,6 @@ fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Re
             }
         };
         let got = ferrix_store::realisation::hash_modulo(algo, &data, &old);
-        drop(data);
         let mut self_ref = false;
         let mut refs = BTreeSet::new();
         for r in &b.info.references {
@@ -518,14 +513,30 @@ fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Re
             .make_fixed_output_path(method, &got, scratch.name(), &refs, self_ref)
             .map_err(|e| Failure::other(e.to_string()))?;
         let new = path.hash_part().as_bytes().to_vec();
-        rewrite_tree(&b.at, &[(old.clone(), new.clone())])?;
-        let mut sha = Hasher::new(HashAlgo::Sha256);
-        let mut count = Counter(0);
-        nar::dump(&b.at, &mut Tee(vec![&mut sha, &mut count]), &mut |_| {
-            Ok(true)
-        })
-        .map_err(|e| Failure::other(format!("dumping '{}': {e}", b.at.display())))?;
-        let mut info = PathInfo::new(path.clone(), sha.finish(), count.0);
+        let rewrite = [(old.clone(), new.clone())];
+        let (nar_hash, nar_size) = match method {
+            // `data` is the NAR already: rewrite it in memory, and the tree only if it
+            // refers to itself.
+            Ingestion::Recursive => {
+                let nar = super::goal::rewrite_bytes(&data, &rewrite);
+                if nar != data {
+                    replace_tree(&b.at, &nar)?;
+                }
+                (Hash::sha256(&nar), nar.len() as u64)
+            }
+            Ingestion::Flat => {
+                rewrite_tree(&b.at, &rewrite)?;
+                let mut sha = Hasher::new(HashAlgo::Sha256);
+                let mut count = Counter(0);
+                nar::dump(&b.at, &mut Tee(vec![&mut sha, &mut count]), &mut |_| {
+                    Ok(true)
+                })
+                .map_err(|e| Failure::other(format!("dumping '{}': {e}", b.at.display())))?;
+                (sha.finish(), count.0)
+            }
+        };
+        drop(data);
+        let mut info = PathInfo::new(path.clone(), nar_hash, nar_size);
         info.deriver = Some(node.path.clone());
         info.ultimate = true;
         info.ca = Some(fixed_ca(method, &got));
@@ -690,10 +701,15 @@ fn rewrite_tree(at: &Path, rewrites: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Failur
     if new == bytes {
         return Ok(());
     }
+    replace_tree(at, &new)
+}
+
+/// Replaces the tree at `at` with the one the NAR `nar` holds.
+fn replace_tree(at: &Path, bytes: &[u8]) -> Result<(), Failure> {
     make_writable_tree(at);
     nar::remove_tree(at).map_err(|e| io_fail(&e, "deleting", at))?;
     nar::restore(
-        &mut new.as_slice(),
+        &mut &bytes[..],
         at,
         nar::RestoreOptions {
             case_hack: false,

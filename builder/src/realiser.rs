@@ -163,10 +163,9 @@ fn built_outputs(
     drv: &ferrix_store::derivation::Derivation,
     builder: &Builder<'_>,
 ) -> Result<BTreeMap<String, Realisation>, StoreError> {
-    let hash = drv.hash_modulo(true, &mut |input: &[u8]| {
-        let q = store.dir().parse(&String::from_utf8_lossy(input))?;
-        store.drv_hash_modulo(&q)
-    })?;
+    let Some(hash) = builder.masked_hash(drv) else {
+        return Ok(BTreeMap::new());
+    };
     let realised = builder.realised.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = BTreeMap::new();
     for (name, o) in &drv.outputs {

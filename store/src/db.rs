@@ -407,14 +407,10 @@ impl Db {
         }))
     }
 
-    /// The references of `p`, or `None` when it is not valid: two cached statements and
-    /// no transaction of its own, for walks over many paths (the collector's, which holds
-    /// the GC lock, so nothing it walks changes underneath).
-    pub fn references_if_valid(&self, p: &StorePath) -> Result<Option<Vec<StorePath>>, StoreError> {
-        Ok(self.references_and_deriver(p)?.map(|(r, _)| r))
-    }
-
-    /// [`Db::references_if_valid`] with the path's deriver, if it records one.
+    /// The references of `p` and its deriver (if it records one), or `None` when it is not
+    /// valid: two cached statements and no transaction of its own, for walks over many
+    /// paths (the collector's, which holds the GC lock, so nothing it walks changes
+    /// underneath).
     #[allow(clippy::type_complexity)]
     pub fn references_and_deriver(
         &self,

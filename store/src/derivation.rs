@@ -17,6 +17,21 @@ pub struct Output {
     pub hash: Bytes,
 }
 
+impl Output {
+    /// How a content-addressed output is hashed: `r:` in front of the algorithm means
+    /// recursively (over the NAR), else flat. `Err` gives an algorithm Nix does not know.
+    pub fn ingestion(&self) -> Result<(crate::path::Ingestion, crate::hash::HashAlgo), String> {
+        let text = String::from_utf8_lossy(&self.hash_algo);
+        let (method, name) = match text.strip_prefix("r:") {
+            Some(a) => (crate::path::Ingestion::Recursive, a),
+            None => (crate::path::Ingestion::Flat, &*text),
+        };
+        crate::hash::HashAlgo::parse(name)
+            .map(|a| (method, a))
+            .ok_or_else(|| name.to_string())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Derivation {
     pub outputs: BTreeMap<Bytes, Output>,

@@ -107,12 +107,7 @@ pub fn check(
     let mut kinds = BTreeMap::new();
     for (name, o) in &drv.outputs {
         let kind = if !o.hash_algo.is_empty() {
-            let algo = text(&o.hash_algo);
-            let (method, algo) = match algo.strip_prefix("r:") {
-                Some(a) => (Ingestion::Recursive, a.to_string()),
-                None => (Ingestion::Flat, algo),
-            };
-            let a = HashAlgo::parse(&algo).ok_or(DrvError::UnknownAlgo(algo.clone()))?;
+            let (method, a) = o.ingestion().map_err(DrvError::UnknownAlgo)?;
             if o.hash == b"impure" {
                 return Err(DrvError::Experimental("impure-derivations").into());
             }
