@@ -259,6 +259,8 @@ fn configure_local_with(
         build.system_features = f.clone();
     }
     let realiser = Arc::new(LocalRealiser::new(build));
+    // Builds that use recursive Nix are served by a restricted daemon in this process.
+    ferrix_daemon::recursive::install(common.config.clone());
     if remote {
         realiser.set_store_opener(store_opener(common), store.config().state_dir.clone());
     }

@@ -13,6 +13,7 @@ use ferrix_store::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -369,6 +370,18 @@ impl Builder<'_> {
                 offered.join(", ")
             )));
         }
+        let recursive = required.contains("recursive-nix");
+        if recursive
+            && !self
+                .settings
+                .experimental_features
+                .iter()
+                .any(|f| f == "recursive-nix")
+        {
+            return Err(Failure::other(
+                "experimental Nix feature 'recursive-nix' is disabled; use '--extra-experimental-features recursive-nix' to override",
+            ));
+        }
         let text = if node.check {
             format!("checking outputs of '{drv_name}'")
         } else if round.total > 1 {
@@ -468,6 +481,17 @@ impl Builder<'_> {
         )
         .map_err(Failure::other)?;
         let mut env = env;
+        if recursive {
+            env.vars.insert(
+                b"NIX_REMOTE".to_vec(),
+                format!(
+                    "unix://{}/{}",
+                    build_dir_inside.trim_end_matches('/'),
+                    super::recursive::SOCKET_NAME
+                )
+                .into_bytes(),
+            );
+        }
 
         // Where the outputs appear while building, and the valid outputs built at a
         // scratch path instead (output name → scratch path).
@@ -488,6 +512,7 @@ impl Builder<'_> {
                 &closure,
                 &tmp_dir,
                 build_user.as_ref().map(|u| (u.uid, u.gid)),
+                recursive,
             )?;
             for (name, out) in &node.outputs {
                 locations.insert(
@@ -587,16 +612,46 @@ impl Builder<'_> {
         .map_err(|e| Failure::other(format!("opening the build log: {e}")))?;
         let (log_r, log_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Failure::other(format!("creating a pipe: {e}")))?;
+        let mut daemon = None;
+        if recursive {
+            let chroot_store = spawn_spec.sandbox.as_ref().map(|sb| {
+                let p = PathBuf::from(std::ffi::OsStr::from_bytes(
+                    sb.shared_store.as_ref().map_or(&[][..], |c| c.as_bytes()),
+                ));
+                (p, sb.user_ns.is_some())
+            });
+            let state = std::sync::Arc::new(super::recursive::Recursive::new(
+                store.dir().clone(),
+                store.config().real_dir.clone(),
+                closure.clone(),
+                chroot_store,
+            ));
+            let started = self.start_recursive(&tmp_dir, build_user.as_ref(), state.clone());
+            match started {
+                Ok(stop) => daemon = Some((state, stop)),
+                Err(f) => {
+                    log.finish();
+                    return Err(f);
+                }
+            }
+        }
         let child = spawn(&spawn_spec, &log_w)
             .map_err(|e| Failure::other(format!("while setting up the build environment: {e}")));
         drop(log_w);
         let child = match child {
             Ok(c) => c,
             Err(f) => {
+                if let Some((state, stop)) = daemon {
+                    state.set_ended();
+                    stop.stop();
+                }
                 log.finish();
                 return Err(f);
             }
         };
+        if let Some((state, _)) = &daemon {
+            state.set_started(child.pid);
+        }
 
         // Copy the log until the builder closes it, enforcing the limits.
         let start = Instant::now();
@@ -721,6 +776,14 @@ impl Builder<'_> {
         };
         log.finish();
         drop(log_r);
+        // The recursive daemon stops with the builder; what its calls added may be
+        // referred to by the outputs.
+        let mut closure = closure;
+        if let Some((state, stop)) = daemon {
+            state.set_ended();
+            stop.stop();
+            closure.extend(state.added());
+        }
 
         let failure = match (ended, status) {
             (Some(f), _) => Some(f),
@@ -789,6 +852,26 @@ impl Builder<'_> {
         result
     }
 
+    /// Creates the recursive Nix socket in the build directory `tmp_dir` (for the builder
+    /// only) and starts serving it.
+    fn start_recursive(
+        &self,
+        tmp_dir: &Path,
+        build_user: Option<&users::BuildUser>,
+        state: std::sync::Arc<super::recursive::Recursive>,
+    ) -> Result<Box<dyn super::recursive::Stop>, Failure> {
+        let path = tmp_dir.join(super::recursive::SOCKET_NAME);
+        let listener = std::os::unix::net::UnixListener::bind(&path)
+            .map_err(|e| io_fail(&e, "binding socket", &path))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .map_err(|e| io_fail(&e, "changing mode of", &path))?;
+        if let Some(u) = build_user {
+            std::os::unix::fs::chown(&path, Some(u.uid), Some(u.gid))
+                .map_err(|e| io_fail(&e, "changing owner of", &path))?;
+        }
+        super::recursive::start(listener, state, self.store.config()).map_err(Failure::other)
+    }
+
     /// Lays out the chroot directory and lists its mounts.
     fn prepare_chroot(
         &self,
@@ -797,6 +880,7 @@ impl Builder<'_> {
         closure: &BTreeSet<StorePath>,
         tmp_dir: &Path,
         build_user: Option<(u32, u32)>,
+        recursive: bool,
     ) -> Result<Sandbox, Failure> {
         let store = self.store;
         let (uid, gid) = build_user.unwrap_or((1000, 100));
@@ -960,6 +1044,11 @@ impl Builder<'_> {
             ptmx: c("dev/pts/ptmx")?,
             shm_dir: c("dev/shm")?,
             shm_size: self.settings.sandbox_dev_shm_size.clone(),
+            shared_store: if recursive {
+                Some(cpath(&store_in).map_err(Failure::other)?)
+            } else {
+                None
+            },
         })
     }
 

@@ -16,6 +16,7 @@ pub mod log;
 pub mod outputs;
 mod progress;
 pub mod realiser;
+pub mod recursive;
 pub mod remote;
 pub mod sandbox;
 pub mod substitute;
@@ -407,7 +408,30 @@ pub fn set_output(sink: Sink) {
     *SINK.write().unwrap_or_else(|p| p.into_inner()) = Some(sink);
 }
 
+/// Where one thread's builds report, instead of the process's sink: a recursive Nix
+/// connection sends its builds' output to its own client. The builder's threads inherit
+/// it from the thread that started them.
+pub type ThreadSink = Arc<dyn Fn(Output<'_>) + Send + Sync>;
+
+thread_local! {
+    static THREAD_SINK: std::cell::RefCell<Option<ThreadSink>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets (or clears) the current thread's sink.
+pub fn set_thread_output(sink: Option<ThreadSink>) {
+    THREAD_SINK.with(|s| *s.borrow_mut() = sink);
+}
+
+/// The current thread's sink, for threads it starts.
+pub(crate) fn thread_output() -> Option<ThreadSink> {
+    THREAD_SINK.with(|s| s.borrow().clone())
+}
+
 pub(crate) fn emit(o: Output<'_>) {
+    if let Some(sink) = thread_output() {
+        sink(o);
+        return;
+    }
     let g = SINK.read().unwrap_or_else(|p| p.into_inner());
     match &*g {
         Some(sink) => sink(o),
@@ -1207,7 +1231,9 @@ impl<'s> Builder<'s> {
                                 };
                                 running += 1;
                                 let tx = tx.clone();
+                                let out = thread_output();
                                 scope.spawn(move || {
+                                    set_thread_output(out);
                                     let r = match self.build_remote(r, node, slot, locks) {
                                         Ok(remote::RemoteOutcome::Built) => Some(Ok(())),
                                         Ok(remote::RemoteOutcome::Retry) => None,
@@ -1267,7 +1293,9 @@ impl<'s> Builder<'s> {
                     local += 1;
                     let tx = tx.clone();
                     let cancel = cancel.clone();
+                    let out = thread_output();
                     scope.spawn(move || {
+                        set_thread_output(out);
                         let r = self.build_one(node, &cancel, locks);
                         let _ = tx.send((node.path.clone(), Some(r), true));
                     });

@@ -43,6 +43,11 @@ pub struct Sandbox {
     pub shm_dir: CString,
     /// The `size=` option of `/dev/shm` (the `sandbox-dev-shm-size` setting).
     pub shm_size: String,
+    /// Recursive Nix: the chroot's store directory (host path), which is made a shared
+    /// mount before the other mounts, and the builder then unshares a second mount
+    /// namespace before `pivot_root`. Paths bind-mounted under it in the first namespace
+    /// (the one of the process [`spawn`] returns) appear in the builder's.
+    pub shared_store: Option<CString>,
 }
 
 /// A builder to start.
@@ -82,6 +87,7 @@ const STEPS: &[&str] = &[
     "setting the host name",
     "making the mounts private",
     "bind-mounting the chroot directory",
+    "making the sandbox's store directory shared",
     "bind-mounting a path into the sandbox",
     "remounting a path read-only",
     "mounting /proc",
@@ -94,9 +100,10 @@ const STEPS: &[&str] = &[
     "setting the build user's group",
     "setting the build user",
     "changing to the build directory",
+    "unsharing the builder's mount namespace",
     "executing the builder",
 ];
-const STEP_EXEC: u8 = 20;
+const STEP_EXEC: u8 = 22;
 
 /// A started builder: the process to wait for (or kill), with its own process group.
 pub struct Child {
@@ -346,6 +353,32 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                         ERR,
                         7,
                     );
+                    if let Some(store) = &sb.shared_store {
+                        // Its own mount, so that it can be shared with the builder's
+                        // namespace (the chroot itself cannot be: `pivot_root` refuses).
+                        check(
+                            nix::mount::mount(
+                                Some(store.as_c_str()),
+                                store.as_c_str(),
+                                None::<&CStr>,
+                                MsFlags::MS_BIND,
+                                None::<&CStr>,
+                            ),
+                            ERR,
+                            8,
+                        );
+                        check(
+                            nix::mount::mount(
+                                None::<&CStr>,
+                                store.as_c_str(),
+                                None::<&CStr>,
+                                MsFlags::MS_SHARED,
+                                None::<&CStr>,
+                            ),
+                            ERR,
+                            8,
+                        );
+                    }
                     for m in &sb.mounts {
                         check(
                             nix::mount::mount(
@@ -356,7 +389,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                                 None::<&CStr>,
                             ),
                             ERR,
-                            8,
+                            9,
                         );
                         if m.read_only {
                             let r = nix::mount::mount(
@@ -372,7 +405,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                             // In a user namespace, locked mount flags can refuse this;
                             // the paths are read-only by their permissions anyway.
                             if r.is_err() && user_ns.is_none() {
-                                check(r, ERR, 9);
+                                check(r, ERR, 10);
                             }
                         }
                     }
@@ -385,7 +418,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                             None::<&CStr>,
                         ),
                         ERR,
-                        10,
+                        11,
                     );
                     check(
                         nix::mount::mount(
@@ -396,7 +429,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                             Some(shm_opts.as_c_str()),
                         ),
                         ERR,
-                        11,
+                        12,
                     );
                     check(
                         nix::mount::mount(
@@ -407,28 +440,34 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
                             Some(pts_opts.as_c_str()),
                         ),
                         ERR,
-                        12,
+                        13,
                     );
                     libc::chmod(sb.ptmx.as_ptr(), 0o666);
-                    check(nix::unistd::chdir(sb.root.as_c_str()), ERR, 13);
+                    if sb.shared_store.is_some() {
+                        // The namespace so far (the waiting parent's) keeps the host's
+                        // root for the recursive daemon's bind mounts; the builder pivots
+                        // in a copy whose store directory is a peer of it.
+                        check(nix::sched::unshare(CloneFlags::CLONE_NEWNS), ERR, 21);
+                    }
+                    check(nix::unistd::chdir(sb.root.as_c_str()), ERR, 14);
                     check(
                         nix::unistd::pivot_root(dot.as_c_str(), real_root.as_c_str()),
                         ERR,
-                        14,
+                        15,
                     );
-                    check(nix::unistd::chroot(dot.as_c_str()), ERR, 14);
+                    check(nix::unistd::chroot(dot.as_c_str()), ERR, 15);
                     check(
                         nix::mount::umount2(real_root.as_c_str(), MntFlags::MNT_DETACH),
                         ERR,
-                        15,
+                        16,
                     );
                     libc::rmdir(real_root.as_ptr());
                 }
             }
             if let Some((uid, gid)) = s.user {
-                check(nix::unistd::setgroups(&[]), ERR, 16);
-                check(nix::unistd::setgid(Gid::from_raw(gid)), ERR, 17);
-                check(nix::unistd::setuid(Uid::from_raw(uid)), ERR, 18);
+                check(nix::unistd::setgroups(&[]), ERR, 17);
+                check(nix::unistd::setgid(Gid::from_raw(gid)), ERR, 18);
+                check(nix::unistd::setuid(Uid::from_raw(uid)), ERR, 19);
             }
             // Changing credentials clears the parent-death signal: set it (again) last.
             let parent = nix::unistd::getppid();
@@ -436,7 +475,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
             if parent.as_raw() == 1 && s.sandbox.is_none() {
                 libc::_exit(1);
             }
-            check(nix::unistd::chdir(s.cwd.as_c_str()), ERR, 19);
+            check(nix::unistd::chdir(s.cwd.as_c_str()), ERR, 20);
             libc::execve(s.program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
             fail(ERR, STEP_EXEC)
         },

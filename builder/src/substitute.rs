@@ -406,9 +406,12 @@ impl Substituters {
         self.caches(store);
         let mut out: Vec<Option<Planned>> = vec![None; paths.len()];
         std::thread::scope(|scope| {
+            let sink = crate::thread_output();
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
+                    let sink = sink.clone();
                     scope.spawn(move || {
+                        crate::set_thread_output(sink);
                         (t..paths.len())
                             .step_by(threads)
                             .map(|i| (i, self.find(store, &paths[i], check_sigs)))
@@ -508,16 +511,21 @@ impl Substituters {
         let (job_tx, job_rx) = std::sync::mpsc::channel::<&StorePath>();
         let job_rx = Mutex::new(job_rx);
         std::thread::scope(|scope| {
+            let sink = crate::thread_output();
             for _ in 0..jobs.min(plan.len()) {
                 let tx = tx.clone();
                 let job_rx = &job_rx;
-                scope.spawn(move || loop {
-                    let next = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(p) = next else { break };
-                    let pl = &plan[p];
-                    let r = copy_one(store, &caches[pl.cache], &pl.narinfo, repair);
-                    if tx.send((p, r)).is_err() {
-                        break;
+                let sink = sink.clone();
+                scope.spawn(move || {
+                    crate::set_thread_output(sink);
+                    loop {
+                        let next = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(p) = next else { break };
+                        let pl = &plan[p];
+                        let r = copy_one(store, &caches[pl.cache], &pl.narinfo, repair);
+                        if tx.send((p, r)).is_err() {
+                            break;
+                        }
                     }
                 });
             }

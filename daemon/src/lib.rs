@@ -8,6 +8,7 @@
 //! identified with `SO_PEERCRED` and checked against `allowed-users` and `trusted-users`.
 
 pub mod listener;
+pub mod recursive;
 pub mod serve;
 pub mod trust;
 pub mod worker;

@@ -150,6 +150,7 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         store: cfg.store.clone(),
         trusted,
         user: Some((peer.user.clone(), peer.uid)),
+        recursive: None,
     };
     let fd = stream.as_raw_fd();
     let out = stream.try_clone()?;
@@ -165,6 +166,7 @@ pub fn run_stdio(cfg: &DaemonConfig) -> io::Result<()> {
         store: cfg.store.clone(),
         trusted: true,
         user: None,
+        recursive: None,
     };
     watch_hangup(0);
     let on_client = cfg.on_client;

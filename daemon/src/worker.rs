@@ -44,6 +44,10 @@ pub struct Context {
     /// The client's user name and uid, when known: it gets its own directories under
     /// `profiles/per-user` and `gcroots/per-user`, as with Nix's daemon.
     pub user: Option<(String, u32)>,
+    /// Serving a recursive Nix build's socket: the store is seen through
+    /// [`crate::recursive::Restricted`], and the client's settings are not applied (as in
+    /// Nix).
+    pub recursive: Option<Arc<ferrix_builder::recursive::Recursive>>,
 }
 
 /// The side channel to the client: log lines, activity messages and errors, each sent while
@@ -173,7 +177,15 @@ pub fn serve(
         broken: false,
         dir: StoreDir::new(ctx.store.store_dir.as_str()),
     }));
-    install_sinks(&tunnel);
+    if ctx.recursive.is_none() {
+        ferrix_builder::set_output(Box::new(sink(&tunnel)));
+        // Builds run here may use recursive Nix, served with these settings.
+        crate::recursive::install(ctx.settings.clone());
+    } else {
+        // A recursive call shares its process with other builds: only the builds this
+        // connection starts (in this thread and those it starts) report to its client.
+        ferrix_builder::set_thread_output(Some(Arc::new(sink(&tunnel))));
+    }
 
     lock(&tunnel).start_work();
     let store = match open_store(ctx) {
@@ -235,7 +247,7 @@ pub fn serve(
             Ok(Response::Nar(p)) => {
                 let mut t = lock(&tunnel);
                 t.stop_work(None)?;
-                conn.store.nar_from_path(&p, &mut t.out)?;
+                conn.view().get().nar_from_path(&p, &mut t.out)?;
                 t.out.flush()?;
             }
             Err(e) => {
@@ -252,12 +264,12 @@ pub fn serve(
 /// The builder's output and the store's messages go to the client: each build as an
 /// activity whose log lines are its results (for clients of 1.20 and later; older ones get
 /// plain lines).
-fn install_sinks(tunnel: &Shared) {
+fn sink(tunnel: &Shared) -> impl Fn(ferrix_builder::Output<'_>) + Send + Sync {
     let t = tunnel.clone();
     let activities: Mutex<BTreeMap<StorePath, u64>> = Mutex::new(BTreeMap::new());
     let next_id = std::sync::atomic::AtomicU64::new(1);
     let base = u64::from(std::process::id()) << 32;
-    ferrix_builder::set_output(Box::new(move |o| {
+    move |o| {
         let mut t = lock(&t);
         let modern = t.ver.at_least(20);
         let mut acts = activities.lock().unwrap_or_else(|p| p.into_inner());
@@ -316,7 +328,7 @@ fn install_sinks(tunnel: &Shared) {
             | ferrix_builder::Output::DownloadDone(_)
             | ferrix_builder::Output::Copied { .. } => {}
         }
-    }));
+    }
 }
 
 fn open_store(ctx: &Context) -> Result<LocalStore, StoreError> {
@@ -503,9 +515,39 @@ impl Write for TunnelSink<'_> {
     }
 }
 
+/// The store a connection serves: the local store, or its restricted view for a recursive
+/// Nix build.
+enum View<'a> {
+    Local(&'a LocalStore),
+    Restricted(crate::recursive::Restricted<'a>),
+}
+
+impl View<'_> {
+    fn get(&self) -> &dyn Store {
+        match self {
+            View::Local(s) => *s,
+            View::Restricted(r) => r,
+        }
+    }
+}
+
+fn view<'a>(store: &'a LocalStore, ctx: &'a Context) -> View<'a> {
+    match &ctx.recursive {
+        None => View::Local(store),
+        Some(state) => View::Restricted(crate::recursive::Restricted {
+            inner: store,
+            state,
+        }),
+    }
+}
+
 impl<R: Read> Conn<'_, R> {
     fn dir(&self) -> &StoreDir {
         self.store.dir()
+    }
+
+    fn view(&self) -> View<'_> {
+        view(&self.store, self.ctx)
     }
 
     fn trusted(&self) -> bool {
@@ -514,7 +556,9 @@ impl<R: Read> Conn<'_, R> {
 
     fn perform(&mut self, req: Request) -> Result<Response, StoreError> {
         use Reply as Y;
-        let store = &self.store;
+        let ctx = self.ctx;
+        let v = view(&self.store, ctx);
+        let store = v.get();
         let reply = match req {
             Request::IsValidPath(p) => Y::Bool(store.is_valid(&p)?),
             Request::HasSubstitutes(p) => {
@@ -537,26 +581,20 @@ impl<R: Read> Conn<'_, R> {
                     .map(|(p, i)| (p, substitutable_info(i)))
                     .collect(),
             ),
-            Request::QueryPathHash(p) => {
-                Y::Text(Store::query_path_info(store, &p)?.nar_hash.to_base16())
-            }
-            Request::QueryReferences(p) => {
-                Y::PathSet(Store::query_path_info(store, &p)?.references)
-            }
-            Request::QueryReferrers(p) => Y::PathSet(Store::referrers(store, &p)?),
+            Request::QueryPathHash(p) => Y::Text(store.query_path_info(&p)?.nar_hash.to_base16()),
+            Request::QueryReferences(p) => Y::PathSet(store.query_path_info(&p)?.references),
+            Request::QueryReferrers(p) => Y::PathSet(store.referrers(&p)?),
             Request::QueryValidDerivers(p) => Y::PathSet(store.valid_derivers(&p)?),
-            Request::QueryDeriver(p) => Y::OptPath(Store::query_path_info(store, &p)?.deriver),
-            Request::QueryDerivationOutputs(p) => Y::PathSet(
-                Store::derivation_output_paths(store, &p)?
-                    .into_values()
-                    .collect(),
-            ),
+            Request::QueryDeriver(p) => Y::OptPath(store.query_path_info(&p)?.deriver),
+            Request::QueryDerivationOutputs(p) => {
+                Y::PathSet(store.derivation_output_paths(&p)?.into_values().collect())
+            }
             Request::QueryDerivationOutputNames(p) => {
                 Y::StringSet(store.derivation_output_map(&p)?.into_keys().collect())
             }
             Request::QueryDerivationOutputMap(p) => Y::OutputMap(store.derivation_output_map(&p)?),
             Request::QueryAllValidPaths => Y::PathSet(store.query_all_valid()?),
-            Request::QueryPathInfo(p) => match Store::path_info(store, &p)? {
+            Request::QueryPathInfo(p) => match store.path_info(&p)? {
                 Some(i) => Y::PathInfo(Some(Box::new(i))),
                 None if self.ver.at_least(17) => Y::PathInfo(None),
                 None => {
@@ -637,7 +675,7 @@ impl<R: Read> Conn<'_, R> {
                 let ver = self.ver;
                 if ver.at_least(23) {
                     let mut f = FramedReader::new(&mut self.r);
-                    let res = self.store.add_nar(&info, &mut f, repair, check_sigs);
+                    let res = store.add_nar(&info, &mut f, repair, check_sigs);
                     // Keep the stream in step whatever happened.
                     f.drain()?;
                     res?;
@@ -648,9 +686,9 @@ impl<R: Read> Conn<'_, R> {
                         buf: Vec::new(),
                         pos: 0,
                     };
-                    self.store.add_nar(&info, &mut src, repair, check_sigs)?;
+                    store.add_nar(&info, &mut src, repair, check_sigs)?;
                 } else {
-                    self.store.add_nar(&info, &mut self.r, repair, check_sigs)?;
+                    store.add_nar(&info, &mut self.r, repair, check_sigs)?;
                 }
                 Y::Nothing
             }
@@ -671,7 +709,7 @@ impl<R: Read> Conn<'_, R> {
                     for _ in 0..n {
                         let info =
                             ferrix_wire::read_path_info(&mut f, &dir, Version::new(1, 16), None)?;
-                        self.store.add_nar(&info, &mut f, repair, check_sigs)?;
+                        store.add_nar(&info, &mut f, repair, check_sigs)?;
                     }
                     Ok(())
                 })();
@@ -688,7 +726,7 @@ impl<R: Read> Conn<'_, R> {
                     pos: 0,
                 };
                 let paths = ferrix_store::export::import_paths_checked(
-                    &self.store,
+                    store,
                     &mut src,
                     check_sigs,
                     &mut |_| {},
@@ -699,7 +737,7 @@ impl<R: Read> Conn<'_, R> {
                 let mut sink = TunnelSink {
                     tunnel: &self.tunnel,
                 };
-                ferrix_store::export::export_paths(&self.store, &[p].into(), &mut sink)?;
+                ferrix_store::export::export_paths(store, &[p].into(), &mut sink)?;
                 Y::Ack
             }
             Request::NarFromPath(p) => {
@@ -757,7 +795,7 @@ impl<R: Read> Conn<'_, R> {
                 Y::Ack
             }
             Request::AddTempRoot(p) => {
-                Store::add_temp_root(store, &p)?;
+                store.add_temp_root(&p)?;
                 Y::Ack
             }
             Request::AddIndirectRoot(link) => {
@@ -816,7 +854,7 @@ impl<R: Read> Conn<'_, R> {
                 if !self.trusted() {
                     return Err(fail("you are not privileged to add logs"));
                 }
-                self.store.add_build_log(&drv, &log)?;
+                store.add_build_log(&drv, &log)?;
                 Y::Ack
             }
         };
@@ -853,6 +891,10 @@ impl<R: Read> Conn<'_, R> {
             };
             lock(&tunnel).log(level, text.as_bytes());
         }));
+        if self.ctx.recursive.is_some() {
+            // A recursive call builds with the settings of the build it is part of.
+            return;
+        }
         self.store
             .set_signature_policy(s.require_sigs, s.trusted_public_keys.clone());
         self.store.set_gc_policy(gc_policy(&s));
@@ -862,6 +904,8 @@ impl<R: Read> Conn<'_, R> {
 
     fn add_to_store(&mut self, a: AddToStore) -> Result<Response, StoreError> {
         let method = a.method()?;
+        let v = view(&self.store, self.ctx);
+        let store = v.get();
         match a {
             AddToStore::Ca {
                 name,
@@ -881,16 +925,14 @@ impl<R: Read> Conn<'_, R> {
                     CaMethod::Text => {
                         let mut text = Vec::new();
                         match f.read_to_end(&mut text) {
-                            Ok(_) => self
-                                .store
+                            Ok(_) => store
                                 .add_text(&name, &text, &references)
-                                .and_then(|p| Store::query_path_info(&self.store, &p)),
+                                .and_then(|p| store.query_path_info(&p)),
                             Err(e) => Err(e.into()),
                         }
                     }
                     CaMethod::Fixed { method, algo } => {
-                        self.store
-                            .add_from_dump(&name, method, algo, &references, &mut f, repair)
+                        store.add_from_dump(&name, method, algo, &references, &mut f, repair)
                     }
                 };
                 f.drain()?;
@@ -909,7 +951,7 @@ impl<R: Read> Conn<'_, R> {
                     Ingestion::Flat => ferrix_store::nar::regular_contents(&nar)
                         .ok_or_else(|| fail("flat ingestion needs a regular file"))?,
                 };
-                let info: PathInfo = self.store.add_from_dump(
+                let info: PathInfo = store.add_from_dump(
                     &name,
                     method,
                     algo,

@@ -59,7 +59,7 @@ impl Config {
         }
         Config {
             nix_path,
-            store_dir: std::env::var("NIX_STORE_DIR").unwrap_or_else(|_| "/nix/store".into()),
+            store_dir: ferrix_store::path::env_store_dir().unwrap_or_else(|| "/nix/store".into()),
             system: "x86_64-linux".into(),
             pure: false,
         }
@@ -79,7 +79,7 @@ impl Config {
         };
         Config {
             nix_path,
-            store_dir: std::env::var("NIX_STORE_DIR").unwrap_or_else(|_| "/nix/store".into()),
+            store_dir: ferrix_store::path::env_store_dir().unwrap_or_else(|| "/nix/store".into()),
             system: system.to_owned(),
             pure,
         }

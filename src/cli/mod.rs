@@ -178,7 +178,7 @@ impl Invocation {
     fn print_version(&self, verbosity: u8) {
         out_line!("{} (Ferrix) {VERSION}", self.program.nix_name());
         if verbosity > VERBOSITY_INFO {
-            let store = std::env::var("NIX_STORE_DIR").unwrap_or_else(|_| "/nix/store".into());
+            let store = ferrix_store::path::env_store_dir().unwrap_or_else(|| "/nix/store".into());
             let state = std::env::var("NIX_STATE_DIR").unwrap_or_else(|_| "/nix/var/nix".into());
             out_line!(
                 "System type: {}-{}",

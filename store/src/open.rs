@@ -203,7 +203,7 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             if !state.exists()
                 && params.is_empty()
                 && !nix::unistd::getuid().is_root()
-                && env("NIX_STORE_DIR").is_none()
+                && crate::path::env_store_dir().is_none()
                 && env("NIX_STATE_DIR").is_none()
             {
                 if let Some(d) = data_dir() {

@@ -116,6 +116,15 @@ impl Default for StoreDir {
     }
 }
 
+/// The store directory the environment names, as Nix reads it: `NIX_STORE_DIR`, else
+/// `NIX_STORE` (which builders get, so that a recursive Nix call inside one finds its
+/// store), when not empty.
+pub fn env_store_dir() -> Option<String> {
+    ["NIX_STORE_DIR", "NIX_STORE"]
+        .into_iter()
+        .find_map(|v| std::env::var(v).ok().filter(|d| !d.is_empty()))
+}
+
 impl StoreDir {
     /// `dir` without trailing slashes.
     pub fn new(dir: &str) -> StoreDir {
@@ -125,9 +134,9 @@ impl StoreDir {
 
     /// `NIX_STORE_DIR`, or `/nix/store`.
     pub fn from_env() -> StoreDir {
-        match std::env::var("NIX_STORE_DIR") {
-            Ok(d) if !d.is_empty() => StoreDir::new(&d),
-            _ => StoreDir::default(),
+        match env_store_dir() {
+            Some(d) => StoreDir::new(&d),
+            None => StoreDir::default(),
         }
     }
 
