@@ -438,3 +438,120 @@ fn unsandboxed_builds_use_recursive_nix_too() {
     // The socket went with the build directory.
     assert_eq!(std::fs::read_dir(dir.join("build")).unwrap().count(), 0);
 }
+
+/// A daemon (`ferrix daemon` or Nix 2.8's `nix-daemon`) on a chroot store with recursive
+/// Nix on, killed when dropped.
+struct Daemon {
+    child: std::process::Child,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(ferrix: bool) -> Daemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        for d in ["etc", "state", "root", "home"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(
+            dir.join("etc/nix.conf"),
+            format!(
+                "build-users-group =\nsandbox = true\nsubstituters =\nsystem-features = recursive-nix\nexperimental-features = recursive-nix\nsandbox-paths = {}\n",
+                sandbox_paths()
+            ),
+        )
+        .unwrap();
+        let mut c = if ferrix {
+            let mut c = Command::new(BIN);
+            c.arg("daemon");
+            c
+        } else {
+            Command::new("nix-daemon")
+        };
+        let child = c
+            .arg("--store")
+            .arg(dir.join("root"))
+            .env_remove("NIX_REMOTE")
+            .env_remove("NIX_CONFIG")
+            .env("NIX_CONF_DIR", dir.join("etc"))
+            .env("NIX_STATE_DIR", dir.join("state"))
+            .env("NIX_USER_CONF_FILES", "")
+            .env("HOME", dir.join("home"))
+            .env("TMPDIR", dir.join("home"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child,
+            dir,
+            _tmp: tmp,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(d.dir.join("state/daemon-socket/socket"))
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// Runs Nix 2.8's `tool` as the daemon's client.
+    fn client(&self, tool: &str, args: &[&str]) -> Out {
+        let uri = format!(
+            "unix://{}?root={}",
+            self.dir.join("state/daemon-socket/socket").display(),
+            self.dir.join("root").display()
+        );
+        let client_state = self.dir.join("client");
+        run(
+            tool,
+            args,
+            &[
+                ("NIX_REMOTE", &uri),
+                ("NIX_CONF_DIR", self.dir.join("etc").to_str().unwrap()),
+                ("NIX_USER_CONF_FILES", ""),
+                ("NIX_STATE_DIR", client_state.to_str().unwrap()),
+            ],
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn nix28_client_builds_recursively_through_either_daemon() {
+    if !busybox() || !nix28() || !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let mut results = Vec::new();
+    for ferrix in [true, false] {
+        let d = Daemon::start(ferrix);
+        let r = d.client("nix-build", &["--no-out-link", "tests/recursive/seed.nix"]);
+        assert_eq!(r.code, 0, "ferrix daemon: {ferrix}: {}", r.stderr);
+        assert!(r.stderr.contains("Hello, world!"), "{}", r.stderr);
+        let out = r.stdout.trim().to_string();
+        let q = d.client("nix-store", &["-qR", &out]);
+        assert_eq!(q.code, 0, "{}", q.stderr);
+        let mut closure: Vec<String> = q.stdout.lines().map(str::to_owned).collect();
+        closure.sort();
+        assert!(
+            closure.iter().any(|p| p.ends_with("-hello-3.5")),
+            "{closure:?}"
+        );
+        nix_verifies(&d.dir.join("root"));
+        results.push((out, closure));
+    }
+    assert_eq!(results[0], results[1]);
+}
