@@ -143,13 +143,15 @@ impl Recursive {
     /// Records that a recursive call added or built the valid path `p`, and makes it
     /// appear in the sandbox.
     pub fn add_dependency(&self, p: &StorePath) -> Result<(), String> {
-        if self.is_allowed(p) {
+        // Held throughout: two calls adding one path make it appear once.
+        let mut added = lock(&self.added);
+        if self.inputs.contains(p) || added.contains(p) {
             return Ok(());
         }
         if let Some(sb) = &self.sandbox {
             self.materialise(sb, p)?;
         }
-        lock(&self.added).insert(p.clone());
+        added.insert(p.clone());
         Ok(())
     }
 
