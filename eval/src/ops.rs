@@ -44,10 +44,13 @@ impl<'a> Evaluator<'a> {
                 Ok(Value::Str(self.bump.alloc(NixStr { bytes, context })))
             }
             (first, other) => {
+                // As in Nix, a path operand is copied to the store only after a string:
+                // `drv + /sub` (a set with `outPath` first) appends the path as it is.
+                let copy = matches!(first, Value::Str(_));
                 let mut out = Vec::new();
                 let mut context = Vec::new();
-                self.coerce_to_string(first, pos, false, true, &mut out, &mut context)?;
-                self.coerce_to_string(other, b_pos, false, true, &mut out, &mut context)?;
+                self.coerce_to_string(first, pos, false, copy, &mut out, &mut context)?;
+                self.coerce_to_string(other, b_pos, false, copy, &mut out, &mut context)?;
                 let context = self.bump.alloc_slice_copy(&context);
                 Ok(self.string_with_context(&out, context))
             }
@@ -93,6 +96,9 @@ impl<'a> Evaluator<'a> {
         };
         if zero {
             return Err(EvalError::eval("division by zero", pos));
+        }
+        if let Num::Int(i64::MIN, -1) = n {
+            return Err(EvalError::eval("overflow in integer division", pos));
         }
         Ok(match n {
             Num::Int(x, y) => Value::Int(x.wrapping_div(y)),

@@ -51,8 +51,9 @@ pub fn realise_path<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos, check: b
             pos,
         ));
     }
-    let canon = ferrix_parser::actions::canon_path(&bytes);
-    let mut path = PathBuf::from(std::ffi::OsStr::from_bytes(&canon));
+    // As given, as Nix 2.8 uses it: `"${./file}/"` or `"${./file}/.."` does not exist,
+    // since the file is no directory.
+    let mut path = PathBuf::from(std::ffi::OsStr::from_bytes(&bytes));
     let frame = || {
         format!(
             "while realising the context of path '{}'",
@@ -72,6 +73,7 @@ pub fn realise_path<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos, check: b
             }
         }
         // Nix's `toRealPath`: a store path with context is read where the store keeps it.
+        let canon = ferrix_parser::actions::canon_path(&bytes);
         let text = String::from_utf8_lossy(&canon);
         if let Ok((sp, rest)) = dir.split(&text) {
             let mut real = session.store.real_path(&sp).into_os_string().into_vec();

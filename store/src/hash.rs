@@ -136,6 +136,9 @@ pub enum HashError {
     WrongLength(String, HashAlgo),
     #[error("invalid SRI hash '{0}'")]
     BadSri(String),
+    /// Nix 2.8's message leaves the character out (its formatting drops it).
+    #[error("invalid character in Base64 string: ''")]
+    Base64Char,
 }
 
 impl Hash {
@@ -217,7 +220,8 @@ impl Hash {
             // Nix 2.8 quotes just the base-64 part for both bad encodings and bad lengths.
             return match base64_decode(body.as_bytes()) {
                 Some(bytes) if bytes.len() == algo.size() => Ok(Hash { algo, bytes }),
-                _ => Err(HashError::BadSri(body.into())),
+                Some(_) => Err(HashError::BadSri(body.into())),
+                None => Err(HashError::Base64Char),
             };
         }
         Hash::parse_body(text, body, algo)
@@ -231,8 +235,7 @@ impl Hash {
         } else if body.len() == nix32::encoded_len(n) {
             nix32::decode(body.as_bytes(), n).ok_or_else(|| HashError::BadNix32(whole.into()))?
         } else if body.len() == n.div_ceil(3) * 4 {
-            let b =
-                base64_decode(body.as_bytes()).ok_or_else(|| HashError::BadBase64(whole.into()))?;
+            let b = base64_decode(body.as_bytes()).ok_or(HashError::Base64Char)?;
             if b.len() != n {
                 return Err(HashError::BadBase64(whole.into()));
             }
@@ -295,15 +298,19 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     s
 }
 
-/// Standard base 64; padding optional, as Nix accepts.
+/// Standard base 64 as Nix 2.8 decodes it: padding optional, decoding stops at the first
+/// `=` (what follows is ignored, as nixpkgs' SRI hashes ending in `=s` or `===` need), and
+/// newlines are skipped. `None`: a character outside the alphabet came first.
 pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    let text = text
-        .strip_suffix(b"==")
-        .or_else(|| text.strip_suffix(b"="))
-        .unwrap_or(text);
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for &c in text {
+        if c == b'=' {
+            break;
+        }
+        if c == b'\n' {
+            continue;
+        }
         let v = B64.iter().position(|&d| d == c)? as u32;
         acc = acc << 6 | v;
         bits += 6;
