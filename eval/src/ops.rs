@@ -131,10 +131,11 @@ impl<'a> Evaluator<'a> {
             (Value::Path(x), Value::Path(y)) => Ok(x.bytes.cmp(y.bytes)),
             // Lists nest, and may contain themselves: one level at a time on checked stack.
             (Value::List(x), Value::List(y)) => self.nested(|| {
-                for (p, q) in x.items.iter().zip(y.items.iter()) {
-                    let (p, q) = (self.force(p, pos)?, self.force(q, pos)?);
-                    // As Nix: equal elements go on, otherwise `<` decides.
-                    if !self.equal(p, q, pos)? {
+                for (pt, qt) in x.items.iter().zip(y.items.iter()) {
+                    // As Nix: equal elements (the same thunk included) go on, otherwise `<`
+                    // decides.
+                    if !self.equal_thunks(pt, qt, pos)? {
+                        let (p, q) = (self.force(pt, pos)?, self.force(qt, pos)?);
                         return Ok(if self.less_than(p, q, pos)? {
                             Ordering::Less
                         } else {
@@ -152,7 +153,24 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Deep equality, as `==`.
+    /// Equality of two held values, as Nix 2.8 compares them: both are forced first, and a
+    /// value is then equal to itself (the same thunk) whatever it holds, functions
+    /// included; so `[ f ] == [ f ]` and `builtins.elem f [ f ]` hold.
+    pub fn equal_thunks(
+        &self,
+        p: &'a Thunk<'a>,
+        q: &'a Thunk<'a>,
+        pos: Pos,
+    ) -> Result<bool, Box<EvalError>> {
+        let (a, b) = (self.force(p, pos)?, self.force(q, pos)?);
+        if std::ptr::eq(p, q) {
+            return Ok(true);
+        }
+        self.equal(a, b, pos)
+    }
+
+    /// Deep equality, as `==` (whose operands are never the same thunk: each is a value of
+    /// its own, as in Nix).
     pub fn equal(&self, a: Value<'a>, b: Value<'a>, pos: Pos) -> Result<bool, Box<EvalError>> {
         match (a, b) {
             (Value::Int(x), Value::Int(y)) => Ok(x == y),
@@ -170,11 +188,7 @@ impl<'a> Evaluator<'a> {
                     return Ok(false);
                 }
                 for (p, q) in x.items.iter().zip(y.items.iter()) {
-                    // The same value is equal to itself without looking (so `[f] == [f]`).
-                    if std::ptr::eq(*p, *q) {
-                        continue;
-                    }
-                    if !self.equal(self.force(p, pos)?, self.force(q, pos)?, pos)? {
+                    if !self.equal_thunks(p, q, pos)? {
                         return Ok(false);
                     }
                 }
@@ -185,27 +199,14 @@ impl<'a> Evaluator<'a> {
                     if let (Some(p), Some(q)) =
                         (x.get(self.syms.out_path), y.get(self.syms.out_path))
                     {
-                        if std::ptr::eq(p.value, q.value) {
-                            return Ok(true);
-                        }
-                        return self.equal(
-                            self.force(p.value, pos)?,
-                            self.force(q.value, pos)?,
-                            pos,
-                        );
+                        return self.equal_thunks(p.value, q.value, pos);
                     }
                 }
                 if x.attrs().len() != y.attrs().len() {
                     return Ok(false);
                 }
                 for (p, q) in x.attrs().iter().zip(y.attrs().iter()) {
-                    if p.name != q.name {
-                        return Ok(false);
-                    }
-                    if std::ptr::eq(p.value, q.value) {
-                        continue;
-                    }
-                    if !self.equal(self.force(p.value, pos)?, self.force(q.value, pos)?, pos)? {
+                    if p.name != q.name || !self.equal_thunks(p.value, q.value, pos)? {
                         return Ok(false);
                     }
                 }

@@ -9,17 +9,27 @@ impl<'a> Evaluator<'a> {
     /// non-empty set or list already printed shows as `«repeated»`.
     pub fn print_value(&self, v: Value<'a>, out: &mut Vec<u8>) {
         let mut seen = FxHashSet::default();
-        self.print_rec(v, out, &mut seen);
+        self.print_rec(v, None, out, &mut seen);
     }
 
     fn print_thunk(&self, t: &'a Thunk<'a>, out: &mut Vec<u8>, seen: &mut FxHashSet<usize>) {
         match t.value() {
-            Some(v) => self.print_rec(v, out, seen),
+            Some(v) => self.print_rec(v, Some(t as *const _ as usize), out, seen),
             None => out.extend_from_slice(b"<CODE>"),
         }
     }
 
-    fn print_rec(&self, v: Value<'a>, out: &mut Vec<u8>, seen: &mut FxHashSet<usize>) {
+    /// `at`: the thunk that holds `v`, if any (the value printed first is held by none).
+    /// Nix 2.8 recognises a set by its attributes and a list of three or more elements by
+    /// its elements, which every copy shares, but a list of one or two elements by the
+    /// place that holds it: so `let x = [ x ]; in x` prints as `[ [ «repeated» ] ]`.
+    fn print_rec(
+        &self,
+        v: Value<'a>,
+        at: Option<usize>,
+        out: &mut Vec<u8>,
+        seen: &mut FxHashSet<usize>,
+    ) {
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || match v {
             Value::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
             Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
@@ -50,7 +60,14 @@ impl<'a> Evaluator<'a> {
                 out.push(b'}');
             }
             Value::List(l) => {
-                if !l.items.is_empty() && !seen.insert(l as *const _ as usize) {
+                // Thunks and lists are distinct allocations, both aligned: the low bit
+                // keeps their keys apart.
+                let key = match l.items.len() {
+                    0 => None,
+                    1 | 2 => at.map(|a| a | 1),
+                    _ => Some(l as *const _ as usize),
+                };
+                if key.is_some_and(|k| !seen.insert(k)) {
                     out.extend_from_slice("«repeated»".as_bytes());
                     return;
                 }

@@ -156,9 +156,8 @@ fn elem_at<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResu
 }
 
 fn elem<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
-    let x = ev.force(args[0], pos)?;
     for t in list(ev, args[1], pos)?.items {
-        if ev.equal(x, ev.force(t, pos)?, pos)? {
+        if ev.equal_thunks(args[0], t, pos)? {
             return Ok(Value::Bool(true));
         }
     }
