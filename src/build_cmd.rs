@@ -137,25 +137,7 @@ pub fn target(drv: StorePath, outputs: Option<BTreeSet<String>>) -> DerivedPath 
 }
 
 fn absolute(p: &str) -> PathBuf {
-    let p = Path::new(p);
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .unwrap_or_else(|_| PathBuf::from("/"))
-            .join(p)
-    };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
+    ferrix_store::path::abs_path(Path::new(p), None)
 }
 
 /// `drv` or `drv!out,dev` as a build target.

@@ -12,7 +12,7 @@ use ferrix_store::store::{closure, topo_sort, GcAction, GcOptions, GcResult};
 use ferrix_store::{resolve, Store, StoreError, StoreKind, StoreOptions};
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Why an operation stopped: a message for `error: `, or a usage error.
 enum Fail {
@@ -57,22 +57,7 @@ pub fn store_options(a: &crate::cli::CommonArgs) -> StoreOptions {
 
 /// Lexically cleaned absolute path, as Nix's `absPath`/`canonPath`.
 fn canon(p: &Path, base: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
+    ferrix_store::path::abs_path(p, Some(base))
 }
 
 fn cwd() -> PathBuf {

@@ -468,3 +468,12 @@ fn out_of_memory_keeps_the_session() {
     );
     quit(p);
 }
+
+/// `builtins.currentSystem` is the `system` setting, as the builder builds for it.
+#[test]
+fn current_system_is_the_system_setting() {
+    let f = Fixture::new();
+    let mut p = f.spawn(&["--option", "system", "riscv64-ferrix"], false);
+    ask(&mut p, "builtins.currentSystem", "\"riscv64-ferrix\"");
+    quit(p);
+}

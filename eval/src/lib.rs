@@ -649,14 +649,7 @@ pub fn resolve_expr_path(path: &Path) -> Result<PathBuf, String> {
     ))
 }
 
-/// The OS error text without Rust's " (os error N)" suffix, as Nix prints it.
-pub fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use ferrix_parser::diagnostic::io_reason;
 
 #[cfg(test)]
 mod tests {

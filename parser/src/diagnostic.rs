@@ -213,3 +213,14 @@ fn trim_end(s: &[u8]) -> &[u8] {
         .map_or(0, |i| i + 1);
     &s[..n]
 }
+
+/// The reason part of an I/O error as Nix prints `strerror`: Rust's text without its
+/// " (os error N)" suffix. Every layer's file errors use it (the store and the evaluator
+/// re-export it).
+pub fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

@@ -60,7 +60,7 @@ impl Config {
         Config {
             nix_path,
             store_dir: ferrix_store::path::env_store_dir().unwrap_or_else(|| "/nix/store".into()),
-            system: "x86_64-linux".into(),
+            system: ferrix_store::settings::default_system(),
             pure: false,
         }
     }

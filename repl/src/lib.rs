@@ -34,6 +34,10 @@ pub struct Options {
     pub argstrs: Vec<(String, String)>,
     /// `--show-trace`: start with traces shown (`:st` toggles them).
     pub show_trace: bool,
+    /// The `nix-path` setting (after the `-I` entries).
+    pub nix_path: Vec<String>,
+    /// The `system` setting: `builtins.currentSystem`, as the builder builds for it.
+    pub system: String,
 }
 
 /// The store side of the REPL: building derivations and reading their logs. The binary
@@ -148,7 +152,8 @@ fn run_inner(
     }
     let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
     let ev = Evaluator::new(&bump, &globals);
-    let mut config = ferrix_primops::Config::from_env(&opts.include);
+    let mut config =
+        ferrix_primops::Config::new(&opts.include, &opts.nix_path, &opts.system, false);
     config.store_dir = store.dir().as_str().to_string();
     ferrix_primops::install(&ev, &config);
     ev.store.set(Some(store));

@@ -73,6 +73,8 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                 args: a.eval.args,
                 argstrs: a.eval.argstrs,
                 show_trace: a.common.config.show_trace,
+                nix_path: a.common.config.nix_path.clone(),
+                system: a.common.config.system.clone(),
             };
             // Plugins from `plugin-files` and the unsafe builtins, as for evaluation.
             let native = match crate::native::setup(&a.common) {

@@ -71,22 +71,7 @@ use crate::local::{io_at, lock};
 /// Nix's `canonPath(absPath(target, dir))`: `target` made absolute against `dir`, with `.`
 /// and `..` resolved lexically.
 fn abs_path(target: &Path, dir: &Path) -> PathBuf {
-    let joined = if target.is_absolute() {
-        target.to_path_buf()
-    } else {
-        dir.join(target)
-    };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
+    crate::path::abs_path(target, Some(dir))
 }
 
 // ---- roots ----

@@ -63,12 +63,4 @@ pub use open::{open_store, resolve, StoreKind, StoreOptions};
 pub use path::{StoreDir, StorePath};
 pub use store::{Store, StoreError};
 
-/// The reason part of an I/O error, without Rust's " (os error N)" suffix, as Nix prints
-/// `strerror`.
-pub fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use ferrix_parser::diagnostic::io_reason;

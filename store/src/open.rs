@@ -84,26 +84,7 @@ fn data_dir() -> Option<PathBuf> {
 }
 
 fn absolute(p: &str) -> PathBuf {
-    let p = Path::new(p);
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .unwrap_or_else(|_| PathBuf::from("/"))
-            .join(p)
-    };
-    // Lexical clean-up as Nix's canonPath does (no symlinks resolved).
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
+    crate::path::abs_path(Path::new(p), None)
 }
 
 /// Works out which store `opts` mean, from the URI, `NIX_REMOTE`, `NIX_STORE_DIR`,

@@ -116,6 +116,25 @@ impl Default for StoreDir {
     }
 }
 
+/// Nix's `canonPath(absPath(path, base))`: `path` made absolute against `base` (the working
+/// directory when `None`), then `.`, `..` and repeated slashes resolved lexically (no symlink
+/// is followed). The one lexical clean-up is the parser's, which paths in Nix code get.
+pub fn abs_path(path: &std::path::Path, base: Option<&std::path::Path>) -> std::path::PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match base {
+            Some(b) => b.join(path),
+            None => std::env::current_dir()
+                .unwrap_or_else(|_| std::path::PathBuf::from("/"))
+                .join(path),
+        }
+    };
+    let canon = ferrix_parser::actions::canon_path(joined.as_os_str().as_bytes());
+    std::path::PathBuf::from(std::ffi::OsString::from_vec(canon))
+}
+
 /// The store directory the environment names, as Nix reads it: `NIX_STORE_DIR`, else
 /// `NIX_STORE` (which builders get, so that a recursive Nix call inside one finds its
 /// store), when not empty.
@@ -282,6 +301,19 @@ impl StoreDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abs_path_is_nix_canon_path_of_abs_path() {
+        use std::path::Path;
+        let base = Some(Path::new("/x/y"));
+        assert_eq!(
+            abs_path(Path::new("a/../b/./c"), base),
+            Path::new("/x/y/b/c")
+        );
+        assert_eq!(abs_path(Path::new("../../.."), base), Path::new("/"));
+        assert_eq!(abs_path(Path::new("//a//b/"), base), Path::new("/a/b"));
+        assert_eq!(abs_path(Path::new("/a/b/.."), None), Path::new("/a"));
+    }
 
     #[test]
     fn text_path_matches_nix() {
