@@ -26,11 +26,18 @@ pub fn hint(e: &ferrix_eval::error::EvalError, native: &NativeConfig) -> Option<
     if native.allow_unsafe_native_code {
         return None;
     }
-    let first = e.message.lines().next().unwrap_or("");
-    let name = ["exec", "importNative"].into_iter().find(|n| {
-        first.ends_with(&format!("attribute '{n}' missing"))
-            || first.ends_with(&format!("undefined variable '__{n}'"))
-    })?;
+    use ferrix_eval::error::Detail;
+    use ferrix_parser::actions::ErrorKind;
+    let name = ["exec", "importNative"]
+        .into_iter()
+        .find(|n| match &e.detail {
+            Detail::MissingAttribute(a) => a == n,
+            Detail::Parse {
+                kind: ErrorKind::UndefinedVariable(v),
+                ..
+            } => v.strip_prefix("__") == Some(*n),
+            _ => false,
+        })?;
     Some(format!(
         "       note: 'builtins.{name}' exists only when the setting '{}' is true",
         ferrix_plugins::UNSAFE_SETTING

@@ -939,3 +939,29 @@ fn usage_errors_match_nix() {
         );
     }
 }
+
+/// A missing `builtins.exec`/`importNative` (or `__exec`) while the unsafe setting is off
+/// gets a note naming the setting; other missing names do not.
+#[test]
+fn missing_unsafe_builtins_name_their_setting() {
+    let note = "note: 'builtins.{}' exists only when the setting 'allow-unsafe-native-code-during-evaluation' is true";
+    for (expr, name) in [
+        ("builtins.exec [ \"true\" ]", Some("exec")),
+        ("__importNative ./x \"y\"", Some("importNative")),
+        ("__exec [ ]", Some("exec")),
+        ("builtins.foo", None),
+        ("{ exec = 1; }.exec2", None),
+        ("__foo", None),
+    ] {
+        let o = ferrix(&["instantiate", "--eval", "-E", expr]);
+        assert_eq!(o.status.code(), Some(1), "{expr}");
+        let err = stderr(&o);
+        match name {
+            Some(n) => assert!(
+                err.ends_with(&format!("{}\n", note.replace("{}", n))),
+                "{expr}: {err}"
+            ),
+            None => assert!(!err.contains("note: 'builtins."), "{expr}: {err}"),
+        }
+    }
+}

@@ -21,9 +21,26 @@ pub struct TraceFrame {
     pub pos: Option<Pos>,
 }
 
+/// What an error is, for code that acts on it (the REPL, hints); the message is for people
+/// only, and nothing reads it to find this out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Detail {
+    #[default]
+    None,
+    /// A parse error, of this kind; `position` is its rendered place (`at file:line:col:`
+    /// and the source lines), as the parser saw it.
+    Parse {
+        kind: ferrix_parser::actions::ErrorKind,
+        position: Vec<u8>,
+    },
+    /// `attribute 'NAME' missing` (selecting from a set).
+    MissingAttribute(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct EvalError {
     pub kind: ErrorKind,
+    pub detail: Detail,
     pub message: String,
     pub pos: Option<Pos>,
     /// Innermost first.
@@ -38,9 +55,18 @@ pub struct EvalError {
 pub type EvalResult<'a> = Result<Value<'a>, Box<EvalError>>;
 
 impl EvalError {
+    /// The kind of parse error this is, if it is one.
+    pub fn parse_kind(&self) -> Option<&ferrix_parser::actions::ErrorKind> {
+        match &self.detail {
+            Detail::Parse { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
     pub fn new(kind: ErrorKind, message: impl Into<String>, pos: Option<Pos>) -> Box<Self> {
         Box::new(EvalError {
             kind,
+            detail: Detail::None,
             message: message.into(),
             pos,
             trace: Vec::new(),

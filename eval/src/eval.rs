@@ -122,7 +122,9 @@ impl<'a> Evaluator<'a> {
     }
 
     pub(crate) fn missing_attr(&self, set: &AttrSet<'a>, name: Sym, pos: Pos) -> Box<EvalError> {
-        let mut e = EvalError::eval(format!("attribute '{}' missing", self.sym_name(name)), pos);
+        let attr = self.sym_name(name);
+        let mut e = EvalError::eval(format!("attribute '{attr}' missing"), pos);
+        e.detail = crate::error::Detail::MissingAttribute(attr.to_string());
         e.suggestions = self.suggest(set, name);
         e
     }

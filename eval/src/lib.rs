@@ -388,10 +388,14 @@ impl<'a> Evaluator<'a> {
                 ferrix_parser::ast::rebase(&mut e, file);
                 Ok(self.bump.alloc(e))
             }
-            // Parse errors arrive rendered; `render_error` prints them as they are.
+            // The parser's message and position, kept apart so that frames can follow.
             Err(d) => Err(Box::new(EvalError {
                 kind: error::ErrorKind::Eval,
-                message: String::from_utf8_lossy(&d.render()).into_owned(),
+                detail: error::Detail::Parse {
+                    kind: d.kind.clone(),
+                    position: d.position_block(),
+                },
+                message: d.message.clone(),
                 pos: None,
                 trace: Vec::new(),
                 suggestions: Vec::new(),
@@ -551,14 +555,13 @@ impl<'a> Evaluator<'a> {
 
     /// Renders an error as Nix does, with its trace when `show_trace` is set.
     pub fn render_error(&self, e: &EvalError, show_trace: bool) -> Vec<u8> {
-        if e.pos.is_none() && e.trace.is_empty() && e.message.starts_with("error: ") {
-            // A parse error, already rendered.
-            return e.message.as_bytes().to_vec();
-        }
         let mut body: Vec<u8> = e.message.as_bytes().to_vec();
         body.push(b'\n');
         if let Some(p) = e.pos {
             self.render_pos(&mut body, p);
+        } else if let error::Detail::Parse { position, .. } = &e.detail {
+            body.push(b'\n');
+            body.extend_from_slice(position);
         }
         if let Some((last, rest)) = e.suggestions.split_last() {
             let s = if rest.is_empty() {

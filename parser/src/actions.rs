@@ -9,13 +9,32 @@ use ferrix_lexer::IndPart;
 pub struct SyntaxError {
     pub offset: usize,
     pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// What a parse error is, for code that acts on it (the REPL reads another line when the
+/// input ended early; a hint names the setting that adds a missing builtin). The message
+/// is for people only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// Any other syntax error.
+    #[default]
+    Syntax,
+    /// The input ended where more was expected.
+    UnexpectedEnd,
+    /// A variable no scope binds (the name).
+    UndefinedVariable(String),
 }
 
 pub type LalrError<'a> = lalrpop_util::ParseError<usize, ferrix_lexer::Token<'a>, SyntaxError>;
 
 pub(crate) fn user_error<'a>(offset: usize, message: String) -> LalrError<'a> {
     lalrpop_util::ParseError::User {
-        error: SyntaxError { offset, message },
+        error: SyntaxError {
+            offset,
+            message,
+            kind: ErrorKind::Syntax,
+        },
     }
 }
 

@@ -87,6 +87,8 @@ pub struct Diagnostic {
     pub column: usize,
     /// The source lines around the error, as Nix would show them.
     snippet: Option<Snippet>,
+    /// What the error is, for code that acts on it.
+    pub kind: crate::actions::ErrorKind,
 }
 
 /// Source lines as raw bytes: Nix prints them unchanged, valid UTF-8 or not.
@@ -113,6 +115,7 @@ impl Diagnostic {
             line,
             column,
             snippet,
+            kind: crate::actions::ErrorKind::Syntax,
         }
     }
 }

@@ -217,13 +217,15 @@ pub fn parse_in_scope(
     names: &[Sym],
 ) -> Result<Expr, Box<Diagnostic>> {
     let diag = |e: SyntaxError| {
-        Box::new(Diagnostic::new(
+        let mut d = Diagnostic::new(
             e.message,
             info.origin.clone(),
             src,
             &LineIndex::new(src),
             e.offset,
-        ))
+        );
+        d.kind = e.kind;
+        Box::new(d)
     };
     let mut e = parse_unresolved(src, info, symbols).map_err(diag)?;
     resolve::resolve_in_scope(&mut e, globals, symbols, names).map_err(diag)?;
@@ -271,6 +273,7 @@ impl<'a> Iterator for TokenStream<'a, '_> {
             Some(r) => Some(r.map_err(|e| SyntaxError {
                 offset: e.offset,
                 message: e.message,
+                kind: actions::ErrorKind::Syntax,
             })),
         }
     }
@@ -329,6 +332,7 @@ fn syntax_error(e: LalrError<'_>, eof_offset: usize) -> SyntaxError {
                 "syntax error, unexpected end of file{}",
                 expecting(&expected)
             ),
+            kind: actions::ErrorKind::UnexpectedEnd,
         },
         P::UnrecognizedToken {
             token: (l, t, _),
@@ -340,6 +344,7 @@ fn syntax_error(e: LalrError<'_>, eof_offset: usize) -> SyntaxError {
                 t.describe(),
                 expecting(&expected)
             ),
+            kind: actions::ErrorKind::Syntax,
         },
         P::ExtraToken { token: (l, t, _) } => SyntaxError {
             offset: l,
@@ -347,10 +352,12 @@ fn syntax_error(e: LalrError<'_>, eof_offset: usize) -> SyntaxError {
                 "syntax error, unexpected {}, expecting end of file",
                 t.describe()
             ),
+            kind: actions::ErrorKind::Syntax,
         },
         P::InvalidToken { location } => SyntaxError {
             offset: location,
             message: "syntax error, unexpected invalid token".into(),
+            kind: actions::ErrorKind::Syntax,
         },
     }
 }

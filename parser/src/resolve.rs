@@ -162,10 +162,14 @@ impl Resolver<'_> {
                 v.slot = slot;
                 Ok(())
             }
-            None => Err(SyntaxError {
-                offset: span.start as usize,
-                message: format!("undefined variable '{}'", self.symbols.display(v.name)),
-            }),
+            None => {
+                let name = self.symbols.display(v.name).to_string();
+                Err(SyntaxError {
+                    offset: span.start as usize,
+                    message: format!("undefined variable '{name}'"),
+                    kind: crate::actions::ErrorKind::UndefinedVariable(name),
+                })
+            }
         }
     }
 

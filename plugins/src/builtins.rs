@@ -190,25 +190,6 @@ fn signal_name(sig: i32) -> String {
     s.to_string()
 }
 
-/// A parse error arrives rendered ("error: …" with indented lines); turn it back into a
-/// message body so that trace frames can be added and the whole rendered again.
-fn unrender(e: Box<EvalError>) -> Box<EvalError> {
-    if e.pos.is_some() || !e.trace.is_empty() {
-        return e;
-    }
-    let Some(body) = e.message.strip_prefix("error: ") else {
-        return e;
-    };
-    let mut out = String::with_capacity(body.len());
-    for (i, line) in body.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(line.strip_prefix("       ").unwrap_or(line));
-    }
-    Box::new(EvalError { message: out, ..*e })
-}
-
 /// `builtins.exec [ PROGRAM ARG… ]`: runs the program and evaluates its output.
 fn exec<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let list = match ev.force(args[0], pos)? {
@@ -295,7 +276,7 @@ fn exec<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<
     let e = ev
         .parse(&output.stdout, Origin::String, &base)
         .map_err(|e| {
-            unrender(e).with_frame(
+            e.with_frame(
                 format!("While parsing the output from '{program}'"),
                 Some(pos),
             )

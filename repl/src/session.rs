@@ -338,7 +338,7 @@ impl<'a, 'b> Session<'a, 'b> {
                 let env = Env::alloc(self.ev.bump, None, false, &slots);
                 Ok((e, env))
             }
-            Err(e) if e.message.contains("syntax error, unexpected end of file") => {
+            Err(e) if e.parse_kind() == Some(&ferrix_parser::actions::ErrorKind::UnexpectedEnd) => {
                 Err(Failure::Incomplete)
             }
             Err(e) => Err(Failure::Eval(e)),
