@@ -62,11 +62,7 @@ pub fn add_perm_root(store: &dyn Store, p: &StorePath, link: &str) -> Result<Pat
         .and_then(|_| std::fs::rename(&tmp, &abs))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            StoreError::Io(format!(
-                "creating symlink '{}': {}",
-                abs.display(),
-                ferrix_store::io_reason(&e)
-            ))
+            StoreError::io(format!("creating symlink '{}'", abs.display()), &e)
         })?;
     store.add_indirect_root(&abs)?;
     Ok(abs)

@@ -204,6 +204,18 @@ impl Daemon {
         std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
     }
 
+    /// The log once it contains `text`, or as it is after ten seconds.
+    fn log_containing(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(text) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Replaces this daemon's directory in `s` with `$DIR`, and what names a client's
     /// process with `PID` (see `norm_pids`).
     fn norm(&self, s: &str) -> String {
@@ -744,7 +756,10 @@ fn allowed_and_trusted_users_keep_an_unprivileged_client_where_nix_does() {
             d.server,
             o.stderr
         );
-        let log = d.log();
+        // Nix's connection process may report after the client has seen the hang-up.
+        let log = d.log_containing(
+            "error processing connection: user 'nobody' is not allowed to connect to the Nix daemon",
+        );
         assert!(
             log.contains(
                 "error processing connection: user 'nobody' is not allowed to connect to the Nix daemon"

@@ -356,21 +356,15 @@ fn create_user_dirs(state: &std::path::Path, name: &str, uid: u32) -> Result<(),
     use std::os::unix::fs::PermissionsExt;
     for d in ["profiles", "gcroots"] {
         let dir = state.join(d).join("per-user").join(name);
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            StoreError::Io(format!(
-                "creating directory '{}': {}",
-                dir.display(),
-                ferrix_store::io_reason(&e)
-            ))
-        })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::io(format!("creating directory '{}'", dir.display()), &e))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
         std::os::unix::fs::chown(&dir, Some(uid), Some(nix::unistd::getgid().as_raw())).map_err(
             |e| {
-                StoreError::Io(format!(
-                    "changing owner of directory '{}': {}",
-                    dir.display(),
-                    ferrix_store::io_reason(&e)
-                ))
+                StoreError::io(
+                    format!("changing owner of directory '{}'", dir.display()),
+                    &e,
+                )
             },
         )?;
     }

@@ -59,11 +59,10 @@ impl Default for AutoGc {
 fn available(store_real_dir: &std::path::Path) -> Result<u64, StoreError> {
     if let Some(f) = std::env::var_os("_NIX_TEST_FREE_SPACE_FILE") {
         let text = std::fs::read_to_string(&f).map_err(|e| {
-            StoreError::Io(format!(
-                "reading '{}': {}",
-                std::path::Path::new(&f).display(),
-                crate::io_reason(&e)
-            ))
+            StoreError::io(
+                format!("reading '{}'", std::path::Path::new(&f).display()),
+                &e,
+            )
         })?;
         return text.trim().parse::<u64>().map_err(|_| {
             StoreError::Other(format!(
@@ -73,11 +72,13 @@ fn available(store_real_dir: &std::path::Path) -> Result<u64, StoreError> {
         });
     }
     let st = nix::sys::statvfs::statvfs(store_real_dir).map_err(|e| {
-        StoreError::Io(format!(
-            "getting filesystem info about '{}': {}",
-            store_real_dir.display(),
-            e.desc()
-        ))
+        StoreError::io(
+            format!(
+                "getting filesystem info about '{}'",
+                store_real_dir.display()
+            ),
+            &std::io::Error::from(e),
+        )
     })?;
     Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
 }

@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 pub const EXPORT_MAGIC: u64 = 0x4558494e;
 
 fn io_err(e: io::Error) -> StoreError {
-    StoreError::Io(crate::io_reason(&e))
+    e.into()
 }
 
 pub fn write_u64(out: &mut dyn Write, n: u64) -> Result<(), StoreError> {

@@ -977,8 +977,8 @@ pub fn collect_garbage(
     }
     let _gc_lock = take_gc_lock(store)?;
     let listener = bind_socket(&cfg.state_dir)?;
-    let (stop_r, stop_w) = nix::unistd::pipe()
-        .map_err(|e| StoreError::Io(format!("creating a pipe: {}", e.desc())))?;
+    let (stop_r, stop_w) =
+        nix::unistd::pipe().map_err(|e| StoreError::io("creating a pipe", &io::Error::from(e)))?;
     let shared = Shared::default();
     let mut c = Collector {
         store,

@@ -112,7 +112,7 @@ impl Write for HashingWriter {
 }
 
 pub(crate) fn io_at(e: &io::Error, what: &str, p: &Path) -> StoreError {
-    StoreError::Io(format!("{what} '{}': {}", p.display(), crate::io_reason(e)))
+    StoreError::io(format!("{what} '{}'", p.display()), &e)
 }
 
 /// The NAR hash and size of the tree at `p`.
@@ -127,7 +127,10 @@ pub fn hash_path(p: &Path, case_hack: bool) -> Result<(Hash, u64), StoreError> {
 }
 
 fn nar_err(e: io::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    StoreError::Io {
+        kind: e.kind(),
+        msg: e.to_string(),
+    }
 }
 
 /// Sets the metadata of a store path as Nix does: read-only, executable where any
@@ -1004,7 +1007,10 @@ impl Store for LocalStore {
             Ingestion::Flat => {
                 let meta = fs::metadata(src).map_err(|e| io_at(&e, "getting status of", src))?;
                 if meta.is_dir() {
-                    return Err(StoreError::Io("reading from file: Is a directory".into()));
+                    return Err(StoreError::io(
+                        "reading from file",
+                        &io::Error::from(io::ErrorKind::IsADirectory),
+                    ));
                 }
                 if !meta.is_file() {
                     return Err(StoreError::Other(format!(
@@ -1447,6 +1453,26 @@ mod tests {
             system_features: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn io_errors_keep_their_kind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = test_store(tmp.path());
+        let p = store
+            .dir()
+            .parse("/nix/store/00000000000000000000000000000000-missing.drv")
+            .unwrap();
+        let e = Store::read_derivation(&store, &p).unwrap_err();
+        assert_eq!(e.io_kind(), Some(io::ErrorKind::NotFound));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "opening file '{}': No such file or directory",
+                tmp.path().join("nix/store").join(p.base_name()).display()
+            )
+        );
+        assert_eq!(StoreError::Other("x".into()).io_kind(), None);
     }
 
     #[test]

@@ -13,11 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 fn io_at(e: impl Into<io::Error>, what: &str, p: &Path) -> StoreError {
-    StoreError::Io(format!(
-        "{what} '{}': {}",
-        p.display(),
-        crate::io_reason(&e.into())
-    ))
+    StoreError::io(format!("{what} '{}'", p.display()), &e.into())
 }
 
 fn errno(e: nix::errno::Errno) -> io::Error {
@@ -52,12 +48,7 @@ pub fn lock_file(f: File, exclusive: bool, wait: bool) -> Result<Option<Flock<Fi
             Ok(l) => return Ok(Some(l)),
             Err((back, nix::errno::Errno::EINTR)) => f = back,
             Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => return Ok(None),
-            Err((_, e)) => {
-                return Err(StoreError::Io(format!(
-                    "acquiring lock: {}",
-                    crate::io_reason(&errno(e))
-                )))
-            }
+            Err((_, e)) => return Err(StoreError::io("acquiring lock", &errno(e))),
         }
     }
 }
@@ -76,12 +67,7 @@ pub fn try_lock_or_keep(f: File, exclusive: bool) -> Result<Result<Flock<File>, 
             Ok(l) => return Ok(Ok(l)),
             Err((back, nix::errno::Errno::EINTR)) => f = back,
             Err((back, nix::errno::Errno::EWOULDBLOCK)) => return Ok(Err(back)),
-            Err((_, e)) => {
-                return Err(StoreError::Io(format!(
-                    "acquiring lock: {}",
-                    crate::io_reason(&errno(e))
-                )))
-            }
+            Err((_, e)) => return Err(StoreError::io("acquiring lock", &errno(e))),
         }
     }
 }

@@ -38,11 +38,10 @@ pub fn verify(
     let mut errors = false;
     let mut on_disk = BTreeSet::new();
     for e in fs::read_dir(&cfg.real_dir).map_err(|e| {
-        StoreError::Io(format!(
-            "opening directory '{}': {}",
-            cfg.real_dir.display(),
-            crate::io_reason(&e)
-        ))
+        StoreError::io(
+            format!("opening directory '{}'", cfg.real_dir.display()),
+            &e,
+        )
     })? {
         let e = e?;
         on_disk.insert(e.file_name().to_string_lossy().into_owned());
@@ -77,11 +76,10 @@ pub fn verify(
                     )));
                     if repair.is_some() {
                         fs::remove_file(e.path()).map_err(|err| {
-                            StoreError::Io(format!(
-                                "removing corrupt link '{}': {}",
-                                e.path().display(),
-                                crate::io_reason(&err)
-                            ))
+                            StoreError::io(
+                                format!("removing corrupt link '{}'", e.path().display()),
+                                &err,
+                            )
                         })?;
                         log(Log::Info(format!("removed link '{}'", e.path().display())));
                     } else {

@@ -232,12 +232,10 @@ impl LocalStore {
                 return self.optimise_tree(path, inodes, stats, repair);
             }
             Err(e) => {
-                return Err(StoreError::Io(format!(
-                    "cannot link '{}' to '{}': {}",
-                    link.display(),
-                    path.display(),
-                    crate::io_reason(&e)
-                )))
+                return Err(StoreError::io(
+                    format!("cannot link '{}' to '{}'", link.display(), path.display()),
+                    &e,
+                ))
             }
         }
 
@@ -261,24 +259,20 @@ impl LocalStore {
                 }
                 return Ok(());
             }
-            return Err(StoreError::Io(format!(
-                "cannot link '{}' to '{}': {}",
-                tmp.display(),
-                link.display(),
-                crate::io_reason(&e)
-            )));
+            return Err(StoreError::io(
+                format!("cannot link '{}' to '{}'", tmp.display(), link.display()),
+                &e,
+            ));
         }
         if let Err(e) = fs::rename(&tmp, path) {
             let _ = fs::remove_file(&tmp);
             if e.raw_os_error() == Some(libc::EMLINK) {
                 return Ok(());
             }
-            return Err(StoreError::Io(format!(
-                "cannot rename '{}' to '{}': {}",
-                tmp.display(),
-                path.display(),
-                crate::io_reason(&e)
-            )));
+            return Err(StoreError::io(
+                format!("cannot rename '{}' to '{}'", tmp.display(), path.display()),
+                &e,
+            ));
         }
         stats.files_linked += 1;
         stats.bytes_freed += meta.len();

@@ -21,8 +21,10 @@ pub enum StoreError {
     /// The garbage collector refused.
     #[error(transparent)]
     Gc(#[from] crate::gc::GcError),
-    #[error("{0}")]
-    Io(String),
+    /// An I/O error: what failed and why (Nix's wording), and the error's kind for code
+    /// that acts on it.
+    #[error("{msg}")]
+    Io { kind: io::ErrorKind, msg: String },
     #[error("{0}")]
     Other(String),
     /// An operation the store does not offer.
@@ -40,9 +42,31 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The I/O error `e` while doing `what` (`opening file '/x'`): `what: reason`, as Nix
+    /// words it.
+    pub fn io(what: impl std::fmt::Display, e: &io::Error) -> StoreError {
+        StoreError::Io {
+            kind: e.kind(),
+            msg: format!("{what}: {}", crate::io_reason(e)),
+        }
+    }
+
+    /// The kind of I/O error this is, when it is one.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            StoreError::Io { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
+
 impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
-        StoreError::Io(crate::io_reason(&e))
+        StoreError::Io {
+            kind: e.kind(),
+            msg: crate::io_reason(&e),
+        }
     }
 }
 
@@ -457,22 +481,20 @@ pub trait Store {
                 // Not readable here (another machine's store): ask the store for it.
                 let mut nar = Vec::new();
                 if self.nar_from_path(p, &mut nar).is_err() {
-                    return Err(StoreError::Io(format!(
-                        "opening file '{}': {}",
-                        real.display(),
-                        crate::io_reason(&e)
-                    )));
+                    return Err(StoreError::io(
+                        format!("opening file '{}'", real.display()),
+                        &e,
+                    ));
                 }
                 nar::regular_contents(&nar).ok_or_else(|| {
                     StoreError::Other(format!("'{}' is not a regular file", self.dir().display(p)))
                 })?
             }
             Err(e) => {
-                return Err(StoreError::Io(format!(
-                    "opening file '{}': {}",
-                    real.display(),
-                    crate::io_reason(&e)
-                )))
+                return Err(StoreError::io(
+                    format!("opening file '{}'", real.display()),
+                    &e,
+                ))
             }
         };
         Derivation::parse(&text).map_err(|e| {
@@ -705,13 +727,8 @@ pub fn content_path(
     match method {
         Ingestion::Recursive => nar::dump(src, &mut h, filter)?,
         Ingestion::Flat => {
-            let mut f = std::fs::File::open(src).map_err(|e| {
-                StoreError::Io(format!(
-                    "opening file '{}': {}",
-                    src.display(),
-                    crate::io_reason(&e)
-                ))
-            })?;
+            let mut f = std::fs::File::open(src)
+                .map_err(|e| StoreError::io(format!("opening file '{}'", src.display()), &e))?;
             io::copy(&mut f, &mut h)?;
         }
     }

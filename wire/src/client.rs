@@ -330,13 +330,8 @@ impl Store for DaemonStore {
         match method {
             Ingestion::Recursive => ferrix_store::nar::dump(src, &mut dump, filter)?,
             Ingestion::Flat => {
-                let mut f = std::fs::File::open(src).map_err(|e| {
-                    StoreError::Io(format!(
-                        "opening file '{}': {}",
-                        src.display(),
-                        ferrix_store::io_reason(&e)
-                    ))
-                })?;
+                let mut f = std::fs::File::open(src)
+                    .map_err(|e| StoreError::io(format!("opening file '{}'", src.display()), &e))?;
                 f.read_to_end(&mut dump)?;
             }
         }
