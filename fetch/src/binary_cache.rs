@@ -406,7 +406,7 @@ impl BinaryCacheStore {
 }
 
 fn io_at(e: &io::Error, p: &Path) -> StoreError {
-    StoreError::io(format!("writing '{}'", p.display()), &e)
+    StoreError::io(format!("writing '{}'", p.display()), e)
 }
 
 /// Checks the compressed bytes of a download against the `.narinfo` at the end.

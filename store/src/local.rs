@@ -112,7 +112,7 @@ impl Write for HashingWriter {
 }
 
 pub(crate) fn io_at(e: &io::Error, what: &str, p: &Path) -> StoreError {
-    StoreError::io(format!("{what} '{}'", p.display()), &e)
+    StoreError::io(format!("{what} '{}'", p.display()), e)
 }
 
 /// The NAR hash and size of the tree at `p`.
