@@ -89,6 +89,12 @@ impl<'a> Env<'a> {
         unsafe { *self.slots.as_ptr().add(index as usize) }
     }
 
+    /// The number of slots (debug builds keep it, for checks).
+    #[cfg(debug_assertions)]
+    pub(crate) fn len_for_checks(&self) -> usize {
+        self.len
+    }
+
     /// The enclosing scope.
     #[inline]
     pub fn up(&self) -> Option<&'a Env<'a>> {

@@ -549,6 +549,18 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 fv = (op.func)(self, &all, pos)?;
+                #[cfg(debug_assertions)]
+                {
+                    let on_stack: Vec<*const ()> = frame
+                        .iter()
+                        .map(|t| t as *const Thunk as *const ())
+                        .collect();
+                    assert!(
+                        !crate::value::reaches(fv, &on_stack),
+                        "builtin '{}' keeps an argument that PrimOp::transient says it does not",
+                        op.name
+                    );
+                }
                 rest = &rest[take..];
                 continue;
             }
@@ -567,6 +579,12 @@ impl<'a> Evaluator<'a> {
                             // SAFETY: as above: the builtin does not keep its argument.
                             let t: &'a Thunk<'a> = unsafe { &*(&t as *const Thunk<'a>) };
                             fv = (p.func)(self, &[t], pos)?;
+                            #[cfg(debug_assertions)]
+                            assert!(
+                                !crate::value::reaches(fv, &[t as *const Thunk as *const ()]),
+                                "builtin '{}' keeps an argument that PrimOp::transient says it does not",
+                                p.name
+                            );
                         }
                         _ => fv = self.call(fv, self.thunk(a, env), pos)?,
                     }

@@ -657,6 +657,75 @@ pub use ferrix_parser::diagnostic::io_reason;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::{PrimOp, Thunk, Value};
+
+    /// A builtin that claims not to keep its argument but returns it in a list.
+    fn keeps<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], _: Pos) -> EvalResult<'a> {
+        Ok(ev.make_list(&[args[0]]))
+    }
+
+    /// One that keeps only what is inside its argument.
+    fn forces<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
+        ev.force(args[0], pos)
+    }
+
+    static LIAR: PrimOp = PrimOp {
+        name: "liar",
+        arity: 1,
+        transient: 1,
+        func: keeps,
+        doc: "",
+    };
+    static LIAR2: PrimOp = PrimOp {
+        name: "liar2",
+        arity: 2,
+        transient: 2,
+        func: |ev, args, pos| keeps(ev, &args[1..], pos),
+        doc: "",
+    };
+    static HONEST: PrimOp = PrimOp {
+        name: "honest",
+        arity: 1,
+        transient: 1,
+        func: forces,
+        doc: "",
+    };
+
+    fn eval_with(op: &'static PrimOp, src: &str) -> String {
+        let bump = Bump::new();
+        let ev = Evaluator::new(&bump, &[op.name]);
+        ev.set_global(op.name, bump.alloc(Thunk::done(Value::PrimOp(op))));
+        let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
+        let v = ev.eval(e, ev.file_env()).unwrap();
+        ev.force_deep(v, Pos::NONE).unwrap();
+        let mut out = Vec::new();
+        ev.print_value(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// `PrimOp::transient` is checked in debug builds: a builtin that keeps an argument it
+    /// claims not to keep (here in its result) is caught at the call, in both call paths.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "builtin 'liar' keeps an argument")]
+    fn a_builtin_that_keeps_a_transient_argument_is_caught() {
+        eval_with(&LIAR, "liar (1 + 1)");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "builtin 'liar2' keeps an argument")]
+    fn a_builtin_that_keeps_its_second_transient_argument_is_caught() {
+        eval_with(&LIAR2, "liar2 0 (1 + 1)");
+    }
+
+    #[test]
+    fn a_builtin_that_keeps_what_is_inside_passes() {
+        assert_eq!(
+            eval_with(&HONEST, "honest ([ (1 + 1) ] ++ [ 3 ])"),
+            "[ 2 3 ]"
+        );
+    }
 
     /// The cache of `intern_str` gives what `intern` gives, for equal text at different
     /// addresses, for repeated lookups and for slots that collide.

@@ -591,3 +591,87 @@ mod tests {
         assert!(matches!(t.value(), Some(Value::Int(42))));
     }
 }
+
+/// Debug builds: whether `v` reaches one of the thunks in `targets` within a few levels
+/// (lists, sets and both layers of `//`, thunks' states, closures' and deferred thunks'
+/// scopes, partial applications). The evaluator checks, after each builtin call that put
+/// arguments on its stack, that the result does not reach them: `PrimOp::transient` is a
+/// claim that is checked, not trusted.
+#[cfg(debug_assertions)]
+pub(crate) fn reaches(v: Value<'_>, targets: &[*const ()]) -> bool {
+    let mut w = Walk {
+        targets,
+        seen: rustc_hash::FxHashSet::default(),
+        budget: 4096,
+    };
+    w.value(v, 0)
+}
+
+#[cfg(debug_assertions)]
+struct Walk<'t> {
+    targets: &'t [*const ()],
+    seen: rustc_hash::FxHashSet<usize>,
+    budget: usize,
+}
+
+#[cfg(debug_assertions)]
+impl Walk<'_> {
+    const DEPTH: usize = 6;
+
+    fn first_visit(&mut self, addr: usize) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        self.budget -= 1;
+        self.seen.insert(addr)
+    }
+
+    fn thunk(&mut self, t: &Thunk<'_>, depth: usize) -> bool {
+        let addr = t as *const Thunk as *const ();
+        if self.targets.contains(&addr) {
+            return true;
+        }
+        if depth > Self::DEPTH || !self.first_visit(addr as usize) {
+            return false;
+        }
+        match t.state() {
+            State::Done(v) => self.value(v, depth + 1),
+            State::Deferred(_, env) => self.env(env, depth + 1),
+            State::Apply(f, x) => self.thunk(f, depth + 1) || self.thunk(x, depth + 1),
+            State::ApplyAttr(f, a) => self.thunk(f, depth + 1) || self.thunk(a.value, depth + 1),
+            State::ApplyIndex(f, _) | State::Select(f, _, _) | State::Forward(f) => {
+                self.thunk(f, depth + 1)
+            }
+            State::Arith(_, x) => self.thunk(x, depth + 1),
+            State::BlackHole => false,
+        }
+    }
+
+    fn env(&mut self, env: &crate::env::Env<'_>, depth: usize) -> bool {
+        if depth > Self::DEPTH || !self.first_visit(env as *const _ as usize) {
+            return false;
+        }
+        (0..env.len_for_checks()).any(|i| self.thunk(env.slot(i as u32), depth + 1))
+            || env.up().is_some_and(|up| self.env(up, depth + 1))
+    }
+
+    fn set(&mut self, s: &AttrSet<'_>, depth: usize) -> bool {
+        if depth > Self::DEPTH || !self.first_visit(s as *const _ as usize) {
+            return false;
+        }
+        match s.layers() {
+            Some(l) => self.set(l.top, depth + 1) || self.set(l.bottom, depth + 1),
+            None => s.flat().iter().any(|a| self.thunk(a.value, depth + 1)),
+        }
+    }
+
+    fn value(&mut self, v: Value<'_>, depth: usize) -> bool {
+        match v {
+            Value::List(l) => l.items.iter().any(|t| self.thunk(t, depth + 1)),
+            Value::Attrs(s) => self.set(s, depth),
+            Value::Lambda(c) => self.env(c.env, depth + 1),
+            Value::PrimOpApp(app) => app.args.iter().any(|t| self.thunk(t, depth + 1)),
+            _ => false,
+        }
+    }
+}
