@@ -1269,10 +1269,13 @@ pub(crate) fn required_system_features(
 }
 
 fn signal_name(sig: i32) -> String {
+    // SAFETY: `strsignal` takes any number and returns null or a NUL-terminated string,
+    // which is copied at once below (this thread makes no other `strsignal` call meanwhile).
     let s = unsafe { libc::strsignal(sig) };
     if s.is_null() {
         return format!("signal {sig}");
     }
+    // SAFETY: `s` is the non-null, NUL-terminated result of `strsignal` above.
     unsafe { std::ffi::CStr::from_ptr(s) }
         .to_string_lossy()
         .into_owned()

@@ -157,6 +157,7 @@ fn fail(err_fd: RawFd, step: u8) -> ! {
     let mut buf = [0u8; 5];
     buf[0] = step;
     buf[1..].copy_from_slice(&e.to_le_bytes());
+    // SAFETY: plain system calls on a buffer of this frame; async-signal-safe after `fork`.
     unsafe {
         libc::write(err_fd, buf.as_ptr().cast(), buf.len());
         libc::_exit(1)
@@ -175,6 +176,8 @@ fn check<T>(r: nix::Result<T>, err_fd: RawFd, step: u8) -> T {
 
 /// Writes `data` to the file `path` (for `/proc/self/uid_map` and friends).
 fn write_proc(path: &CStr, data: &[u8]) -> bool {
+    // SAFETY: system calls on a C string and a slice that outlive them; the descriptor is
+    // closed before returning. Async-signal-safe after `fork`.
     unsafe {
         let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
         if fd < 0 {
@@ -188,6 +191,8 @@ fn write_proc(path: &CStr, data: &[u8]) -> bool {
 
 /// Brings up `lo` in a fresh network namespace.
 fn loopback_up() -> bool {
+    // SAFETY: system calls on a zeroed `ifreq` of this frame, whose name is NUL-terminated;
+    // the socket is closed before returning. Async-signal-safe after `fork`.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
@@ -245,6 +250,8 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| format!("creating a pipe: {e}"))?;
     let log_fd = log.as_raw_fd();
+    // SAFETY: `open` of a NUL-terminated path that outlives the call; the descriptor is
+    // checked and closed below.
     let null_fd = unsafe { libc::open(dev_null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if null_fd < 0 {
         return Err("opening /dev/null".into());
@@ -480,6 +487,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
             fail(ERR, STEP_EXEC)
         },
     };
+    // SAFETY: the parent's copy of the descriptor opened above, closed once.
     unsafe { libc::close(null_fd) };
     drop(err_w);
     // Wait for exec (end of file) or an error report.

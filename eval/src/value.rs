@@ -511,87 +511,6 @@ impl<'a> Value<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The sizes the evaluator's memory use depends on; a change here shows up in every
-    /// benchmark.
-    #[test]
-    fn value_sizes() {
-        assert_eq!(std::mem::size_of::<Value>(), 16);
-        assert_eq!(std::mem::size_of::<Thunk>(), 16);
-        assert_eq!(std::mem::size_of::<Attr>(), 16);
-        assert_eq!(std::mem::size_of::<AttrSet>(), 16);
-    }
-
-    /// Every state comes back out of a thunk as it went in, and values keep their tags
-    /// below the state tags.
-    #[test]
-    fn thunk_states_round_trip() {
-        use ferrix_parser::ast::ExprKind;
-        let bump = bumpalo::Bump::new();
-        let expr = bump.alloc(Expr {
-            span: ferrix_parser::ast::Span::new(3, 4),
-            kind: ExprKind::Int(7),
-        });
-        let env = Env::alloc(&bump, None, false, &[]);
-        let f: &Thunk = bump.alloc(Thunk::done(Value::Int(-3)));
-        let x: &Thunk = bump.alloc(Thunk::done(Value::Float(2.5)));
-        let attr: &Attr = bump.alloc(Attr {
-            name: Sym(9),
-            value: x,
-            pos: Pos(11),
-        });
-        let values = [
-            Value::Null,
-            Value::Bool(true),
-            Value::Int(i64::MIN),
-            Value::Float(-0.5),
-        ];
-        for v in values {
-            let t = Thunk::done(v);
-            assert!(t.tag() < FIRST_STATE_TAG);
-            match (t.value(), v) {
-                (Some(Value::Null), Value::Null) => {}
-                (Some(Value::Bool(a)), Value::Bool(b)) => assert_eq!(a, b),
-                (Some(Value::Int(a)), Value::Int(b)) => assert_eq!(a, b),
-                (Some(Value::Float(a)), Value::Float(b)) => assert_eq!(a.to_bits(), b.to_bits()),
-                _ => panic!("value changed kind"),
-            }
-        }
-        let t = Thunk::new(State::Deferred(expr, env));
-        assert!(t.value().is_none());
-        assert!(
-            matches!(t.state(), State::Deferred(e, en) if std::ptr::eq(e, expr) && std::ptr::eq(en, env))
-        );
-        t.set_state(State::Apply(f, x));
-        assert!(
-            matches!(t.state(), State::Apply(a, b) if std::ptr::eq(a, f) && std::ptr::eq(b, x))
-        );
-        t.set_state(State::ApplyAttr(f, attr));
-        assert!(
-            matches!(t.state(), State::ApplyAttr(a, b) if std::ptr::eq(a, f) && std::ptr::eq(b, attr))
-        );
-        t.set_state(State::ApplyIndex(x, u32::MAX));
-        assert!(matches!(t.state(), State::ApplyIndex(a, u32::MAX) if std::ptr::eq(a, x)));
-        t.set_state(State::Select(f, Sym(u32::MAX), Pos(u32::MAX - 1)));
-        assert!(
-            matches!(t.state(), State::Select(a, Sym(u32::MAX), p) if std::ptr::eq(a, f) && p == Pos(u32::MAX - 1))
-        );
-        t.set_state(State::Arith(expr, x));
-        assert!(
-            matches!(t.state(), State::Arith(e, v) if std::ptr::eq(e, expr) && std::ptr::eq(v, x))
-        );
-        t.set_state(State::Forward(x));
-        assert!(matches!(t.state(), State::Forward(a) if std::ptr::eq(a, x)));
-        t.set_state(State::BlackHole);
-        assert!(matches!(t.state(), State::BlackHole) && t.value().is_none());
-        t.set(Value::Int(42));
-        assert!(matches!(t.value(), Some(Value::Int(42))));
-    }
-}
-
 /// Debug builds: whether `v` reaches one of the thunks in `targets` within a few levels
 /// (lists, sets and both layers of `//`, thunks' states, closures' and deferred thunks'
 /// scopes, partial applications). The evaluator checks, after each builtin call that put
@@ -673,5 +592,86 @@ impl Walk<'_> {
             Value::PrimOpApp(app) => app.args.iter().any(|t| self.thunk(t, depth + 1)),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sizes the evaluator's memory use depends on; a change here shows up in every
+    /// benchmark.
+    #[test]
+    fn value_sizes() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<Thunk>(), 16);
+        assert_eq!(std::mem::size_of::<Attr>(), 16);
+        assert_eq!(std::mem::size_of::<AttrSet>(), 16);
+    }
+
+    /// Every state comes back out of a thunk as it went in, and values keep their tags
+    /// below the state tags.
+    #[test]
+    fn thunk_states_round_trip() {
+        use ferrix_parser::ast::ExprKind;
+        let bump = bumpalo::Bump::new();
+        let expr = bump.alloc(Expr {
+            span: ferrix_parser::ast::Span::new(3, 4),
+            kind: ExprKind::Int(7),
+        });
+        let env = Env::alloc(&bump, None, false, &[]);
+        let f: &Thunk = bump.alloc(Thunk::done(Value::Int(-3)));
+        let x: &Thunk = bump.alloc(Thunk::done(Value::Float(2.5)));
+        let attr: &Attr = bump.alloc(Attr {
+            name: Sym(9),
+            value: x,
+            pos: Pos(11),
+        });
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(i64::MIN),
+            Value::Float(-0.5),
+        ];
+        for v in values {
+            let t = Thunk::done(v);
+            assert!(t.tag() < FIRST_STATE_TAG);
+            match (t.value(), v) {
+                (Some(Value::Null), Value::Null) => {}
+                (Some(Value::Bool(a)), Value::Bool(b)) => assert_eq!(a, b),
+                (Some(Value::Int(a)), Value::Int(b)) => assert_eq!(a, b),
+                (Some(Value::Float(a)), Value::Float(b)) => assert_eq!(a.to_bits(), b.to_bits()),
+                _ => panic!("value changed kind"),
+            }
+        }
+        let t = Thunk::new(State::Deferred(expr, env));
+        assert!(t.value().is_none());
+        assert!(
+            matches!(t.state(), State::Deferred(e, en) if std::ptr::eq(e, expr) && std::ptr::eq(en, env))
+        );
+        t.set_state(State::Apply(f, x));
+        assert!(
+            matches!(t.state(), State::Apply(a, b) if std::ptr::eq(a, f) && std::ptr::eq(b, x))
+        );
+        t.set_state(State::ApplyAttr(f, attr));
+        assert!(
+            matches!(t.state(), State::ApplyAttr(a, b) if std::ptr::eq(a, f) && std::ptr::eq(b, attr))
+        );
+        t.set_state(State::ApplyIndex(x, u32::MAX));
+        assert!(matches!(t.state(), State::ApplyIndex(a, u32::MAX) if std::ptr::eq(a, x)));
+        t.set_state(State::Select(f, Sym(u32::MAX), Pos(u32::MAX - 1)));
+        assert!(
+            matches!(t.state(), State::Select(a, Sym(u32::MAX), p) if std::ptr::eq(a, f) && p == Pos(u32::MAX - 1))
+        );
+        t.set_state(State::Arith(expr, x));
+        assert!(
+            matches!(t.state(), State::Arith(e, v) if std::ptr::eq(e, expr) && std::ptr::eq(v, x))
+        );
+        t.set_state(State::Forward(x));
+        assert!(matches!(t.state(), State::Forward(a) if std::ptr::eq(a, x)));
+        t.set_state(State::BlackHole);
+        assert!(matches!(t.state(), State::BlackHole) && t.value().is_none());
+        t.set(Value::Int(42));
+        assert!(matches!(t.value(), Some(Value::Int(42))));
     }
 }

@@ -472,6 +472,8 @@ pub(crate) fn run_strict<'a>(
         // SAFETY (the union reads): each arm reads the field its type names, and the
         // union was initialised as a whole.
         let v: V = match result.type_ {
+            // SAFETY: each arm reads the union member that `type_` says the plugin wrote (the
+            // ABI's rule; an unknown type is an error below).
             abi::TYPE_INT => Value::Int(unsafe { result.as_.i }),
             abi::TYPE_BOOL => Value::Bool(unsafe { result.as_.b } != 0),
             abi::TYPE_FLOAT => Value::Float(unsafe { result.as_.f }),

@@ -342,6 +342,8 @@ pub fn load(path: &Path) -> Result<&'static Plugin, LoadError> {
         let Some(func) = d.func else {
             return Err(invalid(format!("primop '{op_name}' has no function")));
         };
+        // SAFETY: `d.doc` is null or a NUL-terminated string the plugin keeps for as long as
+        // it is loaded (the ABI's rule for its definitions), and it is copied at once.
         let doc = normalize_doc(&unsafe { c_string(d.doc) }.unwrap_or_default());
         let strict = match stricts.get(i) {
             Some(abi::PrimOpStrict {
