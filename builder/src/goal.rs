@@ -614,11 +614,11 @@ impl Builder<'_> {
             .map_err(|e| Failure::other(format!("creating a pipe: {e}")))?;
         let mut daemon = None;
         if recursive {
-            let chroot_store = spawn_spec.sandbox.as_ref().map(|sb| {
-                let p = PathBuf::from(std::ffi::OsStr::from_bytes(
-                    sb.shared_store.as_ref().map_or(&[][..], |c| c.as_bytes()),
-                ));
-                (p, sb.user_ns.is_some())
+            // The sandbox's store directory, as the host sees it.
+            let chroot_store = spawn_spec.sandbox.as_ref().and_then(|sb| {
+                let dir = sb.shared_store.as_ref()?;
+                let dir = PathBuf::from(std::ffi::OsStr::from_bytes(dir.as_bytes()));
+                Some((dir, sb.user_ns.is_some()))
             });
             let state = std::sync::Arc::new(super::recursive::Recursive::new(
                 store.dir().clone(),

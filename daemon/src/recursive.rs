@@ -40,10 +40,8 @@ struct Running {
 impl Stop for Running {
     fn stop(mut self: Box<Self>) {
         // Wakes the accepting thread (its `accept` fails), as the builder is gone.
-        // SAFETY: `shutdown` on a descriptor this struct owns (the listener lives in it).
-        unsafe {
-            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
-        }
+        let _ =
+            nix::sys::socket::shutdown(self.listener.as_raw_fd(), nix::sys::socket::Shutdown::Both);
         if let Some(t) = self.acceptor.take() {
             let _ = t.join();
         }
