@@ -8,7 +8,7 @@ use ferrix_store::{resolve, Store, StoreError, StoreKind, StoreOptions};
 use std::sync::Arc;
 
 /// The store options the command line and environment ask for: `--store` (or the `store`
-/// setting), `--readonly-mode`, `use-case-hack` and `fsync-metadata`.
+/// setting), `--readonly-mode`, `use-case-hack`, `sync-before-registering` and `fsync-metadata`.
 pub fn options(read_only: bool, common: &CommonArgs) -> StoreOptions {
     let c = &common.config;
     StoreOptions {
@@ -16,7 +16,8 @@ pub fn options(read_only: bool, common: &CommonArgs) -> StoreOptions {
         store_uri: Some(c.store.clone()).filter(|s| s != "auto"),
         read_only,
         case_hack: c.use_case_hack,
-        fsync: c.fsync_metadata,
+        fsync: c.sync_before_registering,
+        fsync_metadata: c.fsync_metadata,
     }
 }
 

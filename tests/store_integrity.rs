@@ -158,6 +158,7 @@ fn open_read_only(store: &Path) -> LocalStore {
         read_only: true,
         case_hack: false,
         fsync: false,
+        fsync_metadata: true,
         system_features: None,
     })
     .unwrap()
@@ -416,7 +417,7 @@ fn smuggle(store: &Path, file: &Path) -> String {
     let (hash, size) = hash_path(&real_path, false).unwrap();
     let db_dir = store.join("nix/var/nix/db");
     std::fs::create_dir_all(&db_dir).unwrap();
-    let mut db = Db::open(&db_dir, &dir, true).unwrap();
+    let mut db = Db::open(&db_dir, &dir, true, true).unwrap();
     db.register(&[PathInfo::new(p.clone(), hash, size)], &BTreeMap::new())
         .unwrap();
     dir.display(&p)

@@ -7,6 +7,7 @@
 //! and each client's settings, build users and interrupts stay its own. Clients are
 //! identified with `SO_PEERCRED` and checked against `allowed-users` and `trusted-users`.
 
+pub mod latency;
 pub mod listener;
 pub mod recursive;
 pub mod serve;

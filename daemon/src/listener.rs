@@ -1,6 +1,7 @@
 //! Accepting clients: the daemon socket (or a socket systemd hands over), a process per
 //! connection, and hang-up detection.
 
+use crate::latency::SpinRead;
 use crate::trust::{classify, Peer};
 use crate::worker::{self, Context};
 use ferrix_store::local::LocalConfig;
@@ -121,6 +122,8 @@ pub fn run_socket(cfg: &DaemonConfig) -> io::Result<()> {
 }
 
 /// Serves one client on a socket: who it is, whether it may connect, then the protocol.
+/// Runs in a process of its own, which waits for requests and follows its client's CPU as
+/// [`crate::latency`] says.
 pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
     let peer = Peer::of(&stream)?;
     let s = &cfg.settings;
@@ -151,11 +154,14 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         trusted,
         user: Some((peer.user.clone(), peer.uid)),
         recursive: None,
+        // This process serves this client alone.
+        co_schedule: Some(peer.pid),
     };
     let fd = stream.as_raw_fd();
     let out = stream.try_clone()?;
     let on_client = cfg.on_client;
-    worker::serve(stream, out, &ctx, &mut |v| on_client(fd, v)).map_err(io::Error::other)
+    worker::serve(SpinRead::new(stream), out, &ctx, &mut |v| on_client(fd, v))
+        .map_err(io::Error::other)
 }
 
 /// `nix-daemon --stdio`: one trusted client on standard input and output (whoever can
@@ -167,6 +173,7 @@ pub fn run_stdio(cfg: &DaemonConfig) -> io::Result<()> {
         trusted: true,
         user: None,
         recursive: None,
+        co_schedule: None,
     };
     watch_hangup(0);
     let on_client = cfg.on_client;

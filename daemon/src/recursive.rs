@@ -83,6 +83,7 @@ fn start(
                     trusted: false,
                     user: None,
                     recursive: Some(state.clone()),
+                    co_schedule: None,
                 };
                 let (Ok(out), Ok(kept)) = (conn.try_clone(), conn.try_clone()) else {
                     continue;
@@ -395,6 +396,7 @@ mod tests {
             read_only: false,
             case_hack: false,
             fsync: false,
+            fsync_metadata: true,
             system_features: None,
         })
         .unwrap()

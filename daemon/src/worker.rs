@@ -1,6 +1,7 @@
 //! One client connection of the worker protocol: the greeting, then operation after
 //! operation against the local store, with the log tunnelled to the client.
 
+use crate::latency::CoSchedule;
 use ferrix_builder::realiser::LocalRealiser;
 use ferrix_builder::BuildSettings;
 use ferrix_store::local::{LocalConfig, LocalStore, Log};
@@ -17,6 +18,7 @@ use ferrix_wire::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// The Nix version the daemon announces (protocol 1.33 and later ask for it).
 pub const NIX_VERSION: &str = "2.8.0";
@@ -48,6 +50,9 @@ pub struct Context {
     /// [`crate::recursive::Restricted`], and the client's settings are not applied (as in
     /// Nix).
     pub recursive: Option<Arc<ferrix_builder::recursive::Recursive>>,
+    /// The client's process, when this connection has a process of its own that may run on
+    /// the client's CPU during short operations ([`crate::latency`]).
+    pub co_schedule: Option<i32>,
 }
 
 /// The side channel to the client: log lines, activity messages and errors, each sent while
@@ -214,6 +219,7 @@ pub fn serve(
         ctx,
         ver,
     };
+    let mut co = ctx.co_schedule.and_then(CoSchedule::new);
     loop {
         let code = match read_u64(&mut conn.r) {
             Ok(c) => c,
@@ -221,9 +227,12 @@ pub fn serve(
             Err(e) => return Err(e.into()),
         };
         let dir = conn.store.dir().clone();
-        let req = match ferrix_wire::op::Op::from_code(code)
-            .and_then(|op| Request::read_args(&mut conn.r, op, ver, &dir))
-        {
+        let req = match ferrix_wire::op::Op::from_code(code).and_then(|op| {
+            if let Some(co) = &mut co {
+                co.before(op);
+            }
+            Request::read_args(&mut conn.r, op, ver, &dir)
+        }) {
             Ok(req) => req,
             Err(e) => {
                 // The stream is out of step: say why and hang up.
@@ -233,6 +242,7 @@ pub fn serve(
         };
         lock(&tunnel).start_work();
         let payload = req.payload(ver);
+        let started = Instant::now();
         let res = conn.perform(req);
         if lock(&tunnel).broken {
             return Ok(());
@@ -257,6 +267,9 @@ pub fn serve(
                     return Ok(());
                 }
             }
+        }
+        if let Some(co) = &mut co {
+            co.after(started.elapsed());
         }
     }
 }

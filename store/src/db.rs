@@ -206,8 +206,16 @@ pub struct Db {
 
 impl Db {
     /// Opens (and when `create`, creates) the database in `db_dir` (`<state>/db`). Without
-    /// `create`, a missing database is an empty in-memory one.
-    pub fn open(db_dir: &Path, dir: &StoreDir, create: bool) -> Result<Db, StoreError> {
+    /// `create`, a missing database is an empty in-memory one. `durable`: SQLite syncs
+    /// its write-ahead log at checkpoints (`synchronous = normal`), so that a power failure
+    /// cannot corrupt the database; without it (`fsync-metadata = false`), it never syncs
+    /// (`off`).
+    pub fn open(
+        db_dir: &Path,
+        dir: &StoreDir,
+        create: bool,
+        durable: bool,
+    ) -> Result<Db, StoreError> {
         let file = db_dir.join("db.sqlite");
         let schema_file = db_dir.join("schema");
         let current = match std::fs::read_to_string(&schema_file) {
@@ -251,7 +259,8 @@ impl Db {
         retry(|| Ok(conn.pragma_update(None, "mmap_size", 256i64 << 20)?))?;
         retry(|| Ok(conn.pragma_update(None, "cache_size", -32768i64)?))?;
         if create || !exists {
-            retry(|| Ok(conn.pragma_update(None, "synchronous", "normal")?))?;
+            let mode = if durable { "normal" } else { "off" };
+            retry(|| Ok(conn.pragma_update(None, "synchronous", mode)?))?;
             // Checkpoint the write-ahead log every 40,000 pages rather than SQLite's 1,000
             // (as Nix does): many small transactions, such as a collection's one per dead
             // path, then cost far fewer syncs and copies into the database.
@@ -886,10 +895,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fsync_metadata_sets_sqlite_synchronous() {
+        let dir = StoreDir::default();
+        for (durable, want) in [(true, 1), (false, 0)] {
+            let tmp = tempfile::tempdir().unwrap();
+            let db = Db::open(tmp.path(), &dir, true, durable).unwrap();
+            let mode: i64 = db
+                .conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, want, "durable = {durable}");
+            // Every connection sets it: it is not kept in the database file.
+            drop(db);
+            let db = Db::open(tmp.path(), &dir, true, durable).unwrap();
+            let again: i64 = db
+                .conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(again, want);
+        }
+    }
+
+    #[test]
     fn register_query_invalidate() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = StoreDir::default();
-        let mut db = Db::open(tmp.path(), &dir, true).unwrap();
+        let mut db = Db::open(tmp.path(), &dir, true, true).unwrap();
         assert_eq!(
             std::fs::read_to_string(tmp.path().join("schema")).unwrap(),
             "10"

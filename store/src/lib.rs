@@ -10,7 +10,7 @@
 //! let store = open_store(&StoreOptions {
 //!     store_uri: Some("/tmp/chroot".into()), // `--store`; None: NIX_REMOTE, then `auto`
 //!     read_only: false,                      // `--readonly-mode`
-//!     ..StoreOptions::default()              // use-case-hack off, fsync on
+//!     ..StoreOptions::default()              // use-case-hack off, durable database
 //! })?;
 //! # Ok::<(), ferrix_store::StoreError>(())
 //! ```

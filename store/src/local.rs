@@ -42,9 +42,13 @@ pub struct LocalConfig {
     pub read_only: bool,
     /// The `use-case-hack` setting.
     pub case_hack: bool,
-    /// Sync new paths to disk before registering them (the `fsync-metadata` setting, on
-    /// by default).
+    /// Sync new paths to disk before registering them (the `sync-before-registering`
+    /// setting, off by default as in Nix: without it a path survives the crash of any
+    /// process, and a power failure may lose what the file system had not yet written).
     pub fsync: bool,
+    /// Sync the database so that a power failure cannot corrupt it (the `fsync-metadata`
+    /// setting: SQLite's `synchronous = normal`, else `off`).
+    pub fsync_metadata: bool,
     /// The store's `system-features` parameter (`DIR?system-features=foo`): the features
     /// its builds offer, instead of the `system-features` setting.
     pub system_features: Option<Vec<String>>,
@@ -183,6 +187,8 @@ pub fn canonicalise_entry(p: &Path, meta: &fs::Metadata) -> Result<(), StoreErro
 /// Writes everything of the file system that holds `p` to disk: the files of a new path,
 /// whatever their number, and its rename, in one call.
 fn sync_fs(p: &Path) -> Result<(), StoreError> {
+    #[cfg(test)]
+    tests::SYNCS.with(|n| n.set(n.get() + 1));
     File::open(p)
         .and_then(|f| {
             nix::unistd::syncfs(&f).map_err(|e| std::io::Error::from_raw_os_error(e as i32))
@@ -386,7 +392,7 @@ impl LocalStore {
             let f = open_lock_file(&db_dir.join("big-lock"))?;
             big_lock = lock_file(f, false, true)?;
         }
-        let db = Db::open(&db_dir, &cfg.store_dir, !cfg.read_only)?;
+        let db = Db::open(&db_dir, &cfg.store_dir, !cfg.read_only, cfg.fsync_metadata)?;
         Ok(LocalStore {
             cfg,
             db: Mutex::new(db),
@@ -1450,9 +1456,30 @@ mod tests {
             read_only: false,
             case_hack: false,
             fsync: true,
+            fsync_metadata: true,
             system_features: None,
         })
         .unwrap()
+    }
+
+    thread_local! {
+        /// The file system syncs this thread made.
+        pub(super) static SYNCS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn sync_before_registering_syncs_each_addition_and_only_then() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = test_store(tmp.path()).config().clone();
+        for (fsync, name) in [(true, "synced"), (false, "not-synced")] {
+            cfg.fsync = fsync;
+            let store = LocalStore::open(cfg.clone()).unwrap();
+            let before = SYNCS.with(|n| n.get());
+            let p = store.add_text(name, b"x", &BTreeSet::new()).unwrap();
+            assert!(store.is_valid(&p).unwrap());
+            let syncs = SYNCS.with(|n| n.get()) - before;
+            assert_eq!(syncs, u32::from(fsync), "{name}");
+        }
     }
 
     #[test]

@@ -18,8 +18,11 @@ pub struct StoreOptions {
     pub read_only: bool,
     /// The `use-case-hack` setting.
     pub case_hack: bool,
-    /// The `fsync-metadata` setting: `fsync` data before registering it.
+    /// The `sync-before-registering` setting: sync the files of new paths before
+    /// registering them.
     pub fsync: bool,
+    /// The `fsync-metadata` setting: sync the database (SQLite's `synchronous`).
+    pub fsync_metadata: bool,
 }
 
 impl Default for StoreOptions {
@@ -28,7 +31,8 @@ impl Default for StoreOptions {
             store_uri: None,
             read_only: false,
             case_hack: false,
-            fsync: true,
+            fsync: false,
+            fsync_metadata: true,
         }
     }
 }
@@ -143,6 +147,7 @@ pub fn resolve(opts: &StoreOptions) -> Result<StoreKind, StoreError> {
             read_only: opts.read_only,
             case_hack: opts.case_hack,
             fsync: opts.fsync,
+            fsync_metadata: opts.fsync_metadata,
             system_features: param("system-features").map(|f| {
                 f.replace("%20", " ")
                     .replace('+', " ")

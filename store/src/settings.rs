@@ -594,7 +594,7 @@ declare_settings! {
     flake_registry: String =
         "https://github.com/NixOS/flake-registry/raw/master/flake-registry.json".into(),
         "flake-registry" [] NO_FLAKES;
-    /// `fsync` the metadata of store paths before registering them.
+    /// Make the database's transactions durable (SQLite's `synchronous`).
     fsync_metadata: bool = true, "fsync-metadata" [] Support::Yes;
     /// Bytes kept free for the garbage collector on a full disk.
     gc_reserved_space: u64 = 8 * 1024 * 1024, "gc-reserved-space" [] LATER_GC;
@@ -706,8 +706,8 @@ declare_settings! {
     /// Binary caches to substitute from.
     substituters: Vec<String> = strings(&["https://cache.nixos.org/"]), "substituters"
         ["binary-caches"] Support::Yes;
-    /// `fsync` every file of a path before registering it.
-    sync_before_registering: bool = false, "sync-before-registering" [] Support::Later("syncing before registration");
+    /// Sync the files of new paths to disk before registering them.
+    sync_before_registering: bool = false, "sync-before-registering" [] Support::Yes;
     /// The platform this machine builds for.
     system: String = default_system(), "system" [] Support::Yes;
     /// The features this machine offers to `requiredSystemFeatures`.
