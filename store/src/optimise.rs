@@ -8,8 +8,9 @@
 //! directory entry shows the inode. A link whose size differs from the file's is taken
 //! for corrupt and replaced.
 //!
-//! Replacing a file is atomic: a temporary hard link to the `.links` entry is renamed over
-//! it, so a crash leaves either the old file or the link, never neither. Figures are those
+//! Replacing a file is atomic: a temporary hard link to the `.links` entry takes its place
+//! in one exchange ([`replace`]), so a crash leaves either the old file or the link, never
+//! neither. Figures are those
 //! Nix 2.8 reports: files linked, and the sizes of the files replaced.
 
 use crate::local::{canonicalise_entry, hash_path, io_at, LocalStore, Log};
@@ -86,7 +87,7 @@ impl LocalStore {
     }
 
     /// Optimises every valid path (`nix-store --optimise`). Paths are shared out among a
-    /// few threads: most of the time goes into renames that wait for the disk, and two
+    /// few threads: most of the time goes into the file system's calls, and two
     /// threads never touch the same store path (so the same directory). Two copies of
     /// one content meeting in `.links` is the race concurrent processes already handle.
     pub fn optimise_all(&self) -> Result<OptimiseStats, StoreError> {
@@ -264,19 +265,67 @@ impl LocalStore {
                 &e,
             ));
         }
-        if let Err(e) = fs::rename(&tmp, path) {
-            let _ = fs::remove_file(&tmp);
-            if e.raw_os_error() == Some(libc::EMLINK) {
-                return Ok(());
+        match replace(&tmp, path) {
+            Ok(()) => {}
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                if e.raw_os_error() == Some(libc::EMLINK) {
+                    return Ok(());
+                }
+                return Err(StoreError::io(
+                    format!("cannot rename '{}' to '{}'", tmp.display(), path.display()),
+                    &e,
+                ));
             }
-            return Err(StoreError::io(
-                format!("cannot rename '{}' to '{}'", tmp.display(), path.display()),
-                &e,
-            ));
         }
         stats.files_linked += 1;
         stats.bytes_freed += meta.len();
         stats.blocks_freed += meta.blocks();
         Ok(())
+    }
+}
+
+/// Puts the link `tmp` in the place of `path` atomically, and removes what was there.
+///
+/// The two names are exchanged, and then `tmp` (now the old file) is removed. A plain
+/// rename over `path` would do the same in one call, but ext4 (with its default
+/// `auto_da_alloc`) writes out the data of the renamed inode before a rename that replaces
+/// a file: that is one disk write per file linked, each waited for, where the link's
+/// data is often still in memory (a store just built or copied). File systems without
+/// exchange get the plain rename.
+fn replace(tmp: &Path, path: &Path) -> io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    match renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => fs::remove_file(tmp),
+        Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOSYS) => fs::rename(tmp, path),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_puts_the_link_in_place_and_removes_the_old_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        fs::write(d.join("link-target"), b"same").unwrap();
+        fs::write(d.join("file"), b"same").unwrap();
+        std::os::unix::fs::symlink("x", d.join("symlink")).unwrap();
+        std::os::unix::fs::symlink("x", d.join("symlink-target")).unwrap();
+        for (target, path) in [("link-target", "file"), ("symlink-target", "symlink")] {
+            let want = fs::symlink_metadata(d.join(target)).unwrap().ino();
+            fs::hard_link(d.join(target), d.join("tmp")).unwrap();
+            replace(&d.join("tmp"), &d.join(path)).unwrap();
+            assert_eq!(fs::symlink_metadata(d.join(path)).unwrap().ino(), want);
+            assert!(
+                fs::symlink_metadata(d.join("tmp")).is_err(),
+                "the old file stays"
+            );
+            assert_eq!(fs::symlink_metadata(d.join(target)).unwrap().nlink(), 2);
+        }
+        assert_eq!(fs::read(d.join("file")).unwrap(), b"same");
+        assert_eq!(fs::read_dir(d).unwrap().count(), 4);
     }
 }
