@@ -22,10 +22,10 @@ impl Guarded {
         let p = retry();
         if p.is_null() && !ferrix_eval::memory::recoverable() {
             use std::sync::atomic::Ordering;
-            let fd = ferrix::daemon_cmd::OOM_FD.load(Ordering::SeqCst);
+            let fd = ferrix::commands::daemon::OOM_FD.load(Ordering::SeqCst);
             if fd >= 0 {
-                let m = ferrix::daemon_cmd::OOM_MSG.load(Ordering::SeqCst);
-                let n = ferrix::daemon_cmd::OOM_LEN.load(Ordering::SeqCst);
+                let m = ferrix::commands::daemon::OOM_MSG.load(Ordering::SeqCst);
+                let n = ferrix::commands::daemon::OOM_LEN.load(Ordering::SeqCst);
                 // SAFETY: a daemon connection's process: `m`/`n` describe a leaked buffer
                 // that lives until the process ends, set before `fd` was; `write` and
                 // `_exit` neither allocate nor touch Rust state. The client gets Nix's

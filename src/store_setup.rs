@@ -21,6 +21,12 @@ pub fn options(read_only: bool, common: &CommonArgs) -> StoreOptions {
     }
 }
 
+/// The options the common flags give for opening the store (`--readonly-mode` decides
+/// whether it is read-only).
+pub fn store_options(a: &CommonArgs) -> StoreOptions {
+    options(a.readonly_mode, a)
+}
+
 /// The store session for an evaluation. Read-only mode computes paths without writing.
 pub fn open(read_only: bool, common: &CommonArgs) -> Result<StoreSession, String> {
     let store = open_store(&options(read_only, common), common).map_err(|e| e.to_string())?;
@@ -253,7 +259,7 @@ fn configure_local_with(
     common: &CommonArgs,
     remote: bool,
 ) -> Arc<LocalRealiser> {
-    let mut build = crate::build_cmd::settings(common).unwrap_or_default();
+    let mut build = crate::shared::build::settings(common).unwrap_or_default();
     // Commands print what will be built themselves (from `query_missing`), as Nix does.
     build.print_missing = false;
     if let Some(f) = &store.config().system_features {

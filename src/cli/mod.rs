@@ -1,51 +1,20 @@
-//! The command-line surface of `ferrix`: its subcommands, and dispatch on the name it is
-//! invoked under (`nix-instantiate`, `nix-build`, `nix-store`, `nix-daemon`, `nix-hash`).
+//! The command-line parsing every command shares: the programs Ferrix stands in for, the
+//! common and evaluation flags, and how a command's own flags are parsed (the commands
+//! themselves are in `crate::commands`, the dispatch on `argv[0]` in `crate::dispatch`).
 //!
 //! Each command accepts the flags its Nix 2.8 counterpart accepts, no more and no fewer.
 //! Flags are declared with clap; [`scan`] first walks argv the way Nix's own parser does,
 //! so that splitting of `-vvv`, multi-valued flags, error messages and exit statuses match.
 
-/// `println!` that ignores write errors (a closed pipe must not make us panic).
-macro_rules! out_line {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// `eprintln!` that ignores write errors.
-macro_rules! err_line {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
+pub mod scan;
+pub mod settings;
 
 /// Prints `warning: MSG` on standard error.
 pub fn warn(msg: &str) {
     err_line!("warning: {msg}");
 }
 
-pub mod build;
-pub mod copy_closure;
-pub mod daemon;
-pub mod gc;
-pub mod hash;
-pub mod instantiate;
-pub mod repl;
-pub mod scan;
-pub mod settings;
-pub mod store;
-
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
-
-pub use build::BuildArgs;
-pub use copy_closure::CopyClosureArgs;
-pub use daemon::DaemonArgs;
-pub use hash::HashArgs;
-pub use instantiate::InstantiateArgs;
-pub use repl::ReplArgs;
-pub use store::{StoreArgs, StoreOp};
 
 /// Ferrix's version, shown by `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -93,7 +62,7 @@ impl Program {
         }
     }
 
-    fn from_subcommand(name: &str) -> Option<Program> {
+    pub(crate) fn from_subcommand(name: &str) -> Option<Program> {
         ALL.iter().copied().find(|p| p.subcommand() == name)
     }
 
@@ -104,7 +73,8 @@ impl Program {
             .find(|p| *p != Program::Repl && p.nix_name() == name)
     }
 
-    fn about(self) -> &'static str {
+    /// One line about the command, for `--help`.
+    pub(crate) fn about(self) -> &'static str {
         match self {
             Program::Instantiate => {
                 "Evaluate Nix expressions and instantiate derivations (nix-instantiate)"
@@ -124,7 +94,8 @@ impl Program {
     }
 }
 
-const ALL: [Program; 8] = [
+/// Every command, in the order `ferrix --help` lists them.
+pub(crate) const ALL: [Program; 8] = [
     Program::Instantiate,
     Program::Build,
     Program::Store,
@@ -175,7 +146,7 @@ impl Invocation {
         1
     }
 
-    fn print_version(&self, verbosity: u8) {
+    pub(crate) fn print_version(&self, verbosity: u8) {
         out_line!("{} (Ferrix) {VERSION}", self.program.nix_name());
         if verbosity > VERBOSITY_INFO {
             let store = ferrix_store::path::env_store_dir().unwrap_or_else(|| "/nix/store".into());
@@ -600,7 +571,7 @@ pub(crate) trait CommandSpec: FromArgMatches + clap::CommandFactory {
 }
 
 /// The fully built clap command for `P`, with common, evaluation and setting flags.
-fn build_command<P: CommandSpec>(inv: &Invocation) -> Command {
+pub(crate) fn build_command<P: CommandSpec>(inv: &Invocation) -> Command {
     let legacy = P::PROGRAM != Program::Repl;
     let mut cmd = P::command()
         .name(P::PROGRAM.nix_name())
@@ -674,120 +645,4 @@ fn clap_message(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or("invalid arguments");
     first.strip_prefix("error: ").unwrap_or(first).to_owned()
-}
-
-fn run_program(program: Program, via_link: bool, args: &[String]) -> i32 {
-    let inv = Invocation { program, via_link };
-    match program {
-        Program::Instantiate => instantiate::main(&inv, args),
-        Program::Build => build::main(&inv, args),
-        Program::Store => store::main(&inv, args),
-        Program::Daemon => daemon::main(&inv, args),
-        Program::Repl => repl::main(&inv, args),
-        Program::Hash => hash::main(&inv, args),
-        Program::CopyClosure => copy_closure::main(&inv, args),
-        Program::CollectGarbage => gc::main(&inv, args),
-    }
-}
-
-fn top_level_help() -> String {
-    let mut s = String::from(
-        "Ferrix: a Nix implementation\n\n\
-         Usage: ferrix <COMMAND> [ARGS]...\n\n\
-         Commands:\n",
-    );
-    for p in ALL {
-        s.push_str(&format!("  {:<12} {}\n", p.subcommand(), p.about()));
-    }
-    s.push_str(
-        "\nOptions:\n  --help       Show this help and exit\n  --version    Print the version and exit\n\n\
-         Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon,\n\
-         nix-hash, nix-copy-closure or nix-collect-garbage, ferrix acts as that command.\n\
-         Run 'ferrix <COMMAND> --help' for the flags of a command.",
-    );
-    s
-}
-
-/// Runs the binary on `argv` (including argv[0]) and returns the exit status.
-pub fn run(argv: &[String]) -> i32 {
-    let arg0 = argv.first().map(String::as_str).unwrap_or("ferrix");
-    let base = std::path::Path::new(arg0)
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let rest = argv.get(1..).unwrap_or(&[]);
-    if let Some(program) = Program::from_link_name(&base) {
-        return run_program(program, true, rest);
-    }
-    let Some(first) = rest.first() else {
-        err_line!("error: no subcommand specified");
-        err_line!("Try 'ferrix --help' for more information.");
-        return 1;
-    };
-    if let Some(program) = Program::from_subcommand(first) {
-        return run_program(program, false, &rest[1..]);
-    }
-    match first.as_str() {
-        "--help" | "help" => {
-            out_line!("{}", top_level_help());
-            0
-        }
-        "--version" => {
-            out_line!("ferrix (Ferrix) {VERSION}");
-            0
-        }
-        f if f.starts_with('-') => {
-            err_line!("error: unrecognised flag '{f}'");
-            err_line!("Try 'ferrix --help' for more information.");
-            1
-        }
-        other => {
-            err_line!("error: '{other}' is not a recognised command");
-            err_line!("Try 'ferrix --help' for more information.");
-            1
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check<P: CommandSpec>() {
-        for via_link in [false, true] {
-            let inv = Invocation {
-                program: P::PROGRAM,
-                via_link,
-            };
-            build_command::<P>(&inv).debug_assert();
-        }
-    }
-
-    #[test]
-    fn commands_are_well_formed() {
-        check::<instantiate::Cli>();
-        check::<build::Cli>();
-        check::<store::Cli>();
-        check::<daemon::Cli>();
-        check::<repl::Cli>();
-        check::<copy_closure::Cli>();
-        check::<hash::Cli>();
-    }
-
-    #[test]
-    fn no_setting_flag_clashes_with_a_command_flag() {
-        // `add_setting_flags` skips clashing names; make sure that only happens where Nix's
-        // own flag deliberately shadows the setting.
-        let inv = Invocation {
-            program: Program::Instantiate,
-            via_link: true,
-        };
-        let cmd = build_command::<instantiate::Cli>(&inv);
-        for name in ferrix_store::settings::DEFINITIONS.iter().map(|d| d.name) {
-            assert!(
-                cmd.get_arguments().any(|a| a.get_long() == Some(name)),
-                "--{name} missing"
-            );
-        }
-    }
 }

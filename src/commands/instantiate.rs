@@ -1,6 +1,13 @@
-//! `ferrix instantiate` / `nix-instantiate`.
+//! `ferrix instantiate` / `nix-instantiate`: `--parse` prints the parsed expressions
+//! (`crate::parse_files`); otherwise files or expressions are evaluated, and either the
+//! results are printed as Nix does (`--eval`) or the derivations they contain are
+//! instantiated and their paths printed (`crate::shared::eval`).
 
-use super::{parse, scan::Spec, CommandSpec, CommonArgs, Invocation, Program};
+use crate::cli::{parse, scan::Spec, CommandSpec, Invocation, Program};
+use crate::parse_files::{self, Input};
+use crate::shared::eval::evaluate;
+pub use crate::shared::eval::InstantiateArgs;
+use std::io::Write;
 
 /// The clap side of `nix-instantiate`'s own flags.
 #[derive(clap::Parser, Debug)]
@@ -71,64 +78,6 @@ impl CommandSpec for Cli {
     const EVAL_FLAGS: bool = true;
 }
 
-/// Everything `nix-instantiate` was asked to do.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InstantiateArgs {
-    /// Positional arguments in order: file names, or expressions with `-E`; `-` means
-    /// standard input.
-    pub files: Vec<String>,
-    /// `-E` / `--expr`.
-    pub expr: bool,
-    /// `--parse` / `--parse-only`.
-    pub parse: bool,
-    /// `--eval` / `--eval-only`, or `--parse` (which implies it, as in Nix).
-    pub eval: bool,
-    /// `--read-write-mode`.
-    pub read_write_mode: bool,
-    /// `--find-file`.
-    pub find_file: bool,
-    /// `-A` / `--attr`, in order.
-    pub attr: Vec<String>,
-    /// `--add-root PATH` (the last one given).
-    pub add_root: Option<String>,
-    /// `--indirect` (no effect in Nix 2.8).
-    pub indirect: bool,
-    /// `--xml`.
-    pub xml: bool,
-    /// `--json`.
-    pub json: bool,
-    /// `--no-location`.
-    pub no_location: bool,
-    /// `--strict`.
-    pub strict: bool,
-    /// `--repair`.
-    pub repair: bool,
-    /// `--dry-run`.
-    pub dry_run: bool,
-    /// Whether the store is read-only: `--readonly-mode`, `--dry-run`, or `--eval`/`--parse`
-    /// without `--read-write-mode`, as Nix decides it.
-    pub read_only: bool,
-    /// Whether the `show-trace` setting ends up on (`--show-trace`, `--no-show-trace`,
-    /// `--option show-trace ...`).
-    pub show_trace: bool,
-    /// `--arg NAME EXPR`, in order.
-    pub args: Vec<(String, String)>,
-    /// `--argstr NAME STRING`, in order.
-    pub argstrs: Vec<(String, String)>,
-    /// `-I` / `--include`, in order.
-    pub include: Vec<String>,
-    /// `--option NAME VALUE`, in order.
-    pub options: Vec<(String, String)>,
-    /// `--impure`.
-    pub impure: bool,
-    /// `--override-flake ORIGINAL RESOLVED`.
-    pub override_flake: Vec<(String, String)>,
-    /// `--eval-store URL`.
-    pub eval_store: Option<String>,
-    /// Verbosity, every setting override in order, and the other shared flags.
-    pub common: CommonArgs,
-}
-
 /// Parses `nix-instantiate`'s arguments (argv without the program name).
 pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<InstantiateArgs, i32> {
     let p = parse::<Cli>(inv, args)?;
@@ -170,7 +119,70 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    crate::instantiate::run(&a)
+    run(&a)
+}
+
+/// Runs `nix-instantiate` with parsed arguments; returns the process exit status.
+pub fn run(args: &InstantiateArgs) -> i32 {
+    // As in Nix, `--find-file` wins over `--parse` and `--eval`.
+    if !args.parse || args.find_file {
+        return run_eval(args);
+    }
+    // As Nix: `-` (also with `-E`) is standard input, read first; no file and no `-E`
+    // means ./default.nix.
+    let read_stdin = args.files.iter().any(|f| f == "-");
+    let rest = args.files.iter().filter(|f| *f != "-").cloned();
+    let mut inputs: Vec<Input> = Vec::new();
+    if read_stdin {
+        inputs.push(Input::Stdin);
+    } else if args.files.is_empty() && !args.expr {
+        inputs.push(Input::File("./default.nix".into()));
+    }
+    inputs.extend(rest.map(|f| {
+        if args.expr {
+            Input::Expr(f)
+        } else {
+            Input::File(f)
+        }
+    }));
+    parse_files::run(inputs)
+}
+
+/// Runs `nix-instantiate` (other than `--parse`); returns the exit status.
+fn run_eval(args: &InstantiateArgs) -> i32 {
+    let session = match open_eval_store(args) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return 1;
+        }
+    };
+    match evaluate(args, &session) {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
+                return 1;
+            }
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+/// The store evaluation writes to: `--eval-store` when given, else the command's store.
+fn open_eval_store(
+    args: &InstantiateArgs,
+) -> Result<ferrix_primops::store_session::StoreSession, String> {
+    match &args.eval_store {
+        Some(url) => {
+            let mut opts = crate::store_setup::options(args.read_only, &args.common);
+            opts.store_uri = Some(url.clone());
+            let store =
+                crate::store_setup::open_store(&opts, &args.common).map_err(|e| e.to_string())?;
+            Ok(ferrix_primops::store_session::StoreSession::new(store))
+        }
+        None => crate::store_setup::open(args.read_only, &args.common),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! `ferrix repl` / `nix repl`.
+//! `ferrix repl` / `nix repl`: its arguments, and the REPL (`ferrix_repl`) started on the
+//! command's store with plugins, fetcher settings and builds as for evaluation.
 
-use super::{parse, scan::Spec, CommandSpec, CommonArgs, EvalArgs, Invocation, Program};
+use crate::cli::{parse, scan::Spec, CommandSpec, CommonArgs, EvalArgs, Invocation, Program};
 
 /// The clap side of `nix repl`'s own flags (and those of the `nix` front end).
 #[derive(clap::Parser, Debug)]
@@ -93,8 +94,8 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
                 // `--refresh`: downloads are checked again, as with `tarball-ttl = 0`.
                 common.config.tarball_ttl = 0;
             }
-            crate::eval_cmd::configure_fetchers(&store, &common, false, None);
-            let builder = crate::build_cmd::ReplBuilder {
+            crate::shared::eval::configure_fetchers(&store, &common, false, None);
+            let builder = crate::shared::build::ReplBuilder {
                 store: &*store.store,
             };
             ferrix_repl::run(&opts, &builder, &store, &native)

@@ -1,7 +1,9 @@
-//! `nix-instantiate`: evaluate files or expressions, and either print the results as Nix
-//! does (`--eval`) or instantiate the derivations they contain and print their paths.
+//! Evaluation as `nix-instantiate` does it, shared by `nix-instantiate` and `nix-build`:
+//! evaluate files or expressions, and either render the results as Nix does (`--eval`) or
+//! instantiate the derivations they contain and list their paths; also the evaluator's
+//! settings and the fetchers' settings, which `nix repl` uses too.
 
-use crate::cli::InstantiateArgs;
+use crate::cli::CommonArgs;
 use ferrix_eval::error::EvalError;
 use ferrix_eval::value::{Attr, AttrSet, Value};
 use ferrix_eval::{Evaluator, Pos};
@@ -9,25 +11,63 @@ use ferrix_parser::Origin;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
-/// Runs `nix-instantiate` (other than `--parse`); returns the exit status.
-pub fn run(args: &InstantiateArgs) -> i32 {
-    let session = match open_eval_store(args) {
-        Ok(s) => s,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return 1;
-        }
-    };
-    match evaluate(args, &session) {
-        Ok(out) => {
-            let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
-                return 1;
-            }
-            0
-        }
-        Err(code) => code,
-    }
+/// Everything `nix-instantiate` was asked to do (`nix-build` fills one in for its
+/// evaluation step).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstantiateArgs {
+    /// Positional arguments in order: file names, or expressions with `-E`; `-` means
+    /// standard input.
+    pub files: Vec<String>,
+    /// `-E` / `--expr`.
+    pub expr: bool,
+    /// `--parse` / `--parse-only`.
+    pub parse: bool,
+    /// `--eval` / `--eval-only`, or `--parse` (which implies it, as in Nix).
+    pub eval: bool,
+    /// `--read-write-mode`.
+    pub read_write_mode: bool,
+    /// `--find-file`.
+    pub find_file: bool,
+    /// `-A` / `--attr`, in order.
+    pub attr: Vec<String>,
+    /// `--add-root PATH` (the last one given).
+    pub add_root: Option<String>,
+    /// `--indirect` (no effect in Nix 2.8).
+    pub indirect: bool,
+    /// `--xml`.
+    pub xml: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--no-location`.
+    pub no_location: bool,
+    /// `--strict`.
+    pub strict: bool,
+    /// `--repair`.
+    pub repair: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// Whether the store is read-only: `--readonly-mode`, `--dry-run`, or `--eval`/`--parse`
+    /// without `--read-write-mode`, as Nix decides it.
+    pub read_only: bool,
+    /// Whether the `show-trace` setting ends up on (`--show-trace`, `--no-show-trace`,
+    /// `--option show-trace ...`).
+    pub show_trace: bool,
+    /// `--arg NAME EXPR`, in order.
+    pub args: Vec<(String, String)>,
+    /// `--argstr NAME STRING`, in order.
+    pub argstrs: Vec<(String, String)>,
+    /// `-I` / `--include`, in order.
+    pub include: Vec<String>,
+    /// `--option NAME VALUE`, in order.
+    pub options: Vec<(String, String)>,
+    /// `--impure`.
+    pub impure: bool,
+    /// `--override-flake ORIGINAL RESOLVED`.
+    pub override_flake: Vec<(String, String)>,
+    /// `--eval-store URL`.
+    pub eval_store: Option<String>,
+    /// Verbosity, every setting override in order, and the other shared flags.
+    pub common: CommonArgs,
 }
 
 /// Evaluates (and instantiates) as `nix-instantiate` does against `session`, and returns
@@ -79,22 +119,6 @@ pub fn evaluate(
     }
 }
 
-/// The store evaluation writes to: `--eval-store` when given, else the command's store.
-fn open_eval_store(
-    args: &InstantiateArgs,
-) -> Result<ferrix_primops::store_session::StoreSession, String> {
-    match &args.eval_store {
-        Some(url) => {
-            let mut opts = crate::store_setup::options(args.read_only, &args.common);
-            opts.store_uri = Some(url.clone());
-            let store =
-                crate::store_setup::open_store(&opts, &args.common).map_err(|e| e.to_string())?;
-            Ok(ferrix_primops::store_session::StoreSession::new(store))
-        }
-        None => crate::store_setup::open(args.read_only, &args.common),
-    }
-}
-
 /// Applies the evaluation settings: where log lines go, `trace-function-calls`,
 /// restricted and pure evaluation (what they may read), and import from derivation (how
 /// outputs get built, and whether they may be).
@@ -133,7 +157,7 @@ pub fn configure<'a>(
     // A read-only evaluation builds nothing: a derivation it needs was never written, so
     // it is not valid, which is the error Nix gives there too.
     if !args.read_only {
-        session.set_realiser(Box::new(crate::build_cmd::realise_for_eval));
+        session.set_realiser(Box::new(crate::shared::build::realise_for_eval));
     }
 }
 
@@ -143,7 +167,7 @@ pub fn configure<'a>(
 /// (`eval_store`, or the command's) all the same, as Nix's do.
 pub fn configure_fetchers(
     session: &ferrix_primops::store_session::StoreSession,
-    common: &crate::cli::CommonArgs,
+    common: &CommonArgs,
     read_only: bool,
     eval_store: Option<&str>,
 ) {
@@ -614,7 +638,7 @@ fn perm_root(ev: &Evaluator<'_>, drv_path: &[u8], root: &str) -> Result<Vec<u8>,
         .dir()
         .parse(&String::from_utf8_lossy(drv_path))
         .map_err(|e| fail(e.to_string()))?;
-    let link = match crate::build_cmd::add_perm_root(&*session.store, &p, &name) {
+    let link = match crate::shared::build::add_perm_root(&*session.store, &p, &name) {
         Ok(l) => l,
         // A store without garbage collector roots keeps the path.
         Err(ferrix_store::StoreError::Unsupported(_)) => return Ok(drv_path.to_vec()),
