@@ -1037,7 +1037,7 @@ impl Store for LocalStore {
             }
         };
         let flat = (method == Ingestion::Flat).then_some(ca_hash);
-        let info = self.ca_info(tmp.path(), name, method, algo, flat, &BTreeSet::new())?;
+        let info = self.ca_info(tmp.path(), name, method, algo, flat, &BTreeSet::new(), None)?;
         self.finish_add(tmp, info)
     }
 
@@ -1081,6 +1081,8 @@ impl Store for LocalStore {
         self.check_writable()?;
         crate::path::check_name(name, name)?;
         let tmp = Temp(Some(self.temp_path("dump")?));
+        // The archive as it came, when it is what a dump of the new tree gives.
+        let mut received = None;
         let ca_hash = match method {
             Ingestion::Flat => {
                 let mut f = fs::OpenOptions::new()
@@ -1113,10 +1115,17 @@ impl Store for LocalStore {
                     },
                 )
                 .map_err(nar_err)?;
+                // The parser takes only canonical archives (entries sorted, each name
+                // once), and the tree restored from one dumps to the same bytes; with the
+                // case hack the names on disk differ, so the tree is dumped again.
+                if !self.cfg.case_hack {
+                    let (h, n, _) = hr.finish();
+                    received = Some((h, n));
+                }
                 None
             }
         };
-        let info = self.ca_info(tmp.path(), name, method, algo, ca_hash, refs)?;
+        let info = self.ca_info(tmp.path(), name, method, algo, ca_hash, refs, received)?;
         if repair && self.is_valid(&info.path)? {
             self.replace(tmp, &info)?;
             return Ok(info);
@@ -1399,6 +1408,9 @@ impl LocalStore {
     /// The metadata of the content-addressed path `name` whose bytes are at `tmp`: what was
     /// written is hashed as it will be installed (its NAR hash and size, and for `Recursive`
     /// its content hash as `algo`); `flat_hash` is the content hash of a `Flat` file.
+    /// `received`: the SHA-256 and size of the archive the tree was restored from, which
+    /// a SHA-256 `Recursive` addition takes instead of dumping the tree again.
+    #[allow(clippy::too_many_arguments)]
     fn ca_info(
         &self,
         tmp: &Path,
@@ -1407,7 +1419,20 @@ impl LocalStore {
         algo: HashAlgo,
         flat_hash: Option<Hash>,
         refs: &BTreeSet<StorePath>,
+        received: Option<(Hash, u64)>,
     ) -> Result<PathInfo, StoreError> {
+        if let Some((nar_hash, size)) = received.filter(|(h, _)| {
+            method == Ingestion::Recursive && algo == HashAlgo::Sha256 && h.algo == HashAlgo::Sha256
+        }) {
+            let path = self
+                .cfg
+                .store_dir
+                .make_fixed_output_path(method, &nar_hash, name, refs, false)?;
+            let mut info = PathInfo::new(path, nar_hash.clone(), size);
+            info.references = refs.clone();
+            info.ca = Some(fixed_ca(method, &nar_hash));
+            return Ok(info);
+        }
         let mut w = HashingWriter {
             hashers: vec![Hasher::new(HashAlgo::Sha256)],
             count: 0,
@@ -1480,6 +1505,51 @@ mod tests {
             let syncs = SYNCS.with(|n| n.get()) - before;
             assert_eq!(syncs, u32::from(fsync), "{name}");
         }
+    }
+
+    #[test]
+    fn recursive_additions_hash_the_archive_as_a_dump_of_the_tree_would() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(src.join("d")).unwrap();
+        fs::write(src.join("d/x"), b"x").unwrap();
+        fs::write(src.join("run"), b"#!/bin/sh\n").unwrap();
+        fs::set_permissions(src.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("d/x", src.join("link")).unwrap();
+        let mut nar = Vec::new();
+        nar::dump_with(&src, &mut nar, &mut |_| Ok(true), false).unwrap();
+        let mut infos = Vec::new();
+        // Without the case hack the archive's own hash is taken; with it, the tree is
+        // dumped again.
+        for (case_hack, dir) in [(false, "a"), (true, "b")] {
+            let mut cfg = test_store(&tmp.path().join(dir)).config().clone();
+            cfg.case_hack = case_hack;
+            let store = LocalStore::open(cfg).unwrap();
+            let info = store
+                .add_from_dump(
+                    "t",
+                    Ingestion::Recursive,
+                    HashAlgo::Sha256,
+                    &BTreeSet::new(),
+                    &mut &nar[..],
+                    false,
+                )
+                .unwrap();
+            assert_eq!(info.nar_hash, Hash::sha256(&nar));
+            assert_eq!(info.nar_size, nar.len() as u64);
+            let mut again = Vec::new();
+            nar::dump_with(
+                &store.real_path(&info.path),
+                &mut again,
+                &mut |_| Ok(true),
+                false,
+            )
+            .unwrap();
+            assert_eq!(again, nar);
+            infos.push(info);
+        }
+        assert_eq!(infos[0].path, infos[1].path);
+        assert_eq!(infos[0].ca, infos[1].ca);
     }
 
     #[test]
