@@ -37,6 +37,19 @@ pub struct Spec {
     pub version_is_op: bool,
 }
 
+impl Spec {
+    /// A legacy command (`nix-*`) with no flag of its own: each command's spec starts here
+    /// and says only where it differs.
+    pub const LEGACY: Spec = Spec {
+        getarg_ids: &[],
+        stdin_dash: false,
+        legacy: true,
+        unknown_as_op_flags: false,
+        op_flag_ids: &[],
+        version_is_op: false,
+    };
+}
+
 /// One flag occurrence, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {

@@ -85,10 +85,7 @@ impl CommandSpec for Cli {
             "attr", "out_link", "add_root", "drv_link", "exclude", "keep",
         ],
         stdin_dash: true,
-        legacy: true,
-        unknown_as_op_flags: false,
-        op_flag_ids: &[],
-        version_is_op: false,
+        ..Spec::LEGACY
     };
     const EVAL_FLAGS: bool = true;
 }

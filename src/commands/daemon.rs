@@ -21,14 +21,7 @@ pub(crate) struct Cli {
 
 impl CommandSpec for Cli {
     const PROGRAM: Program = Program::Daemon;
-    const SPEC: Spec = Spec {
-        getarg_ids: &[],
-        stdin_dash: false,
-        legacy: true,
-        unknown_as_op_flags: false,
-        op_flag_ids: &[],
-        version_is_op: false,
-    };
+    const SPEC: Spec = Spec::LEGACY;
     const EVAL_FLAGS: bool = false;
 }
 

@@ -42,11 +42,7 @@ impl CommandSpec for Cli {
     const PROGRAM: Program = Program::CollectGarbage;
     const SPEC: Spec = Spec {
         getarg_ids: &["delete_older_than", "max_freed"],
-        stdin_dash: false,
-        legacy: true,
-        unknown_as_op_flags: false,
-        op_flag_ids: &[],
-        version_is_op: false,
+        ..Spec::LEGACY
     };
     const EVAL_FLAGS: bool = false;
 }

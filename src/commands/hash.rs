@@ -39,11 +39,7 @@ impl CommandSpec for Cli {
     const PROGRAM: Program = Program::Hash;
     const SPEC: Spec = Spec {
         getarg_ids: &["hash_type"],
-        stdin_dash: false,
-        legacy: true,
-        unknown_as_op_flags: false,
-        op_flag_ids: &[],
-        version_is_op: false,
+        ..Spec::LEGACY
     };
     const EVAL_FLAGS: bool = false;
 }

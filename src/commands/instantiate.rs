@@ -70,10 +70,7 @@ impl CommandSpec for Cli {
     const SPEC: Spec = Spec {
         getarg_ids: &["attr", "add_root"],
         stdin_dash: true,
-        legacy: true,
-        unknown_as_op_flags: false,
-        op_flag_ids: &[],
-        version_is_op: false,
+        ..Spec::LEGACY
     };
     const EVAL_FLAGS: bool = true;
 }

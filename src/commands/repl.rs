@@ -24,12 +24,8 @@ pub(crate) struct Cli {
 impl CommandSpec for Cli {
     const PROGRAM: Program = Program::Repl;
     const SPEC: Spec = Spec {
-        getarg_ids: &[],
-        stdin_dash: false,
         legacy: false,
-        unknown_as_op_flags: false,
-        op_flag_ids: &[],
-        version_is_op: false,
+        ..Spec::LEGACY
     };
     const EVAL_FLAGS: bool = true;
 }

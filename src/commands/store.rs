@@ -301,11 +301,10 @@ impl CommandSpec for Cli {
     const PROGRAM: Program = Program::Store;
     const SPEC: Spec = Spec {
         getarg_ids: &["add_root", "max_freed", "max_links", "max_atime"],
-        stdin_dash: false,
-        legacy: true,
         unknown_as_op_flags: true,
         op_flag_ids: OP_FLAG_IDS,
         version_is_op: true,
+        ..Spec::LEGACY
     };
     const EVAL_FLAGS: bool = false;
 }
