@@ -236,6 +236,7 @@ fn copy_from(
     let infos: BTreeMap<StorePath, ferrix_store::PathInfo> = remote
         .query_path_infos(&missing)?
         .into_iter()
+        .filter(|i| missing.contains(&i.path))
         .map(|i| (i.path.clone(), i))
         .collect();
     let dir = local.dir().clone();
@@ -246,20 +247,8 @@ fn copy_from(
             remote.uri()
         )));
     }
-    let mut order = ferrix_store::local::topo_sort(&missing, &|p| {
-        infos
-            .get(p)
-            .map(|i| i.references.clone())
-            .unwrap_or_default()
-    })
-    .map_err(|(x, y)| {
-        StoreError::Other(format!(
-            "cycle detected in the references of '{}' from '{}'",
-            dir.display(&x),
-            dir.display(&y)
-        ))
-    })?;
-    order.reverse();
+    // The infos are those of the missing paths, each one (checked above).
+    let order = ferrix_store::store::dependency_order(&dir, &infos)?;
     say(&format!("copying {} paths...", order.len()));
     for p in order {
         say(&format!(

@@ -510,6 +510,7 @@ fn find_along<'a>(
     auto: &[Attr<'a>],
 ) -> Result<Value<'a>, Box<EvalError>> {
     let nowhere = Pos::NONE;
+    let path_error = |msg: String| EvalError::new(ferrix_eval::error::ErrorKind::Eval, msg, None);
     let mut v = root;
     if path.is_empty() {
         return Ok(v);
@@ -520,46 +521,34 @@ fn find_along<'a>(
             (Ok(i), Value::List(l)) => match l.items.get(i) {
                 Some(t) => v = ev.force(t, nowhere)?,
                 None => {
-                    return Err(EvalError::new(
-                        ferrix_eval::error::ErrorKind::Eval,
-                        format!("list index {i} in selection path '{path}' is out of range"),
-                        None,
-                    ))
+                    return Err(path_error(format!(
+                        "list index {i} in selection path '{path}' is out of range"
+                    )))
                 }
             },
-            (Ok(_), other) => {
-                return Err(EvalError::new(
-                    ferrix_eval::error::ErrorKind::Eval,
-                    format!("the expression selected by the selection path '{path}' should be a list but is {}", other.show_type()),
-                    None,
-                ))
-            }
+            (Ok(_), other) => return Err(path_error(format!(
+                "the expression selected by the selection path '{path}' should be a list but is {}",
+                other.show_type()
+            ))),
             (Err(_), Value::Attrs(set)) => {
                 if part.is_empty() {
-                    return Err(EvalError::new(
-                        ferrix_eval::error::ErrorKind::Eval,
-                        format!("empty attribute name in selection path '{path}'"),
-                        None,
-                    ));
+                    return Err(path_error(format!(
+                        "empty attribute name in selection path '{path}'"
+                    )));
                 }
                 match set.get(ev.intern(part.as_bytes())) {
                     Some(a) => v = ev.force(a.value, nowhere)?,
                     None => {
-                        return Err(EvalError::new(
-                            ferrix_eval::error::ErrorKind::Eval,
-                            format!("attribute '{part}' in selection path '{path}' not found"),
-                            None,
-                        ))
+                        return Err(path_error(format!(
+                            "attribute '{part}' in selection path '{path}' not found"
+                        )))
                     }
                 }
             }
-            (Err(_), other) => {
-                return Err(EvalError::new(
-                    ferrix_eval::error::ErrorKind::Eval,
-                    format!("the expression selected by the selection path '{path}' should be a set but is {}", other.show_type()),
-                    None,
-                ))
-            }
+            (Err(_), other) => return Err(path_error(format!(
+                "the expression selected by the selection path '{path}' should be a set but is {}",
+                other.show_type()
+            ))),
         }
     }
     Ok(v)

@@ -1008,7 +1008,19 @@ pub fn copy_paths(
     for p in &missing {
         infos.insert(p.clone(), from.query_path_info(p)?);
     }
-    let mut order = crate::local::topo_sort(&missing, &|p| {
+    let order = dependency_order(from.dir(), &infos)?;
+    let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.remove(p)).collect();
+    to.add_nars_from(&ordered, from, &mut |i| report(CopyEvent::Path(&i.path)))
+}
+
+/// The paths of `infos`, each after those of its references that are among them (the
+/// order in which they can be added to a store), or Nix's error for a cycle.
+pub fn dependency_order(
+    dir: &StoreDir,
+    infos: &std::collections::BTreeMap<StorePath, PathInfo>,
+) -> Result<Vec<StorePath>, StoreError> {
+    let paths: BTreeSet<StorePath> = infos.keys().cloned().collect();
+    let mut order = crate::local::topo_sort(&paths, &|p| {
         infos
             .get(p)
             .map(|i| i.references.clone())
@@ -1017,13 +1029,12 @@ pub fn copy_paths(
     .map_err(|(x, y)| {
         StoreError::Other(format!(
             "cycle detected in the references of '{}' from '{}'",
-            from.dir().display(&x),
-            from.dir().display(&y)
+            dir.display(&x),
+            dir.display(&y)
         ))
     })?;
     order.reverse();
-    let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.remove(p)).collect();
-    to.add_nars_from(&ordered, from, &mut |i| report(CopyEvent::Path(&i.path)))
+    Ok(order)
 }
 
 /// Substitutes those of `paths` (not derivations) that `store` can substitute, as Nix's
