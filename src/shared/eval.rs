@@ -526,10 +526,12 @@ fn find_along<'a>(
                     )))
                 }
             },
-            (Ok(_), other) => return Err(path_error(format!(
+            (Ok(_), other) => {
+                return Err(path_error(format!(
                 "the expression selected by the selection path '{path}' should be a list but is {}",
                 other.show_type()
-            ))),
+            )))
+            }
             (Err(_), Value::Attrs(set)) => {
                 if part.is_empty() {
                     return Err(path_error(format!(
@@ -545,10 +547,12 @@ fn find_along<'a>(
                     }
                 }
             }
-            (Err(_), other) => return Err(path_error(format!(
+            (Err(_), other) => {
+                return Err(path_error(format!(
                 "the expression selected by the selection path '{path}' should be a set but is {}",
                 other.show_type()
-            ))),
+            )))
+            }
         }
     }
     Ok(v)
