@@ -3,7 +3,7 @@
 //! one module above the commands in `crate::commands`; it may use all of them.
 
 use crate::cli::{Invocation, Program, ALL, VERSION};
-use crate::commands::{build, copy_closure, daemon, gc, hash, instantiate, repl, store};
+use crate::commands::{build, copy_closure, daemon, eval_jobs, gc, hash, instantiate, repl, store};
 
 fn run_program(program: Program, via_link: bool, args: &[String]) -> i32 {
     let inv = Invocation { program, via_link };
@@ -16,6 +16,7 @@ fn run_program(program: Program, via_link: bool, args: &[String]) -> i32 {
         Program::Hash => hash::main(&inv, args),
         Program::CopyClosure => copy_closure::main(&inv, args),
         Program::CollectGarbage => gc::main(&inv, args),
+        Program::EvalJobs => eval_jobs::main(&inv, args),
     }
 }
 
@@ -31,7 +32,7 @@ fn top_level_help() -> String {
     s.push_str(
         "\nOptions:\n  --help       Show this help and exit\n  --version    Print the version and exit\n\n\
          Invoked through a link named nix-instantiate, nix-build, nix-store, nix-daemon,\n\
-         nix-hash, nix-copy-closure or nix-collect-garbage, ferrix acts as that command.\n\
+         nix-hash, nix-copy-closure, nix-collect-garbage or nix-eval-jobs, ferrix acts as that command.\n\
          Run 'ferrix <COMMAND> --help' for the flags of a command.",
     );
     s
@@ -102,6 +103,7 @@ mod tests {
         check::<repl::Cli>();
         check::<copy_closure::Cli>();
         check::<hash::Cli>();
+        check::<eval_jobs::Cli>();
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub enum Program {
     Hash,
     CopyClosure,
     CollectGarbage,
+    EvalJobs,
 }
 
 impl Program {
@@ -45,6 +46,7 @@ impl Program {
             Program::Hash => "nix-hash",
             Program::CopyClosure => "nix-copy-closure",
             Program::CollectGarbage => "nix-collect-garbage",
+            Program::EvalJobs => "nix-eval-jobs",
         }
     }
 
@@ -59,6 +61,7 @@ impl Program {
             Program::Hash => "hash",
             Program::CopyClosure => "copy-closure",
             Program::CollectGarbage => "collect-garbage",
+            Program::EvalJobs => "eval-jobs",
         }
     }
 
@@ -90,12 +93,15 @@ impl Program {
             Program::CollectGarbage => {
                 "Delete old profile generations and collect garbage (nix-collect-garbage)"
             }
+            Program::EvalJobs => {
+                "Evaluate the derivations of a package set in worker processes (nix-eval-jobs)"
+            }
         }
     }
 }
 
 /// Every command, in the order `ferrix --help` lists them.
-pub(crate) const ALL: [Program; 8] = [
+pub(crate) const ALL: [Program; 9] = [
     Program::Instantiate,
     Program::Build,
     Program::Store,
@@ -104,6 +110,7 @@ pub(crate) const ALL: [Program; 8] = [
     Program::Hash,
     Program::CopyClosure,
     Program::CollectGarbage,
+    Program::EvalJobs,
 ];
 
 /// How a command was reached: through a `nix-*` link or as a `ferrix` subcommand.

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod copy_closure;
 pub mod daemon;
+pub mod eval_jobs;
 pub mod gc;
 pub mod hash;
 pub mod instantiate;

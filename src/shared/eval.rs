@@ -77,46 +77,73 @@ pub fn evaluate(
     args: &InstantiateArgs,
     session: &ferrix_primops::store_session::StoreSession,
 ) -> Result<Vec<u8>, i32> {
+    let setup = set_up(args, session)?;
+    let ev = setup.ev;
+    // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
+    let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(ev, args));
+    if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
+        eprintln!("arena bytes: {}", setup.bump.allocated_bytes());
+    }
+    match r {
+        Ok(out) => Ok(out),
+        Err((out, e)) => {
+            let _ = std::io::stdout().write_all(&out);
+            let mut msg = setup.render_error(&e, args.show_trace);
+            msg.push(b'\n');
+            let _ = std::io::stderr().write_all(&msg);
+            Err(e.exit_status.unwrap_or(1))
+        }
+    }
+}
+
+/// An evaluator set up as `nix-instantiate`'s, with the native code the settings ask for.
+pub struct Setup<'a> {
+    pub ev: &'a Evaluator<'a>,
+    pub bump: &'a bumpalo::Bump,
+    pub native: ferrix_plugins::NativeConfig,
+}
+
+impl Setup<'_> {
+    /// The error as Nix prints it (without the final newline), with the note about the
+    /// unsafe native code setting where it applies.
+    pub fn render_error(&self, e: &EvalError, show_trace: bool) -> Vec<u8> {
+        let mut msg = self.ev.render_error(e, show_trace);
+        if let Some(h) = crate::native::hint(e, &self.native) {
+            msg.push(b'\n');
+            msg.extend_from_slice(h.as_bytes());
+        }
+        msg
+    }
+}
+
+/// Makes the evaluator `args` describe, on `session`: search path, purity, settings,
+/// plugins. Errors are printed; `Err` holds the exit status.
+pub fn set_up<'a>(
+    args: &InstantiateArgs,
+    session: &'a ferrix_primops::store_session::StoreSession,
+) -> Result<Setup<'a>, i32> {
     let native = crate::native::setup(&args.common)?;
     let globals = crate::native::global_names(&native);
     let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
     // Neither the arena nor the evaluator (syntax trees, caches) is dropped: freeing them
     // piece by piece at the end of a large evaluation takes noticeable time, and the
     // process is about to end.
-    let bump: &bumpalo::Bump = Box::leak(Box::new(bumpalo::Bump::new()));
-    let ev = std::mem::ManuallyDrop::new(Evaluator::new(bump, &globals));
+    let bump: &'a bumpalo::Bump = Box::leak(Box::new(bumpalo::Bump::new()));
+    let ev: &'a Evaluator<'a> = Box::leak(Box::new(Evaluator::new(bump, &globals)));
     let settings = &args.common.config;
     let pure = settings.pure_eval && !args.impure;
     let mut config =
         ferrix_primops::Config::new(&args.include, &settings.nix_path, &settings.system, pure);
     config.store_dir = session.dir().as_str().to_string();
-    ferrix_primops::install(&ev, &config);
+    ferrix_primops::install(ev, &config);
     ev.store.set(Some(session));
-    configure(&ev, session, args, &config);
-    if let Err(e) = native.install(&ev) {
+    configure(ev, session, args, &config);
+    if let Err(e) = native.install(ev) {
         let _ = std::io::stderr().write_all(&ev.render_error(&e, args.show_trace));
         return Err(1);
     }
     ev.show_trace.set(args.show_trace);
-    // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
-    let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(&ev, args));
-    if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
-        eprintln!("arena bytes: {}", bump.allocated_bytes());
-    }
-    match r {
-        Ok(out) => Ok(out),
-        Err((out, e)) => {
-            let _ = std::io::stdout().write_all(&out);
-            let mut msg = ev.render_error(&e, args.show_trace);
-            if let Some(h) = crate::native::hint(&e, &native) {
-                msg.push(b'\n');
-                msg.extend_from_slice(h.as_bytes());
-            }
-            msg.push(b'\n');
-            let _ = std::io::stderr().write_all(&msg);
-            Err(e.exit_status.unwrap_or(1))
-        }
-    }
+    Ok(Setup { ev, bump, native })
 }
 
 /// Applies the evaluation settings: where log lines go, `trace-function-calls`,
@@ -347,13 +374,13 @@ enum Output<'r> {
     },
 }
 
-enum Input {
+pub(crate) enum Input {
     File(String),
     Stdin,
     Expr(String),
 }
 
-fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalError>> {
+pub(crate) fn load<'a>(ev: &Evaluator<'a>, input: &Input) -> Result<Value<'a>, Box<EvalError>> {
     let nowhere = Pos::NONE;
     match input {
         Input::Expr(text) => ev.eval_text(text.as_bytes(), Origin::String, &cwd()),
@@ -417,7 +444,7 @@ fn find_in_search_path(ev: &Evaluator<'_>, name: &str) -> Result<Vec<u8>, Box<Ev
 }
 
 /// `--arg name expr` and `--argstr name value`, as thunks.
-fn auto_args<'a>(
+pub(crate) fn auto_args<'a>(
     ev: &Evaluator<'a>,
     args: &InstantiateArgs,
 ) -> Result<Vec<Attr<'a>>, Box<EvalError>> {
@@ -446,7 +473,7 @@ fn auto_args<'a>(
 
 /// Nix's `autoCallFunction`: a function with formals is called with the `--arg`s it takes
 /// (all of them if it has `...`); anything else is left as it is.
-fn auto_call<'a>(
+pub(crate) fn auto_call<'a>(
     ev: &Evaluator<'a>,
     v: Value<'a>,
     auto: &[Attr<'a>],
