@@ -124,7 +124,7 @@ pub struct Evaluator<'a> {
     empty_list: &'a value::List<'a>,
     /// The scope every file's top-level expression runs in: empty, and the same for all
     /// files now that positions are absolute.
-    root_env: &'a Env<'a>,
+    root_env: Env<'a>,
     /// `false` and `true`, and the small integers (see `value_thunk`).
     pub(crate) bool_thunks: [&'a Thunk<'a>; 2],
     pub(crate) small_ints: &'a [Thunk<'a>],
@@ -405,7 +405,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The scope a file's top-level expression runs in.
-    pub fn file_env(&self) -> &'a Env<'a> {
+    pub fn file_env(&self) -> Env<'a> {
         self.root_env
     }
 
