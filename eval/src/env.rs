@@ -6,112 +6,147 @@
 //! header is only the enclosing scope's address: positions come from the code (whose spans
 //! are absolute), and the slot count is the resolver's business (kept in debug builds,
 //! to check every index against).
+//!
+//! An [`Env`] is a pointer to the header, not a reference to it: the slots lie past the
+//! header's end, and a `&Header` would give access to the header's bytes only (as Stacked
+//! Borrows has it, and Miri checks). The pointer keeps the provenance of the whole
+//! allocation (the arena block, or the [`EnvFrame`] on the stack) from where it was made,
+//! and so does every enclosing-scope link stored in a header, since those are copied from
+//! such pointers. Nothing makes a reference to a header.
 
 use crate::value::Thunk;
 use bumpalo::Bump;
 use std::alloc::Layout;
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 
+/// What a scope starts with; its slots follow.
 #[repr(C)]
-pub struct Env<'a> {
+struct Header<'a> {
     /// The enclosing scope, with the low bit set when this is the scope of a `with`.
-    up_with: *const Env<'a>,
+    up_with: *const Header<'a>,
     /// The number of slots, to check indices against.
     #[cfg(debug_assertions)]
     len: usize,
     /// The slots, in the resolver's order, start here. A `with` scope has one slot: the set
     /// it opens.
     slots: [&'a Thunk<'a>; 0],
-    _scopes: PhantomData<&'a Env<'a>>,
 }
 
 const WITH_BIT: usize = 1;
 
-fn header<'a>(up: Option<&'a Env<'a>>, is_with: bool, _len: usize) -> Env<'a> {
-    let up = up.map_or(std::ptr::null(), |e| e as *const Env<'a>);
-    Env {
+fn header<'a>(up: Option<Env<'a>>, is_with: bool, _len: usize) -> Header<'a> {
+    let up = up.map_or(std::ptr::null(), |e| e.ptr.as_ptr().cast_const());
+    Header {
         up_with: up.map_addr(|a| a | if is_with { WITH_BIT } else { 0 }),
         #[cfg(debug_assertions)]
         len: _len,
         slots: [],
-        _scopes: PhantomData,
     }
+}
+
+/// One scope: a copyable pointer to a header and the slots after it, all of which live as
+/// long as the arena (`'a`), or, for a scope from [`EnvFrame::env`], as long as its caller
+/// promised.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    ptr: NonNull<Header<'a>>,
+    _scopes: PhantomData<&'a Header<'a>>,
 }
 
 impl<'a> Env<'a> {
     /// A scope in the arena holding `slots`.
     pub fn alloc(
         bump: &'a Bump,
-        up: Option<&'a Env<'a>>,
+        up: Option<Env<'a>>,
         is_with: bool,
         slots: &[&'a Thunk<'a>],
-    ) -> &'a Env<'a> {
+    ) -> Env<'a> {
         Env::alloc_slots(bump, up, is_with, slots).0
     }
 
     /// As `alloc`, and the scope's slots as a slice.
     pub fn alloc_slots(
         bump: &'a Bump,
-        up: Option<&'a Env<'a>>,
+        up: Option<Env<'a>>,
         is_with: bool,
         slots: &[&'a Thunk<'a>],
-    ) -> (&'a Env<'a>, &'a [&'a Thunk<'a>]) {
+    ) -> (Env<'a>, &'a [&'a Thunk<'a>]) {
         let n = slots.len();
-        let layout = Layout::new::<Env>()
+        let layout = Layout::new::<Header>()
             .extend(Layout::array::<&Thunk>(n).expect("scope size"))
             .expect("scope size")
             .0
             .pad_to_align();
-        let p = bump.alloc_layout(layout).as_ptr() as *mut Env<'a>;
-        // SAFETY: `p` is a fresh allocation of `layout`: the header, then `n` slots right
-        // after it (`slots` is a zero-length array at the header's end, and `repr(C)` keeps
-        // it there). Both are written before the reference is made.
+        let p = bump.alloc_layout(layout).cast::<Header<'a>>();
+        // SAFETY: `p` is a fresh allocation of `layout`, which the arena keeps for 'a: the
+        // header, then `n` slots right after it (`slots` is a zero-length array at the
+        // header's end, and `repr(C)` keeps it there). Both are written before anything
+        // reads them, and nothing writes them again. The slice and the scope's pointer are
+        // both derived from `p`, whose provenance covers the whole allocation.
         unsafe {
-            p.write(header(up, is_with, n));
-            let first = std::ptr::addr_of_mut!((*p).slots) as *mut &'a Thunk<'a>;
+            p.as_ptr().write(header(up, is_with, n));
+            let first = std::ptr::addr_of_mut!((*p.as_ptr()).slots).cast::<&'a Thunk<'a>>();
             std::ptr::copy_nonoverlapping(slots.as_ptr(), first, n);
-            (&*p, std::slice::from_raw_parts(first, n))
+            let env = Env {
+                ptr: p,
+                _scopes: PhantomData,
+            };
+            (env, std::slice::from_raw_parts(first, n))
         }
     }
 
     /// The value of the name in slot `index`, which the resolver placed in this scope.
     #[inline]
-    pub fn slot(&self, index: u32) -> &'a Thunk<'a> {
+    pub fn slot(self, index: u32) -> &'a Thunk<'a> {
         #[cfg(debug_assertions)]
         assert!(
-            (index as usize) < self.len,
+            (index as usize) < self.len_for_checks(),
             "slot {index} of a scope of {}",
-            self.len
+            self.len_for_checks()
         );
-        // SAFETY: every `Env` is made by `alloc` or `EnvFrame`, which put the slots right
-        // after the header, and the resolver only gives indices of slots its scope has (as
-        // the debug builds check).
-        unsafe { *self.slots.as_ptr().add(index as usize) }
+        // SAFETY: every `Env` is made by `alloc_slots` or `EnvFrame::env`, which put the
+        // slots right after the header and make the pointer with the provenance of the whole
+        // allocation (header and slots); the resolver only gives indices of slots its scope
+        // has (as the debug builds check). The slots are never written after they are made.
+        unsafe {
+            let first = std::ptr::addr_of!((*self.ptr.as_ptr()).slots).cast::<&'a Thunk<'a>>();
+            first.add(index as usize).read()
+        }
     }
 
     /// The number of slots (debug builds keep it, for checks).
     #[cfg(debug_assertions)]
-    pub(crate) fn len_for_checks(&self) -> usize {
-        self.len
+    pub(crate) fn len_for_checks(self) -> usize {
+        // SAFETY: the pointer is to a header that was written when the scope was made and
+        // that lives as long as the scope (see the type).
+        unsafe { (*self.ptr.as_ptr()).len }
     }
 
     /// The enclosing scope.
     #[inline]
-    pub fn up(&self) -> Option<&'a Env<'a>> {
-        let p = self.up_with.map_addr(|a| a & !WITH_BIT);
-        // SAFETY: the address came from a reference to a scope that lives as long as 'a.
-        unsafe { p.as_ref() }
+    pub fn up(self) -> Option<Env<'a>> {
+        // SAFETY: as in `len_for_checks`.
+        let up_with = unsafe { (*self.ptr.as_ptr()).up_with };
+        // `map_addr` keeps the provenance of the enclosing scope's own pointer, from which
+        // `header` made the link.
+        NonNull::new(up_with.map_addr(|a| a & !WITH_BIT).cast_mut()).map(|ptr| Env {
+            ptr,
+            _scopes: PhantomData,
+        })
     }
 
     /// Whether this is the scope of a `with`.
     #[inline]
-    pub fn is_with(&self) -> bool {
-        self.up_with.addr() & WITH_BIT != 0
+    pub fn is_with(self) -> bool {
+        // SAFETY: as in `len_for_checks`.
+        let up_with = unsafe { (*self.ptr.as_ptr()).up_with };
+        up_with.addr() & WITH_BIT != 0
     }
 
     /// The scope `up` levels out.
     #[inline]
-    pub fn ancestor(&'a self, up: u32) -> &'a Env<'a> {
+    pub fn ancestor(self, up: u32) -> Env<'a> {
         let mut e = self;
         for _ in 0..up {
             match e.up() {
@@ -121,6 +156,40 @@ impl<'a> Env<'a> {
         }
         e
     }
+
+    /// Whether both are the same scope.
+    #[inline]
+    pub fn same(self, other: Env<'_>) -> bool {
+        self.ptr.cast::<()>() == other.ptr.cast::<()>()
+    }
+
+    /// The scope's address, for debug builds' walks that visit each scope once.
+    #[cfg(debug_assertions)]
+    pub(crate) fn addr(self) -> usize {
+        self.ptr.as_ptr().addr()
+    }
+
+    /// The scope's address, exposing its provenance so that [`Env::from_exposed_addr`] can
+    /// make the scope again (a pending thunk keeps its scope as an integer).
+    #[inline]
+    pub(crate) fn expose_addr(self) -> usize {
+        self.ptr.as_ptr().expose_provenance()
+    }
+
+    /// The scope whose [`Env::expose_addr`] gave `addr`.
+    ///
+    /// # Safety
+    /// `addr` must come from `expose_addr` of a scope that is still alive, and `'a` must be
+    /// no longer than that scope's lifetime.
+    #[inline]
+    pub(crate) unsafe fn from_exposed_addr(addr: usize) -> Env<'a> {
+        let p = std::ptr::with_exposed_provenance_mut::<Header<'a>>(addr);
+        Env {
+            // SAFETY: a scope's address is never null (the caller's promise).
+            ptr: unsafe { NonNull::new_unchecked(p) },
+            _scopes: PhantomData,
+        }
+    }
 }
 
 /// A scope on the native stack, for a call whose body keeps no reference to its scope
@@ -128,7 +197,7 @@ impl<'a> Env<'a> {
 /// which would otherwise fill the arena with scopes nothing can reach.
 #[repr(C)]
 pub struct EnvFrame<'a, const N: usize> {
-    head: Env<'a>,
+    head: Header<'a>,
     // `Option<&T>` has the layout of `&T`; the first `len` entries are `Some`.
     slots: [Option<&'a Thunk<'a>>; N],
 }
@@ -136,7 +205,7 @@ pub struct EnvFrame<'a, const N: usize> {
 impl<'a, const N: usize> EnvFrame<'a, N> {
     /// A frame holding `slots`, or `None` when there are more than `N`.
     #[inline]
-    pub fn new(up: Option<&'a Env<'a>>, slots: &[&'a Thunk<'a>]) -> Option<Self> {
+    pub fn new(up: Option<Env<'a>>, slots: &[&'a Thunk<'a>]) -> Option<Self> {
         if slots.len() > N {
             return None;
         }
@@ -153,13 +222,18 @@ impl<'a, const N: usize> EnvFrame<'a, N> {
     /// The scope, with the arena's lifetime so that it can be passed where scopes go.
     ///
     /// # Safety
-    /// Nothing may keep the reference, or any scope whose chain reaches it, after the frame
-    /// is gone: the code run in it must not make closures, thunks or nested scopes.
+    /// Nothing may keep the scope, or any scope whose chain reaches it, after the frame is
+    /// gone or moved: the code run in it must not make closures, thunks or nested scopes.
     #[inline]
-    pub unsafe fn env(&self) -> &'a Env<'a> {
-        // SAFETY: `repr(C)` puts the slots right after the header, as `Env::alloc` does; the
+    pub unsafe fn env(&self) -> Env<'a> {
+        // The pointer comes from a reference to the whole frame, so its provenance covers
+        // the slots too; `repr(C)` puts them right after the header, as `Env::alloc` does.
+        // The frame is not written while the reference lives (it is borrowed), and the
         // lifetime is the caller's promise.
-        unsafe { &*(self as *const Self as *const Env<'a>) }
+        Env {
+            ptr: NonNull::from(self).cast::<Header<'a>>(),
+            _scopes: PhantomData,
+        }
     }
 }
 
@@ -171,7 +245,8 @@ mod tests {
     #[test]
     fn slots_follow_the_header() {
         let header = if cfg!(debug_assertions) { 16 } else { 8 };
-        assert_eq!(std::mem::size_of::<Env>(), header);
+        assert_eq!(std::mem::size_of::<Header>(), header);
+        assert_eq!(std::mem::size_of::<Option<Env>>(), 8);
         let bump = Bump::new();
         let a: &Thunk = bump.alloc(Thunk::done(Value::Int(1)));
         let b: &Thunk = bump.alloc(Thunk::done(Value::Int(2)));
@@ -180,14 +255,14 @@ mod tests {
         assert!(!outer.is_with() && outer.up().is_none());
         assert!(inner.is_with());
         assert!(std::ptr::eq(inner.slot(0), a) && std::ptr::eq(inner.slot(1), b));
-        assert!(std::ptr::eq(inner.ancestor(1), outer));
-        assert!(std::ptr::eq(inner.ancestor(5), outer));
+        assert!(inner.ancestor(1).same(outer));
+        assert!(inner.ancestor(5).same(outer));
         let frame = EnvFrame::<4>::new(Some(inner), &[b, a, b]).unwrap();
-        // SAFETY: the reference does not outlive `frame`.
+        // SAFETY: the scope does not outlive `frame`.
         let on_stack = unsafe { frame.env() };
         assert!(std::ptr::eq(on_stack.slot(1), a) && std::ptr::eq(on_stack.slot(2), b));
-        assert!(!on_stack.is_with() && std::ptr::eq(on_stack.ancestor(2), outer));
-        assert!(std::ptr::eq(on_stack.up().unwrap(), inner));
+        assert!(!on_stack.is_with() && on_stack.ancestor(2).same(outer));
+        assert!(on_stack.up().unwrap().same(inner));
         assert!(EnvFrame::<2>::new(None, &[a, b, a]).is_none());
     }
 

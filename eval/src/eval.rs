@@ -145,7 +145,7 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluates `e` in `env` to weak head normal form.
     #[inline]
-    pub fn eval(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+    pub fn eval(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
         // One comparison of the stack pointer with a cached limit keeps deep recursion safe.
         let marker = 0u8;
         if (&marker as *const u8 as usize) < self.stack_limit.get()
@@ -159,7 +159,7 @@ impl<'a> Evaluator<'a> {
     /// Below the cached limit: either the limit is stale (first call, or back from a grown
     /// segment), or the stack really is short and a new segment is needed.
     #[inline(never)]
-    fn eval_on_more_stack(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+    fn eval_on_more_stack(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
         self.on_more_stack(|| self.eval_inner(e, env))
     }
 
@@ -233,7 +233,7 @@ impl<'a> Evaluator<'a> {
 
     /// A thunk for `e`, without allocating where Nix doesn't either: constants are made
     /// already evaluated and variables share the thunk they refer to.
-    pub fn thunk(&self, e: &'a Expr, env: &'a Env<'a>) -> &'a Thunk<'a> {
+    pub fn thunk(&self, e: &'a Expr, env: Env<'a>) -> &'a Thunk<'a> {
         match &e.kind {
             ExprKind::Int(_)
             | ExprKind::Float(_)
@@ -256,12 +256,7 @@ impl<'a> Evaluator<'a> {
     /// `n - 1` as an argument: computed now when `n` already is a number (nothing can go
     /// wrong then, so being strict is not observable), else a thunk that keeps `n`'s thunk
     /// but not the scope.
-    fn slot_arith_thunk(
-        &self,
-        e: &'a Expr,
-        a: ast::SlotArith<'a>,
-        env: &'a Env<'a>,
-    ) -> &'a Thunk<'a> {
+    fn slot_arith_thunk(&self, e: &'a Expr, a: ast::SlotArith<'a>, env: Env<'a>) -> &'a Thunk<'a> {
         let x = self.slot_arith_operand(a, env);
         if let Some(v) = slot_arith_on_ints(a, x) {
             return self.value_thunk(v);
@@ -277,7 +272,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// What forcing `self.thunk(e, env)` at `pos` gives, without making the thunk.
-    fn eval_argument(&self, e: &'a Expr, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
+    fn eval_argument(&self, e: &'a Expr, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         match &e.kind {
             ExprKind::Var(ast::Var {
                 slot: Slot::Local { .. } | Slot::Global(_),
@@ -309,7 +304,7 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(always)]
-    fn slot_arith_operand(&self, a: ast::SlotArith<'a>, env: &'a Env<'a>) -> &'a Thunk<'a> {
+    fn slot_arith_operand(&self, a: ast::SlotArith<'a>, env: Env<'a>) -> &'a Thunk<'a> {
         match a.slot {
             Slot::Local { up, index } => env.ancestor(up).slot(index),
             Slot::Global(i) => self.global(i),
@@ -382,7 +377,7 @@ impl<'a> Evaluator<'a> {
     /// The thunk `inherit x;` takes: the variable itself, or, when only a `with` can
     /// provide it, a thunk that looks it up when forced (forcing the `with` set now could
     /// be circular).
-    fn inherit_thunk(&self, v: &ast::Var, span: ast::Span, env: &'a Env<'a>) -> TR<'a> {
+    fn inherit_thunk(&self, v: &ast::Var, span: ast::Span, env: Env<'a>) -> TR<'a> {
         if let Slot::With { .. } = v.slot {
             let e: &'a Expr = self.bump.alloc(Expr::new(span, ExprKind::Var(*v)));
             return Ok(self.bump.alloc(Thunk::new(State::Deferred(e, env))));
@@ -391,7 +386,7 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(always)]
-    fn lookup(&self, v: &ast::Var, env: &'a Env<'a>, pos: Pos) -> TR<'a> {
+    fn lookup(&self, v: &ast::Var, env: Env<'a>, pos: Pos) -> TR<'a> {
         match v.slot {
             Slot::Local { up, index } => Ok(env.ancestor(up).slot(index)),
             Slot::Global(i) => Ok(self.global(i)),
@@ -430,7 +425,7 @@ impl<'a> Evaluator<'a> {
 
     /// The dispatcher stays small: big or rare cases live in their own functions, so that
     /// each level of Nix recursion costs little native stack.
-    fn eval_inner(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+    fn eval_inner(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
         match &e.kind {
             ExprKind::Int(n) => Ok(Value::Int(*n)),
             ExprKind::Float(f) => Ok(Value::Float(*f)),
@@ -474,7 +469,7 @@ impl<'a> Evaluator<'a> {
         e: &'a Expr,
         f: &'a Expr,
         args: &'a [Expr],
-        env: &'a Env<'a>,
+        env: Env<'a>,
     ) -> EvalResult<'a> {
         let pos = self.pos(e);
         let fv = self.eval(f, env)?;
@@ -491,7 +486,7 @@ impl<'a> Evaluator<'a> {
         &self,
         fv: Value<'a>,
         args: &'a [Expr],
-        env: &'a Env<'a>,
+        env: Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
         let line = |what: &str| {
@@ -514,7 +509,7 @@ impl<'a> Evaluator<'a> {
         &self,
         mut fv: Value<'a>,
         args: &'a [Expr],
-        env: &'a Env<'a>,
+        env: Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
         let mut rest = args;
@@ -597,7 +592,7 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(never)]
-    fn eval_other(&self, e: &'a Expr, env: &'a Env<'a>) -> EvalResult<'a> {
+    fn eval_other(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
         let pos = self.pos(e);
         match &e.kind {
             ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(..) => {
@@ -663,7 +658,7 @@ impl<'a> Evaluator<'a> {
     fn eval_bool(
         &self,
         e: &'a Expr,
-        env: &'a Env<'a>,
+        env: Env<'a>,
         at: Option<Pos>,
     ) -> Result<bool, Box<EvalError>> {
         match self.eval(e, env)? {
@@ -676,7 +671,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn attr_name(&self, name: &'a AttrName, env: &'a Env<'a>) -> Result<Sym, Box<EvalError>> {
+    fn attr_name(&self, name: &'a AttrName, env: Env<'a>) -> Result<Sym, Box<EvalError>> {
         match name {
             AttrName::Static(s) => Ok(*s),
             AttrName::Dynamic(e) => {
@@ -687,7 +682,7 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(never)]
-    fn eval_select(&self, sel: &'a ast::Select, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
+    fn eval_select(&self, sel: &'a ast::Select, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         let v = self.eval(&sel.expr, env)?;
         let mut found: Option<Pos> = None;
         match self.select_path(v, sel, env, pos, &mut found) {
@@ -714,7 +709,7 @@ impl<'a> Evaluator<'a> {
         &self,
         mut v: Value<'a>,
         sel: &'a ast::Select,
-        env: &'a Env<'a>,
+        env: Env<'a>,
         pos: Pos,
         found: &mut Option<Pos>,
     ) -> EvalResult<'a> {
@@ -760,7 +755,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The attribute path as Nix shows it in traces, with dynamic names evaluated.
-    fn show_path_values(&self, path: &'a [AttrName], env: &'a Env<'a>) -> String {
+    fn show_path_values(&self, path: &'a [AttrName], env: Env<'a>) -> String {
         let mut out = String::new();
         for (i, n) in path.iter().enumerate() {
             if i > 0 {
@@ -818,8 +813,8 @@ impl<'a> Evaluator<'a> {
     fn rec_scope(
         &self,
         a: &'a ast::Attrs,
-        env: &'a Env<'a>,
-    ) -> Result<(&'a Env<'a>, &'a [&'a Thunk<'a>]), Box<EvalError>> {
+        env: Env<'a>,
+    ) -> Result<(Env<'a>, &'a [&'a Thunk<'a>]), Box<EvalError>> {
         let mut slots: SmallVec<[&'a Thunk<'a>; 16]> = SmallVec::with_capacity(a.entries.len());
         // Which slots are new thunks that the second pass fills in.
         let mut fresh: SmallVec<[bool; 16]> = SmallVec::with_capacity(a.entries.len());
@@ -901,7 +896,7 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(never)]
-    fn eval_attrs(&self, a: &'a ast::Attrs, env: &'a Env<'a>, pos: Pos) -> EvalResult<'a> {
+    fn eval_attrs(&self, a: &'a ast::Attrs, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         // Without dynamic names or `__overrides` the attributes go straight into the
         // arena, already sorted, with no vector in between.
         if a.dynamic.is_empty() {
@@ -944,7 +939,7 @@ impl<'a> Evaluator<'a> {
                 return Ok(Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos))));
             }
         }
-        let (scope, mut attrs): (&'a Env<'a>, Vec<Attr<'a>>) = if a.rec {
+        let (scope, mut attrs): (Env<'a>, Vec<Attr<'a>>) = if a.rec {
             let (scope, slots) = self.rec_scope(a, env)?;
             let attrs = a
                 .entries
@@ -1011,7 +1006,7 @@ impl<'a> Evaluator<'a> {
     fn plain_attr_value(
         &self,
         entry: &'a ast::AttrEntry,
-        env: &'a Env<'a>,
+        env: Env<'a>,
         sources: &[&'a Thunk<'a>],
     ) -> TR<'a> {
         Ok(match &entry.value {
@@ -1300,7 +1295,7 @@ impl<'a> Evaluator<'a> {
     /// Runs a function's body; with `--show-trace`, errors record the function and the
     /// call site.
     #[inline]
-    fn lambda_body(&self, c: &Closure<'a>, env: &'a Env<'a>, call: Pos) -> EvalResult<'a> {
+    fn lambda_body(&self, c: &Closure<'a>, env: Env<'a>, call: Pos) -> EvalResult<'a> {
         match self.eval(&c.lambda.body, env) {
             Err(e) if self.show_trace.get() => {
                 let what = match c.lambda.name {
@@ -1320,7 +1315,7 @@ impl<'a> Evaluator<'a> {
         op: BinOp,
         l: &'a Expr,
         r: &'a Expr,
-        env: &'a Env<'a>,
+        env: Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
         if matches!(
@@ -1415,7 +1410,7 @@ impl<'a> Evaluator<'a> {
         &self,
         kind: StrOrPath,
         parts: &'a [ast::Part],
-        env: &'a Env<'a>,
+        env: Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
         if kind == StrOrPath::Str {
@@ -1468,11 +1463,7 @@ impl<'a> Evaluator<'a> {
     /// `"a${b}c"`: the pieces are gathered first (strings by reference, other values
     /// coerced into a scratch buffer), then copied once into a result of exactly the
     /// right size; building strings in a loop made twice their size in copies before.
-    fn eval_string_interpolation(
-        &self,
-        parts: &'a [ast::Part],
-        env: &'a Env<'a>,
-    ) -> EvalResult<'a> {
+    fn eval_string_interpolation(&self, parts: &'a [ast::Part], env: Env<'a>) -> EvalResult<'a> {
         enum Piece<'a> {
             Text(&'a [u8]),
             Scratch(std::ops::Range<usize>),

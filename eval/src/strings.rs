@@ -54,11 +54,16 @@ impl<'a> Evaluator<'a> {
                 && area.free() >= grow
             {
                 // SAFETY: `top..top + grow` is free space of the current region, which no
-                // string covers, and the pieces all end at or below `top`.
+                // string covers, and the pieces all end at or below `top`. `first` lies in
+                // the current region: it ends at `top`, above the region's start (a region
+                // is filled as soon as it is made), and only the area writes the region's
+                // bytes, never a string across its edge. So the result, `first`'s bytes
+                // and the new ones, is made from `top`, whose provenance is the whole
+                // region's: `first`'s own covers only its bytes (as Stacked Borrows has it).
                 unsafe {
                     write_pieces(top, rest);
                     area.top.set(top.add(grow));
-                    return std::slice::from_raw_parts(first.as_ptr(), len);
+                    return std::slice::from_raw_parts(top.sub(first.len()), len);
                 }
             }
         }

@@ -295,7 +295,7 @@ pub struct List<'a> {
 
 pub struct Closure<'a> {
     pub lambda: &'a Lambda,
-    pub env: &'a Env<'a>,
+    pub env: Env<'a>,
 }
 
 impl Closure<'_> {
@@ -356,7 +356,7 @@ const BLACK_HOLE: u8 = 0x17;
 #[derive(Clone, Copy)]
 pub(crate) enum State<'a> {
     Done(Value<'a>),
-    Deferred(&'a Expr, &'a Env<'a>),
+    Deferred(&'a Expr, Env<'a>),
     /// `f x`, made by builtins such as `map`.
     Apply(&'a Thunk<'a>, &'a Thunk<'a>),
     /// `f "name" x` for the attribute `name = x`, which `mapAttrs` makes for each attribute;
@@ -439,7 +439,9 @@ impl<'a> Thunk<'a> {
             let (w0, w1) = (u64::from_le(w0), u64::from_le(w1));
             let p = (w0 >> 8) as usize;
             match w0 as u8 {
-                DEFERRED => State::Deferred(&*(p as *const Expr), &*(w1 as usize as *const Env)),
+                DEFERRED => {
+                    State::Deferred(&*(p as *const Expr), Env::from_exposed_addr(w1 as usize))
+                }
                 APPLY => State::Apply(&*(p as *const Thunk), &*(w1 as usize as *const Thunk)),
                 APPLY_ATTR => {
                     State::ApplyAttr(&*(p as *const Thunk), &*(w1 as usize as *const Attr))
@@ -461,7 +463,7 @@ impl<'a> Thunk<'a> {
 fn encode(s: State<'_>) -> Repr<'_> {
     match s {
         State::Done(v) => Repr { value: v },
-        State::Deferred(e, env) => pack(DEFERRED, e, addr(env)),
+        State::Deferred(e, env) => pack(DEFERRED, e, env.expose_addr() as u64),
         State::Apply(f, x) => pack(APPLY, f, addr(x)),
         State::ApplyAttr(f, a) => pack(APPLY_ATTR, f, addr(a)),
         State::ApplyIndex(f, i) => pack(APPLY_INDEX, f, i as u64),
@@ -566,8 +568,8 @@ impl Walk<'_> {
         }
     }
 
-    fn env(&mut self, env: &crate::env::Env<'_>, depth: usize) -> bool {
-        if depth > Self::DEPTH || !self.first_visit(env as *const _ as usize) {
+    fn env(&mut self, env: Env<'_>, depth: usize) -> bool {
+        if depth > Self::DEPTH || !self.first_visit(env.addr()) {
             return false;
         }
         (0..env.len_for_checks()).any(|i| self.thunk(env.slot(i as u32), depth + 1))
@@ -647,7 +649,7 @@ mod tests {
         let t = Thunk::new(State::Deferred(expr, env));
         assert!(t.value().is_none());
         assert!(
-            matches!(t.state(), State::Deferred(e, en) if std::ptr::eq(e, expr) && std::ptr::eq(en, env))
+            matches!(t.state(), State::Deferred(e, en) if std::ptr::eq(e, expr) && en.same(env))
         );
         t.set_state(State::Apply(f, x));
         assert!(

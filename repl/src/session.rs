@@ -326,7 +326,7 @@ impl<'a, 'b> Session<'a, 'b> {
     }
 
     /// Parses `text` with the variables in scope; `Incomplete` when it ends too early.
-    fn parse(&self, text: &str) -> Res<(&'a Expr, &'a Env<'a>)> {
+    fn parse(&self, text: &str) -> Res<(&'a Expr, Env<'a>)> {
         let scope = self.scope.borrow();
         let names: Vec<Sym> = scope.keys().copied().collect();
         match self
