@@ -210,3 +210,64 @@ fn add_root_links_and_registers_each_derivation() {
         assert_eq!(ours, theirs);
     }
 }
+
+/// `--workers` splits the attributes over processes; the output, the errors (the trace, the
+/// warning once, the failure that stops the rest) and the exit status are those of one
+/// process, and Nix 2.8's.
+#[test]
+fn workers_give_the_sequential_result() {
+    let drvs = [
+        "--readonly-mode",
+        "tests/instantiate/several.nix",
+        "-A",
+        "a",
+        "-A",
+        "b",
+        "-A",
+        "c",
+        "-A",
+        "d",
+        "-A",
+        "e",
+    ];
+    let values = [
+        "--eval",
+        "--strict",
+        "tests/instantiate/several.nix",
+        "-A",
+        "v",
+        "-A",
+        "w",
+        "-A",
+        "a.name",
+        "-A",
+        "w.x",
+    ];
+    for args in [&drvs[..], &values[..]] {
+        let with = |w: &str| {
+            let mut v = args.to_vec();
+            v.extend(["--workers", w]);
+            run(Path::new(BIN), &v)
+        };
+        let one = with("1");
+        assert!(one.1.lines().count() >= 4, "{one:?}");
+        assert_eq!(with("3"), one);
+        assert_eq!(with("8"), one);
+        if let Some(nix) = nix_instantiate() {
+            assert_eq!(run(&nix, args), one);
+        }
+    }
+    // The processes were used.
+    let home = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .arg("instantiate")
+        .args(drvs)
+        .args(["--workers", "3"])
+        .current_dir(root())
+        .env("NIX_REMOTE", "dummy://")
+        .env("HOME", home.path())
+        .env("FERRIX_SHOW_STATS", "1")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("evaluation processes: 3\n"));
+}

@@ -63,6 +63,9 @@ pub(crate) struct Cli {
     /// Do not write anything to the store
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// Evaluate several -A attributes in up to N processes at once (a Ferrix flag)
+    #[arg(long = "workers", value_name = "N", default_value_t = 1)]
+    workers: usize,
 }
 
 impl CommandSpec for Cli {
@@ -79,6 +82,9 @@ impl CommandSpec for Cli {
 pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<InstantiateArgs, i32> {
     let p = parse::<Cli>(inv, args)?;
     let c = p.cli;
+    if c.workers == 0 {
+        return Err(inv.usage_error("'--workers' must be at least 1"));
+    }
     let read_only =
         p.common.readonly_mode || c.dry_run || ((c.eval || c.parse) && !c.read_write_mode);
     Ok(InstantiateArgs {
@@ -106,6 +112,7 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<InstantiateArgs, 
         impure: p.eval.impure,
         override_flake: p.eval.override_flake,
         eval_store: p.eval.eval_store,
+        workers: c.workers,
         common: p.common,
     })
 }
@@ -145,8 +152,19 @@ pub fn run(args: &InstantiateArgs) -> i32 {
     parse_files::run(inputs)
 }
 
-/// Runs `nix-instantiate` (other than `--parse`); returns the exit status.
+/// Runs `nix-instantiate` (other than `--parse`); returns the exit status. With
+/// `--workers`, several attributes are evaluated in processes of their own.
 fn run_eval(args: &InstantiateArgs) -> i32 {
+    if let Some(runs) = crate::shared::parallel::split(args) {
+        if let Some(status) = crate::shared::parallel::run_all(&runs, run_eval_here) {
+            return status;
+        }
+    }
+    run_eval_here(args)
+}
+
+/// Evaluates in this process.
+fn run_eval_here(args: &InstantiateArgs) -> i32 {
     let session = match open_eval_store(args) {
         Ok(s) => s,
         Err(msg) => {

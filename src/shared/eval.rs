@@ -66,6 +66,9 @@ pub struct InstantiateArgs {
     pub override_flake: Vec<(String, String)>,
     /// `--eval-store URL`.
     pub eval_store: Option<String>,
+    /// `--workers N` (a Ferrix flag): evaluate several `-A` attributes in up to N
+    /// processes at once (`crate::shared::parallel`); 0 and 1 mean one.
+    pub workers: usize,
     /// Verbosity, every setting override in order, and the other shared flags.
     pub common: CommonArgs,
 }
@@ -669,10 +672,14 @@ fn perm_root(ev: &Evaluator<'_>, drv_path: &[u8], root: &str) -> Result<Vec<u8>,
 
 /// Nix warns once that the `.drv` files it printed are not protected from garbage
 /// collection.
+/// The warning that the printed `.drv` paths are not garbage collector roots.
+pub(crate) const GC_WARNING: &str =
+    "warning: you did not specify '--add-root'; the result might be removed by the garbage collector";
+
 fn gc_warning_once() {
     static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("warning: you did not specify '--add-root'; the result might be removed by the garbage collector");
+        eprintln!("{GC_WARNING}");
     }
 }
 

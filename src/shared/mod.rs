@@ -5,4 +5,5 @@ pub mod build;
 pub mod eval;
 pub mod gc;
 pub mod interrupt;
+pub mod parallel;
 pub mod store_paths;
