@@ -10,6 +10,7 @@
 
 pub mod buildenv;
 pub mod env;
+mod error;
 pub mod fetchurl;
 mod goal;
 pub mod log;
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+pub use error::{BuildError, Failure, FailureKind};
 pub use ferrix_store::settings::SandboxMode;
 use ferrix_store::settings::Settings;
 
@@ -208,125 +210,6 @@ pub use ferrix_store::store::BuildMode;
 pub struct Target {
     pub drv: StorePath,
     pub outputs: Option<BTreeSet<String>>,
-}
-
-/// Why a build failed, as the exit status tells it (Nix's `failingExitStatus`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FailureKind {
-    /// The builder ran and failed (or produced something wrong).
-    pub permanent: bool,
-    pub timed_out: bool,
-    pub hash_mismatch: bool,
-    pub check_mismatch: bool,
-    /// The builder wrote more log than `max-log-size` allows (no bit of the exit status,
-    /// as in Nix; a build result says `LogLimitExceeded`).
-    pub log_limit: bool,
-    /// Repeated rounds of the build differed, with `enforce-determinism` (no bit of the
-    /// exit status either; a build result says `NotDeterministic`).
-    pub not_deterministic: bool,
-}
-
-impl FailureKind {
-    fn merge(&mut self, o: FailureKind) {
-        self.permanent |= o.permanent;
-        self.timed_out |= o.timed_out;
-        self.hash_mismatch |= o.hash_mismatch;
-        self.check_mismatch |= o.check_mismatch;
-        self.log_limit |= o.log_limit;
-        self.not_deterministic |= o.not_deterministic;
-    }
-
-    /// The process exit status for failures of these kinds: 0x60 with a bit for each
-    /// kind (failed build 4, timeout 1, hash mismatch 2, check mismatch 8); 1 otherwise.
-    pub fn exit_status(self) -> i32 {
-        let mut mask = 0;
-        if self.permanent || self.timed_out || self.hash_mismatch {
-            mask |= 0x04;
-        }
-        if self.timed_out {
-            mask |= 0x01;
-        }
-        if self.hash_mismatch {
-            mask |= 0x02;
-        }
-        if self.check_mismatch {
-            mask |= 0x08;
-        }
-        if mask == 0 {
-            1
-        } else {
-            mask | 0x60
-        }
-    }
-}
-
-/// A failed realisation: the message (shown after `error: `) and the exit status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{msg}")]
-pub struct BuildError {
-    pub msg: String,
-    pub status: i32,
-    /// What kinds of failure led to it.
-    pub kind: FailureKind,
-}
-
-impl BuildError {
-    pub fn new(msg: impl Into<String>) -> BuildError {
-        BuildError {
-            msg: msg.into(),
-            status: 1,
-            kind: FailureKind::default(),
-        }
-    }
-}
-
-impl From<StoreError> for BuildError {
-    fn from(e: StoreError) -> Self {
-        BuildError::new(e.to_string())
-    }
-}
-
-/// The failure of one derivation's build.
-#[derive(Debug, Clone)]
-pub(crate) struct Failure {
-    pub msg: String,
-    pub kind: FailureKind,
-}
-
-impl Failure {
-    pub(crate) fn other(msg: impl Into<String>) -> Failure {
-        Failure {
-            msg: msg.into(),
-            kind: FailureKind::default(),
-        }
-    }
-    pub(crate) fn permanent(msg: impl Into<String>) -> Failure {
-        Failure {
-            msg: msg.into(),
-            kind: FailureKind {
-                permanent: true,
-                ..FailureKind::default()
-            },
-        }
-    }
-}
-
-impl From<ferrix_store::path::PathError> for BuildError {
-    fn from(e: ferrix_store::path::PathError) -> Self {
-        BuildError::new(e.to_string())
-    }
-}
-
-impl From<ferrix_store::path::PathError> for Failure {
-    fn from(e: ferrix_store::path::PathError) -> Self {
-        Failure::other(e.to_string())
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::other(e.to_string())
-    }
 }
 
 /// What a derivation in the build graph is.
@@ -537,7 +420,7 @@ pub(crate) fn floating_outputs(
         }
         let kind = o
             .ingestion()
-            .map_err(|a| BuildError::new(format!("unknown hash algorithm '{a}'")))?;
+            .map_err(|algo| BuildError::UnknownHashAlgo { algo })?;
         out.insert(String::from_utf8_lossy(name).into_owned(), kind);
     }
     Ok(out)
@@ -751,10 +634,10 @@ impl<'s> Builder<'s> {
                 if repair && self.store.is_valid(p)? {
                     continue;
                 }
-                return Err(BuildError::new(format!(
-                    "build of '{}' failed",
-                    self.print(p)
-                )));
+                return Err(BuildError::BuildsFailed {
+                    paths: vec![self.print(p)],
+                    kind: FailureKind::default(),
+                });
             }
         }
         let mut graph: BTreeMap<StorePath, Node> = BTreeMap::new();
@@ -794,10 +677,9 @@ impl<'s> Builder<'s> {
                 .deriver
                 .filter(|d| d != drv_path && self.store.is_valid(d).unwrap_or(false));
             let Some(d) = deriver else {
-                return Err(BuildError::new(format!(
-                    "cannot repair path '{}'",
-                    self.print(&p)
-                )));
+                return Err(BuildError::CannotRepair {
+                    path: self.print(&p),
+                });
             };
             let names: BTreeSet<String> = self
                 .store
@@ -840,10 +722,9 @@ impl<'s> Builder<'s> {
             (Some((_, d)), _) => d.clone(),
             (None, Some(eval)) => {
                 if !eval.is_valid(drv_path)? {
-                    return Err(BuildError::new(format!(
-                        "path '{}' is not valid",
-                        self.print(drv_path)
-                    )));
+                    return Err(BuildError::InvalidPath {
+                        path: self.print(drv_path),
+                    });
                 }
                 let drv = eval.read_derivation(drv_path)?;
                 ferrix_store::store::check_derivation_in(
@@ -856,10 +737,9 @@ impl<'s> Builder<'s> {
             }
             (None, None) => {
                 if !self.store.is_valid(drv_path)? && !self.store.real_path(drv_path).exists() {
-                    return Err(BuildError::new(format!(
-                        "path '{}' is not valid",
-                        self.print(drv_path)
-                    )));
+                    return Err(BuildError::InvalidPath {
+                        path: self.print(drv_path),
+                    });
                 }
                 let drv = self.store.read_derivation(drv_path)?;
                 // A forged or malformed derivation (one that got in before it was checked)
@@ -871,9 +751,7 @@ impl<'s> Builder<'s> {
         let mut outputs = BTreeMap::new();
         let floating = floating_outputs(&drv)?;
         if !floating.is_empty() && !self.ca_derivations() {
-            return Err(BuildError::new(
-                "experimental Nix feature 'ca-derivations' is disabled; use '--extra-experimental-features ca-derivations' to override",
-            ));
+            return Err(BuildError::CaDerivationsDisabled);
         }
         for (name, o) in &drv.outputs {
             let name = String::from_utf8_lossy(name).into_owned();
@@ -885,18 +763,20 @@ impl<'s> Builder<'s> {
                 continue;
             }
             if o.path.is_empty() {
-                return Err(BuildError::new(format!(
-                    "derivation '{}' has deferred output '{name}': it depends on floating content-addressed derivations, which Ferrix cannot resolve yet",
-                    self.print(drv_path)
-                )));
+                return Err(BuildError::DeferredOutput {
+                    drv: self.print(drv_path),
+                    output: name,
+                });
             }
             let p = String::from_utf8_lossy(&o.path);
-            let p = self.store.dir().parse(&p).map_err(|e| {
-                BuildError::new(format!(
-                    "derivation '{}' has a bad output path: {e}",
-                    self.print(drv_path)
-                ))
-            })?;
+            let p = self
+                .store
+                .dir()
+                .parse(&p)
+                .map_err(|error| BuildError::BadOutputPath {
+                    drv: self.print(drv_path),
+                    error,
+                })?;
             self.store.add_temp_root(&p)?;
             outputs.insert(name, p);
         }
@@ -913,10 +793,10 @@ impl<'s> Builder<'s> {
         let want = wanted_names(&outputs, wanted);
         for w in &want {
             if !outputs.contains_key(w) {
-                return Err(BuildError::new(format!(
-                    "derivation '{}' does not have wanted outputs '{w}'",
-                    self.print(drv_path)
-                )));
+                return Err(BuildError::NoSuchOutput {
+                    drv: self.print(drv_path),
+                    output: w.clone(),
+                });
             }
         }
         let mut all_valid = true;
@@ -926,10 +806,9 @@ impl<'s> Builder<'s> {
             }
         }
         if check && !all_valid {
-            return Err(BuildError::new(format!(
-                "some outputs of '{}' are not valid, so checking is not possible",
-                self.print(drv_path)
-            )));
+            return Err(BuildError::CheckNotPossible {
+                drv: self.print(drv_path),
+            });
         }
         let mut retry_subst = false;
         // Floating outputs have no path to look up in a cache.
@@ -1023,11 +902,10 @@ impl<'s> Builder<'s> {
                 }
             }
             if !self.store.is_valid(&sp)? && !self.plan_subst(&[sp.clone()].into(), false)? {
-                return Err(BuildError::new(format!(
-                    "path '{}' is required by '{}' but is not valid",
-                    self.print(&sp),
-                    self.print(drv_path)
-                )));
+                return Err(BuildError::InvalidInput {
+                    path: self.print(&sp),
+                    drv: self.print(drv_path),
+                });
             }
         }
         graph.insert(
@@ -1102,13 +980,13 @@ impl<'s> Builder<'s> {
             let lost: Vec<String> = opaque
                 .iter()
                 .filter(|p| failed.contains_key(*p))
-                .map(|p| format!("'{}'", self.print(p)))
+                .map(|p| self.print(p))
                 .collect();
             if !lost.is_empty() {
-                return Err(BuildError::new(format!(
-                    "build of {} failed",
-                    lost.join(", ")
-                )));
+                return Err(BuildError::BuildsFailed {
+                    paths: lost,
+                    kind: FailureKind::default(),
+                });
             }
             let drvs: BTreeSet<StorePath> = failed
                 .keys()
@@ -1120,17 +998,15 @@ impl<'s> Builder<'s> {
                 .filter_map(|(p, _)| owners.get(p).cloned())
                 .collect();
             if !s.settings().fallback && !hard.is_empty() {
-                let msgs: Vec<String> = hard
+                let mut errors: Vec<BuildError> = hard
                     .iter()
-                    .map(|d| format!(
-                        "some substitutes for the outputs of derivation '{}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source ",
-                        self.print(d)
-                    ))
+                    .map(|d| BuildError::SubstitutesFailed { drv: self.print(d) })
                     .collect();
-                for m in &msgs[..msgs.len() - 1] {
-                    eprint_error(m);
+                let last = errors.pop().expect("not empty");
+                for e in &errors {
+                    eprint_error(&e.to_string());
                 }
-                return Err(BuildError::new(msgs[msgs.len() - 1].clone()));
+                return Err(last);
             }
             let new: Vec<StorePath> = {
                 let mut no = lock(&self.no_subst);
@@ -1139,10 +1015,9 @@ impl<'s> Builder<'s> {
             if new.is_empty() {
                 // Only paths that no derivation here makes (sources) failed.
                 let p = failed.keys().next().expect("not empty");
-                return Err(BuildError::new(format!(
-                    "path '{}' is required, but there is no substituter that can build it",
-                    self.print(p)
-                )));
+                return Err(BuildError::NoSubstituter {
+                    path: self.print(p),
+                });
             }
             lock(&self.opaque).clear();
             graph = self.graph(targets, mode)?;
@@ -1175,7 +1050,7 @@ impl<'s> Builder<'s> {
         let mut failed_deps: BTreeMap<&StorePath, usize> = BTreeMap::new();
         let mut resolved: BTreeSet<&StorePath> = BTreeSet::new();
         // Target failures, in the order they happened.
-        let mut target_errors: Vec<(StorePath, Failure)> = Vec::new();
+        let mut target_errors: Vec<(StorePath, TargetFailure)> = Vec::new();
         let mut kinds = FailureKind::default();
         let cancel = Arc::new(AtomicBool::new(false));
         let mut stopping = false;
@@ -1190,7 +1065,8 @@ impl<'s> Builder<'s> {
         let mut declined: BTreeSet<&StorePath> = BTreeSet::new();
         let mut postponed: Vec<&StorePath> = Vec::new();
         let mut announced: BTreeSet<&StorePath> = BTreeSet::new();
-        let mut fatal: Option<Failure> = None;
+        // Nothing can be built here (`max-jobs` 0) and no machine took a build.
+        let mut no_slots = false;
         std::thread::scope(|scope| {
             let mut running = 0usize;
             let mut local = 0usize;
@@ -1262,12 +1138,9 @@ impl<'s> Builder<'s> {
                         }
                     }
                     if jobs == 0 && !builtin {
-                        let f = Failure::other(
-                            "unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html",
-                        );
                         // Nothing can be built: the whole realisation fails with it,
                         // whichever derivation it was.
-                        fatal.get_or_insert(f);
+                        no_slots = true;
                         stopping = true;
                         break;
                     }
@@ -1332,7 +1205,7 @@ impl<'s> Builder<'s> {
                         kinds.merge(f.kind);
                         if !cancel.load(Ordering::Relaxed) || f.kind != FailureKind::default() {
                             if target_set.contains(p) {
-                                target_errors.push((p.clone(), f));
+                                target_errors.push((p.clone(), TargetFailure::Built(f)));
                             } else {
                                 eprint_error(&f.msg);
                             }
@@ -1370,14 +1243,12 @@ impl<'s> Builder<'s> {
                                 ready.insert(pos, d);
                             }
                             Some(n) => {
-                                let f = Failure::other(format!(
-                                    "{n} dependencies of derivation '{}' failed to build",
-                                    self.print(d)
-                                ));
+                                let f = TargetFailure::Dependencies(*n);
                                 if target_set.contains(d) {
                                     target_errors.push((d.clone(), f));
                                 } else {
-                                    eprint_error(&f.msg);
+                                    let e = f.error(self.print(d), FailureKind::default());
+                                    eprint_error(&e.to_string());
                                 }
                                 finished.push((d, false));
                             }
@@ -1387,40 +1258,55 @@ impl<'s> Builder<'s> {
             }
         });
         if interrupted() {
-            return Err(BuildError::new("interrupted by the user"));
+            return Err(BuildError::Interrupted);
         }
-        if let Some(f) = fatal {
-            for (_, e) in &target_errors {
-                eprint_error(&e.msg);
+        if no_slots {
+            for (p, f) in &target_errors {
+                eprint_error(&f.error(self.print(p), kinds).to_string());
             }
-            return Err(BuildError {
-                msg: f.msg,
-                status: 1,
-                kind: kinds,
-            });
+            return Err(BuildError::NoBuildSlots { kind: kinds });
         }
         match target_errors.len() {
             0 => Ok(()),
             1 => {
-                let (_, f) = target_errors.remove(0);
-                Err(BuildError {
-                    msg: f.msg,
-                    status: kinds.exit_status(),
-                    kind: kinds,
-                })
+                let (p, f) = target_errors.remove(0);
+                Err(f.error(self.print(&p), kinds))
             }
             _ => {
-                let mut names = Vec::new();
+                let mut paths = Vec::new();
                 for (p, f) in &target_errors {
-                    eprint_error(&f.msg);
-                    names.push(format!("'{}'", self.print(p)));
+                    eprint_error(&f.error(self.print(p), kinds).to_string());
+                    paths.push(self.print(p));
                 }
-                Err(BuildError {
-                    msg: format!("build of {} failed", names.join(", ")),
-                    status: kinds.exit_status(),
-                    kind: kinds,
-                })
+                Err(BuildError::BuildsFailed { paths, kind: kinds })
             }
+        }
+    }
+}
+
+/// Why a target of a realisation failed.
+enum TargetFailure {
+    /// Its own build.
+    Built(Failure),
+    /// That many of its inputs' builds.
+    Dependencies(usize),
+}
+
+impl TargetFailure {
+    /// The error of target `drv` failing so, in a realisation whose failures were of kinds
+    /// `kind`.
+    fn error(&self, drv: String, kind: FailureKind) -> BuildError {
+        match self {
+            TargetFailure::Built(failure) => BuildError::Failed {
+                drv,
+                failure: failure.clone(),
+                kind,
+            },
+            TargetFailure::Dependencies(count) => BuildError::DependenciesFailed {
+                drv,
+                count: *count,
+                kind,
+            },
         }
     }
 }

@@ -123,8 +123,8 @@ impl LocalRealiser {
 
 fn build_error(e: BuildError) -> StoreError {
     StoreError::Build {
-        msg: e.msg,
-        status: e.status,
+        msg: e.to_string(),
+        status: e.status(),
     }
 }
 
@@ -283,15 +283,15 @@ impl Realiser for LocalRealiser {
                 ..BuildResult::default()
             },
             Err(e) => BuildResult {
-                status: if e.kind.log_limit {
+                status: if e.kind().log_limit {
                     BuildStatus::LogLimitExceeded
-                } else if e.kind.not_deterministic {
+                } else if e.kind().not_deterministic {
                     BuildStatus::NotDeterministic
                 } else {
-                    status_of(e.status)
+                    status_of(e.status())
                 },
-                is_non_deterministic: e.kind.not_deterministic,
-                error_msg: e.msg,
+                is_non_deterministic: e.kind().not_deterministic,
+                error_msg: e.to_string(),
                 start_time: start,
                 stop_time: stop,
                 ..BuildResult::default()

@@ -677,7 +677,7 @@ pub fn realise_on_machines(
     remote: &RemoteBuilders,
     print_missing: bool,
 ) -> Result<(), crate::BuildError> {
-    use crate::{emit, BuildError, Output};
+    use crate::{emit, BuildError, FailureKind, Output};
     use ferrix_store::store::DerivedPath;
     // The derivations whose wanted outputs are missing, with everything they need built.
     let mut nodes: BTreeMap<StorePath, (Derivation, BTreeMap<String, StorePath>)> = BTreeMap::new();
@@ -693,10 +693,9 @@ pub fn realise_on_machines(
             )),
             DerivedPath::Opaque(p) => {
                 if !store.is_valid(p)? {
-                    return Err(BuildError::new(format!(
-                        "path '{}' is required, but there is no substituter that can build it",
-                        store.dir().display(p)
-                    )));
+                    return Err(BuildError::NoSubstituter {
+                        path: store.dir().display(p),
+                    });
                 }
             }
         }
@@ -730,9 +729,7 @@ pub fn realise_on_machines(
         return Ok(());
     }
     if remote.is_empty() {
-        return Err(BuildError::new(
-            "unable to build with a primary store that isn't a local store; either pass a different '--store' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html",
-        ));
+        return Err(BuildError::NotLocalStore);
     }
     let set: BTreeSet<StorePath> = nodes.keys().cloned().collect();
     let mut order = ferrix_store::local::topo_sort(&set, &|p| {
@@ -743,7 +740,9 @@ pub fn realise_on_machines(
             .filter_map(|i| store.dir().parse(&String::from_utf8_lossy(i)).ok())
             .collect()
     })
-    .map_err(|(x, _)| BuildError::new(format!("cycle at '{}'", store.dir().display(&x))))?;
+    .map_err(|(x, _)| BuildError::Cycle {
+        path: store.dir().display(&x),
+    })?;
     order.reverse();
     if print_missing {
         let n = order.len();
@@ -795,9 +794,9 @@ pub fn realise_on_machines(
                 }
                 Choice::Decline(text) => {
                     emit(Output::Message(&text));
-                    return Err(BuildError::new(
-                        "unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html",
-                    ));
+                    return Err(BuildError::NoBuildSlots {
+                        kind: FailureKind::default(),
+                    });
                 }
             };
             let r = run_job(
@@ -815,7 +814,14 @@ pub fn realise_on_machines(
             match r {
                 Ok(RemoteOutcome::Built) => break,
                 Ok(RemoteOutcome::Retry) => continue,
-                Err(f) => return Err(BuildError::new(f.msg)),
+                // Nix's hook reports the failure with status 1 whatever its kind.
+                Err(failure) => {
+                    return Err(BuildError::Failed {
+                        drv: store.dir().display(d),
+                        failure,
+                        kind: FailureKind::default(),
+                    })
+                }
             }
         }
     }

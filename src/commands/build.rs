@@ -11,8 +11,8 @@ use crate::shared::interrupt::install_interrupt_handlers;
 use crate::shared::store_paths::absolute;
 use crate::store_setup;
 use ferrix_builder::BuildError;
-use ferrix_store::path::StorePath;
-use ferrix_store::store::{BuildMode, DerivedPath};
+use ferrix_store::path::{PathError, StorePath};
+use ferrix_store::store::{BuildMode, DerivedPath, StoreError};
 use ferrix_store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -161,20 +161,86 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
 pub fn run(args: &BuildArgs) -> i32 {
     match run_inner(args) {
         Ok(()) => 0,
-        Err(BuildError { msg, status, .. }) => {
+        Err(e) => {
+            let msg = e.to_string();
             if !msg.is_empty() {
                 print_error(&msg);
             }
-            status
+            e.status()
         }
     }
 }
 
-fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
+/// Why `nix-build` failed. Its text is what is printed after `error: ` (none when empty).
+#[derive(Debug)]
+enum NixBuildError {
+    /// Realising the targets, or reading the store, failed.
+    Build(BuildError),
+    /// `--run-env` (`nix-shell`'s), which Ferrix does not offer.
+    RunEnv,
+    /// The evaluation failed, with this exit status; it printed its error itself, so the
+    /// text is empty.
+    Evaluation(i32),
+    /// A `.drv` argument that is not a store path. The text is the path helpers' (shared
+    /// with `nix-store` and the REPL), which report as text.
+    Target(String),
+    /// A derivation has no output of the name asked for.
+    NoSuchOutput { drv: String, output: String },
+}
+
+impl NixBuildError {
+    /// The exit status.
+    fn status(&self) -> i32 {
+        match self {
+            NixBuildError::Build(e) => e.status(),
+            NixBuildError::Evaluation(status) => *status,
+            NixBuildError::RunEnv
+            | NixBuildError::Target(_)
+            | NixBuildError::NoSuchOutput { .. } => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for NixBuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NixBuildError::Build(e) => e.fmt(f),
+            NixBuildError::RunEnv => {
+                f.write_str("'nix-build --run-env' (nix-shell) is not supported")
+            }
+            NixBuildError::Evaluation(_) => Ok(()),
+            NixBuildError::Target(msg) => f.write_str(msg),
+            NixBuildError::NoSuchOutput { drv, output } => write!(
+                f,
+                "derivation '{drv}' does not have an output named '{output}'"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NixBuildError {}
+
+impl From<BuildError> for NixBuildError {
+    fn from(e: BuildError) -> Self {
+        NixBuildError::Build(e)
+    }
+}
+
+impl From<StoreError> for NixBuildError {
+    fn from(e: StoreError) -> Self {
+        NixBuildError::Build(e.into())
+    }
+}
+
+impl From<PathError> for NixBuildError {
+    fn from(e: PathError) -> Self {
+        NixBuildError::Build(e.into())
+    }
+}
+
+fn run_inner(args: &BuildArgs) -> Result<(), NixBuildError> {
     if args.run_env {
-        return Err(BuildError::new(
-            "'nix-build --run-env' (nix-shell) is not supported",
-        ));
+        return Err(NixBuildError::RunEnv);
     }
     let read_only = args.common.readonly_mode;
     // With `--eval-store`, evaluation writes its derivations there, and the build store
@@ -195,7 +261,10 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             let s = store_setup::open_store(&opts, &args.common).map_err(build_error)?;
             ferrix_primops::store_session::StoreSession::new(s)
         }
-        None => store_setup::open(read_only, &args.common).map_err(BuildError::new)?,
+        None => ferrix_primops::store_session::StoreSession::new(store_setup::open_store(
+            &opts,
+            &args.common,
+        )?),
     };
     // Where the derivations are, and where they are built.
     let store: &dyn Store = &*session.store;
@@ -237,10 +306,7 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
             },
             ..InstantiateArgs::default()
         };
-        let out = evaluate(&inst, &session).map_err(|status| BuildError {
-            status,
-            ..BuildError::new("")
-        })?;
+        let out = evaluate(&inst, &session).map_err(NixBuildError::Evaluation)?;
         for line in String::from_utf8_lossy(&out).lines() {
             let (drv, output) = match line.split_once('!') {
                 Some((d, o)) => (d, o.to_string()),
@@ -250,7 +316,7 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
         }
     }
     for d in direct {
-        let (p, outs) = parse_target(store, &d).map_err(BuildError::new)?;
+        let (p, outs) = parse_target(store, &d).map_err(NixBuildError::Target)?;
         let output = match outs {
             Some(o) => o.into_iter().next().unwrap_or_else(|| "out".into()),
             // As Nix: the first output of the derivation.
@@ -327,12 +393,12 @@ fn run_inner(args: &BuildArgs) -> Result<(), BuildError> {
         let n = counters.len();
         let counter = *counters.entry(drv).or_insert(n);
         let outs = store.derivation_output_paths(drv)?;
-        let p = outs.get(output).ok_or_else(|| {
-            BuildError::new(format!(
-                "derivation '{}' does not have an output named '{output}'",
-                store.dir().display(drv)
-            ))
-        })?;
+        let p = outs
+            .get(output)
+            .ok_or_else(|| NixBuildError::NoSuchOutput {
+                drv: store.dir().display(drv),
+                output: output.clone(),
+            })?;
         // Only a local store keeps roots: for others (a binary cache) Nix makes no link.
         let rooted = !ferrix_fetch::binary_cache::is_binary_cache_uri(&builds.uri());
         if !args.no_out_link && !read_only && rooted {

@@ -1197,11 +1197,11 @@ fn realise_check(s: &dyn Store, p: &StorePath) -> R {
     };
     s.build_paths(&[t], BuildMode::Normal).map_err(|e| {
         let e = build::build_error(e);
-        if e.status != 1 {
-            build::print_error(&e.msg);
-            Fail::Exit(e.status)
+        if e.status() != 1 {
+            build::print_error(&e.to_string());
+            Fail::Exit(e.status())
         } else {
-            Fail::Msg(e.msg)
+            Fail::Msg(e.to_string())
         }
     })
 }
@@ -1519,8 +1519,8 @@ fn op_realise(a: &StoreArgs, s: &dyn Store) -> R {
     install_interrupt_handlers();
     let fail = |e: StoreError| {
         let e = build::build_error(e);
-        build::print_error(&e.msg);
-        Fail::Exit(e.status)
+        build::print_error(&e.to_string());
+        Fail::Exit(e.status())
     };
     if a.common.config.print_missing && mode != BuildMode::Check {
         build::print_missing(s, &targets).map_err(fail)?;

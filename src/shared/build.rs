@@ -51,14 +51,7 @@ pub fn add_perm_root(store: &dyn Store, p: &StorePath, link: &str) -> Result<Pat
 
 /// The error of a failed store operation as a build error (keeping a build's exit status).
 pub fn build_error(e: StoreError) -> BuildError {
-    match e {
-        StoreError::Build { msg, status } => BuildError {
-            msg,
-            status,
-            ..BuildError::new("")
-        },
-        e => BuildError::new(e.to_string()),
-    }
+    BuildError::Store(e)
 }
 
 /// Nix's `printMissing`: what realising `targets` will build, dependencies first.
