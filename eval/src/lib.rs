@@ -101,6 +101,9 @@ pub struct KnownSyms {
 /// Slots of `Evaluator::intern_str`'s cache (a power of two).
 const SYM_CACHE_SLOTS: usize = 4096;
 
+/// One evaluation: the arena its values live in, its symbols, global scope, parsed files
+/// and settings. Made by an [`EvaluatorBuilder`] (see [`Evaluator::builder`]); its state is
+/// reached only through its methods.
 pub struct Evaluator<'a> {
     pub bump: &'a Bump,
     pub symbols: RefCell<Interner>,
@@ -161,7 +164,172 @@ pub trait StoreHook {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// Assembles an [`Evaluator`]: its global names, its store, its settings and what
+/// installs the builtins, in one place for the CLI, the REPL, the plugins and the tests.
+///
+/// ```
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::builder(&bump)
+///     .globals(ferrix_parser::NIX_GLOBALS)
+///     .show_trace(true)
+///     .build();
+/// assert!(ev.show_trace());
+/// let v = ev.eval_text(b"1 + 2", ferrix_parser::Origin::String, b"/").unwrap();
+/// assert!(matches!(v, ferrix_eval::value::Value::Int(3)));
+/// ```
+#[must_use = "an evaluator builder does nothing until `build` is called"]
+pub struct EvaluatorBuilder<'a, 'b> {
+    bump: &'a Bump,
+    globals: Vec<String>,
+    store: Option<&'a dyn StoreHook>,
+    show_trace: bool,
+    trace_calls: bool,
+    log_sink: Option<&'a dyn policy::LogSink>,
+    access: policy::Access,
+    installers: Vec<Installer<'a, 'b>>,
+}
+
+/// A step of [`EvaluatorBuilder::install`].
+type Installer<'a, 'b> = Box<dyn FnOnce(&Evaluator<'a>) + 'b>;
+
+impl<'a, 'b> EvaluatorBuilder<'a, 'b> {
+    /// Adds names to the global scope, after those given before (none by default;
+    /// `ferrix_parser::NIX_GLOBALS` are Nix's). They resolve at parse time; their values
+    /// come from [`Evaluator::set_global`], called by an installation step, say.
+    pub fn globals<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.globals
+            .extend(names.into_iter().map(|n| n.as_ref().to_string()));
+        self
+    }
+
+    /// The store that paths coerced to strings are copied to, and that the builtins reach
+    /// through [`StoreHook::as_any`]. Without one, such coercions fail.
+    pub fn store(mut self, store: &'a dyn StoreHook) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// `show-trace`: errors collect the frames of the calls they pass through (off by
+    /// default; [`Evaluator::set_show_trace`] changes it later).
+    pub fn show_trace(mut self, on: bool) -> Self {
+        self.show_trace = on;
+        self
+    }
+
+    /// `trace-function-calls`: every call expression logs when it is entered and left (off
+    /// by default).
+    pub fn trace_calls(mut self, on: bool) -> Self {
+        self.trace_calls = on;
+        self
+    }
+
+    /// Where `trace` and function-trace lines go; without a sink they go to standard error
+    /// as they are.
+    pub fn log_sink(mut self, sink: &'a dyn policy::LogSink) -> Self {
+        self.log_sink = Some(sink);
+        self
+    }
+
+    /// What files and URIs evaluation may reach (open by default; see [`policy`]).
+    pub fn access(mut self, access: policy::Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// A step to run on the new evaluator once it is configured, after those added before:
+    /// installing the builtins (`ferrix_primops::install`), say. Steps that can fail are
+    /// run on the built evaluator instead, which can render their errors.
+    pub fn install(mut self, step: impl FnOnce(&Evaluator<'a>) + 'b) -> Self {
+        self.installers.push(Box::new(step));
+        self
+    }
+
+    /// Makes the evaluator, applies the settings and runs the installation steps in order.
+    pub fn build(self) -> Evaluator<'a> {
+        let names: Vec<&str> = self.globals.iter().map(String::as_str).collect();
+        let ev = Evaluator::new(self.bump, &names);
+        ev.store.set(self.store);
+        ev.show_trace.set(self.show_trace);
+        ev.trace_calls.set(self.trace_calls);
+        ev.log_sink.set(self.log_sink);
+        ev.set_access(self.access);
+        for step in self.installers {
+            step(&ev);
+        }
+        ev
+    }
+}
+
 impl<'a> Evaluator<'a> {
+    /// Starts assembling an evaluator whose values live in `bump` (see
+    /// [`EvaluatorBuilder`]).
+    pub fn builder<'b>(bump: &'a Bump) -> EvaluatorBuilder<'a, 'b> {
+        EvaluatorBuilder {
+            bump,
+            globals: Vec::new(),
+            store: None,
+            show_trace: false,
+            trace_calls: false,
+            log_sink: None,
+            access: policy::Access::default(),
+            installers: Vec::new(),
+        }
+    }
+
+    /// The arena the evaluation's values live in.
+    #[inline]
+    pub fn bump(&self) -> &'a Bump {
+        self.bump
+    }
+
+    /// The symbol table, borrowed: release it before anything that may intern (evaluation,
+    /// [`Self::intern`]), or that panics with a borrow error.
+    #[inline]
+    pub fn symbols(&self) -> std::cell::Ref<'_, Interner> {
+        self.symbols.borrow()
+    }
+
+    /// The global scope: the names that resolve at parse time, in slot order.
+    #[inline]
+    pub fn globals(&self) -> &Globals {
+        &self.globals
+    }
+
+    /// The symbols of the names the evaluator itself looks up (`__functor`, `outPath`, …).
+    #[inline]
+    pub fn syms(&self) -> &KnownSyms {
+        &self.syms
+    }
+
+    /// `$HOME` when the evaluator was made, which `~/` paths start with.
+    #[inline]
+    pub fn home(&self) -> &[u8] {
+        &self.home
+    }
+
+    /// The store given to [`EvaluatorBuilder::store`], if any.
+    #[inline]
+    pub fn store(&self) -> Option<&'a dyn StoreHook> {
+        self.store.get()
+    }
+
+    /// Whether errors collect the frames of the calls they pass through (`show-trace`).
+    #[inline]
+    pub fn show_trace(&self) -> bool {
+        self.show_trace.get()
+    }
+
+    /// Turns `show-trace` on or off from the next evaluation on (the REPL's `:st`).
+    #[inline]
+    pub fn set_show_trace(&self, on: bool) {
+        self.show_trace.set(on);
+    }
+
+    /// An evaluator with `global_names` in scope and every setting at its default.
     pub fn new(bump: &'a Bump, global_names: &[&str]) -> Self {
         let (mut symbols, globals) = ferrix_parser::base_environment(global_names.iter().copied());
         let mut s = |n: &str| symbols.intern(n.as_bytes());
