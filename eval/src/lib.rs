@@ -861,7 +861,7 @@ mod tests {
 
     fn eval_with(op: &'static PrimOp, src: &str) -> String {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[op.name]);
+        let ev = Evaluator::builder(&bump).globals([op.name]).build();
         ev.set_global(op.name, bump.alloc(Thunk::done(Value::PrimOp(op))));
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
         let v = ev.eval(e, ev.file_env()).unwrap();
@@ -897,7 +897,7 @@ mod tests {
 
     fn eval_str(src: &str) -> String {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[]);
+        let ev = Evaluator::builder(&bump).build();
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
         let v = ev.eval(e, ev.file_env()).unwrap();
         ev.force_deep(v, Pos::NONE).unwrap();
@@ -946,7 +946,7 @@ mod tests {
     #[cfg_attr(miri, ignore)]
     fn interning_string_values_agrees_with_interning_text() {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[]);
+        let ev = Evaluator::builder(&bump).build();
         let a: &[u8] = bump.alloc_slice_copy(b"name");
         let b: &[u8] = bump.alloc_slice_copy(b"name");
         let c: &[u8] = bump.alloc_slice_copy(b"other");

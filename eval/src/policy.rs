@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn restricted_paths_and_uris() {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[]);
+        let ev = Evaluator::builder(&bump).build();
         let dir = std::env::temp_dir().canonicalize().unwrap();
         let d = dir.as_os_str().as_bytes().to_vec();
         assert!(ev.check_source_path(Path::new("/etc/passwd")).is_ok());
