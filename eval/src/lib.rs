@@ -103,12 +103,46 @@ const SYM_CACHE_SLOTS: usize = 4096;
 
 /// One evaluation: the arena its values live in, its symbols, global scope, parsed files
 /// and settings. Made by an [`EvaluatorBuilder`] (see [`Evaluator::builder`]); its state is
-/// reached only through its methods.
+/// reached only through its methods. Its fields are its own: a setting cannot be changed
+/// from outside but through the few setters meant for it ([`Evaluator::set_show_trace`]),
+/// nor an evaluator made but by its builder.
+///
+/// ```compile_fail,E0616
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::builder(&bump).build();
+/// ev.show_trace.set(true);
+/// ```
+///
+/// ```compile_fail,E0616
+/// let bump = bumpalo::Bump::new();
+/// let mut ev = ferrix_eval::Evaluator::builder(&bump).build();
+/// ev.home = b"/elsewhere".to_vec();
+/// ```
+///
+/// ```compile_fail,E0616
+/// struct NoStore;
+/// impl ferrix_eval::StoreHook for NoStore {
+///     fn add_path(&self, _: &[u8]) -> Result<Vec<u8>, String> {
+///         Err("no store".into())
+///     }
+///     fn as_any(&self) -> &dyn std::any::Any {
+///         self
+///     }
+/// }
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::builder(&bump).build();
+/// ev.store.set(Some(&NoStore));
+/// ```
+///
+/// ```compile_fail,E0624
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
+/// ```
 pub struct Evaluator<'a> {
-    pub bump: &'a Bump,
-    pub symbols: RefCell<Interner>,
-    pub globals: Globals,
-    pub syms: KnownSyms,
+    bump: &'a Bump,
+    symbols: RefCell<Interner>,
+    globals: Globals,
+    syms: KnownSyms,
     /// Global slot → value (set up by the builtins).
     base: RefCell<Vec<&'a Thunk<'a>>>,
     files: RefCell<Vec<SourceFile>>,
@@ -117,7 +151,7 @@ pub struct Evaluator<'a> {
     /// Evaluated files, by canonical path.
     imports: RefCell<FxHashMap<PathBuf, &'a Thunk<'a>>>,
     /// `$HOME`, for `~/` paths.
-    pub home: Vec<u8>,
+    home: Vec<u8>,
     /// Lowest safe stack address of the current stack segment (see `eval`).
     pub(crate) stack_limit: Cell<usize>,
     /// How many extra stack segments are in use, to stop runaway recursion.
@@ -136,9 +170,9 @@ pub struct Evaluator<'a> {
     /// Each attribute name's string value once made, by symbol (see `name_thunk`).
     name_thunks: RefCell<Vec<Option<&'a Thunk<'a>>>>,
     /// The store, for copying paths that are coerced to strings.
-    pub store: Cell<Option<&'a dyn StoreHook>>,
+    store: Cell<Option<&'a dyn StoreHook>>,
     /// `--show-trace`: errors collect the frames of the calls they pass through.
-    pub show_trace: Cell<bool>,
+    show_trace: Cell<bool>,
     /// Nix expressions built into the program (`/__corepkgs__/fetchurl.nix`), by path.
     builtin_files: RefCell<FxHashMap<Vec<u8>, &'static [u8]>>,
     /// The file of the built-in `derivation`, whose selections add no trace frames (as in
@@ -149,9 +183,9 @@ pub struct Evaluator<'a> {
     /// What files and URIs evaluation may reach (see `policy`).
     pub(crate) access: RefCell<policy::Access>,
     /// `trace-function-calls`: every call expression logs when it is entered and left.
-    pub trace_calls: Cell<bool>,
+    trace_calls: Cell<bool>,
     /// Where `trace` and function-trace lines go (see `policy::LogSink`).
-    pub log_sink: Cell<Option<&'a dyn policy::LogSink>>,
+    log_sink: Cell<Option<&'a dyn policy::LogSink>>,
 }
 
 /// What the evaluator needs from a store; supplied from outside so that `eval` does no
@@ -329,8 +363,9 @@ impl<'a> Evaluator<'a> {
         self.show_trace.set(on);
     }
 
-    /// An evaluator with `global_names` in scope and every setting at its default.
-    pub fn new(bump: &'a Bump, global_names: &[&str]) -> Self {
+    /// An evaluator with `global_names` in scope and every setting at its default (see
+    /// [`EvaluatorBuilder::build`]).
+    fn new(bump: &'a Bump, global_names: &[&str]) -> Self {
         let (mut symbols, globals) = ferrix_parser::base_environment(global_names.iter().copied());
         let mut s = |n: &str| symbols.intern(n.as_bytes());
         let syms = KnownSyms {

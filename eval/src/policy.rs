@@ -78,8 +78,8 @@ fn is_builtin_file(path: &[u8]) -> bool {
 }
 
 impl<'a> Evaluator<'a> {
-    /// Sets the access policy (before evaluation starts).
-    pub fn set_access(&self, access: Access) {
+    /// Sets the access policy (see [`crate::EvaluatorBuilder::access`]).
+    pub(crate) fn set_access(&self, access: Access) {
         *self.access.borrow_mut() = access;
     }
 
