@@ -774,13 +774,14 @@ fn time_in_process(
         plugins: plugins.to_vec(),
     };
     let names = ferrix::native::global_names(&native);
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut best = f64::MAX;
     let mut out = Vec::new();
     for _ in 0..runs {
         let bump = bumpalo::Bump::new();
-        let ev = ferrix_eval::Evaluator::new(&bump, &names);
-        ferrix_primops::install(&ev, &ferrix_primops::Config::default());
+        let ev = ferrix_eval::Evaluator::builder(&bump)
+            .globals(&names)
+            .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::default()))
+            .build();
         native.install(&ev).expect("install plugins");
         let e = ev
             .parse(expr.as_bytes(), ferrix_parser::Origin::String, b"/")

@@ -101,11 +101,48 @@ pub struct KnownSyms {
 /// Slots of `Evaluator::intern_str`'s cache (a power of two).
 const SYM_CACHE_SLOTS: usize = 4096;
 
+/// One evaluation: the arena its values live in, its symbols, global scope, parsed files
+/// and settings. Made by an [`EvaluatorBuilder`] (see [`Evaluator::builder`]); its state is
+/// reached only through its methods. Its fields are its own: a setting cannot be changed
+/// from outside but through the few setters meant for it ([`Evaluator::set_show_trace`]),
+/// nor an evaluator made but by its builder.
+///
+/// ```compile_fail,E0616
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::builder(&bump).build();
+/// ev.show_trace.set(true);
+/// ```
+///
+/// ```compile_fail,E0616
+/// let bump = bumpalo::Bump::new();
+/// let mut ev = ferrix_eval::Evaluator::builder(&bump).build();
+/// ev.home = b"/elsewhere".to_vec();
+/// ```
+///
+/// ```compile_fail,E0616
+/// struct NoStore;
+/// impl ferrix_eval::StoreHook for NoStore {
+///     fn add_path(&self, _: &[u8]) -> Result<Vec<u8>, String> {
+///         Err("no store".into())
+///     }
+///     fn as_any(&self) -> &dyn std::any::Any {
+///         self
+///     }
+/// }
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::builder(&bump).build();
+/// ev.store.set(Some(&NoStore));
+/// ```
+///
+/// ```compile_fail,E0624
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
+/// ```
 pub struct Evaluator<'a> {
-    pub bump: &'a Bump,
-    pub symbols: RefCell<Interner>,
-    pub globals: Globals,
-    pub syms: KnownSyms,
+    bump: &'a Bump,
+    symbols: RefCell<Interner>,
+    globals: Globals,
+    syms: KnownSyms,
     /// Global slot → value (set up by the builtins).
     base: RefCell<Vec<&'a Thunk<'a>>>,
     files: RefCell<Vec<SourceFile>>,
@@ -114,7 +151,7 @@ pub struct Evaluator<'a> {
     /// Evaluated files, by canonical path.
     imports: RefCell<FxHashMap<PathBuf, &'a Thunk<'a>>>,
     /// `$HOME`, for `~/` paths.
-    pub home: Vec<u8>,
+    home: Vec<u8>,
     /// Lowest safe stack address of the current stack segment (see `eval`).
     pub(crate) stack_limit: Cell<usize>,
     /// How many extra stack segments are in use, to stop runaway recursion.
@@ -133,9 +170,9 @@ pub struct Evaluator<'a> {
     /// Each attribute name's string value once made, by symbol (see `name_thunk`).
     name_thunks: RefCell<Vec<Option<&'a Thunk<'a>>>>,
     /// The store, for copying paths that are coerced to strings.
-    pub store: Cell<Option<&'a dyn StoreHook>>,
+    store: Cell<Option<&'a dyn StoreHook>>,
     /// `--show-trace`: errors collect the frames of the calls they pass through.
-    pub show_trace: Cell<bool>,
+    show_trace: Cell<bool>,
     /// Nix expressions built into the program (`/__corepkgs__/fetchurl.nix`), by path.
     builtin_files: RefCell<FxHashMap<Vec<u8>, &'static [u8]>>,
     /// The file of the built-in `derivation`, whose selections add no trace frames (as in
@@ -146,9 +183,9 @@ pub struct Evaluator<'a> {
     /// What files and URIs evaluation may reach (see `policy`).
     pub(crate) access: RefCell<policy::Access>,
     /// `trace-function-calls`: every call expression logs when it is entered and left.
-    pub trace_calls: Cell<bool>,
+    trace_calls: Cell<bool>,
     /// Where `trace` and function-trace lines go (see `policy::LogSink`).
-    pub log_sink: Cell<Option<&'a dyn policy::LogSink>>,
+    log_sink: Cell<Option<&'a dyn policy::LogSink>>,
 }
 
 /// What the evaluator needs from a store; supplied from outside so that `eval` does no
@@ -161,8 +198,174 @@ pub trait StoreHook {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// Assembles an [`Evaluator`]: its global names, its store, its settings and what
+/// installs the builtins, in one place for the CLI, the REPL, the plugins and the tests.
+///
+/// ```
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::builder(&bump)
+///     .globals(ferrix_parser::NIX_GLOBALS)
+///     .show_trace(true)
+///     .build();
+/// assert!(ev.show_trace());
+/// let v = ev.eval_text(b"1 + 2", ferrix_parser::Origin::String, b"/").unwrap();
+/// assert!(matches!(v, ferrix_eval::value::Value::Int(3)));
+/// ```
+#[must_use = "an evaluator builder does nothing until `build` is called"]
+pub struct EvaluatorBuilder<'a, 'b> {
+    bump: &'a Bump,
+    globals: Vec<String>,
+    store: Option<&'a dyn StoreHook>,
+    show_trace: bool,
+    trace_calls: bool,
+    log_sink: Option<&'a dyn policy::LogSink>,
+    access: policy::Access,
+    installers: Vec<Installer<'a, 'b>>,
+}
+
+/// A step of [`EvaluatorBuilder::install`].
+type Installer<'a, 'b> = Box<dyn FnOnce(&Evaluator<'a>) + 'b>;
+
+impl<'a, 'b> EvaluatorBuilder<'a, 'b> {
+    /// Adds names to the global scope, after those given before (none by default;
+    /// `ferrix_parser::NIX_GLOBALS` are Nix's). They resolve at parse time; their values
+    /// come from [`Evaluator::set_global`], called by an installation step, say.
+    pub fn globals<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.globals
+            .extend(names.into_iter().map(|n| n.as_ref().to_string()));
+        self
+    }
+
+    /// The store that paths coerced to strings are copied to, and that the builtins reach
+    /// through [`StoreHook::as_any`]. Without one, such coercions fail.
+    pub fn store(mut self, store: &'a dyn StoreHook) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// `show-trace`: errors collect the frames of the calls they pass through (off by
+    /// default; [`Evaluator::set_show_trace`] changes it later).
+    pub fn show_trace(mut self, on: bool) -> Self {
+        self.show_trace = on;
+        self
+    }
+
+    /// `trace-function-calls`: every call expression logs when it is entered and left (off
+    /// by default).
+    pub fn trace_calls(mut self, on: bool) -> Self {
+        self.trace_calls = on;
+        self
+    }
+
+    /// Where `trace` and function-trace lines go; without a sink they go to standard error
+    /// as they are.
+    pub fn log_sink(mut self, sink: &'a dyn policy::LogSink) -> Self {
+        self.log_sink = Some(sink);
+        self
+    }
+
+    /// What files and URIs evaluation may reach (open by default; see [`policy`]).
+    pub fn access(mut self, access: policy::Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// A step to run on the new evaluator once it is configured, after those added before:
+    /// installing the builtins (`ferrix_primops::install`), say. Steps that can fail are
+    /// run on the built evaluator instead, which can render their errors.
+    pub fn install(mut self, step: impl FnOnce(&Evaluator<'a>) + 'b) -> Self {
+        self.installers.push(Box::new(step));
+        self
+    }
+
+    /// Makes the evaluator, applies the settings and runs the installation steps in order.
+    pub fn build(self) -> Evaluator<'a> {
+        let names: Vec<&str> = self.globals.iter().map(String::as_str).collect();
+        let ev = Evaluator::new(self.bump, &names);
+        ev.store.set(self.store);
+        ev.show_trace.set(self.show_trace);
+        ev.trace_calls.set(self.trace_calls);
+        ev.log_sink.set(self.log_sink);
+        ev.set_access(self.access);
+        for step in self.installers {
+            step(&ev);
+        }
+        ev
+    }
+}
+
 impl<'a> Evaluator<'a> {
-    pub fn new(bump: &'a Bump, global_names: &[&str]) -> Self {
+    /// Starts assembling an evaluator whose values live in `bump` (see
+    /// [`EvaluatorBuilder`]).
+    pub fn builder<'b>(bump: &'a Bump) -> EvaluatorBuilder<'a, 'b> {
+        EvaluatorBuilder {
+            bump,
+            globals: Vec::new(),
+            store: None,
+            show_trace: false,
+            trace_calls: false,
+            log_sink: None,
+            access: policy::Access::default(),
+            installers: Vec::new(),
+        }
+    }
+
+    /// The arena the evaluation's values live in.
+    #[inline]
+    pub fn bump(&self) -> &'a Bump {
+        self.bump
+    }
+
+    /// The symbol table, borrowed: release it before anything that may intern (evaluation,
+    /// [`Self::intern`]), or that panics with a borrow error.
+    #[inline]
+    pub fn symbols(&self) -> std::cell::Ref<'_, Interner> {
+        self.symbols.borrow()
+    }
+
+    /// The global scope: the names that resolve at parse time, in slot order.
+    #[inline]
+    pub fn globals(&self) -> &Globals {
+        &self.globals
+    }
+
+    /// The symbols of the names the evaluator itself looks up (`__functor`, `outPath`, …).
+    #[inline]
+    pub fn syms(&self) -> &KnownSyms {
+        &self.syms
+    }
+
+    /// `$HOME` when the evaluator was made, which `~/` paths start with.
+    #[inline]
+    pub fn home(&self) -> &[u8] {
+        &self.home
+    }
+
+    /// The store given to [`EvaluatorBuilder::store`], if any.
+    #[inline]
+    pub fn store(&self) -> Option<&'a dyn StoreHook> {
+        self.store.get()
+    }
+
+    /// Whether errors collect the frames of the calls they pass through (`show-trace`).
+    #[inline]
+    pub fn show_trace(&self) -> bool {
+        self.show_trace.get()
+    }
+
+    /// Turns `show-trace` on or off from the next evaluation on (the REPL's `:st`).
+    #[inline]
+    pub fn set_show_trace(&self, on: bool) {
+        self.show_trace.set(on);
+    }
+
+    /// An evaluator with `global_names` in scope and every setting at its default (see
+    /// [`EvaluatorBuilder::build`]).
+    fn new(bump: &'a Bump, global_names: &[&str]) -> Self {
         let (mut symbols, globals) = ferrix_parser::base_environment(global_names.iter().copied());
         let mut s = |n: &str| symbols.intern(n.as_bytes());
         let syms = KnownSyms {
@@ -659,7 +862,9 @@ mod tests {
     use super::*;
     use crate::value::{PrimOp, Thunk, Value};
 
-    /// A builtin that claims not to keep its argument but returns it in a list.
+    /// A builtin that claims not to keep its argument but returns it in a list (only
+    /// debug builds check the claim, so only their tests use it).
+    #[cfg(debug_assertions)]
     fn keeps<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], _: Pos) -> EvalResult<'a> {
         Ok(ev.make_list(&[args[0]]))
     }
@@ -669,6 +874,7 @@ mod tests {
         ev.force(args[0], pos)
     }
 
+    #[cfg(debug_assertions)]
     static LIAR: PrimOp = PrimOp {
         name: "liar",
         arity: 1,
@@ -676,6 +882,7 @@ mod tests {
         func: keeps,
         doc: "",
     };
+    #[cfg(debug_assertions)]
     static LIAR2: PrimOp = PrimOp {
         name: "liar2",
         arity: 2,
@@ -693,7 +900,7 @@ mod tests {
 
     fn eval_with(op: &'static PrimOp, src: &str) -> String {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[op.name]);
+        let ev = Evaluator::builder(&bump).globals([op.name]).build();
         ev.set_global(op.name, bump.alloc(Thunk::done(Value::PrimOp(op))));
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
         let v = ev.eval(e, ev.file_env()).unwrap();
@@ -729,7 +936,7 @@ mod tests {
 
     fn eval_str(src: &str) -> String {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[]);
+        let ev = Evaluator::builder(&bump).build();
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
         let v = ev.eval(e, ev.file_env()).unwrap();
         ev.force_deep(v, Pos::NONE).unwrap();
@@ -778,7 +985,7 @@ mod tests {
     #[cfg_attr(miri, ignore)]
     fn interning_string_values_agrees_with_interning_text() {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[]);
+        let ev = Evaluator::builder(&bump).build();
         let a: &[u8] = bump.alloc_slice_copy(b"name");
         let b: &[u8] = bump.alloc_slice_copy(b"name");
         let c: &[u8] = bump.alloc_slice_copy(b"other");

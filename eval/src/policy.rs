@@ -78,8 +78,8 @@ fn is_builtin_file(path: &[u8]) -> bool {
 }
 
 impl<'a> Evaluator<'a> {
-    /// Sets the access policy (before evaluation starts).
-    pub fn set_access(&self, access: Access) {
+    /// Sets the access policy (see [`crate::EvaluatorBuilder::access`]).
+    pub(crate) fn set_access(&self, access: Access) {
         *self.access.borrow_mut() = access;
     }
 
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn restricted_paths_and_uris() {
         let bump = Bump::new();
-        let ev = Evaluator::new(&bump, &[]);
+        let ev = Evaluator::builder(&bump).build();
         let dir = std::env::temp_dir().canonicalize().unwrap();
         let d = dir.as_os_str().as_bytes().to_vec();
         assert!(ev.check_source_path(Path::new("/etc/passwd")).is_ok());

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let bump = Bump::new();
-    let ev = Evaluator::new(&bump, &[]);
+    let ev = Evaluator::builder(&bump).build();
     for v in [parse_json(&ev, data), parse_toml(&ev, data)].into_iter().flatten() {
         let mut out = Vec::new();
         let mut ctx = Vec::new();

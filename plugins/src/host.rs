@@ -792,7 +792,7 @@ unsafe extern "C" fn attrs_get(
     enter(ctx, abi::ERR, |f| match f.value(h, "attrs_get")? {
         Value::Attrs(s) => {
             let name = bytes(f, name, len, "attrs_get")?;
-            let sym = f.ev().symbols.borrow().get(name);
+            let sym = f.ev().symbols().get(name);
             let found = match sym.and_then(|sym| s.get(sym)) {
                 Some(a) => f.push(Slot::Thunk(a.value))?,
                 None => abi::NONE,
@@ -816,8 +816,8 @@ unsafe extern "C" fn attrs_entry(
             Some(a) => {
                 let ev = f.ev();
                 let bytes: &[u8] = {
-                    let symbols = ev.symbols.borrow();
-                    ev.bump.alloc_slice_copy(symbols.name(a.name))
+                    let symbols = ev.symbols();
+                    ev.bump().alloc_slice_copy(symbols.name(a.name))
                 };
                 let vh = f.push(Slot::Thunk(a.value))?;
                 out(f, name_len, bytes.len(), "attrs_entry")?;

@@ -30,7 +30,7 @@ fn attr_names<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalR
 
 /// The attributes in the order of their names as strings.
 pub fn sorted_by_name<'a>(ev: &Evaluator<'a>, set: &'a AttrSet<'a>) -> Vec<Attr<'a>> {
-    let symbols = ev.symbols.borrow();
+    let symbols = ev.symbols();
     let mut v: Vec<Attr<'a>> = set.walk().into_owned();
     v.sort_by(|x, y| symbols.name(x.name).cmp(symbols.name(y.name)));
     v
@@ -133,9 +133,9 @@ fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
     // layered set walked for the first time gives a temporary, copied there.
     let source: &'a [Attr<'a>] = match set.walk() {
         std::borrow::Cow::Borrowed(s) => s,
-        std::borrow::Cow::Owned(v) => ev.bump.alloc_slice_copy(&v),
+        std::borrow::Cow::Owned(v) => ev.bump().alloc_slice_copy(&v),
     };
-    let out = ev.bump.alloc_slice_fill_iter(source.iter().map(|a| {
+    let out = ev.bump().alloc_slice_fill_iter(source.iter().map(|a| {
         // Nix gives the attributes that builtins make no position.
         Attr {
             name: a.name,
@@ -143,7 +143,7 @@ fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
             pos: Pos::NONE,
         }
     }));
-    Ok(Value::Attrs(ev.bump.alloc(AttrSet::new(out, Pos::NONE))))
+    Ok(Value::Attrs(ev.bump().alloc(AttrSet::new(out, Pos::NONE))))
 }
 
 fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
@@ -189,7 +189,7 @@ fn zip_attrs_with<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> E
     let out: Vec<Attr<'a>> = groups
         .into_iter()
         .map(|(name, values)| {
-            let n = ev.symbols.borrow().name(name).to_vec();
+            let n = ev.symbols().name(name).to_vec();
             let n = ev.alloc_thunk(ev.string(&n));
             let vs = ev.alloc_thunk(ev.make_list(&values));
             Attr {

@@ -146,7 +146,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
     let mut sorted: Vec<(Vec<u8>, &Attr<'a>)> = set
         .attrs()
         .iter()
-        .map(|a| (ev.symbols.borrow().name(a.name).to_vec(), a))
+        .map(|a| (ev.symbols().name(a.name).to_vec(), a))
         .collect();
     sorted.sort_by(|x, y| x.0.cmp(&y.0));
     for (key, attr) in &sorted {
@@ -285,23 +285,23 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
     let drv_path = session
         .write_derivation(&c.drv, &name, drv_hash)
         .map_err(|e| store_error(e, pos))?;
-    let drv_full: &'a [u8] = ev.bump.alloc_slice_copy(&full(&drv_path));
+    let drv_full: &'a [u8] = ev.bump().alloc_slice_copy(&full(&drv_path));
     let mut out = Vec::with_capacity(c.drv.outputs.len() + 1);
-    let all_ctx: &'a [u8] = ev.bump.alloc_slice_copy(&[b"=", drv_full].concat());
+    let all_ctx: &'a [u8] = ev.bump().alloc_slice_copy(&[b"=", drv_full].concat());
     out.push(Attr {
         name: ev.intern(b"drvPath"),
         value: ev
-            .alloc_thunk(ev.string_with_context(drv_full, ev.bump.alloc_slice_copy(&[all_ctx]))),
+            .alloc_thunk(ev.string_with_context(drv_full, ev.bump().alloc_slice_copy(&[all_ctx]))),
         pos,
     });
     for (o, output) in &c.drv.outputs {
         let ctx: &'a [u8] = ev
-            .bump
+            .bump()
             .alloc_slice_copy(&[b"!", &o[..], b"!", drv_full].concat());
         out.push(Attr {
             name: ev.intern(o),
             value: ev.alloc_thunk(
-                ev.string_with_context(&output.path, ev.bump.alloc_slice_copy(&[ctx])),
+                ev.string_with_context(&output.path, ev.bump().alloc_slice_copy(&[ctx])),
             ),
             pos,
         });

@@ -97,8 +97,8 @@ fn hash_allow_empty(ev: &Evaluator<'_>, text: &str) -> R<Hash> {
 /// now on.
 fn store_path_result<'a>(ev: &Evaluator<'a>, full: &str) -> Value<'a> {
     ev.allow_path(full.as_bytes());
-    let s: &'a [u8] = ev.bump.alloc_slice_copy(full.as_bytes());
-    ev.string_with_context(s, ev.bump.alloc_slice_copy(&[s]))
+    let s: &'a [u8] = ev.bump().alloc_slice_copy(full.as_bytes());
+    ev.string_with_context(s, ev.bump().alloc_slice_copy(&[s]))
 }
 
 fn fetchurl<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
@@ -124,7 +124,7 @@ fn fetch<'a>(
     match ev.force(arg, pos)? {
         Value::Attrs(set) => {
             for a in set.attrs() {
-                let key = ev.symbols.borrow().name(a.name).to_vec();
+                let key = ev.symbols().name(a.name).to_vec();
                 match &key[..] {
                     b"url" => url = Some(string_no_ctx(ev, a.value, a.pos)?),
                     b"sha256" => {
@@ -279,7 +279,7 @@ fn fetch_mercurial<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> 
         Value::Attrs(set) => {
             let mut url = String::new();
             for a in set.attrs() {
-                let key = lossy(ev.symbols.borrow().name(a.name));
+                let key = lossy(ev.symbols().name(a.name));
                 match key.as_str() {
                     "url" => url = lossy(&coerce(ev, a.value, a.pos, false, false)?.0),
                     "rev" => {
@@ -482,7 +482,7 @@ fn fetch_tree<'a>(
                 if a.name == type_sym {
                     continue;
                 }
-                let key = lossy(ev.symbols.borrow().name(a.name));
+                let key = lossy(ev.symbols().name(a.name));
                 let v = match ev.force(a.value, a.pos)? {
                     Value::Str(_) | Value::Path(_) => {
                         let (s, _) = coerce(ev, a.value, a.pos, false, false)?;

@@ -116,7 +116,7 @@ fn write_value<'a>(
             Ok(())
         }
         Value::Attrs(set) => {
-            if let Some(f) = set.get(ev.syms.to_string) {
+            if let Some(f) = set.get(ev.syms().to_string) {
                 let fv = ev.force(f.value, pos)?;
                 let me = ev.alloc_thunk(v);
                 let r = ev.call(fv, me, pos)?;
@@ -125,12 +125,12 @@ fn write_value<'a>(
                 write_string(c_str(&s), out);
                 return Ok(());
             }
-            if let Some(o) = set.get(ev.syms.out_path) {
+            if let Some(o) = set.get(ev.syms().out_path) {
                 let ov = child(ev, o.value, o.pos, strict)?;
                 return write_value(ev, ov, o.pos, strict, out, context, depth + 1);
             }
             let mut attrs: Vec<(Vec<u8>, &Attr<'a>)> = {
-                let symbols = ev.symbols.borrow();
+                let symbols = ev.symbols();
                 set.attrs()
                     .iter()
                     .map(|a| (symbols.name(a.name).to_vec(), a))

@@ -130,7 +130,7 @@ pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
         for op in table {
             // Each builtin carries its documentation from the `docs` table.
             let op: &'a PrimOp = match docs::lookup(op.name) {
-                Some(doc) => ev.bump.alloc(PrimOp {
+                Some(doc) => ev.bump().alloc(PrimOp {
                     name: op.name,
                     arity: op.arity,
                     transient: op.transient,

@@ -215,7 +215,7 @@ fn gen_list<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRes
         return Err(throw(format!("cannot create list of size {n}"), pos));
     }
     let items = ev
-        .bump
+        .bump()
         .alloc_slice_fill_iter((0..n as usize).map(|i| ev.lazy_apply_index(args[0], i)));
     Ok(ev.list_of(items))
 }

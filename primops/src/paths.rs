@@ -209,15 +209,14 @@ fn read_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
             // A file in the store depends on what its store path refers to.
             let mut context: Vec<&'a [u8]> = Vec::new();
             if let Some(session) = ev
-                .store
-                .get()
+                .store()
                 .and_then(|h| h.as_any().downcast_ref::<StoreSession>())
             {
                 let dir = session.dir();
                 if let Ok((sp, _)) = dir.split(&logical.to_string_lossy()) {
                     if let Ok(refs) = session.references(&sp) {
                         for r in refs {
-                            context.push(ev.bump.alloc_slice_copy(dir.display(&r).as_bytes()));
+                            context.push(ev.bump().alloc_slice_copy(dir.display(&r).as_bytes()));
                         }
                     }
                 }
@@ -225,7 +224,7 @@ fn read_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
             if context.is_empty() {
                 Ok(ev.string(&bytes))
             } else {
-                Ok(ev.string_with_context(&bytes, ev.bump.alloc_slice_copy(&context)))
+                Ok(ev.string_with_context(&bytes, ev.bump().alloc_slice_copy(&context)))
             }
         }
         Err(e) => Err(throw(

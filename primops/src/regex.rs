@@ -100,7 +100,7 @@ fn group_list<'a>(ev: &Evaluator<'a>, input: &'a [u8], subs: &[Sub]) -> Value<'a
         .map(|s| {
             ev.value_thunk(if s.matched {
                 let bytes = input.get(s.first..s.second).unwrap_or_default();
-                Value::Str(ev.bump.alloc(NixStr {
+                Value::Str(ev.bump().alloc(NixStr {
                     bytes,
                     context: &[],
                 }))

@@ -30,8 +30,8 @@ fn lossy(b: &[u8]) -> String {
 
 /// A store path string that refers to itself.
 fn store_path_value<'a>(ev: &Evaluator<'a>, full: &[u8]) -> Value<'a> {
-    let s: &'a [u8] = ev.bump.alloc_slice_copy(full);
-    ev.string_with_context(s, ev.bump.alloc_slice_copy(&[s]))
+    let s: &'a [u8] = ev.bump().alloc_slice_copy(full);
+    ev.string_with_context(s, ev.bump().alloc_slice_copy(&[s]))
 }
 
 fn to_file<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
@@ -107,7 +107,7 @@ fn store_path<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalR
     let (sp, _) = dir
         .split(&path)
         .map_err(|_| throw(format!("path '{path}' is not in the Nix store"), pos))?;
-    let full: &'a [u8] = ev.bump.alloc_slice_copy(dir.display(&sp).as_bytes());
+    let full: &'a [u8] = ev.bump().alloc_slice_copy(dir.display(&sp).as_bytes());
     ctx.push(full);
     Ok(string_value(ev, path.as_bytes(), ctx))
 }
@@ -142,7 +142,7 @@ fn filter_source<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
 }
 
 fn is_functor<'a>(ev: &Evaluator<'a>, v: Value<'a>) -> bool {
-    matches!(v, Value::Attrs(s) if s.get(ev.syms.functor).is_some())
+    matches!(v, Value::Attrs(s) if s.get(ev.syms().functor).is_some())
 }
 
 fn path<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
@@ -153,7 +153,7 @@ fn path<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<
     let mut method = Ingestion::Recursive;
     let mut expected = None;
     for a in set.attrs() {
-        let key = ev.symbols.borrow().name(a.name).to_vec();
+        let key = ev.symbols().name(a.name).to_vec();
         match &key[..] {
             b"path" => src = Some(coerce_path(ev, a.value, a.pos)?.0),
             b"name" => {

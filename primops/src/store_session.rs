@@ -182,8 +182,7 @@ impl StoreSession {
 
     /// The session of an evaluator, or Nix's complaint that there is no store.
     pub fn of<'e>(ev: &'e Evaluator<'_>, pos: Pos) -> Result<&'e StoreSession, Box<EvalError>> {
-        ev.store
-            .get()
+        ev.store()
             .and_then(|h| h.as_any().downcast_ref::<StoreSession>())
             .ok_or_else(|| EvalError::eval("this evaluation has no Nix store", pos))
     }

@@ -315,18 +315,18 @@ fn append_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> E
         ev.intern(b"outputs"),
     );
     for a in spec.attrs() {
-        let path = ev.symbols.borrow().name(a.name).to_vec();
+        let path = ev.symbols().name(a.name).to_vec();
         let info = attrs(ev, a.value, pos)?;
         if let Some(p) = info.get(path_sym) {
             if bool(ev, p.value, pos)? {
-                ctx.push(ev.bump.alloc_slice_copy(&path));
+                ctx.push(ev.bump().alloc_slice_copy(&path));
             }
         }
         if let Some(p) = info.get(all_sym) {
             if bool(ev, p.value, pos)? {
                 let mut c = b"=".to_vec();
                 c.extend_from_slice(&path);
-                ctx.push(ev.bump.alloc_slice_copy(&c));
+                ctx.push(ev.bump().alloc_slice_copy(&c));
             }
         }
         if let Some(o) = info.get(outputs_sym) {
@@ -336,7 +336,7 @@ fn append_context<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> E
                 c.extend_from_slice(name);
                 c.push(b'!');
                 c.extend_from_slice(&path);
-                ctx.push(ev.bump.alloc_slice_copy(&c));
+                ctx.push(ev.bump().alloc_slice_copy(&c));
             }
         }
     }

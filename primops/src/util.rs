@@ -54,7 +54,7 @@ pub fn attrs<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos) -> R<&'a AttrSe
 pub fn function<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos) -> R<Value<'a>> {
     match ev.force(t, pos)? {
         v @ (Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_)) => Ok(v),
-        Value::Attrs(s) if s.get(ev.syms.functor).is_some() => Ok(Value::Attrs(s)),
+        Value::Attrs(s) if s.get(ev.syms().functor).is_some() => Ok(Value::Attrs(s)),
         v => type_error(v, "a function", pos),
     }
 }
@@ -89,7 +89,7 @@ pub fn string_value<'a>(ev: &Evaluator<'a>, bytes: &[u8], mut ctx: Vec<&'a [u8]>
     }
     ctx.sort_unstable();
     ctx.dedup();
-    let ctx = ev.bump.alloc_slice_copy(&ctx);
+    let ctx = ev.bump().alloc_slice_copy(&ctx);
     ev.string_with_context(bytes, ctx)
 }
 

@@ -293,7 +293,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
 
     /// Nix's `isDerivation`: `type` is the string `derivation` (compared as a C string).
     fn is_derivation(&mut self, set: &'a AttrSet<'a>) -> Result<bool, Box<EvalError>> {
-        match set.get(self.ev.syms.type_) {
+        match set.get(self.ev.syms().type_) {
             Some(a) => Ok(matches!(
                 self.ev.force(a.value, a.pos)?,
                 Value::Str(s) if c_str(s.bytes) == b"derivation"
@@ -348,7 +348,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
     /// The attributes of a set, sorted by name, each in an `<attr>` element.
     fn show_attrs(&mut self, set: &'a AttrSet<'a>) -> Result<(), Box<EvalError>> {
         let mut sorted: Vec<(Vec<u8>, &Attr<'a>)> = {
-            let symbols = self.ev.symbols.borrow();
+            let symbols = self.ev.symbols();
             set.attrs()
                 .iter()
                 .map(|a| (symbols.name(a.name).to_vec(), a))
@@ -371,9 +371,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
         let attrs: XmlAttrs<'_> = loc.iter().map(|(k, v)| (*k, &v[..])).collect();
         self.xml.open("function", attrs);
         let lambda = c.lambda;
-        let arg = lambda
-            .arg
-            .map(|s| self.ev.symbols.borrow().name(s).to_vec());
+        let arg = lambda.arg.map(|s| self.ev.symbols().name(s).to_vec());
         match &lambda.formals {
             Some(formals) => {
                 let mut attrs: XmlAttrs<'_> = Vec::new();
@@ -385,7 +383,7 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
                 }
                 self.xml.open("attrspat", attrs);
                 let mut names: Vec<Vec<u8>> = {
-                    let symbols = self.ev.symbols.borrow();
+                    let symbols = self.ev.symbols();
                     formals
                         .entries
                         .iter()

@@ -17,8 +17,10 @@ fn eval(text: &str) -> Vec<u8> {
 
 fn eval_bytes(text: &[u8]) -> Vec<u8> {
     let bump = bumpalo::Bump::new();
-    let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
-    ferrix_primops::install(&ev, &ferrix_primops::Config::from_env(&[]));
+    let ev = Evaluator::builder(&bump)
+        .globals(ferrix_parser::NIX_GLOBALS)
+        .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::from_env(&[])))
+        .build();
     let result = ev
         .eval_text(text, Origin::String, b"/")
         .and_then(|v| ev.force_deep(v, NOWHERE).map(|()| v));

@@ -150,13 +150,15 @@ fn run_inner(
             globals.push(n);
         }
     }
-    let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
-    let ev = Evaluator::new(&bump, &globals);
     let mut config =
         ferrix_primops::Config::new(&opts.include, &opts.nix_path, &opts.system, false);
     config.store_dir = store.dir().as_str().to_string();
-    ferrix_primops::install(&ev, &config);
-    ev.store.set(Some(store));
+    let ev = Evaluator::builder(&bump)
+        .globals(&globals)
+        .store(store)
+        .show_trace(opts.show_trace)
+        .install(|ev| ferrix_primops::install(ev, &config))
+        .build();
     if let Err(e) = ext.install(&ev) {
         let mut msg = ev.render_error(&e, opts.show_trace);
         msg.push(b'\n');

@@ -9,7 +9,7 @@ use ferrix_eval::value::{Attr, AttrSet, Thunk, Value};
 use ferrix_eval::{Evaluator, Pos};
 use ferrix_parser::ast::Expr;
 use ferrix_parser::{Origin, Sym};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -202,8 +202,6 @@ pub struct Session<'a, 'b> {
     builder: &'b dyn Builder,
     color: bool,
     store_dir: String,
-    /// Whether errors show their trace (`:st`).
-    show_trace: Cell<bool>,
 }
 
 fn cwd() -> Vec<u8> {
@@ -238,7 +236,8 @@ fn split_binding(input: &str) -> Option<(&str, &str)> {
 }
 
 impl<'a, 'b> Session<'a, 'b> {
-    /// A session around an evaluator with the builtins installed.
+    /// A session around an evaluator with the builtins installed. Errors show their trace
+    /// when the evaluator's `show-trace` is on (`:st` turns it on and off).
     pub fn new(
         ev: Evaluator<'a>,
         opts: &Options,
@@ -246,8 +245,6 @@ impl<'a, 'b> Session<'a, 'b> {
         color: bool,
         store_dir: String,
     ) -> Self {
-        let show_trace = opts.show_trace;
-        ev.show_trace.set(show_trace);
         let mut s = Session {
             ev,
             scope: RefCell::new(BTreeMap::new()),
@@ -256,7 +253,6 @@ impl<'a, 'b> Session<'a, 'b> {
             builder,
             color,
             store_dir,
-            show_trace: Cell::new(show_trace),
         };
         s.auto_args = s.make_auto_args(opts);
         s
@@ -318,7 +314,7 @@ impl<'a, 'b> Session<'a, 'b> {
     /// The global names (builtins), for completion.
     pub fn global_names(&self) -> Vec<String> {
         self.ev
-            .globals
+            .globals()
             .names()
             .iter()
             .map(|s| self.ev.sym_name(*s))
@@ -335,7 +331,7 @@ impl<'a, 'b> Session<'a, 'b> {
         {
             Ok(e) => {
                 let slots: Vec<_> = scope.values().copied().collect();
-                let env = Env::alloc(self.ev.bump, None, false, &slots);
+                let env = Env::alloc(self.ev.bump(), None, false, &slots);
                 Ok((e, env))
             }
             Err(e) if e.parse_kind() == Some(&ferrix_parser::actions::ErrorKind::UnexpectedEnd) => {
@@ -389,7 +385,7 @@ impl<'a, 'b> Session<'a, 'b> {
     }
 
     fn report(&self, e: &EvalError, sink: &mut Sink) {
-        let msg = self.ev.render_error(e, self.show_trace.get());
+        let msg = self.ev.render_error(e, self.ev.show_trace());
         sink.err.extend_from_slice(&msg);
         sink.err.push(b'\n');
     }
@@ -475,7 +471,7 @@ impl<'a, 'b> Session<'a, 'b> {
             }
             ":st" => {
                 let on = match arg {
-                    "" => !self.show_trace.get(),
+                    "" => !self.ev.show_trace(),
                     "true" | "on" | "1" | "yes" => true,
                     "false" | "off" | "0" | "no" => false,
                     other => {
@@ -484,8 +480,7 @@ impl<'a, 'b> Session<'a, 'b> {
                         )))
                     }
                 };
-                self.show_trace.set(on);
-                self.ev.show_trace.set(on);
+                self.ev.set_show_trace(on);
                 sink.message(if on {
                     "showing error traces"
                 } else {
@@ -610,7 +605,7 @@ impl<'a, 'b> Session<'a, 'b> {
     fn auto_call(&self, v: Value<'a>) -> Result<Value<'a>, Box<EvalError>> {
         let ev = &self.ev;
         if let Value::Attrs(set) = v {
-            if let Some(f) = set.get(ev.syms.functor) {
+            if let Some(f) = set.get(ev.syms().functor) {
                 let fv = ev.force(f.value, Pos::NONE)?;
                 let r = ev.call(fv, ev.alloc_thunk(v), Pos::NONE)?;
                 return self.auto_call(r);
@@ -661,7 +656,7 @@ impl<'a, 'b> Session<'a, 'b> {
                 }
             }
         } else if let Some(rest) = arg.strip_prefix("~/") {
-            let mut p = self.ev.home.clone();
+            let mut p = self.ev.home().to_vec();
             p.push(b'/');
             p.extend_from_slice(rest.as_bytes());
             p
@@ -870,8 +865,10 @@ mod session_tests {
     /// Runs `lines` in a fresh session without colours; returns (stdout, stderr) per line.
     fn run(lines: &[&str]) -> Vec<(String, String)> {
         let bump = bumpalo::Bump::new();
-        let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
-        ferrix_primops::install(&ev, &ferrix_primops::Config::default());
+        let ev = Evaluator::builder(&bump)
+            .globals(ferrix_parser::NIX_GLOBALS)
+            .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::default()))
+            .build();
         let s = Session::new(
             ev,
             &Options::default(),
@@ -970,8 +967,10 @@ mod session_tests {
     #[test]
     fn doc_of_every_builtin() {
         let bump = bumpalo::Bump::new();
-        let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
-        ferrix_primops::install(&ev, &ferrix_primops::Config::default());
+        let ev = Evaluator::builder(&bump)
+            .globals(ferrix_parser::NIX_GLOBALS)
+            .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::default()))
+            .build();
         let s = Session::new(
             ev,
             &Options::default(),
@@ -1007,8 +1006,10 @@ mod session_tests {
     #[test]
     fn completion() {
         let bump = bumpalo::Bump::new();
-        let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
-        ferrix_primops::install(&ev, &ferrix_primops::Config::default());
+        let ev = Evaluator::builder(&bump)
+            .globals(ferrix_parser::NIX_GLOBALS)
+            .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::default()))
+            .build();
         let s = Session::new(
             ev,
             &Options::default(),

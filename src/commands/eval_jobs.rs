@@ -657,7 +657,7 @@ fn job<'a>(
     if !recurse {
         return Ok(Found::Nothing);
     }
-    let symbols = ev.symbols.borrow();
+    let symbols = ev.symbols();
     let mut names: Vec<&[u8]> = set.attrs().iter().map(|a| symbols.name(a.name)).collect();
     names.sort();
     Ok(Found::Attrs(

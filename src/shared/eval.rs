@@ -6,7 +6,7 @@
 use crate::cli::CommonArgs;
 use ferrix_eval::error::EvalError;
 use ferrix_eval::value::{Attr, AttrSet, Value};
-use ferrix_eval::{Evaluator, Pos};
+use ferrix_eval::{Evaluator, EvaluatorBuilder, Pos};
 use ferrix_parser::Origin;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -127,56 +127,69 @@ pub fn set_up<'a>(
 ) -> Result<Setup<'a>, i32> {
     let native = crate::native::setup(&args.common)?;
     let globals = crate::native::global_names(&native);
-    let globals: Vec<&str> = globals.iter().map(String::as_str).collect();
     // Neither the arena nor the evaluator (syntax trees, caches) is dropped: freeing them
     // piece by piece at the end of a large evaluation takes noticeable time, and the
     // process is about to end.
     let bump: &'a bumpalo::Bump = Box::leak(Box::new(bumpalo::Bump::new()));
-    let ev: &'a Evaluator<'a> = Box::leak(Box::new(Evaluator::new(bump, &globals)));
     let settings = &args.common.config;
     let pure = settings.pure_eval && !args.impure;
     let mut config =
         ferrix_primops::Config::new(&args.include, &settings.nix_path, &settings.system, pure);
     config.store_dir = session.dir().as_str().to_string();
-    ferrix_primops::install(ev, &config);
-    ev.store.set(Some(session));
-    configure(ev, session, args, &config);
+    let builder = Evaluator::builder(bump)
+        .globals(&globals)
+        .store(session)
+        .install(|ev| ferrix_primops::install(ev, &config));
+    let ev: &'a Evaluator<'a> =
+        Box::leak(Box::new(configure(builder, session, args, &config).build()));
+    configure_session(session, args);
     if let Err(e) = native.install(ev) {
         let _ = std::io::stderr().write_all(&ev.render_error(&e, args.show_trace));
         return Err(1);
     }
-    ev.show_trace.set(args.show_trace);
     Ok(Setup { ev, bump, native })
 }
 
-/// Applies the evaluation settings: where log lines go, `trace-function-calls`,
-/// restricted and pure evaluation (what they may read), and import from derivation (how
-/// outputs get built, and whether they may be).
-pub fn configure<'a>(
-    ev: &Evaluator<'a>,
+/// Applies the evaluation settings to the evaluator being built: `show-trace`, where log
+/// lines go, `trace-function-calls`, and restricted and pure evaluation (what they may
+/// read).
+pub fn configure<'a, 'b>(
+    builder: EvaluatorBuilder<'a, 'b>,
     session: &'a ferrix_primops::store_session::StoreSession,
     args: &InstantiateArgs,
     config: &ferrix_primops::Config,
-) {
+) -> EvaluatorBuilder<'a, 'b> {
     let settings = &args.common.config;
     let sink: &'a crate::log::StderrLog = Box::leak(Box::new(crate::log::StderrLog {
         verbosity: args.common.verbosity,
         ansi: crate::log::should_ansi(),
     }));
-    ev.log_sink.set(Some(sink));
-    ev.trace_calls.set(settings.trace_function_calls);
-    if config.pure || settings.restrict_eval {
-        ev.set_access(ferrix_eval::policy::Access {
-            mode: if config.pure {
-                ferrix_eval::policy::Mode::Pure
-            } else {
-                ferrix_eval::policy::Mode::Restricted
-            },
-            allowed: allowed_paths(session, config),
-            allowed_uris: settings.allowed_uris.clone(),
-            restrict_uris: settings.restrict_eval,
-        });
+    let builder = builder
+        .show_trace(args.show_trace)
+        .log_sink(sink)
+        .trace_calls(settings.trace_function_calls);
+    if !(config.pure || settings.restrict_eval) {
+        return builder;
     }
+    builder.access(ferrix_eval::policy::Access {
+        mode: if config.pure {
+            ferrix_eval::policy::Mode::Pure
+        } else {
+            ferrix_eval::policy::Mode::Restricted
+        },
+        allowed: allowed_paths(session, config),
+        allowed_uris: settings.allowed_uris.clone(),
+        restrict_uris: settings.restrict_eval,
+    })
+}
+
+/// Applies the settings of the store session: import from derivation (how outputs get
+/// built, and whether they may be) and the fetchers' settings.
+fn configure_session(
+    session: &ferrix_primops::store_session::StoreSession,
+    args: &InstantiateArgs,
+) {
+    let settings = &args.common.config;
     session.allow_ifd.set(settings.allow_import_from_derivation);
     configure_fetchers(
         session,
@@ -483,7 +496,7 @@ pub(crate) fn auto_call<'a>(
 ) -> Result<Value<'a>, Box<EvalError>> {
     let nowhere = Pos::NONE;
     if let Value::Attrs(set) = v {
-        if let Some(f) = set.get(ev.syms.functor) {
+        if let Some(f) = set.get(ev.syms().functor) {
             let fv = ev.force(f.value, nowhere)?;
             let r = ev.call(fv, ev.alloc_thunk(v), nowhere)?;
             return auto_call(ev, r, auto);
@@ -703,7 +716,7 @@ fn find_derivations<'a>(
             let mut named: Vec<(Vec<u8>, &Attr<'a>)> = set
                 .attrs()
                 .iter()
-                .map(|a| (ev.symbols.borrow().name(a.name).to_vec(), a))
+                .map(|a| (ev.symbols().name(a.name).to_vec(), a))
                 .collect();
             named.sort_by(|x, y| x.0.cmp(&y.0));
             let recurse = ev.intern(b"recurseForDerivations");

@@ -17,8 +17,10 @@ pub fn show(ev: &Evaluator<'_>, p: Pos) -> String {
 
 pub fn with_evaluator<R>(f: impl for<'a> FnOnce(&Evaluator<'a>) -> R) -> R {
     let bump = bumpalo::Bump::new();
-    let ev = Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
-    ferrix_primops::install(&ev, &ferrix_primops::Config::from_env(&[]));
+    let ev = Evaluator::builder(&bump)
+        .globals(ferrix_parser::NIX_GLOBALS)
+        .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::from_env(&[])))
+        .build();
     f(&ev)
 }
 
