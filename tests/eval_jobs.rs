@@ -183,15 +183,17 @@ fn recording_agrees_with_nix() {
 fn workers_restart_below_the_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mem.nix");
-    // Each `p` allocates tens of MiB; `huge` needs more than the limit on its own.
+    // Each `p` allocates tens of MiB; `huge` needs more than the limit on its own, a little
+    // at a time (small sets chained one by one), so the watchdog's interruption stops it.
     std::fs::write(
         &file,
         r#"
         let
           big = k: builtins.length (builtins.genList (i: "${toString i}-${toString k}") 400000);
           mk = k: derivation { name = "m${toString k}-${toString (big k)}"; system = "x"; builder = "/bin/sh"; };
+          chain = n: builtins.foldl' (acc: i: builtins.foldl' (a: m: { inherit a; v = m; }) acc (builtins.genList (x: x) 1000)) null (builtins.genList (x: x) n);
         in builtins.listToAttrs (map (k: { name = "p${toString k}"; value = mk k; }) (builtins.genList (i: i) 12))
-          // { huge = derivation { name = "h${toString (builtins.length (builtins.genList toString 8000000))}"; system = "x"; builder = "/bin/sh"; }; }
+          // { huge = derivation { name = "h${toString (builtins.seq (chain 3000) 3000)}"; system = "x"; builder = "/bin/sh"; }; }
         "#,
     )
     .unwrap();
@@ -226,7 +228,38 @@ fn workers_restart_below_the_memory_limit() {
     assert_eq!(workers_started(&free.err), 1);
     let free_lines = sorted_lines(&free.out);
     assert_eq!(free_lines[1..], lines[1..]);
-    assert!(free_lines[0].contains("-h8000000.drv"), "{}", free_lines[0]);
+    assert!(free_lines[0].contains("-h3000.drv"), "{}", free_lines[0]);
+}
+
+/// A single step that allocates faster than the watchdog can interrupt (one builtin filling
+/// a list of millions) ends its worker; the attribute is reported, and the others are not
+/// held up. (The resident size is not checked here: how far such a step gets before the
+/// worker ends depends on how soon the watchdog runs on a busy machine.)
+#[test]
+fn a_step_too_large_for_the_limit_is_reported() {
+    let expr = r#"{
+      a = derivation { name = "a"; system = "x"; builder = "/bin/sh"; };
+      huge = derivation { name = "h${toString (builtins.length (builtins.genList toString 20000000))}"; system = "x"; builder = "/bin/sh"; };
+    }"#;
+    let r = eval_jobs(
+        &[
+            "--readonly-mode",
+            "--workers",
+            "1",
+            "--max-memory-size",
+            "150",
+            "-E",
+            expr,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let lines = sorted_lines(&r.out);
+    assert_eq!(lines.len(), 2, "{}", r.out);
+    assert!(lines[0].contains(r#""attr":"a","#) && lines[0].contains("-a.drv"));
+    assert!(lines[1].contains(
+        r#""attr":"huge","attrPath":["huge"],"error":"error: evaluation needs more than the --max-memory-size of 150 MiB""#
+    ), "{}", lines[1]);
 }
 
 #[test]

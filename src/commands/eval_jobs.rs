@@ -185,6 +185,8 @@ impl Queue {
 
 /// How many workers were started, for `FERRIX_SHOW_STATS`.
 static STARTED: AtomicUsize = AtomicUsize::new(0);
+/// How many jobs were given to a fresh worker again, for `FERRIX_SHOW_STATS`.
+static RETRIED: AtomicUsize = AtomicUsize::new(0);
 
 /// One running worker process.
 struct Worker {
@@ -348,6 +350,7 @@ fn drive(queue: &Queue, a: &EvalJobsArgs, args: &[String], fatal: &Mutex<Option<
                 let status = w.stop();
                 let limit = out_of_room || status.code() == Some(LIMIT_EXIT);
                 if limit && !fresh {
+                    RETRIED.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
                 let msg = if limit {
@@ -412,6 +415,7 @@ fn collect(a: &EvalJobsArgs, args: &[String]) -> i32 {
     };
     if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
         eprintln!("workers started: {}", STARTED.load(Ordering::Relaxed));
+        eprintln!("jobs retried: {}", RETRIED.load(Ordering::Relaxed));
     }
     status
 }
@@ -436,11 +440,19 @@ struct Thresholds {
 }
 
 impl Thresholds {
+    /// Margins of 1/128 of the limit (at least 4 MiB) below it for `kill`, the same again
+    /// for `stop`, and 1/64 (at least 8 MiB) more for `between`: 1016, 1008 and 992 MiB
+    /// for 1 GiB. A fresh worker then has most of the limit for its jobs, and a job that
+    /// finds less room than it needs is interrupted and tried again on a fresh worker.
     fn new(max: u64) -> Thresholds {
+        let step = (max / 128).max(4 << 20).min(max / 8);
+        let kill = max - step;
+        let stop = kill - step;
+        let between = stop.saturating_sub((max / 64).max(8 << 20).min(max / 4));
         Thresholds {
-            between: max / 16 * 15,
-            stop: max / 32 * 31,
-            kill: max - (max / 128).max(4 << 20).min(max / 2),
+            between,
+            stop,
+            kill,
         }
     }
 }
@@ -800,6 +812,22 @@ mod tests {
         let after = resident_bytes();
         assert!(after >= before + (32 << 20), "{before} -> {after}");
         drop(v);
+    }
+
+    #[test]
+    fn thresholds_sit_below_the_limit_in_order() {
+        let t = Thresholds::new(1 << 30);
+        assert_eq!(
+            (t.between >> 20, t.stop >> 20, t.kill >> 20),
+            (992, 1008, 1016)
+        );
+        for max in [1 << 20, 64 << 20, 150 << 20, 4 << 30] {
+            let t = Thresholds::new(max);
+            assert!(
+                t.between < t.stop && t.stop < t.kill && t.kill < max,
+                "{max}"
+            );
+        }
     }
 
     #[test]
