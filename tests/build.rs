@@ -558,3 +558,67 @@ fn import_from_derivation_builds_first() {
     let real = store.join(out.trim_start_matches('/'));
     assert_eq!(std::fs::read_to_string(real).unwrap(), "FOO579-hello\n");
 }
+
+/// `--workers`: several `-A` attributes are evaluated in forked processes and built
+/// together; the results and messages are those of one process, and an evaluation error
+/// in one attribute builds nothing, as in one process.
+#[test]
+fn workers_evaluate_attributes_apart_and_build_them_together() {
+    if !busybox() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("several.nix");
+    std::fs::write(
+        &file,
+        r#"let mk = n: derivation { name = n; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo ${n} > $out" ]; };
+           in { a = mk "a"; b = mk "b"; c = [ (mk "c1") (mk "c2") ]; bad = throw "bad attribute"; }"#,
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let with = |workers: &str, attrs: &[&str]| {
+        let store = dir.path().join(format!("store-{workers}-{}", attrs.len()));
+        let mut a = vec!["--no-out-link", "--workers", workers, f];
+        for at in attrs {
+            a.extend(["-A", at]);
+        }
+        let o = build(&store, &a);
+        (o.code, o.stdout, o.stderr)
+    };
+    let one = with("1", &["a", "b", "c"]);
+    assert_eq!(one.0, 0, "{}", one.2);
+    assert_eq!(one.1.lines().count(), 4, "{}", one.1);
+    assert_eq!(with("3", &["a", "b", "c"]).1, one.1);
+    let failing_one = with("1", &["a", "bad", "c"]);
+    assert_eq!(failing_one.0, 1);
+    assert_eq!(with("3", &["a", "bad", "c"]), failing_one);
+    assert!(
+        failing_one.2.contains("error: bad attribute"),
+        "{}",
+        failing_one.2
+    );
+    // Nix 2.8 builds and prints nothing either.
+    let nix_store = dir.path().join("store-nix");
+    if let Some(n) = nix_build(
+        &nix_store,
+        &["--no-out-link", f, "-A", "a", "-A", "bad", "-A", "c"],
+    ) {
+        assert_eq!((n.code, n.stdout), (failing_one.0, failing_one.1.clone()));
+    }
+    // The processes were used.
+    let store = dir.path().join("store-stats");
+    let home = tempfile::tempdir().unwrap();
+    let mut a = vec!["build", "--store", store.to_str().unwrap()];
+    a.extend_from_slice(&SANDBOX);
+    a.extend(["--no-out-link", "--workers", "2", f, "-A", "a", "-A", "b"]);
+    let o = Command::new(BIN)
+        .args(&a)
+        .env_remove("NIX_REMOTE")
+        .env("HOME", home.path())
+        .env("NIX_STATE_DIR", global_state())
+        .env("FERRIX_SHOW_STATS", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("evaluation processes: 2\n"));
+}

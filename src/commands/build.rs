@@ -6,7 +6,7 @@ use crate::cli::{parse, scan::Spec, CommandSpec, CommonArgs, EvalArgs, Invocatio
 use crate::shared::build::{
     add_perm_root, build_error, parse_target, print_error, print_missing_of, target,
 };
-use crate::shared::eval::{evaluate, InstantiateArgs};
+use crate::shared::eval::{evaluate_printing, InstantiateArgs};
 use crate::shared::interrupt::install_interrupt_handlers;
 use crate::shared::store_paths::absolute;
 use crate::store_setup;
@@ -58,6 +58,9 @@ pub(crate) struct Cli {
     /// Show what would be built or fetched, without doing it
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// Evaluate several -A attributes in up to N processes at once (a Ferrix flag)
+    #[arg(long = "workers", value_name = "N", default_value_t = 1)]
+    workers: usize,
     /// Repair corrupt or missing store paths while building
     #[arg(long = "repair")]
     repair: bool,
@@ -119,6 +122,8 @@ pub struct BuildArgs {
     pub pure: bool,
     /// `--keep NAME`, in order.
     pub keep: Vec<String>,
+    /// `--workers N`: several `-A` attributes are evaluated in up to N processes.
+    pub workers: usize,
     /// `--arg`, `--argstr`, `-I`, `--impure`, ...
     pub eval: EvalArgs,
     /// Verbosity, settings and the other shared flags.
@@ -130,6 +135,9 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<BuildArgs, i32> {
     let p = parse::<Cli>(inv, args)?;
     let c = p.cli;
     let _ = (c.indirect, c.drv_link);
+    if c.workers == 0 {
+        return Err(inv.usage_error("'--workers' must be at least 1"));
+    }
     Ok(BuildArgs {
         files: c.files,
         attr: c.attr,
@@ -144,6 +152,7 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<BuildArgs, i32> {
         exclude: c.exclude,
         pure: c.pure,
         keep: c.keep,
+        workers: c.workers,
         eval: p.eval,
         common: p.common,
     })
@@ -238,11 +247,85 @@ impl From<PathError> for NixBuildError {
     }
 }
 
+/// What `nix-build` evaluates: the files (or expressions) and `-A`s as `nix-instantiate`
+/// takes them, without its warning about roots.
+fn instantiate_args(args: &BuildArgs, files: Vec<String>, read_only: bool) -> InstantiateArgs {
+    InstantiateArgs {
+        files,
+        expr: args.expr,
+        attr: args.attr.clone(),
+        read_only,
+        show_trace: args.common.config.show_trace,
+        args: args.eval.args.clone(),
+        argstrs: args.eval.argstrs.clone(),
+        include: args.eval.include.clone(),
+        options: args.common.options.clone(),
+        impure: args.eval.impure,
+        workers: args.workers,
+        common: CommonArgs {
+            no_gc_warning: true,
+            ..args.common.clone()
+        },
+        ..InstantiateArgs::default()
+    }
+}
+
+/// `--workers`: the evaluation's output (the `.drv` lines), made by forked processes, or
+/// `None` to evaluate in this process (one worker, one attribute, a `.drv` argument,
+/// `--eval-store`, or no fork possible).
+fn evaluate_in_workers(
+    args: &BuildArgs,
+    read_only: bool,
+) -> Result<Option<Vec<u8>>, NixBuildError> {
+    let drv_arg = args
+        .files
+        .iter()
+        .any(|f| !args.expr && (f.ends_with(".drv") || f.contains(".drv!")));
+    if args.workers < 2 || drv_arg || args.eval.eval_store.is_some() {
+        return Ok(None);
+    }
+    let inst = instantiate_args(args, args.files.clone(), read_only);
+    let Some(runs) = crate::shared::parallel::split(&inst) else {
+        return Ok(None);
+    };
+    let run = |r: &InstantiateArgs| -> i32 {
+        let session = match store_setup::open_store(
+            &store_setup::options(read_only, &args.common),
+            &args.common,
+        ) {
+            Ok(s) => ferrix_primops::store_session::StoreSession::new(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        match evaluate_printing(r, &session, false) {
+            Ok(out) => {
+                use std::io::Write;
+                let mut o = std::io::stdout().lock();
+                if o.write_all(&out).and_then(|_| o.flush()).is_err() {
+                    return 1;
+                }
+                0
+            }
+            Err(status) => status,
+        }
+    };
+    match crate::shared::parallel::run_collect(&runs, run) {
+        None => Ok(None),
+        Some((out, 0)) => Ok(Some(out)),
+        Some((_, status)) => Err(NixBuildError::Evaluation(status)),
+    }
+}
+
 fn run_inner(args: &BuildArgs) -> Result<(), NixBuildError> {
     if args.run_env {
         return Err(NixBuildError::RunEnv);
     }
     let read_only = args.common.readonly_mode;
+    // With `--workers`, several attributes are evaluated in forked processes before this
+    // one opens anything; their `.drv` paths are then built here.
+    let evaluated = evaluate_in_workers(args, read_only)?;
     // With `--eval-store`, evaluation writes its derivations there, and the build store
     // builds them from there (only their sources are copied over), as in Nix.
     let eval_uri = args.eval.eval_store.clone();
@@ -290,23 +373,13 @@ fn run_inner(args: &BuildArgs) -> Result<(), NixBuildError> {
     }
     if !files.is_empty() || direct.is_empty() {
         let inst = InstantiateArgs {
-            files,
-            expr: args.expr,
-            attr: args.attr.clone(),
-            read_only,
-            show_trace: args.common.config.show_trace,
-            args: args.eval.args.clone(),
-            argstrs: args.eval.argstrs.clone(),
-            include: args.eval.include.clone(),
-            options: args.common.options.clone(),
-            impure: args.eval.impure,
-            common: CommonArgs {
-                no_gc_warning: true,
-                ..args.common.clone()
-            },
-            ..InstantiateArgs::default()
+            workers: 1,
+            ..instantiate_args(args, files, read_only)
         };
-        let out = evaluate(&inst, &session).map_err(NixBuildError::Evaluation)?;
+        let out = match &evaluated {
+            Some(out) => out.clone(),
+            None => evaluate_printing(&inst, &session, false).map_err(NixBuildError::Evaluation)?,
+        };
         for line in String::from_utf8_lossy(&out).lines() {
             let (drv, output) = match line.split_once('!') {
                 Some((d, o)) => (d, o.to_string()),

@@ -80,6 +80,16 @@ pub fn evaluate(
     args: &InstantiateArgs,
     session: &ferrix_primops::store_session::StoreSession,
 ) -> Result<Vec<u8>, i32> {
+    evaluate_printing(args, session, true)
+}
+
+/// As [`evaluate`]; on an error, what was evaluated before it is printed only when
+/// `partial` (`nix-instantiate` prints it, `nix-build` does not).
+pub fn evaluate_printing(
+    args: &InstantiateArgs,
+    session: &ferrix_primops::store_session::StoreSession,
+    partial: bool,
+) -> Result<Vec<u8>, i32> {
     let setup = set_up(args, session)?;
     let ev = setup.ev;
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
@@ -90,7 +100,9 @@ pub fn evaluate(
     match r {
         Ok(out) => Ok(out),
         Err((out, e)) => {
-            let _ = std::io::stdout().write_all(&out);
+            if partial {
+                let _ = std::io::stdout().write_all(&out);
+            }
             let mut msg = setup.render_error(&e, args.show_trace);
             msg.push(b'\n');
             let _ = std::io::stderr().write_all(&msg);

@@ -62,6 +62,26 @@ struct Finished {
 /// returns the exit status. `None` when forking is not safe here (more than one thread) or
 /// failed before any process started: the caller then evaluates in this process.
 pub fn run_all(runs: &[InstantiateArgs], run: impl Fn(&InstantiateArgs) -> i32) -> Option<i32> {
+    let finished = run_forked(runs, run)?;
+    Some(replay(&finished, true).1)
+}
+
+/// As [`run_all`], but what the runs print on standard output is returned (in order, up to
+/// the first failure) rather than printed; their messages are printed. `nix-build` takes
+/// the `.drv` paths to build this way.
+pub fn run_collect(
+    runs: &[InstantiateArgs],
+    run: impl Fn(&InstantiateArgs) -> i32,
+) -> Option<(Vec<u8>, i32)> {
+    let finished = run_forked(runs, run)?;
+    Some(replay(&finished, false))
+}
+
+/// Forks a process per run and waits for them all; `None` when forking is not safe here.
+fn run_forked(
+    runs: &[InstantiateArgs],
+    run: impl Fn(&InstantiateArgs) -> i32,
+) -> Option<Vec<Finished>> {
     if thread_count() != 1 {
         return None;
     }
@@ -130,7 +150,7 @@ pub fn run_all(runs: &[InstantiateArgs], run: impl Fn(&InstantiateArgs) -> i32) 
     if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
         eprintln!("evaluation processes: {}", finished.len());
     }
-    Some(replay(&finished))
+    Some(finished)
 }
 
 /// Everything readable from `fd` until its end.
@@ -154,11 +174,13 @@ fn exit_status(pid: nix::unistd::Pid) -> i32 {
     }
 }
 
-/// Prints what the runs printed, in order, up to the first that failed; returns its status.
-fn replay(finished: &[Finished]) -> i32 {
+/// Prints what the runs printed, in order, up to the first that failed, and returns its
+/// status (0 when none failed). Standard output is printed when `print_out`, else returned.
+fn replay(finished: &[Finished], print_out: bool) -> (Vec<u8>, i32) {
     let mut warned = false;
     let mut warning = GC_WARNING.as_bytes().to_vec();
     warning.push(b'\n');
+    let mut kept = Vec::new();
     for f in finished {
         let mut err = f.err.clone();
         if warned {
@@ -167,15 +189,19 @@ fn replay(finished: &[Finished]) -> i32 {
             }
         }
         warned |= !f.out.is_empty() && find(&f.err, &warning).is_some();
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&f.out).and_then(|_| out.flush());
+        if print_out {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&f.out).and_then(|_| out.flush());
+        } else {
+            kept.extend_from_slice(&f.out);
+        }
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(&err).and_then(|_| e.flush());
         if f.status != 0 {
-            return f.status;
+            return (kept, f.status);
         }
     }
-    0
+    (kept, 0)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -234,8 +260,10 @@ mod tests {
             f("", "error: boom\n".into(), 1),
             f("/d.drv\n", w.clone(), 0),
         ];
-        assert_eq!(replay(&runs), 1);
-        assert_eq!(replay(&runs[..2]), 0);
+        assert_eq!(replay(&runs, true), (Vec::new(), 1));
+        assert_eq!(replay(&runs[..2], true).1, 0);
+        // Collected, the output stops at the failure too.
+        assert_eq!(replay(&runs, false), (b"/a.drv\n/b.drv\n".to_vec(), 1));
         assert_eq!(find(b"abcabc", b"ca"), Some(2));
     }
 }
