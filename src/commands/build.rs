@@ -255,18 +255,16 @@ fn instantiate_args(args: &BuildArgs, files: Vec<String>, read_only: bool) -> In
         expr: args.expr,
         attr: args.attr.clone(),
         read_only,
-        show_trace: args.common.config.show_trace,
-        args: args.eval.args.clone(),
-        argstrs: args.eval.argstrs.clone(),
-        include: args.eval.include.clone(),
-        options: args.common.options.clone(),
-        impure: args.eval.impure,
         workers: args.workers,
-        common: CommonArgs {
-            no_gc_warning: true,
-            ..args.common.clone()
-        },
-        ..InstantiateArgs::default()
+        // The evaluation store is opened by nix-build itself.
+        eval_store: None,
+        ..InstantiateArgs::from_flags(
+            args.eval.clone(),
+            CommonArgs {
+                no_gc_warning: true,
+                ..args.common.clone()
+            },
+        )
     }
 }
 

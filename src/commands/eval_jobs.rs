@@ -106,16 +106,7 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<EvalJobsArgs, i32
             files: vec![file],
             expr: c.expr,
             read_only,
-            show_trace: p.common.config.show_trace,
-            args: p.eval.args,
-            argstrs: p.eval.argstrs,
-            include: p.eval.include,
-            options: p.common.options.clone(),
-            impure: p.eval.impure,
-            override_flake: p.eval.override_flake,
-            eval_store: p.eval.eval_store,
-            common: p.common,
-            ..InstantiateArgs::default()
+            ..InstantiateArgs::from_flags(p.eval, p.common)
         },
         workers,
         max_memory: c.max_memory_size.saturating_mul(1 << 20),

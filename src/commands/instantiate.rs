@@ -104,16 +104,8 @@ pub fn parse_args(inv: &Invocation, args: &[String]) -> Result<InstantiateArgs, 
         repair: c.repair,
         dry_run: c.dry_run,
         read_only,
-        show_trace: p.common.config.show_trace,
-        args: p.eval.args,
-        argstrs: p.eval.argstrs,
-        include: p.eval.include,
-        options: p.common.options.clone(),
-        impure: p.eval.impure,
-        override_flake: p.eval.override_flake,
-        eval_store: p.eval.eval_store,
         workers: c.workers,
-        common: p.common,
+        ..InstantiateArgs::from_flags(p.eval, p.common)
     })
 }
 

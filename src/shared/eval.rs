@@ -73,6 +73,25 @@ pub struct InstantiateArgs {
     pub common: CommonArgs,
 }
 
+impl InstantiateArgs {
+    /// The evaluation flags (`--arg`, `--argstr`, `-I`, `--impure`, ...) and the shared
+    /// flags of a command line, the rest left empty.
+    pub fn from_flags(eval: crate::cli::EvalArgs, common: CommonArgs) -> InstantiateArgs {
+        InstantiateArgs {
+            show_trace: common.config.show_trace,
+            args: eval.args,
+            argstrs: eval.argstrs,
+            include: eval.include,
+            options: common.options.clone(),
+            impure: eval.impure,
+            override_flake: eval.override_flake,
+            eval_store: eval.eval_store,
+            common,
+            ..InstantiateArgs::default()
+        }
+    }
+}
+
 /// Evaluates (and instantiates) as `nix-instantiate` does against `session`, and returns
 /// what it would print on standard output. Errors are printed; `Err` holds the exit
 /// status. `nix-build` uses this for its evaluation step.
