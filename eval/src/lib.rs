@@ -902,6 +902,11 @@ mod tests {
         let bump = Bump::new();
         let ev = Evaluator::builder(&bump).globals([op.name]).build();
         ev.set_global(op.name, bump.alloc(Thunk::done(Value::PrimOp(op))));
+        eval_print(&ev, src)
+    }
+
+    /// Evaluates `src` fully and prints it as Nix does.
+    fn eval_print(ev: &Evaluator<'_>, src: &str) -> String {
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
         let v = ev.eval(e, ev.file_env()).unwrap();
         ev.force_deep(v, Pos::NONE).unwrap();
@@ -936,13 +941,7 @@ mod tests {
 
     fn eval_str(src: &str) -> String {
         let bump = Bump::new();
-        let ev = Evaluator::builder(&bump).build();
-        let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
-        let v = ev.eval(e, ev.file_env()).unwrap();
-        ev.force_deep(v, Pos::NONE).unwrap();
-        let mut out = Vec::new();
-        ev.print_value(v, &mut out);
-        String::from_utf8(out).unwrap()
+        eval_print(&Evaluator::builder(&bump).build(), src)
     }
 
     /// Small evaluations through the evaluator's unsafe code: scopes in the arena and on
