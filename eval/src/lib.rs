@@ -5,6 +5,8 @@
 //! parser, so a lookup is a walk of `up` scopes and an index. Built-in functions are
 //! registered from outside (the `primops` crate) through [`Evaluator::set_global`].
 
+#[cfg(debug_assertions)]
+pub mod census;
 pub mod env;
 pub mod error;
 mod eval;

@@ -91,6 +91,24 @@ impl<'a> Evaluator<'a> {
         pos: crate::Pos,
     ) -> Result<(), Box<crate::error::EvalError>> {
         let mut seen = FxHashSet::default();
+        #[cfg(debug_assertions)]
+        if let (Value::List(l), Some(every)) = (v, census_interval()) {
+            // `FERRIX_CENSUS=K`: between the items of a top-level list, where only the
+            // list and the evaluator's tables refer to the arena, print every K items
+            // what they reach and what the arena holds (see `census`).
+            for (i, t) in l.items.iter().enumerate() {
+                if i % every == 0 {
+                    eprintln!(
+                        "census at item {i}: arena {:.1} MiB, {}",
+                        self.bump().allocated_bytes() as f64 / (1 << 20) as f64,
+                        self.census(&[v])
+                    );
+                }
+                let x = self.force(t, pos)?;
+                self.force_deep_rec(x, pos, &mut seen)?;
+            }
+            return Ok(());
+        }
         self.force_deep_rec(v, pos, &mut seen)
     }
 
@@ -156,4 +174,16 @@ pub fn print_string(s: &[u8], out: &mut Vec<u8>) {
         }
     }
     out.push(b'"');
+}
+
+/// `FERRIX_CENSUS`, read once.
+#[cfg(debug_assertions)]
+fn census_interval() -> Option<usize> {
+    static EVERY: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *EVERY.get_or_init(|| {
+        std::env::var("FERRIX_CENSUS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|&n| n > 0)
+    })
 }

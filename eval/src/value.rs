@@ -60,8 +60,8 @@ pub struct AttrSet<'a> {
 /// The two sides of a `//` not merged yet.
 pub struct Layers<'a> {
     /// The right-hand side: its attributes win.
-    top: &'a AttrSet<'a>,
-    bottom: &'a AttrSet<'a>,
+    pub(crate) top: &'a AttrSet<'a>,
+    pub(crate) bottom: &'a AttrSet<'a>,
     /// How many layers lie below, at most; lookups walk that many sets.
     depth: u32,
     /// Whether a builtin has already walked the set through a temporary merge.
@@ -92,7 +92,7 @@ impl<'a> AttrSet<'a> {
 
     /// The attributes of a set that is not layered.
     #[inline]
-    fn flat(&self) -> &'a [Attr<'a>] {
+    pub(crate) fn flat(&self) -> &'a [Attr<'a>] {
         match self.len.get() {
             0 => &[],
             LAYERED => unreachable!("flat() of a layered set"),
@@ -114,7 +114,7 @@ impl<'a> AttrSet<'a> {
 
     /// The two sides, while the set is layered.
     #[inline]
-    fn layers(&self) -> Option<&'a Layers<'a>> {
+    pub(crate) fn layers(&self) -> Option<&'a Layers<'a>> {
         if self.len.get() == LAYERED {
             // SAFETY: a layered set's pointer is that of its `Layers`, in the arena.
             Some(unsafe { &*(self.ptr.get() as *const Layers<'a>) })
