@@ -269,10 +269,18 @@ pub enum Failure {
     /// The derivation has no outputs.
     #[error("derivation '{drv}' has no outputs")]
     NoOutputs { drv: String },
-    /// A builtin builder (`builtin:fetchurl`, `builtin:buildenv`) failed; `message` is
-    /// its own text, which it also wrote to the build log.
-    #[error("builder for '{drv}' failed: {message}")]
-    BuiltinFailed { drv: String, message: String },
+    /// `builtin:fetchurl` failed (its error is also in the build log).
+    #[error("builder for '{drv}' failed: {error}")]
+    FetchurlFailed {
+        drv: String,
+        error: crate::fetchurl::FetchurlError,
+    },
+    /// `builtin:buildenv` failed (its error is also in the build log).
+    #[error("builder for '{drv}' failed: {error}")]
+    BuildenvFailed {
+        drv: String,
+        error: crate::buildenv::BuildenvError,
+    },
     /// Changing the owner of the store directory for build users failed.
     #[error("changing ownership of path '{}': {errno}", .path.display())]
     StoreDirOwner { path: PathBuf, errno: Errno },
@@ -431,7 +439,8 @@ impl Failure {
             Failure::BuilderFailed { .. }
             | Failure::ReferencesGraph(_)
             | Failure::UnsupportedBuiltin { .. }
-            | Failure::BuiltinFailed { .. }
+            | Failure::FetchurlFailed { .. }
+            | Failure::BuildenvFailed { .. }
             | Failure::UnsupportedFileType { .. }
             | Failure::FlatOutputNotFile { .. }
             | Failure::FixedOutputReferences { .. }
@@ -973,7 +982,9 @@ mod tests {
     /// alone, and the status of a build result reporting it.
     #[test]
     fn failures() {
+        use crate::buildenv::BuildenvError;
         use crate::env::EnvError;
+        use crate::fetchurl::{DownloadError, FetchurlError};
         use crate::recursive::RecursiveError;
         use crate::sandbox::{NulError, SpawnError};
         use crate::users::BuildUserError;
@@ -1339,11 +1350,140 @@ mod tests {
                 MiscFailure,
             ),
             (
-                Failure::BuiltinFailed {
+                Failure::FetchurlFailed {
                     drv: s(D),
-                    message: s("attribute 'url' missing"),
+                    error: FetchurlError::MissingAttr { name: s("url") },
                 },
                 format!("builder for '{D}' failed: attribute 'url' missing"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::FetchurlFailed {
+                    drv: s(D),
+                    error: FetchurlError::Download {
+                        url: s("file:///nope"),
+                        reason: DownloadError::OpenFile(enoent()),
+                    },
+                },
+                format!("builder for '{D}' failed: unable to download 'file:///nope': No such file or directory"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::FetchurlFailed {
+                    drv: s(D),
+                    error: FetchurlError::Download {
+                        url: s("ftp://h/x"),
+                        reason: DownloadError::UnsupportedProtocol,
+                    },
+                },
+                format!("builder for '{D}' failed: unable to download 'ftp://h/x': unsupported protocol"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::FetchurlFailed {
+                    drv: s(D),
+                    error: FetchurlError::Download {
+                        url: s("http://h/x"),
+                        reason: DownloadError::Status(404),
+                    },
+                },
+                format!("builder for '{D}' failed: unable to download 'http://h/x': HTTP error 404"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::FetchurlFailed {
+                    drv: s(D),
+                    error: FetchurlError::Unpack {
+                        url: s("http://h/x.nar"),
+                        source: io::Error::other("bad archive"),
+                    },
+                },
+                format!("builder for '{D}' failed: unpacking 'http://h/x.nar': bad archive"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::FetchurlFailed {
+                    drv: s(D),
+                    error: FetchurlError::Create {
+                        path: PathBuf::from(P),
+                        source: enoent(),
+                    },
+                },
+                format!("builder for '{D}' failed: creating '{P}': No such file or directory"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::FetchurlFailed {
+                    drv: s(D),
+                    error: FetchurlError::MakeExecutable {
+                        path: PathBuf::from(P),
+                        source: enoent(),
+                    },
+                },
+                format!("builder for '{D}' failed: making '{P}' executable: No such file or directory"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::BuildenvFailed {
+                    drv: s(D),
+                    error: BuildenvError::MissingAttr {
+                        name: s("manifest"),
+                    },
+                },
+                format!("builder for '{D}' failed: attribute 'manifest' missing"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::BuildenvFailed {
+                    drv: s(D),
+                    error: BuildenvError::NotDirectory {
+                        path: PathBuf::from("/a/bin"),
+                        target: PathBuf::from("/b/bin"),
+                    },
+                },
+                format!("builder for '{D}' failed: collision between '/a/bin' and non-directory '/b/bin'"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::BuildenvFailed {
+                    drv: s(D),
+                    error: BuildenvError::Directory {
+                        path: PathBuf::from("/a/bin"),
+                        dir: PathBuf::from("/o/bin"),
+                    },
+                },
+                format!("builder for '{D}' failed: collision between non-directory '/a/bin' and directory '/o/bin'"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::BuildenvFailed {
+                    drv: s(D),
+                    error: BuildenvError::SamePriority {
+                        path: PathBuf::from("/a/bin/x"),
+                        other: s("/b/bin/x"),
+                        priority: 5,
+                    },
+                },
+                format!("builder for '{D}' failed: packages '/a/bin/x' and '/b/bin/x' have the same priority 5; use 'nix-env --set-flag priority NUMBER INSTALLED_PKGNAME' to change the priority of one of the conflicting packages (0 being the highest priority)"),
+                100,
+                PermanentFailure,
+            ),
+            (
+                Failure::BuildenvFailed {
+                    drv: s(D),
+                    error: BuildenvError::Io(IoError::new("unlinking", "/o/x", enoent())),
+                },
+                format!("builder for '{D}' failed: unlinking '/o/x': No such file or directory"),
                 100,
                 PermanentFailure,
             ),

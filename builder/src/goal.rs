@@ -1098,22 +1098,32 @@ impl Builder<'_> {
                     _ => p.to_path_buf(),
                 }
             };
-            super::buildenv::buildenv(&node.drv.env, &tmp, &real).map(|warnings| {
-                for w in warnings {
-                    log.write(format!("warning: {w}\n").as_bytes());
+            match super::buildenv::buildenv(&node.drv.env, &tmp, &real) {
+                Ok(warnings) => {
+                    for w in warnings {
+                        log.write(format!("warning: {w}\n").as_bytes());
+                    }
+                    Ok(())
+                }
+                Err(error) => {
+                    log.write(format!("error: {error}\n").as_bytes());
+                    Err(Failure::BuildenvFailed {
+                        drv: drv_name.clone(),
+                        error,
+                    })
+                }
+            }
+        } else {
+            super::fetchurl::fetchurl(&node.drv.env, &tmp).map_err(|error| {
+                log.write(format!("error: {error}\n").as_bytes());
+                Failure::FetchurlFailed {
+                    drv: drv_name.clone(),
+                    error,
                 }
             })
-        } else {
-            super::fetchurl::fetchurl(&node.drv.env, &tmp)
         };
-        if let Err(e) = &r {
-            log.write(format!("error: {e}\n").as_bytes());
-        }
         log.finish();
-        r.map_err(|message| Failure::BuiltinFailed {
-            drv: drv_name,
-            message,
-        })?;
+        r?;
         let locations = BTreeMap::from([(name.clone(), tmp.clone())]);
         let mut finals = BTreeMap::new();
         let res = register_outputs(
