@@ -284,9 +284,9 @@ pub enum Failure {
     /// Changing the owner of the store directory for build users failed.
     #[error("changing ownership of path '{}': {errno}", .path.display())]
     StoreDirOwner { path: PathBuf, errno: Errno },
-    /// `secret-key-files` could not be read (the store's message).
-    #[error("{0}")]
-    SecretKeys(String),
+    /// A key of `secret-key-files` could not be read.
+    #[error(transparent)]
+    SecretKeys(#[from] ferrix_store::sigs::KeyError),
     /// The builder left something that is not a regular file, directory or symlink.
     #[error("file '{}' has an unsupported type", .path.display())]
     UnsupportedFileType { path: PathBuf },
@@ -1497,8 +1497,17 @@ mod tests {
                 MiscFailure,
             ),
             (
-                Failure::SecretKeys(s("secret key is corrupt")),
+                Failure::SecretKeys(ferrix_store::sigs::KeyError::Corrupt),
                 s("secret key is corrupt"),
+                1,
+                MiscFailure,
+            ),
+            (
+                Failure::SecretKeys(ferrix_store::sigs::KeyError::Open {
+                    file: s("/k"),
+                    source: enoent(),
+                }),
+                s("opening file '/k': No such file or directory"),
                 1,
                 MiscFailure,
             ),

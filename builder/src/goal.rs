@@ -232,8 +232,7 @@ impl Builder<'_> {
     }
 
     pub(crate) fn sign_outputs(&self, node: &Node) -> Result<(), Failure> {
-        let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)
-            .map_err(Failure::SecretKeys)?;
+        let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)?;
         for out in self.final_outputs(node).values() {
             let Some(info) = self.store.path_info(out)? else {
                 continue;
