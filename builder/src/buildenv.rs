@@ -28,8 +28,45 @@ struct State<'a> {
     warnings: Vec<String>,
 }
 
-fn err(what: &str, p: &Path, e: &io::Error) -> String {
-    format!("{what} '{}': {}", p.display(), ferrix_store::io_reason(e))
+/// Why `builtin:buildenv` failed. The texts are Nix's.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildenvError {
+    /// The derivation lacks an attribute the builder needs.
+    #[error("attribute '{name}' missing")]
+    MissingAttr { name: String },
+    #[error("malformed 'derivations' attribute of builtin:buildenv: '{spec}'")]
+    BadDerivations { spec: String },
+    #[error(transparent)]
+    Io(#[from] crate::IoError),
+    /// A package's directory meets another package's file (a link to `target`).
+    #[error(
+        "collision between '{}' and non-directory '{}'",
+        .path.display(),
+        .target.display()
+    )]
+    NotDirectory { path: PathBuf, target: PathBuf },
+    /// A package's file meets another package's directory.
+    #[error(
+        "collision between non-directory '{}' and directory '{}'",
+        .path.display(),
+        .dir.display()
+    )]
+    Directory { path: PathBuf, dir: PathBuf },
+    /// Two packages of the same priority have a file of the same name; `other` is where
+    /// the link already made points.
+    #[error(
+        "packages '{}' and '{other}' have the same priority {priority}; use 'nix-env --set-flag priority NUMBER INSTALLED_PKGNAME' to change the priority of one of the conflicting packages (0 being the highest priority)",
+        .path.display()
+    )]
+    SamePriority {
+        path: PathBuf,
+        other: String,
+        priority: i64,
+    },
+}
+
+fn err(what: &'static str, p: &Path, e: io::Error) -> BuildenvError {
+    crate::IoError::new(what, p, e).into()
 }
 
 impl State<'_> {
@@ -53,7 +90,7 @@ impl State<'_> {
     }
 
     /// Links the entries of package directory `src` (logical) into `dst` (real).
-    fn link(&mut self, src: &Path, dst: &Path, priority: i64) -> Result<(), String> {
+    fn link(&mut self, src: &Path, dst: &Path, priority: i64) -> Result<(), BuildenvError> {
         let entries = match fs::read_dir((self.real)(src)) {
             Ok(rd) => rd,
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
@@ -63,12 +100,12 @@ impl State<'_> {
                 ));
                 return Ok(());
             }
-            Err(e) => return Err(err("opening directory", src, &e)),
+            Err(e) => return Err(err("opening directory", src, e)),
         };
         let mut names: Vec<std::ffi::OsString> = entries
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<_>>()
-            .map_err(|e| err("reading directory", src, &e))?;
+            .map_err(|e| err("reading directory", src, e))?;
         names.sort();
         for name in names {
             if name.as_encoded_bytes().first() == Some(&b'.') {
@@ -85,7 +122,7 @@ impl State<'_> {
                     ));
                     continue;
                 }
-                Err(e) => return Err(err("getting status of", &src_file, &e)),
+                Err(e) => return Err(err("getting status of", &src_file, e)),
             };
             let s = src_file.to_string_lossy();
             if SKIPPED.iter().any(|suffix| s.ends_with(suffix)) {
@@ -102,17 +139,16 @@ impl State<'_> {
                         // Another package's directory: replace the link by a directory that
                         // holds both.
                         let target = fs::read_link(&dst_file)
-                            .map_err(|e| err("reading symbolic link", &dst_file, &e))?;
+                            .map_err(|e| err("reading symbolic link", &dst_file, e))?;
                         if !self.stat(&target).map(|m| m.is_dir()).unwrap_or(false) {
-                            return Err(format!(
-                                "collision between '{}' and non-directory '{}'",
-                                src_file.display(),
-                                target.display()
-                            ));
+                            return Err(BuildenvError::NotDirectory {
+                                path: src_file,
+                                target,
+                            });
                         }
-                        fs::remove_file(&dst_file).map_err(|e| err("unlinking", &dst_file, &e))?;
+                        fs::remove_file(&dst_file).map_err(|e| err("unlinking", &dst_file, e))?;
                         fs::create_dir(&dst_file)
-                            .map_err(|e| err("creating directory", &dst_file, &e))?;
+                            .map_err(|e| err("creating directory", &dst_file, e))?;
                         let prev = self.priorities.get(&dst_file).copied().unwrap_or(0);
                         self.link(&target, &dst_file, prev)?;
                         self.link(&src_file, &dst_file, priority)?;
@@ -120,7 +156,7 @@ impl State<'_> {
                     }
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(err("getting status of", &dst_file, &e)),
+                    Err(e) => return Err(err("getting status of", &dst_file, e)),
                 }
             } else {
                 match existing {
@@ -130,32 +166,30 @@ impl State<'_> {
                             let other = fs::read_link(&dst_file)
                                 .map(|t| t.display().to_string())
                                 .unwrap_or_default();
-                            return Err(format!(
-                                "packages '{}' and '{}' have the same priority {}; use 'nix-env --set-flag priority NUMBER INSTALLED_PKGNAME' to change the priority of one of the conflicting packages (0 being the highest priority)",
-                                src_file.display(),
+                            return Err(BuildenvError::SamePriority {
+                                path: src_file,
                                 other,
-                                priority
-                            ));
+                                priority,
+                            });
                         }
                         if prev < priority {
                             continue;
                         }
-                        fs::remove_file(&dst_file).map_err(|e| err("unlinking", &dst_file, &e))?;
+                        fs::remove_file(&dst_file).map_err(|e| err("unlinking", &dst_file, e))?;
                     }
                     Ok(d) if d.is_dir() => {
-                        return Err(format!(
-                            "collision between non-directory '{}' and directory '{}'",
-                            src_file.display(),
-                            dst_file.display()
-                        ))
+                        return Err(BuildenvError::Directory {
+                            path: src_file,
+                            dir: dst_file,
+                        })
                     }
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(err("getting status of", &dst_file, &e)),
+                    Err(e) => return Err(err("getting status of", &dst_file, e)),
                 }
             }
             std::os::unix::fs::symlink(&src_file, &dst_file)
-                .map_err(|e| err("creating symlink", &dst_file, &e))?;
+                .map_err(|e| err("creating symlink", &dst_file, e))?;
             self.priorities.insert(dst_file, priority);
         }
         Ok(())
@@ -170,10 +204,12 @@ struct Package {
 }
 
 /// Parses `derivations`: groups of `ACTIVE PRIORITY N PATH1 … PATHN`.
-fn packages(spec: &str) -> Result<Vec<Package>, String> {
+fn packages(spec: &str) -> Result<Vec<Package>, BuildenvError> {
     let mut words = spec.split_ascii_whitespace();
     let mut out = Vec::new();
-    let bad = || format!("malformed 'derivations' attribute of builtin:buildenv: '{spec}'");
+    let bad = || BuildenvError::BadDerivations {
+        spec: spec.to_string(),
+    };
     while let Some(active) = words.next() {
         let priority: i64 = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
         let n: usize = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
@@ -194,13 +230,15 @@ pub fn buildenv(
     env: &BTreeMap<Vec<u8>, Vec<u8>>,
     out: &Path,
     real: &dyn Fn(&Path) -> PathBuf,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, BuildenvError> {
     let attr = |name: &str| {
         env.get(name.as_bytes())
             .map(|v| String::from_utf8_lossy(v).into_owned())
-            .ok_or_else(|| format!("attribute '{name}' missing"))
+            .ok_or_else(|| BuildenvError::MissingAttr {
+                name: name.to_string(),
+            })
     };
-    fs::create_dir_all(out).map_err(|e| err("creating directory", out, &e))?;
+    fs::create_dir_all(out).map_err(|e| err("creating directory", out, e))?;
     let mut pkgs = packages(&attr("derivations")?)?;
     pkgs.sort_by(|a, b| (a.priority, &a.path).cmp(&(b.priority, &b.path)));
     let mut state = State {
@@ -214,7 +252,7 @@ pub fn buildenv(
                    postponed: &mut BTreeSet<String>,
                    dir: &str,
                    priority: i64|
-     -> Result<(), String> {
+     -> Result<(), BuildenvError> {
         if !done.insert(dir.to_string()) {
             return Ok(());
         }
@@ -229,7 +267,7 @@ pub fn buildenv(
                 }
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
-            Err(e) => return Err(err("reading file", &prop, &e)),
+            Err(e) => return Err(err("reading file", &prop, e)),
         }
         Ok(())
     };
@@ -247,7 +285,7 @@ pub fn buildenv(
     }
     let manifest = attr("manifest")?;
     std::os::unix::fs::symlink(&manifest, out.join("manifest.nix"))
-        .map_err(|e| err("creating symlink", &out.join("manifest.nix"), &e))?;
+        .map_err(|e| err("creating symlink", &out.join("manifest.nix"), e))?;
     Ok(state.warnings)
 }
 
@@ -299,14 +337,25 @@ mod tests {
         let out2 = d.path().join("out2");
         let spec = format!("true 5 1 {} true 5 1 {}", a.display(), b.display());
         let e = env(&[("derivations", spec), ("manifest", "/m".into())]);
-        let msg = buildenv(&e, &out2, &|p| p.to_path_buf()).unwrap_err();
-        assert!(msg.contains("have the same priority 5"), "{msg}");
+        let e = buildenv(&e, &out2, &|p| p.to_path_buf()).unwrap_err();
+        assert!(
+            matches!(&e, BuildenvError::SamePriority { priority: 5, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("have the same priority 5"), "{e}");
     }
 
     #[test]
     fn malformed_specs_are_errors() {
-        assert!(packages("true x 1 /a").is_err());
-        assert!(packages("true 1 2 /a").is_err());
+        for spec in ["true x 1 /a", "true 1 2 /a"] {
+            let Err(e) = packages(spec) else {
+                panic!("'{spec}' was accepted");
+            };
+            assert_eq!(
+                e.to_string(),
+                format!("malformed 'derivations' attribute of builtin:buildenv: '{spec}'")
+            );
+        }
         assert_eq!(packages("false 1 1 /a").unwrap().len(), 1);
     }
 }

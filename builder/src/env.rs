@@ -8,6 +8,36 @@ use ferrix_store::path::StorePath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Why the builder's environment could not be made. The texts are Nix's.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// `__json` is not JSON.
+    #[error("cannot process __json attribute: {0}")]
+    BadJson(serde_json::Error),
+    #[error("cannot process __json attribute: not an object")]
+    JsonNotObject,
+    /// An `exportReferencesGraph` entry (with structured attributes) is not a string.
+    #[error("exportReferencesGraph entries must be store paths")]
+    GraphEntryNotPath,
+    /// `exportReferencesGraph` is not a list of name/path pairs.
+    #[error("odd number of tokens in 'exportReferencesGraph'")]
+    OddGraphTokens,
+    #[error("invalid file name '{name}' in 'exportReferencesGraph'")]
+    BadGraphFileName { name: String },
+    /// `exportReferencesGraph` names a path outside the input closure.
+    #[error(
+        "cannot export references of path '{path}' because it is not in the input closure of the derivation"
+    )]
+    NotInInputClosure { path: String },
+    /// The attributes could not be written as JSON.
+    #[error("{0}")]
+    WriteJson(serde_json::Error),
+    #[error(transparent)]
+    Path(#[from] ferrix_store::path::PathError),
+    #[error(transparent)]
+    Store(#[from] ferrix_store::store::StoreError),
+}
+
 /// What the builder gets: variables, and files to write into the build directory first.
 pub struct BuildEnv {
     pub vars: BTreeMap<Vec<u8>, Vec<u8>>,
@@ -33,7 +63,7 @@ fn set(vars: &mut BTreeMap<Vec<u8>, Vec<u8>>, k: &str, v: impl AsRef<[u8]>) {
 }
 
 /// Builds the environment of `drv`.
-pub fn build_env(drv: &Derivation, p: &EnvParams<'_>) -> Result<BuildEnv, String> {
+pub fn build_env(drv: &Derivation, p: &EnvParams<'_>) -> Result<BuildEnv, EnvError> {
     let mut vars = BTreeMap::new();
     let mut files = Vec::new();
     // Shells fill in a default PATH when there is none; a dummy keeps builds honest.
@@ -130,12 +160,9 @@ pub fn build_env(drv: &Derivation, p: &EnvParams<'_>) -> Result<BuildEnv, String
 /// Each output is named by its placeholder, which the builder's set-up rewrites to the
 /// path it is built at; each `exportReferencesGraph` entry becomes the path infos of the
 /// closure it names.
-fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>), String> {
-    let mut v: serde_json::Value = serde_json::from_slice(json)
-        .map_err(|e| format!("cannot process __json attribute: {e}"))?;
-    let obj = v
-        .as_object_mut()
-        .ok_or("cannot process __json attribute: not an object")?;
+fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>), EnvError> {
+    let mut v: serde_json::Value = serde_json::from_slice(json).map_err(EnvError::BadJson)?;
+    let obj = v.as_object_mut().ok_or(EnvError::JsonNotObject)?;
     let mut outs = serde_json::Map::new();
     for name in p.output_paths.keys() {
         outs.insert(
@@ -152,9 +179,7 @@ fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>)
                 other => vec![other],
             };
             for item in items {
-                let s = item
-                    .as_str()
-                    .ok_or("exportReferencesGraph entries must be store paths")?;
+                let s = item.as_str().ok_or(EnvError::GraphEntryNotPath)?;
                 roots.push(s.to_owned());
             }
             let mut closure = std::collections::BTreeSet::new();
@@ -163,7 +188,7 @@ fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>)
             }
             let mut list = Vec::new();
             for q in &closure {
-                let info = p.store.query_path_info(q).map_err(|e| e.to_string())?;
+                let info = p.store.query_path_info(q)?;
                 let mut o = serde_json::Map::new();
                 o.insert("path".into(), p.store.print(q).into());
                 o.insert(
@@ -183,16 +208,8 @@ fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>)
                     o.insert("ca".into(), ca.clone().into());
                 }
                 let mut size = 0u64;
-                for c in p
-                    .store
-                    .closure(&[q.clone()].into(), false, false)
-                    .map_err(|e| e.to_string())?
-                {
-                    size += p
-                        .store
-                        .query_path_info(&c)
-                        .map_err(|e| e.to_string())?
-                        .nar_size;
+                for c in p.store.closure(&[q.clone()].into(), false, false)? {
+                    size += p.store.query_path_info(&c)?.nar_size;
                 }
                 o.insert("closureSize".into(), size.into());
                 list.push(serde_json::Value::Object(o));
@@ -201,7 +218,7 @@ fn structured_attrs(json: &[u8], p: &EnvParams<'_>) -> Result<(Vec<u8>, Vec<u8>)
         }
     }
     let sh = attrs_shell(obj);
-    let text = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
+    let text = serde_json::to_vec(&v).map_err(EnvError::WriteJson)?;
     Ok((text, sh))
 }
 
@@ -287,7 +304,7 @@ pub fn export_references_graph(
     drv: &Derivation,
     store: &ferrix_store::local::LocalStore,
     inputs: &std::collections::BTreeSet<StorePath>,
-) -> Result<Vec<(String, Vec<u8>)>, String> {
+) -> Result<Vec<(String, Vec<u8>)>, EnvError> {
     if drv.env.contains_key(&b"__json"[..]) {
         return Ok(Vec::new());
     }
@@ -299,7 +316,7 @@ pub fn export_references_graph(
         .map(str::to_string)
         .collect();
     if !words.len().is_multiple_of(2) {
-        return Err("odd number of tokens in 'exportReferencesGraph'".into());
+        return Err(EnvError::OddGraphTokens);
     }
     let mut files = Vec::new();
     for pair in words.chunks(2) {
@@ -309,14 +326,12 @@ pub fn export_references_graph(
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
         {
-            return Err(format!(
-                "invalid file name '{name}' in 'exportReferencesGraph'"
-            ));
+            return Err(EnvError::BadGraphFileName { name: name.clone() });
         }
         let paths = export_closure(store, path, inputs)?;
         let mut text = String::new();
         for q in &paths {
-            let info = store.query_path_info(q).map_err(|e| e.to_string())?;
+            let info = store.query_path_info(q)?;
             text.push_str(&format!(
                 "{}\n\n{}\n",
                 store.print(q),
@@ -333,17 +348,11 @@ pub fn export_references_graph(
 }
 
 /// Writes the environment's files into the build directory `dir` (on the host).
-pub fn write_files(env: &BuildEnv, dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn write_files(env: &BuildEnv, dir: &Path) -> Result<Vec<PathBuf>, crate::IoError> {
     let mut written = Vec::new();
     for (name, data) in &env.files {
         let p = dir.join(name);
-        std::fs::write(&p, data).map_err(|e| {
-            format!(
-                "writing file '{}': {}",
-                p.display(),
-                ferrix_store::io_reason(&e)
-            )
-        })?;
+        std::fs::write(&p, data).map_err(|e| crate::IoError::new("writing file", &p, e))?;
         written.push(p);
     }
     Ok(written)
@@ -355,17 +364,15 @@ fn export_closure(
     store: &ferrix_store::local::LocalStore,
     path: &str,
     inputs: &std::collections::BTreeSet<StorePath>,
-) -> Result<std::collections::BTreeSet<StorePath>, String> {
+) -> Result<std::collections::BTreeSet<StorePath>, EnvError> {
     use ferrix_store::store::Store;
-    let p = store.dir().split(path).map_err(|e| e.to_string())?.0;
+    let p = store.dir().split(path)?.0;
     if !inputs.contains(&p) {
-        return Err(format!(
-            "cannot export references of path '{path}' because it is not in the input closure of the derivation"
-        ));
+        return Err(EnvError::NotInInputClosure {
+            path: path.to_string(),
+        });
     }
-    let mut paths = store
-        .closure(&[p].into(), false, false)
-        .map_err(|e| e.to_string())?;
+    let mut paths = store.closure(&[p].into(), false, false)?;
     let drvs: Vec<StorePath> = paths
         .iter()
         .filter(|q| q.is_derivation())
@@ -373,16 +380,11 @@ fn export_closure(
         .collect();
     for d in drvs {
         let outs: std::collections::BTreeSet<StorePath> = store
-            .derivation_output_paths(&d)
-            .map_err(|e| e.to_string())?
+            .derivation_output_paths(&d)?
             .into_values()
             .filter(|o| store.is_valid(o).unwrap_or(false))
             .collect();
-        paths.extend(
-            store
-                .closure(&outs, false, false)
-                .map_err(|e| e.to_string())?,
-        );
+        paths.extend(store.closure(&outs, false, false)?);
     }
     Ok(paths)
 }

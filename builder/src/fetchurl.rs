@@ -7,62 +7,104 @@ use ferrix_store::nar::{self, ParseOptions, Restorer};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn attr(env: &BTreeMap<Vec<u8>, Vec<u8>>, name: &str) -> Result<String, String> {
+/// Why `builtin:fetchurl` failed. The texts are Nix's.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchurlError {
+    /// The derivation lacks an attribute the builder needs.
+    #[error("attribute '{name}' missing")]
+    MissingAttr { name: String },
+    /// `url` could not be read.
+    #[error("unable to download '{url}': {reason}")]
+    Download { url: String, reason: DownloadError },
+    /// The `.xz` download is not valid xz.
+    #[error("decompressing '{url}': {source}")]
+    Decompress {
+        url: String,
+        source: lzma_rs::error::Error,
+    },
+    /// The download is not a valid NAR (`unpack`).
+    #[error("unpacking '{url}': {source}")]
+    Unpack { url: String, source: io::Error },
+    #[error("creating '{}': {}", .path.display(), ferrix_store::io_reason(.source))]
+    Create { path: PathBuf, source: io::Error },
+    #[error("making '{}' executable: {}", .path.display(), ferrix_store::io_reason(.source))]
+    MakeExecutable { path: PathBuf, source: io::Error },
+}
+
+/// Why a URL could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// A `file://` URL names a file that cannot be opened.
+    #[error("{}", ferrix_store::io_reason(.0))]
+    OpenFile(io::Error),
+    /// Neither `http(s)://` nor `file://`.
+    #[error("unsupported protocol")]
+    UnsupportedProtocol,
+    #[error("{0}")]
+    Http(reqwest::Error),
+    /// The server answered with this HTTP status.
+    #[error("HTTP error {0}")]
+    Status(u16),
+    /// Reading the body failed.
+    #[error("{0}")]
+    Read(io::Error),
+}
+
+fn attr(env: &BTreeMap<Vec<u8>, Vec<u8>>, name: &str) -> Result<String, FetchurlError> {
     env.get(name.as_bytes())
         .map(|v| String::from_utf8_lossy(v).into_owned())
-        .ok_or_else(|| format!("attribute '{name}' missing"))
+        .ok_or_else(|| FetchurlError::MissingAttr {
+            name: name.to_string(),
+        })
 }
 
 /// Opens `url` for reading.
-fn open(url: &str) -> Result<Box<dyn Read>, String> {
+fn open(url: &str) -> Result<Box<dyn Read>, DownloadError> {
     if let Some(path) = url.strip_prefix("file://") {
-        let f = std::fs::File::open(path).map_err(|e| {
-            format!(
-                "unable to download '{url}': {}",
-                ferrix_store::io_reason(&e)
-            )
-        })?;
+        let f = std::fs::File::open(path).map_err(DownloadError::OpenFile)?;
         return Ok(Box::new(f));
     }
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("unable to download '{url}': unsupported protocol"));
+        return Err(DownloadError::UnsupportedProtocol);
     }
     // No TLS verification needed: the result is checked against the expected hash.
     let client = reqwest::blocking::Client::builder()
         .danger_accept_invalid_certs(true)
         .timeout(None)
         .build()
-        .map_err(|e| format!("unable to download '{url}': {e}"))?;
-    let resp = client
-        .get(url)
-        .send()
-        .map_err(|e| format!("unable to download '{url}': {e}"))?;
+        .map_err(DownloadError::Http)?;
+    let resp = client.get(url).send().map_err(DownloadError::Http)?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!(
-            "unable to download '{url}': HTTP error {}",
-            status.as_u16()
-        ));
+        return Err(DownloadError::Status(status.as_u16()));
     }
     Ok(Box::new(resp))
 }
 
 /// Runs `builtin:fetchurl` for a derivation with environment `env`, writing the output
 /// to `dest` (which must not exist).
-pub fn fetchurl(env: &BTreeMap<Vec<u8>, Vec<u8>>, dest: &Path) -> Result<(), String> {
+pub fn fetchurl(env: &BTreeMap<Vec<u8>, Vec<u8>>, dest: &Path) -> Result<(), FetchurlError> {
     let url = attr(env, "url")?;
+    let download = |reason| FetchurlError::Download {
+        url: url.clone(),
+        reason,
+    };
     let unpack = env.get(&b"unpack"[..]).is_some_and(|v| v == b"1");
-    let mut src = open(&url)?;
+    let mut src = open(&url).map_err(download)?;
     if unpack {
         let mut data = Vec::new();
         src.read_to_end(&mut data)
-            .map_err(|e| format!("unable to download '{url}': {e}"))?;
+            .map_err(|e| download(DownloadError::Read(e)))?;
         if url.ends_with(".xz") {
             let mut out = Vec::new();
-            lzma_rs::xz_decompress(&mut io::Cursor::new(&data), &mut out)
-                .map_err(|e| format!("decompressing '{url}': {e}"))?;
+            lzma_rs::xz_decompress(&mut io::Cursor::new(&data), &mut out).map_err(|source| {
+                FetchurlError::Decompress {
+                    url: url.clone(),
+                    source,
+                }
+            })?;
             data = out;
         }
         let mut rest = Restorer::new(dest, false);
@@ -71,25 +113,24 @@ pub fn fetchurl(env: &BTreeMap<Vec<u8>, Vec<u8>>, dest: &Path) -> Result<(), Str
             &mut rest,
             ParseOptions { case_hack: false },
         )
-        .map_err(|e| format!("unpacking '{url}': {e}"))?;
-    } else {
-        let mut f = std::fs::File::create(dest).map_err(|e| {
-            format!(
-                "creating '{}': {}",
-                dest.display(),
-                ferrix_store::io_reason(&e)
-            )
+        .map_err(|source| FetchurlError::Unpack {
+            url: url.clone(),
+            source,
         })?;
-        io::copy(&mut src, &mut f).map_err(|e| format!("unable to download '{url}': {e}"))?;
+    } else {
+        let mut f = std::fs::File::create(dest).map_err(|source| FetchurlError::Create {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        io::copy(&mut src, &mut f).map_err(|e| download(DownloadError::Read(e)))?;
     }
     if env.get(&b"executable"[..]).is_some_and(|v| v == b"1") {
-        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).map_err(|e| {
-            format!(
-                "making '{}' executable: {}",
-                dest.display(),
-                ferrix_store::io_reason(&e)
-            )
-        })?;
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).map_err(
+            |source| FetchurlError::MakeExecutable {
+                path: dest.to_path_buf(),
+                source,
+            },
+        )?;
     }
     Ok(())
 }

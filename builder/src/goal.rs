@@ -5,7 +5,7 @@ use super::env::{build_env, write_files, EnvParams};
 use super::log::BuildLog;
 use super::outputs::{register_outputs, Round};
 use super::sandbox::{cpath, cstring, spawn, Mount, Sandbox, Spawn};
-use super::{eprint_line, users, Builder, Failure, FailureKind, Node, SandboxMode};
+use super::{eprint_line, users, Builder, Failure, IoError, Node, ProcessEnd, SandboxMode};
 use ferrix_store::lock::PathLock;
 use ferrix_store::nar;
 use ferrix_store::path::StorePath;
@@ -63,32 +63,23 @@ fn create_build_dir(parent: &Path, name: &str) -> Result<PathBuf, Failure> {
                 return Ok(p);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(Failure::other(format!(
-                    "creating directory '{}': {}",
-                    p.display(),
-                    ferrix_store::io_reason(&e)
-                )))
-            }
+            Err(e) => return Err(IoError::new("creating directory", p, e).into()),
         }
     }
 }
 
-fn io_fail(e: &std::io::Error, what: &str, p: &Path) -> Failure {
-    Failure::other(format!(
-        "{what} '{}': {}",
-        p.display(),
-        ferrix_store::io_reason(e)
-    ))
+/// The failure of I/O operation `what` on `p`.
+fn io_fail(e: std::io::Error, what: &'static str, p: &Path) -> Failure {
+    IoError::new(what, p, e).into()
 }
 
 /// Creates the mount point `target` for `source` (a directory or an empty file).
 fn mount_point(source: &Path, target: &Path) -> Result<(), Failure> {
     let is_dir = fs::metadata(source)
-        .map_err(|e| io_fail(&e, "getting status of", source))?
+        .map_err(|e| io_fail(e, "getting status of", source))?
         .is_dir();
     if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).map_err(|e| io_fail(&e, "creating directory", parent))?;
+        fs::create_dir_all(parent).map_err(|e| io_fail(e, "creating directory", parent))?;
     }
     let r = if is_dir {
         fs::create_dir_all(target)
@@ -100,7 +91,7 @@ fn mount_point(source: &Path, target: &Path) -> Result<(), Failure> {
             .open(target)
             .map(|_| ())
     };
-    r.map_err(|e| io_fail(&e, "creating mount point", target))
+    r.map_err(|e| io_fail(e, "creating mount point", target))
 }
 
 impl Builder<'_> {
@@ -135,10 +126,9 @@ impl Builder<'_> {
             None => match try_lock_outputs(self.store, node)? {
                 Some(l) => l,
                 None => {
-                    return Err(Failure::other(format!(
-                        "the outputs of '{}' are being built by another process",
-                        self.print(&node.path)
-                    )))
+                    return Err(Failure::OutputsLocked {
+                        drv: self.print(&node.path),
+                    })
                 }
             },
         };
@@ -242,8 +232,7 @@ impl Builder<'_> {
     }
 
     pub(crate) fn sign_outputs(&self, node: &Node) -> Result<(), Failure> {
-        let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)
-            .map_err(Failure::other)?;
+        let keys = ferrix_store::sigs::read_secret_keys(&self.settings.secret_key_files)?;
         for out in self.final_outputs(node).values() {
             let Some(info) = self.store.path_info(out)? else {
                 continue;
@@ -277,24 +266,19 @@ impl Builder<'_> {
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .output()
-            .map_err(|e| {
-                Failure::other(format!(
-                    "executing '{hook}': {}",
-                    ferrix_store::io_reason(&e)
-                ))
+            .map_err(|source| Failure::HookNotRun {
+                program: hook.clone(),
+                source,
             })?;
         let text = String::from_utf8_lossy(&out.stdout);
         for line in text.lines() {
             eprint_line(line);
         }
         if !out.status.success() {
-            use std::os::unix::process::ExitStatusExt as _;
-            let how = match (out.status.code(), out.status.signal()) {
-                (Some(c), _) => format!("failed with exit code {c}"),
-                (None, Some(sig)) => format!("failed due to signal {sig} ({})", signal_name(sig)),
-                _ => "failed".to_owned(),
-            };
-            return Err(Failure::other(format!("program '{hook}' {how}")));
+            return Err(Failure::HookFailed {
+                program: hook.clone(),
+                end: ProcessEnd::of(out.status),
+            });
         }
         Ok(())
     }
@@ -317,10 +301,10 @@ impl Builder<'_> {
                         inputs.insert(p.clone());
                     }
                     None => {
-                        return Err(Failure::other(format!(
-                            "derivation '{}' does not have an output named '{name}'",
-                            self.print(&dp)
-                        )))
+                        return Err(Failure::NoSuchInputOutput {
+                            drv: self.print(&dp),
+                            output: name.into_owned(),
+                        })
                     }
                 }
             }
@@ -363,12 +347,13 @@ impl Builder<'_> {
             || self.settings.extra_platforms.contains(&platform);
         let features_ok = required.iter().all(|f| offered.contains(&f.as_str()));
         if !platform_ok || !features_ok {
-            return Err(Failure::other(format!(
-                "a '{platform}' with features {{{}}} is required to build '{drv_name}', but I am a '{}' with features {{{}}}",
-                required.iter().cloned().collect::<Vec<_>>().join(", "),
-                self.settings.system,
-                offered.join(", ")
-            )));
+            return Err(Failure::WrongPlatform {
+                platform,
+                required: required.into_iter().collect(),
+                drv: drv_name,
+                system: self.settings.system.clone(),
+                offered: offered.into_iter().map(str::to_owned).collect(),
+            });
         }
         let recursive = required.contains("recursive-nix");
         if recursive
@@ -378,9 +363,7 @@ impl Builder<'_> {
                 .iter()
                 .any(|f| f == "recursive-nix")
         {
-            return Err(Failure::other(
-                "experimental Nix feature 'recursive-nix' is disabled; use '--extra-experimental-features recursive-nix' to override",
-            ));
+            return Err(Failure::RecursiveNixDisabled);
         }
         let text = if node.check {
             format!("checking outputs of '{drv_name}'")
@@ -415,9 +398,7 @@ impl Builder<'_> {
             SandboxMode::Relaxed => !no_chroot,
             SandboxMode::On => {
                 if no_chroot {
-                    return Err(Failure::other(format!(
-                        "derivation '{drv_name}' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'"
-                    )));
+                    return Err(Failure::NoChrootNotAllowed { drv: drv_name });
                 }
                 true
             }
@@ -430,10 +411,10 @@ impl Builder<'_> {
         }
         let root = nix::unistd::geteuid().is_root();
         let build_user = if root && !self.settings.build_users_group.is_empty() {
-            Some(
-                users::acquire(&self.settings.build_users_group, &users::pool_dir())
-                    .map_err(Failure::other)?,
-            )
+            Some(users::acquire(
+                &self.settings.build_users_group,
+                &users::pool_dir(),
+            )?)
         } else {
             None
         };
@@ -452,13 +433,7 @@ impl Builder<'_> {
                     Some(nix::unistd::Uid::from_raw(u.uid)),
                     Some(nix::unistd::Gid::from_raw(u.gid)),
                 )
-                .map_err(|e| {
-                    io_fail(
-                        &std::io::Error::from_raw_os_error(e as i32),
-                        "changing owner of",
-                        p,
-                    )
-                })?;
+                .map_err(|e| IoError::errno("changing owner of", p, e))?;
             }
             Ok(())
         };
@@ -479,7 +454,7 @@ impl Builder<'_> {
                 inputs: &closure,
             },
         )
-        .map_err(Failure::other)?;
+        .map_err(Failure::Env)?;
         let mut env = env;
         if recursive {
             env.vars.insert(
@@ -502,9 +477,9 @@ impl Builder<'_> {
             let chroot = PathBuf::from(format!("{}.chroot", store.real_path(&node.path).display()));
             if fs::symlink_metadata(&chroot).is_ok() {
                 make_writable(&chroot);
-                nar::remove_tree(&chroot).map_err(|e| io_fail(&e, "deleting", &chroot))?;
+                nar::remove_tree(&chroot).map_err(|e| io_fail(e, "deleting", &chroot))?;
             }
-            fs::create_dir(&chroot).map_err(|e| io_fail(&e, "creating directory", &chroot))?;
+            fs::create_dir(&chroot).map_err(|e| io_fail(e, "creating directory", &chroot))?;
             chroot_guard.0 = Some(chroot.clone());
             let sb = self.prepare_chroot(
                 node,
@@ -530,11 +505,11 @@ impl Builder<'_> {
                     // A valid output may be in use and cannot be replaced while the build
                     // runs: the builder writes a scratch path instead, whose hash is
                     // rewritten back to the output's afterwards (as Nix does).
-                    let scratch = fallback_path(store, &node.path, out).map_err(Failure::other)?;
+                    let scratch = fallback_path(store, &node.path, out)?;
                     let sreal = store.real_path(&scratch);
                     if fs::symlink_metadata(&sreal).is_ok() {
                         make_writable(&sreal);
-                        nar::remove_tree(&sreal).map_err(|e| io_fail(&e, "deleting", &sreal))?;
+                        nar::remove_tree(&sreal).map_err(|e| io_fail(e, "deleting", &sreal))?;
                     }
                     locations.insert(name.clone(), sreal);
                     redirected.insert(name.clone(), scratch);
@@ -542,7 +517,7 @@ impl Builder<'_> {
                     // An invalid leftover from an interrupted build.
                     if fs::symlink_metadata(&real).is_ok() {
                         make_writable(&real);
-                        nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+                        nar::remove_tree(&real).map_err(|e| io_fail(e, "deleting", &real))?;
                     }
                     locations.insert(name.clone(), real);
                 }
@@ -575,9 +550,9 @@ impl Builder<'_> {
         }
         env.files.extend(
             super::env::export_references_graph(&node.drv, store, &closure)
-                .map_err(Failure::permanent)?,
+                .map_err(Failure::ReferencesGraph)?,
         );
-        for f in write_files(&env, &tmp_dir).map_err(Failure::other)? {
+        for f in write_files(&env, &tmp_dir)? {
             chown(&f)?;
         }
 
@@ -586,18 +561,18 @@ impl Builder<'_> {
             let mut kv = k.clone();
             kv.push(b'=');
             kv.extend_from_slice(v);
-            envp.push(cstring(&kv).map_err(Failure::other)?);
+            envp.push(cstring(&kv)?);
         }
-        let mut argv = vec![cstring(&node.drv.builder).map_err(Failure::other)?];
+        let mut argv = vec![cstring(&node.drv.builder)?];
         for a in &node.drv.args {
-            argv.push(cstring(&rewrite_bytes(a, &rewrites)).map_err(Failure::other)?);
+            argv.push(cstring(&rewrite_bytes(a, &rewrites))?);
         }
         let user = build_user.as_ref().map(|u| (u.uid, u.gid));
         let spawn_spec = Spawn {
-            program: cstring(&node.drv.builder).map_err(Failure::other)?,
+            program: cstring(&node.drv.builder)?,
             argv,
             envp,
-            cwd: cstring(build_dir_inside.as_bytes()).map_err(Failure::other)?,
+            cwd: cstring(build_dir_inside.as_bytes())?,
             sandbox,
             user,
         };
@@ -609,9 +584,9 @@ impl Builder<'_> {
             self.settings.print_build_output,
             self.settings.log_lines,
         )
-        .map_err(|e| Failure::other(format!("opening the build log: {e}")))?;
-        let (log_r, log_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Failure::other(format!("creating a pipe: {e}")))?;
+        .map_err(Failure::OpenLog)?;
+        let (log_r, log_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::Pipe)?;
         let mut daemon = None;
         if recursive {
             // The sandbox's store directory, as the host sees it.
@@ -635,8 +610,7 @@ impl Builder<'_> {
                 }
             }
         }
-        let child = spawn(&spawn_spec, &log_w)
-            .map_err(|e| Failure::other(format!("while setting up the build environment: {e}")));
+        let child = spawn(&spawn_spec, &log_w).map_err(Failure::Spawn);
         drop(log_w);
         let child = match child {
             Ok(c) => c,
@@ -663,9 +637,9 @@ impl Builder<'_> {
             self.store.auto_gc(false);
             if cancel.load(Ordering::Relaxed) || super::interrupted() {
                 child.kill();
-                ended = Some(Failure::other(format!(
-                    "build of '{drv_name}' was cancelled"
-                )));
+                ended = Some(Failure::Cancelled {
+                    drv: drv_name.clone(),
+                });
                 break;
             }
             let mut wait = Duration::from_millis(200);
@@ -674,16 +648,9 @@ impl Builder<'_> {
                     .saturating_sub(last_output.elapsed());
                 if left.is_zero() {
                     child.kill();
-                    ended = Some(Failure {
-                        msg: format!(
-                            "building of '{}' from .drv file timed out after {} seconds of silence",
-                            self.goal_name(node),
-                            self.settings.max_silent_time
-                        ),
-                        kind: FailureKind {
-                            timed_out: true,
-                            ..FailureKind::default()
-                        },
+                    ended = Some(Failure::SilenceTimeout {
+                        goal: self.goal_name(node),
+                        seconds: self.settings.max_silent_time,
                     });
                     break;
                 }
@@ -694,16 +661,9 @@ impl Builder<'_> {
                     Duration::from_secs(self.settings.timeout).saturating_sub(start.elapsed());
                 if left.is_zero() {
                     child.kill();
-                    ended = Some(Failure {
-                        msg: format!(
-                            "building of '{}' from .drv file timed out after {} seconds",
-                            self.goal_name(node),
-                            self.settings.timeout
-                        ),
-                        kind: FailureKind {
-                            timed_out: true,
-                            ..FailureKind::default()
-                        },
+                    ended = Some(Failure::Timeout {
+                        goal: self.goal_name(node),
+                        seconds: self.settings.timeout,
                     });
                     break;
                 }
@@ -720,7 +680,7 @@ impl Builder<'_> {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
                     child.kill();
-                    ended = Some(Failure::other(format!("reading the build log: {e}")));
+                    ended = Some(Failure::ReadLog(e));
                     break;
                 }
             }
@@ -733,13 +693,10 @@ impl Builder<'_> {
                         && log.size + n as u64 > self.settings.max_log_size
                     {
                         child.kill();
-                        let mut f = Failure::other(format!(
-                            "building of '{}' from .drv file killed after writing more than {} bytes of log output",
-                            self.goal_name(node),
-                            self.settings.max_log_size
-                        ));
-                        f.kind.log_limit = true;
-                        ended = Some(f);
+                        ended = Some(Failure::LogLimit {
+                            goal: self.goal_name(node),
+                            bytes: self.settings.max_log_size,
+                        });
                         break;
                     }
                     log.write(&buf[..n]);
@@ -789,21 +746,20 @@ impl Builder<'_> {
             (Some(f), _) => Some(f),
             (None, Ok(0)) => None,
             (None, st) => {
-                let how = match st {
-                    Ok(code) => format!("failed with exit code {code}"),
-                    Err(sig) => format!("failed due to signal {sig} ({})", signal_name(sig)),
+                let end = match st {
+                    Ok(code) => ProcessEnd::Exit(code),
+                    Err(sig) => ProcessEnd::Signal(sig),
                 };
-                let mut msg = format!("builder for '{drv_name}' {how}");
-                let tail = log.tail();
-                if (!log.printing() || self.settings.log_tail_in_errors) && !tail.is_empty() {
-                    msg.push_str(&format!(";\nlast {} log lines:", tail.len()));
-                    for l in tail {
-                        msg.push_str("\n> ");
-                        msg.push_str(&l);
-                    }
-                    msg.push_str(&format!("\nFor full logs, run 'nix log {drv_name}'."));
-                }
-                Some(Failure::permanent(msg))
+                let log_tail = if !log.printing() || self.settings.log_tail_in_errors {
+                    log.tail()
+                } else {
+                    Vec::new()
+                };
+                Some(Failure::BuilderFailed {
+                    drv: drv_name,
+                    end,
+                    log_tail,
+                })
             }
         };
         let result = match failure {
@@ -862,14 +818,18 @@ impl Builder<'_> {
     ) -> Result<Box<dyn super::recursive::Stop>, Failure> {
         let path = tmp_dir.join(super::recursive::SOCKET_NAME);
         let listener = std::os::unix::net::UnixListener::bind(&path)
-            .map_err(|e| io_fail(&e, "binding socket", &path))?;
+            .map_err(|e| io_fail(e, "binding socket", &path))?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-            .map_err(|e| io_fail(&e, "changing mode of", &path))?;
+            .map_err(|e| io_fail(e, "changing mode of", &path))?;
         if let Some(u) = build_user {
             std::os::unix::fs::chown(&path, Some(u.uid), Some(u.gid))
-                .map_err(|e| io_fail(&e, "changing owner of", &path))?;
+                .map_err(|e| io_fail(e, "changing owner of", &path))?;
         }
-        super::recursive::start(listener, state, self.store.config()).map_err(Failure::other)
+        Ok(super::recursive::start(
+            listener,
+            state,
+            self.store.config(),
+        )?)
     }
 
     /// Lays out the chroot directory and lists its mounts.
@@ -891,30 +851,24 @@ impl Builder<'_> {
                     Some(nix::unistd::Uid::from_raw(0)),
                     Some(nix::unistd::Gid::from_raw(gid)),
                 )
-                .map_err(|e| {
-                    io_fail(
-                        &std::io::Error::from_raw_os_error(e as i32),
-                        "changing owner of",
-                        p,
-                    )
-                })?;
+                .map_err(|e| IoError::errno("changing owner of", p, e))?;
             }
             Ok(())
         };
         fs::set_permissions(chroot, fs::Permissions::from_mode(0o750))
-            .map_err(|e| io_fail(&e, "changing mode of", chroot))?;
+            .map_err(|e| io_fail(e, "changing mode of", chroot))?;
         chown_root_group(chroot)?;
         let mk = |rel: &str| -> Result<PathBuf, Failure> {
             let p = chroot.join(rel);
-            fs::create_dir_all(&p).map_err(|e| io_fail(&e, "creating directory", &p))?;
+            fs::create_dir_all(&p).map_err(|e| io_fail(e, "creating directory", &p))?;
             Ok(p)
         };
         let t = mk("tmp")?;
         fs::set_permissions(&t, fs::Permissions::from_mode(0o1777))
-            .map_err(|e| io_fail(&e, "changing mode of", &t))?;
+            .map_err(|e| io_fail(e, "changing mode of", &t))?;
         let etc = mk("etc")?;
         let write = |p: PathBuf, s: String| -> Result<(), Failure> {
-            fs::write(&p, s).map_err(|e| io_fail(&e, "writing file", &p))
+            fs::write(&p, s).map_err(|e| io_fail(e, "writing file", &p))
         };
         let build_dir = &self.settings.sandbox_build_dir;
         write(
@@ -936,7 +890,7 @@ impl Builder<'_> {
         }
         let store_in = mk(store.dir().as_str().trim_start_matches('/'))?;
         fs::set_permissions(&store_in, fs::Permissions::from_mode(0o1775))
-            .map_err(|e| io_fail(&e, "changing mode of", &store_in))?;
+            .map_err(|e| io_fail(e, "changing mode of", &store_in))?;
         chown_root_group(&store_in)?;
         mk("proc")?;
         mk("dev/shm")?;
@@ -950,7 +904,7 @@ impl Builder<'_> {
             ("stderr", "/proc/self/fd/2"),
         ] {
             std::os::unix::fs::symlink(target, dev.join(name))
-                .map_err(|e| io_fail(&e, "creating symlink", &dev.join(name)))?;
+                .map_err(|e| io_fail(e, "creating symlink", &dev.join(name)))?;
         }
         mk("real-root")?;
 
@@ -965,10 +919,9 @@ impl Builder<'_> {
                 if sp.optional {
                     return Ok(());
                 }
-                return Err(Failure::other(format!(
-                    "path '{}' is configured as part of the `sandbox-paths` option, but is inaccessible",
-                    sp.source
-                )));
+                return Err(Failure::SandboxPathInaccessible {
+                    path: sp.source.clone(),
+                });
             }
             if store.dir().is_in_store(&sp.source) {
                 if let Ok((p, _)) = store.dir().split(&sp.source) {
@@ -1021,14 +974,14 @@ impl Builder<'_> {
             let t = chroot.join(target.trim_start_matches('/'));
             mount_point(source, &t)?;
             mounts.push(Mount {
-                source: cpath(source).map_err(Failure::other)?,
-                target: cpath(&t).map_err(Failure::other)?,
+                source: cpath(source)?,
+                target: cpath(&t)?,
                 read_only: *ro,
             });
         }
-        let c = |rel: &str| cpath(&chroot.join(rel)).map_err(Failure::other);
+        let c = |rel: &str| cpath(&chroot.join(rel));
         Ok(Sandbox {
-            root: cpath(chroot).map_err(Failure::other)?,
+            root: cpath(chroot)?,
             mounts,
             private_network: !fixed,
             user_ns: if build_user.is_none() {
@@ -1045,7 +998,7 @@ impl Builder<'_> {
             shm_dir: c("dev/shm")?,
             shm_size: self.settings.sandbox_dev_shm_size.clone(),
             shared_store: if recursive {
-                Some(cpath(&store_in).map_err(Failure::other)?)
+                Some(cpath(&store_in)?)
             } else {
                 None
             },
@@ -1066,17 +1019,16 @@ impl Builder<'_> {
             .arg(chroot)
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| {
-                Failure::other(format!(
-                    "executing '{hook}': {}",
-                    ferrix_store::io_reason(&e)
-                ))
+            .map_err(|source| Failure::HookNotRun {
+                program: hook.clone(),
+                source,
             })?;
         if !out.status.success() {
-            return Err(Failure::other(format!(
-                "program '{hook}' failed with exit code {}",
-                out.status.code().unwrap_or(-1)
-            )));
+            // Nix names only an exit code here (-1 for a signal).
+            return Err(Failure::HookFailed {
+                program: hook.clone(),
+                end: ProcessEnd::Exit(out.status.code().unwrap_or(-1)),
+            });
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let mut paths = Vec::new();
@@ -1089,9 +1041,9 @@ impl Builder<'_> {
                 if line == "extra-sandbox-paths" || line == "extra-chroot-dirs" {
                     in_list = true;
                 } else {
-                    return Err(Failure::other(format!(
-                        "unknown pre-build hook command '{line}'"
-                    )));
+                    return Err(Failure::UnknownHookCommand {
+                        line: line.to_string(),
+                    });
                 }
             } else if line.is_empty() {
                 in_list = false;
@@ -1108,16 +1060,17 @@ impl Builder<'_> {
         let drv_name = self.print(&node.path);
         let builder = String::from_utf8_lossy(&node.drv.builder).into_owned();
         if builder != "builtin:fetchurl" && builder != "builtin:buildenv" {
-            return Err(Failure::permanent(format!(
-                "unsupported builtin builder '{}'",
-                builder.trim_start_matches("builtin:")
-            )));
+            return Err(Failure::UnsupportedBuiltin {
+                name: builder.trim_start_matches("builtin:").to_string(),
+            });
         }
         let (name, out) = node
             .outputs
             .iter()
             .next()
-            .ok_or_else(|| Failure::other(format!("derivation '{drv_name}' has no outputs")))?;
+            .ok_or_else(|| Failure::NoOutputs {
+                drv: drv_name.clone(),
+            })?;
         let tmp = PathBuf::from(format!("{}.fetch", store.real_path(out).display()));
         let mut guard = AutoDelete(Some(tmp.clone()));
         if fs::symlink_metadata(&tmp).is_ok() {
@@ -1131,7 +1084,7 @@ impl Builder<'_> {
             self.settings.print_build_output,
             self.settings.log_lines,
         )
-        .map_err(|e| Failure::other(format!("opening the build log: {e}")))?;
+        .map_err(Failure::OpenLog)?;
         let r = if builder == "builtin:buildenv" {
             let dir = store.dir().clone();
             let real_dir = store.config().real_dir.clone();
@@ -1144,19 +1097,32 @@ impl Builder<'_> {
                     _ => p.to_path_buf(),
                 }
             };
-            super::buildenv::buildenv(&node.drv.env, &tmp, &real).map(|warnings| {
-                for w in warnings {
-                    log.write(format!("warning: {w}\n").as_bytes());
+            match super::buildenv::buildenv(&node.drv.env, &tmp, &real) {
+                Ok(warnings) => {
+                    for w in warnings {
+                        log.write(format!("warning: {w}\n").as_bytes());
+                    }
+                    Ok(())
+                }
+                Err(error) => {
+                    log.write(format!("error: {error}\n").as_bytes());
+                    Err(Failure::BuildenvFailed {
+                        drv: drv_name.clone(),
+                        error,
+                    })
+                }
+            }
+        } else {
+            super::fetchurl::fetchurl(&node.drv.env, &tmp).map_err(|error| {
+                log.write(format!("error: {error}\n").as_bytes());
+                Failure::FetchurlFailed {
+                    drv: drv_name.clone(),
+                    error,
                 }
             })
-        } else {
-            super::fetchurl::fetchurl(&node.drv.env, &tmp)
         };
-        if let Err(e) = &r {
-            log.write(format!("error: {e}\n").as_bytes());
-        }
         log.finish();
-        r.map_err(|e| Failure::permanent(format!("builder for '{drv_name}' failed: {e}")))?;
+        r?;
         let locations = BTreeMap::from([(name.clone(), tmp.clone())]);
         let mut finals = BTreeMap::new();
         let res = register_outputs(
@@ -1195,19 +1161,16 @@ fn fallback_path(
     store: &ferrix_store::local::LocalStore,
     drv: &StorePath,
     out: &StorePath,
-) -> Result<StorePath, String> {
+) -> Result<StorePath, ferrix_store::path::PathError> {
     let zero = ferrix_store::hash::Hash {
         algo: ferrix_store::hash::HashAlgo::Sha256,
         bytes: vec![0; 32],
     };
-    store
-        .dir()
-        .make_path(
-            &format!("rewrite:{}:{}", drv.base_name(), out.base_name()),
-            &zero,
-            out.name(),
-        )
-        .map_err(|e| e.to_string())
+    store.dir().make_path(
+        &format!("rewrite:{}:{}", drv.base_name(), out.base_name()),
+        &zero,
+        out.name(),
+    )
 }
 
 /// `data` with every occurrence of each `from` replaced by its `to`, one pair after the
@@ -1268,19 +1231,6 @@ pub(crate) fn required_system_features(
     out
 }
 
-fn signal_name(sig: i32) -> String {
-    // SAFETY: `strsignal` takes any number and returns null or a NUL-terminated string,
-    // which is copied at once below (this thread makes no other `strsignal` call meanwhile).
-    let s = unsafe { libc::strsignal(sig) };
-    if s.is_null() {
-        return format!("signal {sig}");
-    }
-    // SAFETY: `s` is the non-null, NUL-terminated result of `strsignal` above.
-    unsafe { std::ffi::CStr::from_ptr(s) }
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// Takes the locks of all of `node`'s outputs if no other process holds any of them
 /// (`None` otherwise, holding none), so a scheduler can build something else meanwhile,
 /// as Nix's does.
@@ -1302,21 +1252,19 @@ pub(crate) fn try_lock_outputs(
 /// build users' group, and `1775`.
 fn ensure_store_dir_mode(dir: &Path, gid: u32) -> Result<(), Failure> {
     use std::os::unix::fs::MetadataExt;
-    let m = fs::metadata(dir).map_err(|e| io_fail(&e, "getting attributes of path", dir))?;
+    let m = fs::metadata(dir).map_err(|e| io_fail(e, "getting attributes of path", dir))?;
     if m.uid() != 0 || m.gid() != gid || m.mode() & 0o7777 != 0o1775 {
         nix::unistd::chown(
             dir,
             Some(nix::unistd::Uid::from_raw(0)),
             Some(nix::unistd::Gid::from_raw(gid)),
         )
-        .map_err(|e| {
-            Failure::other(format!(
-                "changing ownership of path '{}': {e}",
-                dir.display()
-            ))
+        .map_err(|errno| Failure::StoreDirOwner {
+            path: dir.to_path_buf(),
+            errno,
         })?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o1775))
-            .map_err(|e| io_fail(&e, "changing permissions on path", dir))?;
+            .map_err(|e| io_fail(e, "changing permissions on path", dir))?;
     }
     Ok(())
 }

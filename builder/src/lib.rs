@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-pub use error::{BuildError, Failure, FailureKind};
+pub use error::{BuildError, Failure, FailureKind, IoError, ProcessEnd};
 pub use ferrix_store::settings::SandboxMode;
 use ferrix_store::settings::Settings;
 
@@ -1202,12 +1202,15 @@ impl<'s> Builder<'s> {
                 let ok = match r {
                     Ok(()) => true,
                     Err(f) => {
-                        kinds.merge(f.kind);
-                        if !cancel.load(Ordering::Relaxed) || f.kind != FailureKind::default() {
+                        let kind = f.kind();
+                        kinds.merge(kind);
+                        // Once cancelled, failures of no kind (the cancelled builds
+                        // themselves) are not worth reporting.
+                        if !cancel.load(Ordering::Relaxed) || kind != FailureKind::default() {
                             if target_set.contains(p) {
                                 target_errors.push((p.clone(), TargetFailure::Built(f)));
                             } else {
-                                eprint_error(&f.msg);
+                                eprint_error(&f.to_string());
                             }
                         }
                         if !self.settings.keep_going {
@@ -1247,7 +1250,7 @@ impl<'s> Builder<'s> {
                                 if target_set.contains(d) {
                                     target_errors.push((d.clone(), f));
                                 } else {
-                                    let e = f.error(self.print(d), FailureKind::default());
+                                    let e = f.into_error(self.print(d), FailureKind::default());
                                     eprint_error(&e.to_string());
                                 }
                                 finished.push((d, false));
@@ -1261,8 +1264,8 @@ impl<'s> Builder<'s> {
             return Err(BuildError::Interrupted);
         }
         if no_slots {
-            for (p, f) in &target_errors {
-                eprint_error(&f.error(self.print(p), kinds).to_string());
+            for (p, f) in target_errors {
+                eprint_error(&f.into_error(self.print(&p), kinds).to_string());
             }
             return Err(BuildError::NoBuildSlots { kind: kinds });
         }
@@ -1270,13 +1273,13 @@ impl<'s> Builder<'s> {
             0 => Ok(()),
             1 => {
                 let (p, f) = target_errors.remove(0);
-                Err(f.error(self.print(&p), kinds))
+                Err(f.into_error(self.print(&p), kinds))
             }
             _ => {
                 let mut paths = Vec::new();
-                for (p, f) in &target_errors {
-                    eprint_error(&f.error(self.print(p), kinds).to_string());
-                    paths.push(self.print(p));
+                for (p, f) in target_errors {
+                    paths.push(self.print(&p));
+                    eprint_error(&f.into_error(self.print(&p), kinds).to_string());
                 }
                 Err(BuildError::BuildsFailed { paths, kind: kinds })
             }
@@ -1295,18 +1298,16 @@ enum TargetFailure {
 impl TargetFailure {
     /// The error of target `drv` failing so, in a realisation whose failures were of kinds
     /// `kind`.
-    fn error(&self, drv: String, kind: FailureKind) -> BuildError {
+    fn into_error(self, drv: String, kind: FailureKind) -> BuildError {
         match self {
             TargetFailure::Built(failure) => BuildError::Failed {
                 drv,
-                failure: failure.clone(),
+                failure: Box::new(failure),
                 kind,
             },
-            TargetFailure::Dependencies(count) => BuildError::DependenciesFailed {
-                drv,
-                count: *count,
-                kind,
-            },
+            TargetFailure::Dependencies(count) => {
+                BuildError::DependenciesFailed { drv, count, kind }
+            }
         }
     }
 }

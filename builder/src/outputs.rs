@@ -3,7 +3,7 @@
 //! `allowedReferences` and friends, `--check` comparisons), and only when all of them pass
 //! moved into the store and registered in one transaction. A failure registers nothing.
 
-use super::{Failure, FailureKind, Node};
+use super::{Failure, IoError, Node};
 use ferrix_store::db::PathInfo;
 use ferrix_store::derivation::Derivation;
 use ferrix_store::hash::{Hash, HashAlgo, Hasher};
@@ -18,29 +18,25 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-fn io_fail(e: &io::Error, what: &str, p: &Path) -> Failure {
-    Failure::other(format!(
-        "{what} '{}': {}",
-        p.display(),
-        ferrix_store::io_reason(e)
-    ))
+/// The failure of I/O operation `what` on `p`.
+fn io_fail(e: io::Error, what: &'static str, p: &Path) -> Failure {
+    IoError::new(what, p, e).into()
 }
 
 /// Gives a built tree the metadata of a store path: owned by root, no write bits, no
 /// setuid/setgid, executable bits kept together, modification time 1. Files other than
 /// regular files, directories and symlinks are refused.
 pub(crate) fn canonicalise_output(p: &Path) -> Result<(), Failure> {
-    let meta = fs::symlink_metadata(p).map_err(|e| io_fail(&e, "getting attributes of path", p))?;
+    let meta = fs::symlink_metadata(p).map_err(|e| io_fail(e, "getting attributes of path", p))?;
     let ft = meta.file_type();
     if !(ft.is_file() || ft.is_dir() || ft.is_symlink()) {
-        return Err(Failure::permanent(format!(
-            "file '{}' has an unsupported type",
-            p.display()
-        )));
+        return Err(Failure::UnsupportedFileType {
+            path: p.to_path_buf(),
+        });
     }
     if meta.is_dir() {
-        for e in fs::read_dir(p).map_err(|e| io_fail(&e, "opening directory", p))? {
-            let e = e.map_err(|e| io_fail(&e, "reading directory", p))?;
+        for e in fs::read_dir(p).map_err(|e| io_fail(e, "opening directory", p))? {
+            let e = e.map_err(|e| io_fail(e, "reading directory", p))?;
             canonicalise_output(&e.path())?;
         }
     }
@@ -54,16 +50,10 @@ pub(crate) fn canonicalise_output(p: &Path) -> Result<(), Failure> {
                 Some(nix::unistd::Gid::from_raw(0)),
                 nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
             )
-            .map_err(|e| {
-                io_fail(
-                    &io::Error::from_raw_os_error(e as i32),
-                    "changing owner of",
-                    p,
-                )
-            })?;
+            .map_err(|e| IoError::errno("changing owner of", p, e))?;
         }
     }
-    ferrix_store::local::canonicalise_entry(p, &meta).map_err(|e| Failure::other(e.to_string()))
+    Ok(ferrix_store::local::canonicalise_entry(p, &meta)?)
 }
 
 /// Writes to several sinks at once.
@@ -110,9 +100,8 @@ pub(crate) fn fixed_expectation(drv: &Derivation) -> Result<Option<(Ingestion, H
     let o = &drv.outputs[&b"out"[..]];
     let (method, algo) = o
         .ingestion()
-        .map_err(|name| Failure::other(format!("unknown hash algorithm '{name}'")))?;
-    let hash = Hash::parse_any(&String::from_utf8_lossy(&o.hash), Some(algo))
-        .map_err(|e| Failure::other(e.to_string()))?;
+        .map_err(|algo| Failure::UnknownHashAlgo { algo })?;
+    let hash = Hash::parse_any(&String::from_utf8_lossy(&o.hash), Some(algo))?;
     Ok(Some((method, hash)))
 }
 
@@ -181,10 +170,11 @@ pub(crate) fn register_outputs(
     for (name, out) in &node.outputs {
         let at = &locations[name];
         if fs::symlink_metadata(at).is_err() {
-            return Err(Failure::other(format!(
-                "builder for '{drv_name}' failed to produce output path for output '{name}' at '{}'",
-                at.display()
-            )));
+            return Err(Failure::MissingOutput {
+                drv: drv_name,
+                output: name.clone(),
+                at: at.clone(),
+            });
         }
         canonicalise_output(at)?;
         if !back.is_empty() {
@@ -206,8 +196,10 @@ pub(crate) fn register_outputs(
             if let Some(h) = ca_hasher.as_mut() {
                 sinks.push(h);
             }
-            nar::dump(at, &mut Tee(sinks), &mut |_| Ok(true))
-                .map_err(|e| Failure::other(format!("dumping '{}': {e}", at.display())))?;
+            nar::dump(at, &mut Tee(sinks), &mut |_| Ok(true)).map_err(|source| Failure::Dump {
+                path: at.clone(),
+                source,
+            })?;
         }
         let nar_hash = sha.finish();
         let mut refs = scanner.into_found();
@@ -218,16 +210,13 @@ pub(crate) fn register_outputs(
             let got = match method {
                 Ingestion::Flat => {
                     let m = fs::symlink_metadata(at)
-                        .map_err(|e| io_fail(&e, "getting status of", at))?;
+                        .map_err(|e| io_fail(e, "getting status of", at))?;
                     if !m.is_file() || m.mode() & 0o100 != 0 {
-                        return Err(Failure::permanent(format!(
-                            "output path '{}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)",
-                            at.display()
-                        )));
+                        return Err(Failure::FlatOutputNotFile { path: at.clone() });
                     }
                     let mut h = Hasher::new(want.algo);
-                    let mut f = fs::File::open(at).map_err(|e| io_fail(&e, "opening file", at))?;
-                    io::copy(&mut f, &mut h).map_err(|e| io_fail(&e, "reading file", at))?;
+                    let mut f = fs::File::open(at).map_err(|e| io_fail(e, "opening file", at))?;
+                    io::copy(&mut f, &mut h).map_err(|e| io_fail(e, "reading file", at))?;
                     h.finish()
                 }
                 Ingestion::Recursive => match ca_hasher {
@@ -239,23 +228,15 @@ pub(crate) fn register_outputs(
                 // As Nix does, the output is registered under the hash it actually has
                 // (so a later build with the right hash finds it), then the build fails.
                 register_mismatched(store, node, out, at, *method, &got, &refs, &info)?;
-                return Err(Failure {
-                    msg: format!(
-                        "hash mismatch in fixed-output derivation '{drv_name}':\n  specified: {}\n     got:    {}",
-                        want.to_sri(),
-                        got.to_sri()
-                    ),
-                    kind: FailureKind {
-                        hash_mismatch: true,
-                        ..FailureKind::default()
-                    },
+                return Err(Failure::HashMismatch {
+                    drv: drv_name,
+                    specified: want.clone(),
+                    got,
                 });
             }
             refs.remove(out);
             if !refs.is_empty() {
-                return Err(Failure::permanent(format!(
-                    "illegal path references in fixed-output derivation '{drv_name}'"
-                )));
+                return Err(Failure::FixedOutputReferences { drv: drv_name });
             }
             info.ca = Some(fixed_ca(*method, want));
         }
@@ -274,9 +255,7 @@ pub(crate) fn register_outputs(
     let mut _final_locks = Vec::new();
     if !node.floating.is_empty() {
         if check {
-            return Err(Failure::other(format!(
-                "checking floating content-addressed derivation '{drv_name}' is not supported by Ferrix"
-            )));
+            return Err(Failure::CheckFloating { drv: drv_name });
         }
         finalise_floating(store, node, &mut built)?;
         for b in &built {
@@ -292,7 +271,7 @@ pub(crate) fn register_outputs(
         for b in built {
             if store.is_valid(&b.path)? {
                 make_writable_tree(&b.at);
-                nar::remove_tree(&b.at).map_err(|e| io_fail(&e, "deleting", &b.at))?;
+                nar::remove_tree(&b.at).map_err(|e| io_fail(e, "deleting", &b.at))?;
             } else {
                 keep.push(b);
             }
@@ -305,29 +284,20 @@ pub(crate) fn register_outputs(
             let old = store.query_path_info(&b.path)?;
             if old.nar_hash != b.info.nar_hash {
                 let real = store.real_path(&b.path);
-                let msg = if keep_failed {
+                let kept = if keep_failed {
                     let dst = PathBuf::from(format!("{}.check", real.display()));
                     if fs::symlink_metadata(&dst).is_ok() {
                         let _ = nar::remove_tree(&dst);
                     }
                     move_dir_entry(&b.at, &dst)?;
-                    format!(
-                        "derivation '{drv_name}' may not be deterministic: output '{}' differs from '{}'",
-                        real.display(),
-                        dst.display()
-                    )
+                    Some(dst)
                 } else {
-                    format!(
-                        "derivation '{drv_name}' may not be deterministic: output '{}' differs",
-                        real.display()
-                    )
+                    None
                 };
-                return Err(Failure {
-                    msg,
-                    kind: FailureKind {
-                        check_mismatch: true,
-                        ..FailureKind::default()
-                    },
+                return Err(Failure::CheckMismatch {
+                    drv: drv_name,
+                    output: real,
+                    kept,
                 });
             }
         }
@@ -340,16 +310,14 @@ pub(crate) fn register_outputs(
             let n = &b.info;
             if p.nar_hash != n.nar_hash || p.nar_size != n.nar_size || p.references != n.references
             {
-                let msg = format!(
-                    "output '{}' of '{drv_name}' differs from previous round",
-                    store.print(&b.path)
-                );
+                let f = Failure::NotDeterministic {
+                    drv: drv_name.clone(),
+                    output: store.print(&b.path),
+                };
                 if round.enforce {
-                    let mut f = Failure::other(msg);
-                    f.kind.not_deterministic = true;
                     return Err(f);
                 }
-                super::eprint_error(&msg);
+                super::eprint_error(&f.to_string());
                 // Enough is known: this round is the last.
                 round.total = round.index;
                 break;
@@ -360,7 +328,7 @@ pub(crate) fn register_outputs(
         round.previous = Some(built.iter().map(|b| b.info.clone()).collect());
         for b in &built {
             make_writable_tree(&b.at);
-            nar::remove_tree(&b.at).map_err(|e| io_fail(&e, "deleting", &b.at))?;
+            nar::remove_tree(&b.at).map_err(|e| io_fail(e, "deleting", &b.at))?;
         }
         return Ok(None);
     }
@@ -387,7 +355,7 @@ pub(crate) fn register_outputs(
             if fs::symlink_metadata(&real).is_ok() {
                 if let Err(e) = nar::remove_tree(&real) {
                     remove_moved(&moved);
-                    return Err(io_fail(&e, "deleting", &real));
+                    return Err(io_fail(e, "deleting", &real));
                 }
             }
             if let Err(e) = move_dir_entry(&b.at, &real) {
@@ -448,10 +416,11 @@ fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Re
     for i in 0..built.len() {
         if state[i] == 0 {
             if let Err((a, b)) = visit(i, built, &mut state, &mut order) {
-                return Err(Failure::permanent(format!(
-                    "cycle detected in build of '{drv_name}' in the references of output '{}' from output '{}'",
-                    built[a].name, built[b].name
-                )));
+                return Err(Failure::FloatingCycle {
+                    drv: drv_name,
+                    output: built[a].name.clone(),
+                    from: built[b].name.clone(),
+                });
             }
         }
     }
@@ -461,10 +430,10 @@ fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Re
     for i in order {
         let b = &mut built[i];
         let Some(&(method, algo)) = node.floating.get(&b.name) else {
-            return Err(Failure::other(format!(
-                "output '{}' of '{drv_name}' is not floating content-addressed",
-                b.name
-            )));
+            return Err(Failure::NotFloating {
+                drv: drv_name,
+                output: b.name.clone(),
+            });
         };
         if !rewrites.is_empty() {
             rewrite_tree(&b.at, &rewrites)?;
@@ -474,20 +443,21 @@ fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Re
         let data = match method {
             Ingestion::Recursive => {
                 let mut bytes = Vec::new();
-                nar::dump(&b.at, &mut bytes, &mut |_| Ok(true))
-                    .map_err(|e| Failure::other(format!("dumping '{}': {e}", b.at.display())))?;
+                nar::dump(&b.at, &mut bytes, &mut |_| Ok(true)).map_err(|source| {
+                    Failure::Dump {
+                        path: b.at.clone(),
+                        source,
+                    }
+                })?;
                 bytes
             }
             Ingestion::Flat => {
                 let m = fs::symlink_metadata(&b.at)
-                    .map_err(|e| io_fail(&e, "getting status of", &b.at))?;
+                    .map_err(|e| io_fail(e, "getting status of", &b.at))?;
                 if !m.is_file() || m.mode() & 0o100 != 0 {
-                    return Err(Failure::permanent(format!(
-                        "output path '{}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)",
-                        b.at.display()
-                    )));
+                    return Err(Failure::FlatOutputNotFile { path: b.at.clone() });
                 }
-                fs::read(&b.at).map_err(|e| io_fail(&e, "reading file", &b.at))?
+                fs::read(&b.at).map_err(|e| io_fail(e, "reading file", &b.at))?
             }
         };
         let got = ferrix_store::realisation::hash_modulo(algo, &data, &old);
@@ -503,15 +473,15 @@ fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Re
         if !(method == Ingestion::Recursive && algo == HashAlgo::Sha256)
             && (self_ref || !refs.is_empty())
         {
-            return Err(Failure::permanent(format!(
-                "output '{}' of '{drv_name}' has references, which only a recursive SHA-256 content-addressed output may have",
-                b.name
-            )));
+            return Err(Failure::FloatingReferences {
+                drv: drv_name,
+                output: b.name.clone(),
+            });
         }
-        let path = store
-            .dir()
-            .make_fixed_output_path(method, &got, scratch.name(), &refs, self_ref)
-            .map_err(|e| Failure::other(e.to_string()))?;
+        let path =
+            store
+                .dir()
+                .make_fixed_output_path(method, &got, scratch.name(), &refs, self_ref)?;
         let new = path.hash_part().as_bytes().to_vec();
         let rewrite = [(old.clone(), new.clone())];
         let (nar_hash, nar_size) = match method {
@@ -531,7 +501,10 @@ fn finalise_floating(store: &LocalStore, node: &Node, built: &mut [Built]) -> Re
                 nar::dump(&b.at, &mut Tee(vec![&mut sha, &mut count]), &mut |_| {
                     Ok(true)
                 })
-                .map_err(|e| Failure::other(format!("dumping '{}': {e}", b.at.display())))?;
+                .map_err(|source| Failure::Dump {
+                    path: b.at.clone(),
+                    source,
+                })?;
                 (sha.finish(), count.0)
             }
         };
@@ -656,11 +629,7 @@ fn check_references(store: &LocalStore, node: &Node, built: &[Built]) -> Result<
                     Some(p) => {
                         spec.insert(p.clone());
                     }
-                    None => {
-                        return Err(Failure::permanent(format!(
-                            "derivation contains an illegal reference specifier '{s}'"
-                        )))
-                    }
+                    None => return Err(Failure::IllegalReferenceSpecifier { spec: s.clone() }),
                 }
             }
             let mut used = if recursive {
@@ -676,15 +645,10 @@ fn check_references(store: &LocalStore, node: &Node, built: &[Built]) -> Result<
                 .filter(|u| spec.contains(*u) != allowed)
                 .collect();
             if !bad.is_empty() {
-                let mut list = String::new();
-                for p in bad {
-                    list.push_str("\n  ");
-                    list.push_str(&store.print(p));
-                }
-                return Err(Failure::permanent(format!(
-                    "output '{}' is not allowed to refer to the following paths:{list}",
-                    store.print(&b.path)
-                )));
+                return Err(Failure::DisallowedReferences {
+                    output: store.print(&b.path),
+                    paths: bad.into_iter().map(|p| store.print(p)).collect(),
+                });
             }
         }
     }
@@ -695,8 +659,10 @@ fn check_references(store: &LocalStore, node: &Node, built: &[Built]) -> Result<
 /// with `rewrites`, through its NAR serialisation, as Nix rewrites redirected outputs.
 fn rewrite_tree(at: &Path, rewrites: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Failure> {
     let mut bytes = Vec::new();
-    nar::dump(at, &mut bytes, &mut |_| Ok(true))
-        .map_err(|e| Failure::other(format!("dumping '{}': {e}", at.display())))?;
+    nar::dump(at, &mut bytes, &mut |_| Ok(true)).map_err(|source| Failure::Dump {
+        path: at.to_path_buf(),
+        source,
+    })?;
     let new = super::goal::rewrite_bytes(&bytes, rewrites);
     if new == bytes {
         return Ok(());
@@ -707,7 +673,7 @@ fn rewrite_tree(at: &Path, rewrites: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Failur
 /// Replaces the tree at `at` with the one the NAR `nar` holds.
 fn replace_tree(at: &Path, bytes: &[u8]) -> Result<(), Failure> {
     make_writable_tree(at);
-    nar::remove_tree(at).map_err(|e| io_fail(&e, "deleting", at))?;
+    nar::remove_tree(at).map_err(|e| io_fail(e, "deleting", at))?;
     nar::restore(
         &mut &bytes[..],
         at,
@@ -717,7 +683,10 @@ fn replace_tree(at: &Path, bytes: &[u8]) -> Result<(), Failure> {
             expect_end: true,
         },
     )
-    .map_err(|e| Failure::other(format!("rewriting '{}': {e}", at.display())))?;
+    .map_err(|source| Failure::Rewrite {
+        path: at.to_path_buf(),
+        source,
+    })?;
     canonicalise_output(at)
 }
 
@@ -753,10 +722,10 @@ fn register_mismatched(
     if !others.is_empty() {
         return Ok(());
     }
-    let path = store
-        .dir()
-        .make_fixed_output_path(method, got, out.name(), &BTreeSet::new(), false)
-        .map_err(|e| Failure::other(e.to_string()))?;
+    let path =
+        store
+            .dir()
+            .make_fixed_output_path(method, got, out.name(), &BTreeSet::new(), false)?;
     if store.is_valid(&path)? {
         return Ok(());
     }
@@ -767,12 +736,14 @@ fn register_mismatched(
     let real = store.real_path(&path);
     if fs::symlink_metadata(&real).is_ok() {
         make_writable_tree(&real);
-        nar::remove_tree(&real).map_err(|e| io_fail(&e, "deleting", &real))?;
+        nar::remove_tree(&real).map_err(|e| io_fail(e, "deleting", &real))?;
     }
     // Copy rather than move: the build's own clean-up owns `at`.
     let mut bytes = Vec::new();
-    nar::dump(at, &mut bytes, &mut |_| Ok(true))
-        .map_err(|e| Failure::other(format!("dumping '{}': {e}", at.display())))?;
+    nar::dump(at, &mut bytes, &mut |_| Ok(true)).map_err(|source| Failure::Dump {
+        path: at.to_path_buf(),
+        source,
+    })?;
     nar::restore(
         &mut bytes.as_slice(),
         &real,
@@ -782,7 +753,10 @@ fn register_mismatched(
             expect_end: true,
         },
     )
-    .map_err(|e| Failure::other(format!("restoring '{}': {e}", real.display())))?;
+    .map_err(|source| Failure::Restore {
+        path: real.clone(),
+        source,
+    })?;
     canonicalise_output(&real)?;
     let mut new = PathInfo::new(path, info.nar_hash.clone(), info.nar_size);
     new.deriver = Some(node.path.clone());
@@ -829,11 +803,10 @@ fn check_cycles(store: &LocalStore, built: &[Built]) -> Result<(), Failure> {
     }
     for p in refs.keys() {
         if let Err((path, parent)) = visit(p, None, &refs, &mut state) {
-            return Err(Failure::permanent(format!(
-                "cycle detected in the references of '{}' from '{}'",
-                store.print(path),
-                store.print(parent)
-            )));
+            return Err(Failure::ReferenceCycle {
+                path: store.print(path),
+                parent: store.print(parent),
+            });
         }
     }
     Ok(())
@@ -844,16 +817,16 @@ fn check_cycles(store: &LocalStore, built: &[Built]) -> Result<(), Failure> {
 /// is made writable for the move and read-only again after it.
 fn move_dir_entry(from: &Path, to: &Path) -> Result<(), Failure> {
     use std::os::unix::fs::PermissionsExt as _;
-    let meta = fs::symlink_metadata(from).map_err(|e| io_fail(&e, "getting status of", from))?;
+    let meta = fs::symlink_metadata(from).map_err(|e| io_fail(e, "getting status of", from))?;
     let dir_mode = (meta.is_dir() && meta.mode() & 0o200 == 0).then_some(meta.mode() & 0o7777);
     if let Some(m) = dir_mode {
         fs::set_permissions(from, fs::Permissions::from_mode(m | 0o200))
-            .map_err(|e| io_fail(&e, "changing mode of", from))?;
+            .map_err(|e| io_fail(e, "changing mode of", from))?;
     }
-    fs::rename(from, to).map_err(|e| io_fail(&e, "moving to", to))?;
+    fs::rename(from, to).map_err(|e| io_fail(e, "moving to", to))?;
     if let Some(m) = dir_mode {
         fs::set_permissions(to, fs::Permissions::from_mode(m))
-            .map_err(|e| io_fail(&e, "changing mode of", to))?;
+            .map_err(|e| io_fail(e, "changing mode of", to))?;
     }
     Ok(())
 }

@@ -283,13 +283,7 @@ impl Realiser for LocalRealiser {
                 ..BuildResult::default()
             },
             Err(e) => BuildResult {
-                status: if e.kind().log_limit {
-                    BuildStatus::LogLimitExceeded
-                } else if e.kind().not_deterministic {
-                    BuildStatus::NotDeterministic
-                } else {
-                    status_of(e.status())
-                },
+                status: e.build_status(),
                 is_non_deterministic: e.kind().not_deterministic,
                 error_msg: e.to_string(),
                 start_time: start,
@@ -371,22 +365,5 @@ impl Realiser for LocalRealiser {
         *b.opaque.lock().unwrap_or_else(|e| e.into_inner()) = vec![p.clone()];
         b.realise(&[], mode, false).map_err(build_error)?;
         Ok(true)
-    }
-}
-
-/// The build status an exit status stands for (see [`crate::FailureKind::exit_status`]).
-fn status_of(exit: i32) -> BuildStatus {
-    if exit & 0x60 == 0x60 {
-        if exit & 0x01 != 0 {
-            BuildStatus::TimedOut
-        } else if exit & 0x08 != 0 {
-            BuildStatus::NotDeterministic
-        } else if exit & 0x02 != 0 {
-            BuildStatus::OutputRejected
-        } else {
-            BuildStatus::PermanentFailure
-        }
-    } else {
-        BuildStatus::MiscFailure
     }
 }

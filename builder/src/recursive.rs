@@ -340,19 +340,22 @@ fn bind_in_namespace(
     Ok(())
 }
 
-/// Serves `listener` for the build, or `None` when no server is registered.
+/// Why the recursive Nix daemon of a build could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RecursiveError {
+    /// No server was registered ([`set_server`]).
+    #[error("recursive Nix is not available in this program (no daemon to serve the build)")]
+    Unavailable,
+    #[error("starting the recursive Nix daemon: {}", ferrix_store::io_reason(.0))]
+    Start(std::io::Error),
+}
+
+/// Serves `listener` for the build, or fails when no server is registered.
 pub(crate) fn start(
     listener: UnixListener,
     state: Arc<Recursive>,
     store: &LocalConfig,
-) -> Result<Box<dyn Stop>, String> {
-    let server = server().ok_or_else(|| {
-        "recursive Nix is not available in this program (no daemon to serve the build)".to_string()
-    })?;
-    server(listener, state, store).map_err(|e| {
-        format!(
-            "starting the recursive Nix daemon: {}",
-            ferrix_store::io_reason(&e)
-        )
-    })
+) -> Result<Box<dyn Stop>, RecursiveError> {
+    let server = server().ok_or(RecursiveError::Unavailable)?;
+    server(listener, state, store).map_err(RecursiveError::Start)
 }

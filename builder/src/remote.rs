@@ -490,7 +490,7 @@ impl crate::Builder<'_> {
                 self.settings.print_build_output,
                 self.settings.log_lines,
             )
-            .map_err(|e| Failure::other(format!("opening the build log: {e}")))?,
+            .map_err(Failure::OpenLog)?,
         ));
         let sink: LogSink = {
             let log = log.clone();
@@ -621,9 +621,11 @@ fn run_job(
             "build of '{drv_name}' on '{uri}' failed: {}",
             result.error_msg
         ));
-        return Err(Failure::other(format!(
-            "builder for '{drv_name}' failed with exit code 1"
-        )));
+        return Err(Failure::RemoteBuildFailed {
+            drv: drv_name,
+            machine: uri,
+            message: result.error_msg,
+        });
     }
     let mut missing = BTreeSet::new();
     for p in job.outputs.values() {
@@ -640,22 +642,24 @@ fn run_job(
         if !missing.contains(p) {
             continue;
         }
-        let info = other.path_info(p)?.ok_or_else(|| {
-            Failure::other(format!(
-                "the build of '{drv_name}' on '{uri}' did not produce '{}'",
-                print(p)
-            ))
-        })?;
+        let info = other
+            .path_info(p)?
+            .ok_or_else(|| Failure::RemoteMissingOutput {
+                drv: drv_name.clone(),
+                machine: uri.clone(),
+                path: print(p),
+            })?;
         if let Some(r) = info
             .references
             .iter()
             .find(|r| !job.inputs.contains(*r) && !outs.contains(r))
         {
-            return Err(Failure::permanent(format!(
-                "output '{}' built on '{uri}' refers to '{}', which is not an input of '{drv_name}'",
-                print(p),
-                print(r)
-            )));
+            return Err(Failure::RemoteForeignReference {
+                path: print(p),
+                machine: uri,
+                reference: print(r),
+                drv: drv_name,
+            });
         }
         built.push((name.clone(), info));
     }
@@ -818,7 +822,7 @@ pub fn realise_on_machines(
                 Err(failure) => {
                     return Err(BuildError::Failed {
                         drv: store.dir().display(d),
-                        failure,
+                        failure: Box::new(failure),
                         kind: FailureKind::default(),
                     })
                 }

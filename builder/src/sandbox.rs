@@ -16,7 +16,7 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A bind mount into the chroot.
 pub struct Mount {
@@ -62,19 +62,49 @@ pub struct Spawn {
     pub user: Option<(u32, u32)>,
 }
 
-/// Converts a path to a C string.
-pub fn cpath(p: &Path) -> Result<CString, String> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| format!("path '{}' contains a NUL byte", p.display()))
+/// A path or string for the builder that cannot be a C string.
+#[derive(Debug, thiserror::Error)]
+pub enum NulError {
+    #[error("path '{}' contains a NUL byte", .0.display())]
+    Path(PathBuf),
+    #[error("string '{}' contains a NUL byte", String::from_utf8_lossy(.0))]
+    String(Vec<u8>),
 }
 
-pub fn cstring(s: &[u8]) -> Result<CString, String> {
-    CString::new(s).map_err(|_| {
-        format!(
-            "string '{}' contains a NUL byte",
-            String::from_utf8_lossy(s)
-        )
-    })
+/// Why a builder could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Nul(#[from] NulError),
+    /// The pipe that reports the child's failures.
+    #[error("creating a pipe: {0}")]
+    Pipe(Errno),
+    #[error("opening /dev/null")]
+    DevNull,
+    #[error("unable to fork: {0}")]
+    Fork(Errno),
+    /// `execve` of the builder failed with `errno`.
+    #[error(
+        "executing '{}': {}",
+        String::from_utf8_lossy(.program),
+        ferrix_store::io_reason(&std::io::Error::from_raw_os_error(*.errno))
+    )]
+    Exec { program: Vec<u8>, errno: i32 },
+    /// A step of the set-up in the child failed with `errno`.
+    #[error(
+        "{step}: {}",
+        ferrix_store::io_reason(&std::io::Error::from_raw_os_error(*.errno))
+    )]
+    Step { step: &'static str, errno: i32 },
+}
+
+/// Converts a path to a C string.
+pub fn cpath(p: &Path) -> Result<CString, NulError> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| NulError::Path(p.to_path_buf()))
+}
+
+pub fn cstring(s: &[u8]) -> Result<CString, NulError> {
+    CString::new(s).map_err(|_| NulError::String(s.to_vec()))
 }
 
 /// The steps that can fail in the child, for the parent's message.
@@ -220,7 +250,7 @@ struct UserNs {
 
 /// Starts the builder with `log` as its standard output and error. Returns once the
 /// builder is executing (or with the reason it could not start).
-pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
+pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, SpawnError> {
     // Everything the child needs, prepared now.
     let dev_null = cstring(b"/dev/null")?;
     let mut argv_ptrs: Vec<*const libc::c_char> = s.argv.iter().map(|a| a.as_ptr()).collect();
@@ -247,14 +277,14 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
     let shm_size = s.sandbox.as_ref().map_or("50%", |b| b.shm_size.as_str());
     let shm_opts = cstring(format!("size={shm_size}").as_bytes())?;
     let pts_opts = cstring(b"newinstance,mode=0620")?;
-    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("creating a pipe: {e}"))?;
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     let log_fd = log.as_raw_fd();
     // SAFETY: `open` of a NUL-terminated path that outlives the call; the descriptor is
     // checked and closed below.
     let null_fd = unsafe { libc::open(dev_null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if null_fd < 0 {
-        return Err("opening /dev/null".into());
+        return Err(SpawnError::DevNull);
     }
     let parent_pid = nix::unistd::getpid();
 
@@ -263,7 +293,7 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
     let pid = match fork {
         Err(e) => {
             unsafe { libc::close(null_fd) };
-            return Err(format!("unable to fork: {e}"));
+            return Err(SpawnError::Fork(e));
         }
         Ok(ForkResult::Parent { child }) => child,
         Ok(ForkResult::Child) => unsafe {
@@ -506,18 +536,17 @@ pub fn spawn(s: &Spawn, log: &OwnedFd) -> Result<Child, String> {
         child.kill();
         let _ = child.wait();
         let errno = i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]);
-        let reason = ferrix_store::io_reason(&std::io::Error::from_raw_os_error(errno));
         if buf[0] == STEP_EXEC {
-            return Err(format!(
-                "executing '{}': {reason}",
-                String::from_utf8_lossy(s.program.as_bytes())
-            ));
+            return Err(SpawnError::Exec {
+                program: s.program.as_bytes().to_vec(),
+                errno,
+            });
         }
         let step = STEPS
             .get(buf[0] as usize)
             .copied()
             .unwrap_or("setting up the build");
-        return Err(format!("{step}: {reason}"));
+        return Err(SpawnError::Step { step, errno });
     }
     Ok(child)
 }

@@ -31,40 +31,71 @@ pub fn pool_dir() -> PathBuf {
     Path::new(&state).join("userpool")
 }
 
+/// Why no build user could be taken. The texts are Nix's.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildUserError {
+    /// The pool directory could not be made.
+    #[error(transparent)]
+    Io(#[from] crate::IoError),
+    /// Looking up the group failed.
+    #[error("getting the group '{group}': {errno}")]
+    GetGroup {
+        group: String,
+        errno: nix::errno::Errno,
+    },
+    #[error("the group '{group}' specified in 'build-users-group' does not exist")]
+    NoSuchGroup { group: String },
+    #[error("the build users group '{group}' has no members")]
+    NoMembers { group: String },
+    #[error("the user '{user}' in the group '{group}' does not exist")]
+    NoSuchUser { user: String, group: String },
+    /// The user running the build is a build user itself.
+    #[error("the Nix user should not be a member of '{group}'")]
+    NixUserIsMember { group: String },
+    /// A lock file of the pool could not be opened or locked.
+    #[error(transparent)]
+    Lock(#[from] ferrix_store::store::StoreError),
+}
+
 /// Reserves a free member of `group`, with its lock in `pool` (see [`pool_dir`]), waiting
-/// while all of them are busy. The errors are Nix's.
-pub fn acquire(group: &str, pool: &Path) -> Result<BuildUser, String> {
-    std::fs::create_dir_all(pool).map_err(|e| {
-        format!(
-            "creating directory '{}': {}",
-            pool.display(),
-            ferrix_store::io_reason(&e)
-        )
-    })?;
+/// while all of them are busy.
+pub fn acquire(group: &str, pool: &Path) -> Result<BuildUser, BuildUserError> {
+    std::fs::create_dir_all(pool)
+        .map_err(|e| crate::IoError::new("creating directory", pool, e))?;
     let gr = Group::from_name(group)
-        .map_err(|e| format!("getting the group '{group}': {e}"))?
-        .ok_or_else(|| {
-            format!("the group '{group}' specified in 'build-users-group' does not exist")
+        .map_err(|errno| BuildUserError::GetGroup {
+            group: group.to_string(),
+            errno,
+        })?
+        .ok_or_else(|| BuildUserError::NoSuchGroup {
+            group: group.to_string(),
         })?;
     if gr.mem.is_empty() {
-        return Err(format!("the build users group '{group}' has no members"));
+        return Err(BuildUserError::NoMembers {
+            group: group.to_string(),
+        });
     }
     let mut members = Vec::new();
     for name in &gr.mem {
         let u = User::from_name(name)
             .ok()
             .flatten()
-            .ok_or_else(|| format!("the user '{name}' in the group '{group}' does not exist"))?;
+            .ok_or_else(|| BuildUserError::NoSuchUser {
+                user: name.clone(),
+                group: group.to_string(),
+            })?;
         if u.uid == nix::unistd::getuid() || u.uid == nix::unistd::geteuid() {
-            return Err(format!("the Nix user should not be a member of '{group}'"));
+            return Err(BuildUserError::NixUserIsMember {
+                group: group.to_string(),
+            });
         }
         members.push(u.uid.as_raw());
     }
     let mut warned = false;
     loop {
         for &uid in &members {
-            let f = open_lock_file(&pool.join(uid.to_string())).map_err(|e| e.to_string())?;
-            if let Some(l) = lock_file(f, true, false).map_err(|e| e.to_string())? {
+            let f = open_lock_file(&pool.join(uid.to_string()))?;
+            if let Some(l) = lock_file(f, true, false)? {
                 return Ok(BuildUser {
                     uid,
                     gid: gr.gid.as_raw(),

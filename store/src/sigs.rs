@@ -7,6 +7,21 @@ use crate::hash::{base64_decode, Encoding};
 use crate::path::{Ingestion, StoreDir};
 use crate::{Hash, HashAlgo};
 
+/// Why a secret key could not be had. The texts are Nix's.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("secret key is corrupt")]
+    Corrupt,
+    #[error("secret key is not valid Base64")]
+    NotBase64,
+    /// A key file (of `secret-key-files`) could not be read.
+    #[error("opening file '{file}': {}", crate::io_reason(.source))]
+    Open {
+        file: String,
+        source: std::io::Error,
+    },
+}
+
 /// What is signed: `1;<path>;<nar hash>;<nar size>;<references>`.
 pub fn fingerprint(dir: &StoreDir, info: &PathInfo) -> String {
     let refs: Vec<String> = info.references.iter().map(|r| dir.display(r)).collect();
@@ -91,25 +106,23 @@ pub struct SecretKey {
 
 impl SecretKey {
     /// Parses a secret key file's text.
-    pub fn parse(text: &str) -> Result<SecretKey, String> {
+    pub fn parse(text: &str) -> Result<SecretKey, KeyError> {
         let text = text.trim();
         let (name, k64) = text
             .split_once(':')
             .filter(|(n, k)| !n.is_empty() && !k.is_empty())
-            .ok_or_else(|| "secret key is corrupt".to_string())?;
-        let bytes = base64_decode(k64.as_bytes())
-            .ok_or_else(|| "secret key is not valid Base64".to_string())?;
+            .ok_or(KeyError::Corrupt)?;
+        let bytes = base64_decode(k64.as_bytes()).ok_or(KeyError::NotBase64)?;
         let key = match bytes.len() {
             64 => {
-                let b = <[u8; 64]>::try_from(&bytes[..]).map_err(|_| "secret key is corrupt")?;
-                ed25519_dalek::SigningKey::from_keypair_bytes(&b)
-                    .map_err(|_| "secret key is corrupt".to_string())?
+                let b = <[u8; 64]>::try_from(&bytes[..]).map_err(|_| KeyError::Corrupt)?;
+                ed25519_dalek::SigningKey::from_keypair_bytes(&b).map_err(|_| KeyError::Corrupt)?
             }
             32 => {
-                let b = <[u8; 32]>::try_from(&bytes[..]).map_err(|_| "secret key is corrupt")?;
+                let b = <[u8; 32]>::try_from(&bytes[..]).map_err(|_| KeyError::Corrupt)?;
                 ed25519_dalek::SigningKey::from_bytes(&b)
             }
-            _ => return Err("secret key is corrupt".to_string()),
+            _ => return Err(KeyError::Corrupt),
         };
         Ok(SecretKey {
             name: name.to_string(),
@@ -160,12 +173,14 @@ impl SecretKey {
 }
 
 /// Reads the keys of `secret-key-files`.
-pub fn read_secret_keys(files: &[String]) -> Result<Vec<SecretKey>, String> {
+pub fn read_secret_keys(files: &[String]) -> Result<Vec<SecretKey>, KeyError> {
     files
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| format!("opening file '{f}': {}", crate::io_reason(&e)))?;
+            let text = std::fs::read_to_string(f).map_err(|source| KeyError::Open {
+                file: f.clone(),
+                source,
+            })?;
             SecretKey::parse(&text)
         })
         .collect()
@@ -205,8 +220,20 @@ mod tests {
         let mut s2 = info.clone();
         s2.sigs = vec![back.sign_info(&dir, &info)];
         assert_eq!(s2.sigs[0], sig);
-        assert!(SecretKey::parse("x:!!").is_err());
-        assert!(SecretKey::parse("nocolon").is_err());
+        let err = |text: &str| SecretKey::parse(text).err().map(|e| e.to_string());
+        assert_eq!(
+            err("x:!!").as_deref(),
+            Some("secret key is not valid Base64")
+        );
+        assert_eq!(err("nocolon").as_deref(), Some("secret key is corrupt"));
+        assert_eq!(err("x:AAAA").as_deref(), Some("secret key is corrupt"));
+        let e = read_secret_keys(&["/nonexistent/key".to_string()])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("opening file '/nonexistent/key': No such file or directory")
+        );
     }
 
     #[test]
