@@ -103,7 +103,7 @@ impl<'a> Walk<'a> {
                     if !self.first(env.addr() as *const ()) {
                         continue;
                     }
-                    let n = env.len_for_checks();
+                    let n = env.len();
                     // A release build's header is the enclosing scope's address alone.
                     self.c.scopes += 8 + 8 * n;
                     for i in 0..n {
@@ -244,12 +244,19 @@ mod tests {
             "let f = i: [ i i i i i i i i i i ]; in if f 1 == f 2 || f 3 == f 3 then 1 else 2",
         );
         let after = ev.census(&[n]);
-        assert_eq!((after.lists, after.scopes, after.closures), (0, 0, 0), "{after}");
+        assert_eq!(
+            (after.lists, after.scopes, after.closures),
+            (0, 0, 0),
+            "{after}"
+        );
         // The literals' shared thunks are all that is new.
         assert!(after.total() - empty <= 16 * 8, "{after}");
         // A list of 10 items, reached twice, is counted once: its 16-byte header, its 80
         // bytes of items, and the thunks (those of small integers are the evaluator's own).
-        let l = eval(&ev, r#"let s = "a long string"; in [ s s s s s s s s s s ]"#);
+        let l = eval(
+            &ev,
+            r#"let s = "a long string"; in [ s s s s s s s s s s ]"#,
+        );
         let c = ev.census(&[l, l]);
         assert_eq!(c.lists, 16 + 80);
         assert!(c.strings >= "a long string".len(), "{c}");

@@ -23,24 +23,34 @@ use std::ptr::NonNull;
 /// What a scope starts with; its slots follow.
 #[repr(C)]
 struct Header<'a> {
-    /// The enclosing scope, with the low bit set when this is the scope of a `with`.
+    /// The enclosing scope's address, with flags in its free bits: the low bit is set when
+    /// this is the scope of a `with` ([`WITH_BIT`]), the next while a collection has moved
+    /// the scope ([`MOVED_BIT`], then the address is the new copy's), and the top 16 bits
+    /// hold the slot count, or [`LEN_ELSEWHERE`] when the count is in the word before the
+    /// header (scopes that large are rare: a `rec` set or `let` of that many names).
     up_with: *const Header<'a>,
-    /// The number of slots, to check indices against.
-    #[cfg(debug_assertions)]
-    len: usize,
     /// The slots, in the resolver's order, start here. A `with` scope has one slot: the set
     /// it opens.
     slots: [&'a Thunk<'a>; 0],
 }
 
 const WITH_BIT: usize = 1;
+/// Set in a scope the collector has copied (see `gc`); only ever seen during a collection.
+const MOVED_BIT: usize = 2;
+const LEN_SHIFT: u32 = 48;
+const ADDR_MASK: usize = (1 << LEN_SHIFT) - 1;
+/// The count that says the real count is in the word before the header.
+const LEN_ELSEWHERE: usize = 0xFFFF;
 
-fn header<'a>(up: Option<Env<'a>>, is_with: bool, _len: usize) -> Header<'a> {
+/// The header word: `up`'s address (keeping its provenance), the flags and the count.
+fn header<'a>(up: Option<Env<'a>>, is_with: bool, len: usize) -> Header<'a> {
     let up = up.map_or(std::ptr::null(), |e| e.ptr.as_ptr().cast_const());
+    // User-space addresses on the platforms Ferrix runs on have at most 48 bits; the top
+    // 16 are free for the count (a thunk's state packs its pointers the same way).
+    assert!(up.addr() >> LEN_SHIFT == 0, "an address above 2^48");
+    let packed = len.min(LEN_ELSEWHERE) << LEN_SHIFT;
     Header {
-        up_with: up.map_addr(|a| a | if is_with { WITH_BIT } else { 0 }),
-        #[cfg(debug_assertions)]
-        len: _len,
+        up_with: up.map_addr(|a| a | packed | if is_with { WITH_BIT } else { 0 }),
         slots: [],
     }
 }
@@ -73,23 +83,33 @@ impl<'a> Env<'a> {
         slots: &[&'a Thunk<'a>],
     ) -> (Env<'a>, &'a [&'a Thunk<'a>]) {
         let n = slots.len();
-        let layout = Layout::new::<Header>()
+        let body = Layout::new::<Header>()
             .extend(Layout::array::<&Thunk>(n).expect("scope size"))
             .expect("scope size")
-            .0
-            .pad_to_align();
-        let p = bump.alloc_layout(layout).cast::<Header<'a>>();
-        // SAFETY: `p` is a fresh allocation of `layout`, which the arena keeps for 'a: the
-        // header, then `n` slots right after it (`slots` is a zero-length array at the
-        // header's end, and `repr(C)` keeps it there). Both are written before anything
-        // reads them, and nothing writes them again. The slice and the scope's pointer are
-        // both derived from `p`, whose provenance covers the whole allocation.
+            .0;
+        // A count too big for the header goes in a word of its own before it.
+        let (layout, header_at) = if n >= LEN_ELSEWHERE {
+            Layout::new::<usize>().extend(body).expect("scope size")
+        } else {
+            (body, 0)
+        };
+        let base = bump.alloc_layout(layout.pad_to_align());
+        // SAFETY: `base` is a fresh allocation of `layout`, which the arena keeps for 'a: the
+        // count's word when the count is large, then the header at `header_at`, then `n`
+        // slots right after it (`slots` is a zero-length array at the header's end, and
+        // `repr(C)` keeps it there). All are written before anything reads them. The
+        // slice and the scope's pointer are both derived from `base`, whose provenance
+        // covers the whole allocation.
         unsafe {
-            p.as_ptr().write(header(up, is_with, n));
-            let first = std::ptr::addr_of_mut!((*p.as_ptr()).slots).cast::<&'a Thunk<'a>>();
+            if header_at != 0 {
+                base.as_ptr().cast::<usize>().write(n);
+            }
+            let p = base.as_ptr().add(header_at).cast::<Header<'a>>();
+            p.write(header(up, is_with, n));
+            let first = std::ptr::addr_of_mut!((*p).slots).cast::<&'a Thunk<'a>>();
             std::ptr::copy_nonoverlapping(slots.as_ptr(), first, n);
             let env = Env {
-                ptr: p,
+                ptr: NonNull::new_unchecked(p),
                 _scopes: PhantomData,
             };
             (env, std::slice::from_raw_parts(first, n))
@@ -101,36 +121,93 @@ impl<'a> Env<'a> {
     pub fn slot(self, index: u32) -> &'a Thunk<'a> {
         #[cfg(debug_assertions)]
         assert!(
-            (index as usize) < self.len_for_checks(),
+            (index as usize) < self.len(),
             "slot {index} of a scope of {}",
-            self.len_for_checks()
+            self.len()
         );
         // SAFETY: every `Env` is made by `alloc_slots` or `EnvFrame::env`, which put the
         // slots right after the header and make the pointer with the provenance of the whole
         // allocation (header and slots); the resolver only gives indices of slots its scope
-        // has (as the debug builds check). The slots are never written after they are made.
-        unsafe {
-            let first = std::ptr::addr_of!((*self.ptr.as_ptr()).slots).cast::<&'a Thunk<'a>>();
-            first.add(index as usize).read()
+        // has (as the debug builds check). Only a collection writes slots once they are
+        // made, and it runs when nothing else refers to the scope.
+        unsafe { self.first_slot().add(index as usize).read() }
+    }
+
+    fn first_slot(self) -> *mut &'a Thunk<'a> {
+        // SAFETY: the header lives as long as the scope; no reference to it is made.
+        unsafe { std::ptr::addr_of_mut!((*self.ptr.as_ptr()).slots).cast::<&'a Thunk<'a>>() }
+    }
+
+    /// The header's word.
+    #[inline]
+    fn word(self) -> *const Header<'a> {
+        // SAFETY: the header was written when the scope was made and lives as long as it.
+        unsafe { (*self.ptr.as_ptr()).up_with }
+    }
+
+    /// The number of slots.
+    pub(crate) fn len(self) -> usize {
+        match self.word().addr() >> LEN_SHIFT {
+            // SAFETY: `alloc_slots` put the count in the word before the header, in the
+            // same allocation, whose provenance the scope's pointer has.
+            LEN_ELSEWHERE => unsafe { self.ptr.as_ptr().cast::<usize>().sub(1).read() },
+            n => n,
         }
     }
 
-    /// The number of slots (debug builds keep it, for checks).
-    #[cfg(debug_assertions)]
-    pub(crate) fn len_for_checks(self) -> usize {
-        // SAFETY: the pointer is to a header that was written when the scope was made and
-        // that lives as long as the scope (see the type).
-        unsafe { (*self.ptr.as_ptr()).len }
+    /// The collector's copy, once it has made one (see `gc`).
+    pub(crate) fn moved_to(self) -> Option<Env<'a>> {
+        let w = self.word();
+        (w.addr() & MOVED_BIT != 0).then(|| Env {
+            // SAFETY: `mark_moved` stored the copy's pointer, which is not null.
+            ptr: unsafe { NonNull::new_unchecked(w.map_addr(|a| a & !MOVED_BIT).cast_mut()) },
+            _scopes: PhantomData,
+        })
+    }
+
+    /// Records that the collector copied this scope to `to`. The scope is dead from then
+    /// on: its header holds the copy's address.
+    ///
+    /// # Safety
+    /// A collection must be running, and nothing may read this scope again but
+    /// [`Env::moved_to`].
+    pub(crate) unsafe fn mark_moved(self, to: Env<'a>) {
+        let w = to.ptr.as_ptr().cast_const().map_addr(|a| a | MOVED_BIT);
+        // SAFETY: the header is the scope's own memory; the caller makes it dead.
+        unsafe { (*self.ptr.as_ptr()).up_with = w }
+    }
+
+    /// Points slot `index` at `t`.
+    ///
+    /// # Safety
+    /// Only for a scope the collector has just made (nothing else refers to it yet);
+    /// `index < self.len()`.
+    pub(crate) unsafe fn set_slot(self, index: usize, t: &'a Thunk<'a>) {
+        // SAFETY: as the caller promises; the pointer has the allocation's provenance.
+        unsafe { self.first_slot().add(index).write(t) }
+    }
+
+    /// Points the enclosing link at `up`, keeping the flags and count.
+    ///
+    /// # Safety
+    /// As [`Env::set_slot`].
+    pub(crate) unsafe fn set_up(self, up: Option<Env<'a>>) {
+        let h = header(up, self.is_with(), self.len());
+        // SAFETY: as the caller promises.
+        unsafe { (*self.ptr.as_ptr()).up_with = h.up_with }
     }
 
     /// The enclosing scope.
     #[inline]
     pub fn up(self) -> Option<Env<'a>> {
-        // SAFETY: as in `len_for_checks`.
-        let up_with = unsafe { (*self.ptr.as_ptr()).up_with };
         // `map_addr` keeps the provenance of the enclosing scope's own pointer, from which
         // `header` made the link.
-        NonNull::new(up_with.map_addr(|a| a & !WITH_BIT).cast_mut()).map(|ptr| Env {
+        NonNull::new(
+            self.word()
+                .map_addr(|a| a & ADDR_MASK & !WITH_BIT)
+                .cast_mut(),
+        )
+        .map(|ptr| Env {
             ptr,
             _scopes: PhantomData,
         })
@@ -139,9 +216,7 @@ impl<'a> Env<'a> {
     /// Whether this is the scope of a `with`.
     #[inline]
     pub fn is_with(self) -> bool {
-        // SAFETY: as in `len_for_checks`.
-        let up_with = unsafe { (*self.ptr.as_ptr()).up_with };
-        up_with.addr() & WITH_BIT != 0
+        self.word().addr() & WITH_BIT != 0
     }
 
     /// The scope `up` levels out.
@@ -163,8 +238,7 @@ impl<'a> Env<'a> {
         self.ptr.cast::<()>() == other.ptr.cast::<()>()
     }
 
-    /// The scope's address, for debug builds' walks that visit each scope once.
-    #[cfg(debug_assertions)]
+    /// The scope's address, for walks that visit each scope once.
     pub(crate) fn addr(self) -> usize {
         self.ptr.as_ptr().addr()
     }
@@ -244,8 +318,7 @@ mod tests {
 
     #[test]
     fn slots_follow_the_header() {
-        let header = if cfg!(debug_assertions) { 16 } else { 8 };
-        assert_eq!(std::mem::size_of::<Header>(), header);
+        assert_eq!(std::mem::size_of::<Header>(), 8);
         assert_eq!(std::mem::size_of::<Option<Env>>(), 8);
         let bump = Bump::new();
         let a: &Thunk = bump.alloc(Thunk::done(Value::Int(1)));

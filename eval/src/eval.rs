@@ -243,13 +243,13 @@ impl<'a> Evaluator<'a> {
             ExprKind::Var(v) => match v.slot {
                 Slot::Local { up, index } => env.ancestor(up).slot(index),
                 Slot::Global(i) => self.global(i),
-                _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
+                _ => self.bump().alloc(Thunk::new(State::Deferred(e, env))),
             },
             ExprKind::Binary(..) => match e.slot_arith() {
                 Some(a) => self.slot_arith_thunk(e, a, env),
-                None => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
+                None => self.bump().alloc(Thunk::new(State::Deferred(e, env))),
             },
-            _ => self.bump.alloc(Thunk::new(State::Deferred(e, env))),
+            _ => self.bump().alloc(Thunk::new(State::Deferred(e, env))),
         }
     }
 
@@ -268,7 +268,7 @@ impl<'a> Evaluator<'a> {
                 return self.value_thunk(v);
             }
         }
-        self.bump.alloc(Thunk::new(State::Arith(e, x)))
+        self.bump().alloc(Thunk::new(State::Arith(e, x)))
     }
 
     /// What forcing `self.thunk(e, env)` at `pos` gives, without making the thunk.
@@ -331,12 +331,13 @@ impl<'a> Evaluator<'a> {
     pub fn value_thunk(&self, v: Value<'a>) -> &'a Thunk<'a> {
         match v {
             Value::Int(n)
-                if (SMALL_INT_MIN..SMALL_INT_MIN + self.small_ints.len() as i64).contains(&n) =>
+                if (SMALL_INT_MIN..SMALL_INT_MIN + self.small_ints.get().len() as i64)
+                    .contains(&n) =>
             {
-                &self.small_ints[(n - SMALL_INT_MIN) as usize]
+                &self.small_ints.get()[(n - SMALL_INT_MIN) as usize]
             }
-            Value::Bool(b) => self.bool_thunks[b as usize],
-            Value::Null => self.null_thunk,
+            Value::Bool(b) => self.bool_thunks.get()[b as usize],
+            Value::Null => self.null_thunk.get(),
             _ => self.alloc_thunk(v),
         }
     }
@@ -352,14 +353,16 @@ impl<'a> Evaluator<'a> {
             ExprKind::Int(n) => Value::Int(*n),
             ExprKind::Float(f) => Value::Float(*f),
             // The text stays in the syntax tree, which lives as long as the arena.
-            ExprKind::Str(s) => Value::Str(self.bump.alloc(NixStr {
+            ExprKind::Str(s) => Value::Str(self.bump().alloc(NixStr {
                 bytes: s,
                 context: &[],
             })),
-            ExprKind::Path(p) | ExprKind::HomePath(p, _) => Value::Path(self.bump.alloc(NixStr {
-                bytes: p,
-                context: &[],
-            })),
+            ExprKind::Path(p) | ExprKind::HomePath(p, _) => {
+                Value::Path(self.bump().alloc(NixStr {
+                    bytes: p,
+                    context: &[],
+                }))
+            }
             _ => unreachable!("literal_thunk of a non-literal"),
         };
         let t = self.alloc_thunk(v);
@@ -379,8 +382,8 @@ impl<'a> Evaluator<'a> {
     /// be circular).
     fn inherit_thunk(&self, v: &ast::Var, span: ast::Span, env: Env<'a>) -> TR<'a> {
         if let Slot::With { .. } = v.slot {
-            let e: &'a Expr = self.bump.alloc(Expr::new(span, ExprKind::Var(*v)));
-            return Ok(self.bump.alloc(Thunk::new(State::Deferred(e, env))));
+            let e: &'a Expr = self.bump().alloc(Expr::new(span, ExprKind::Var(*v)));
+            return Ok(self.bump().alloc(Thunk::new(State::Deferred(e, env))));
         }
         self.lookup(v, env, Pos::of(span.start))
     }
@@ -453,7 +456,7 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::Select(sel) => self.eval_select(sel, env, self.pos(e)),
             ExprKind::Attrs(a) => self.eval_attrs(a, env, self.pos(e)),
-            ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump.alloc(Closure { lambda: l, env }))),
+            ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump().alloc(Closure { lambda: l, env }))),
             ExprKind::Let(a, body) => {
                 let (scope, _) = self.rec_scope(a, env)?;
                 self.eval(body, scope)
@@ -618,13 +621,13 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::List(items) => {
                 let items = self
-                    .bump
+                    .bump()
                     .alloc_slice_fill_iter(items.iter().map(|x| self.thunk(x, env)));
                 Ok(self.list_of(items))
             }
             ExprKind::With(w, body) => {
                 let t = self.thunk(w, env);
-                let scope = Env::alloc(self.bump, Some(env), true, &[t]);
+                let scope = Env::alloc(self.bump(), Some(env), true, &[t]);
                 self.eval(body, scope)
             }
             ExprKind::Assert(b) => {
@@ -804,8 +807,8 @@ impl<'a> Evaluator<'a> {
 
     /// A set written at `pos` (a set literal).
     pub fn make_attrs_at(&self, attrs: Vec<Attr<'a>>, pos: Pos) -> Value<'a> {
-        let attrs = self.bump.alloc_slice_copy(&attrs);
-        Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos)))
+        let attrs = self.bump().alloc_slice_copy(&attrs);
+        Value::Attrs(self.bump().alloc(AttrSet::new(attrs, pos)))
     }
 
     /// The scope of a `let` or `rec` set: one slot per static attribute. The slots are
@@ -858,7 +861,7 @@ impl<'a> Evaluator<'a> {
                 AttrValue::Plain(x) if is_literal(x) => self.literal_thunk(x),
                 _ => {
                     fresh.push(true);
-                    self.bump.alloc(Thunk::new(State::BlackHole))
+                    self.bump().alloc(Thunk::new(State::BlackHole))
                 }
             });
             if fresh.len() == before {
@@ -867,11 +870,11 @@ impl<'a> Evaluator<'a> {
                 // a variable outside must not take the variable along.
                 if overridable {
                     let shared = slots[before];
-                    slots[before] = self.bump.alloc(Thunk::new(State::Forward(shared)));
+                    slots[before] = self.bump().alloc(Thunk::new(State::Forward(shared)));
                 }
             }
         }
-        let (scope, slots) = Env::alloc_slots(self.bump, Some(env), false, &slots);
+        let (scope, slots) = Env::alloc_slots(self.bump(), Some(env), false, &slots);
         let mut sources: SmallVec<[&'a Thunk<'a>; 4]> =
             SmallVec::with_capacity(a.inherit_sources.len());
         for s in &a.inherit_sources {
@@ -907,11 +910,11 @@ impl<'a> Evaluator<'a> {
                     .iter()
                     .map(|s| self.thunk(s, env))
                     .collect();
-                let attrs: &'a mut [Attr<'a>] = self.bump.alloc_slice_fill_copy(
+                let attrs: &'a mut [Attr<'a>] = self.bump().alloc_slice_fill_copy(
                     a.entries.len(),
                     Attr {
                         name: Sym(0),
-                        value: self.null_thunk,
+                        value: self.null_thunk.get(),
                         pos: Pos::NONE,
                     },
                 );
@@ -922,7 +925,7 @@ impl<'a> Evaluator<'a> {
                         pos: at(entry.span),
                     };
                 }
-                return Ok(Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos))));
+                return Ok(Value::Attrs(self.bump().alloc(AttrSet::new(attrs, pos))));
             }
             if a.entries
                 .binary_search_by_key(&self.syms.overrides, |e| e.name)
@@ -930,13 +933,13 @@ impl<'a> Evaluator<'a> {
             {
                 let (_, slots) = self.rec_scope(a, env)?;
                 let attrs = self
-                    .bump
+                    .bump()
                     .alloc_slice_fill_iter(a.entries.iter().zip(slots).map(|(entry, t)| Attr {
                         name: entry.name,
                         value: t,
                         pos: at(entry.span),
                     }));
-                return Ok(Value::Attrs(self.bump.alloc(AttrSet::new(attrs, pos))));
+                return Ok(Value::Attrs(self.bump().alloc(AttrSet::new(attrs, pos))));
             }
         }
         let (scope, mut attrs): (Env<'a>, Vec<Attr<'a>>) = if a.rec {
@@ -1012,11 +1015,9 @@ impl<'a> Evaluator<'a> {
         Ok(match &entry.value {
             AttrValue::Plain(x) => self.thunk(x, env),
             AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
-            AttrValue::InheritFrom { source, span } => self.bump.alloc(Thunk::new(State::Select(
-                sources[*source as usize],
-                entry.name,
-                Pos::of(span.start),
-            ))),
+            AttrValue::InheritFrom { source, span } => self.bump().alloc(Thunk::new(
+                State::Select(sources[*source as usize], entry.name, Pos::of(span.start)),
+            )),
         })
     }
 
@@ -1062,8 +1063,10 @@ impl<'a> Evaluator<'a> {
                 if p.arity <= 1 {
                     (p.func)(self, &[arg], pos)
                 } else {
-                    let args = self.bump.alloc_slice_copy(&[arg]);
-                    Ok(Value::PrimOpApp(self.bump.alloc(PrimOpApp { op: p, args })))
+                    let args = self.bump().alloc_slice_copy(&[arg]);
+                    Ok(Value::PrimOpApp(
+                        self.bump().alloc(PrimOpApp { op: p, args }),
+                    ))
                 }
             }
             Value::PrimOpApp(app) => {
@@ -1074,9 +1077,9 @@ impl<'a> Evaluator<'a> {
                 if args.len() >= app.op.arity {
                     (app.op.func)(self, &args, pos)
                 } else {
-                    let args = self.bump.alloc_slice_copy(&args);
+                    let args = self.bump().alloc_slice_copy(&args);
                     Ok(Value::PrimOpApp(
-                        self.bump.alloc(PrimOpApp { op: app.op, args }),
+                        self.bump().alloc(PrimOpApp { op: app.op, args }),
                     ))
                 }
             }
@@ -1084,7 +1087,7 @@ impl<'a> Evaluator<'a> {
                 let functor = set
                     .get(self.syms.functor)
                     .map(|a| a.value)
-                    .unwrap_or(self.null_thunk);
+                    .unwrap_or(self.null_thunk.get());
                 let fv = self.force(functor, pos)?;
                 let me = self.alloc_thunk(f);
                 let g = self.call(fv, me, pos)?;
@@ -1142,7 +1145,7 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                 }
-                let outer = Env::alloc(self.bump, Some(c.env), false, &[x]);
+                let outer = Env::alloc(self.bump(), Some(c.env), false, &[x]);
                 return self.call_lambda(&inner_closure(outer), y, pos);
             }
         }
@@ -1211,7 +1214,7 @@ impl<'a> Evaluator<'a> {
                     return self.lambda_body(c, unsafe { frame.env() }, pos);
                 }
             }
-            let env = Env::alloc(self.bump, Some(c.env), false, &[arg]);
+            let env = Env::alloc(self.bump(), Some(c.env), false, &[arg]);
             return self.lambda_body(c, env, pos);
         };
         let set = self.force_attrs(arg, pos)?;
@@ -1234,7 +1237,7 @@ impl<'a> Evaluator<'a> {
                     }
                     Some(d) => {
                         defaults.push((slots.len(), d));
-                        slots.push(self.bump.alloc(Thunk::new(State::BlackHole)));
+                        slots.push(self.bump().alloc(Thunk::new(State::BlackHole)));
                     }
                     None => {
                         return Err(EvalError::eval(
@@ -1285,7 +1288,7 @@ impl<'a> Evaluator<'a> {
                 return self.lambda_body(c, unsafe { frame.env() }, pos);
             }
         }
-        let (env, slots) = Env::alloc_slots(self.bump, Some(c.env), false, &slots);
+        let (env, slots) = Env::alloc_slots(self.bump(), Some(c.env), false, &slots);
         for (i, d) in defaults {
             slots[i].set_state(State::Deferred(d, env));
         }
@@ -1454,7 +1457,7 @@ impl<'a> Evaluator<'a> {
             }
             return Ok(self.path_value(&ferrix_parser::actions::canon_path(&out)));
         }
-        let context = self.bump.alloc_slice_copy(&context);
+        let context = self.bump().alloc_slice_copy(&context);
         Ok(self.string_with_context(&out, context))
     }
 }
@@ -1512,9 +1515,9 @@ impl<'a> Evaluator<'a> {
         let context: &'a [&'a [u8]] = if context.is_empty() {
             &[]
         } else {
-            self.bump.alloc_slice_copy(&context)
+            self.bump().alloc_slice_copy(&context)
         };
-        Ok(Value::Str(self.bump.alloc(NixStr {
+        Ok(Value::Str(self.bump().alloc(NixStr {
             bytes: out,
             context,
         })))

@@ -10,6 +10,7 @@ pub mod census;
 pub mod env;
 pub mod error;
 mod eval;
+mod gc;
 pub mod memory;
 pub mod ops;
 pub mod policy;
@@ -141,7 +142,15 @@ const SYM_CACHE_SLOTS: usize = 4096;
 /// let ev = ferrix_eval::Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
 /// ```
 pub struct Evaluator<'a> {
-    bump: &'a Bump,
+    /// Where values are allocated: the arena the evaluator was built with, until the first
+    /// collection; then an arena of the evaluator's own (see `gc`).
+    bump: Cell<&'a Bump>,
+    /// The arena the evaluator was built with (the caller's; never freed here).
+    first_bump: &'a Bump,
+    /// The evaluator's own arena, made by the last collection (freed by the next).
+    owned: Cell<*mut Bump>,
+    /// The size of the current arena past which [`Evaluator::wants_collection`] says so.
+    collect_at: Cell<usize>,
     symbols: RefCell<Interner>,
     globals: Globals,
     syms: KnownSyms,
@@ -158,15 +167,15 @@ pub struct Evaluator<'a> {
     pub(crate) stack_limit: Cell<usize>,
     /// How many extra stack segments are in use, to stop runaway recursion.
     pub(crate) stack_grown: Cell<usize>,
-    pub(crate) null_thunk: &'a Thunk<'a>,
+    pub(crate) null_thunk: Cell<&'a Thunk<'a>>,
     /// The one empty list, which every `[ ]` and empty result shares.
-    empty_list: &'a value::List<'a>,
+    empty_list: Cell<&'a value::List<'a>>,
     /// The scope every file's top-level expression runs in: empty, and the same for all
     /// files now that positions are absolute.
-    root_env: Env<'a>,
+    root_env: Cell<Env<'a>>,
     /// `false` and `true`, and the small integers (see `value_thunk`).
-    pub(crate) bool_thunks: [&'a Thunk<'a>; 2],
-    pub(crate) small_ints: &'a [Thunk<'a>],
+    pub(crate) bool_thunks: Cell<[&'a Thunk<'a>; 2]>,
+    pub(crate) small_ints: Cell<&'a [Thunk<'a>]>,
     /// Where long concatenated strings go (see `strings`).
     append: strings::AppendArea,
     /// Each attribute name's string value once made, by symbol (see `name_thunk`).
@@ -319,7 +328,7 @@ impl<'a> Evaluator<'a> {
     /// The arena the evaluation's values live in.
     #[inline]
     pub fn bump(&self) -> &'a Bump {
-        self.bump
+        self.bump.get()
     }
 
     /// The symbol table, borrowed: release it before anything that may intern (evaluation,
@@ -386,7 +395,10 @@ impl<'a> Evaluator<'a> {
         let root_env = Env::alloc(bump, None, false, &[]);
         let n = globals.names().len();
         Evaluator {
-            bump,
+            bump: Cell::new(bump),
+            first_bump: bump,
+            owned: Cell::new(std::ptr::null_mut()),
+            collect_at: Cell::new(gc::FIRST_COLLECTION),
             symbols: RefCell::new(symbols),
             globals,
             syms,
@@ -399,16 +411,16 @@ impl<'a> Evaluator<'a> {
                 .unwrap_or_default(),
             stack_limit: Cell::new(usize::MAX),
             stack_grown: Cell::new(0),
-            null_thunk,
-            empty_list,
-            root_env,
-            bool_thunks: [
+            null_thunk: Cell::new(null_thunk),
+            empty_list: Cell::new(empty_list),
+            root_env: Cell::new(root_env),
+            bool_thunks: Cell::new([
                 bump.alloc(Thunk::done(Value::Bool(false))),
                 bump.alloc(Thunk::done(Value::Bool(true))),
-            ],
-            small_ints: bump.alloc_slice_fill_with(eval::SMALL_INTS, |i| {
+            ]),
+            small_ints: Cell::new(bump.alloc_slice_fill_with(eval::SMALL_INTS, |i| {
                 Thunk::done(Value::Int(eval::SMALL_INT_MIN + i as i64))
-            }),
+            })),
             append: strings::AppendArea::new(),
             name_thunks: RefCell::new(Vec::new()),
             store: Cell::new(None),
@@ -456,8 +468,8 @@ impl<'a> Evaluator<'a> {
         if let Some(Some(t)) = self.name_thunks.borrow().get(i) {
             return t;
         }
-        let bytes = self.bump.alloc_slice_copy(self.symbols.borrow().name(s));
-        let t = self.alloc_thunk(Value::Str(self.bump.alloc(NixStr {
+        let bytes = self.bump().alloc_slice_copy(self.symbols.borrow().name(s));
+        let t = self.alloc_thunk(Value::Str(self.bump().alloc(NixStr {
             bytes,
             context: &[],
         })));
@@ -487,31 +499,33 @@ impl<'a> Evaluator<'a> {
 
     /// A thunk for `f x`, evaluated when forced (for lazy builtins like `map`).
     pub fn lazy_apply(&self, f: &'a Thunk<'a>, x: &'a Thunk<'a>) -> &'a Thunk<'a> {
-        self.bump.alloc(Thunk::new(value::State::Apply(f, x)))
+        self.bump().alloc(Thunk::new(value::State::Apply(f, x)))
     }
 
     /// A thunk for `f i`, evaluated when forced (`genList`).
     pub fn lazy_apply_index(&self, f: &'a Thunk<'a>, i: usize) -> &'a Thunk<'a> {
         match u32::try_from(i) {
-            Ok(i) => self.bump.alloc(Thunk::new(value::State::ApplyIndex(f, i))),
+            Ok(i) => self
+                .bump()
+                .alloc(Thunk::new(value::State::ApplyIndex(f, i))),
             Err(_) => self.lazy_apply(f, self.alloc_thunk(Value::Int(i as i64))),
         }
     }
 
     /// A thunk for `f "name" x`, evaluated when forced (`mapAttrs`).
     pub fn lazy_apply_attr(&self, f: &'a Thunk<'a>, attr: &'a Attr<'a>) -> &'a Thunk<'a> {
-        self.bump
+        self.bump()
             .alloc(Thunk::new(value::State::ApplyAttr(f, attr)))
     }
 
     /// A thunk for `set.name`, evaluated when forced.
     pub fn lazy_select(&self, set: &'a Thunk<'a>, name: Sym, pos: Pos) -> &'a Thunk<'a> {
-        self.bump
+        self.bump()
             .alloc(Thunk::new(value::State::Select(set, name, pos)))
     }
 
     pub fn alloc_thunk(&self, v: Value<'a>) -> &'a Thunk<'a> {
-        self.bump.alloc(Thunk::done(v))
+        self.bump().alloc(Thunk::done(v))
     }
 
     pub fn string(&self, bytes: &[u8]) -> Value<'a> {
@@ -519,13 +533,13 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn string_with_context(&self, bytes: &[u8], context: &'a [&'a [u8]]) -> Value<'a> {
-        let bytes = self.bump.alloc_slice_copy(bytes);
-        Value::Str(self.bump.alloc(NixStr { bytes, context }))
+        let bytes = self.bump().alloc_slice_copy(bytes);
+        Value::Str(self.bump().alloc(NixStr { bytes, context }))
     }
 
     pub fn path_value(&self, bytes: &[u8]) -> Value<'a> {
-        let bytes = self.bump.alloc_slice_copy(bytes);
-        Value::Path(self.bump.alloc(NixStr {
+        let bytes = self.bump().alloc_slice_copy(bytes);
+        Value::Path(self.bump().alloc(NixStr {
             bytes,
             context: &[],
         }))
@@ -591,7 +605,9 @@ impl<'a> Evaluator<'a> {
             Ok(mut e) => {
                 let file = self.add_file(origin, text, keep);
                 ferrix_parser::ast::rebase(&mut e, file);
-                Ok(self.bump.alloc(e))
+                // Outside the arena, which a collection empties: closures and thunks
+                // refer to the tree.
+                Ok(Box::leak(Box::new(e)))
             }
             // The parser's message and position, kept apart so that frames can follow.
             Err(d) => Err(Box::new(EvalError {
@@ -611,7 +627,7 @@ impl<'a> Evaluator<'a> {
 
     /// The scope a file's top-level expression runs in.
     pub fn file_env(&self) -> Env<'a> {
-        self.root_env
+        self.root_env.get()
     }
 
     /// Evaluates an expression given as text (`-E`), relative to `base_dir`.
@@ -655,7 +671,7 @@ impl<'a> Evaluator<'a> {
             &dir,
         )?;
         let t: &'a Thunk<'a> = self
-            .bump
+            .bump()
             .alloc(Thunk::new(value::State::Deferred(e, self.file_env())));
         self.imports.borrow_mut().insert(path, t);
         Ok(t)
@@ -682,7 +698,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         let t: &'a Thunk<'a> = self
-            .bump
+            .bump()
             .alloc(Thunk::new(value::State::Deferred(e, self.file_env())));
         self.imports.borrow_mut().insert(path.to_path_buf(), t);
         Ok(t)
@@ -714,7 +730,7 @@ impl<'a> Evaluator<'a> {
             &names,
         )?;
         let slots: Vec<&'a Thunk<'a>> = scope.attrs().iter().map(|a| a.value).collect();
-        let env = Env::alloc(self.bump, None, false, &slots);
+        let env = Env::alloc(self.bump(), None, false, &slots);
         self.eval(e, env)
     }
 

@@ -39,9 +39,9 @@ impl<'a> Evaluator<'a> {
                 let bytes = self.concat_bytes(&[x.bytes, y.bytes]);
                 let context = match (x.context, y.context) {
                     (c, []) | ([], c) => c,
-                    (c, d) => self.bump.alloc_slice_copy(&[c, d].concat()),
+                    (c, d) => self.bump().alloc_slice_copy(&[c, d].concat()),
                 };
-                Ok(Value::Str(self.bump.alloc(NixStr { bytes, context })))
+                Ok(Value::Str(self.bump().alloc(NixStr { bytes, context })))
             }
             (first, other) => {
                 // As in Nix, a path operand is copied to the store only after a string:
@@ -51,7 +51,7 @@ impl<'a> Evaluator<'a> {
                 let mut context = Vec::new();
                 self.coerce_to_string(first, pos, false, copy, &mut out, &mut context)?;
                 self.coerce_to_string(other, b_pos, false, copy, &mut out, &mut context)?;
-                let context = self.bump.alloc_slice_copy(&context);
+                let context = self.bump().alloc_slice_copy(&context);
                 Ok(self.string_with_context(&out, context))
             }
         }
@@ -234,7 +234,7 @@ impl<'a> Evaluator<'a> {
         if x.is_empty() {
             return Value::Attrs(y);
         }
-        Value::Attrs(self.bump.alloc(AttrSet::update(self.bump, x, y)))
+        Value::Attrs(self.bump().alloc(AttrSet::update(self.bump(), x, y)))
     }
 
     pub fn concat_lists(&self, lists: &[&'a List<'a>]) -> Value<'a> {
@@ -247,15 +247,15 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn make_list(&self, items: &[&'a Thunk<'a>]) -> Value<'a> {
-        self.list_of(self.bump.alloc_slice_copy(items))
+        self.list_of(self.bump().alloc_slice_copy(items))
     }
 
     /// A list of `items`, already in the arena; empty lists share one value.
     pub fn list_of(&self, items: &'a [&'a Thunk<'a>]) -> Value<'a> {
         if items.is_empty() {
-            return Value::List(self.empty_list);
+            return Value::List(self.empty_list.get());
         }
-        Value::List(self.bump.alloc(List { items }))
+        Value::List(self.bump().alloc(List { items }))
     }
 
     /// Nix's `coerceToString`, appending to `out`. `more` also accepts numbers, Booleans,
@@ -370,7 +370,7 @@ impl<'a> Evaluator<'a> {
                     // Store errors carry no position in Nix.
                     .map_err(|m| EvalError::new(crate::error::ErrorKind::Eval, m, None))?;
                 self.allow_path(&stored);
-                Ok(&*self.bump.alloc_slice_copy(&stored))
+                Ok(&*self.bump().alloc_slice_copy(&stored))
             }
             None => Err(EvalError::eval(
                 format!(

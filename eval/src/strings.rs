@@ -27,6 +27,12 @@ impl AppendArea {
         }
     }
 
+    /// Forgets the current region (a collection has moved its strings).
+    pub(crate) fn reset(&self) {
+        self.top.set(std::ptr::null_mut());
+        self.end.set(std::ptr::null_mut());
+    }
+
     fn free(&self) -> usize {
         self.end.get() as usize - self.top.get() as usize
     }
@@ -37,7 +43,7 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn concat_bytes(&self, pieces: &[&[u8]]) -> &'a [u8] {
         let len: usize = pieces.iter().map(|p| p.len()).sum();
         if len < APPEND_MIN {
-            let out: &'a mut [u8] = self.bump.alloc_slice_fill_copy(len, 0);
+            let out: &'a mut [u8] = self.bump().alloc_slice_fill_copy(len, 0);
             let mut at = 0;
             for p in pieces {
                 out[at..at + p.len()].copy_from_slice(p);
@@ -70,7 +76,7 @@ impl<'a> Evaluator<'a> {
         if area.free() < len {
             let size = REGION.max(len.saturating_mul(4));
             let layout = std::alloc::Layout::from_size_align(size, 1).expect("a byte region");
-            let start = self.bump.alloc_layout(layout).as_ptr();
+            let start = self.bump().alloc_layout(layout).as_ptr();
             area.top.set(start);
             // SAFETY: the region is `size` bytes long.
             area.end.set(unsafe { start.add(size) });

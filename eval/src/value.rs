@@ -63,14 +63,17 @@ pub struct Layers<'a> {
     pub(crate) top: &'a AttrSet<'a>,
     pub(crate) bottom: &'a AttrSet<'a>,
     /// How many layers lie below, at most; lookups walk that many sets.
-    depth: u32,
+    pub(crate) depth: u32,
     /// Whether a builtin has already walked the set through a temporary merge.
-    walked: Cell<bool>,
-    bump: &'a bumpalo::Bump,
+    pub(crate) walked: Cell<bool>,
+    /// The arena, for the merged copy (the collector points it at the new one).
+    pub(crate) bump: &'a bumpalo::Bump,
 }
 
 /// The length that marks a layered set.
 const LAYERED: u32 = u32::MAX;
+/// The length that marks a set the collector has copied; the pointer is then the copy's.
+const MOVED_SET: u32 = u32::MAX - 1;
 
 /// Layers deeper than this are merged at once, which bounds the cost of a lookup.
 const MAX_LAYER_DEPTH: u32 = 12;
@@ -106,10 +109,43 @@ impl<'a> AttrSet<'a> {
         // A set of 2^32 attributes would need 64 GiB for the attributes alone.
         let n = u32::try_from(attrs.len())
             .ok()
-            .filter(|&n| n != LAYERED)
+            .filter(|&n| n < MOVED_SET)
             .expect("fewer than 2^32 - 1 attributes");
         self.ptr.set(attrs.as_ptr() as *const ());
         self.len.set(n);
+    }
+
+    /// The collector's copy, once it has made one.
+    pub(crate) fn moved_to(&self) -> Option<&'a AttrSet<'a>> {
+        // SAFETY: `mark_moved` stored a pointer to the copy, in the new arena.
+        (self.len.get() == MOVED_SET).then(|| unsafe { &*(self.ptr.get() as *const AttrSet<'a>) })
+    }
+
+    /// Records that the collector copied this set to `to`; it is dead from then on.
+    pub(crate) fn mark_moved(&self, to: &'a AttrSet<'a>) {
+        self.ptr.set(to as *const AttrSet as *const ());
+        self.len.set(MOVED_SET);
+    }
+
+    /// A set with the same contents and position, for the collector to fix up.
+    pub(crate) fn raw_copy(&self) -> AttrSet<'a> {
+        AttrSet {
+            ptr: Cell::new(self.ptr.get()),
+            len: Cell::new(self.len.get()),
+            _attrs: std::marker::PhantomData,
+            pos: self.pos,
+        }
+    }
+
+    /// Points a copy made by [`AttrSet::raw_copy`] at its new attributes.
+    pub(crate) fn set_attrs(&self, attrs: &'a [Attr<'a>]) {
+        self.set_flat(attrs);
+    }
+
+    /// Points a layered copy made by [`AttrSet::raw_copy`] at its new layers.
+    pub(crate) fn set_layers(&self, layers: &'a Layers<'a>) {
+        self.ptr.set(layers as *const Layers as *const ());
+        self.len.set(LAYERED);
     }
 
     /// The two sides, while the set is layered.
@@ -351,6 +387,9 @@ const SELECT: u8 = 0x14;
 const ARITH: u8 = 0x15;
 const FORWARD: u8 = 0x16;
 const BLACK_HOLE: u8 = 0x17;
+/// A thunk the collector has copied; the first word holds the copy's address. Only ever
+/// seen during a collection (see `gc`).
+const MOVED: u8 = 0x18;
 
 /// What a thunk holds, decoded.
 #[derive(Clone, Copy)]
@@ -455,6 +494,41 @@ impl<'a> Thunk<'a> {
                 ARITH => State::Arith(&*(p as *const Expr), &*(w1 as usize as *const Thunk)),
                 FORWARD => State::Forward(&*(p as *const Thunk)),
                 _ => State::BlackHole,
+            }
+        }
+    }
+}
+
+impl<'a> Thunk<'a> {
+    /// A thunk holding what this one holds, for the collector to fix up.
+    pub(crate) fn raw_copy(&self) -> Thunk<'a> {
+        // SAFETY: the cell is only ever accessed by whole copies, on one thread.
+        Thunk(UnsafeCell::new(unsafe { *self.0.get() }))
+    }
+
+    /// The collector's copy, once it has made one.
+    pub(crate) fn moved_to(&self) -> Option<&'a Thunk<'a>> {
+        if self.tag() != MOVED {
+            return None;
+        }
+        // SAFETY: `mark_moved` wrote the copy's address, from a reference into the new
+        // arena, which lives as long as the evaluation from then on.
+        unsafe {
+            let w0 = u64::from_le((*self.0.get()).words[0]);
+            Some(&*std::ptr::with_exposed_provenance::<Thunk>(
+                (w0 >> 8) as usize,
+            ))
+        }
+    }
+
+    /// Records that the collector copied this thunk to `to`; it is dead from then on.
+    pub(crate) fn mark_moved(&self, to: &'a Thunk<'a>) {
+        let addr = (to as *const Thunk).expose_provenance() as u64;
+        debug_assert!(addr >> 56 == 0, "pointer does not fit in 56 bits");
+        // SAFETY: as in `set`.
+        unsafe {
+            *self.0.get() = Repr {
+                words: [((addr << 8) | MOVED as u64).to_le(), 0],
             }
         }
     }
@@ -572,7 +646,7 @@ impl Walk<'_> {
         if depth > Self::DEPTH || !self.first_visit(env.addr()) {
             return false;
         }
-        (0..env.len_for_checks()).any(|i| self.thunk(env.slot(i as u32), depth + 1))
+        (0..env.len()).any(|i| self.thunk(env.slot(i as u32), depth + 1))
             || env.up().is_some_and(|up| self.env(up, depth + 1))
     }
 

@@ -5,7 +5,7 @@
 
 use crate::cli::CommonArgs;
 use ferrix_eval::error::EvalError;
-use ferrix_eval::value::{Attr, AttrSet, Value};
+use ferrix_eval::value::{Attr, AttrSet, Thunk, Value};
 use ferrix_eval::{Evaluator, EvaluatorBuilder, Pos};
 use ferrix_parser::Origin;
 use std::io::{Read, Write};
@@ -114,7 +114,7 @@ pub fn evaluate_printing(
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
     let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(ev, args));
     if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
-        eprintln!("arena bytes: {}", setup.bump.allocated_bytes());
+        eprintln!("arena bytes: {}", setup.ev.bump().allocated_bytes());
     }
     match r {
         Ok(out) => Ok(out),
@@ -174,6 +174,14 @@ pub fn set_up<'a>(
     let ev: &'a Evaluator<'a> =
         Box::leak(Box::new(configure(builder, session, args, &config).build()));
     configure_session(session, args);
+    // A tuning knob (and the tests' way to collect early): the arena size, in MiB, at
+    // which the first collection is due.
+    if let Some(mib) = std::env::var("FERRIX_COLLECT_AT_MIB")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        ev.collect_when(mib << 20);
+    }
     if let Err(e) = native.install(ev) {
         let _ = std::io::stderr().write_all(&ev.render_error(&e, args.show_trace));
         return Err(1);
@@ -354,7 +362,7 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
         }
         return Ok(out);
     }
-    let auto_args = auto_args(ev, args).map_err(|e| (Vec::new(), e))?;
+    let mut auto_args = auto_args(ev, args).map_err(|e| (Vec::new(), e))?;
     // As in Nix, `-` anywhere (with or without `-E`) means standard input, which is
     // evaluated first; the other arguments are files, or expressions with `-E`.
     let read_stdin = args.files.iter().any(|f| f == "-");
@@ -378,7 +386,7 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
         args.attr.iter().map(String::as_str).collect()
     };
     for input in inputs {
-        let root = match load(ev, &input) {
+        let mut root = match load(ev, &input) {
             Ok(v) => v,
             Err(e) => return Err((out, e)),
         };
@@ -397,7 +405,11 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
             } else {
                 Output::Nix
             };
-            if let Err(e) = eval_one(ev, root, path, &auto_args, args.strict, output, &mut out) {
+            let roots = Roots {
+                root: &mut root,
+                auto: &mut auto_args,
+            };
+            if let Err(e) = eval_one(ev, roots, path, args.strict, output, &mut out) {
                 return Err((out, e));
             }
         }
@@ -632,22 +644,32 @@ fn find_along<'a>(
     Ok(v)
 }
 
+/// What `evaluate_all` holds across the attributes it evaluates: the file's value and the
+/// `--arg`s. A collection updates them.
+struct Roots<'r, 'a> {
+    root: &'r mut Value<'a>,
+    auto: &'r mut Vec<Attr<'a>>,
+}
+
 fn eval_one<'a>(
     ev: &Evaluator<'a>,
-    root: Value<'a>,
+    mut roots: Roots<'_, 'a>,
     path: &str,
-    auto: &[Attr<'a>],
     strict: bool,
     output: Output,
     out: &mut Vec<u8>,
 ) -> Result<(), Box<EvalError>> {
     let nowhere = Pos::NONE;
-    let v = find_along(ev, root, path, auto)?;
-    let v = if auto.is_empty() {
+    let v = find_along(ev, *roots.root, path, roots.auto)?;
+    let mut v = if roots.auto.is_empty() {
         v
     } else {
-        auto_call(ev, v, auto)?
+        auto_call(ev, v, roots.auto)?
     };
+    if strict && !matches!(output, Output::Derivations { .. }) {
+        force_list_collecting(ev, &mut v, &mut roots)?;
+    }
+    let auto = roots.auto.as_slice();
     match output {
         Output::Derivations {
             gc_warning,
@@ -683,6 +705,44 @@ fn eval_one<'a>(
             }
             ev.print_value(v, out);
             out.push(b'\n');
+        }
+    }
+    Ok(())
+}
+
+/// Forces a top-level list item by item, and between two items, once the arena has grown
+/// enough, collects what is no longer reachable: the items evaluated so far, the file's
+/// value and the `--arg`s are all this function and its callers hold. A large package set
+/// evaluated as one list (`map (n: pkgs.${n}.drvPath) names`) so keeps to what is live.
+fn force_list_collecting<'a>(
+    ev: &Evaluator<'a>,
+    v: &mut Value<'a>,
+    roots: &mut Roots<'_, 'a>,
+) -> Result<(), Box<EvalError>> {
+    let Value::List(l) = *v else {
+        return Ok(());
+    };
+    for i in 0..l.items.len() {
+        // The list is read again each time: a collection moves it.
+        let Value::List(l) = *v else {
+            unreachable!("a collection keeps a list a list")
+        };
+        let x = ev.force(l.items[i], Pos::NONE)?;
+        ev.force_deep(x, Pos::NONE)?;
+        if ev.wants_collection() {
+            let mut auto: Vec<&mut &'a Thunk<'a>> =
+                roots.auto.iter_mut().map(|a| &mut a.value).collect();
+            // SAFETY: nothing else refers to the evaluator's values here: `v`, the file's
+            // value and the `--arg`s are passed, and the callers hold nothing else (the
+            // output so far is bytes).
+            let c = unsafe { ev.collect(&mut [&mut *v, &mut *roots.root], &mut auto) };
+            if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
+                eprintln!(
+                    "collected at item {i}: {} MiB to {} MiB",
+                    c.before >> 20,
+                    c.after >> 20
+                );
+            }
         }
     }
     Ok(())

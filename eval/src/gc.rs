@@ -1,0 +1,618 @@
+//! The collector: copies what is still reachable into a new arena and frees the old one.
+//!
+//! # Why a copying collector at safe points
+//!
+//! The evaluator's values live in a bumpalo arena, which frees nothing: its size is
+//! everything ever allocated. Measured with [`crate::census`] on nixpkgs (the drvPaths of
+//! the first 900 top-level packages, in one process), only a quarter of the arena is still
+//! reachable between two packages; the rest is the scopes, lists and sets of finished
+//! calls. So the heap's peak can follow the live data instead, if that data is moved out
+//! from time to time and the rest dropped at once.
+//!
+//! - **Copying, not marking.** A bump arena cannot free single objects, and a free-list
+//!   allocator would slow down every allocation, the evaluator's hottest path. Copying
+//!   keeps bump allocation, compacts the live data, and costs time in proportion to what
+//!   is live, not to the garbage.
+//! - **At safe points only.** Rust code everywhere holds `&'a` references into the arena,
+//!   on the native stack and in temporary vectors; none of them can be found or updated.
+//!   So a collection runs only where the caller knows every reference: between the items of
+//!   a top-level value, between REPL lines, between the jobs of a worker. The caller passes
+//!   its references as roots, and the evaluator adds its own tables. This is the contract of
+//!   [`Evaluator::collect`], which is `unsafe` for that reason.
+//! - **Forwarding in place, for what has identity.** Thunks (updated when forced), sets
+//!   (their merged layers are cached) and scopes must stay shared after the copy, so each
+//!   records its copy's address in itself ([`Thunk::mark_moved`], [`AttrSet::mark_moved`],
+//!   [`Env::mark_moved`]); these have interior mutability, or are reached only through raw
+//!   pointers. Immutable objects (strings, lists, closures, partial applications) and arrays
+//!   are remembered in hash maps instead, which keeps them shared too.
+//!
+//! Objects outside the arena (syntax trees, string literals' text, built-in tables) are
+//! left where they are. The arena the evaluator was built with is not freed (it is the
+//! caller's); after the first collection the evaluator allocates in arenas of its own.
+
+use crate::env::Env;
+use crate::value::{Attr, AttrSet, Closure, Layers, List, NixStr, PrimOp, PrimOpApp};
+use crate::value::{State, Thunk, Value};
+use bumpalo::Bump;
+use ferrix_parser::ast::{Expr, ExprKind};
+use rustc_hash::FxHashMap;
+use std::cell::Cell;
+
+/// The address ranges of the arenas being collected.
+pub(crate) struct Spaces {
+    /// `(start, end)`, sorted.
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Spaces {
+    pub(crate) fn of(bumps: &[&Bump]) -> Spaces {
+        let mut ranges = Vec::new();
+        for b in bumps {
+            // SAFETY: nothing allocates in `b` while the iterator lives; only the chunks'
+            // addresses are read, not their contents.
+            for (p, len) in unsafe { b.iter_allocated_chunks_raw() } {
+                ranges.push((p as usize, p as usize + len));
+            }
+        }
+        ranges.sort_unstable();
+        Spaces { ranges }
+    }
+
+    #[inline]
+    fn contains<T: ?Sized>(&self, p: *const T) -> bool {
+        let a = p as *const () as usize;
+        let i = self.ranges.partition_point(|r| r.0 <= a);
+        i > 0 && a < self.ranges[i - 1].1
+    }
+}
+
+/// A copy whose fields still point at the old arena.
+enum Work<'a> {
+    Thunk(&'a Thunk<'a>),
+    Env(Env<'a>),
+    Set(&'a AttrSet<'a>),
+}
+
+pub(crate) struct Copier<'a> {
+    from: Spaces,
+    to: &'a Bump,
+    work: Vec<Work<'a>>,
+    /// Immutable objects copied already, by old address.
+    done: FxHashMap<usize, usize>,
+    /// Arrays copied already, by old address and length.
+    arrays: FxHashMap<(usize, usize), usize>,
+}
+
+/// Strings shorter than this are copied each time they are reached; longer ones once.
+const SHARED_BYTES: usize = 32;
+
+fn addr<T: ?Sized>(p: *const T) -> usize {
+    p as *const () as usize
+}
+
+impl<'a> Copier<'a> {
+    pub(crate) fn new(from: Spaces, to: &'a Bump) -> Self {
+        Copier {
+            from,
+            to,
+            work: Vec::new(),
+            done: FxHashMap::default(),
+            arrays: FxHashMap::default(),
+        }
+    }
+
+    /// Fixes every copy's fields, copying what they reach, until nothing is left.
+    pub(crate) fn run(&mut self) {
+        while let Some(w) = self.work.pop() {
+            match w {
+                Work::Thunk(t) => self.scan_thunk(t),
+                Work::Env(e) => self.scan_env(e),
+                Work::Set(s) => self.scan_set(s),
+            }
+        }
+    }
+
+    /// The new home of a contiguous array of thunks (the evaluator's small integers), which
+    /// must stay contiguous.
+    pub(crate) fn thunk_array(&mut self, old: &'a [Thunk<'a>]) -> &'a [Thunk<'a>] {
+        let new: &'a [Thunk<'a>] = self.to.alloc_slice_fill_iter(old.iter().map(|t| {
+            debug_assert!(t.moved_to().is_none());
+            t.raw_copy()
+        }));
+        for (o, n) in old.iter().zip(new) {
+            o.mark_moved(n);
+            self.work.push(Work::Thunk(n));
+        }
+        new
+    }
+
+    pub(crate) fn thunk(&mut self, t: &'a Thunk<'a>) -> &'a Thunk<'a> {
+        if !self.from.contains(t) {
+            return t;
+        }
+        if let Some(n) = t.moved_to() {
+            return n;
+        }
+        let n: &'a Thunk<'a> = self.to.alloc(t.raw_copy());
+        t.mark_moved(n);
+        self.work.push(Work::Thunk(n));
+        n
+    }
+
+    fn scan_thunk(&mut self, n: &'a Thunk<'a>) {
+        let s = match n.state() {
+            State::Done(v) => State::Done(self.value(v)),
+            State::Deferred(e, env) => State::Deferred(self.expr(e), self.env(env)),
+            State::Apply(f, x) => State::Apply(self.thunk(f), self.thunk(x)),
+            State::ApplyAttr(f, a) => State::ApplyAttr(self.thunk(f), self.attr(a)),
+            State::ApplyIndex(f, i) => State::ApplyIndex(self.thunk(f), i),
+            State::Select(t, name, pos) => State::Select(self.thunk(t), name, pos),
+            State::Arith(e, x) => State::Arith(self.expr(e), self.thunk(x)),
+            State::Forward(t) => State::Forward(self.thunk(t)),
+            State::BlackHole => State::BlackHole,
+        };
+        n.set_state(s);
+    }
+
+    /// Syntax trees live outside the arena, but for the variables `inherit` makes when only
+    /// a `with` can provide them.
+    fn expr(&mut self, e: &'a Expr) -> &'a Expr {
+        if !self.from.contains(e) {
+            return e;
+        }
+        if let Some(&n) = self.done.get(&addr(e)) {
+            // SAFETY: `done` maps an expression to its copy in the new arena.
+            return unsafe { &*(n as *const Expr) };
+        }
+        let kind = match &e.kind {
+            ExprKind::Var(v) => ExprKind::Var(*v),
+            _ => unreachable!("only variables are made in the arena"),
+        };
+        let n: &'a Expr = self.to.alloc(Expr::new(e.span, kind));
+        self.done.insert(addr(e), addr(n));
+        n
+    }
+
+    fn attr(&mut self, a: &'a Attr<'a>) -> &'a Attr<'a> {
+        if !self.from.contains(a) {
+            return a;
+        }
+        let value = self.thunk(a.value);
+        self.to.alloc(Attr { value, ..*a })
+    }
+
+    pub(crate) fn value(&mut self, v: Value<'a>) -> Value<'a> {
+        match v {
+            Value::Str(s) => Value::Str(self.string(s)),
+            Value::Path(s) => Value::Path(self.string(s)),
+            Value::Attrs(s) => Value::Attrs(self.set(s)),
+            Value::List(l) => Value::List(self.list(l)),
+            Value::Lambda(c) => Value::Lambda(self.closure(c)),
+            Value::PrimOp(p) => Value::PrimOp(self.primop(p)),
+            Value::PrimOpApp(a) => Value::PrimOpApp(self.app(a)),
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => v,
+        }
+    }
+
+    /// The copy of an immutable object, if made already.
+    fn copied<T>(&self, p: &'a T) -> Option<&'a T> {
+        // SAFETY: `done` maps an object to its copy, of the same type, in the new arena.
+        self.done
+            .get(&addr(p))
+            .map(|&n| unsafe { &*(n as *const T) })
+    }
+
+    fn remember<T>(&mut self, old: &'a T, new: &'a T) -> &'a T {
+        self.done.insert(addr(old), addr(new));
+        new
+    }
+
+    fn string(&mut self, s: &'a NixStr<'a>) -> &'a NixStr<'a> {
+        if !self.from.contains(s) {
+            return s;
+        }
+        if let Some(n) = self.copied(s) {
+            return n;
+        }
+        let bytes = self.bytes(s.bytes);
+        let context = self.context(s.context);
+        let n = self.to.alloc(NixStr { bytes, context });
+        self.remember(s, n)
+    }
+
+    fn bytes(&mut self, b: &'a [u8]) -> &'a [u8] {
+        if b.is_empty() || !self.from.contains(b.as_ptr()) {
+            return b;
+        }
+        if b.len() < SHARED_BYTES {
+            return self.to.alloc_slice_copy(b);
+        }
+        let key = (addr(b.as_ptr()), b.len());
+        if let Some(&n) = self.arrays.get(&key) {
+            // SAFETY: `arrays` maps these bytes to their copy, as long, in the new arena.
+            return unsafe { std::slice::from_raw_parts(n as *const u8, b.len()) };
+        }
+        let n = self.to.alloc_slice_copy(b);
+        self.arrays.insert(key, addr(n.as_ptr()));
+        n
+    }
+
+    fn context(&mut self, c: &'a [&'a [u8]]) -> &'a [&'a [u8]] {
+        if c.is_empty() {
+            return &[];
+        }
+        let key = (addr(c.as_ptr()), c.len());
+        if let Some(&n) = self.arrays.get(&key) {
+            // SAFETY: as in `bytes`.
+            return unsafe { std::slice::from_raw_parts(n as *const &'a [u8], c.len()) };
+        }
+        let entries: Vec<&'a [u8]> = c.iter().map(|e| self.bytes(e)).collect();
+        let n = self.to.alloc_slice_copy(&entries);
+        self.arrays.insert(key, addr(n.as_ptr()));
+        n
+    }
+
+    fn set(&mut self, s: &'a AttrSet<'a>) -> &'a AttrSet<'a> {
+        if !self.from.contains(s) {
+            return s;
+        }
+        if let Some(n) = s.moved_to() {
+            return n;
+        }
+        let n: &'a AttrSet<'a> = self.to.alloc(s.raw_copy());
+        s.mark_moved(n);
+        self.work.push(Work::Set(n));
+        n
+    }
+
+    fn scan_set(&mut self, n: &'a AttrSet<'a>) {
+        if let Some(l) = n.layers() {
+            let layers: &'a Layers<'a> = self.to.alloc(Layers {
+                top: self.set(l.top),
+                bottom: self.set(l.bottom),
+                depth: l.depth,
+                walked: Cell::new(l.walked.get()),
+                bump: self.to,
+            });
+            n.set_layers(layers);
+        } else {
+            let attrs = n.flat();
+            if !attrs.is_empty() {
+                let key = (addr(attrs.as_ptr()), attrs.len());
+                let new = match self.arrays.get(&key) {
+                    // SAFETY: `arrays` maps these attributes to their copy in the new arena.
+                    Some(&p) => unsafe {
+                        std::slice::from_raw_parts(p as *const Attr, attrs.len())
+                    },
+                    None => {
+                        // Filled with the thunks' copies at once: the array is never written
+                        // after it is shared.
+                        let to = self.to;
+                        let new: &'a [Attr<'a>] =
+                            to.alloc_slice_fill_iter(attrs.iter().map(|a| Attr {
+                                value: self.thunk(a.value),
+                                ..*a
+                            }));
+                        self.arrays.insert(key, addr(new.as_ptr()));
+                        new
+                    }
+                };
+                n.set_attrs(new);
+            }
+        }
+    }
+
+    pub(crate) fn list(&mut self, l: &'a List<'a>) -> &'a List<'a> {
+        if !self.from.contains(l) {
+            return l;
+        }
+        if let Some(n) = self.copied(l) {
+            return n;
+        }
+        let items = self.items(l.items);
+        let n = self.to.alloc(List { items });
+        self.remember(l, n)
+    }
+
+    fn items(&mut self, x: &'a [&'a Thunk<'a>]) -> &'a [&'a Thunk<'a>] {
+        if x.is_empty() {
+            return &[];
+        }
+        let key = (addr(x.as_ptr()), x.len());
+        if let Some(&p) = self.arrays.get(&key) {
+            // SAFETY: `arrays` maps these items to their copy in the new arena.
+            return unsafe { std::slice::from_raw_parts(p as *const &'a Thunk<'a>, x.len()) };
+        }
+        let to = self.to;
+        let new: &'a [&'a Thunk<'a>] = to.alloc_slice_fill_iter(x.iter().map(|t| self.thunk(t)));
+        self.arrays.insert(key, addr(new.as_ptr()));
+        new
+    }
+
+    fn closure(&mut self, c: &'a Closure<'a>) -> &'a Closure<'a> {
+        if !self.from.contains(c) {
+            return c;
+        }
+        if let Some(n) = self.copied(c) {
+            return n;
+        }
+        let env = self.env(c.env);
+        let n = self.to.alloc(Closure {
+            lambda: c.lambda,
+            env,
+        });
+        self.remember(c, n)
+    }
+
+    fn primop(&mut self, p: &'a PrimOp) -> &'a PrimOp {
+        if !self.from.contains(p) {
+            return p;
+        }
+        if let Some(n) = self.copied(p) {
+            return n;
+        }
+        let n = self.to.alloc(PrimOp { ..*p });
+        self.remember(p, n)
+    }
+
+    fn app(&mut self, a: &'a PrimOpApp<'a>) -> &'a PrimOpApp<'a> {
+        if !self.from.contains(a) {
+            return a;
+        }
+        if let Some(n) = self.copied(a) {
+            return n;
+        }
+        let op = self.primop(a.op);
+        let args = self.items(a.args);
+        let n = self.to.alloc(PrimOpApp { op, args });
+        self.remember(a, n)
+    }
+
+    pub(crate) fn env(&mut self, e: Env<'a>) -> Env<'a> {
+        if !self.from.contains(e.addr() as *const ()) {
+            return e;
+        }
+        if let Some(n) = e.moved_to() {
+            return n;
+        }
+        let slots: Vec<&'a Thunk<'a>> = (0..e.len() as u32).map(|i| e.slot(i)).collect();
+        // The copy links to the old enclosing scope until `scan_env` fixes it.
+        let n = Env::alloc(self.to, e.up(), e.is_with(), &slots);
+        // SAFETY: a collection is running; from now on the old scope is only asked for
+        // its copy.
+        unsafe { e.mark_moved(n) };
+        self.work.push(Work::Env(n));
+        n
+    }
+
+    fn scan_env(&mut self, n: Env<'a>) {
+        let up = n.up().map(|u| self.env(u));
+        // SAFETY: `n` was just made by `env`, and nothing else refers to it yet.
+        unsafe { n.set_up(up) };
+        for i in 0..n.len() {
+            let t = self.thunk(n.slot(i as u32));
+            // SAFETY: as above; `i` is below the count.
+            unsafe { n.set_slot(i, t) };
+        }
+    }
+}
+
+/// The arena size at which the first collection is due: below it (one package, a NixOS
+/// system) collecting would cost time and save nothing that matters.
+pub(crate) const FIRST_COLLECTION: usize = 512 << 20;
+/// After a collection, the next is due when the arena has grown to this many times what
+/// was live, so that the time spent copying stays in proportion to the allocation.
+const GROWTH: usize = 2;
+
+/// The bytes allocated in `bump`'s chunks: what the arena has touched, unlike
+/// `allocated_bytes`, which counts the chunks' whole capacity (doubling at each new one).
+fn used_bytes(bump: &Bump) -> usize {
+    // SAFETY: nothing allocates in `bump` while the iterator lives; only lengths are read.
+    unsafe { bump.iter_allocated_chunks_raw() }
+        .map(|(_, len)| len)
+        .sum()
+}
+
+/// What a collection did.
+#[derive(Debug, Clone, Copy)]
+pub struct Collection {
+    /// The bytes the arena held before, and the new arena holds (what was live) after.
+    pub before: usize,
+    pub after: usize,
+}
+
+impl<'a> crate::Evaluator<'a> {
+    /// Whether the arena has grown enough since the last collection that a safe point
+    /// should call [`Evaluator::collect`].
+    ///
+    /// [`Evaluator::collect`]: crate::Evaluator::collect
+    pub fn wants_collection(&self) -> bool {
+        used_bytes(self.bump()) >= self.collect_at.get()
+    }
+
+    /// Makes the next collection due when the arena holds `bytes` (by default
+    /// 512 MiB for the first).
+    pub fn collect_when(&self, bytes: usize) {
+        self.collect_at.set(bytes);
+    }
+
+    /// Copies what `values` and `thunks` (updated in place) and the evaluator's own tables
+    /// reach into a new arena, then frees the arena of the previous collection (see the
+    /// module's documentation).
+    ///
+    /// # Safety
+    /// Nothing may refer to the evaluator's values but `values`, `thunks` and the evaluator
+    /// itself: no `Value`, thunk, scope, string, or `&Bump` from [`Evaluator::bump`], may
+    /// be held anywhere else (in a caller's frame, in a vector, in a native plugin) and
+    /// used after the call.
+    ///
+    /// [`Evaluator::bump`]: crate::Evaluator::bump
+    pub unsafe fn collect(
+        &self,
+        values: &mut [&mut Value<'a>],
+        thunks: &mut [&mut &'a Thunk<'a>],
+    ) -> Collection {
+        let current = self.bump();
+        let before = used_bytes(current);
+        let from = Spaces::of(&[self.first_bump, current]);
+        // The new arena belongs to the evaluator: the next collection frees it. Its
+        // lifetime is the evaluation's as far as the types go, which is this function's
+        // contract.
+        let to: *mut Bump = Box::into_raw(Box::new(Bump::new()));
+        // SAFETY: just made, and freed only by a later collection (or never).
+        let to_ref: &'a Bump = unsafe { &*to };
+        let mut c = Copier::new(from, to_ref);
+        self.small_ints.set(c.thunk_array(self.small_ints.get()));
+        self.null_thunk.set(c.thunk(self.null_thunk.get()));
+        let [f, t] = self.bool_thunks.get();
+        self.bool_thunks.set([c.thunk(f), c.thunk(t)]);
+        self.empty_list.set(c.list(self.empty_list.get()));
+        self.root_env.set(c.env(self.root_env.get()));
+        for t in self.base.borrow_mut().iter_mut() {
+            *t = c.thunk(t);
+        }
+        for t in self.imports.borrow_mut().values_mut() {
+            *t = c.thunk(t);
+        }
+        for t in self.literals.borrow_mut().values_mut() {
+            *t = c.thunk(t);
+        }
+        for t in self.name_thunks.borrow_mut().iter_mut().flatten() {
+            *t = c.thunk(t);
+        }
+        for v in values.iter_mut() {
+            **v = c.value(**v);
+        }
+        for t in thunks.iter_mut() {
+            **t = c.thunk(t);
+        }
+        c.run();
+        drop(c);
+        // Symbols were remembered by the address of the strings they came from.
+        self.sym_cache.borrow_mut().clear();
+        self.append.reset();
+        self.bump.set(to_ref);
+        let old = self.owned.replace(to);
+        if !old.is_null() {
+            // SAFETY: `old` came from `Box::into_raw` in the previous collection; everything
+            // reachable has just been copied out of it, and the caller promises nothing else
+            // is used.
+            drop(unsafe { Box::from_raw(old) });
+        }
+        let after = used_bytes(to_ref);
+        self.collect_at
+            .set((after * GROWTH).max(self.collect_at.get()));
+        Collection { before, after }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::value::{PrimOp, Thunk, Value};
+    use crate::{Evaluator, Origin, Pos};
+    use bumpalo::Bump;
+
+    static PAIR: PrimOp = PrimOp {
+        name: "pair",
+        arity: 2,
+        transient: 0,
+        func: |ev, args, _| Ok(ev.make_list(args)),
+        doc: "",
+    };
+
+    fn with_evaluator(f: impl FnOnce(&Evaluator<'_>)) {
+        let bump = Bump::new();
+        let ev = Evaluator::builder(&bump).globals(["pair"]).build();
+        ev.set_global("pair", bump.alloc(Thunk::done(Value::PrimOp(&PAIR))));
+        f(&ev)
+    }
+
+    fn eval<'a>(ev: &Evaluator<'a>, src: &str) -> Value<'a> {
+        let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
+        ev.eval(e, ev.file_env()).unwrap()
+    }
+
+    fn print<'a>(ev: &Evaluator<'a>, v: Value<'a>) -> String {
+        ev.force_deep(v, Pos::NONE).unwrap();
+        let mut out = Vec::new();
+        ev.print_value(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// What a value reaches survives collections, half evaluated or not: scopes (with,
+    /// rec, let, arguments), closures, layered sets, partial applications, long strings,
+    /// lists, and the variables `inherit` makes under a `with`.
+    #[test]
+    fn values_survive_collections() {
+        let long = "y".repeat(300);
+        let src = format!(
+            r#"let
+              f = a: b: {{ sum = a + b; inherit a; }};
+              s = with {{ w = 5; }}; rec {{ x = 1; y = x + w; inherit w; }};
+              layered = (s // {{ z = 3; p = 4; q = 5; r = 6; }}) // {{ t = 7; u = 8; v = 9; }};
+              str = "{long}" + "z";
+              half = pair 1;
+              lazy = map2 (x: x * 2) [ 1 2 3 ];
+              map2 = g: l: [ (g (builtins0 l 0)) ];
+              builtins0 = l: i: 42;
+            in {{ a = f 1 2; b = s; c = layered; d = str; e = half 2; g = lazy; h = [ s s ]; }}"#
+        );
+        let expected = {
+            let bump = Bump::new();
+            let ev = Evaluator::builder(&bump).globals(["pair"]).build();
+            ev.set_global("pair", bump.alloc(Thunk::done(Value::PrimOp(&PAIR))));
+            print(&ev, eval(&ev, &src))
+        };
+        with_evaluator(|ev| {
+            let mut v = eval(ev, &src);
+            // Force some of it: the rest stays pending across the collections.
+            let Value::Attrs(set) = v else { panic!() };
+            let b = set.get(ev.intern(b"b")).unwrap().value;
+            ev.force(b, Pos::NONE).unwrap();
+            // SAFETY: `v` is the only value held.
+            let c1 = unsafe { ev.collect(&mut [&mut v], &mut []) };
+            assert!(c1.after > 0);
+            let Value::Attrs(set) = v else { panic!() };
+            let h = set.get(ev.intern(b"h")).unwrap().value;
+            ev.force(h, Pos::NONE).unwrap();
+            // SAFETY: as above.
+            unsafe { ev.collect(&mut [&mut v], &mut []) };
+            assert_eq!(print(ev, v), expected);
+            // Both items of `h` are still the one thunk of `s`.
+            let Value::Attrs(set) = v else { panic!() };
+            let h = ev.force(set.get(ev.intern(b"h")).unwrap().value, Pos::NONE);
+            let Ok(Value::List(l)) = h else { panic!() };
+            assert!(std::ptr::eq(l.items[0], l.items[1]));
+            // Evaluation goes on in the new arena.
+            let w = eval(ev, "let x = [ 1 2 ]; in x ++ x");
+            assert_eq!(print(ev, w), "[ 1 2 1 2 ]");
+        });
+    }
+
+    /// Garbage is left behind: the new arena holds only what is reachable.
+    #[test]
+    fn garbage_is_dropped() {
+        with_evaluator(|ev| {
+            let mut v = eval(
+                ev,
+                "let l = [ 9 8 7 6 5 4 3 2 1 0 ]; m = l ++ l ++ l ++ l; in [ l (if m ++ m == m ++ m then 7 else 8) ]",
+            );
+            let Value::List(l) = v else { panic!() };
+            ev.force(l.items[1], Pos::NONE).unwrap();
+            ev.force(l.items[0], Pos::NONE).unwrap();
+            let Value::List(first) = ev.force(l.items[0], Pos::NONE).unwrap() else {
+                panic!()
+            };
+            assert_eq!(first.items.len(), 10);
+            #[cfg(debug_assertions)]
+            let before = ev.census(&[v]).total();
+            let used = ev.bump().allocated_bytes();
+            // SAFETY: `v` is the only value held.
+            let c = unsafe { ev.collect(&mut [&mut v], &mut []) };
+            assert!(c.after < used, "{c:?} from {used}");
+            #[cfg(debug_assertions)]
+            assert_eq!(ev.census(&[v]).total(), before);
+            assert_eq!(print(ev, v), "[ [ 9 8 7 6 5 4 3 2 1 0 ] 7 ]");
+        });
+    }
+}

@@ -1,0 +1,64 @@
+//! The evaluator's collector at the safe point of `--eval --strict`: a top-level list is
+//! forced item by item, and the arena is collected between items once it has grown. The
+//! results must not change, and must be Nix 2.8's.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrix");
+
+fn run(program: &str, collect_at: Option<&str>, extra: &[&str]) -> (i32, String, String) {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(program);
+    if program == BIN {
+        cmd.arg("instantiate");
+    }
+    cmd.args([
+        "--eval",
+        "--strict",
+        "--readonly-mode",
+        "tests/collect/list.nix",
+    ])
+    .args(extra)
+    .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+    .env_remove("NIX_PATH")
+    .env("NIX_REMOTE", "dummy://")
+    .env("HOME", home.path())
+    .env("FERRIX_SHOW_STATS", "1");
+    if let Some(mib) = collect_at {
+        cmd.env("FERRIX_COLLECT_AT_MIB", mib);
+    }
+    let o = cmd.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn collections_between_items_keep_the_results() {
+    for extra in [&[][..], &["--json"][..]] {
+        let plain = run(BIN, None, extra);
+        assert_eq!(plain.0, 0, "{plain:?}");
+        assert!(!plain.2.contains("collected at item"), "{}", plain.2);
+        assert!(
+            plain.1.contains("item-3") || plain.1.contains("x9"),
+            "{}",
+            plain.1
+        );
+        // A first collection due at 1 MiB, then each time the arena doubles what was live.
+        let collected = run(BIN, Some("1"), extra);
+        let times = collected.2.matches("collected at item").count();
+        assert!(times >= 2, "{}", collected.2);
+        assert_eq!((collected.0, &collected.1), (0, &plain.1));
+        if Command::new("nix-instantiate")
+            .arg("--version")
+            .output()
+            .is_ok()
+        {
+            let nix = run("nix-instantiate", None, extra);
+            assert_eq!((nix.0, &nix.1), (0, &plain.1), "{}", nix.2);
+        }
+    }
+}
