@@ -44,20 +44,6 @@ pub fn hint(e: &ferrix_eval::error::EvalError, native: &NativeConfig) -> Option<
     ))
 }
 
-/// The evaluator's global names: Nix's, plus those the native configuration adds.
-pub fn global_names(native: &NativeConfig) -> Vec<String> {
-    let mut names: Vec<String> = ferrix_parser::NIX_GLOBALS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for n in native.global_names() {
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    }
-    names
-}
-
 /// The native configuration as the REPL's extensions.
 pub struct ReplNative(pub NativeConfig);
 

@@ -5,7 +5,7 @@
 //! the output for a file never depends on the files before it.
 
 use ferrix_parser::print::{print, Style};
-use ferrix_parser::{base_environment, parse, Origin, SourceInfo, NIX_GLOBALS};
+use ferrix_parser::{base_environment, parse, Origin, SourceInfo};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -118,6 +118,7 @@ pub fn run(inputs: Vec<Input>) -> i32 {
         .unwrap_or(1)
         .min(inputs.len().max(1));
     let next = AtomicUsize::new(0);
+    let names = ferrix_primops::global_names(&ferrix_primops::Config::default());
     let (tx, rx) = mpsc::channel::<(usize, Result<Vec<u8>, Vec<u8>>)>();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -126,11 +127,12 @@ pub fn run(inputs: Vec<Input>) -> i32 {
             let tx = tx.clone();
             let next = &next;
             let inputs = &inputs;
+            let names = &names;
             // Deeply nested input recurses deeply; stacker grows the stack as needed.
             std::thread::Builder::new()
                 .stack_size(16 << 20)
                 .spawn_scoped(scope, move || {
-                    let (mut symbols, globals) = base_environment(NIX_GLOBALS.iter().copied());
+                    let (mut symbols, globals) = base_environment(names.iter().map(String::as_str));
                     let base_len = symbols.len();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);

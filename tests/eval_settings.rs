@@ -164,6 +164,22 @@ fn pure_evaluation() {
         &e.run(&["--pure-eval", "--eval", "-E", "builtins ? currentTime"]),
         "false\n",
     );
+    // Nix 2.8 does not define them at all: their global names are undefined variables.
+    for name in ["__currentSystem", "__currentTime"] {
+        let o = e.run(&["--pure-eval", "--eval", "-E", name]);
+        assert!(
+            err(&o).starts_with(&format!(
+                "error: undefined variable '{name}'\n\n       at «string»:1:1:"
+            )),
+            "{}",
+            err(&o)
+        );
+        assert_eq!(o.status.code(), Some(1));
+    }
+    ok(
+        &e.run(&["--eval", "-E", "builtins.isString __currentSystem"]),
+        "true\n",
+    );
     ok(
         &e.run(&[
             "--pure-eval",

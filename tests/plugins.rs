@@ -3,6 +3,7 @@
 //! `nix.conf`) and `exec`; every failure case with its message; ABI versioning; and
 //! `exec`'s behaviour as in Nix 2.8.
 
+use ferrix_primops::WithBuiltins;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -773,14 +774,13 @@ fn time_in_process(
         allow_unsafe_native_code: false,
         plugins: plugins.to_vec(),
     };
-    let names = ferrix::native::global_names(&native);
     let mut best = f64::MAX;
     let mut out = Vec::new();
     for _ in 0..runs {
         let bump = bumpalo::Bump::new();
         let ev = ferrix_eval::Evaluator::builder(&bump)
-            .globals(&names)
-            .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::default()))
+            .builtins(&ferrix_primops::Config::default())
+            .globals(native.global_names())
             .build();
         native.install(&ev).expect("install plugins");
         let e = ev

@@ -139,7 +139,7 @@ const SYM_CACHE_SLOTS: usize = 4096;
 ///
 /// ```compile_fail,E0624
 /// let bump = bumpalo::Bump::new();
-/// let ev = ferrix_eval::Evaluator::new(&bump, ferrix_parser::NIX_GLOBALS);
+/// let ev = ferrix_eval::Evaluator::new(&bump, &["true"]);
 /// ```
 pub struct Evaluator<'a> {
     /// Where values are allocated: the arena the evaluator was built with, until the first
@@ -213,14 +213,16 @@ pub trait StoreHook {
 /// installs the builtins, in one place for the CLI, the REPL, the plugins and the tests.
 ///
 /// ```
+/// use ferrix_eval::value::Value;
 /// let bump = bumpalo::Bump::new();
 /// let ev = ferrix_eval::Evaluator::builder(&bump)
-///     .globals(ferrix_parser::NIX_GLOBALS)
+///     .globals(["answer"])
 ///     .show_trace(true)
+///     .install(|ev| ev.set_global("answer", ev.alloc_thunk(Value::Int(40))))
 ///     .build();
 /// assert!(ev.show_trace());
-/// let v = ev.eval_text(b"1 + 2", ferrix_parser::Origin::String, b"/").unwrap();
-/// assert!(matches!(v, ferrix_eval::value::Value::Int(3)));
+/// let v = ev.eval_text(b"answer + 2", ferrix_parser::Origin::String, b"/").unwrap();
+/// assert!(matches!(v, Value::Int(42)));
 /// ```
 #[must_use = "an evaluator builder does nothing until `build` is called"]
 pub struct EvaluatorBuilder<'a, 'b> {
@@ -239,8 +241,9 @@ type Installer<'a, 'b> = Box<dyn FnOnce(&Evaluator<'a>) + 'b>;
 
 impl<'a, 'b> EvaluatorBuilder<'a, 'b> {
     /// Adds names to the global scope, after those given before (none by default;
-    /// `ferrix_parser::NIX_GLOBALS` are Nix's). They resolve at parse time; their values
-    /// come from [`Evaluator::set_global`], called by an installation step, say.
+    /// `ferrix_primops` gives Nix's); a name given again keeps its first place. They resolve
+    /// at parse time; their values come from [`Evaluator::set_global`], called by an
+    /// installation step, say.
     pub fn globals<I>(mut self, names: I) -> Self
     where
         I: IntoIterator,
@@ -286,8 +289,8 @@ impl<'a, 'b> EvaluatorBuilder<'a, 'b> {
     }
 
     /// A step to run on the new evaluator once it is configured, after those added before:
-    /// installing the builtins (`ferrix_primops::install`), say. Steps that can fail are
-    /// run on the built evaluator instead, which can render their errors.
+    /// installing the builtins (as `ferrix_primops::WithBuiltins` does), say. Steps that can
+    /// fail are run on the built evaluator instead, which can render their errors.
     pub fn install(mut self, step: impl FnOnce(&Evaluator<'a>) + 'b) -> Self {
         self.installers.push(Box::new(step));
         self
@@ -295,7 +298,13 @@ impl<'a, 'b> EvaluatorBuilder<'a, 'b> {
 
     /// Makes the evaluator, applies the settings and runs the installation steps in order.
     pub fn build(self) -> Evaluator<'a> {
-        let names: Vec<&str> = self.globals.iter().map(String::as_str).collect();
+        let mut seen = rustc_hash::FxHashSet::default();
+        let names: Vec<&str> = self
+            .globals
+            .iter()
+            .map(String::as_str)
+            .filter(|n| seen.insert(*n))
+            .collect();
         let ev = Evaluator::new(self.bump, &names);
         ev.store.set(self.store);
         ev.show_trace.set(self.show_trace);
@@ -955,6 +964,25 @@ mod tests {
             eval_with(&HONEST, "honest ([ (1 + 1) ] ++ [ 3 ])"),
             "[ 2 3 ]"
         );
+    }
+
+    /// The global scope is the names given to the builder, each once, where first given.
+    #[test]
+    fn global_names_given_twice_count_once() {
+        let bump = Bump::new();
+        let ev = Evaluator::builder(&bump)
+            .globals(["a", "b"])
+            .globals(["c", "a"])
+            .build();
+        let names: Vec<String> = ev
+            .globals()
+            .names()
+            .iter()
+            .map(|s| ev.sym_name(*s))
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        ev.set_global("a", bump.alloc(Thunk::done(Value::Int(1))));
+        assert_eq!(eval_print(&ev, "a"), "1");
     }
 
     fn eval_str(src: &str) -> String {

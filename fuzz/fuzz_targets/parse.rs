@@ -4,7 +4,7 @@
 #![no_main]
 
 use ferrix_parser::print::{print, Style};
-use ferrix_parser::{base_environment, parse, Origin, SourceInfo, NIX_GLOBALS};
+use ferrix_parser::{base_environment, parse, Origin, SourceInfo};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    let (mut symbols, globals) = base_environment(NIX_GLOBALS.iter().copied());
+    let names = ferrix_primops::global_names(&ferrix_primops::Config::default());
+    let (mut symbols, globals) = base_environment(names.iter().map(String::as_str));
     let info = SourceInfo {
         origin: Origin::String,
         base_dir: b"/base",

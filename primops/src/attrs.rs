@@ -1,24 +1,153 @@
 //! Builtins on attribute sets.
 
+use crate::builtin::{plain, prefixed, Builtin};
 use crate::util::*;
 use ferrix_eval::error::EvalResult;
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "attrNames", arity: 1, transient: 1, func: attr_names, doc: "Return the names of the attributes of a set, sorted." },
-    PrimOp { name: "attrValues", arity: 1, transient: 1, func: attr_values, doc: "Return the values of the attributes of a set, in the order of their sorted names." },
-    PrimOp { name: "getAttr", arity: 2, transient: 0, func: get_attr, doc: "`getAttr s set` is `set.${s}`." },
-    PrimOp { name: "hasAttr", arity: 2, transient: 3, func: has_attr, doc: "`hasAttr s set` is `set ? ${s}`." },
-    PrimOp { name: "removeAttrs", arity: 2, transient: 0, func: remove_attrs, doc: "Remove the attributes named in a list from a set." },
-    PrimOp { name: "listToAttrs", arity: 1, transient: 0, func: list_to_attrs, doc: "Make a set from a list of `{ name; value; }` sets; the first of equal names wins." },
-    PrimOp { name: "intersectAttrs", arity: 2, transient: 0, func: intersect_attrs, doc: "The attributes of the second set whose names are also in the first." },
-    PrimOp { name: "catAttrs", arity: 2, transient: 0, func: cat_attrs, doc: "The values of the attribute named by the string, from each set in the list that has it." },
-    PrimOp { name: "mapAttrs", arity: 2, transient: 0, func: map_attrs, doc: "`mapAttrs f set`: a set whose attribute `n` is `f n set.${n}`, computed lazily." },
-    PrimOp { name: "functionArgs", arity: 1, transient: 0, func: function_args, doc: "The formal arguments of a function, each mapped to whether it has a default." },
-    PrimOp { name: "unsafeGetAttrPos", arity: 2, transient: 0, func: unsafe_get_attr_pos, doc: "The position `{ file; line; column; }` where an attribute is defined, or null." },
-    PrimOp { name: "zipAttrsWith", arity: 2, transient: 0, func: zip_attrs_with, doc: "`zipAttrsWith f sets`: for each name in any set, `f name [values…]`." },
-    PrimOp { name: "isAttrs", arity: 1, transient: 1, func: is_attrs, doc: "Whether the value is a set." },
+pub static BUILTINS: &[Builtin] = &[
+    prefixed(PrimOp {
+        name: "attrNames",
+        arity: 1,
+        transient: 1,
+        func: attr_names,
+        doc: "attrNames set
+
+The names of the attributes of `set`, as a list of strings sorted alphabetically.
+
+  attrNames { b = 1; a = 2; }   # [ \"a\" \"b\" ]",
+    }),
+    prefixed(PrimOp {
+        name: "attrValues",
+        arity: 1,
+        transient: 1,
+        func: attr_values,
+        doc: "attrValues set
+
+The values of the attributes of `set`, as a list, in the alphabetical order of their
+names.",
+    }),
+    prefixed(PrimOp {
+        name: "getAttr",
+        arity: 2,
+        transient: 0,
+        func: get_attr,
+        doc: "getAttr name set
+
+The attribute called `name` of `set`; the same as `set.${name}`. A missing attribute is
+an error.",
+    }),
+    prefixed(PrimOp {
+        name: "hasAttr",
+        arity: 2,
+        transient: 3,
+        func: has_attr,
+        doc: "hasAttr name set
+
+True if `set` has an attribute called `name`; the same as `set ? ${name}`.",
+    }),
+    plain(PrimOp {
+        name: "removeAttrs",
+        arity: 2,
+        transient: 0,
+        func: remove_attrs,
+        doc: "removeAttrs set names
+
+`set` without the attributes listed in `names` (names it lacks are ignored).
+
+  removeAttrs { a = 1; b = 2; } [ \"a\" ]   # { b = 2; }",
+    }),
+    prefixed(PrimOp {
+        name: "listToAttrs",
+        arity: 1,
+        transient: 0,
+        func: list_to_attrs,
+        doc: "listToAttrs list
+
+Builds a set from a list of `{ name; value; }` sets. When a name occurs more than once,
+the first occurrence wins.
+
+  listToAttrs [ { name = \"a\"; value = 1; } ]   # { a = 1; }",
+    }),
+    prefixed(PrimOp {
+        name: "intersectAttrs",
+        arity: 2,
+        transient: 0,
+        func: intersect_attrs,
+        doc: "intersectAttrs e1 e2
+
+The attributes of `e2` whose names also occur in `e1`.
+
+  intersectAttrs { a = 0; } { a = 1; b = 2; }   # { a = 1; }",
+    }),
+    prefixed(PrimOp {
+        name: "catAttrs",
+        arity: 2,
+        transient: 0,
+        func: cat_attrs,
+        doc: "catAttrs name sets
+
+From a list of sets, collects the value of attribute `name` of each set that has one.
+
+  catAttrs \"a\" [ { a = 1; } { b = 2; } { a = 3; } ]   # [ 1 3 ]",
+    }),
+    prefixed(PrimOp {
+        name: "mapAttrs",
+        arity: 2,
+        transient: 0,
+        func: map_attrs,
+        doc: "mapAttrs f set
+
+A set with the same names as `set`, where the value of attribute `name` becomes
+`f name value`.
+
+  mapAttrs (n: v: v + 1) { a = 1; }   # { a = 2; }",
+    }),
+    prefixed(PrimOp {
+        name: "functionArgs",
+        arity: 1,
+        transient: 0,
+        func: function_args,
+        doc: "functionArgs f
+
+For a function with a set pattern, a set from each formal argument's name to whether it
+has a default value. For any other function, an empty set.
+
+  functionArgs ({ a, b ? 1 }: a)   # { a = false; b = true; }",
+    }),
+    prefixed(PrimOp {
+        name: "unsafeGetAttrPos",
+        arity: 2,
+        transient: 0,
+        func: unsafe_get_attr_pos,
+        doc: "unsafeGetAttrPos name set
+
+Where attribute `name` of `set` was defined, as `{ file; line; column; }`, or null if
+that is not known.",
+    }),
+    prefixed(PrimOp {
+        name: "zipAttrsWith",
+        arity: 2,
+        transient: 0,
+        func: zip_attrs_with,
+        doc: "zipAttrsWith f sets
+
+Merges a list of sets: for each attribute name found in any of them, calls `f name values`
+with the list of that attribute's values, in list order.
+
+  zipAttrsWith (n: vs: vs) [ { a = 1; } { a = 2; b = 3; } ]
+  # { a = [ 1 2 ]; b = [ 3 ]; }",
+    }),
+    prefixed(PrimOp {
+        name: "isAttrs",
+        arity: 1,
+        transient: 1,
+        func: is_attrs,
+        doc: "isAttrs e
+
+True if `e` evaluates to a set.",
+    }),
 ];
 
 fn attr_names<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

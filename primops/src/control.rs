@@ -1,38 +1,268 @@
 //! Control, type and arithmetic builtins.
 
+use crate::builtin::{plain, prefixed, Builtin};
 use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "throw", arity: 1, transient: 0, func: throw_, doc: "Raise an error with the given message; `tryEval` catches it." },
-    PrimOp { name: "abort", arity: 1, transient: 0, func: abort, doc: "Stop evaluation with the given message; nothing catches it." },
-    PrimOp { name: "seq", arity: 2, transient: 3, func: seq, doc: "`seq e1 e2`: force `e1`, then return `e2`." },
-    PrimOp { name: "deepSeq", arity: 2, transient: 0, func: deep_seq, doc: "`deepSeq e1 e2`: force `e1` completely, then return `e2`." },
-    PrimOp { name: "tryEval", arity: 1, transient: 0, func: try_eval, doc: "`{ success = true; value = e; }`, or `{ success = false; value = false; }` if `e` throws or fails an assertion." },
-    PrimOp { name: "trace", arity: 2, transient: 0, func: trace, doc: "`trace e1 e2`: print `e1` on standard error and return `e2`." },
-    PrimOp { name: "addErrorContext", arity: 2, transient: 0, func: add_error_context, doc: "Evaluate the second argument; if it fails, add the first to the error's trace." },
-    PrimOp { name: "typeOf", arity: 1, transient: 1, func: type_of, doc: "The type of a value: \"int\", \"bool\", \"string\", \"path\", \"null\", \"set\", \"list\", \"lambda\" or \"float\"." },
-    PrimOp { name: "isNull", arity: 1, transient: 1, func: is_null, doc: "Whether the value is null." },
-    PrimOp { name: "isInt", arity: 1, transient: 1, func: is_int, doc: "Whether the value is an integer." },
-    PrimOp { name: "isFloat", arity: 1, transient: 1, func: is_float, doc: "Whether the value is a float." },
-    PrimOp { name: "isBool", arity: 1, transient: 1, func: is_bool, doc: "Whether the value is a Boolean." },
-    PrimOp { name: "isString", arity: 1, transient: 1, func: is_string, doc: "Whether the value is a string." },
-    PrimOp { name: "isPath", arity: 1, transient: 1, func: is_path, doc: "Whether the value is a path." },
-    PrimOp { name: "isFunction", arity: 1, transient: 1, func: is_function, doc: "Whether the value is a function." },
-    PrimOp { name: "add", arity: 2, transient: 0, func: add, doc: "Sum of two numbers." },
-    PrimOp { name: "sub", arity: 2, transient: 0, func: sub, doc: "Difference of two numbers." },
-    PrimOp { name: "mul", arity: 2, transient: 0, func: mul, doc: "Product of two numbers." },
-    PrimOp { name: "div", arity: 2, transient: 0, func: div, doc: "Quotient of two numbers; integer division truncates." },
-    PrimOp { name: "lessThan", arity: 2, transient: 0, func: less_than, doc: "`lessThan a b` is `a < b`." },
-    PrimOp { name: "bitAnd", arity: 2, transient: 0, func: bit_and, doc: "Bitwise and of two integers." },
-    PrimOp { name: "bitOr", arity: 2, transient: 0, func: bit_or, doc: "Bitwise or of two integers." },
-    PrimOp { name: "bitXor", arity: 2, transient: 0, func: bit_xor, doc: "Bitwise exclusive or of two integers." },
-    PrimOp { name: "ceil", arity: 1, transient: 0, func: ceil, doc: "The smallest integer not less than a number." },
-    PrimOp { name: "floor", arity: 1, transient: 0, func: floor, doc: "The largest integer not greater than a number." },
-    PrimOp { name: "genericClosure", arity: 1, transient: 0, func: generic_closure, doc: "Closure of `startSet` under `operator`, items identified by their `key`." },
-    PrimOp { name: "getEnv", arity: 1, transient: 0, func: get_env, doc: "The value of an environment variable, or \"\"." },
+pub static BUILTINS: &[Builtin] = &[
+    plain(PrimOp {
+        name: "throw",
+        arity: 1,
+        transient: 0,
+        func: throw_,
+        doc: "throw message
+
+Stops the evaluation with `message`. `tryEval` can catch it, so use it for errors a
+caller may want to handle.",
+    }),
+    plain(PrimOp {
+        name: "abort",
+        arity: 1,
+        transient: 0,
+        func: abort,
+        doc: "abort message
+
+Stops the evaluation with `message`. Unlike `throw`, the error cannot be caught by
+`tryEval`, so use it for situations that are bugs rather than expected failures.",
+    }),
+    prefixed(PrimOp {
+        name: "seq",
+        arity: 2,
+        transient: 3,
+        func: seq,
+        doc: "seq a b
+
+Forces `a` to its outermost form (not its contents), then returns `b`.",
+    }),
+    prefixed(PrimOp {
+        name: "deepSeq",
+        arity: 2,
+        transient: 0,
+        func: deep_seq,
+        doc: "deepSeq a b
+
+Forces `a` completely, including everything inside its lists and sets, then returns `b`.
+Useful to surface errors hidden deep inside a value, or to avoid building up thunks.",
+    }),
+    prefixed(PrimOp {
+        name: "tryEval",
+        arity: 1,
+        transient: 0,
+        func: try_eval,
+        doc: "tryEval e
+
+Evaluates `e` to its outermost form. Returns `{ success = true; value = e; }`, or
+`{ success = false; value = false; }` if that raised an error with `throw` or `assert`.
+Other errors, such as `abort` or a missing attribute, are not caught.",
+    }),
+    prefixed(PrimOp {
+        name: "trace",
+        arity: 2,
+        transient: 0,
+        func: trace,
+        doc: "trace e1 e2
+
+Prints `e1` on standard error (as `trace: ...`) when it is evaluated, then returns `e2`.
+Handy for debugging.",
+    }),
+    prefixed(PrimOp {
+        name: "addErrorContext",
+        arity: 2,
+        transient: 0,
+        func: add_error_context,
+        doc: "addErrorContext message value
+
+Returns `value` unchanged. If forcing `value` fails, `message` is added to the error's
+trace, where `--show-trace` shows it.",
+    }),
+    prefixed(PrimOp {
+        name: "typeOf",
+        arity: 1,
+        transient: 1,
+        func: type_of,
+        doc: "typeOf e
+
+The type of `e` as a string: \"int\", \"bool\", \"string\", \"path\", \"null\", \"set\",
+\"list\", \"lambda\" or \"float\".",
+    }),
+    plain(PrimOp {
+        name: "isNull",
+        arity: 1,
+        transient: 1,
+        func: is_null,
+        doc: "isNull e
+
+True if `e` evaluates to `null`. Prefer `e == null`.",
+    }),
+    prefixed(PrimOp {
+        name: "isInt",
+        arity: 1,
+        transient: 1,
+        func: is_int,
+        doc: "isInt e
+
+True if `e` evaluates to an integer.",
+    }),
+    prefixed(PrimOp {
+        name: "isFloat",
+        arity: 1,
+        transient: 1,
+        func: is_float,
+        doc: "isFloat e
+
+True if `e` evaluates to a float.",
+    }),
+    prefixed(PrimOp {
+        name: "isBool",
+        arity: 1,
+        transient: 1,
+        func: is_bool,
+        doc: "isBool e
+
+True if `e` evaluates to a Boolean.",
+    }),
+    prefixed(PrimOp {
+        name: "isString",
+        arity: 1,
+        transient: 1,
+        func: is_string,
+        doc: "isString e
+
+True if `e` evaluates to a string.",
+    }),
+    prefixed(PrimOp {
+        name: "isPath",
+        arity: 1,
+        transient: 1,
+        func: is_path,
+        doc: "isPath e
+
+True if `e` evaluates to a path (not a string).",
+    }),
+    prefixed(PrimOp {
+        name: "isFunction",
+        arity: 1,
+        transient: 1,
+        func: is_function,
+        doc: "isFunction e
+
+True if `e` evaluates to a function (a lambda or a builtin).",
+    }),
+    prefixed(PrimOp {
+        name: "add",
+        arity: 2,
+        transient: 0,
+        func: add,
+        doc: "add a b
+
+The sum of two numbers; the same as `a + b` on numbers. If either is a float the result
+is a float.",
+    }),
+    prefixed(PrimOp {
+        name: "sub",
+        arity: 2,
+        transient: 0,
+        func: sub,
+        doc: "sub a b
+
+The difference of two numbers; the same as `a - b`.",
+    }),
+    prefixed(PrimOp {
+        name: "mul",
+        arity: 2,
+        transient: 0,
+        func: mul,
+        doc: "mul a b
+
+The product of two numbers; the same as `a * b`.",
+    }),
+    prefixed(PrimOp {
+        name: "div",
+        arity: 2,
+        transient: 0,
+        func: div,
+        doc: "div a b
+
+The quotient of two numbers; the same as `a / b`. Integer division rounds towards zero.
+Dividing by zero is an error.",
+    }),
+    prefixed(PrimOp {
+        name: "lessThan",
+        arity: 2,
+        transient: 0,
+        func: less_than,
+        doc: "lessThan a b
+
+True if `a < b`. Works on numbers, strings (compared byte by byte) and paths.",
+    }),
+    prefixed(PrimOp {
+        name: "bitAnd",
+        arity: 2,
+        transient: 0,
+        func: bit_and,
+        doc: "bitAnd a b
+
+The bitwise AND of two integers.",
+    }),
+    prefixed(PrimOp {
+        name: "bitOr",
+        arity: 2,
+        transient: 0,
+        func: bit_or,
+        doc: "bitOr a b
+
+The bitwise OR of two integers.",
+    }),
+    prefixed(PrimOp {
+        name: "bitXor",
+        arity: 2,
+        transient: 0,
+        func: bit_xor,
+        doc: "bitXor a b
+
+The bitwise exclusive OR of two integers.",
+    }),
+    prefixed(PrimOp {
+        name: "ceil",
+        arity: 1,
+        transient: 0,
+        func: ceil,
+        doc: "ceil x
+
+Rounds a number up to the nearest integer.",
+    }),
+    prefixed(PrimOp {
+        name: "floor",
+        arity: 1,
+        transient: 0,
+        func: floor,
+        doc: "floor x
+
+Rounds a number down to the nearest integer.",
+    }),
+    prefixed(PrimOp {
+        name: "genericClosure",
+        arity: 1,
+        transient: 0,
+        func: generic_closure,
+        doc: "genericClosure { startSet; operator; }
+
+Computes a closure: starting from the sets in `startSet`, repeatedly applies `operator`
+to each new set, which returns more sets. Every set needs a `key` attribute; sets whose
+key was seen before are dropped. Returns every set kept, in the order found.",
+    }),
+    prefixed(PrimOp {
+        name: "getEnv",
+        arity: 1,
+        transient: 0,
+        func: get_env,
+        doc: "getEnv name
+
+The value of the environment variable `name` of the evaluating process, or an empty
+string if it is not set. Makes the evaluation impure.",
+    }),
 ];
 
 fn throw_<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

@@ -1,6 +1,7 @@
 //! `derivationStrict`, which turns a set of attributes into a `.drv` in the store, and the
 //! Nix-language parts Nix ships with it: the `derivation` wrapper and `<nix/fetchurl.nix>`.
 
+use crate::builtin::{plain, Builtin};
 use crate::json::value_to_json;
 use crate::store_session::StoreSession;
 use crate::util::*;
@@ -13,12 +14,16 @@ use ferrix_store::store::StoreError;
 use ferrix_store::{Hash, HashAlgo, StorePath};
 use std::collections::BTreeSet;
 
-pub static PRIMOPS: &[PrimOp] = &[PrimOp {
+pub static BUILTINS: &[Builtin] = &[plain(PrimOp {
     name: "derivationStrict",
-    arity: 1, transient: 0,
+    arity: 1,
+    transient: 0,
     func: derivation_strict,
-    doc: "Instantiates a derivation: writes its `.drv` file and returns its `drvPath` and output paths. `derivation` wraps it.",
-}];
+    doc: "derivationStrict attrs
+
+The strict core of `derivation`: writes the `.drv` file for `attrs` to the store and
+returns a set holding its path (`drvPath`) and the path of each output.",
+})];
 
 /// `derivation`: calls `derivationStrict` only when a path is first needed, and gives every
 /// output its own set that holds all the others.

@@ -3,6 +3,7 @@
 //! `fetch` crate's; these builtins
 //! read the arguments, apply the pure and restricted rules, and name the results.
 
+use crate::builtin::{self, prefixed, Builtin};
 use crate::store_session::StoreSession;
 use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
@@ -15,12 +16,54 @@ use ferrix_store::path::Ingestion;
 use ferrix_store::{Hash, HashAlgo};
 use std::collections::BTreeSet;
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "fetchurl", arity: 1, transient: 0, func: fetchurl, doc: "`fetchurl url` or `fetchurl { url, sha256 ? null, name ? baseNameOf url }`: downloads a file into the store and returns its path." },
-    PrimOp { name: "fetchTarball", arity: 1, transient: 0, func: fetch_tarball, doc: "`fetchTarball url` or `fetchTarball { url, sha256 ? null, name ? \"source\" }`: downloads and unpacks an archive, and returns the path of its single top-level directory in the store." },
-    PrimOp { name: "fetchTree", arity: 1, transient: 0, func: fetch_tree_primop, doc: "`fetchTree input`: fetches a `tarball` or `git` input (an attribute set with `type`, or a URL) into the store; needs the experimental feature `flakes`." },
-    PrimOp { name: "fetchMercurial", arity: 1, transient: 0, func: fetch_mercurial, doc: "`fetchMercurial url` or `fetchMercurial { url, rev ? null, name ? \"source\" }`: a revision (or branch, when `rev` is not 40 hexadecimal digits) of a Mercurial repository in the store, with `rev`, `shortRev`, `revCount` and `branch`; needs `hg`." },
-    PrimOp { name: "fetchGit", arity: 1, transient: 0, func: fetch_git, doc: "`fetchGit url` or `fetchGit { url, ref ? null, rev ? null, name ? \"source\", submodules ? false, shallow ? false, allRefs ? false }`: a revision of a Git repository in the store, with `rev`, `shortRev`, `revCount`, `lastModified`, `lastModifiedDate`, `narHash` and `submodules`." },
+pub static BUILTINS: &[Builtin] = &[
+    prefixed(PrimOp {
+        name: "fetchurl",
+        arity: 1,
+        transient: 0,
+        func: fetchurl,
+        doc: "fetchurl url
+
+Downloads a file into the Nix store and returns its path. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
+    }),
+    builtin::plain(PrimOp {
+        name: "fetchTarball",
+        arity: 1,
+        transient: 0,
+        func: fetch_tarball,
+        doc: "fetchTarball args
+
+Downloads a tarball (a URL, or a set with `url` and optionally `sha256`), unpacks it into
+the Nix store and returns the path. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
+    }),
+    builtin::plain(PrimOp {
+        name: "fetchTree",
+        arity: 1,
+        transient: 0,
+        func: fetch_tree_primop,
+        doc: "fetchTree input
+
+Fetches a source tree described by a flake-style input into the Nix store. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
+    }),
+    builtin::plain(PrimOp {
+        name: "fetchMercurial",
+        arity: 1,
+        transient: 0,
+        func: fetch_mercurial,
+        doc: "fetchMercurial args
+
+Fetches a Mercurial repository into the Nix store. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
+    }),
+    builtin::plain(PrimOp {
+        name: "fetchGit",
+        arity: 1,
+        transient: 0,
+        func: fetch_git,
+        doc: "fetchGit args
+
+Fetches a Git repository (a URL, or a set with `url`, `rev`, `ref`, ...) into the Nix
+store and returns a set describing the checkout. Not available in Ferrix yet: it needs network access, which arrives with its own issue.",
+    }),
 ];
 
 /// Nix's log level for warnings.

@@ -1,6 +1,7 @@
 //! `hashString` and `hashFile`: MD5, SHA-1, SHA-256 and SHA-512 digests in base 16 (the
 //! hashing itself is the store crate's).
 
+use crate::builtin::{prefixed, Builtin};
 use crate::json::{c_str, string_no_context};
 use crate::paths::realise_path;
 use crate::util::*;
@@ -10,9 +11,29 @@ use ferrix_eval::{io_reason, Evaluator, Pos};
 use ferrix_store::hash::{Hash, HashAlgo, Hasher};
 use std::io::Read;
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "hashString", arity: 2, transient: 0, func: hash_string, doc: "`hashString type s`: the base-16 hash of the string `s`, with `type` one of \"md5\", \"sha1\", \"sha256\" or \"sha512\"." },
-    PrimOp { name: "hashFile", arity: 2, transient: 0, func: hash_file, doc: "`hashFile type p`: the base-16 hash of the file at path `p`, with `type` one of \"md5\", \"sha1\", \"sha256\" or \"sha512\"." },
+pub static BUILTINS: &[Builtin] = &[
+    prefixed(PrimOp {
+        name: "hashString",
+        arity: 2,
+        transient: 0,
+        func: hash_string,
+        doc: "hashString type s
+
+The hash of the string `s`, in base-16. `type` is one of \"md5\", \"sha1\", \"sha256\"
+and \"sha512\".
+
+  hashString \"sha1\" \"\"   # \"da39a3ee5e6b4b0d3255bfef95601890afd80709\"",
+    }),
+    prefixed(PrimOp {
+        name: "hashFile",
+        arity: 2,
+        transient: 0,
+        func: hash_file,
+        doc: "hashFile type path
+
+The hash of the file at `path`, in base-16. `type` is one of \"md5\", \"sha1\",
+\"sha256\" and \"sha512\".",
+    }),
 ];
 
 /// The hash type argument. An unknown name is a usage error in Nix 2.8, without a position.

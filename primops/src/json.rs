@@ -6,14 +6,37 @@
 //! (nlohmann/json 3.11) step by step, so that it accepts the same texts, turns numbers into
 //! integers or floats the same way, and fails with the same messages, positions included.
 
+use crate::builtin::{prefixed, Builtin};
 use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "toJSON", arity: 1, transient: 0, func: to_json, doc: "A string with the JSON representation of a value: sets become objects (sets with `__toString` or `outPath`, such as derivations, become strings), paths are copied to the store." },
-    PrimOp { name: "fromJSON", arity: 1, transient: 0, func: from_json, doc: "Convert a JSON string to a Nix value: `fromJSON ''{\"x\": [1, 2, 3], \"y\": null}''` is `{ x = [ 1 2 3 ]; y = null; }`." },
+pub static BUILTINS: &[Builtin] = &[
+    prefixed(PrimOp {
+        name: "toJSON",
+        arity: 1,
+        transient: 0,
+        func: to_json,
+        doc: "toJSON value
+
+`value` as a JSON string. Paths are copied to the store and shown as their store paths;
+sets with `__toString` or `outPath` show as that string.
+
+  toJSON { a = [ 1 \"x\" ]; }   # \"{\\\"a\\\":[1,\\\"x\\\"]}\"",
+    }),
+    prefixed(PrimOp {
+        name: "fromJSON",
+        arity: 1,
+        transient: 0,
+        func: from_json,
+        doc: "fromJSON text
+
+Parses a JSON document into a Nix value: objects become sets, arrays lists, and numbers
+integers or floats.
+
+  fromJSON ''{\"a\": [1, 2.5]}''   # { a = [ 1 2.5 ]; }",
+    }),
 ];
 
 /// A position that `unsafeGetAttrPos` reports as `null`.

@@ -1,10 +1,13 @@
 //! The builtins of Nix 2.8.
 //!
-//! [`install`] puts every builtin into an [`Evaluator`]'s global scope: under `__name` (or the
-//! plain name for the few Nix makes global that way) and in the `builtins` set. Each module
-//! contributes a table of [`PrimOp`]s.
+//! Each module declares the builtins it implements in a table of [`Builtin`]s (see
+//! [`builtin`]); [`tables`] lists the tables. An evaluator gets them through
+//! [`WithBuiltins::builtins`] on its builder, which gives the parser their global names and
+//! installs their values in the global scope and in the `builtins` set.
 
 mod attrs;
+pub mod builtin;
+mod constants;
 mod control;
 pub mod derivation;
 pub mod docs;
@@ -13,7 +16,6 @@ pub mod hash;
 pub mod json;
 mod lists;
 mod paths;
-mod pending;
 pub mod regex;
 mod store_builtins;
 pub mod store_session;
@@ -22,9 +24,8 @@ pub mod toml;
 pub mod util;
 pub mod xml;
 
-use ferrix_eval::value::{Attr, PrimOp, Thunk, Value};
-use ferrix_eval::{Evaluator, Pos};
-use ferrix_parser::NIX_GLOBALS;
+pub use builtin::{Builtin, Global, Item};
+use ferrix_eval::{Evaluator, EvaluatorBuilder};
 
 /// Settings of the evaluation that builtins read.
 #[derive(Debug, Clone, Default)]
@@ -86,120 +87,54 @@ impl Config {
     }
 }
 
-fn tables() -> [&'static [PrimOp]; 14] {
+/// The tables of all builtins, in the order they are installed.
+pub fn tables() -> [&'static [Builtin]; 14] {
     [
-        attrs::PRIMOPS,
-        control::PRIMOPS,
-        derivation::PRIMOPS,
-        fetch::PRIMOPS,
-        hash::PRIMOPS,
-        json::PRIMOPS,
-        lists::PRIMOPS,
-        paths::PRIMOPS,
-        pending::PRIMOPS,
-        regex::PRIMOPS,
-        store_builtins::PRIMOPS,
-        strings_basic::PRIMOPS,
-        toml::PRIMOPS,
-        xml::PRIMOPS,
+        attrs::BUILTINS,
+        control::BUILTINS,
+        derivation::BUILTINS,
+        fetch::BUILTINS,
+        hash::BUILTINS,
+        json::BUILTINS,
+        lists::BUILTINS,
+        paths::BUILTINS,
+        regex::BUILTINS,
+        store_builtins::BUILTINS,
+        strings_basic::BUILTINS,
+        toml::BUILTINS,
+        xml::BUILTINS,
+        // Last: `derivation` is made by importing a file that uses the builtins above.
+        constants::BUILTINS,
     ]
 }
 
-/// The global name of a builtin: `__name`, unless Nix makes it global under its own name.
-fn global_name(name: &str) -> String {
-    if NIX_GLOBALS.contains(&name) {
-        name.to_string()
-    } else {
-        format!("__{name}")
-    }
+/// The names of the global scope of an evaluation with `config`: every builtin's, under
+/// `__name` unless Nix 2.8 makes it global under its own name. For what parses files
+/// without an evaluator; evaluators get them through [`WithBuiltins::builtins`].
+pub fn global_names(config: &Config) -> Vec<String> {
+    builtin::global_names(&tables(), config)
 }
 
-/// Installs the builtins and constants into the evaluator's global scope.
-pub fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
-    let mut attrs: Vec<Attr<'a>> = Vec::new();
-    let nowhere = Pos::NONE;
-    let mut add = |name: &str, t: &'a Thunk<'a>| {
-        ev.set_global(&global_name(name), t);
-        attrs.push(Attr {
-            name: ev.intern(name.as_bytes()),
-            value: t,
-            pos: nowhere,
-        });
-    };
-    for table in tables() {
-        for op in table {
-            // Each builtin carries its documentation from the `docs` table.
-            let op: &'a PrimOp = match docs::lookup(op.name) {
-                Some(doc) => ev.bump().alloc(PrimOp {
-                    name: op.name,
-                    arity: op.arity,
-                    transient: op.transient,
-                    func: op.func,
-                    doc,
-                }),
-                None => op,
-            };
-            add(op.name, ev.alloc_thunk(Value::PrimOp(op)));
-        }
-    }
-    add("true", ev.alloc_thunk(Value::Bool(true)));
-    add("false", ev.alloc_thunk(Value::Bool(false)));
-    add("null", ev.alloc_thunk(Value::Null));
-    add("langVersion", ev.alloc_thunk(Value::Int(6)));
-    add("nixVersion", ev.alloc_thunk(ev.string(b"2.8.0")));
-    add(
-        "storeDir",
-        ev.alloc_thunk(ev.string(config.store_dir.as_bytes())),
-    );
-    if !config.pure {
-        add(
-            "currentSystem",
-            ev.alloc_thunk(ev.string(config.system.as_bytes())),
-        );
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        add("currentTime", ev.alloc_thunk(Value::Int(now)));
-    }
-    let entries: Vec<&'a Thunk<'a>> = config
-        .nix_path
-        .iter()
-        .map(|(prefix, path)| {
-            let mut e = vec![
-                Attr {
-                    name: ev.intern(b"path"),
-                    value: ev.alloc_thunk(ev.string(path.as_bytes())),
-                    pos: nowhere,
-                },
-                Attr {
-                    name: ev.intern(b"prefix"),
-                    value: ev.alloc_thunk(ev.string(prefix.as_bytes())),
-                    pos: nowhere,
-                },
-            ];
-            e.sort_by_key(|a| a.name);
-            ev.alloc_thunk(ev.make_attrs(e))
-        })
-        .collect();
-    add("nixPath", ev.alloc_thunk(ev.make_list(&entries)));
-    ev.add_builtin_file(
-        b"//builtin/derivation.nix",
-        derivation::DERIVATION_NIX.as_bytes(),
-    );
-    // `derivation` is written in Nix, over `derivationStrict`; it needs the globals above.
+/// Installs the builtins in an evaluator made with [`global_names`] of the same `config`:
+/// their values in the global scope and the `builtins` set.
+fn install<'a>(ev: &Evaluator<'a>, config: &Config) {
     ev.add_builtin_file(
         b"/__corepkgs__/fetchurl.nix",
         derivation::FETCHURL_NIX.as_bytes(),
     );
-    let wrapper = ev
-        .import_file(std::path::Path::new("//builtin/derivation.nix"), None)
-        .expect("the built-in derivation.nix parses");
-    add("derivation", wrapper);
-    // `builtins` contains itself.
-    let builtins: &'a Thunk<'a> = ev.alloc_thunk(Value::Null);
-    add("builtins", builtins);
-    attrs.sort_by_key(|a| a.name);
-    attrs.dedup_by_key(|a| a.name);
-    builtins.set(ev.make_attrs(attrs));
+    builtin::install(ev, config, &tables());
+}
+
+/// Nix's builtins for an evaluator being assembled.
+pub trait WithBuiltins<'b>: Sized {
+    /// Adds the builtins' names to the global scope (before the names added after this
+    /// call) and the step that installs their values in it and in the `builtins` set.
+    fn builtins(self, config: &'b Config) -> Self;
+}
+
+impl<'a, 'b> WithBuiltins<'b> for EvaluatorBuilder<'a, 'b> {
+    fn builtins(self, config: &'b Config) -> Self {
+        self.globals(global_names(config))
+            .install(move |ev| install(ev, config))
+    }
 }

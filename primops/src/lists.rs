@@ -1,130 +1,193 @@
 //! Builtins on lists.
 
+use crate::builtin::{plain, prefixed, Builtin};
 use crate::util::*;
 use ferrix_eval::error::EvalResult;
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp {
+pub static BUILTINS: &[Builtin] = &[
+    prefixed(PrimOp {
         name: "length",
         arity: 1,
         transient: 1,
         func: length,
-        doc: "The number of elements of a list.",
-    },
-    PrimOp {
+        doc: "length list
+
+The number of elements of a list.",
+    }),
+    prefixed(PrimOp {
         name: "head",
         arity: 1,
         transient: 1,
         func: head,
-        doc: "The first element of a list.",
-    },
-    PrimOp {
+        doc: "head list
+
+The first element of a list. An empty list is an error.",
+    }),
+    prefixed(PrimOp {
         name: "tail",
         arity: 1,
         transient: 1,
         func: tail,
-        doc: "A list without its first element.",
-    },
-    PrimOp {
+        doc: "tail list
+
+The list without its first element. An empty list is an error.",
+    }),
+    prefixed(PrimOp {
         name: "elemAt",
         arity: 2,
         transient: 3,
         func: elem_at,
-        doc: "`elemAt xs n`: element `n` of `xs`, counting from 0.",
-    },
-    PrimOp {
+        doc: "elemAt list n
+
+The element of `list` at index `n`, counting from 0. An index out of range is an error.",
+    }),
+    prefixed(PrimOp {
         name: "elem",
         arity: 2,
         transient: 3,
         func: elem,
-        doc: "Whether a value is an element of a list (by `==`).",
-    },
-    PrimOp {
+        doc: "elem x list
+
+True if `list` contains an element equal (by `==`) to `x`.",
+    }),
+    prefixed(PrimOp {
         name: "filter",
         arity: 2,
         transient: 3,
         func: filter,
-        doc: "The elements for which the predicate is true.",
-    },
-    PrimOp {
+        doc: "filter pred list
+
+The elements of `list` for which `pred` returns true, in their original order.
+
+  filter (x: x > 1) [ 1 2 3 ]   # [ 2 3 ]",
+    }),
+    plain(PrimOp {
         name: "map",
         arity: 2,
         transient: 2,
         func: map,
-        doc: "`map f xs`: `f` applied to each element, lazily.",
-    },
-    PrimOp {
+        doc: "map f list
+
+A new list holding `f x` for each element `x` of `list`. The calls are made lazily, when
+an element is used.
+
+  map (x: x * 10) [ 1 2 ]   # [ 10 20 ]",
+    }),
+    prefixed(PrimOp {
         name: "concatLists",
         arity: 1,
         transient: 1,
         func: concat_lists,
-        doc: "Concatenate a list of lists.",
-    },
-    PrimOp {
+        doc: "concatLists lists
+
+Joins a list of lists into one list.
+
+  concatLists [ [ 1 ] [ 2 3 ] ]   # [ 1 2 3 ]",
+    }),
+    prefixed(PrimOp {
         name: "concatMap",
         arity: 2,
         transient: 3,
         func: concat_map,
-        doc: "`concatMap f xs` is `concatLists (map f xs)`.",
-    },
-    PrimOp {
+        doc: "concatMap f list
+
+Applies `f`, which must return a list, to each element of `list` and joins the results.
+The same as `concatLists (map f list)`, but faster.",
+    }),
+    prefixed(PrimOp {
         name: "genList",
         arity: 2,
         transient: 2,
         func: gen_list,
-        doc: "`genList f n`: `[ (f 0) … (f (n - 1)) ]`.",
-    },
-    PrimOp {
+        doc: "genList f n
+
+A list of `n` elements where element `i` is `f i`.
+
+  genList (i: i * i) 4   # [ 0 1 4 9 ]",
+    }),
+    prefixed(PrimOp {
         name: "foldl'",
         arity: 3,
         transient: 0,
         func: foldl,
-        doc: "Strict left fold: `foldl' op nul xs`.",
-    },
-    PrimOp {
+        doc: "foldl' op start list
+
+Combines the elements of `list` from the left: `op (op (op start x0) x1) x2` and so on.
+Each intermediate result is forced straight away, so long lists do not build up a chain
+of unevaluated calls.
+
+  foldl' (acc: x: acc + x) 0 [ 1 2 3 ]   # 6",
+    }),
+    prefixed(PrimOp {
         name: "any",
         arity: 2,
         transient: 3,
         func: any,
-        doc: "Whether the predicate holds for some element.",
-    },
-    PrimOp {
+        doc: "any pred list
+
+True if `pred` returns true for at least one element of `list`. Stops at the first such
+element; false for an empty list.
+
+  any (x: x == 2) [ 1 2 3 ]   # true",
+    }),
+    prefixed(PrimOp {
         name: "all",
         arity: 2,
         transient: 3,
         func: all,
-        doc: "Whether the predicate holds for every element.",
-    },
-    PrimOp {
+        doc: "all pred list
+
+True if `pred` returns true for every element of `list` (and for an empty list). Stops at
+the first element for which it returns false.
+
+  all (x: x > 0) [ 1 2 3 ]   # true",
+    }),
+    prefixed(PrimOp {
         name: "sort",
         arity: 2,
         transient: 0,
         func: sort,
-        doc: "Stable sort with a less-than function.",
-    },
-    PrimOp {
+        doc: "sort lessThan list
+
+Sorts `list` with the comparison `lessThan`, which returns true when its first argument
+belongs before its second. The sort is stable.
+
+  sort builtins.lessThan [ 3 1 2 ]   # [ 1 2 3 ]",
+    }),
+    prefixed(PrimOp {
         name: "partition",
         arity: 2,
         transient: 0,
         func: partition,
-        doc: "`{ right; wrong; }`: the elements for which the predicate holds and the rest.",
-    },
-    PrimOp {
+        doc: "partition pred list
+
+Splits `list` into a set of two lists: `right` holds the elements for which `pred` is
+true, `wrong` the others, each in their original order.",
+    }),
+    prefixed(PrimOp {
         name: "groupBy",
         arity: 2,
         transient: 0,
         func: group_by,
-        doc: "Group elements into a set by the string the function gives for each.",
-    },
-    PrimOp {
+        doc: "groupBy f list
+
+Groups the elements of `list` by the string `f` returns for them: a set from each such
+string to the list of elements that gave it.
+
+  groupBy (x: if x > 2 then \"big\" else \"small\") [ 1 3 2 4 ]
+  # { big = [ 3 4 ]; small = [ 1 2 ]; }",
+    }),
+    prefixed(PrimOp {
         name: "isList",
         arity: 1,
         transient: 1,
         func: is_list,
-        doc: "Whether the value is a list.",
-    },
+        doc: "isList e
+
+True if `e` evaluates to a list.",
+    }),
 ];
 
 fn length<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

@@ -1,5 +1,6 @@
 //! Builtins on files and paths: `import`, the search path, reading files and directories.
 
+use crate::builtin::{plain, prefixed, Builtin};
 use crate::store_session::StoreSession;
 use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
@@ -8,16 +9,100 @@ use ferrix_eval::{io_reason, Evaluator, Pos};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "import", arity: 1, transient: 0, func: import, doc: "Load, parse and evaluate a Nix file (a directory means its `default.nix`)." },
-    PrimOp { name: "scopedImport", arity: 2, transient: 0, func: scoped_import, doc: "`scopedImport attrs path`: `import path` with the attributes of `attrs` in scope." },
-    PrimOp { name: "findFile", arity: 2, transient: 0, func: find_file, doc: "Look a name up in a search path such as `__nixPath`; `<p>` is `findFile __nixPath \"p\"`." },
-    PrimOp { name: "pathExists", arity: 1, transient: 0, func: path_exists, doc: "Whether the path exists." },
-    PrimOp { name: "readFile", arity: 1, transient: 0, func: read_file, doc: "The contents of a file, as a string." },
-    PrimOp { name: "readDir", arity: 1, transient: 0, func: read_dir, doc: "The entries of a directory, each mapped to \"regular\", \"directory\", \"symlink\" or \"unknown\"." },
-    PrimOp { name: "baseNameOf", arity: 1, transient: 0, func: base_name_of, doc: "The last component of a path or string." },
-    PrimOp { name: "dirOf", arity: 1, transient: 0, func: dir_of, doc: "Everything but the last component of a path or string." },
-    PrimOp { name: "toPath", arity: 1, transient: 0, func: to_path, doc: "Deprecated: an absolute path string, canonicalised." },
+pub static BUILTINS: &[Builtin] = &[
+    plain(PrimOp {
+        name: "import",
+        arity: 1,
+        transient: 0,
+        func: import,
+        doc: "import path
+
+Reads the Nix file at `path` (or `path/default.nix` for a directory), evaluates it and
+returns its value. A file is parsed and evaluated once; later imports share the result.",
+    }),
+    plain(PrimOp {
+        name: "scopedImport",
+        arity: 2,
+        transient: 0,
+        func: scoped_import,
+        doc: "scopedImport scope path
+
+Like `import`, but evaluates the file with the attributes of the set `scope` as extra
+variables in scope (they can also override builtins). The result is not cached.",
+    }),
+    prefixed(PrimOp {
+        name: "findFile",
+        arity: 2,
+        transient: 0,
+        func: find_file,
+        doc: "findFile searchPath name
+
+Looks `name` up in a search path (a list of `{ prefix; path; }` sets, like `nixPath`) and
+returns the path found. `<nixpkgs/lib>` is shorthand for
+`findFile nixPath \"nixpkgs/lib\"`.",
+    }),
+    prefixed(PrimOp {
+        name: "pathExists",
+        arity: 1,
+        transient: 0,
+        func: path_exists,
+        doc: "pathExists path
+
+True if the file or directory `path` exists.",
+    }),
+    prefixed(PrimOp {
+        name: "readFile",
+        arity: 1,
+        transient: 0,
+        func: read_file,
+        doc: "readFile path
+
+The contents of the file at `path`, as a string.",
+    }),
+    prefixed(PrimOp {
+        name: "readDir",
+        arity: 1,
+        transient: 0,
+        func: read_dir,
+        doc: "readDir path
+
+The entries of the directory `path`, as a set from each name to its type: \"regular\",
+\"directory\", \"symlink\" or \"unknown\".",
+    }),
+    plain(PrimOp {
+        name: "baseNameOf",
+        arity: 1,
+        transient: 0,
+        func: base_name_of,
+        doc: "baseNameOf s
+
+The last component of a path or string: everything after the final `/` (a trailing `/` is
+ignored).
+
+  baseNameOf \"/a/b/c.nix\"   # \"c.nix\"",
+    }),
+    plain(PrimOp {
+        name: "dirOf",
+        arity: 1,
+        transient: 0,
+        func: dir_of,
+        doc: "dirOf s
+
+Everything before the last `/` of a path or string: its directory. A path gives a path,
+a string gives a string.
+
+  dirOf /a/b/c.nix   # /a/b",
+    }),
+    prefixed(PrimOp {
+        name: "toPath",
+        arity: 1,
+        transient: 0,
+        func: to_path,
+        doc: "toPath s
+
+Deprecated: converts an absolute path given as a string into a string, after normalising
+it. Use `/. + s` to get a real path.",
+    }),
 ];
 
 /// The path an argument names: a path value, or a string holding an absolute path.

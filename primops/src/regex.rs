@@ -22,6 +22,7 @@
 //!
 //! Compiled patterns are cached per thread, keyed by the pattern.
 
+use crate::builtin::{prefixed, Builtin};
 use crate::util::*;
 use ferrix_eval::error::EvalResult;
 use ferrix_eval::value::*;
@@ -32,19 +33,33 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp {
+pub static BUILTINS: &[Builtin] = &[
+    prefixed(PrimOp {
         name: "match",
-        arity: 2, transient: 0,
+        arity: 2,
+        transient: 0,
         func: prim_match,
-        doc: "`match regex str`: null if the POSIX extended regular expression `regex` does not match the whole of `str`, else the list of its capture groups (null for a group that took no part in the match).",
-    },
-    PrimOp {
+        doc: "match regex s
+
+Matches the whole of `s` against the POSIX extended regular expression `regex`. Returns
+null if it does not match; otherwise a list with the text of each parenthesised group
+(null for a group that took no part in the match).
+
+  match \"a(b+)(c)?\" \"abb\"   # [ \"bb\" null ]",
+    }),
+    prefixed(PrimOp {
         name: "split",
-        arity: 2, transient: 0,
+        arity: 2,
+        transient: 0,
         func: prim_split,
-        doc: "`split regex str`: `str` cut at the matches of the POSIX extended regular expression `regex`: the unmatched pieces, with the list of capture groups of each match between them.",
-    },
+        doc: "split regex s
+
+Splits `s` at each match of the POSIX extended regular expression `regex`. The result
+alternates the text between matches with, for each match, the list of its parenthesised
+groups.
+
+  split \"(,)\" \"a,b\"   # [ \"a\" [ \",\" ] \"b\" ]",
+    }),
 ];
 
 // ---------------------------------------------------------------------------------------------

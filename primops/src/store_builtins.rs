@@ -1,6 +1,7 @@
 //! Builtins that put things into the store or name store paths: `toFile`, `path`,
 //! `filterSource`, `storePath` and `placeholder`.
 
+use crate::builtin::{plain, prefixed, Builtin};
 use crate::paths::base_name;
 use crate::store_session::StoreSession;
 use crate::util::*;
@@ -16,12 +17,58 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "toFile", arity: 2, transient: 0, func: to_file, doc: "`toFile name s`: stores the string `s` as a file called `name` and returns its store path. `s` may refer to store paths but not to derivation outputs." },
-    PrimOp { name: "placeholder", arity: 1, transient: 0, func: placeholder, doc: "`placeholder output`: the text a derivation's builder sees in place of the path of its output `output`." },
-    PrimOp { name: "storePath", arity: 1, transient: 0, func: store_path, doc: "`storePath p`: the store path `p` as a string that depends on it, for paths already in the store." },
-    PrimOp { name: "path", arity: 1, transient: 0, func: path, doc: "`path { path, name ? baseNameOf path, filter ? null, recursive ? true, sha256 ? null }`: copies a file or tree into the store, keeping what `filter path type` accepts, and checks the result against `sha256` when given." },
-    PrimOp { name: "filterSource", arity: 2, transient: 0, func: filter_source, doc: "`filterSource filter p`: copies the tree `p` into the store with only the entries for which `filter path type` is true." },
+pub static BUILTINS: &[Builtin] = &[
+    prefixed(PrimOp {
+        name: "toFile",
+        arity: 2,
+        transient: 0,
+        func: to_file,
+        doc: "toFile name contents
+
+Writes `contents` to a file called `name` in the Nix store and returns its path.
+`contents` may refer to other store paths (they become references of the file) but not
+to derivation outputs.",
+    }),
+    plain(PrimOp {
+        name: "placeholder",
+        arity: 1,
+        transient: 0,
+        func: placeholder,
+        doc: "placeholder output
+
+A string that stands for the store path of output `output` of the derivation being
+defined; the builder sees the real path in its place.",
+    }),
+    prefixed(PrimOp {
+        name: "storePath",
+        arity: 1,
+        transient: 0,
+        func: store_path,
+        doc: "storePath path
+
+Turns a store path given as a string into a string that depends on that path, checking
+that it exists in the store.",
+    }),
+    prefixed(PrimOp {
+        name: "path",
+        arity: 1,
+        transient: 0,
+        func: path,
+        doc: "path { path; name ? ...; filter ? ...; sha256 ? ...; recursive ? true; }
+
+Copies a path into the Nix store, like `filterSource` but with a chosen name and an
+optional expected hash.",
+    }),
+    prefixed(PrimOp {
+        name: "filterSource",
+        arity: 2,
+        transient: 0,
+        func: filter_source,
+        doc: "filterSource pred path
+
+Copies `path` into the Nix store, keeping only the files and directories for which
+`pred fullPath type` returns true.",
+    }),
 ];
 
 fn lossy(b: &[u8]) -> String {

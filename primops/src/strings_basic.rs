@@ -1,25 +1,153 @@
 //! Builtins on strings and their contexts, and version strings.
 
+use crate::builtin::{plain, prefixed, Builtin};
 use crate::util::*;
 use ferrix_eval::error::EvalResult;
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 use std::cmp::Ordering;
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "toString", arity: 1, transient: 1, func: to_string, doc: "Convert a value to a string: numbers, Booleans (`true` is \"1\"), null (\"\"), lists (space-separated), paths and sets with `__toString` or `outPath`." },
-    PrimOp { name: "stringLength", arity: 1, transient: 0, func: string_length, doc: "The length of a string in bytes." },
-    PrimOp { name: "substring", arity: 3, transient: 0, func: substring, doc: "`substring start len s`: bytes `start` to `start + len` of `s` (to the end if `len` is negative)." },
-    PrimOp { name: "concatStringsSep", arity: 2, transient: 0, func: concat_strings_sep, doc: "Join a list of strings with a separator." },
-    PrimOp { name: "replaceStrings", arity: 3, transient: 0, func: replace_strings, doc: "`replaceStrings from to s`: replace each occurrence of a string of `from` by the corresponding one of `to`, scanning once from the left." },
-    PrimOp { name: "splitVersion", arity: 1, transient: 0, func: split_version, doc: "Split a version string into its components, as `compareVersions` sees them." },
-    PrimOp { name: "compareVersions", arity: 2, transient: 0, func: compare_versions, doc: "-1, 0 or 1 as the first version is older than, the same as or newer than the second." },
-    PrimOp { name: "parseDrvName", arity: 1, transient: 0, func: parse_drv_name, doc: "Split a package name into `{ name; version; }` at the first dash not followed by a letter." },
-    PrimOp { name: "hasContext", arity: 1, transient: 0, func: has_context, doc: "Whether a string refers to store paths." },
-    PrimOp { name: "getContext", arity: 1, transient: 0, func: get_context, doc: "The store paths a string refers to, as a set." },
-    PrimOp { name: "unsafeDiscardStringContext", arity: 1, transient: 0, func: discard_context, doc: "The string without its references to store paths." },
-    PrimOp { name: "unsafeDiscardOutputDependency", arity: 1, transient: 0, func: discard_output_dependency, doc: "Turn references to all outputs of a derivation into references to the derivation file." },
-    PrimOp { name: "appendContext", arity: 2, transient: 0, func: append_context, doc: "Add references to store paths, in `getContext`'s format, to a string." },
+pub static BUILTINS: &[Builtin] = &[
+    plain(PrimOp {
+        name: "toString",
+        arity: 1,
+        transient: 1,
+        func: to_string,
+        doc: "toString e
+
+Turns `e` into a string: strings stay as they are, paths become their text, integers and
+floats their decimal form, `true` becomes \"1\", `false` and `null` the empty string,
+and lists the conversion of their elements joined by spaces. Sets need `__toString` or
+`outPath`.",
+    }),
+    prefixed(PrimOp {
+        name: "stringLength",
+        arity: 1,
+        transient: 0,
+        func: string_length,
+        doc: "stringLength s
+
+The length of the string `s` in bytes.",
+    }),
+    prefixed(PrimOp {
+        name: "substring",
+        arity: 3,
+        transient: 0,
+        func: substring,
+        doc: "substring start len s
+
+The part of `s` that starts at byte `start` and is at most `len` bytes long. A negative
+`len` means up to the end.
+
+  substring 1 3 \"abcde\"   # \"bcd\"",
+    }),
+    prefixed(PrimOp {
+        name: "concatStringsSep",
+        arity: 2,
+        transient: 0,
+        func: concat_strings_sep,
+        doc: "concatStringsSep separator strings
+
+Joins a list of strings with `separator` between each pair of them.
+
+  concatStringsSep \", \" [ \"a\" \"b\" ]   # \"a, b\"",
+    }),
+    prefixed(PrimOp {
+        name: "replaceStrings",
+        arity: 3,
+        transient: 0,
+        func: replace_strings,
+        doc: "replaceStrings from to s
+
+Replaces in `s` every occurrence of a string of the list `from` by the string at the same
+index of `to`, scanning from left to right and trying the patterns in order at each
+position.
+
+  replaceStrings [ \"a\" \"b\" ] [ \"b\" \"a\" ] \"abc\"   # \"bac\"",
+    }),
+    prefixed(PrimOp {
+        name: "splitVersion",
+        arity: 1,
+        transient: 0,
+        func: split_version,
+        doc: "splitVersion s
+
+Splits a version string into its components, the way `compareVersions` sees them.
+
+  splitVersion \"1.2pre3\"   # [ \"1\" \"2\" \"pre\" \"3\" ]",
+    }),
+    prefixed(PrimOp {
+        name: "compareVersions",
+        arity: 2,
+        transient: 0,
+        func: compare_versions,
+        doc: "compareVersions a b
+
+Compares two version strings component by component, the way `nix-env` orders package
+versions. Returns -1 if `a` is older, 0 if they are equal and 1 if `a` is newer.
+
+  compareVersions \"1.2.10\" \"1.2.9\"   # 1",
+    }),
+    prefixed(PrimOp {
+        name: "parseDrvName",
+        arity: 1,
+        transient: 0,
+        func: parse_drv_name,
+        doc: "parseDrvName s
+
+Splits a package name such as \"hello-2.12\" at the first dash followed by a non-letter
+into a set `{ name; version; }`.
+
+  parseDrvName \"hello-2.12\"   # { name = \"hello\"; version = \"2.12\"; }",
+    }),
+    prefixed(PrimOp {
+        name: "hasContext",
+        arity: 1,
+        transient: 0,
+        func: has_context,
+        doc: "hasContext s
+
+True if the string `s` carries string context (refers to store paths).",
+    }),
+    prefixed(PrimOp {
+        name: "getContext",
+        arity: 1,
+        transient: 0,
+        func: get_context,
+        doc: "getContext s
+
+The string context of `s` as a set: for each store path it refers to, whether it refers
+to the path itself, to all outputs of a derivation, or to some of its outputs.",
+    }),
+    prefixed(PrimOp {
+        name: "unsafeDiscardStringContext",
+        arity: 1,
+        transient: 0,
+        func: discard_context,
+        doc: "unsafeDiscardStringContext s
+
+`s` without its string context: the same text, no longer referring to any store path.",
+    }),
+    prefixed(PrimOp {
+        name: "unsafeDiscardOutputDependency",
+        arity: 1,
+        transient: 0,
+        func: discard_output_dependency,
+        doc: "unsafeDiscardOutputDependency s
+
+`s` with any reference to all outputs of a derivation replaced by a reference to the
+`.drv` file alone.",
+    }),
+    prefixed(PrimOp {
+        name: "appendContext",
+        arity: 2,
+        transient: 0,
+        func: append_context,
+        doc: "appendContext string context
+
+Returns `string` with extra string context added, given as a set in the form that
+`getContext` returns. Meant for low-level code that manipulates derivation references.",
+    }),
 ];
 
 fn to_string<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

@@ -6,15 +6,22 @@
 //! Errors read "while parsing a TOML string: …" at the call, with a description and the
 //! offending line in toml11's layout (other parse errors keep the crate's description).
 
+use crate::builtin::{plain, Builtin};
 use crate::json::{c_str, last_wins, string_no_context, NO_POS};
 use ferrix_eval::error::{EvalError, EvalResult};
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 use toml::de::{DeTable, DeValue};
 
-pub static PRIMOPS: &[PrimOp] = &[
-    PrimOp { name: "fromTOML", arity: 1, transient: 0, func: from_toml, doc: "Convert a TOML document to a Nix value: tables become sets, arrays lists. Dates and times are not supported." },
-];
+pub static BUILTINS: &[Builtin] = &[plain(PrimOp {
+    name: "fromTOML",
+    arity: 1,
+    transient: 0,
+    func: from_toml,
+    doc: "fromTOML text
+
+Parses a TOML document into a Nix set.",
+})];
 
 fn from_toml<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let text = string_no_context(ev, args[0], pos)?;

@@ -6,19 +6,22 @@
 //! closed (as the C++ destructors do while the exception unwinds), so the partial document is
 //! well formed.
 
+use crate::builtin::{prefixed, Builtin};
 use crate::util::*;
 use ferrix_eval::error::{ErrorKind, EvalError, EvalResult};
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
 use rustc_hash::FxHashSet;
 
-pub static PRIMOPS: &[PrimOp] = &[PrimOp {
+pub static BUILTINS: &[Builtin] = &[prefixed(PrimOp {
     name: "toXML",
     arity: 1,
     transient: 0,
     func: to_xml,
-    doc: "The XML representation of a value, forcing it deeply (without source locations).",
-}];
+    doc: "toXML value
+
+`value` as an XML document, in the format of `nix-instantiate --eval --xml`.",
+})];
 
 /// Values nested deeper than this end the walk with Nix's stack overflow message. Nix itself
 /// gets there only when its stack runs out (tens of thousands of levels, after printing

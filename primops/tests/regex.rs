@@ -7,6 +7,7 @@
 
 use ferrix_eval::{Evaluator, Pos};
 use ferrix_parser::Origin;
+use ferrix_primops::WithBuiltins;
 
 const NOWHERE: Pos = Pos::NONE;
 
@@ -18,8 +19,7 @@ fn eval(text: &str) -> Vec<u8> {
 fn eval_bytes(text: &[u8]) -> Vec<u8> {
     let bump = bumpalo::Bump::new();
     let ev = Evaluator::builder(&bump)
-        .globals(ferrix_parser::NIX_GLOBALS)
-        .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::from_env(&[])))
+        .builtins(&ferrix_primops::Config::from_env(&[]))
         .build();
     let result = ev
         .eval_text(text, Origin::String, b"/")

@@ -10,6 +10,7 @@ use ferrix_eval::value::Value;
 use ferrix_eval::{Evaluator, Pos};
 use ferrix_parser::Origin;
 use ferrix_primops::xml::value_to_xml;
+use ferrix_primops::WithBuiltins;
 
 /// The directory Nix read the expressions from.
 const DIR: &str = "/tmp/ferrix-xml";
@@ -19,8 +20,7 @@ const NOWHERE: Pos = Pos::NONE;
 fn with_evaluator<R>(f: impl for<'a> FnOnce(&Evaluator<'a>) -> R) -> R {
     let bump = bumpalo::Bump::new();
     let ev = Evaluator::builder(&bump)
-        .globals(ferrix_parser::NIX_GLOBALS)
-        .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::from_env(&[])))
+        .builtins(&ferrix_primops::Config::from_env(&[]))
         .build();
     f(&ev)
 }

@@ -14,7 +14,7 @@ use session::{Session, Step};
 
 use ferrix_eval::error::EvalError;
 use ferrix_eval::Evaluator;
-use ferrix_parser::NIX_GLOBALS;
+use ferrix_primops::WithBuiltins;
 use rustyline::error::ReadlineError;
 use rustyline::history::{FileHistory, History};
 use rustyline::{CompletionType, Config, Editor};
@@ -144,20 +144,14 @@ fn run_inner(
     first: bool,
 ) -> End {
     let bump = bumpalo::Bump::new();
-    let mut globals: Vec<String> = NIX_GLOBALS.iter().map(|s| s.to_string()).collect();
-    for n in ext.global_names() {
-        if !globals.contains(&n) {
-            globals.push(n);
-        }
-    }
     let mut config =
         ferrix_primops::Config::new(&opts.include, &opts.nix_path, &opts.system, false);
     config.store_dir = store.dir().as_str().to_string();
     let ev = Evaluator::builder(&bump)
-        .globals(&globals)
+        .builtins(&config)
+        .globals(ext.global_names())
         .store(store)
         .show_trace(opts.show_trace)
-        .install(|ev| ferrix_primops::install(ev, &config))
         .build();
     if let Err(e) = ext.install(&ev) {
         let mut msg = ev.render_error(&e, opts.show_trace);

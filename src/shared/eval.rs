@@ -8,6 +8,7 @@ use ferrix_eval::error::EvalError;
 use ferrix_eval::value::{Attr, AttrSet, Thunk, Value};
 use ferrix_eval::{Evaluator, EvaluatorBuilder, Pos};
 use ferrix_parser::Origin;
+use ferrix_primops::WithBuiltins;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
@@ -157,7 +158,6 @@ pub fn set_up<'a>(
     session: &'a ferrix_primops::store_session::StoreSession,
 ) -> Result<Setup<'a>, i32> {
     let native = crate::native::setup(&args.common)?;
-    let globals = crate::native::global_names(&native);
     // Neither the arena nor the evaluator (syntax trees, caches) is dropped: freeing them
     // piece by piece at the end of a large evaluation takes noticeable time, and the
     // process is about to end.
@@ -168,9 +168,9 @@ pub fn set_up<'a>(
         ferrix_primops::Config::new(&args.include, &settings.nix_path, &settings.system, pure);
     config.store_dir = session.dir().as_str().to_string();
     let builder = Evaluator::builder(bump)
-        .globals(&globals)
-        .store(session)
-        .install(|ev| ferrix_primops::install(ev, &config));
+        .builtins(&config)
+        .globals(native.global_names())
+        .store(session);
     let ev: &'a Evaluator<'a> =
         Box::leak(Box::new(configure(builder, session, args, &config).build()));
     configure_session(session, args);

@@ -5,6 +5,7 @@
 pub use ferrix_eval::error::EvalError;
 pub use ferrix_eval::{Evaluator, Pos};
 pub use ferrix_parser::Origin;
+use ferrix_primops::WithBuiltins;
 
 /// Where Nix has no position (`noPos`).
 pub const NOWHERE: Pos = Pos::NONE;
@@ -18,8 +19,7 @@ pub fn show(ev: &Evaluator<'_>, p: Pos) -> String {
 pub fn with_evaluator<R>(f: impl for<'a> FnOnce(&Evaluator<'a>) -> R) -> R {
     let bump = bumpalo::Bump::new();
     let ev = Evaluator::builder(&bump)
-        .globals(ferrix_parser::NIX_GLOBALS)
-        .install(|ev| ferrix_primops::install(ev, &ferrix_primops::Config::from_env(&[])))
+        .builtins(&ferrix_primops::Config::from_env(&[]))
         .build();
     f(&ev)
 }
