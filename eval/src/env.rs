@@ -1,10 +1,11 @@
-//! Run-time scopes. The resolver fixed every variable to `(up, index)`; an [`Env`] is one
-//! level of that chain.
+//! Run-time scopes. The evaluator's compile step (`compile.rs`) fixed every variable to
+//! `(up, index)`; an [`Env`] is one level of that chain. Only this crate makes scopes, in
+//! the shapes the compile step numbered slots for (see `ir::Slot`).
 //!
 //! A scope is made for every function call, so its size matters: the slots follow an
 //! 8-byte header in the same arena allocation (a one-argument call takes 16 bytes). The
 //! header is only the enclosing scope's address: positions come from the code (whose spans
-//! are absolute), and the slot count is the resolver's business (kept in debug builds,
+//! are absolute), and the slot count is the compile step's business (kept in debug builds,
 //! to check every index against).
 //!
 //! An [`Env`] is a pointer to the header, not a reference to it: the slots lie past the
@@ -28,7 +29,7 @@ struct Header<'a> {
     /// The number of slots, to check indices against.
     #[cfg(debug_assertions)]
     len: usize,
-    /// The slots, in the resolver's order, start here. A `with` scope has one slot: the set
+    /// The slots, in the compile step's order, start here. A `with` scope has one slot: the set
     /// it opens.
     slots: [&'a Thunk<'a>; 0],
 }
@@ -56,7 +57,7 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     /// A scope in the arena holding `slots`.
-    pub fn alloc(
+    pub(crate) fn alloc(
         bump: &'a Bump,
         up: Option<Env<'a>>,
         is_with: bool,
@@ -66,7 +67,7 @@ impl<'a> Env<'a> {
     }
 
     /// As `alloc`, and the scope's slots as a slice.
-    pub fn alloc_slots(
+    pub(crate) fn alloc_slots(
         bump: &'a Bump,
         up: Option<Env<'a>>,
         is_with: bool,
@@ -96,7 +97,7 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// The value of the name in slot `index`, which the resolver placed in this scope.
+    /// The value of the name in slot `index`, which the compile step placed in this scope.
     #[inline]
     pub fn slot(self, index: u32) -> &'a Thunk<'a> {
         #[cfg(debug_assertions)]
@@ -107,8 +108,13 @@ impl<'a> Env<'a> {
         );
         // SAFETY: every `Env` is made by `alloc_slots` or `EnvFrame::env`, which put the
         // slots right after the header and make the pointer with the provenance of the whole
-        // allocation (header and slots); the resolver only gives indices of slots its scope
-        // has (as the debug builds check). The slots are never written after they are made.
+        // allocation (header and slots). The index comes from a `Slot` that only this crate's
+        // compile step makes (`ir` has no public constructor), for a scope of the shape this
+        // crate builds for it: a function's `@` argument and formals (`call_lambda`), a
+        // `let` or `rec` set's entries (`rec_scope`), a `with`'s set, or the names of
+        // `Evaluator::parse_in_scope`; and code runs only in the scope it was compiled for
+        // (`Code`, `Closure`, `State::Deferred`, all built in this crate). Debug builds
+        // check the index. The slots are never written after they are made.
         unsafe {
             let first = std::ptr::addr_of!((*self.ptr.as_ptr()).slots).cast::<&'a Thunk<'a>>();
             first.add(index as usize).read()
@@ -193,8 +199,9 @@ impl<'a> Env<'a> {
 }
 
 /// A scope on the native stack, for a call whose body keeps no reference to its scope
-/// (`Lambda::keeps_scope` is false): most calls of small predicates and arithmetic helpers,
-/// which would otherwise fill the arena with scopes nothing can reach.
+/// (`ir::Lambda::keeps_scope`, computed by this crate's compile step, is false): most calls
+/// of small predicates and arithmetic helpers, which would otherwise fill the arena with
+/// scopes nothing can reach.
 #[repr(C)]
 pub struct EnvFrame<'a, const N: usize> {
     head: Header<'a>,
