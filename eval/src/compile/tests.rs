@@ -22,12 +22,6 @@ fn parse(src: &str, symbols: &mut Interner, globals: &Globals) -> ast::Expr {
         .unwrap_or_else(|d| panic!("{src}: {}", d.message))
 }
 
-fn compiled(src: &str) -> Expr {
-    let (mut symbols, globals) = environment();
-    let e = parse(src, &mut symbols, &globals);
-    compile(e, &globals, 0, &[]).unwrap()
-}
-
 fn lambda(e: &Expr) -> &Lambda {
     match &e.kind {
         ExprKind::Lambda(l) => l,
@@ -35,15 +29,26 @@ fn lambda(e: &Expr) -> &Lambda {
     }
 }
 
-/// Whether the outermost function of `src` keeps its call's scope.
-fn keeps(src: &str) -> bool {
-    lambda(&compiled(src)).keeps_scope
+/// Calls `check` with each of the functions `sources`, compiled together as the items of
+/// one list (one parse: Miri takes seconds for each).
+fn each_function(sources: &[&str], mut check: impl FnMut(&str, &Lambda)) {
+    let (mut symbols, globals) = environment();
+    let list: Vec<String> = sources.iter().map(|s| format!("({s})")).collect();
+    let e = parse(&format!("[ {} ]", list.join(" ")), &mut symbols, &globals);
+    let e = compile(e, &globals, 0, &[]).unwrap();
+    let ExprKind::List(items) = &e.kind else {
+        panic!("not a list")
+    };
+    assert_eq!(items.len(), sources.len());
+    for (src, item) in sources.iter().zip(items.iter()) {
+        check(src, lambda(item));
+    }
 }
 
 #[test]
 fn which_functions_keep_their_scope() {
     // Strict code over literals and variables keeps nothing.
-    for src in [
+    let keeps_nothing = [
         "x: x > 1000000",
         "x: if x < 0 then -x - 1 else x",
         "x: builtins.add x 1",
@@ -59,11 +64,10 @@ fn which_functions_keep_their_scope() {
         "x: [ (x - 1) (2 * x) (x == 0) (x / 7) ]",
         // A plain set of such values.
         "x: { a = x; b = 1; c = x + 1; inherit x; inherit (x) d; }",
-    ] {
-        assert!(!keeps(src), "{src}");
-    }
+    ];
+    each_function(&keeps_nothing, |src, l| assert!(!l.keeps_scope, "{src}"));
     // Closures, sets, nested scopes, lazy arguments and non-literal defaults keep it.
-    for src in [
+    let keeps = [
         "x: y: x",
         "x: { a = x.b; }",
         "x: rec { a = x; }",
@@ -84,16 +88,13 @@ fn which_functions_keep_their_scope() {
         "x: x.${toString (y: y)}",
         "x: assert x; y: x",
         "x: if x then y: x else x",
-    ] {
-        assert!(keeps(src), "{src}");
-    }
+    ];
+    each_function(&keeps, |src, l| assert!(l.keeps_scope, "{src}"));
 }
 
 /// `(arg_escapes, outer_arg_escapes)` of the function `x: y: …`'s inner function, and
 /// `arg_escapes` of the outer one when it is `x: …` alone.
-fn escapes(src: &str) -> (bool, bool) {
-    let e = compiled(src);
-    let l = lambda(&e);
+fn escapes(l: &Lambda) -> (bool, bool) {
     match &l.body.kind {
         ExprKind::Lambda(inner) => (inner.arg_escapes, inner.outer_arg_escapes),
         _ => (l.arg_escapes, true),
@@ -103,23 +104,21 @@ fn escapes(src: &str) -> (bool, bool) {
 #[test]
 fn which_functions_keep_their_argument() {
     // Used only strictly: the argument's thunk may live on the stack.
-    for src in [
+    let strict = [
         "i: i * i + 1",
         "i: if i < 0 then -i else i",
         "i: i.a or i.b",
-    ] {
-        assert!(!escapes(src).0, "{src}");
-    }
+    ];
+    each_function(&strict, |src, l| assert!(!escapes(l).0, "{src}"));
     // (`i: y: i` returns the value of `i`, not its thunk.)
-    for src in [
+    let strict = [
         "acc: x: acc + x",
         "acc: x: if acc then 1 else acc.y",
         "i: y: i",
-    ] {
-        assert!(!escapes(src).1, "{src}");
-    }
+    ];
+    each_function(&strict, |src, l| assert!(!escapes(l).1, "{src}"));
     // Stored lazily, directly or inside a lazy value, or a scope is kept.
-    for src in [
+    let stored = [
         "i: [ i ]",
         "i: map i i",
         "i: map (i + 1) i",
@@ -128,18 +127,16 @@ fn which_functions_keep_their_argument() {
         "i: { inherit (i) a; }",
         "{ i }: i",
         "i: let j = i; in j",
-    ] {
-        assert!(escapes(src).0, "{src}");
-    }
-    for src in [
+    ];
+    each_function(&stored, |src, l| assert!(escapes(l).0, "{src}"));
+    let stored = [
         "acc: x: [ acc ]",
         "acc: x: map acc x",
         "acc: x: acc ++ [ (acc - 1) ]",
         "i: y: [ i ]",
         "i: y: z: i",
-    ] {
-        assert!(escapes(src).1, "{src}");
-    }
+    ];
+    each_function(&stored, |src, l| assert!(escapes(l).1, "{src}"));
 }
 
 /// Evaluates `src` fully and prints it as Nix does.
@@ -180,12 +177,20 @@ fn closures_that_capture_an_outer_argument_keep_it() {
         ("x: (y: y) x", "6", "6"),
         ("{ a, b ? a }: b", "{ a = 8; }", "8"),
     ];
+    let functions: Vec<&str> = capturing.iter().map(|c| c.0).collect();
+    each_function(&functions, |src, l| assert!(l.keeps_scope, "{src}"));
     let bump = bumpalo::Bump::new();
     let ev = Evaluator::builder(&bump).build();
-    for (f, args, want) in capturing {
-        assert!(keeps(f), "{f}");
-        assert_eq!(eval(&ev, &format!("({f}) {args}")), want, "({f}) {args}");
-    }
+    // All the calls in one list, which is one parse.
+    let calls: Vec<String> = capturing
+        .iter()
+        .map(|(f, args, _)| format!("(({f}) {args})"))
+        .collect();
+    let wants: Vec<&str> = capturing.iter().map(|c| c.2).collect();
+    assert_eq!(
+        eval(&ev, &format!("[ {} ]", calls.join(" "))),
+        format!("[ {} ]", wants.join(" "))
+    );
     let cases = [
         // Partial application: the closure outlives the call that made it.
         ("let f = x: y: x; g = f 42; in [ (g 0) (g 1) ]", "[ 42 42 ]"),
@@ -204,9 +209,12 @@ fn closures_that_capture_an_outer_argument_keep_it() {
         ("(acc: x: [ acc x ]) 1 2", "[ 1 2 ]"),
         ("(x: { inherit (x) b; }) { b = 9; }", "{ b = 9; }"),
     ];
-    for (src, want) in cases {
-        assert_eq!(eval(&ev, src), want, "{src}");
-    }
+    let srcs: Vec<String> = cases.iter().map(|(src, _)| format!("({src})")).collect();
+    let wants: Vec<&str> = cases.iter().map(|c| c.1).collect();
+    assert_eq!(
+        eval(&ev, &format!("[ {} ]", srcs.join(" "))),
+        format!("[ {} ]", wants.join(" "))
+    );
 }
 
 /// `call_value` and `call2_value` put an argument that already is a value on the stack
@@ -216,44 +224,50 @@ fn closures_that_capture_an_outer_argument_keep_it() {
 fn arguments_given_as_values_survive_when_kept() {
     let bump = bumpalo::Bump::new();
     let ev = Evaluator::builder(&bump).build();
-    let function = |src: &str| {
-        let code = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
-        ev.eval_code(code).unwrap()
-    };
     let one = [
         ("i: [ i ]", "[ 5 ]"),
         ("i: { a = i; }", "{ a = 5; }"),
         ("i: y: i", "<LAMBDA>"),
         ("i: i * i + 1", "26"),
     ];
-    for (f, want) in one {
-        let v = ev
-            .call_value(function(f), Value::Int(5), Pos::NONE)
-            .unwrap();
-        assert_eq!(show(&ev, v), want, "{f}");
-    }
-    let y = ev.alloc_thunk(Value::Int(2));
     let two = [
         ("acc: x: [ acc ]", "[ 5 ]"),
         ("acc: x: { a = acc; b = x; }", "{ a = 5; b = 2; }"),
         ("acc: x: z: acc", "<LAMBDA>"),
         ("acc: x: acc + x", "7"),
     ];
-    for (f, want) in two {
+    // The functions, from one parse.
+    let all: Vec<String> = one
+        .iter()
+        .chain(&two)
+        .map(|(f, _)| format!("({f})"))
+        .collect();
+    let src = format!("[ {} ]", all.join(" "));
+    let code = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
+    let Value::List(functions) = ev.eval_code(code).unwrap() else {
+        panic!("not a list")
+    };
+    let function = |i: usize| ev.force(functions.items[i], Pos::NONE).unwrap();
+    for (i, (f, want)) in one.iter().enumerate() {
         let v = ev
-            .call2_value(function(f), Value::Int(5), y, Pos::NONE)
+            .call_value(function(i), Value::Int(5), Pos::NONE)
             .unwrap();
-        assert_eq!(show(&ev, v), want, "{f}");
+        assert_eq!(show(&ev, v), *want, "{f}");
+    }
+    let y = ev.alloc_thunk(Value::Int(2));
+    for (i, (f, want)) in two.iter().enumerate() {
+        let f2 = function(one.len() + i);
+        let v = ev.call2_value(f2, Value::Int(5), y, Pos::NONE).unwrap();
+        assert_eq!(show(&ev, v), *want, "{f}");
     }
     // Results that were lambdas still see their argument once called.
     let v = ev
-        .call_value(function("i: y: i"), Value::Int(5), Pos::NONE)
+        .call_value(function(2), Value::Int(5), Pos::NONE)
         .unwrap();
     let v = ev.call_value(v, Value::Null, Pos::NONE).unwrap();
     assert_eq!(show(&ev, v), "5");
-    let v = ev
-        .call2_value(function("acc: x: z: acc"), Value::Int(5), y, Pos::NONE)
-        .unwrap();
+    let f2 = function(one.len() + 2);
+    let v = ev.call2_value(f2, Value::Int(5), y, Pos::NONE).unwrap();
     let v = ev.call_value(v, Value::Null, Pos::NONE).unwrap();
     assert_eq!(show(&ev, v), "5");
 }
