@@ -48,7 +48,8 @@ fn header<'a>(up: Option<Env<'a>>, is_with: bool, _len: usize) -> Header<'a> {
 
 /// One scope: a copyable pointer to a header and the slots after it, all of which live as
 /// long as the arena (`'a`), or, for a scope from [`EnvFrame::env`], as long as its caller
-/// promised.
+/// promised. Other crates can name the type but neither make a scope nor read one: a scope's
+/// shape is the compile step's business.
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     ptr: NonNull<Header<'a>>,
@@ -99,7 +100,7 @@ impl<'a> Env<'a> {
 
     /// The value of the name in slot `index`, which the compile step placed in this scope.
     #[inline]
-    pub fn slot(self, index: u32) -> &'a Thunk<'a> {
+    pub(crate) fn slot(self, index: u32) -> &'a Thunk<'a> {
         #[cfg(debug_assertions)]
         assert!(
             (index as usize) < self.len_for_checks(),
@@ -131,7 +132,7 @@ impl<'a> Env<'a> {
 
     /// The enclosing scope.
     #[inline]
-    pub fn up(self) -> Option<Env<'a>> {
+    pub(crate) fn up(self) -> Option<Env<'a>> {
         // SAFETY: as in `len_for_checks`.
         let up_with = unsafe { (*self.ptr.as_ptr()).up_with };
         // `map_addr` keeps the provenance of the enclosing scope's own pointer, from which
@@ -144,7 +145,7 @@ impl<'a> Env<'a> {
 
     /// Whether this is the scope of a `with`.
     #[inline]
-    pub fn is_with(self) -> bool {
+    pub(crate) fn is_with(self) -> bool {
         // SAFETY: as in `len_for_checks`.
         let up_with = unsafe { (*self.ptr.as_ptr()).up_with };
         up_with.addr() & WITH_BIT != 0
@@ -152,7 +153,7 @@ impl<'a> Env<'a> {
 
     /// The scope `up` levels out.
     #[inline]
-    pub fn ancestor(self, up: u32) -> Env<'a> {
+    pub(crate) fn ancestor(self, up: u32) -> Env<'a> {
         let mut e = self;
         for _ in 0..up {
             match e.up() {
@@ -164,8 +165,8 @@ impl<'a> Env<'a> {
     }
 
     /// Whether both are the same scope.
-    #[inline]
-    pub fn same(self, other: Env<'_>) -> bool {
+    #[cfg(test)]
+    pub(crate) fn same(self, other: Env<'_>) -> bool {
         self.ptr.cast::<()>() == other.ptr.cast::<()>()
     }
 
@@ -203,7 +204,7 @@ impl<'a> Env<'a> {
 /// of small predicates and arithmetic helpers, which would otherwise fill the arena with
 /// scopes nothing can reach.
 #[repr(C)]
-pub struct EnvFrame<'a, const N: usize> {
+pub(crate) struct EnvFrame<'a, const N: usize> {
     head: Header<'a>,
     // `Option<&T>` has the layout of `&T`; the first `len` entries are `Some`.
     slots: [Option<&'a Thunk<'a>>; N],
@@ -212,7 +213,7 @@ pub struct EnvFrame<'a, const N: usize> {
 impl<'a, const N: usize> EnvFrame<'a, N> {
     /// A frame holding `slots`, or `None` when there are more than `N`.
     #[inline]
-    pub fn new(up: Option<Env<'a>>, slots: &[&'a Thunk<'a>]) -> Option<Self> {
+    pub(crate) fn new(up: Option<Env<'a>>, slots: &[&'a Thunk<'a>]) -> Option<Self> {
         if slots.len() > N {
             return None;
         }
@@ -232,7 +233,7 @@ impl<'a, const N: usize> EnvFrame<'a, N> {
     /// Nothing may keep the scope, or any scope whose chain reaches it, after the frame is
     /// gone or moved: the code run in it must not make closures, thunks or nested scopes.
     #[inline]
-    pub unsafe fn env(&self) -> Env<'a> {
+    pub(crate) unsafe fn env(&self) -> Env<'a> {
         // The pointer comes from a reference to the whole frame, so its provenance covers
         // the slots too; `repr(C)` puts them right after the header, as `Env::alloc` does.
         // The frame is not written while the reference lives (it is borrowed), and the
