@@ -783,11 +783,11 @@ fn time_in_process(
             .globals(native.global_names())
             .build();
         native.install(&ev).expect("install plugins");
-        let e = ev
+        let code = ev
             .parse(expr.as_bytes(), ferrix_parser::Origin::String, b"/")
             .expect("parse");
         let t = std::time::Instant::now();
-        let v = ev.eval(e, ev.file_env()).expect("evaluate");
+        let v = ev.eval_code(code).expect("evaluate");
         best = best.min(t.elapsed().as_secs_f64());
         out.clear();
         ev.print_value(v, &mut out);

@@ -227,7 +227,7 @@ mod tests {
 
     fn eval<'a>(ev: &Evaluator<'a>, src: &str) -> Value<'a> {
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
-        let v = ev.eval(e, ev.file_env()).unwrap();
+        let v = ev.eval_code(e).unwrap();
         ev.force_deep(v, Pos::NONE).unwrap();
         v
     }

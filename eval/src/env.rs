@@ -1,10 +1,11 @@
-//! Run-time scopes. The resolver fixed every variable to `(up, index)`; an [`Env`] is one
-//! level of that chain.
+//! Run-time scopes. The evaluator's compile step (`compile.rs`) fixed every variable to
+//! `(up, index)`; an [`Env`] is one level of that chain. Only this crate makes scopes, in
+//! the shapes the compile step numbered slots for (see `ir::Slot`).
 //!
 //! A scope is made for every function call, so its size matters: the slots follow an
 //! 8-byte header in the same arena allocation (a one-argument call takes 16 bytes). The
 //! header is only the enclosing scope's address: positions come from the code (whose spans
-//! are absolute), and the slot count is the resolver's business (kept in debug builds,
+//! are absolute), and the slot count is the compile step's business (kept in debug builds,
 //! to check every index against).
 //!
 //! An [`Env`] is a pointer to the header, not a reference to it: the slots lie past the
@@ -29,7 +30,7 @@ struct Header<'a> {
     /// hold the slot count, or [`LEN_ELSEWHERE`] when the count is in the word before the
     /// header (scopes that large are rare: a `rec` set or `let` of that many names).
     up_with: *const Header<'a>,
-    /// The slots, in the resolver's order, start here. A `with` scope has one slot: the set
+    /// The slots, in the compile step's order, start here. A `with` scope has one slot: the set
     /// it opens.
     slots: [&'a Thunk<'a>; 0],
 }
@@ -57,7 +58,8 @@ fn header<'a>(up: Option<Env<'a>>, is_with: bool, len: usize) -> Header<'a> {
 
 /// One scope: a copyable pointer to a header and the slots after it, all of which live as
 /// long as the arena (`'a`), or, for a scope from [`EnvFrame::env`], as long as its caller
-/// promised.
+/// promised. Other crates can name the type but neither make a scope nor read one: a scope's
+/// shape is the compile step's business.
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     ptr: NonNull<Header<'a>>,
@@ -66,7 +68,7 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     /// A scope in the arena holding `slots`.
-    pub fn alloc(
+    pub(crate) fn alloc(
         bump: &'a Bump,
         up: Option<Env<'a>>,
         is_with: bool,
@@ -76,7 +78,7 @@ impl<'a> Env<'a> {
     }
 
     /// As `alloc`, and the scope's slots as a slice.
-    pub fn alloc_slots(
+    pub(crate) fn alloc_slots(
         bump: &'a Bump,
         up: Option<Env<'a>>,
         is_with: bool,
@@ -116,9 +118,9 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// The value of the name in slot `index`, which the resolver placed in this scope.
+    /// The value of the name in slot `index`, which the compile step placed in this scope.
     #[inline]
-    pub fn slot(self, index: u32) -> &'a Thunk<'a> {
+    pub(crate) fn slot(self, index: u32) -> &'a Thunk<'a> {
         #[cfg(debug_assertions)]
         assert!(
             (index as usize) < self.len(),
@@ -127,9 +129,14 @@ impl<'a> Env<'a> {
         );
         // SAFETY: every `Env` is made by `alloc_slots` or `EnvFrame::env`, which put the
         // slots right after the header and make the pointer with the provenance of the whole
-        // allocation (header and slots); the resolver only gives indices of slots its scope
-        // has (as the debug builds check). Only a collection writes slots once they are
-        // made, and it runs when nothing else refers to the scope.
+        // allocation (header and slots). The index comes from a `Slot` that only this crate's
+        // compile step makes (`ir` has no public constructor), for a scope of the shape this
+        // crate builds for it: a function's `@` argument and formals (`call_lambda`), a
+        // `let` or `rec` set's entries (`rec_scope`), a `with`'s set, or the names of
+        // `Evaluator::parse_in_scope`; and code runs only in the scope it was compiled for
+        // (`Code`, `Closure`, `State::Deferred`, all built in this crate). Debug builds
+        // check the index. Only a collection writes slots once they are made, and it runs
+        // when nothing else refers to the scope.
         unsafe { self.first_slot().add(index as usize).read() }
     }
 
@@ -199,7 +206,7 @@ impl<'a> Env<'a> {
 
     /// The enclosing scope.
     #[inline]
-    pub fn up(self) -> Option<Env<'a>> {
+    pub(crate) fn up(self) -> Option<Env<'a>> {
         // `map_addr` keeps the provenance of the enclosing scope's own pointer, from which
         // `header` made the link.
         NonNull::new(
@@ -215,13 +222,13 @@ impl<'a> Env<'a> {
 
     /// Whether this is the scope of a `with`.
     #[inline]
-    pub fn is_with(self) -> bool {
+    pub(crate) fn is_with(self) -> bool {
         self.word().addr() & WITH_BIT != 0
     }
 
     /// The scope `up` levels out.
     #[inline]
-    pub fn ancestor(self, up: u32) -> Env<'a> {
+    pub(crate) fn ancestor(self, up: u32) -> Env<'a> {
         let mut e = self;
         for _ in 0..up {
             match e.up() {
@@ -233,8 +240,8 @@ impl<'a> Env<'a> {
     }
 
     /// Whether both are the same scope.
-    #[inline]
-    pub fn same(self, other: Env<'_>) -> bool {
+    #[cfg(test)]
+    pub(crate) fn same(self, other: Env<'_>) -> bool {
         self.ptr.cast::<()>() == other.ptr.cast::<()>()
     }
 
@@ -267,10 +274,11 @@ impl<'a> Env<'a> {
 }
 
 /// A scope on the native stack, for a call whose body keeps no reference to its scope
-/// (`Lambda::keeps_scope` is false): most calls of small predicates and arithmetic helpers,
-/// which would otherwise fill the arena with scopes nothing can reach.
+/// (`ir::Lambda::keeps_scope`, computed by this crate's compile step, is false): most calls
+/// of small predicates and arithmetic helpers, which would otherwise fill the arena with
+/// scopes nothing can reach.
 #[repr(C)]
-pub struct EnvFrame<'a, const N: usize> {
+pub(crate) struct EnvFrame<'a, const N: usize> {
     head: Header<'a>,
     // `Option<&T>` has the layout of `&T`; the first `len` entries are `Some`.
     slots: [Option<&'a Thunk<'a>>; N],
@@ -279,7 +287,7 @@ pub struct EnvFrame<'a, const N: usize> {
 impl<'a, const N: usize> EnvFrame<'a, N> {
     /// A frame holding `slots`, or `None` when there are more than `N`.
     #[inline]
-    pub fn new(up: Option<Env<'a>>, slots: &[&'a Thunk<'a>]) -> Option<Self> {
+    pub(crate) fn new(up: Option<Env<'a>>, slots: &[&'a Thunk<'a>]) -> Option<Self> {
         if slots.len() > N {
             return None;
         }
@@ -299,7 +307,7 @@ impl<'a, const N: usize> EnvFrame<'a, N> {
     /// Nothing may keep the scope, or any scope whose chain reaches it, after the frame is
     /// gone or moved: the code run in it must not make closures, thunks or nested scopes.
     #[inline]
-    pub unsafe fn env(&self) -> Env<'a> {
+    pub(crate) unsafe fn env(&self) -> Env<'a> {
         // The pointer comes from a reference to the whole frame, so its provenance covers
         // the slots too; `repr(C)` puts them right after the header, as `Env::alloc` does.
         // The frame is not written while the reference lives (it is borrowed), and the

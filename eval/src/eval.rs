@@ -2,9 +2,10 @@
 
 use crate::env::{Env, EnvFrame};
 use crate::error::{ErrorKind, EvalError, EvalResult};
+use crate::ir::{self, is_lazy_code, is_literal, AttrName, AttrValue, Expr, ExprKind, Slot};
 use crate::value::*;
 use crate::{Evaluator, Pos};
-use ferrix_parser::ast::{self, AttrName, AttrValue, BinOp, Expr, ExprKind, Slot, StrOrPath};
+use ferrix_parser::ast::{BinOp, Span, StrOrPath};
 use ferrix_parser::Sym;
 use smallvec::SmallVec;
 
@@ -36,10 +37,10 @@ fn int_binary<'a>(op: BinOp, x: i64, y: i64) -> Option<Value<'a>> {
     })
 }
 
-/// A [`ast::SlotArith`] whose variable is already an integer and whose literal is one,
+/// A [`ir::SlotArith`] whose variable is already an integer and whose literal is one,
 /// computed at once; `None` for anything else (floats, `*`, `/`, unforced variables).
 #[inline(always)]
-fn slot_arith_on_ints<'a>(a: ast::SlotArith<'a>, x: &Thunk<'a>) -> Option<Value<'a>> {
+fn slot_arith_on_ints<'a>(a: ir::SlotArith<'a>, x: &Thunk<'a>) -> Option<Value<'a>> {
     let (State::Done(Value::Int(x)), ExprKind::Int(l)) = (x.state(), &a.lit.kind) else {
         return None;
     };
@@ -143,9 +144,10 @@ impl<'a> Evaluator<'a> {
         c.into_iter().take(10).map(|(_, n)| n).collect()
     }
 
-    /// Evaluates `e` in `env` to weak head normal form.
+    /// Evaluates `e` in `env` to weak head normal form. `env` must be a scope of the shape
+    /// `e` was compiled for (see [`crate::Code`]).
     #[inline]
-    pub fn eval(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
+    pub(crate) fn eval(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
         // One comparison of the stack pointer with a cached limit keeps deep recursion safe.
         let marker = 0u8;
         if (&marker as *const u8 as usize) < self.stack_limit.get()
@@ -233,13 +235,13 @@ impl<'a> Evaluator<'a> {
 
     /// A thunk for `e`, without allocating where Nix doesn't either: constants are made
     /// already evaluated and variables share the thunk they refer to.
-    pub fn thunk(&self, e: &'a Expr, env: Env<'a>) -> &'a Thunk<'a> {
+    pub(crate) fn thunk(&self, e: &'a Expr, env: Env<'a>) -> &'a Thunk<'a> {
         match &e.kind {
             ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
             | ExprKind::Path(_)
-            | ExprKind::HomePath(..) => self.literal_thunk(e),
+            | ExprKind::HomePath(_) => self.literal_thunk(e),
             ExprKind::Var(v) => match v.slot {
                 Slot::Local { up, index } => env.ancestor(up).slot(index),
                 Slot::Global(i) => self.global(i),
@@ -256,7 +258,7 @@ impl<'a> Evaluator<'a> {
     /// `n - 1` as an argument: computed now when `n` already is a number (nothing can go
     /// wrong then, so being strict is not observable), else a thunk that keeps `n`'s thunk
     /// but not the scope.
-    fn slot_arith_thunk(&self, e: &'a Expr, a: ast::SlotArith<'a>, env: Env<'a>) -> &'a Thunk<'a> {
+    fn slot_arith_thunk(&self, e: &'a Expr, a: ir::SlotArith<'a>, env: Env<'a>) -> &'a Thunk<'a> {
         let x = self.slot_arith_operand(a, env);
         if let Some(v) = slot_arith_on_ints(a, x) {
             return self.value_thunk(v);
@@ -274,7 +276,7 @@ impl<'a> Evaluator<'a> {
     /// What forcing `self.thunk(e, env)` at `pos` gives, without making the thunk.
     fn eval_argument(&self, e: &'a Expr, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         match &e.kind {
-            ExprKind::Var(ast::Var {
+            ExprKind::Var(ir::Var {
                 slot: Slot::Local { .. } | Slot::Global(_),
                 ..
             }) => self.force(self.thunk(e, env), pos),
@@ -292,7 +294,7 @@ impl<'a> Evaluator<'a> {
             return false;
         };
         let (f, args) = (&c.func, &c.args);
-        let ExprKind::Var(ast::Var {
+        let ExprKind::Var(ir::Var {
             slot: Slot::Global(i),
             ..
         }) = f.kind
@@ -304,7 +306,7 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(always)]
-    fn slot_arith_operand(&self, a: ast::SlotArith<'a>, env: Env<'a>) -> &'a Thunk<'a> {
+    fn slot_arith_operand(&self, a: ir::SlotArith<'a>, env: Env<'a>) -> &'a Thunk<'a> {
         match a.slot {
             Slot::Local { up, index } => env.ancestor(up).slot(index),
             Slot::Global(i) => self.global(i),
@@ -357,12 +359,10 @@ impl<'a> Evaluator<'a> {
                 bytes: s,
                 context: &[],
             })),
-            ExprKind::Path(p) | ExprKind::HomePath(p, _) => {
-                Value::Path(self.bump().alloc(NixStr {
-                    bytes: p,
-                    context: &[],
-                }))
-            }
+            ExprKind::Path(p) | ExprKind::HomePath(p) => Value::Path(self.bump().alloc(NixStr {
+                bytes: p,
+                context: &[],
+            })),
             _ => unreachable!("literal_thunk of a non-literal"),
         };
         let t = self.alloc_thunk(v);
@@ -380,7 +380,7 @@ impl<'a> Evaluator<'a> {
     /// The thunk `inherit x;` takes: the variable itself, or, when only a `with` can
     /// provide it, a thunk that looks it up when forced (forcing the `with` set now could
     /// be circular).
-    fn inherit_thunk(&self, v: &ast::Var, span: ast::Span, env: Env<'a>) -> TR<'a> {
+    fn inherit_thunk(&self, v: &ir::Var, span: Span, env: Env<'a>) -> TR<'a> {
         if let Slot::With { .. } = v.slot {
             let e: &'a Expr = self.bump().alloc(Expr::new(span, ExprKind::Var(*v)));
             return Ok(self.bump().alloc(Thunk::new(State::Deferred(e, env))));
@@ -389,7 +389,7 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(always)]
-    fn lookup(&self, v: &ast::Var, env: Env<'a>, pos: Pos) -> TR<'a> {
+    fn lookup(&self, v: &ir::Var, env: Env<'a>, pos: Pos) -> TR<'a> {
         match v.slot {
             Slot::Local { up, index } => Ok(env.ancestor(up).slot(index)),
             Slot::Global(i) => Ok(self.global(i)),
@@ -419,10 +419,6 @@ impl<'a> Evaluator<'a> {
                     pos,
                 ))
             }
-            Slot::Unresolved => Err(EvalError::eval(
-                format!("undefined variable '{}'", self.sym_name(v.name)),
-                pos,
-            )),
         }
     }
 
@@ -598,9 +594,7 @@ impl<'a> Evaluator<'a> {
     fn eval_other(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
         let pos = self.pos(e);
         match &e.kind {
-            ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(..) => {
-                Ok(self.literal_str(e))
-            }
+            ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(_) => Ok(self.literal_str(e)),
             ExprKind::CurPos => Ok(self.pos_attrs(pos)),
             ExprKind::HasAttr(h) => {
                 let path = &h.path;
@@ -630,13 +624,13 @@ impl<'a> Evaluator<'a> {
                 let scope = Env::alloc(self.bump(), Some(env), true, &[t]);
                 self.eval(body, scope)
             }
-            ExprKind::Assert(b) => {
-                if self.eval_bool(&b[0], env, Some(pos))? {
-                    self.eval(&b[1], env)
+            ExprKind::Assert(a) => {
+                if self.eval_bool(&a.cond, env, Some(pos))? {
+                    self.eval(&a.body, env)
                 } else {
                     let text = ferrix_parser::print::print(
                         &self.symbols.borrow(),
-                        &b[0],
+                        &a.source,
                         ferrix_parser::print::Style::Nix,
                     );
                     Err(EvalError::new(
@@ -677,15 +671,15 @@ impl<'a> Evaluator<'a> {
     fn attr_name(&self, name: &'a AttrName, env: Env<'a>) -> Result<Sym, Box<EvalError>> {
         match name {
             AttrName::Static(s) => Ok(*s),
-            AttrName::Dynamic(e) => {
-                let v = self.eval(e, env)?;
+            AttrName::Dynamic(d) => {
+                let v = self.eval(&d.expr, env)?;
                 Ok(self.intern(&self.name_string(v)?))
             }
         }
     }
 
     #[inline(never)]
-    fn eval_select(&self, sel: &'a ast::Select, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
+    fn eval_select(&self, sel: &'a ir::Select, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         let v = self.eval(&sel.expr, env)?;
         let mut found: Option<Pos> = None;
         match self.select_path(v, sel, env, pos, &mut found) {
@@ -711,7 +705,7 @@ impl<'a> Evaluator<'a> {
     fn select_path(
         &self,
         mut v: Value<'a>,
-        sel: &'a ast::Select,
+        sel: &'a ir::Select,
         env: Env<'a>,
         pos: Pos,
         found: &mut Option<Pos>,
@@ -766,14 +760,19 @@ impl<'a> Evaluator<'a> {
             }
             match self.attr_name(n, env) {
                 Ok(s) => out.push_str(&ferrix_parser::print::show_id(&self.sym_name(s))),
-                Err(_) => out.push_str(&self.show_path(std::slice::from_ref(n))),
+                Err(_) => out.push_str(&self.show_path(n)),
             }
         }
         out
     }
 
-    fn show_path(&self, path: &[AttrName]) -> String {
-        ferrix_parser::print::show_attr_path(&self.symbols.borrow(), path)
+    /// A name of an attribute path as written, as Nix shows one it could not evaluate.
+    fn show_path(&self, name: &AttrName) -> String {
+        let name = match name {
+            AttrName::Static(s) => ferrix_parser::ast::AttrName::Static(*s),
+            AttrName::Dynamic(d) => ferrix_parser::ast::AttrName::Dynamic(d.source.clone()),
+        };
+        ferrix_parser::print::show_attr_path(&self.symbols.borrow(), std::slice::from_ref(&name))
     }
 
     /// `{ file = …; line = …; column = …; }` for a position.
@@ -815,7 +814,7 @@ impl<'a> Evaluator<'a> {
     /// made first and filled once the scope exists, since their code refers to it.
     fn rec_scope(
         &self,
-        a: &'a ast::Attrs,
+        a: &'a ir::Attrs,
         env: Env<'a>,
     ) -> Result<(Env<'a>, &'a [&'a Thunk<'a>]), Box<EvalError>> {
         let mut slots: SmallVec<[&'a Thunk<'a>; 16]> = SmallVec::with_capacity(a.entries.len());
@@ -833,7 +832,7 @@ impl<'a> Evaluator<'a> {
                 // A variable of an outer scope is shared, not wrapped in a new thunk.
                 AttrValue::Plain(Expr {
                     kind:
-                        ExprKind::Var(ast::Var {
+                        ExprKind::Var(ir::Var {
                             slot: Slot::Local { up, index },
                             ..
                         }),
@@ -841,7 +840,7 @@ impl<'a> Evaluator<'a> {
                 }) if *up > 0 => env.ancestor(up - 1).slot(*index),
                 AttrValue::Plain(Expr {
                     kind:
-                        ExprKind::Var(ast::Var {
+                        ExprKind::Var(ir::Var {
                             slot: Slot::Global(i),
                             ..
                         }),
@@ -851,7 +850,7 @@ impl<'a> Evaluator<'a> {
                 // `maybeThunk` does (this decides where infinite recursion is reported).
                 AttrValue::Plain(Expr {
                     kind:
-                        ExprKind::Var(ast::Var {
+                        ExprKind::Var(ir::Var {
                             slot: Slot::Local { up: 0, index },
                             ..
                         }),
@@ -899,11 +898,11 @@ impl<'a> Evaluator<'a> {
     }
 
     #[inline(never)]
-    fn eval_attrs(&self, a: &'a ast::Attrs, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
+    fn eval_attrs(&self, a: &'a ir::Attrs, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         // Without dynamic names or `__overrides` the attributes go straight into the
         // arena, already sorted, with no vector in between.
         if a.dynamic.is_empty() {
-            let at = |span: ast::Span| Pos::of(span.start);
+            let at = |span: Span| Pos::of(span.start);
             if !a.rec {
                 let sources: SmallVec<[&'a Thunk<'a>; 4]> = a
                     .inherit_sources
@@ -1008,7 +1007,7 @@ impl<'a> Evaluator<'a> {
     /// The value of a static attribute of a non-recursive set.
     fn plain_attr_value(
         &self,
-        entry: &'a ast::AttrEntry,
+        entry: &'a ir::AttrEntry,
         env: Env<'a>,
         sources: &[&'a Thunk<'a>],
     ) -> TR<'a> {
@@ -1135,12 +1134,15 @@ impl<'a> Evaluator<'a> {
                 let inner_closure = |env| Closure { lambda: inner, env };
                 if !inner.keeps_scope && inner.formals.is_none() {
                     if let Some(outer) = EnvFrame::<1>::new(Some(c.env), &[x]) {
-                        // SAFETY: nothing refers to `outer` but `env`'s chain, and the body
-                        // keeps no reference to that (`keeps_scope`).
+                        // SAFETY: nothing refers to `outer` but `frame`'s chain, and the
+                        // inner body keeps no reference to that: `inner.keeps_scope`, which
+                        // only this crate's compile step sets (`compile::Compiler::lambda`,
+                        // from `ir::Lambda::body_keeps_scope`), is false. `inner_closure`
+                        // below lives on this stack only, for the call.
                         let outer = unsafe { outer.env() };
                         if let Some(frame) = EnvFrame::<1>::new(Some(outer), &[y]) {
                             let closure = inner_closure(outer);
-                            // SAFETY: as above.
+                            // SAFETY: as above: the body keeps neither scope.
                             return self.lambda_body(&closure, unsafe { frame.env() }, pos);
                         }
                     }
@@ -1160,10 +1162,14 @@ impl<'a> Evaluator<'a> {
         if let Value::Lambda(c) = f {
             if !c.lambda.arg_escapes {
                 let t = Thunk::done(arg);
-                // SAFETY: nothing keeps a reference to `t` past the call (`arg_escapes`).
+                // SAFETY: nothing keeps a reference to `t` past the call: the body stores
+                // no thunk of its slot (0, 0) and keeps no scope (`arg_escapes` is false,
+                // set by this crate's compile step from `ir::stores_slot` and
+                // `ir::Lambda::body_keeps_scope`), and `t` outlives the call.
                 let t: &'a Thunk<'a> = unsafe { &*(&t as *const Thunk<'a>) };
                 if let Some(frame) = EnvFrame::<1>::new(Some(c.env), &[t]) {
-                    // SAFETY: nor to the scope (`arg_escapes` implies `!keeps_scope`).
+                    // SAFETY: nor to the scope (a false `arg_escapes` implies a false
+                    // `keeps_scope`, see `compile::Compiler::lambda`).
                     return self.lambda_body(c, unsafe { frame.env() }, pos);
                 }
             }
@@ -1184,11 +1190,15 @@ impl<'a> Evaluator<'a> {
             if let (None, ExprKind::Lambda(inner)) = (&c.lambda.formals, &c.lambda.body.kind) {
                 if !inner.outer_arg_escapes && !inner.keeps_scope && inner.formals.is_none() {
                     let tx = Thunk::done(x);
-                    // SAFETY: nothing keeps a reference to `tx` past the call
-                    // (`outer_arg_escapes`).
+                    // SAFETY: nothing keeps a reference to `tx` past the call: the inner
+                    // body stores no thunk of its slot (1, 0) and keeps no scope
+                    // (`inner.outer_arg_escapes` and `inner.keeps_scope` are false, set by
+                    // this crate's compile step), and `tx` outlives the call.
                     let tx: &'a Thunk<'a> = unsafe { &*(&tx as *const Thunk<'a>) };
                     if let Some(outer) = EnvFrame::<1>::new(Some(c.env), &[tx]) {
-                        // SAFETY: the inner body keeps no reference to its scope.
+                        // SAFETY: the inner body keeps no reference to its scope chain
+                        // (`inner.keeps_scope` is false), and `closure` lives on this stack
+                        // only, for the call.
                         let outer = unsafe { outer.env() };
                         if let Some(frame) = EnvFrame::<1>::new(Some(outer), &[y]) {
                             let closure = Closure {
@@ -1210,7 +1220,9 @@ impl<'a> Evaluator<'a> {
         let Some(formals) = &l.formals else {
             if !l.keeps_scope {
                 if let Some(frame) = EnvFrame::<1>::new(Some(c.env), &[arg]) {
-                    // SAFETY: the body keeps no reference to its scope (`keeps_scope`).
+                    // SAFETY: the body keeps no reference to its scope: `l.keeps_scope`, which
+                    // only this crate's compile step sets (`ir::Lambda::body_keeps_scope`),
+                    // is false.
                     return self.lambda_body(c, unsafe { frame.env() }, pos);
                 }
             }
@@ -1283,8 +1295,9 @@ impl<'a> Evaluator<'a> {
         }
         if !l.keeps_scope && defaults.is_empty() {
             if let Some(frame) = EnvFrame::<8>::new(Some(c.env), &slots) {
-                // SAFETY: the body keeps no reference to its scope (`keeps_scope`), and
-                // there are no defaults to evaluate in it lazily.
+                // SAFETY: the body keeps no reference to its scope (`l.keeps_scope`, set only
+                // by this crate's compile step, is false), and there are no defaults to
+                // evaluate in it lazily.
                 return self.lambda_body(c, unsafe { frame.env() }, pos);
             }
         }
@@ -1412,7 +1425,7 @@ impl<'a> Evaluator<'a> {
     fn eval_interpolation(
         &self,
         kind: StrOrPath,
-        parts: &'a [ast::Part],
+        parts: &'a [ir::Part],
         env: Env<'a>,
         pos: Pos,
     ) -> EvalResult<'a> {
@@ -1423,8 +1436,8 @@ impl<'a> Evaluator<'a> {
         let mut context: Vec<&'a [u8]> = Vec::new();
         for (i, p) in parts.iter().enumerate() {
             match p {
-                ast::Part::Lit(_, t) => out.extend_from_slice(t),
-                ast::Part::Expr(d, x) => {
+                ir::Part::Lit(t) => out.extend_from_slice(t),
+                ir::Part::Expr(d, x) => {
                     let v = self.eval(x, env)?;
                     let at = Pos::of(*d);
                     if kind == StrOrPath::Path && i == 0 {
@@ -1466,7 +1479,7 @@ impl<'a> Evaluator<'a> {
     /// `"a${b}c"`: the pieces are gathered first (strings by reference, other values
     /// coerced into a scratch buffer), then copied once into a result of exactly the
     /// right size; building strings in a loop made twice their size in copies before.
-    fn eval_string_interpolation(&self, parts: &'a [ast::Part], env: Env<'a>) -> EvalResult<'a> {
+    fn eval_string_interpolation(&self, parts: &'a [ir::Part], env: Env<'a>) -> EvalResult<'a> {
         enum Piece<'a> {
             Text(&'a [u8]),
             Scratch(std::ops::Range<usize>),
@@ -1476,8 +1489,8 @@ impl<'a> Evaluator<'a> {
         let mut context: Vec<&'a [u8]> = Vec::new();
         for p in parts {
             match p {
-                ast::Part::Lit(_, t) => pieces.push(Piece::Text(t)),
-                ast::Part::Expr(_, x) if self.is_builtin_to_string_call(x) => {
+                ir::Part::Lit(t) => pieces.push(Piece::Text(t)),
+                ir::Part::Expr(_, x) if self.is_builtin_to_string_call(x) => {
                     // `"${toString e}"`: the text `toString` would make goes straight into
                     // the result, without a string of its own.
                     let ExprKind::Call(c) = &x.kind else {
@@ -1490,7 +1503,7 @@ impl<'a> Evaluator<'a> {
                     self.coerce_to_string(v, at, true, false, &mut scratch, &mut context)?;
                     pieces.push(Piece::Scratch(start..scratch.len()));
                 }
-                ast::Part::Expr(d, x) => match self.eval(x, env)? {
+                ir::Part::Expr(d, x) => match self.eval(x, env)? {
                     Value::Str(s) => {
                         context.extend_from_slice(s.context);
                         pieces.push(Piece::Text(s.bytes));
@@ -1540,30 +1553,5 @@ pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Whether `e` is a literal, whose value `Evaluator::literal_thunk` shares.
-fn is_literal(e: &Expr) -> bool {
-    matches!(
-        e.kind,
-        ExprKind::Int(_)
-            | ExprKind::Float(_)
-            | ExprKind::Str(_)
-            | ExprKind::Path(_)
-            | ExprKind::HomePath(..)
-    )
-}
-
 /// How many arguments of one builtin call can have their thunks on the stack.
 const STACK_ARGS: usize = 4;
-
-/// Whether `Evaluator::thunk` would make a new thunk for `e` in the arena: anything but
-/// literals, resolved variables and `n - 1`-like arithmetic.
-fn is_lazy_code(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Var(ast::Var {
-            slot: Slot::Local { .. } | Slot::Global(_),
-            ..
-        }) => false,
-        ExprKind::Binary(..) => e.slot_arith().is_none(),
-        _ => !is_literal(e),
-    }
-}

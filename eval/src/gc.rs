@@ -31,10 +31,10 @@
 //! caller's); after the first collection the evaluator allocates in arenas of its own.
 
 use crate::env::Env;
+use crate::ir::{Expr, ExprKind};
 use crate::value::{Attr, AttrSet, Closure, Layers, List, NixStr, PrimOp, PrimOpApp};
 use crate::value::{State, Thunk, Value};
 use bumpalo::Bump;
-use ferrix_parser::ast::{Expr, ExprKind};
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
 
@@ -529,7 +529,7 @@ mod tests {
 
     fn eval<'a>(ev: &Evaluator<'a>, src: &str) -> Value<'a> {
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
-        ev.eval(e, ev.file_env()).unwrap()
+        ev.eval_code(e).unwrap()
     }
 
     fn print<'a>(ev: &Evaluator<'a>, v: Value<'a>) -> String {

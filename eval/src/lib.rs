@@ -1,16 +1,19 @@
 //! The Nix evaluator.
 //!
 //! Values live in a bumpalo arena for the whole evaluation ([`Evaluator::bump`]); parsed
-//! files are moved into it too and cached by path. Variables were resolved statically by the
-//! parser, so a lookup is a walk of `up` scopes and an index. Built-in functions are
-//! registered from outside (the `primops` crate) through [`Evaluator::set_global`].
+//! files are compiled ([`compile`]) into the evaluator's own code ([`ir`]), moved into it
+//! too and cached by path. Variables are resolved statically by that compile step, so a
+//! lookup is a walk of `up` scopes and an index. Built-in functions are registered from
+//! outside (the `primops` crate) through [`Evaluator::set_global`].
 
 #[cfg(debug_assertions)]
 pub mod census;
+mod compile;
 pub mod env;
 pub mod error;
 mod eval;
 mod gc;
+pub mod ir;
 pub mod memory;
 pub mod ops;
 pub mod policy;
@@ -21,8 +24,8 @@ pub mod value;
 use bumpalo::Bump;
 use env::Env;
 use error::{EvalError, EvalResult};
-use ferrix_parser::ast::Expr;
 use ferrix_parser::{Globals, Interner, LineIndex, Origin, SourceInfo, Sym};
+use ir::Expr;
 use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
 use std::os::unix::ffi::OsStrExt;
@@ -86,6 +89,23 @@ fn locate(files: &[SourceFile], pos: Pos) -> Option<(&SourceFile, usize)> {
     let i = files.partition_point(|f| f.base <= pos.0).checked_sub(1)?;
     let f = &files[i];
     Some((f, (pos.0 - f.base) as usize))
+}
+
+/// Code the evaluator compiled, with the scope it was compiled for: the only way code
+/// reaches evaluation from outside this crate ([`Evaluator::eval_code`]), so that it always
+/// runs in a scope of the shape its slots were numbered for.
+///
+/// ```compile_fail,E0624
+/// // Code cannot be run in a scope of another's choosing.
+/// let bump = bumpalo::Bump::new();
+/// let ev = ferrix_eval::Evaluator::builder(&bump).build();
+/// let code = ev.parse(b"1", ferrix_parser::Origin::String, b"/").unwrap();
+/// let scope = ferrix_eval::env::Env::alloc(&bump, None, false, &[]);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Code<'a> {
+    expr: &'a Expr,
+    env: Env<'a>,
 }
 
 /// Symbols the evaluator itself looks up.
@@ -582,18 +602,46 @@ impl<'a> Evaluator<'a> {
         locate(&self.files.borrow(), pos).map(|(f, _)| f.base)
     }
 
-    /// Parses a source into the arena, or renders its parse error.
+    /// Parses and compiles a source into the arena, or renders its parse error. The code
+    /// runs at a file's top level.
     pub fn parse(
         &self,
         text: &[u8],
         origin: Origin,
         base_dir: &[u8],
-    ) -> Result<&'a Expr, Box<EvalError>> {
-        self.parse_in_scope(text, origin, base_dir, &[])
+    ) -> Result<Code<'a>, Box<EvalError>> {
+        let expr = self.compile_source(text, origin, base_dir, &[])?;
+        Ok(Code {
+            expr,
+            env: self.file_env(),
+        })
     }
 
-    /// Parses with an extra outermost scope of `names` (sorted by symbol).
+    /// As [`Self::parse`], with the variables of `scope` in scope around the globals (later
+    /// ones win over earlier ones of the same name), as the REPL and `scopedImport` need.
     pub fn parse_in_scope(
+        &self,
+        text: &[u8],
+        origin: Origin,
+        base_dir: &[u8],
+        scope: &[(Sym, &'a Thunk<'a>)],
+    ) -> Result<Code<'a>, Box<EvalError>> {
+        let mut scope = scope.to_vec();
+        scope.reverse();
+        scope.sort_by_key(|&(name, _)| name);
+        scope.dedup_by_key(|&mut (name, _)| name);
+        let names: Vec<Sym> = scope.iter().map(|&(name, _)| name).collect();
+        let expr = self.compile_source(text, origin, base_dir, &names)?;
+        let slots: Vec<&'a Thunk<'a>> = scope.iter().map(|&(_, t)| t).collect();
+        // The compile step numbered the slots of the outermost scope as `names`, which
+        // `slots` follows.
+        let env = Env::alloc(self.bump(), None, false, &slots);
+        Ok(Code { expr, env })
+    }
+
+    /// Parses `text`, with `names` (sorted, without duplicates) in scope around the
+    /// globals, and compiles it into the arena.
+    fn compile_source(
         &self,
         text: &[u8],
         origin: Origin,
@@ -606,20 +654,9 @@ impl<'a> Evaluator<'a> {
             base_dir,
             home: &self.home,
         };
-        let r = {
-            let mut symbols = self.symbols.borrow_mut();
-            ferrix_parser::parse_in_scope(text, &info, &mut symbols, &self.globals, names)
-        };
-        match r {
-            Ok(mut e) => {
-                let file = self.add_file(origin, text, keep);
-                ferrix_parser::ast::rebase(&mut e, file);
-                // Outside the arena, which a collection empties: closures and thunks
-                // refer to the tree.
-                Ok(Box::leak(Box::new(e)))
-            }
+        let diagnostic = |d: &ferrix_parser::Diagnostic| {
             // The parser's message and position, kept apart so that frames can follow.
-            Err(d) => Err(Box::new(EvalError {
+            Box::new(EvalError {
                 kind: error::ErrorKind::Eval,
                 detail: error::Detail::Parse {
                     kind: d.kind.clone(),
@@ -630,19 +667,52 @@ impl<'a> Evaluator<'a> {
                 trace: Vec::new(),
                 suggestions: Vec::new(),
                 exit_status: None,
-            })),
+            })
+        };
+        let r = {
+            let mut symbols = self.symbols.borrow_mut();
+            ferrix_parser::parse_in_scope(text, &info, &mut symbols, &self.globals, names)
+        };
+        let parsed = r.map_err(|d| diagnostic(&d))?;
+        let file = self.add_file(origin.clone(), text, keep);
+        match compile::compile(parsed, &self.globals, file, names) {
+            // Outside the arena, which a collection empties: closures and thunks refer
+            // to the code.
+            Ok(e) => Ok(Box::leak(Box::new(e))),
+            Err(unbound) => {
+                let name = self.sym_name(unbound.name);
+                let mut d = ferrix_parser::Diagnostic::new(
+                    format!("undefined variable '{name}'"),
+                    origin,
+                    text,
+                    &LineIndex::new(text),
+                    unbound.offset as usize,
+                );
+                d.kind = ferrix_parser::actions::ErrorKind::UndefinedVariable(name);
+                Err(diagnostic(&d))
+            }
         }
     }
 
     /// The scope a file's top-level expression runs in.
-    pub fn file_env(&self) -> Env<'a> {
+    pub(crate) fn file_env(&self) -> Env<'a> {
         self.root_env.get()
     }
 
     /// Evaluates an expression given as text (`-E`), relative to `base_dir`.
     pub fn eval_text(&self, text: &[u8], origin: Origin, base_dir: &[u8]) -> EvalResult<'a> {
-        let e = self.parse(text, origin, base_dir)?;
-        self.eval(e, self.file_env())
+        let code = self.parse(text, origin, base_dir)?;
+        self.eval_code(code)
+    }
+
+    /// Evaluates compiled code to weak head normal form.
+    pub fn eval_code(&self, code: Code<'a>) -> EvalResult<'a> {
+        self.eval(code.expr, code.env)
+    }
+
+    /// A thunk that evaluates compiled code when forced.
+    pub fn code_thunk(&self, code: Code<'a>) -> &'a Thunk<'a> {
+        self.thunk(code.expr, code.env)
     }
 
     /// `import path`: parse and evaluate a file once; later imports share the value.
@@ -674,10 +744,11 @@ impl<'a> Evaluator<'a> {
             return Ok(t);
         }
         let (text, dir) = read_source(&path, pos)?;
-        let e = self.parse(
+        let e = self.compile_source(
             &text,
             Origin::File(path.to_string_lossy().into_owned()),
             &dir,
+            &[],
         )?;
         let t: &'a Thunk<'a> = self
             .bump()
@@ -700,7 +771,12 @@ impl<'a> Evaluator<'a> {
             .unwrap_or(Path::new("/"))
             .as_os_str()
             .as_bytes();
-        let e = self.parse(text, Origin::File(path.to_string_lossy().into_owned()), dir)?;
+        let e = self.compile_source(
+            text,
+            Origin::File(path.to_string_lossy().into_owned()),
+            dir,
+            &[],
+        )?;
         if path.ends_with("derivation.nix") {
             if let Some(base) = self.file_base(Pos::of(e.span.start)) {
                 self.derivation_file.set(base);
@@ -731,16 +807,15 @@ impl<'a> Evaluator<'a> {
         let path = resolve_expr_path(&path).map_err(|m| EvalError::eval(m, pos))?;
         let path = self.check_source_path(&path)?;
         let (text, dir) = read_source(&path, Some(pos))?;
-        let names: Vec<Sym> = scope.attrs().iter().map(|a| a.name).collect();
-        let e = self.parse_in_scope(
+        let names: Vec<(Sym, &'a Thunk<'a>)> =
+            scope.attrs().iter().map(|a| (a.name, a.value)).collect();
+        let code = self.parse_in_scope(
             &text,
             Origin::File(path.to_string_lossy().into_owned()),
             &dir,
             &names,
         )?;
-        let slots: Vec<&'a Thunk<'a>> = scope.attrs().iter().map(|a| a.value).collect();
-        let env = Env::alloc(self.bump(), None, false, &slots);
-        self.eval(e, env)
+        self.eval_code(code)
     }
 
     /// `file:line:col` as Nix prints positions inside messages.
@@ -934,8 +1009,8 @@ mod tests {
 
     /// Evaluates `src` fully and prints it as Nix does.
     fn eval_print(ev: &Evaluator<'_>, src: &str) -> String {
-        let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
-        let v = ev.eval(e, ev.file_env()).unwrap();
+        let code = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
+        let v = ev.eval_code(code).unwrap();
         ev.force_deep(v, Pos::NONE).unwrap();
         let mut out = Vec::new();
         ev.print_value(v, &mut out);

@@ -6,9 +6,9 @@
 
 use crate::env::Env;
 use crate::error::EvalResult;
+use crate::ir::{Expr, Lambda};
 use crate::Evaluator;
 use crate::Pos;
-use ferrix_parser::ast::{Expr, Lambda};
 use ferrix_parser::Sym;
 use std::cell::{Cell, UnsafeCell};
 
@@ -329,15 +329,31 @@ pub struct List<'a> {
     pub items: &'a [&'a Thunk<'a>],
 }
 
+/// A function value: compiled code and the scope it was made in. Only the evaluator makes
+/// one, so a function always runs in a scope of the shape its code was compiled for.
+///
+/// ```compile_fail,E0451
+/// fn rescope<'a>(
+///     c: &ferrix_eval::value::Closure<'a>,
+///     env: ferrix_eval::env::Env<'a>,
+/// ) -> ferrix_eval::value::Closure<'a> {
+///     ferrix_eval::value::Closure { lambda: c.lambda(), env }
+/// }
+/// ```
 pub struct Closure<'a> {
-    pub lambda: &'a Lambda,
-    pub env: Env<'a>,
+    pub(crate) lambda: &'a Lambda,
+    pub(crate) env: Env<'a>,
 }
 
-impl Closure<'_> {
+impl<'a> Closure<'a> {
     /// Where the function is written.
     pub fn pos(&self) -> Pos {
         Pos::of(self.lambda.start)
+    }
+
+    /// The function's code, whose formals can be read.
+    pub fn lambda(&self) -> &'a Lambda {
+        self.lambda
     }
 }
 
@@ -407,10 +423,8 @@ pub(crate) enum State<'a> {
     ApplyIndex(&'a Thunk<'a>, u32),
     /// `s.name`, for `inherit (s) name`.
     Select(&'a Thunk<'a>, Sym, Pos),
-    /// A [`ast::SlotArith`] argument (`n - 1`) whose variable was not yet a number: the
-    /// expression and the variable's thunk. No scope is kept.
-    ///
-    /// [`ast::SlotArith`]: ferrix_parser::ast::SlotArith
+    /// A `SlotArith` argument (`n - 1`, see [`crate::ir`]) whose variable was not yet a
+    /// number: the expression and the variable's thunk. No scope is kept.
     Arith(&'a Expr, &'a Thunk<'a>),
     /// The value of another thunk (a `rec` attribute replaced through `__overrides`).
     Forward(&'a Thunk<'a>),
@@ -689,12 +703,12 @@ mod tests {
     /// below the state tags.
     #[test]
     fn thunk_states_round_trip() {
-        use ferrix_parser::ast::ExprKind;
+        use crate::ir::ExprKind;
         let bump = bumpalo::Bump::new();
-        let expr = bump.alloc(Expr {
-            span: ferrix_parser::ast::Span::new(3, 4),
-            kind: ExprKind::Int(7),
-        });
+        let expr = bump.alloc(Expr::new(
+            ferrix_parser::ast::Span::new(3, 4),
+            ExprKind::Int(7),
+        ));
         let env = Env::alloc(&bump, None, false, &[]);
         let f: &Thunk = bump.alloc(Thunk::done(Value::Int(-3)));
         let x: &Thunk = bump.alloc(Thunk::done(Value::Float(2.5)));

@@ -512,9 +512,6 @@ impl Ctx<'_> {
                 formals,
                 body,
                 name: None,
-                keeps_scope: true,
-                arg_escapes: true,
-                outer_arg_escapes: true,
             })),
         ))
     }

@@ -3,11 +3,15 @@
 //! Nix resolves variables right after parsing (`bindVars`), so an undefined variable is a
 //! parse-time error. This pass gives every variable its [`Slot`]: a lexical scope and index,
 //! a global, or — only under a `with` — a dynamic lookup. Scopes are those of lambdas,
-//! `let`, `rec` sets and `with`. Slot numbering, which the evaluator relies on:
+//! `let`, `rec` sets and `with`. Slot numbering:
 //! - a lambda's scope holds its `@` argument (if any) at index 0, then its formals sorted by
 //!   symbol;
 //! - a `let` or `rec` set's scope holds its static attributes sorted by symbol;
 //! - a `with` scope holds nothing but counts as a level.
+//!
+//! The resolution also decides where an operator is desugared into a call of the builtin
+//! it stands for. The evaluator does not take these slots on trust: its own compile step
+//! resolves every variable again, and its tests check that both agree.
 
 use crate::actions::SyntaxError;
 use crate::ast::*;
@@ -242,10 +246,6 @@ impl Resolver<'_> {
                 }
                 self.expr(&mut l.body)?;
                 self.pop();
-                l.keeps_scope = l.body_keeps_scope();
-                let plain = !l.keeps_scope && l.formals.is_none();
-                l.arg_escapes = !plain || stores_slot(&l.body, 0, 0);
-                l.outer_arg_escapes = !plain || stores_slot(&l.body, 1, 0);
                 Ok(())
             }
             ExprKind::Call(c) => {

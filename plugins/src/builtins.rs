@@ -75,8 +75,8 @@ impl NativeConfig {
         }
         // `builtins` contains itself; its thunk is shared by the global and the attribute,
         // so overwriting it updates both.
-        let e = ev.parse(b"builtins", Origin::String, b"/")?;
-        let Value::Attrs(set) = ev.eval(e, ev.file_env())? else {
+        let code = ev.parse(b"builtins", Origin::String, b"/")?;
+        let Value::Attrs(set) = ev.eval_code(code)? else {
             return Ok(());
         };
         let self_sym = ev.intern(b"builtins");
@@ -273,7 +273,7 @@ fn exec<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<
             .map(|d| d.as_os_str().as_bytes().to_vec())
             .unwrap_or_else(|_| b"/".to_vec())
     };
-    let e = ev
+    let code = ev
         .parse(&output.stdout, Origin::String, &base)
         .map_err(|e| {
             e.with_frame(
@@ -281,7 +281,7 @@ fn exec<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<
                 Some(pos),
             )
         })?;
-    ev.eval(e, ev.file_env()).map_err(|e| {
+    ev.eval_code(code).map_err(|e| {
         e.with_frame(
             format!("While evaluating the output from '{program}'"),
             Some(pos),

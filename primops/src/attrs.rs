@@ -279,12 +279,12 @@ fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
     match ev.force(args[0], pos)? {
         Value::Lambda(c) => {
             let mut out = Vec::new();
-            if let Some(f) = &c.lambda.formals {
-                for formal in &f.entries {
+            if let Some(f) = c.lambda().formals() {
+                for formal in f.entries() {
                     out.push(Attr {
-                        name: formal.name,
-                        value: ev.alloc_thunk(Value::Bool(formal.default.is_some())),
-                        pos: Pos::of(formal.span.start),
+                        name: formal.name(),
+                        value: ev.alloc_thunk(Value::Bool(formal.has_default())),
+                        pos: Pos::of(formal.span().start),
                     });
                 }
             }

@@ -373,24 +373,24 @@ impl<'e, 'a, 'o> Printer<'e, 'a, 'o> {
         let loc = self.location_attrs(c.pos());
         let attrs: XmlAttrs<'_> = loc.iter().map(|(k, v)| (*k, &v[..])).collect();
         self.xml.open("function", attrs);
-        let lambda = c.lambda;
-        let arg = lambda.arg.map(|s| self.ev.symbols().name(s).to_vec());
-        match &lambda.formals {
+        let lambda = c.lambda();
+        let arg = lambda.arg().map(|s| self.ev.symbols().name(s).to_vec());
+        match lambda.formals() {
             Some(formals) => {
                 let mut attrs: XmlAttrs<'_> = Vec::new();
                 if let Some(arg) = arg.as_deref().filter(|a| !a.is_empty()) {
                     attrs.push(("name", arg));
                 }
-                if formals.ellipsis {
+                if formals.ellipsis() {
                     attrs.push(("ellipsis", b"1"));
                 }
                 self.xml.open("attrspat", attrs);
                 let mut names: Vec<Vec<u8>> = {
                     let symbols = self.ev.symbols();
                     formals
-                        .entries
+                        .entries()
                         .iter()
-                        .map(|f| symbols.name(f.name).to_vec())
+                        .map(|f| symbols.name(f.name()).to_vec())
                         .collect()
                 };
                 names.sort();

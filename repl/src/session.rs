@@ -3,11 +3,9 @@
 
 use crate::print::Printer;
 use crate::{Builder, Options};
-use ferrix_eval::env::Env;
 use ferrix_eval::error::{ErrorKind, EvalError};
 use ferrix_eval::value::{Attr, AttrSet, Thunk, Value};
-use ferrix_eval::{Evaluator, Pos};
-use ferrix_parser::ast::Expr;
+use ferrix_eval::{Code, Evaluator, Pos};
 use ferrix_parser::{Origin, Sym};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -265,9 +263,9 @@ impl<'a, 'b> Session<'a, 'b> {
         let mut out: Vec<Attr<'a>> = Vec::new();
         for (name, expr) in &opts.args {
             match ev.parse(expr.as_bytes(), Origin::String, &cwd()) {
-                Ok(e) => out.push(Attr {
+                Ok(code) => out.push(Attr {
                     name: ev.intern(name.as_bytes()),
-                    value: ev.thunk(e, ev.file_env()),
+                    value: ev.code_thunk(code),
                     pos: Pos::NONE,
                 }),
                 Err(e) => {
@@ -322,18 +320,14 @@ impl<'a, 'b> Session<'a, 'b> {
     }
 
     /// Parses `text` with the variables in scope; `Incomplete` when it ends too early.
-    fn parse(&self, text: &str) -> Res<(&'a Expr, Env<'a>)> {
-        let scope = self.scope.borrow();
-        let names: Vec<Sym> = scope.keys().copied().collect();
+    fn parse(&self, text: &str) -> Res<Code<'a>> {
+        let scope: Vec<(Sym, &'a Thunk<'a>)> =
+            self.scope.borrow().iter().map(|(&s, &t)| (s, t)).collect();
         match self
             .ev
-            .parse_in_scope(text.as_bytes(), Origin::String, &cwd(), &names)
+            .parse_in_scope(text.as_bytes(), Origin::String, &cwd(), &scope)
         {
-            Ok(e) => {
-                let slots: Vec<_> = scope.values().copied().collect();
-                let env = Env::alloc(self.ev.bump(), None, false, &slots);
-                Ok((e, env))
-            }
+            Ok(code) => Ok(code),
             Err(e) if e.parse_kind() == Some(&ferrix_parser::actions::ErrorKind::UnexpectedEnd) => {
                 Err(Failure::Incomplete)
             }
@@ -343,8 +337,8 @@ impl<'a, 'b> Session<'a, 'b> {
 
     /// Evaluates `text` to weak head normal form.
     fn eval_text(&self, text: &str) -> Res<Value<'a>> {
-        let (e, env) = self.parse(text)?;
-        Ok(self.ev.eval(e, env)?)
+        let code = self.parse(text)?;
+        Ok(self.ev.eval_code(code)?)
     }
 
     /// Evaluates `text` quietly, for completion: `None` if it fails or is incomplete.
@@ -399,9 +393,9 @@ impl<'a, 'b> Session<'a, 'b> {
             return self.command(cmd, arg, sink);
         }
         if let Some((name, expr)) = split_binding(text) {
-            let (e, env) = self.parse(expr)?;
+            let code = self.parse(expr)?;
             let sym = self.ev.intern(name.as_bytes());
-            self.add_var(sym, self.ev.thunk(e, env));
+            self.add_var(sym, self.ev.code_thunk(code));
             return Ok(Step::Done);
         }
         let v = self.eval_text(text)?;
@@ -612,28 +606,28 @@ impl<'a, 'b> Session<'a, 'b> {
             }
         }
         let Value::Lambda(c) = v else { return Ok(v) };
-        let Some(formals) = &c.lambda.formals else {
+        let Some(formals) = c.lambda().formals() else {
             return Ok(v);
         };
         let mut given: Vec<Attr<'a>> = Vec::new();
-        if formals.ellipsis {
+        if formals.ellipsis() {
             given.extend_from_slice(&self.auto_args);
         } else {
-            for f in &formals.entries {
-                match self.auto_args.binary_search_by_key(&f.name, |a| a.name) {
+            for f in formals.entries() {
+                match self.auto_args.binary_search_by_key(&f.name(), |a| a.name) {
                     Ok(i) => given.push(self.auto_args[i]),
-                    Err(_) if f.default.is_some() => {}
+                    Err(_) if f.has_default() => {}
                     Err(_) => {
                         return Err(EvalError::eval(
                             format!(
                                 "cannot evaluate a function that has an argument without a value ('{}')\n\n\
                                  The file's top-level function needs this argument: give it a value with\n\
                                  '--arg {} <expr>' or '--argstr {} <string>'.",
-                                ev.sym_name(f.name),
-                                ev.sym_name(f.name),
-                                ev.sym_name(f.name)
+                                ev.sym_name(f.name()),
+                                ev.sym_name(f.name()),
+                                ev.sym_name(f.name())
                             ),
-                            Pos::of(f.span.start),
+                            Pos::of(f.span().start),
                         ))
                     }
                 }

@@ -510,11 +510,10 @@ pub(crate) fn auto_args<'a>(
     let nowhere = Pos::NONE;
     let mut out: Vec<Attr<'a>> = Vec::new();
     for (name, expr) in &args.args {
-        let e = ev.parse(expr.as_bytes(), Origin::String, &cwd())?;
-        let env = ev.file_env();
+        let code = ev.parse(expr.as_bytes(), Origin::String, &cwd())?;
         out.push(Attr {
             name: ev.intern(name.as_bytes()),
-            value: ev.thunk(e, env),
+            value: ev.code_thunk(code),
             pos: nowhere,
         });
     }
@@ -546,24 +545,24 @@ pub(crate) fn auto_call<'a>(
         }
     }
     let Value::Lambda(c) = v else { return Ok(v) };
-    let Some(formals) = &c.lambda.formals else {
+    let Some(formals) = c.lambda().formals() else {
         return Ok(v);
     };
     let mut given: Vec<Attr<'a>> = Vec::new();
-    if formals.ellipsis {
+    if formals.ellipsis() {
         given.extend_from_slice(auto);
     } else {
-        for f in &formals.entries {
-            match auto.binary_search_by_key(&f.name, |a| a.name) {
+        for f in formals.entries() {
+            match auto.binary_search_by_key(&f.name(), |a| a.name) {
                 Ok(i) => given.push(auto[i]),
-                Err(_) if f.default.is_some() => {}
+                Err(_) if f.has_default() => {}
                 Err(_) => {
                     return Err(EvalError::eval(
                         format!(
                             "cannot evaluate a function that has an argument without a value ('{}')\n\nNix attempted to evaluate a function as a top level expression; in\nthis case it must have its arguments supplied either by default\nvalues, or passed explicitly with '--arg' or '--argstr'. See\nhttps://nixos.org/manual/nix/stable/#ss-functions.",
-                            ev.sym_name(f.name)
+                            ev.sym_name(f.name())
                         ),
-                        Pos::of(f.span.start),
+                        Pos::of(f.span().start),
                     ))
                 }
             }

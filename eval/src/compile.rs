@@ -1,0 +1,405 @@
+//! The evaluator's compile step: a parsed tree becomes [`ir::Expr`].
+//!
+//! The step runs over the parser's output and computes, on its own, every fact the
+//! evaluator's `unsafe` code relies on; it does not read the parser's variable resolution:
+//! - scope resolution: each variable's [`Slot`], numbered as the evaluator builds its
+//!   scopes (see [`Slot`]), so that [`crate::env::Env::slot`] is only ever asked for a slot
+//!   its scope has;
+//! - escape analysis: for each function, whether its call's scope, or the thunk of its
+//!   argument (or of its enclosing function's argument), may be kept beyond the call (see
+//!   [`ir::Lambda`]). Where not, the evaluator puts them on the native stack.
+//!
+//! It also makes positions absolute (adding the file's base to each span). The parser's own
+//! resolver still reports undefined variables at parse time, as Nix does; a test checks
+//! that both resolve every variable alike.
+
+use crate::ir::{self, AttrName, AttrValue, Expr, ExprKind, Slot, Var};
+use ferrix_parser::ast::{self, Span};
+use ferrix_parser::{Globals, Sym};
+
+/// A variable that no scope binds. The parser reports those first, so this only happens if
+/// its resolver and this one disagree; then the code is not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unbound {
+    pub(crate) name: Sym,
+    /// Where the variable is, in its file (not made absolute).
+    pub(crate) offset: u32,
+}
+
+#[derive(Clone, Copy)]
+enum FrameKind {
+    /// A function's scope: its `@` argument, if any, at index 0, then its formals.
+    Lambda {
+        arg: Option<Sym>,
+    },
+    /// A `let` or `rec` set's scope, or the scope of names code is compiled in.
+    Names,
+    With,
+}
+
+#[derive(Clone, Copy)]
+struct Frame {
+    kind: FrameKind,
+    start: u32,
+    len: u32,
+}
+
+struct Compiler<'g> {
+    globals: &'g Globals,
+    /// Added to every position.
+    base: u32,
+    /// The names of all open scopes, each frame's slice sorted by symbol.
+    names: Vec<Sym>,
+    frames: Vec<Frame>,
+}
+
+/// Compiles `e`, parsed from a file whose positions start at `base`, to run in a scope of
+/// `scope` (sorted by symbol, without duplicates; empty for a file's top level) around the
+/// globals.
+pub(crate) fn compile(
+    e: ast::Expr,
+    globals: &Globals,
+    base: u32,
+    scope: &[Sym],
+) -> Result<Expr, Unbound> {
+    debug_assert!(scope.windows(2).all(|w| w[0] < w[1]), "scope names sorted");
+    let mut c = Compiler {
+        globals,
+        base,
+        names: Vec::new(),
+        frames: Vec::new(),
+    };
+    if !scope.is_empty() {
+        c.push(FrameKind::Names, scope.iter().copied());
+    }
+    c.expr(e)
+}
+
+const RED_ZONE: usize = 64 * 1024;
+const STACK_GROWTH: usize = 2 * 1024 * 1024;
+
+/// Sorts by symbol, and keeps the first of equal names. The parser rejects duplicate
+/// attributes and formals; dropping one here only keeps the slot numbering total.
+fn sort_unique<T>(v: &mut Vec<T>, key: impl Fn(&T) -> Sym) {
+    v.sort_by_key(&key);
+    v.dedup_by(|b, a| key(a) == key(b));
+}
+
+impl Compiler<'_> {
+    fn span(&self, s: Span) -> Span {
+        Span {
+            start: s.start.saturating_add(self.base),
+            end: s.end.saturating_add(self.base),
+        }
+    }
+
+    fn offset(&self, o: u32) -> u32 {
+        o.saturating_add(self.base)
+    }
+
+    fn push(&mut self, kind: FrameKind, names: impl Iterator<Item = Sym>) {
+        let start = self.names.len();
+        self.names.extend(names);
+        self.frames.push(Frame {
+            kind,
+            start: start as u32,
+            len: (self.names.len() - start) as u32,
+        });
+    }
+
+    fn pop(&mut self) {
+        if let Some(f) = self.frames.pop() {
+            self.names.truncate(f.start as usize);
+        }
+    }
+
+    /// The innermost binding of `name`: lexical scopes first, then the globals, then the
+    /// innermost `with` (looked up at run time).
+    fn lookup(&self, name: Sym) -> Option<Slot> {
+        let mut with_up = None;
+        for (up, f) in self.frames.iter().rev().enumerate() {
+            let up = up as u32;
+            let names = &self.names[f.start as usize..(f.start + f.len) as usize];
+            match f.kind {
+                FrameKind::With => {
+                    with_up.get_or_insert(up);
+                }
+                FrameKind::Lambda { arg } => {
+                    if arg == Some(name) {
+                        return Some(Slot::Local { up, index: 0 });
+                    }
+                    if let Ok(i) = names.binary_search(&name) {
+                        let index = i as u32 + arg.is_some() as u32;
+                        return Some(Slot::Local { up, index });
+                    }
+                }
+                FrameKind::Names => {
+                    if let Ok(i) = names.binary_search(&name) {
+                        return Some(Slot::Local {
+                            up,
+                            index: i as u32,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(g) = self.globals.slot(name) {
+            return Some(Slot::Global(g));
+        }
+        with_up.map(|up| Slot::With { up })
+    }
+
+    fn var(&self, name: Sym, offset: u32) -> Result<Var, Unbound> {
+        match self.lookup(name) {
+            Some(slot) => Ok(Var { name, slot }),
+            None => Err(Unbound { name, offset }),
+        }
+    }
+
+    fn expr(&mut self, e: ast::Expr) -> Result<Expr, Unbound> {
+        stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.expr_inner(e))
+    }
+
+    fn exprs(&mut self, v: impl IntoIterator<Item = ast::Expr>) -> Result<Box<[Expr]>, Unbound> {
+        v.into_iter().map(|x| self.expr(x)).collect()
+    }
+
+    fn expr_inner(&mut self, e: ast::Expr) -> Result<Expr, Unbound> {
+        let at = e.span;
+        let span = self.span(at);
+        let kind = match e.into_kind() {
+            ast::ExprKind::Int(n) => ExprKind::Int(n),
+            ast::ExprKind::Float(f) => ExprKind::Float(f),
+            ast::ExprKind::Str(s) => ExprKind::Str(s),
+            ast::ExprKind::Path(p) => ExprKind::Path(p),
+            ast::ExprKind::HomePath(p, _) => ExprKind::HomePath(p),
+            ast::ExprKind::CurPos => ExprKind::CurPos,
+            ast::ExprKind::Var(v) => ExprKind::Var(self.var(v.name, at.start)?),
+            ast::ExprKind::Select(s) => {
+                let ast::Select {
+                    expr,
+                    path,
+                    default,
+                } = *s;
+                ExprKind::Select(Box::new(ir::Select {
+                    expr: self.expr(expr)?,
+                    path: self.attr_path(path)?,
+                    default: default.map(|d| self.expr(d)).transpose()?,
+                }))
+            }
+            ast::ExprKind::HasAttr(h) => {
+                let ast::HasAttr { expr, path } = *h;
+                ExprKind::HasAttr(Box::new(ir::HasAttr {
+                    expr: self.expr(expr)?,
+                    path: self.attr_path(path)?,
+                }))
+            }
+            ast::ExprKind::Attrs(a) => ExprKind::Attrs(Box::new(self.attrs(*a, false)?)),
+            ast::ExprKind::List(items) => ExprKind::List(self.exprs(items.into_vec())?),
+            ast::ExprKind::Lambda(l) => ExprKind::Lambda(Box::new(self.lambda(*l)?)),
+            ast::ExprKind::Call(c) => {
+                let ast::Call { func, args } = *c;
+                ExprKind::Call(Box::new(ir::Call {
+                    func: self.expr(func)?,
+                    args: self.exprs(args)?,
+                }))
+            }
+            ast::ExprKind::Let(a, body) => {
+                let a = self.attrs(*a, true)?;
+                let body = self.expr(*body);
+                self.pop();
+                ExprKind::Let(Box::new(a), Box::new(body?))
+            }
+            ast::ExprKind::With(w, body) => {
+                let w = self.expr(*w)?;
+                self.push(FrameKind::With, std::iter::empty());
+                let body = self.expr(*body);
+                self.pop();
+                ExprKind::With(Box::new(w), Box::new(body?))
+            }
+            ast::ExprKind::If(b) => {
+                let [c, t, f] = *b;
+                ExprKind::If(Box::new([self.expr(c)?, self.expr(t)?, self.expr(f)?]))
+            }
+            ast::ExprKind::Assert(b) => {
+                let [cond, body] = *b;
+                let source = cond.clone();
+                ExprKind::Assert(Box::new(ir::Assert {
+                    cond: self.expr(cond)?,
+                    body: self.expr(body)?,
+                    source,
+                }))
+            }
+            ast::ExprKind::Not(x) => ExprKind::Not(Box::new(self.expr(*x)?)),
+            ast::ExprKind::Neg(x) => ExprKind::Neg(Box::new(self.expr(*x)?)),
+            ast::ExprKind::Binary(op, b) => {
+                let [l, r] = *b;
+                ExprKind::Binary(op, Box::new([self.expr(l)?, self.expr(r)?]))
+            }
+            ast::ExprKind::Interpolate(kind, parts) => {
+                let parts = parts
+                    .into_vec()
+                    .into_iter()
+                    .map(|p| {
+                        Ok(match p {
+                            ast::Part::Lit(_, t) => ir::Part::Lit(t),
+                            ast::Part::Expr(d, x) => ir::Part::Expr(self.offset(d), self.expr(x)?),
+                        })
+                    })
+                    .collect::<Result<_, Unbound>>()?;
+                ExprKind::Interpolate(kind, parts)
+            }
+        };
+        Ok(Expr::new(span, kind))
+    }
+
+    fn attr_path(&mut self, path: Box<[ast::AttrName]>) -> Result<Box<[AttrName]>, Unbound> {
+        path.into_vec()
+            .into_iter()
+            .map(|n| match n {
+                ast::AttrName::Static(s) => Ok(AttrName::Static(s)),
+                ast::AttrName::Dynamic(x) => {
+                    let source = x.clone();
+                    Ok(AttrName::Dynamic(Box::new(ir::DynamicName {
+                        expr: self.expr(x)?,
+                        source,
+                    })))
+                }
+            })
+            .collect()
+    }
+
+    /// A set, or the bindings of a `let` (`scoped`), whose scope stays open for the body:
+    /// the caller closes it.
+    fn attrs(&mut self, a: ast::Attrs, scoped: bool) -> Result<ir::Attrs, Unbound> {
+        let ast::Attrs {
+            rec,
+            mut entries,
+            dynamic,
+            inherit_sources,
+            ..
+        } = a;
+        sort_unique(&mut entries, |e| e.name);
+        // `inherit x;` always reads the enclosing scope.
+        let mut inherited = Vec::new();
+        for entry in &entries {
+            if let ast::AttrValue::Inherit(v, s) = &entry.value {
+                inherited.push(self.var(v.name, s.start)?);
+            }
+        }
+        let opens = rec || scoped;
+        if opens {
+            self.push(FrameKind::Names, entries.iter().map(|x| x.name));
+        }
+        let r = self.attrs_in_scope(entries, dynamic, inherit_sources, inherited);
+        if opens && (r.is_err() || !scoped) {
+            self.pop();
+        }
+        Ok(ir::Attrs { rec, ..r? })
+    }
+
+    fn attrs_in_scope(
+        &mut self,
+        entries: Vec<ast::AttrEntry>,
+        dynamic: Vec<ast::DynamicAttr>,
+        inherit_sources: Vec<ast::Expr>,
+        inherited: Vec<Var>,
+    ) -> Result<ir::Attrs, Unbound> {
+        let inherit_sources = self.exprs(inherit_sources)?;
+        let mut inherited = inherited.into_iter();
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let span = self.span(entry.span);
+            let value = match entry.value {
+                ast::AttrValue::Plain(x) => AttrValue::Plain(self.expr(x)?),
+                ast::AttrValue::Inherit(_, s) => AttrValue::Inherit(
+                    inherited.next().expect("one variable per inherit"),
+                    self.span(s),
+                ),
+                // (The evaluator indexes the sources with a bounds check.)
+                ast::AttrValue::InheritFrom { source, span: s } => AttrValue::InheritFrom {
+                    source,
+                    span: self.span(s),
+                },
+            };
+            out.push(ir::AttrEntry {
+                name: entry.name,
+                span,
+                value,
+            });
+        }
+        let dynamic = dynamic
+            .into_iter()
+            .map(|d| {
+                Ok(ir::DynamicAttr {
+                    name: self.expr(d.name)?,
+                    value: self.expr(d.value)?,
+                    span: self.span(d.span),
+                })
+            })
+            .collect::<Result<_, Unbound>>()?;
+        Ok(ir::Attrs {
+            rec: false,
+            entries: out.into_boxed_slice(),
+            dynamic,
+            inherit_sources,
+        })
+    }
+
+    fn lambda(&mut self, l: ast::Lambda) -> Result<ir::Lambda, Unbound> {
+        let ast::Lambda {
+            start,
+            arg,
+            formals,
+            body,
+            name,
+            ..
+        } = l;
+        let (mut entries, ellipsis) = match formals {
+            Some(f) => (f.entries, Some(f.ellipsis)),
+            None => (Vec::new(), None),
+        };
+        sort_unique(&mut entries, |f| f.name);
+        self.push(FrameKind::Lambda { arg }, entries.iter().map(|f| f.name));
+        let r = self.lambda_in_scope(entries, body);
+        self.pop();
+        let (entries, body) = r?;
+        let mut l = ir::Lambda {
+            start: self.offset(start),
+            arg,
+            formals: ellipsis.map(|ellipsis| ir::Formals { entries, ellipsis }),
+            body,
+            name,
+            keeps_scope: true,
+            arg_escapes: true,
+            outer_arg_escapes: true,
+        };
+        l.keeps_scope = l.body_keeps_scope();
+        // Only `x: …` has its argument in slot 0 alone; formals keep the argument set.
+        let plain = !l.keeps_scope && l.formals.is_none();
+        l.arg_escapes = !plain || ir::stores_slot(&l.body, 0, 0);
+        l.outer_arg_escapes = !plain || ir::stores_slot(&l.body, 1, 0);
+        Ok(l)
+    }
+
+    fn lambda_in_scope(
+        &mut self,
+        entries: Vec<ast::Formal>,
+        body: ast::Expr,
+    ) -> Result<(Box<[ir::Formal]>, Expr), Unbound> {
+        let entries = entries
+            .into_iter()
+            .map(|f| {
+                Ok(ir::Formal {
+                    name: f.name,
+                    default: f.default.map(|d| self.expr(d)).transpose()?,
+                    span: self.span(f.span),
+                })
+            })
+            .collect::<Result<_, Unbound>>()?;
+        Ok((entries, self.expr(body)?))
+    }
+}
+
+#[cfg(test)]
+mod tests;
