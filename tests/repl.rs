@@ -477,3 +477,89 @@ fn current_system_is_the_system_setting() {
     ask(&mut p, "builtins.currentSystem", "\"riscv64-ferrix\"");
     quit(p);
 }
+
+/// A long session stays bounded: between two lines, once the arena has grown enough, the
+/// REPL collects it (see `ferrix_eval::gc`), keeping what its variables and `--arg`s
+/// reach. The same lines, with and without collections, print the same, and the collected
+/// session's peak memory is a fraction of the other's.
+#[test]
+fn a_long_session_stays_bounded() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let f = Fixture::new();
+    let mut input = String::from(
+        ":l pkgs.nix\n\
+         x = builtins.genList (i: { a = i; b = toString i; }) 100000\n\
+         y = { inherit x; f = n: n + 1; s = \"kept\"; }\n\
+         (builtins.elemAt x 7).b\n",
+    );
+    for i in 0..40 {
+        input.push_str("builtins.length (builtins.genList (i: [ i i ]) 400000)\n");
+        if i % 10 == 9 {
+            input.push_str("(builtins.elemAt y.x (99990 + 9)).b + y.s\n");
+        }
+    }
+    input.push_str("extra + y.f 41\n");
+    // The output, the collections reported, and the peak resident memory in KiB.
+    let run = |collect_at_mib: &str| -> (String, usize, i64) {
+        // Reaped by `wait4` below, which also reports its peak memory.
+        #[allow(clippy::zombie_processes)]
+        let mut child = Command::new(BIN)
+            .args(["repl", "--arg", "extra", "1000"])
+            .args(f.store_args())
+            .current_dir(f.dir.path())
+            .env("HOME", f.dir.path().join("home"))
+            .env("NIX_CONF_DIR", f.dir.path().join("home"))
+            .env("NIX_USER_CONF_FILES", f.dir.path().join("home/none.conf"))
+            .env("FERRIX_COLLECT_AT_MIB", collect_at_mib)
+            .env("FERRIX_SHOW_STATS", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferrix repl");
+        let pid = child.id() as libc::pid_t;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let errors = std::thread::spawn(move || {
+            let mut e = String::new();
+            stderr.read_to_string(&mut e).expect("read stderr");
+            e
+        });
+        stdin.write_all(input.as_bytes()).expect("write the lines");
+        drop(stdin);
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read stdout");
+        let err = errors.join().expect("stderr reader");
+        let mut status = 0;
+        // SAFETY: `rusage` is plain data that `wait4` fills; `pid` is this test's child,
+        // not yet reaped (`child` is never waited on).
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(r, pid, "wait4");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{err}"
+        );
+        let collections = err.lines().filter(|l| l.starts_with("collected: ")).count();
+        (out, collections, usage.ru_maxrss)
+    };
+    let (kept_out, kept_collections, kept_rss) = run("100000");
+    let (out, collections, rss) = run("16");
+    assert_eq!(kept_collections, 0);
+    assert!(collections >= 5, "{collections} collections");
+    assert_eq!(out, kept_out);
+    assert_eq!(out.matches("400000\n").count(), 40, "{out}");
+    assert_eq!(out.matches("\"99999kept\"\n").count(), 4, "{out}");
+    assert!(out.contains("\"7\"\n") && out.contains("1042\n"), "{out}");
+    assert!(
+        rss * 2 < kept_rss,
+        "peak {rss} KiB with collections, {kept_rss} KiB without"
+    );
+}

@@ -23,12 +23,20 @@
 //!   (their merged layers are cached) and scopes must stay shared after the copy, so each
 //!   records its copy's address in itself ([`Thunk::mark_moved`], [`AttrSet::mark_moved`],
 //!   [`Env::mark_moved`]); these have interior mutability, or are reached only through raw
-//!   pointers. Immutable objects (strings, lists, closures, partial applications) and arrays
-//!   are remembered in hash maps instead, which keeps them shared too.
+//!   pointers. Immutable objects (strings, lists, closures, partial applications) and long
+//!   strings' bytes are remembered in hash maps instead, which keeps them shared too. The
+//!   arrays of sets, lists and partial applications are copied with their owner, which is
+//!   remembered: on nixpkgs no two owners share one, and a table of them was most of a
+//!   collection's memory besides the new arena.
+//! - **Pages given back at once.** The arena a collection leaves is `madvise`d away before
+//!   it is freed, so the process's resident size drops by it at once, whatever the
+//!   allocator caches; the collection's own peak is the old arena, the new one and the
+//!   rest of the heap.
 //!
 //! Objects outside the arena (syntax trees, string literals' text, built-in tables) are
 //! left where they are. The arena the evaluator was built with is not freed (it is the
-//! caller's); after the first collection the evaluator allocates in arenas of its own.
+//! caller's), but the first collection gives its pages back to the system (`madvise`);
+//! after it the evaluator allocates in arenas of its own.
 
 use crate::env::Env;
 use crate::ir::{Expr, ExprKind};
@@ -79,8 +87,26 @@ pub(crate) struct Copier<'a> {
     work: Vec<Work<'a>>,
     /// Immutable objects copied already, by old address.
     done: FxHashMap<usize, usize>,
-    /// Arrays copied already, by old address and length.
+    /// Long strings' bytes and strings' contexts copied already, by old address and
+    /// length.
     arrays: FxHashMap<(usize, usize), usize>,
+    /// A scope's slots on their way to its copy (kept to reuse its buffer).
+    slots: Vec<&'a Thunk<'a>>,
+}
+
+/// Asks the processor to start loading what `p` points at. A collection's time goes
+/// mostly into waiting for the old objects it reads, one after the other; an array's
+/// elements, loaded together, wait once.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch is only a hint: it reads nothing the program sees and never
+    // faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
 }
 
 /// Strings shorter than this are copied each time they are reached; longer ones once.
@@ -98,6 +124,7 @@ impl<'a> Copier<'a> {
             work: Vec::new(),
             done: FxHashMap::default(),
             arrays: FxHashMap::default(),
+            slots: Vec::new(),
         }
     }
 
@@ -278,25 +305,18 @@ impl<'a> Copier<'a> {
         } else {
             let attrs = n.flat();
             if !attrs.is_empty() {
-                let key = (addr(attrs.as_ptr()), attrs.len());
-                let new = match self.arrays.get(&key) {
-                    // SAFETY: `arrays` maps these attributes to their copy in the new arena.
-                    Some(&p) => unsafe {
-                        std::slice::from_raw_parts(p as *const Attr, attrs.len())
-                    },
-                    None => {
-                        // Filled with the thunks' copies at once: the array is never written
-                        // after it is shared.
-                        let to = self.to;
-                        let new: &'a [Attr<'a>] =
-                            to.alloc_slice_fill_iter(attrs.iter().map(|a| Attr {
-                                value: self.thunk(a.value),
-                                ..*a
-                            }));
-                        self.arrays.insert(key, addr(new.as_ptr()));
-                        new
-                    }
-                };
+                for a in attrs {
+                    prefetch(a.value);
+                }
+                // Filled with the thunks' copies at once: the array is never written after
+                // it is shared. It is copied once per set (the set forwards to its copy);
+                // two sets sharing one array would each get a copy, which only costs
+                // memory, and nixpkgs has none.
+                let to = self.to;
+                let new: &'a [Attr<'a>] = to.alloc_slice_fill_iter(attrs.iter().map(|a| Attr {
+                    value: self.thunk(a.value),
+                    ..*a
+                }));
                 n.set_attrs(new);
             }
         }
@@ -314,19 +334,19 @@ impl<'a> Copier<'a> {
         self.remember(l, n)
     }
 
+    /// The items of a list or the arguments of a partial application: copied once per
+    /// owner (which is remembered), not looked up by address, since owners that share
+    /// an array are rare (a copy each only costs memory) and the lookup table would
+    /// be a large part of a collection's memory and time.
     fn items(&mut self, x: &'a [&'a Thunk<'a>]) -> &'a [&'a Thunk<'a>] {
         if x.is_empty() {
             return &[];
         }
-        let key = (addr(x.as_ptr()), x.len());
-        if let Some(&p) = self.arrays.get(&key) {
-            // SAFETY: `arrays` maps these items to their copy in the new arena.
-            return unsafe { std::slice::from_raw_parts(p as *const &'a Thunk<'a>, x.len()) };
+        for &t in x {
+            prefetch(t);
         }
         let to = self.to;
-        let new: &'a [&'a Thunk<'a>] = to.alloc_slice_fill_iter(x.iter().map(|t| self.thunk(t)));
-        self.arrays.insert(key, addr(new.as_ptr()));
-        new
+        to.alloc_slice_fill_iter(x.iter().map(|t| self.thunk(t)))
     }
 
     fn closure(&mut self, c: &'a Closure<'a>) -> &'a Closure<'a> {
@@ -375,9 +395,12 @@ impl<'a> Copier<'a> {
         if let Some(n) = e.moved_to() {
             return n;
         }
-        let slots: Vec<&'a Thunk<'a>> = (0..e.len() as u32).map(|i| e.slot(i)).collect();
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
+        slots.extend((0..e.len() as u32).map(|i| e.slot(i)));
         // The copy links to the old enclosing scope until `scan_env` fixes it.
         let n = Env::alloc(self.to, e.up(), e.is_with(), &slots);
+        self.slots = slots;
         // SAFETY: a collection is running; from now on the old scope is only asked for
         // its copy.
         unsafe { e.mark_moved(n) };
@@ -386,6 +409,9 @@ impl<'a> Copier<'a> {
     }
 
     fn scan_env(&mut self, n: Env<'a>) {
+        for i in 0..n.len() {
+            prefetch(n.slot(i as u32));
+        }
         let up = n.up().map(|u| self.env(u));
         // SAFETY: `n` was just made by `env`, and nothing else refers to it yet.
         unsafe { n.set_up(up) };
@@ -411,6 +437,42 @@ fn used_bytes(bump: &Bump) -> usize {
     unsafe { bump.iter_allocated_chunks_raw() }
         .map(|(_, len)| len)
         .sum()
+}
+
+/// Gives the physical pages under `bump`'s allocations back to the system, keeping the
+/// address range: a later read finds zeros, a later write gets a fresh page. The chunks'
+/// own bookkeeping (bumpalo's footer past each chunk's allocations, the allocator's headers
+/// before it) is outside the released range, so the arena can still be dropped, or even
+/// allocate again, normally.
+///
+/// # Safety
+/// Nothing allocated in `bump` so far may be read again.
+unsafe fn release_pages(bump: &Bump) {
+    #[cfg(all(unix, not(miri)))]
+    {
+        // SAFETY: `sysconf` only reads a constant of the system.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            n if n > 0 => n as usize,
+            _ => return,
+        };
+        // SAFETY: nothing allocates in `bump` while the iterator lives; only the chunks'
+        // addresses are read, not their contents.
+        for (p, len) in unsafe { bump.iter_allocated_chunks_raw() } {
+            let start = (p as usize).next_multiple_of(page);
+            let end = (p as usize + len) / page * page;
+            if end > start {
+                // SAFETY: `[start, end)` is whole pages inside one chunk's allocations,
+                // which the caller promises are no longer read; `MADV_DONTNEED` on the
+                // private anonymous memory an allocator maps only drops their contents.
+                // Failing (it cannot, on such memory) would only leave the pages resident.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+                };
+            }
+        }
+    }
+    #[cfg(not(all(unix, not(miri))))]
+    let _ = bump;
 }
 
 /// What a collection did.
@@ -444,7 +506,9 @@ impl<'a> crate::Evaluator<'a> {
     /// Nothing may refer to the evaluator's values but `values`, `thunks` and the evaluator
     /// itself: no `Value`, thunk, scope, string, or `&Bump` from [`Evaluator::bump`], may
     /// be held anywhere else (in a caller's frame, in a vector, in a native plugin) and
-    /// used after the call.
+    /// used after the call. Nor may anything the caller allocated in the arena the
+    /// evaluator was built with be read after the first collection: its pages are given
+    /// back to the system (a read finds zeros).
     ///
     /// [`Evaluator::bump`]: crate::Evaluator::bump
     pub unsafe fn collect(
@@ -493,11 +557,22 @@ impl<'a> crate::Evaluator<'a> {
         self.append.reset();
         self.bump.set(to_ref);
         let old = self.owned.replace(to);
-        if !old.is_null() {
+        if old.is_null() {
+            // The first collection: the caller's arena is garbage now, but it is the
+            // caller's to free. Its pages go back to the system all the same.
+            // SAFETY: everything reachable has just been copied out of it, and the caller
+            // promises nothing else is used.
+            unsafe { release_pages(self.first_bump) };
+        } else {
             // SAFETY: `old` came from `Box::into_raw` in the previous collection; everything
             // reachable has just been copied out of it, and the caller promises nothing else
             // is used.
-            drop(unsafe { Box::from_raw(old) });
+            let old = unsafe { Box::from_raw(old) };
+            // Freed chunks may stay resident in the allocator's caches for a while, while
+            // the new arena grows; released first, they stop counting at once.
+            // SAFETY: as above.
+            unsafe { release_pages(&old) };
+            drop(old);
         }
         let after = used_bytes(to_ref);
         self.collect_at

@@ -165,7 +165,8 @@ pub struct Evaluator<'a> {
     /// Where values are allocated: the arena the evaluator was built with, until the first
     /// collection; then an arena of the evaluator's own (see `gc`).
     bump: Cell<&'a Bump>,
-    /// The arena the evaluator was built with (the caller's; never freed here).
+    /// The arena the evaluator was built with (the caller's; never freed here, but the
+    /// first collection gives its pages back to the system).
     first_bump: &'a Bump,
     /// The evaluator's own arena, made by the last collection (freed by the next).
     owned: Cell<*mut Bump>,
@@ -958,6 +959,8 @@ pub fn resolve_expr_path(path: &Path) -> Result<PathBuf, String> {
 }
 
 pub use ferrix_parser::diagnostic::io_reason;
+/// What a collection did (see [`Evaluator::collect`]).
+pub use gc::Collection;
 
 #[cfg(test)]
 mod tests {

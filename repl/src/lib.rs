@@ -160,6 +160,14 @@ fn run_inner(
         return End::Exit(1);
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // As for `ferrix instantiate`: the arena size, in MiB, at which the first collection
+    // is due.
+    if let Some(mib) = std::env::var("FERRIX_COLLECT_AT_MIB")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        ev.collect_when(mib << 20);
+    }
     let session = Session::new(ev, opts, builder, color, config.store_dir.clone());
 
     if first {
@@ -253,6 +261,16 @@ fn run_inner(
                     ferrix_eval::memory::recover();
                 }
                 ferrix_eval::INTERRUPTED.store(false, std::sync::atomic::Ordering::Relaxed);
+                if let Some(c) = session.collect_if_due() {
+                    if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
+                        let _ = writeln!(
+                            sink.err,
+                            "collected: {} MiB to {} MiB",
+                            c.before >> 20,
+                            c.after >> 20
+                        );
+                    }
+                }
                 match step {
                     Step::Incomplete => {}
                     Step::Done => {

@@ -195,8 +195,8 @@ pub struct Session<'a, 'b> {
     scope: RefCell<BTreeMap<Sym, &'a Thunk<'a>>>,
     /// The files given at start-up and loaded with `:l`, reloaded by `:r`.
     files: RefCell<Vec<String>>,
-    /// `--arg` / `--argstr`, sorted by name.
-    auto_args: Vec<Attr<'a>>,
+    /// `--arg` / `--argstr`, sorted by name. (A collection between lines moves them.)
+    auto_args: RefCell<Vec<Attr<'a>>>,
     builder: &'b dyn Builder,
     color: bool,
     store_dir: String,
@@ -247,13 +247,33 @@ impl<'a, 'b> Session<'a, 'b> {
             ev,
             scope: RefCell::new(BTreeMap::new()),
             files: RefCell::new(opts.files.clone()),
-            auto_args: Vec::new(),
+            auto_args: RefCell::new(Vec::new()),
             builder,
             color,
             store_dir,
         };
-        s.auto_args = s.make_auto_args(opts);
+        s.auto_args = RefCell::new(s.make_auto_args(opts));
         s
+    }
+
+    /// Between two lines, collects the evaluator's arena once it has grown enough (see
+    /// `ferrix_eval::gc`): what the session's variables and `--arg`s reach is kept, the
+    /// garbage of the lines evaluated so far goes. A long session so stays bounded.
+    pub fn collect_if_due(&self) -> Option<ferrix_eval::Collection> {
+        if !self.ev.wants_collection() {
+            return None;
+        }
+        let mut scope = self.scope.borrow_mut();
+        let mut auto_args = self.auto_args.borrow_mut();
+        let mut roots: Vec<&mut &'a Thunk<'a>> = scope
+            .values_mut()
+            .chain(auto_args.iter_mut().map(|a| &mut a.value))
+            .collect();
+        // SAFETY: between lines nothing refers to the evaluator's values but the session's
+        // variables and `--arg`s, passed here: a line's value is printed (as bytes) before
+        // it ends, completion holds values only while it runs, and the builder and the
+        // plugins keep none across calls.
+        Some(unsafe { self.ev.collect(&mut [], &mut roots) })
     }
 
     /// `--arg` values are parsed now and evaluated when used; one that does not parse is
@@ -610,12 +630,13 @@ impl<'a, 'b> Session<'a, 'b> {
             return Ok(v);
         };
         let mut given: Vec<Attr<'a>> = Vec::new();
+        let auto_args = self.auto_args.borrow().clone();
         if formals.ellipsis() {
-            given.extend_from_slice(&self.auto_args);
+            given.extend_from_slice(&auto_args);
         } else {
             for f in formals.entries() {
-                match self.auto_args.binary_search_by_key(&f.name(), |a| a.name) {
-                    Ok(i) => given.push(self.auto_args[i]),
+                match auto_args.binary_search_by_key(&f.name(), |a| a.name) {
+                    Ok(i) => given.push(auto_args[i]),
                     Err(_) if f.has_default() => {}
                     Err(_) => {
                         return Err(EvalError::eval(

@@ -115,7 +115,11 @@ pub fn evaluate_printing(
     // Deep Nix recursion needs a deep stack; the evaluator also grows it on demand.
     let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(ev, args));
     if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
-        eprintln!("arena bytes: {}", setup.ev.bump().allocated_bytes());
+        eprintln!(
+            "arena bytes: {}; {}",
+            setup.ev.bump().allocated_bytes(),
+            resident_memory()
+        );
     }
     match r {
         Ok(out) => Ok(out),
@@ -734,17 +738,34 @@ fn force_list_collecting<'a>(
             // SAFETY: nothing else refers to the evaluator's values here: `v`, the file's
             // value and the `--arg`s are passed, and the callers hold nothing else (the
             // output so far is bytes).
+            let start = std::time::Instant::now();
             let c = unsafe { ev.collect(&mut [&mut *v, &mut *roots.root], &mut auto) };
             if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
                 eprintln!(
-                    "collected at item {i}: {} MiB to {} MiB",
+                    "collected at item {i}: {} MiB to {} MiB in {:.2} s; {}",
                     c.before >> 20,
-                    c.after >> 20
+                    c.after >> 20,
+                    start.elapsed().as_secs_f64(),
+                    resident_memory()
                 );
             }
         }
     }
     Ok(())
+}
+
+/// The process's resident and peak resident memory, as `/proc/self/status` gives them,
+/// for `FERRIX_SHOW_STATS`.
+fn resident_memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or("?", str::trim)
+            .to_string()
+    };
+    format!("resident {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 /// `--add-root ROOT`: links ROOT (then ROOT-2, ROOT-3, … for later derivations) to the
