@@ -533,7 +533,7 @@ impl<'a> Evaluator<'a> {
                 let mut all: SmallVec<[&'a Thunk<'a>; 4]> = SmallVec::from_slice(have);
                 for (k, a) in rest[..take].iter().enumerate() {
                     let i = have.len() + k;
-                    if k < STACK_ARGS && i < 8 && op.transient & (1 << i) != 0 && is_lazy_code(a) {
+                    if k < STACK_ARGS && i < 8 && op.transient.covers(i) && is_lazy_code(a) {
                         frame[k].set_state(State::Deferred(a, env));
                         // SAFETY: the builtin keeps no reference to this thunk once it
                         // returns (`PrimOp::transient`), and `frame` outlives the call.
@@ -567,7 +567,7 @@ impl<'a> Evaluator<'a> {
                 [a, more @ ..] => {
                     match fv {
                         Value::PrimOp(p)
-                            if p.arity == 1 && p.transient & 1 != 0 && is_lazy_code(a) =>
+                            if p.arity == 1 && p.transient.covers(0) && is_lazy_code(a) =>
                         {
                             let t = Thunk::new(State::Deferred(a, env));
                             // SAFETY: as above: the builtin does not keep its argument.

@@ -590,7 +590,7 @@ mod tests {
     static PAIR: PrimOp = PrimOp {
         name: "pair",
         arity: 2,
-        transient: 0,
+        transient: crate::value::Transient::NONE,
         func: |ev, args, _| Ok(ev.make_list(args)),
         doc: "",
     };

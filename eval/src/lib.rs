@@ -983,7 +983,9 @@ mod tests {
     static LIAR: PrimOp = PrimOp {
         name: "liar",
         arity: 1,
-        transient: 1,
+        // SAFETY: deliberately false, and only in debug builds: the test shows the check
+        // catches the lie and panics before the dangling reference is used.
+        transient: unsafe { crate::value::Transient::new(1) },
         func: keeps,
         doc: "",
     };
@@ -991,14 +993,16 @@ mod tests {
     static LIAR2: PrimOp = PrimOp {
         name: "liar2",
         arity: 2,
-        transient: 2,
+        // SAFETY: deliberately false, as above.
+        transient: unsafe { crate::value::Transient::new(2) },
         func: |ev, args, pos| keeps(ev, &args[1..], pos),
         doc: "",
     };
     static HONEST: PrimOp = PrimOp {
         name: "honest",
         arity: 1,
-        transient: 1,
+        // SAFETY: `forces` returns what is inside its argument, never the thunk.
+        transient: unsafe { crate::value::Transient::new(1) },
         func: forces,
         doc: "",
     };

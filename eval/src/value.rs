@@ -360,13 +360,51 @@ impl<'a> Closure<'a> {
 /// A built-in function: `arity` arguments, then `func` runs with all of them.
 pub type PrimOpFn = for<'a> fn(&Evaluator<'a>, &[&'a Thunk<'a>], Pos) -> EvalResult<'a>;
 
+/// The arguments of a builtin (bit `i` for argument `i`) whose thunks it never keeps once
+/// it returns: it may force them, and keep what is inside them, but neither its result nor
+/// anything else it stores reaches the thunks themselves. A call that has all the arguments
+/// puts those thunks on its stack instead of in the arena, so a wrong claim would leave a
+/// dangling reference: a claim is made only through the `unsafe` [`Transient::new`], whose
+/// promise the evaluator checks after every such call in debug builds (and
+/// `primops/tests/transient.rs` calls every builtin that makes one).
+///
+/// ```compile_fail,E0133
+/// let claim = ferrix_eval::value::Transient::new(1);
+/// ```
+///
+/// ```compile_fail,E0423
+/// let claim = ferrix_eval::value::Transient(1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transient(u8);
+
+impl Transient {
+    /// No claim: the builtin may keep any of its arguments.
+    pub const NONE: Transient = Transient(0);
+
+    /// The claim that the builtin never keeps the thunks of the arguments whose bits are
+    /// set in `bits`.
+    ///
+    /// # Safety
+    /// The builtin's result, and anything it stores (a cache, a global), must never reach
+    /// the thunk of an argument whose bit is set, once the builtin returns.
+    pub const unsafe fn new(bits: u8) -> Transient {
+        Transient(bits)
+    }
+
+    /// Whether the claim covers argument `i`.
+    #[inline]
+    pub const fn covers(self, i: usize) -> bool {
+        i < 8 && self.0 & (1 << i) != 0
+    }
+}
+
 pub struct PrimOp {
     pub name: &'static str,
     pub arity: usize,
-    /// The arguments (bit `i` for argument `i`) whose thunks the builtin never keeps once
-    /// it returns (it may force them, and keep what is inside): a call that has all the
-    /// arguments may put those thunks on its stack instead of in the arena.
-    pub transient: u8,
+    /// The arguments whose thunks the builtin never keeps once it returns (see
+    /// [`Transient`]).
+    pub transient: Transient,
     pub func: PrimOpFn,
     pub doc: &'static str,
 }

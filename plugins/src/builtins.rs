@@ -26,7 +26,7 @@ pub static UNSAFE_PRIMOPS: &[PrimOp] = &[
     PrimOp {
         name: "importNative",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: import_native,
         doc: "Load the Ferrix plugin (a shared object) at *path* and return the value its \
               initialisation function *symbol* builds. Only available with \
@@ -35,7 +35,7 @@ pub static UNSAFE_PRIMOPS: &[PrimOp] = &[
     PrimOp {
         name: "exec",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: exec,
         doc: "Run the program named by the first element of the list with the other elements \
               as arguments, and parse and evaluate its standard output as a Nix expression. \

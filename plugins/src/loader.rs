@@ -409,7 +409,7 @@ pub fn load(path: &Path) -> Result<&'static Plugin, LoadError> {
         ops.push(Box::leak(Box::new(PrimOp {
             name: leak(op_name),
             arity,
-            transient: 0,
+            transient: ferrix_eval::value::Transient::NONE,
             func: TRAMPS[slot / 32][slot % 32],
             doc: leak(doc),
         })));

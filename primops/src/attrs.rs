@@ -10,7 +10,10 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "attrNames",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: attr_names,
         doc: "attrNames set
 
@@ -21,7 +24,10 @@ The names of the attributes of `set`, as a list of strings sorted alphabetically
     prefixed(PrimOp {
         name: "attrValues",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: attr_values,
         doc: "attrValues set
 
@@ -31,7 +37,7 @@ names.",
     prefixed(PrimOp {
         name: "getAttr",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: get_attr,
         doc: "getAttr name set
 
@@ -41,7 +47,10 @@ an error.",
     prefixed(PrimOp {
         name: "hasAttr",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: has_attr,
         doc: "hasAttr name set
 
@@ -50,7 +59,7 @@ True if `set` has an attribute called `name`; the same as `set ? ${name}`.",
     plain(PrimOp {
         name: "removeAttrs",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: remove_attrs,
         doc: "removeAttrs set names
 
@@ -61,7 +70,7 @@ True if `set` has an attribute called `name`; the same as `set ? ${name}`.",
     prefixed(PrimOp {
         name: "listToAttrs",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: list_to_attrs,
         doc: "listToAttrs list
 
@@ -73,7 +82,7 @@ the first occurrence wins.
     prefixed(PrimOp {
         name: "intersectAttrs",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: intersect_attrs,
         doc: "intersectAttrs e1 e2
 
@@ -84,7 +93,7 @@ The attributes of `e2` whose names also occur in `e1`.
     prefixed(PrimOp {
         name: "catAttrs",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: cat_attrs,
         doc: "catAttrs name sets
 
@@ -95,7 +104,7 @@ From a list of sets, collects the value of attribute `name` of each set that has
     prefixed(PrimOp {
         name: "mapAttrs",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: map_attrs,
         doc: "mapAttrs f set
 
@@ -107,7 +116,7 @@ A set with the same names as `set`, where the value of attribute `name` becomes
     prefixed(PrimOp {
         name: "functionArgs",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: function_args,
         doc: "functionArgs f
 
@@ -119,7 +128,7 @@ has a default value. For any other function, an empty set.
     prefixed(PrimOp {
         name: "unsafeGetAttrPos",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: unsafe_get_attr_pos,
         doc: "unsafeGetAttrPos name set
 
@@ -129,7 +138,7 @@ that is not known.",
     prefixed(PrimOp {
         name: "zipAttrsWith",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: zip_attrs_with,
         doc: "zipAttrsWith f sets
 
@@ -142,7 +151,10 @@ with the list of that attribute's values, in list order.
     prefixed(PrimOp {
         name: "isAttrs",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_attrs,
         doc: "isAttrs e
 

@@ -206,14 +206,16 @@ mod tests {
         prefixed(PrimOp {
             name: "twice",
             arity: 1,
-            transient: 1,
+            // SAFETY: the test builtin returns a new value made from its forced argument.
+            transient: unsafe { ferrix_eval::value::Transient::new(1) },
             func: twice,
             doc: "twice n\n\nTwice `n`.",
         }),
         plain(PrimOp {
             name: "double",
             arity: 1,
-            transient: 1,
+            // SAFETY: the test builtin returns a new value made from its forced argument.
+            transient: unsafe { ferrix_eval::value::Transient::new(1) },
             func: twice,
             doc: "double n\n\nAlso twice `n`.",
         }),

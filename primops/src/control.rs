@@ -10,7 +10,7 @@ pub static BUILTINS: &[Builtin] = &[
     plain(PrimOp {
         name: "throw",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: throw_,
         doc: "throw message
 
@@ -20,7 +20,7 @@ caller may want to handle.",
     plain(PrimOp {
         name: "abort",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: abort,
         doc: "abort message
 
@@ -30,7 +30,10 @@ Stops the evaluation with `message`. Unlike `throw`, the error cannot be caught 
     prefixed(PrimOp {
         name: "seq",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: seq,
         doc: "seq a b
 
@@ -39,7 +42,7 @@ Forces `a` to its outermost form (not its contents), then returns `b`.",
     prefixed(PrimOp {
         name: "deepSeq",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: deep_seq,
         doc: "deepSeq a b
 
@@ -49,7 +52,7 @@ Useful to surface errors hidden deep inside a value, or to avoid building up thu
     prefixed(PrimOp {
         name: "tryEval",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: try_eval,
         doc: "tryEval e
 
@@ -60,7 +63,7 @@ Other errors, such as `abort` or a missing attribute, are not caught.",
     prefixed(PrimOp {
         name: "trace",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: trace,
         doc: "trace e1 e2
 
@@ -70,7 +73,7 @@ Handy for debugging.",
     prefixed(PrimOp {
         name: "addErrorContext",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: add_error_context,
         doc: "addErrorContext message value
 
@@ -80,7 +83,10 @@ trace, where `--show-trace` shows it.",
     prefixed(PrimOp {
         name: "typeOf",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: type_of,
         doc: "typeOf e
 
@@ -90,7 +96,10 @@ The type of `e` as a string: \"int\", \"bool\", \"string\", \"path\", \"null\", 
     plain(PrimOp {
         name: "isNull",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_null,
         doc: "isNull e
 
@@ -99,7 +108,10 @@ True if `e` evaluates to `null`. Prefer `e == null`.",
     prefixed(PrimOp {
         name: "isInt",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_int,
         doc: "isInt e
 
@@ -108,7 +120,10 @@ True if `e` evaluates to an integer.",
     prefixed(PrimOp {
         name: "isFloat",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_float,
         doc: "isFloat e
 
@@ -117,7 +132,10 @@ True if `e` evaluates to a float.",
     prefixed(PrimOp {
         name: "isBool",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_bool,
         doc: "isBool e
 
@@ -126,7 +144,10 @@ True if `e` evaluates to a Boolean.",
     prefixed(PrimOp {
         name: "isString",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_string,
         doc: "isString e
 
@@ -135,7 +156,10 @@ True if `e` evaluates to a string.",
     prefixed(PrimOp {
         name: "isPath",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_path,
         doc: "isPath e
 
@@ -144,7 +168,10 @@ True if `e` evaluates to a path (not a string).",
     prefixed(PrimOp {
         name: "isFunction",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_function,
         doc: "isFunction e
 
@@ -153,7 +180,7 @@ True if `e` evaluates to a function (a lambda or a builtin).",
     prefixed(PrimOp {
         name: "add",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: add,
         doc: "add a b
 
@@ -163,7 +190,7 @@ is a float.",
     prefixed(PrimOp {
         name: "sub",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: sub,
         doc: "sub a b
 
@@ -172,7 +199,7 @@ The difference of two numbers; the same as `a - b`.",
     prefixed(PrimOp {
         name: "mul",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: mul,
         doc: "mul a b
 
@@ -181,7 +208,7 @@ The product of two numbers; the same as `a * b`.",
     prefixed(PrimOp {
         name: "div",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: div,
         doc: "div a b
 
@@ -191,7 +218,7 @@ Dividing by zero is an error.",
     prefixed(PrimOp {
         name: "lessThan",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: less_than,
         doc: "lessThan a b
 
@@ -200,7 +227,7 @@ True if `a < b`. Works on numbers, strings (compared byte by byte) and paths.",
     prefixed(PrimOp {
         name: "bitAnd",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: bit_and,
         doc: "bitAnd a b
 
@@ -209,7 +236,7 @@ The bitwise AND of two integers.",
     prefixed(PrimOp {
         name: "bitOr",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: bit_or,
         doc: "bitOr a b
 
@@ -218,7 +245,7 @@ The bitwise OR of two integers.",
     prefixed(PrimOp {
         name: "bitXor",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: bit_xor,
         doc: "bitXor a b
 
@@ -227,7 +254,7 @@ The bitwise exclusive OR of two integers.",
     prefixed(PrimOp {
         name: "ceil",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: ceil,
         doc: "ceil x
 
@@ -236,7 +263,7 @@ Rounds a number up to the nearest integer.",
     prefixed(PrimOp {
         name: "floor",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: floor,
         doc: "floor x
 
@@ -245,7 +272,7 @@ Rounds a number down to the nearest integer.",
     prefixed(PrimOp {
         name: "genericClosure",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: generic_closure,
         doc: "genericClosure { startSet; operator; }
 
@@ -256,7 +283,7 @@ key was seen before are dropped. Returns every set kept, in the order found.",
     prefixed(PrimOp {
         name: "getEnv",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: get_env,
         doc: "getEnv name
 

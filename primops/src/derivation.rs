@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 pub static BUILTINS: &[Builtin] = &[plain(PrimOp {
     name: "derivationStrict",
     arity: 1,
-    transient: 0,
+    transient: ferrix_eval::value::Transient::NONE,
     func: derivation_strict,
     doc: "derivationStrict attrs
 

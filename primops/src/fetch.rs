@@ -20,7 +20,7 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "fetchurl",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: fetchurl,
         doc: "fetchurl url
 
@@ -29,7 +29,7 @@ Downloads a file into the Nix store and returns its path. Not available in Ferri
     builtin::plain(PrimOp {
         name: "fetchTarball",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: fetch_tarball,
         doc: "fetchTarball args
 
@@ -39,7 +39,7 @@ the Nix store and returns the path. Not available in Ferrix yet: it needs networ
     builtin::plain(PrimOp {
         name: "fetchTree",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: fetch_tree_primop,
         doc: "fetchTree input
 
@@ -48,7 +48,7 @@ Fetches a source tree described by a flake-style input into the Nix store. Not a
     builtin::plain(PrimOp {
         name: "fetchMercurial",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: fetch_mercurial,
         doc: "fetchMercurial args
 
@@ -57,7 +57,7 @@ Fetches a Mercurial repository into the Nix store. Not available in Ferrix yet: 
     builtin::plain(PrimOp {
         name: "fetchGit",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: fetch_git,
         doc: "fetchGit args
 

@@ -15,7 +15,7 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "hashString",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: hash_string,
         doc: "hashString type s
 
@@ -27,7 +27,7 @@ and \"sha512\".
     prefixed(PrimOp {
         name: "hashFile",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: hash_file,
         doc: "hashFile type path
 

@@ -16,7 +16,7 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "toJSON",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: to_json,
         doc: "toJSON value
 
@@ -28,7 +28,7 @@ sets with `__toString` or `outPath` show as that string.
     prefixed(PrimOp {
         name: "fromJSON",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: from_json,
         doc: "fromJSON text
 

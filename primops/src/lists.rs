@@ -10,7 +10,10 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "length",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: length,
         doc: "length list
 
@@ -19,7 +22,10 @@ The number of elements of a list.",
     prefixed(PrimOp {
         name: "head",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: head,
         doc: "head list
 
@@ -28,7 +34,10 @@ The first element of a list. An empty list is an error.",
     prefixed(PrimOp {
         name: "tail",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: tail,
         doc: "tail list
 
@@ -37,7 +46,10 @@ The list without its first element. An empty list is an error.",
     prefixed(PrimOp {
         name: "elemAt",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: elem_at,
         doc: "elemAt list n
 
@@ -46,7 +58,10 @@ The element of `list` at index `n`, counting from 0. An index out of range is an
     prefixed(PrimOp {
         name: "elem",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: elem,
         doc: "elem x list
 
@@ -55,7 +70,10 @@ True if `list` contains an element equal (by `==`) to `x`.",
     prefixed(PrimOp {
         name: "filter",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: filter,
         doc: "filter pred list
 
@@ -66,7 +84,10 @@ The elements of `list` for which `pred` returns true, in their original order.
     plain(PrimOp {
         name: "map",
         arity: 2,
-        transient: 2,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(2) },
         func: map,
         doc: "map f list
 
@@ -78,7 +99,10 @@ an element is used.
     prefixed(PrimOp {
         name: "concatLists",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: concat_lists,
         doc: "concatLists lists
 
@@ -89,7 +113,10 @@ Joins a list of lists into one list.
     prefixed(PrimOp {
         name: "concatMap",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: concat_map,
         doc: "concatMap f list
 
@@ -99,7 +126,10 @@ The same as `concatLists (map f list)`, but faster.",
     prefixed(PrimOp {
         name: "genList",
         arity: 2,
-        transient: 2,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(2) },
         func: gen_list,
         doc: "genList f n
 
@@ -110,7 +140,7 @@ A list of `n` elements where element `i` is `f i`.
     prefixed(PrimOp {
         name: "foldl'",
         arity: 3,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: foldl,
         doc: "foldl' op start list
 
@@ -123,7 +153,10 @@ of unevaluated calls.
     prefixed(PrimOp {
         name: "any",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: any,
         doc: "any pred list
 
@@ -135,7 +168,10 @@ element; false for an empty list.
     prefixed(PrimOp {
         name: "all",
         arity: 2,
-        transient: 3,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: all,
         doc: "all pred list
 
@@ -147,7 +183,7 @@ the first element for which it returns false.
     prefixed(PrimOp {
         name: "sort",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: sort,
         doc: "sort lessThan list
 
@@ -159,7 +195,7 @@ belongs before its second. The sort is stable.
     prefixed(PrimOp {
         name: "partition",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: partition,
         doc: "partition pred list
 
@@ -169,7 +205,7 @@ true, `wrong` the others, each in their original order.",
     prefixed(PrimOp {
         name: "groupBy",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: group_by,
         doc: "groupBy f list
 
@@ -182,7 +218,10 @@ string to the list of elements that gave it.
     prefixed(PrimOp {
         name: "isList",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_list,
         doc: "isList e
 

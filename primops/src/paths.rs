@@ -13,7 +13,7 @@ pub static BUILTINS: &[Builtin] = &[
     plain(PrimOp {
         name: "import",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: import,
         doc: "import path
 
@@ -23,7 +23,7 @@ returns its value. A file is parsed and evaluated once; later imports share the 
     plain(PrimOp {
         name: "scopedImport",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: scoped_import,
         doc: "scopedImport scope path
 
@@ -33,7 +33,7 @@ variables in scope (they can also override builtins). The result is not cached."
     prefixed(PrimOp {
         name: "findFile",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: find_file,
         doc: "findFile searchPath name
 
@@ -44,7 +44,7 @@ returns the path found. `<nixpkgs/lib>` is shorthand for
     prefixed(PrimOp {
         name: "pathExists",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: path_exists,
         doc: "pathExists path
 
@@ -53,7 +53,7 @@ True if the file or directory `path` exists.",
     prefixed(PrimOp {
         name: "readFile",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: read_file,
         doc: "readFile path
 
@@ -62,7 +62,7 @@ The contents of the file at `path`, as a string.",
     prefixed(PrimOp {
         name: "readDir",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: read_dir,
         doc: "readDir path
 
@@ -72,7 +72,7 @@ The entries of the directory `path`, as a set from each name to its type: \"regu
     plain(PrimOp {
         name: "baseNameOf",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: base_name_of,
         doc: "baseNameOf s
 
@@ -84,7 +84,7 @@ ignored).
     plain(PrimOp {
         name: "dirOf",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: dir_of,
         doc: "dirOf s
 
@@ -96,7 +96,7 @@ a string gives a string.
     prefixed(PrimOp {
         name: "toPath",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: to_path,
         doc: "toPath s
 

@@ -37,7 +37,7 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "match",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: prim_match,
         doc: "match regex s
 
@@ -50,7 +50,7 @@ null if it does not match; otherwise a list with the text of each parenthesised 
     prefixed(PrimOp {
         name: "split",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: prim_split,
         doc: "split regex s
 

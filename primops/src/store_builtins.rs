@@ -21,7 +21,7 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "toFile",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: to_file,
         doc: "toFile name contents
 
@@ -32,7 +32,7 @@ to derivation outputs.",
     plain(PrimOp {
         name: "placeholder",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: placeholder,
         doc: "placeholder output
 
@@ -42,7 +42,7 @@ defined; the builder sees the real path in its place.",
     prefixed(PrimOp {
         name: "storePath",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: store_path,
         doc: "storePath path
 
@@ -52,7 +52,7 @@ that it exists in the store.",
     prefixed(PrimOp {
         name: "path",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: path,
         doc: "path { path; name ? ...; filter ? ...; sha256 ? ...; recursive ? true; }
 
@@ -62,7 +62,7 @@ optional expected hash.",
     prefixed(PrimOp {
         name: "filterSource",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: filter_source,
         doc: "filterSource pred path
 

@@ -11,7 +11,10 @@ pub static BUILTINS: &[Builtin] = &[
     plain(PrimOp {
         name: "toString",
         arity: 1,
-        transient: 1,
+        // SAFETY: the builtin keeps nothing of these arguments but what is inside
+        // them; debug builds check it after every call on the stack, and
+        // `primops/tests/transient.rs` makes such calls.
+        transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: to_string,
         doc: "toString e
 
@@ -23,7 +26,7 @@ and lists the conversion of their elements joined by spaces. Sets need `__toStri
     prefixed(PrimOp {
         name: "stringLength",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: string_length,
         doc: "stringLength s
 
@@ -32,7 +35,7 @@ The length of the string `s` in bytes.",
     prefixed(PrimOp {
         name: "substring",
         arity: 3,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: substring,
         doc: "substring start len s
 
@@ -44,7 +47,7 @@ The part of `s` that starts at byte `start` and is at most `len` bytes long. A n
     prefixed(PrimOp {
         name: "concatStringsSep",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: concat_strings_sep,
         doc: "concatStringsSep separator strings
 
@@ -55,7 +58,7 @@ Joins a list of strings with `separator` between each pair of them.
     prefixed(PrimOp {
         name: "replaceStrings",
         arity: 3,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: replace_strings,
         doc: "replaceStrings from to s
 
@@ -68,7 +71,7 @@ position.
     prefixed(PrimOp {
         name: "splitVersion",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: split_version,
         doc: "splitVersion s
 
@@ -79,7 +82,7 @@ Splits a version string into its components, the way `compareVersions` sees them
     prefixed(PrimOp {
         name: "compareVersions",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: compare_versions,
         doc: "compareVersions a b
 
@@ -91,7 +94,7 @@ versions. Returns -1 if `a` is older, 0 if they are equal and 1 if `a` is newer.
     prefixed(PrimOp {
         name: "parseDrvName",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: parse_drv_name,
         doc: "parseDrvName s
 
@@ -103,7 +106,7 @@ into a set `{ name; version; }`.
     prefixed(PrimOp {
         name: "hasContext",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: has_context,
         doc: "hasContext s
 
@@ -112,7 +115,7 @@ True if the string `s` carries string context (refers to store paths).",
     prefixed(PrimOp {
         name: "getContext",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: get_context,
         doc: "getContext s
 
@@ -122,7 +125,7 @@ to the path itself, to all outputs of a derivation, or to some of its outputs.",
     prefixed(PrimOp {
         name: "unsafeDiscardStringContext",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: discard_context,
         doc: "unsafeDiscardStringContext s
 
@@ -131,7 +134,7 @@ to the path itself, to all outputs of a derivation, or to some of its outputs.",
     prefixed(PrimOp {
         name: "unsafeDiscardOutputDependency",
         arity: 1,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: discard_output_dependency,
         doc: "unsafeDiscardOutputDependency s
 
@@ -141,7 +144,7 @@ to the path itself, to all outputs of a derivation, or to some of its outputs.",
     prefixed(PrimOp {
         name: "appendContext",
         arity: 2,
-        transient: 0,
+        transient: ferrix_eval::value::Transient::NONE,
         func: append_context,
         doc: "appendContext string context
 

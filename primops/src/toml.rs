@@ -16,7 +16,7 @@ use toml::de::{DeTable, DeValue};
 pub static BUILTINS: &[Builtin] = &[plain(PrimOp {
     name: "fromTOML",
     arity: 1,
-    transient: 0,
+    transient: ferrix_eval::value::Transient::NONE,
     func: from_toml,
     doc: "fromTOML text
 

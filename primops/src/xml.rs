@@ -16,7 +16,7 @@ use rustc_hash::FxHashSet;
 pub static BUILTINS: &[Builtin] = &[prefixed(PrimOp {
     name: "toXML",
     arity: 1,
-    transient: 0,
+    transient: ferrix_eval::value::Transient::NONE,
     func: to_xml,
     doc: "toXML value
 
