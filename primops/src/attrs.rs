@@ -10,9 +10,7 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "attrNames",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a new list of the names (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: attr_names,
         doc: "attrNames set
@@ -24,9 +22,7 @@ The names of the attributes of `set`, as a list of strings sorted alphabetically
     prefixed(PrimOp {
         name: "attrValues",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a list of the set's attribute thunks, which are inside the set (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: attr_values,
         doc: "attrValues set
@@ -47,9 +43,7 @@ an error.",
     prefixed(PrimOp {
         name: "hasAttr",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: has_attr,
         doc: "hasAttr name set
@@ -151,9 +145,7 @@ with the list of that attribute's values, in list order.
     prefixed(PrimOp {
         name: "isAttrs",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_attrs,
         doc: "isAttrs e

@@ -30,9 +30,7 @@ Stops the evaluation with `message`. Unlike `throw`, the error cannot be caught 
     prefixed(PrimOp {
         name: "seq",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it forces both and returns the second's value, not its thunk (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: seq,
         doc: "seq a b
@@ -83,9 +81,7 @@ trace, where `--show-trace` shows it.",
     prefixed(PrimOp {
         name: "typeOf",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a constant string (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: type_of,
         doc: "typeOf e
@@ -96,9 +92,7 @@ The type of `e` as a string: \"int\", \"bool\", \"string\", \"path\", \"null\", 
     plain(PrimOp {
         name: "isNull",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_null,
         doc: "isNull e
@@ -108,9 +102,7 @@ True if `e` evaluates to `null`. Prefer `e == null`.",
     prefixed(PrimOp {
         name: "isInt",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_int,
         doc: "isInt e
@@ -120,9 +112,7 @@ True if `e` evaluates to an integer.",
     prefixed(PrimOp {
         name: "isFloat",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_float,
         doc: "isFloat e
@@ -132,9 +122,7 @@ True if `e` evaluates to a float.",
     prefixed(PrimOp {
         name: "isBool",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_bool,
         doc: "isBool e
@@ -144,9 +132,7 @@ True if `e` evaluates to a Boolean.",
     prefixed(PrimOp {
         name: "isString",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_string,
         doc: "isString e
@@ -156,9 +142,7 @@ True if `e` evaluates to a string.",
     prefixed(PrimOp {
         name: "isPath",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_path,
         doc: "isPath e
@@ -168,9 +152,7 @@ True if `e` evaluates to a path (not a string).",
     prefixed(PrimOp {
         name: "isFunction",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_function,
         doc: "isFunction e

@@ -10,9 +10,7 @@ pub static BUILTINS: &[Builtin] = &[
     prefixed(PrimOp {
         name: "length",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns an integer (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: length,
         doc: "length list
@@ -22,9 +20,7 @@ The number of elements of a list.",
     prefixed(PrimOp {
         name: "head",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns the first item's value, which is inside the list (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: head,
         doc: "head list
@@ -34,9 +30,7 @@ The first element of a list. An empty list is an error.",
     prefixed(PrimOp {
         name: "tail",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a new list of the items, which are inside the list (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: tail,
         doc: "tail list
@@ -46,9 +40,7 @@ The list without its first element. An empty list is an error.",
     prefixed(PrimOp {
         name: "elemAt",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns an item's value, inside the list; the index is read as an integer (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: elem_at,
         doc: "elemAt list n
@@ -58,9 +50,7 @@ The element of `list` at index `n`, counting from 0. An index out of range is an
     prefixed(PrimOp {
         name: "elem",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: elem,
         doc: "elem x list
@@ -70,9 +60,7 @@ True if `list` contains an element equal (by `==`) to `x`.",
     prefixed(PrimOp {
         name: "filter",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it calls the function and returns a new list of the items inside the list (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: filter,
         doc: "filter pred list
@@ -84,9 +72,7 @@ The elements of `list` for which `pred` returns true, in their original order.
     plain(PrimOp {
         name: "map",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: the new list's thunks apply the function to the items inside the list, not to the list (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(2) },
         func: map,
         doc: "map f list
@@ -99,9 +85,7 @@ an element is used.
     prefixed(PrimOp {
         name: "concatLists",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a new list of the items inside the inner lists (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: concat_lists,
         doc: "concatLists lists
@@ -113,9 +97,7 @@ Joins a list of lists into one list.
     prefixed(PrimOp {
         name: "concatMap",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it calls the function and returns the items inside the lists it returns (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: concat_map,
         doc: "concatMap f list
@@ -126,9 +108,7 @@ The same as `concatLists (map f list)`, but faster.",
     prefixed(PrimOp {
         name: "genList",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: the length is read as an integer (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(2) },
         func: gen_list,
         doc: "genList f n
@@ -153,9 +133,7 @@ of unevaluated calls.
     prefixed(PrimOp {
         name: "any",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: any,
         doc: "any pred list
@@ -168,9 +146,7 @@ element; false for an empty list.
     prefixed(PrimOp {
         name: "all",
         arity: 2,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(3) },
         func: all,
         doc: "all pred list
@@ -218,9 +194,7 @@ string to the list of elements that gave it.
     prefixed(PrimOp {
         name: "isList",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a Boolean (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: is_list,
         doc: "isList e

@@ -11,9 +11,7 @@ pub static BUILTINS: &[Builtin] = &[
     plain(PrimOp {
         name: "toString",
         arity: 1,
-        // SAFETY: the builtin keeps nothing of these arguments but what is inside
-        // them; debug builds check it after every call on the stack, and
-        // `primops/tests/transient.rs` makes such calls.
+        // SAFETY: it returns a new string (`primops/tests/transient.rs`).
         transient: unsafe { ferrix_eval::value::Transient::new(1) },
         func: to_string,
         doc: "toString e
