@@ -492,6 +492,18 @@ impl<'a> crate::Evaluator<'a> {
         used_bytes(self.bump()) >= self.collect_at.get()
     }
 
+    /// Applies `FERRIX_COLLECT_AT_MIB=N`, a tuning knob (and the tests' way to collect
+    /// early): the first collection is due when the arena holds N MiB. A large N turns
+    /// collections off.
+    pub fn collect_when_env_says(&self) {
+        if let Some(mib) = std::env::var("FERRIX_COLLECT_AT_MIB")
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            self.collect_when(mib.saturating_mul(1 << 20));
+        }
+    }
+
     /// Makes the next collection due when the arena holds `bytes` (by default
     /// 512 MiB for the first).
     pub fn collect_when(&self, bytes: usize) {

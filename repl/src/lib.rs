@@ -160,14 +160,7 @@ fn run_inner(
         return End::Exit(1);
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    // As for `ferrix instantiate`: the arena size, in MiB, at which the first collection
-    // is due.
-    if let Some(mib) = std::env::var("FERRIX_COLLECT_AT_MIB")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-    {
-        ev.collect_when(mib << 20);
-    }
+    ev.collect_when_env_says();
     let session = Session::new(ev, opts, builder, color, config.store_dir.clone());
 
     if first {

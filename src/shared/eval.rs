@@ -178,14 +178,7 @@ pub fn set_up<'a>(
     let ev: &'a Evaluator<'a> =
         Box::leak(Box::new(configure(builder, session, args, &config).build()));
     configure_session(session, args);
-    // A tuning knob (and the tests' way to collect early): the arena size, in MiB, at
-    // which the first collection is due.
-    if let Some(mib) = std::env::var("FERRIX_COLLECT_AT_MIB")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-    {
-        ev.collect_when(mib << 20);
-    }
+    ev.collect_when_env_says();
     if let Err(e) = native.install(ev) {
         let _ = std::io::stderr().write_all(&ev.render_error(&e, args.show_trace));
         return Err(1);
