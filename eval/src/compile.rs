@@ -1,24 +1,27 @@
 //! The evaluator's compile step: a parsed tree becomes [`ir::Expr`].
 //!
 //! The step runs over the parser's output and computes, on its own, every fact the
-//! evaluator's `unsafe` code relies on; it does not read the parser's variable resolution:
+//! evaluator's `unsafe` code relies on; the parser's tree carries no resolution to trust:
 //! - scope resolution: each variable's [`Slot`], numbered as the evaluator builds its
 //!   scopes (see [`Slot`]), so that [`crate::env::Env::slot`] is only ever asked for a slot
-//!   its scope has;
+//!   its scope has. The step opens each scope in [`Scopes`] with exactly the names it puts
+//!   in that scope's IR (sorted, without duplicates), and `Scopes::lookup` only answers a
+//!   position among those names;
 //! - escape analysis: for each function, whether its call's scope, or the thunk of its
 //!   argument (or of its enclosing function's argument), may be kept beyond the call (see
 //!   [`ir::Lambda`]). Where not, the evaluator puts them on the native stack.
 //!
-//! It also makes positions absolute (adding the file's base to each span). The parser's own
-//! resolver still reports undefined variables at parse time, as Nix does; a test checks
-//! that both resolve every variable alike.
+//! It also makes positions absolute (adding the file's base to each span). [`Scopes`] is
+//! the parser's, so the parser's check for undefined variables at parse time (which Nix
+//! does) and this step's resolution are one piece of code.
 
 use crate::ir::{self, AttrName, AttrValue, Expr, ExprKind, Slot, Var};
 use ferrix_parser::ast::{self, Span};
-use ferrix_parser::{Globals, Sym};
+use ferrix_parser::{Binding, Globals, Scopes, Sym};
 
-/// A variable that no scope binds. The parser reports those first, so this only happens if
-/// its resolver and this one disagree; then the code is not run.
+/// A variable that no scope binds. The parser reports those first with the same
+/// [`Scopes`], so this only happens if its walk opened scopes where this one does not;
+/// then the code is not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Unbound {
     pub(crate) name: Sym,
@@ -26,31 +29,10 @@ pub(crate) struct Unbound {
     pub(crate) offset: u32,
 }
 
-#[derive(Clone, Copy)]
-enum FrameKind {
-    /// A function's scope: its `@` argument, if any, at index 0, then its formals.
-    Lambda {
-        arg: Option<Sym>,
-    },
-    /// A `let` or `rec` set's scope, or the scope of names code is compiled in.
-    Names,
-    With,
-}
-
-#[derive(Clone, Copy)]
-struct Frame {
-    kind: FrameKind,
-    start: u32,
-    len: u32,
-}
-
 struct Compiler<'g> {
-    globals: &'g Globals,
+    scopes: Scopes<'g>,
     /// Added to every position.
     base: u32,
-    /// The names of all open scopes, each frame's slice sorted by symbol.
-    names: Vec<Sym>,
-    frames: Vec<Frame>,
 }
 
 /// Compiles `e`, parsed from a file whose positions start at `base`, to run in a scope of
@@ -64,13 +46,11 @@ pub(crate) fn compile(
 ) -> Result<Expr, Unbound> {
     debug_assert!(scope.windows(2).all(|w| w[0] < w[1]), "scope names sorted");
     let mut c = Compiler {
-        globals,
+        scopes: Scopes::new(globals),
         base,
-        names: Vec::new(),
-        frames: Vec::new(),
     };
     if !scope.is_empty() {
-        c.push(FrameKind::Names, scope.iter().copied());
+        c.scopes.push_names(scope.iter().copied());
     }
     c.expr(e)
 }
@@ -97,63 +77,14 @@ impl Compiler<'_> {
         o.saturating_add(self.base)
     }
 
-    fn push(&mut self, kind: FrameKind, names: impl Iterator<Item = Sym>) {
-        let start = self.names.len();
-        self.names.extend(names);
-        self.frames.push(Frame {
-            kind,
-            start: start as u32,
-            len: (self.names.len() - start) as u32,
-        });
-    }
-
-    fn pop(&mut self) {
-        if let Some(f) = self.frames.pop() {
-            self.names.truncate(f.start as usize);
-        }
-    }
-
-    /// The innermost binding of `name`: lexical scopes first, then the globals, then the
-    /// innermost `with` (looked up at run time).
-    fn lookup(&self, name: Sym) -> Option<Slot> {
-        let mut with_up = None;
-        for (up, f) in self.frames.iter().rev().enumerate() {
-            let up = up as u32;
-            let names = &self.names[f.start as usize..(f.start + f.len) as usize];
-            match f.kind {
-                FrameKind::With => {
-                    with_up.get_or_insert(up);
-                }
-                FrameKind::Lambda { arg } => {
-                    if arg == Some(name) {
-                        return Some(Slot::Local { up, index: 0 });
-                    }
-                    if let Ok(i) = names.binary_search(&name) {
-                        let index = i as u32 + arg.is_some() as u32;
-                        return Some(Slot::Local { up, index });
-                    }
-                }
-                FrameKind::Names => {
-                    if let Ok(i) = names.binary_search(&name) {
-                        return Some(Slot::Local {
-                            up,
-                            index: i as u32,
-                        });
-                    }
-                }
-            }
-        }
-        if let Some(g) = self.globals.slot(name) {
-            return Some(Slot::Global(g));
-        }
-        with_up.map(|up| Slot::With { up })
-    }
-
     fn var(&self, name: Sym, offset: u32) -> Result<Var, Unbound> {
-        match self.lookup(name) {
-            Some(slot) => Ok(Var { name, slot }),
-            None => Err(Unbound { name, offset }),
-        }
+        let slot = match self.scopes.lookup(name) {
+            Some(Binding::Local { up, index }) => Slot::Local { up, index },
+            Some(Binding::With { up }) => Slot::With { up },
+            Some(Binding::Global(g)) => Slot::Global(g),
+            None => return Err(Unbound { name, offset }),
+        };
+        Ok(Var { name, slot })
     }
 
     fn expr(&mut self, e: ast::Expr) -> Result<Expr, Unbound> {
@@ -207,14 +138,14 @@ impl Compiler<'_> {
             ast::ExprKind::Let(a, body) => {
                 let a = self.attrs(*a, true)?;
                 let body = self.expr(*body);
-                self.pop();
+                self.scopes.pop();
                 ExprKind::Let(Box::new(a), Box::new(body?))
             }
             ast::ExprKind::With(w, body) => {
                 let w = self.expr(*w)?;
-                self.push(FrameKind::With, std::iter::empty());
+                self.scopes.push_with();
                 let body = self.expr(*body);
-                self.pop();
+                self.scopes.pop();
                 ExprKind::With(Box::new(w), Box::new(body?))
             }
             ast::ExprKind::If(b) => {
@@ -289,11 +220,11 @@ impl Compiler<'_> {
         }
         let opens = rec || scoped;
         if opens {
-            self.push(FrameKind::Names, entries.iter().map(|x| x.name));
+            self.scopes.push_names(entries.iter().map(|x| x.name));
         }
         let r = self.attrs_in_scope(entries, dynamic, inherit_sources, inherited);
         if opens && (r.is_err() || !scoped) {
-            self.pop();
+            self.scopes.pop();
         }
         Ok(ir::Attrs { rec, ..r? })
     }
@@ -360,9 +291,9 @@ impl Compiler<'_> {
             None => (Vec::new(), None),
         };
         sort_unique(&mut entries, |f| f.name);
-        self.push(FrameKind::Lambda { arg }, entries.iter().map(|f| f.name));
+        self.scopes.push_lambda(arg, entries.iter().map(|f| f.name));
         let r = self.lambda_in_scope(entries, body);
-        self.pop();
+        self.scopes.pop();
         let (entries, body) = r?;
         let mut l = ir::Lambda {
             start: self.offset(start),

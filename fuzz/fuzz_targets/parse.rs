@@ -1,4 +1,4 @@
-//! Drives the lexer, parser, resolver and printer with arbitrary bytes: any input must give
+//! Drives the lexer, parser, scope check and printer with arbitrary bytes: any input must give
 //! an expression or a diagnostic, never a panic, and what is printed must parse again to the
 //! same text.
 #![no_main]

@@ -227,13 +227,7 @@ impl Ctx<'_> {
 
     pub fn var(&mut self, span: Span, name: &[u8]) -> Expr {
         let name = self.intern(name);
-        Expr::new(
-            span,
-            ExprKind::Var(Var {
-                name,
-                slot: Slot::Unresolved,
-            }),
-        )
+        Expr::new(span, ExprKind::Var(Var { name }))
     }
 
     /// Shunting-yard over the chain, reproducing how bison's precedence declarations
@@ -572,10 +566,7 @@ impl Ctx<'_> {
                     if let Some(j) = attrs.find(name) {
                         return Err(self.dup_attr_name(name, at, attrs.entries[j].span));
                     }
-                    let var = Var {
-                        name,
-                        slot: Slot::Unresolved,
-                    };
+                    let var = Var { name };
                     attrs.push(AttrEntry {
                         name,
                         span: at,

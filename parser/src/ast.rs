@@ -3,7 +3,7 @@
 //! Every node carries the byte span it was parsed from. Desugarings match Nix 2.8:
 //! `<p>` is `__findFile __nixPath "p"`, `let { … }` is `(rec { … }).body`, and nested
 //! attribute paths are merged into nested sets. Arithmetic and comparison stay as operators;
-//! the resolver turns them into calls of `__sub`, `__lessThan`, … only where the program
+//! the scope check turns them into calls of `__sub`, `__lessThan`, … only where the program
 //! rebinds those names, as Nix would call the user's function there.
 
 use crate::symbol::Sym;
@@ -170,25 +170,10 @@ impl BinOp {
     }
 }
 
-/// A variable reference and where the resolver found it.
+/// A variable reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Var {
     pub name: Sym,
-    pub slot: Slot,
-}
-
-/// Where a variable lives, fixed statically by the resolver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    /// Not resolved yet (the state straight out of the parser).
-    Unresolved,
-    /// `up` scopes out (0 = innermost), entry `index` of that scope.
-    Local { up: u32, index: u32 },
-    /// Not bound lexically: looked up at run time in the `with` scope `up` levels out,
-    /// then in the `with`s around it.
-    With { up: u32 },
-    /// A name of the global base environment (`builtins`, `map`, `__add`, …).
-    Global(u32),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
 //! The Nix parser.
 //!
-//! [`parse`] turns source bytes into an [`ast::Expr`] with every variable resolved, or a
+//! [`parse`] turns source bytes into an [`ast::Expr`] whose every variable is bound, or a
 //! [`Diagnostic`] in Nix 2.8's format. The grammar is in `grammar.lalrpop`; the lexer is the
 //! `ferrix-lexer` crate.
 
@@ -9,6 +9,7 @@ pub mod ast;
 pub mod diagnostic;
 pub mod print;
 pub mod resolve;
+pub mod scope;
 pub mod symbol;
 
 lalrpop_util::lalrpop_mod!(
@@ -20,7 +21,7 @@ use actions::{Ctx, LalrError, SyntaxError};
 use ast::Expr;
 pub use diagnostic::{Diagnostic, LineIndex, Origin};
 use ferrix_lexer::Lexer;
-pub use resolve::Globals;
+pub use scope::{Binding, Globals, Scopes};
 use std::cell::Cell;
 pub use symbol::{Interner, Sym};
 
@@ -86,7 +87,7 @@ pub struct SourceInfo<'a> {
     pub home: &'a [u8],
 }
 
-/// Lexes, parses and resolves one source text.
+/// Lexes, parses and scope-checks one source text.
 pub fn parse(
     src: &[u8],
     info: &SourceInfo<'_>,
@@ -120,7 +121,7 @@ pub fn parse_in_scope(
     Ok(e)
 }
 
-/// Runs the lexer and parser only, leaving variables unresolved.
+/// Runs the lexer and parser only, leaving variables unchecked.
 pub fn parse_unresolved(
     src: &[u8],
     info: &SourceInfo<'_>,

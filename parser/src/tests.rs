@@ -168,68 +168,74 @@ fn the_global_scope_is_the_one_given() {
 }
 
 #[test]
-fn slots_follow_the_documented_layout() {
+fn scopes_follow_the_documented_layout() {
     let (mut symbols, globals) = env();
-    let e = parse(
-        b"{ b, a }@args: [ a b args map ]",
-        &info(),
-        &mut symbols,
-        &globals,
-    )
-    .unwrap();
-    let ExprKind::Lambda(l) = &e.kind else {
-        panic!()
-    };
-    let ExprKind::List(items) = &l.body.kind else {
-        panic!()
-    };
-    let slots: Vec<Slot> = items
-        .iter()
-        .map(|x| match &x.kind {
-            ExprKind::Var(v) => v.slot,
-            _ => panic!(),
+    let [a, b, args, x, y, z] =
+        ["a", "b", "args", "x", "y", "z"].map(|n| symbols.intern(n.as_bytes()));
+    let map = symbols.intern(b"map");
+    let mut scopes = Scopes::new(&globals);
+    let mut formals = [b, a];
+    formals.sort();
+    // `{ b, a }@args: …`: the `@` argument is slot 0, then the formals by symbol.
+    scopes.push_lambda(Some(args), formals);
+    let index = |n| formals.iter().position(|&f| f == n).unwrap() as u32 + 1;
+    assert_eq!(
+        scopes.lookup(a),
+        Some(Binding::Local {
+            up: 0,
+            index: index(a)
         })
-        .collect();
-    // `b` was interned before `a`, so it sorts first; the `@` argument is slot 0.
-    assert_eq!(slots[0], Slot::Local { up: 0, index: 2 });
-    assert_eq!(slots[1], Slot::Local { up: 0, index: 1 });
-    assert_eq!(slots[2], Slot::Local { up: 0, index: 0 });
-    assert!(matches!(slots[3], Slot::Global(_)));
-    let e = parse(b"with x; 1", &info(), &mut symbols, &globals);
-    assert!(e.is_err(), "the scope of a with is checked too");
-    let e = parse(
+    );
+    assert_eq!(
+        scopes.lookup(b),
+        Some(Binding::Local {
+            up: 0,
+            index: index(b)
+        })
+    );
+    assert_eq!(
+        scopes.lookup(args),
+        Some(Binding::Local { up: 0, index: 0 })
+    );
+    assert_eq!(scopes.lookup(map), globals.slot(map).map(Binding::Global));
+    assert_eq!(scopes.lookup(x), None, "undefined");
+    // `with …; let y = …; in …`: a `with` is a level that binds no name; a name nothing
+    // binds is looked up in the innermost `with`; a local shadows a global.
+    scopes.push_with();
+    scopes.push_names([y]);
+    assert_eq!(scopes.lookup(y), Some(Binding::Local { up: 0, index: 0 }));
+    assert_eq!(
+        scopes.lookup(args),
+        Some(Binding::Local { up: 2, index: 0 })
+    );
+    assert_eq!(scopes.lookup(x), Some(Binding::With { up: 1 }));
+    assert_eq!(scopes.lookup(map), globals.slot(map).map(Binding::Global));
+    scopes.push_names([map]);
+    assert_eq!(scopes.lookup(map), Some(Binding::Local { up: 0, index: 0 }));
+    // A plain `z: …` has its argument alone, at slot 0.
+    scopes.push_lambda(Some(z), []);
+    assert_eq!(scopes.lookup(z), Some(Binding::Local { up: 0, index: 0 }));
+    scopes.pop();
+    scopes.pop();
+    scopes.pop();
+    scopes.pop();
+    assert_eq!(
+        scopes.lookup(x),
+        None,
+        "closing the `with` closes its dynamic scope"
+    );
+    scopes.pop();
+    assert_eq!(scopes.lookup(a), None);
+    // The parser reports what `lookup` finds undefined, `with` scopes included.
+    assert!(parse(b"with x; 1", &info(), &mut symbols, &globals).is_err());
+    assert!(parse(
         b"x: with x; let y = 1; in [ y z ]",
         &info(),
         &mut symbols,
-        &globals,
+        &globals
     )
-    .unwrap();
-    let ExprKind::Lambda(l) = &e.kind else {
-        panic!()
-    };
-    let ExprKind::With(_, body) = &l.body.kind else {
-        panic!()
-    };
-    let ExprKind::Let(_, body) = &body.kind else {
-        panic!()
-    };
-    let ExprKind::List(items) = &body.kind else {
-        panic!()
-    };
-    assert!(matches!(
-        items[0].kind,
-        ExprKind::Var(Var {
-            slot: Slot::Local { up: 0, index: 0 },
-            ..
-        })
-    ));
-    assert!(matches!(
-        items[1].kind,
-        ExprKind::Var(Var {
-            slot: Slot::With { up: 1 },
-            ..
-        })
-    ));
+    .is_ok());
+    assert!(parse(b"x: let y = 1; in [ y z ]", &info(), &mut symbols, &globals).is_err());
 }
 
 #[test]
