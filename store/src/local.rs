@@ -20,6 +20,7 @@ use crate::store::{
     OutputsSpec, Roots, Store, StoreError,
 };
 use nix::fcntl::Flock;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -288,10 +289,12 @@ pub struct LocalStore {
     cfg: LocalConfig,
     db: Mutex<Db>,
     temp_roots: Mutex<Option<Arc<Mutex<TempRoots>>>>,
-    /// Paths "added" in read-only mode.
-    session: Mutex<BTreeSet<StorePath>>,
+    /// Paths "added" in read-only mode. A hash set: a whole package set's evaluation adds
+    /// hundreds of thousands, and a tree's comparisons each read a path's text from a
+    /// different cache line.
+    session: Mutex<FxHashSet<StorePath>>,
     /// Modulo hashes of the derivations checked so far (a `.drv` path names its contents).
-    drv_hashes: Mutex<BTreeMap<StorePath, Hash>>,
+    drv_hashes: Mutex<FxHashMap<StorePath, Hash>>,
     _big_lock: Option<Flock<File>>,
     /// Builds for [`Store::build_paths`] and friends, supplied by the builder above.
     realiser: std::sync::OnceLock<Arc<dyn Realiser>>,
@@ -397,8 +400,8 @@ impl LocalStore {
             cfg,
             db: Mutex::new(db),
             temp_roots: Mutex::new(None),
-            session: Mutex::new(BTreeSet::new()),
-            drv_hashes: Mutex::new(BTreeMap::new()),
+            session: Mutex::new(FxHashSet::default()),
+            drv_hashes: Mutex::new(FxHashMap::default()),
             _big_lock: big_lock,
             realiser: std::sync::OnceLock::new(),
             logger: std::sync::OnceLock::new(),
