@@ -139,6 +139,9 @@ pub struct TempRoots {
     gc_socket: PathBuf,
     /// The connection to a running collector.
     conn: Option<UnixStream>,
+    /// The roots written so far: the file keeps them until the process ends, so writing
+    /// one again (an addition names its path before and after the copy) is skipped.
+    recorded: rustc_hash::FxHashSet<String>,
 }
 
 /// The temp-roots files of this process, by state directory: every store object of one
@@ -189,6 +192,7 @@ impl TempRoots {
                     gc_lock: None,
                     gc_socket: state_dir.join("gc-socket").join("socket"),
                     conn: None,
+                    recorded: rustc_hash::FxHashSet::default(),
                 });
             }
         }
@@ -199,6 +203,15 @@ impl TempRoots {
     /// that a collector starting later reads it. Otherwise the running collector is told
     /// through its socket first, and the path is written to the file after it answered.
     pub fn add(&mut self, full: &str) -> Result<(), StoreError> {
+        if self.recorded.contains(full) {
+            return Ok(());
+        }
+        self.add_unrecorded(full)?;
+        self.recorded.insert(full.to_string());
+        Ok(())
+    }
+
+    fn add_unrecorded(&mut self, full: &str) -> Result<(), StoreError> {
         loop {
             let f = match self.gc_lock.take() {
                 Some(f) => f,
@@ -314,6 +327,8 @@ mod tests {
         let mut r = TempRoots::create(tmp.path()).unwrap();
         r.add("/nix/store/a").unwrap();
         r.add("/nix/store/b").unwrap();
+        // A root already written is not written again.
+        r.add("/nix/store/a").unwrap();
         let f = tmp
             .path()
             .join("temproots")
