@@ -492,6 +492,11 @@ impl<'a> crate::Evaluator<'a> {
         used_bytes(self.bump()) >= self.collect_at.get()
     }
 
+    /// The bytes the evaluator's current arena holds.
+    pub fn arena_bytes(&self) -> usize {
+        used_bytes(self.bump())
+    }
+
     /// Applies `FERRIX_COLLECT_AT_MIB=N`, a tuning knob (and the tests' way to collect
     /// early): the first collection is due when the arena holds N MiB. A large N turns
     /// collections off.

@@ -718,14 +718,22 @@ fn force_list_collecting<'a>(
     let Value::List(l) = *v else {
         return Ok(());
     };
-    for i in 0..l.items.len() {
+    let len = l.items.len();
+    // Since the last collection: the next item's index, the arena's size then, and what
+    // was live.
+    let mut since = Progress {
+        item: 0,
+        bytes: ev.arena_bytes(),
+        live: 0,
+    };
+    for i in 0..len {
         // The list is read again each time: a collection moves it.
         let Value::List(l) = *v else {
             unreachable!("a collection keeps a list a list")
         };
         let x = ev.force(l.items[i], Pos::NONE)?;
         ev.force_deep(x, Pos::NONE)?;
-        if ev.wants_collection() {
+        if ev.wants_collection() && since.worth_collecting(ev.arena_bytes(), i + 1, len) {
             let mut auto: Vec<&mut &'a Thunk<'a>> =
                 roots.auto.iter_mut().map(|a| &mut a.value).collect();
             // SAFETY: nothing else refers to the evaluator's values here: `v`, the file's
@@ -733,6 +741,11 @@ fn force_list_collecting<'a>(
             // output so far is bytes).
             let start = std::time::Instant::now();
             let c = unsafe { ev.collect(&mut [&mut *v, &mut *roots.root], &mut auto) };
+            since = Progress {
+                item: i + 1,
+                bytes: c.after,
+                live: c.after,
+            };
             if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
                 eprintln!(
                     "collected at item {i}: {} MiB to {} MiB in {:.2} s; {}",
@@ -745,6 +758,30 @@ fn force_list_collecting<'a>(
         }
     }
     Ok(())
+}
+
+/// Where a list's evaluation stood after its last collection.
+struct Progress {
+    /// The index of the first item evaluated since.
+    item: usize,
+    /// The arena's size then.
+    bytes: usize,
+    /// What that collection found live (0 before the first).
+    live: usize,
+}
+
+impl Progress {
+    /// Whether a collection due after `done` of `len` items pays off. A collection holds
+    /// the old arena and its copy of what is live at once, so near the end of the list
+    /// it would raise the peak, and cost time, for nothing: when the items left, at the
+    /// rate the items since the last collection allocated, would add less to the arena
+    /// than that collection found live, finishing without one keeps the arena smaller
+    /// than collecting would.
+    fn worth_collecting(&self, arena: usize, done: usize, len: usize) -> bool {
+        let left = len - done;
+        let per_item = arena.saturating_sub(self.bytes) / done.saturating_sub(self.item).max(1);
+        left.saturating_mul(per_item) > self.live
+    }
 }
 
 /// The process's resident and peak resident memory, as `/proc/self/status` gives them,
@@ -943,4 +980,34 @@ fn print_derivation<'a>(
     }
     out.push(b'\n');
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn a_collection_near_the_end_of_a_list_is_skipped() {
+        const MIB: usize = 1 << 20;
+        // The last collection, after item 100, found 200 MiB live; since then 100 items
+        // have taken the arena from 200 to 500 MiB: 3 MiB each.
+        let p = Progress {
+            item: 100,
+            bytes: 200 * MIB,
+            live: 200 * MIB,
+        };
+        // 100 items left would add 300 MiB, more than a collection copies: collect.
+        assert!(p.worth_collecting(500 * MIB, 200, 300));
+        // 50 left would add 150 MiB: finishing without one keeps the arena smaller.
+        assert!(!p.worth_collecting(500 * MIB, 200, 250));
+        assert!(!p.worth_collecting(500 * MIB, 200, 200), "nothing left");
+        // Before the first collection nothing is known to be live: collect unless done.
+        let first = Progress {
+            item: 0,
+            bytes: 0,
+            live: 0,
+        };
+        assert!(first.worth_collecting(512 * MIB, 500, 501));
+        assert!(!first.worth_collecting(512 * MIB, 500, 500));
+    }
 }
