@@ -8,8 +8,7 @@
 
 use crate::actions::SyntaxError;
 use crate::ast::*;
-use crate::scope::Globals;
-use crate::scope::{Binding, Scopes};
+use crate::scope::{Binding, Globals, Scopes};
 use crate::symbol::{Interner, Sym};
 
 struct Resolver<'g> {
