@@ -1,6 +1,7 @@
-//! The evaluator's collector at the safe point of `--eval --strict`: a top-level list is
-//! forced item by item, and the arena is collected between items once it has grown. The
-//! results must not change, and must be Nix 2.8's.
+//! The evaluator's collector at its safe points: between the items of a top-level list that
+//! `--eval --strict` forces one by one, and between the attributes of `-A a -A b`; the
+//! arena is collected there once it has grown. The results must not change, and must be
+//! Nix 2.8's.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,23 +9,24 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_ferrix");
 
 fn run(program: &str, collect_at: Option<&str>, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["--eval", "--strict", "tests/collect/list.nix"];
+    args.extend(extra);
+    run_with(program, collect_at, &args)
+}
+
+fn run_with(program: &str, collect_at: Option<&str>, args: &[&str]) -> (i32, String, String) {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(program);
     if program == BIN {
         cmd.arg("instantiate");
     }
-    cmd.args([
-        "--eval",
-        "--strict",
-        "--readonly-mode",
-        "tests/collect/list.nix",
-    ])
-    .args(extra)
-    .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-    .env_remove("NIX_PATH")
-    .env("NIX_REMOTE", "dummy://")
-    .env("HOME", home.path())
-    .env("FERRIX_SHOW_STATS", "1");
+    cmd.arg("--readonly-mode")
+        .args(args)
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .env_remove("NIX_PATH")
+        .env("NIX_REMOTE", "dummy://")
+        .env("HOME", home.path())
+        .env("FERRIX_SHOW_STATS", "1");
     if let Some(mib) = collect_at {
         cmd.env("FERRIX_COLLECT_AT_MIB", mib);
     }
@@ -52,12 +54,42 @@ fn collections_between_items_keep_the_results() {
         let times = collected.2.matches("collected at item").count();
         assert!(times >= 2, "{}", collected.2);
         assert_eq!((collected.0, &collected.1), (0, &plain.1));
-        if Command::new("nix-instantiate")
-            .arg("--version")
-            .output()
-            .is_ok()
-        {
+        if nix_installed() {
             let nix = run("nix-instantiate", None, extra);
+            assert_eq!((nix.0, &nix.1), (0, &plain.1), "{}", nix.2);
+        }
+    }
+}
+
+fn nix_installed() -> bool {
+    Command::new("nix-instantiate")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+#[test]
+fn collections_between_attributes_keep_the_results() {
+    let attrs: Vec<String> = (0..12).map(|i| format!("a{i}")).collect();
+    let mut drvs = vec!["tests/collect/attrs.nix"];
+    for a in &attrs {
+        drvs.extend(["-A", a.as_str()]);
+    }
+    let mut names = vec!["--eval", "--strict"];
+    names.extend(&drvs);
+    names.extend(["-A", "a3.kept", "-A", "a5.n"]);
+    for args in [&drvs, &names] {
+        let plain = run_with(BIN, None, args);
+        assert_eq!(plain.0, 0, "{plain:?}");
+        assert!(!plain.2.contains("collected before"), "{}", plain.2);
+        assert!(plain.1.lines().count() >= 12, "{}", plain.1);
+        // Due at a quarter of 4 MiB, then each time the arena doubles what was live.
+        let collected = run_with(BIN, Some("4"), args);
+        let times = collected.2.matches("collected before -A").count();
+        assert!(times >= 2, "{}", collected.2);
+        assert_eq!((collected.0, &collected.1), (0, &plain.1));
+        if nix_installed() {
+            let nix = run_with("nix-instantiate", None, args);
             assert_eq!((nix.0, &nix.1), (0, &plain.1), "{}", nix.2);
         }
     }

@@ -429,6 +429,12 @@ pub(crate) const FIRST_COLLECTION: usize = 512 << 20;
 /// After a collection, the next is due when the arena has grown to this many times what
 /// was live, so that the time spent copying stays in proportion to the allocation.
 const GROWTH: usize = 2;
+/// Between two top-level values a collection is due at this fraction of the size at
+/// which the first one is (128 MiB by default; see
+/// [`Evaluator::wants_collection_between`]).
+///
+/// [`Evaluator::wants_collection_between`]: crate::Evaluator::wants_collection_between
+pub(crate) const BETWEEN_FRACTION: usize = 4;
 
 /// The bytes allocated in `bump`'s chunks: what the arena has touched, unlike
 /// `allocated_bytes`, which counts the chunks' whole capacity (doubling at each new one).
@@ -492,6 +498,18 @@ impl<'a> crate::Evaluator<'a> {
         used_bytes(self.bump()) >= self.collect_at.get()
     }
 
+    /// As [`Evaluator::wants_collection`], at a safe point between two top-level values
+    /// (`-A a -A b`, or the jobs of a worker), where what the previous one left behind is
+    /// usually garbage: it says so as soon as the arena holds a quarter of what the first
+    /// collection waits for ([`BETWEEN_FRACTION`]), and at least twice what the last
+    /// collection kept. Each collection so copies no more than was allocated since the one
+    /// before it, whatever the number of values.
+    pub fn wants_collection_between(&self) -> bool {
+        let used = used_bytes(self.bump());
+        self.wants_collection()
+            || used >= (self.first_at.get() / BETWEEN_FRACTION).max(self.live.get() * GROWTH)
+    }
+
     /// The bytes the evaluator's current arena holds.
     pub fn arena_bytes(&self) -> usize {
         used_bytes(self.bump())
@@ -510,9 +528,10 @@ impl<'a> crate::Evaluator<'a> {
     }
 
     /// Makes the next collection due when the arena holds `bytes` (by default
-    /// 512 MiB for the first).
+    /// 512 MiB for the first), and one between two top-level values at a quarter of it.
     pub fn collect_when(&self, bytes: usize) {
         self.collect_at.set(bytes);
+        self.first_at.set(bytes);
     }
 
     /// Copies what `values` and `thunks` (updated in place) and the evaluator's own tables
@@ -592,6 +611,7 @@ impl<'a> crate::Evaluator<'a> {
             drop(old);
         }
         let after = used_bytes(to_ref);
+        self.live.set(after);
         self.collect_at
             .set((after * GROWTH).max(self.collect_at.get()));
         Collection { before, after }

@@ -172,6 +172,10 @@ pub struct Evaluator<'a> {
     owned: Cell<*mut Bump>,
     /// The size of the current arena past which [`Evaluator::wants_collection`] says so.
     collect_at: Cell<usize>,
+    /// What the last collection kept (0 before the first).
+    live: Cell<usize>,
+    /// The size at which the first collection was due.
+    first_at: Cell<usize>,
     symbols: RefCell<Interner>,
     globals: Globals,
     syms: KnownSyms,
@@ -429,6 +433,8 @@ impl<'a> Evaluator<'a> {
             first_bump: bump,
             owned: Cell::new(std::ptr::null_mut()),
             collect_at: Cell::new(gc::FIRST_COLLECTION),
+            live: Cell::new(0),
+            first_at: Cell::new(gc::FIRST_COLLECTION),
             symbols: RefCell::new(symbols),
             globals,
             syms,

@@ -387,7 +387,16 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
             Ok(v) => v,
             Err(e) => return Err((out, e)),
         };
-        for path in &attr_paths {
+        for (k, path) in attr_paths.iter().enumerate() {
+            // Between two attributes (`-A system -A vm`) only the file's value and the
+            // `--arg`s are held: what evaluating the previous one left behind can go.
+            if k > 0 && ev.wants_collection_between() {
+                let mut roots = Roots {
+                    root: &mut root,
+                    auto: &mut auto_args,
+                };
+                collect(ev, &mut [], &mut roots, format_args!("before -A {path}"));
+            }
             let output = if !args.eval {
                 Output::Derivations {
                     gc_warning: args.add_root.is_none() && !args.common.no_gc_warning,
@@ -734,30 +743,43 @@ fn force_list_collecting<'a>(
         let x = ev.force(l.items[i], Pos::NONE)?;
         ev.force_deep(x, Pos::NONE)?;
         if ev.wants_collection() && since.worth_collecting(ev.arena_bytes(), i + 1, len) {
-            let mut auto: Vec<&mut &'a Thunk<'a>> =
-                roots.auto.iter_mut().map(|a| &mut a.value).collect();
-            // SAFETY: nothing else refers to the evaluator's values here: `v`, the file's
-            // value and the `--arg`s are passed, and the callers hold nothing else (the
-            // output so far is bytes).
-            let start = std::time::Instant::now();
-            let c = unsafe { ev.collect(&mut [&mut *v, &mut *roots.root], &mut auto) };
+            let c = collect(ev, &mut [&mut *v], roots, format_args!("at item {i}"));
             since = Progress {
                 item: i + 1,
                 bytes: c.after,
                 live: c.after,
             };
-            if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
-                eprintln!(
-                    "collected at item {i}: {} MiB to {} MiB in {:.2} s; {}",
-                    c.before >> 20,
-                    c.after >> 20,
-                    start.elapsed().as_secs_f64(),
-                    resident_memory()
-                );
-            }
         }
     }
     Ok(())
+}
+
+/// Collects with `values` and `roots` as the only roots (updated in place); `when` says
+/// where, for `FERRIX_SHOW_STATS`.
+fn collect<'a>(
+    ev: &Evaluator<'a>,
+    values: &mut [&mut Value<'a>],
+    roots: &mut Roots<'_, 'a>,
+    when: std::fmt::Arguments<'_>,
+) -> ferrix_eval::Collection {
+    let mut auto: Vec<&mut &'a Thunk<'a>> = roots.auto.iter_mut().map(|a| &mut a.value).collect();
+    let mut values: Vec<&mut Value<'a>> = values.iter_mut().map(|v| &mut **v).collect();
+    values.push(&mut *roots.root);
+    // SAFETY: the callers hold nothing else that refers to the evaluator's values: the
+    // value being evaluated (if any), the file's value and the `--arg`s are passed, and
+    // the output so far is bytes.
+    let start = std::time::Instant::now();
+    let c = unsafe { ev.collect(&mut values, &mut auto) };
+    if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
+        eprintln!(
+            "collected {when}: {} MiB to {} MiB in {:.2} s; {}",
+            c.before >> 20,
+            c.after >> 20,
+            start.elapsed().as_secs_f64(),
+            resident_memory()
+        );
+    }
+    c
 }
 
 /// Where a list's evaluation stood after its last collection.
