@@ -9,11 +9,9 @@
 //! `recurseForDerivations = true`), or with nothing. The collector keeps one queue of paths
 //! for all the workers, so one slow or failing attribute holds up nothing else.
 //!
-//! Memory: between two jobs a worker collects its arena once it has grown (see
-//! [`collect_between_jobs`]), keeping what it has evaluated of the package set; what stays
-//! live still grows with the packages it has forced. A worker leaves after a job that took
-//! it past 15/16 of `--max-memory-size`, and the collector starts a new one when there is
-//! more to do. A
+//! Memory: the evaluator's arena only grows, so a worker's resident size follows everything
+//! it has evaluated. A worker leaves after a job that took it past 15/16 of
+//! `--max-memory-size`, and the collector starts a new one when there is more to do. A
 //! watchdog thread also stops a job that would take the worker past the limit itself: the
 //! evaluation is interrupted, the worker leaves, and the job is given to a fresh worker; a
 //! fresh worker that still cannot evaluate it reports the attribute as an error. So no
@@ -569,7 +567,7 @@ fn serve_jobs(
         let v = shared_eval::load(ev, &input)?;
         Ok((v, auto))
     });
-    let (mut root, mut auto) = match root {
+    let (root, auto) = match root {
         Ok(r) => r,
         Err(_) if LIMIT_REACHED.load(Ordering::SeqCst) => return send_fatal(&limit_message(a)),
         Err(e) => {
@@ -621,40 +619,8 @@ fn serve_jobs(
         if restart {
             return 0;
         }
-        collect_between_jobs(ev, &mut root, &mut auto, thresholds);
     }
     0
-}
-
-/// Between two jobs only the root and the `--arg`s are held, and what the last job
-/// evaluated besides the packages it forced is garbage: collecting it keeps the worker
-/// going, with what it has evaluated of the package set, instead of leaving at the limit
-/// for a fresh worker that must evaluate it all again. A collection needs room for the
-/// old arena and the copy at once, which is at most the arena again, so it runs only
-/// while that stays below `stop`; past it, the worker leaves as before.
-fn collect_between_jobs<'a>(
-    ev: &Evaluator<'a>,
-    root: &mut Value<'a>,
-    auto: &mut [Attr<'a>],
-    thresholds: &Thresholds,
-) {
-    if !ev.wants_collection_between()
-        || resident_bytes() + ev.arena_bytes() as u64 >= thresholds.stop
-    {
-        return;
-    }
-    let mut auto: Vec<&mut &'a ferrix_eval::value::Thunk<'a>> =
-        auto.iter_mut().map(|a| &mut a.value).collect();
-    // SAFETY: between jobs the worker holds nothing from the evaluator but `root` and the
-    // `--arg`s: a job's result is sent as JSON text before the next line is read.
-    let c = unsafe { ev.collect(&mut [root], &mut auto) };
-    if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
-        eprintln!(
-            "worker collected: {} MiB to {} MiB",
-            c.before >> 20,
-            c.after >> 20
-        );
-    }
 }
 
 /// Evaluates one attribute path.
