@@ -8,12 +8,6 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ferrix");
 
-fn run(program: &str, collect_at: Option<&str>, extra: &[&str]) -> (i32, String, String) {
-    let mut args = vec!["--eval", "--strict", "tests/collect/list.nix"];
-    args.extend(extra);
-    run_with(program, collect_at, &args)
-}
-
 fn run_with(program: &str, collect_at: Option<&str>, args: &[&str]) -> (i32, String, String) {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(program);
@@ -41,7 +35,9 @@ fn run_with(program: &str, collect_at: Option<&str>, args: &[&str]) -> (i32, Str
 #[test]
 fn collections_between_items_keep_the_results() {
     for extra in [&[][..], &["--json"][..]] {
-        let plain = run(BIN, None, extra);
+        let mut args = vec!["--eval", "--strict", "tests/collect/list.nix"];
+        args.extend(extra);
+        let plain = run_with(BIN, None, &args);
         assert_eq!(plain.0, 0, "{plain:?}");
         assert!(!plain.2.contains("collected at item"), "{}", plain.2);
         assert!(
@@ -50,8 +46,6 @@ fn collections_between_items_keep_the_results() {
             plain.1
         );
         // A first collection due at 1 MiB, then each time the arena doubles what was live.
-        let mut args = vec!["--eval", "--strict", "tests/collect/list.nix"];
-        args.extend(extra);
         assert_collected_alike(&args, "1", "collected at item", &plain);
     }
 }

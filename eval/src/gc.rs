@@ -499,9 +499,9 @@ impl<'a> crate::Evaluator<'a> {
     }
 
     /// As [`Evaluator::wants_collection`], at a safe point between two top-level values
-    /// (`-A a -A b`), where what the previous one left behind is usually garbage: it says so as soon as the arena holds a quarter of what the first
-    /// collection waits for ([`BETWEEN_FRACTION`]), and at least twice what the last
-    /// collection kept. Each collection so copies no more than was allocated since the one
+    /// (`-A a -A b`), where what the previous one left behind is usually garbage: it says
+    /// so as soon as the arena holds a quarter of what the first collection waits for
+    /// ([`BETWEEN_FRACTION`]), and at least twice what the last collection kept. Each collection so copies no more than was allocated since the one
     /// before it, whatever the number of values.
     pub fn wants_collection_between(&self) -> bool {
         let used = used_bytes(self.bump());
