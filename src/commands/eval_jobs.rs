@@ -132,13 +132,22 @@ pub fn main(inv: &Invocation, args: &[String]) -> i32 {
 // The collector.
 
 /// The work left, shared by the threads that drive the workers.
+///
+/// Each worker slot has its own list, taken from the front, and the jobs a job finds go to
+/// the front of its finder's list. A slot whose list is empty takes the back half of the
+/// longest other list. So each worker evaluates a run of neighbouring attributes, and the
+/// members of a set right after the set: work that shares what a worker has already
+/// evaluated (a package set, the same dependencies) stays on that worker. Handed out one by
+/// one in turn, every worker would evaluate nearly everything the whole set needs, and
+/// again after each restart: 2.2 times the CPU time of one process over nixpkgs.
 struct Queue {
     state: Mutex<QueueState>,
     changed: Condvar,
 }
 
 struct QueueState {
-    todo: VecDeque<Vec<String>>,
+    /// What each worker slot has to do, in order.
+    todo: Vec<VecDeque<Vec<String>>>,
     /// Jobs given out and not finished: while there are some, more work may come.
     in_flight: usize,
     /// Set when the root could not be evaluated: everything stops.
@@ -146,14 +155,32 @@ struct QueueState {
 }
 
 impl Queue {
-    /// The next job, waiting while others may still add some; `None` when all is done.
-    fn take(&self) -> Option<Vec<String>> {
+    /// A queue for `slots` worker slots, holding the root job in the first slot's list.
+    fn new(slots: usize) -> Queue {
+        let mut todo = vec![VecDeque::new(); slots.max(1)];
+        todo[0].push_back(Vec::new());
+        Queue {
+            state: Mutex::new(QueueState {
+                todo,
+                in_flight: 0,
+                failed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Slot `slot`'s next job, waiting while others may still add some; `None` when all is
+    /// done.
+    fn take(&self, slot: usize) -> Option<Vec<String>> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if s.failed {
                 return None;
             }
-            if let Some(job) = s.todo.pop_front() {
+            if s.todo[slot].is_empty() {
+                s.steal_for(slot);
+            }
+            if let Some(job) = s.todo[slot].pop_front() {
                 s.in_flight += 1;
                 return Some(job);
             }
@@ -164,13 +191,34 @@ impl Queue {
         }
     }
 
-    /// Marks a job finished, adding the jobs it found.
-    fn finish(&self, more: Vec<Vec<String>>, failed: bool) {
+    /// Marks a job of `slot` finished, adding the jobs it found in front of the slot's list.
+    fn finish(&self, slot: usize, more: Vec<Vec<String>>, failed: bool) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.todo.extend(more);
+        let own = &mut s.todo[slot];
+        for job in more.into_iter().rev() {
+            own.push_front(job);
+        }
         s.in_flight -= 1;
         s.failed |= failed;
         self.changed.notify_all();
+    }
+}
+
+impl QueueState {
+    /// Moves the back half (at least one job) of the longest other list to `slot`'s.
+    fn steal_for(&mut self, slot: usize) {
+        let Some(from) = (0..self.todo.len())
+            .filter(|&i| i != slot)
+            .max_by_key(|&i| self.todo[i].len())
+        else {
+            return;
+        };
+        let n = self.todo[from].len();
+        if n == 0 {
+            return;
+        }
+        let stolen = self.todo[from].split_off(n / 2);
+        self.todo[slot].extend(stolen);
     }
 }
 
@@ -311,9 +359,15 @@ fn error_line(path: &[String], msg: &str) -> Json {
 }
 
 /// Drives one worker slot: takes jobs, (re)starts its worker, and handles the answers.
-fn drive(queue: &Queue, a: &EvalJobsArgs, args: &[String], fatal: &Mutex<Option<String>>) {
+fn drive(
+    slot: usize,
+    queue: &Queue,
+    a: &EvalJobsArgs,
+    args: &[String],
+    fatal: &Mutex<Option<String>>,
+) {
     let mut worker: Option<Worker> = None;
-    while let Some(job) = queue.take() {
+    while let Some(job) = queue.take(slot) {
         let mut more = Vec::new();
         let mut failed = false;
         // A job that took its worker to the memory limit is tried again on a fresh worker;
@@ -372,7 +426,7 @@ fn drive(queue: &Queue, a: &EvalJobsArgs, args: &[String], fatal: &Mutex<Option<
             }
             break;
         }
-        queue.finish(more, failed);
+        queue.finish(slot, more, failed);
     }
     if let Some(w) = worker {
         w.stop();
@@ -382,18 +436,12 @@ fn drive(queue: &Queue, a: &EvalJobsArgs, args: &[String], fatal: &Mutex<Option<
 /// The collector: starts the workers and prints what they find; the exit status is 1 when
 /// the root could not be evaluated, else 0 (attributes' errors are in their lines).
 fn collect(a: &EvalJobsArgs, args: &[String]) -> i32 {
-    let queue = Queue {
-        state: Mutex::new(QueueState {
-            todo: VecDeque::from([Vec::new()]),
-            in_flight: 0,
-            failed: false,
-        }),
-        changed: Condvar::new(),
-    };
+    let queue = Queue::new(a.workers);
     let fatal = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..a.workers {
-            s.spawn(|| drive(&queue, a, args, &fatal));
+        for slot in 0..a.workers {
+            let (queue, fatal) = (&queue, &fatal);
+            s.spawn(move || drive(slot, queue, a, args, fatal));
         }
     });
     let status = match fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -821,23 +869,50 @@ mod tests {
         }
     }
 
+    fn jobs(names: &[&str]) -> Vec<Vec<String>> {
+        names.iter().map(|n| vec![n.to_string()]).collect()
+    }
+
     #[test]
     fn queue_ends_when_nothing_is_in_flight() {
-        let q = Queue {
-            state: Mutex::new(QueueState {
-                todo: VecDeque::from([Vec::new()]),
-                in_flight: 0,
-                failed: false,
-            }),
-            changed: Condvar::new(),
-        };
-        let root = q.take().expect("the root job");
+        let q = Queue::new(1);
+        let root = q.take(0).expect("the root job");
         assert!(root.is_empty());
-        q.finish(vec![vec!["a".into()], vec!["b".into()]], false);
-        assert_eq!(q.take(), Some(vec!["a".to_string()]));
-        assert_eq!(q.take(), Some(vec!["b".to_string()]));
-        q.finish(Vec::new(), false);
-        q.finish(Vec::new(), false);
-        assert_eq!(q.take(), None);
+        q.finish(0, jobs(&["a", "b"]), false);
+        assert_eq!(q.take(0), Some(vec!["a".to_string()]));
+        assert_eq!(q.take(0), Some(vec!["b".to_string()]));
+        q.finish(0, Vec::new(), false);
+        q.finish(0, Vec::new(), false);
+        assert_eq!(q.take(0), None);
+    }
+
+    #[test]
+    fn queue_keeps_neighbours_together() {
+        let q = Queue::new(2);
+        assert_eq!(q.take(0), Some(Vec::new()));
+        q.finish(0, jobs(&["a", "b", "c", "d", "e"]), false);
+        // The idle slot takes the back half; each slot then goes on in order.
+        assert_eq!(q.take(1), Some(vec!["c".to_string()]));
+        assert_eq!(q.take(0), Some(vec!["a".to_string()]));
+        // What a job finds comes next on its slot, before the rest of the run.
+        q.finish(
+            0,
+            vec![vec!["a".into(), "x".into()], vec!["a".into(), "y".into()]],
+            false,
+        );
+        assert_eq!(q.take(0), Some(vec!["a".to_string(), "x".to_string()]));
+        q.finish(1, Vec::new(), false);
+        assert_eq!(q.take(1), Some(vec!["d".to_string()]));
+        q.finish(1, Vec::new(), false);
+        assert_eq!(q.take(1), Some(vec!["e".to_string()]));
+        q.finish(1, Vec::new(), false);
+        // Slot 1 has run out: it takes the back half of slot 0's [a.y, b].
+        assert_eq!(q.take(1), Some(vec!["b".to_string()]));
+        q.finish(0, Vec::new(), false);
+        assert_eq!(q.take(0), Some(vec!["a".to_string(), "y".to_string()]));
+        q.finish(0, Vec::new(), false);
+        q.finish(1, Vec::new(), false);
+        assert_eq!(q.take(0), None);
+        assert_eq!(q.take(1), None);
     }
 }
