@@ -117,15 +117,22 @@ fn addr<T: ?Sized>(p: *const T) -> usize {
 }
 
 impl<'a> Copier<'a> {
-    pub(crate) fn new(from: Spaces, to: &'a Bump) -> Self {
+    /// A copier into `to`, with room in its tables for `entries` (immutable objects,
+    /// arrays) before they grow.
+    pub(crate) fn new(from: Spaces, to: &'a Bump, entries: (usize, usize)) -> Self {
         Copier {
             from,
             to,
             work: Vec::new(),
-            done: FxHashMap::default(),
-            arrays: FxHashMap::default(),
+            done: FxHashMap::with_capacity_and_hasher(entries.0, Default::default()),
+            arrays: FxHashMap::with_capacity_and_hasher(entries.1, Default::default()),
             slots: Vec::new(),
         }
+    }
+
+    /// How many entries its tables hold.
+    fn entries(&self) -> (usize, usize) {
+        (self.done.len(), self.arrays.len())
     }
 
     /// Fixes every copy's fields, copying what they reach, until nothing is left.
@@ -560,7 +567,9 @@ impl<'a> crate::Evaluator<'a> {
         let to: *mut Bump = Box::into_raw(Box::new(Bump::new()));
         // SAFETY: just made, and freed only by a later collection (or never).
         let to_ref: &'a Bump = unsafe { &*to };
-        let mut c = Copier::new(from, to_ref);
+        // Live data mostly grows from one collection to the next.
+        let (d, a) = self.copied_entries.get();
+        let mut c = Copier::new(from, to_ref, (d + d / 4, a + a / 4));
         self.small_ints.set(c.thunk_array(self.small_ints.get()));
         self.null_thunk.set(c.thunk(self.null_thunk.get()));
         let [f, t] = self.bool_thunks.get();
@@ -586,6 +595,7 @@ impl<'a> crate::Evaluator<'a> {
             **t = c.thunk(t);
         }
         c.run();
+        self.copied_entries.set(c.entries());
         drop(c);
         // Symbols were remembered by the address of the strings they came from.
         self.sym_cache.borrow_mut().clear();

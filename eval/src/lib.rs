@@ -176,6 +176,9 @@ pub struct Evaluator<'a> {
     live: Cell<usize>,
     /// The size at which the first collection was due.
     first_at: Cell<usize>,
+    /// How many entries the last collection's tables of copied objects held: the next
+    /// one starts with room for as many, instead of growing (and rehashing) its way there.
+    copied_entries: Cell<(usize, usize)>,
     symbols: RefCell<Interner>,
     globals: Globals,
     syms: KnownSyms,
@@ -435,6 +438,7 @@ impl<'a> Evaluator<'a> {
             collect_at: Cell::new(gc::FIRST_COLLECTION),
             live: Cell::new(0),
             first_at: Cell::new(gc::FIRST_COLLECTION),
+            copied_entries: Cell::new((0, 0)),
             symbols: RefCell::new(symbols),
             globals,
             syms,
