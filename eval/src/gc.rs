@@ -653,6 +653,8 @@ impl<'a> crate::Evaluator<'a> {
         drop(c);
         // Symbols were remembered by the address of the strings they came from.
         self.sym_cache.borrow_mut().clear();
+        // So were the sets known to be forced; their addresses may now be reused.
+        self.forced_sets.clear();
         self.append.reset();
         self.bump.set(to_ref);
         let old = self.owned.replace(to);

@@ -219,6 +219,8 @@ pub struct Evaluator<'a> {
     pub(crate) derivation_file: Cell<u32>,
     /// Symbols of string values by address and length (see `intern_str`).
     sym_cache: RefCell<Vec<(usize, usize, Sym)>>,
+    /// Sets whose every attribute has been forced without error (see `ops::ForcedSets`).
+    pub(crate) forced_sets: ops::ForcedSets,
     /// What files and URIs evaluation may reach (see `policy`).
     pub(crate) access: RefCell<policy::Access>,
     /// `trace-function-calls`: every call expression logs when it is entered and left.
@@ -468,6 +470,7 @@ impl<'a> Evaluator<'a> {
             builtin_files: RefCell::new(FxHashMap::default()),
             derivation_file: Cell::new(u32::MAX),
             sym_cache: RefCell::new(Vec::new()),
+            forced_sets: ops::ForcedSets::default(),
             access: RefCell::new(policy::Access::default()),
             trace_calls: Cell::new(false),
             log_sink: Cell::new(None),

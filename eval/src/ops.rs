@@ -4,6 +4,7 @@
 use crate::error::{EvalError, EvalResult};
 use crate::value::*;
 use crate::{Evaluator, Pos};
+use std::cell::Cell;
 use std::os::unix::ffi::OsStrExt;
 
 impl<'a> Evaluator<'a> {
@@ -202,6 +203,10 @@ impl<'a> Evaluator<'a> {
                         return self.equal_thunks(p.value, q.value, pos);
                     }
                 }
+                let same = std::ptr::eq(x, y);
+                if same && self.forced_sets.holds(x) {
+                    return Ok(true);
+                }
                 if x.attrs().len() != y.attrs().len() {
                     return Ok(false);
                 }
@@ -209,6 +214,9 @@ impl<'a> Evaluator<'a> {
                     if p.name != q.name || !self.equal_thunks(p.value, q.value, pos)? {
                         return Ok(false);
                     }
+                }
+                if same {
+                    self.forced_sets.add(x);
                 }
                 Ok(true)
             }),
@@ -393,5 +401,110 @@ fn c_str(b: &[u8]) -> &[u8] {
     match b.iter().position(|&c| c == 0) {
         Some(n) => &b[..n],
         None => b,
+    }
+}
+
+/// How many sets [`ForcedSets`] remembers.
+const FORCED_SET_SLOTS: usize = 16;
+
+/// A few sets whose every attribute is known to have been forced without error, by
+/// address.
+///
+/// Nix compares a set with itself (`stdenv.hostPlatform != stdenv.buildPlatform`, three
+/// times per `mkDerivation`) by forcing each attribute and finding it the same thunk as
+/// its counterpart, a walk of a hundred scattered thunks each time. Once such a walk has
+/// succeeded, every attribute holds a value for good, so the answer stays `true` and the
+/// walk can be skipped. Between two collections the arena frees nothing, so an address
+/// names one set; a collection moves sets and clears the table.
+#[derive(Default)]
+pub(crate) struct ForcedSets(Cell<[usize; FORCED_SET_SLOTS]>);
+
+impl ForcedSets {
+    fn slot(addr: usize) -> usize {
+        // Sets are at least 8-byte aligned and often 16 bytes apart.
+        (addr >> 4) % FORCED_SET_SLOTS
+    }
+
+    fn holds(&self, s: &AttrSet<'_>) -> bool {
+        let addr = s as *const AttrSet as usize;
+        self.0.get()[Self::slot(addr)] == addr
+    }
+
+    fn add(&self, s: &AttrSet<'_>) {
+        let addr = s as *const AttrSet as usize;
+        let mut slots = self.0.get();
+        slots[Self::slot(addr)] = addr;
+        self.0.set(slots);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.set([0; FORCED_SET_SLOTS]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::value::{AttrSet, Value};
+    use crate::{Evaluator, Origin, Pos};
+    use bumpalo::Bump;
+
+    fn eval<'a>(ev: &Evaluator<'a>, src: &str) -> Value<'a> {
+        let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
+        ev.eval_code(e).unwrap()
+    }
+
+    fn attr<'a>(ev: &Evaluator<'a>, v: Value<'a>, name: &str) -> crate::EvalResult<'a> {
+        let Value::Attrs(s) = v else {
+            panic!("not a set")
+        };
+        ev.force(s.get(ev.intern(name.as_bytes())).unwrap().value, Pos::NONE)
+    }
+
+    fn the_set<'a>(ev: &Evaluator<'a>, v: Value<'a>) -> &'a AttrSet<'a> {
+        match attr(ev, v, "s").unwrap() {
+            Value::Attrs(s) => s,
+            _ => panic!("not a set"),
+        }
+    }
+
+    /// A set compared with itself is equal once every attribute forces; the shortcut
+    /// applies only after a walk succeeded, and a collection forgets it.
+    #[test]
+    fn a_set_is_equal_to_itself_once_its_attributes_force() {
+        let bump = Bump::new();
+        let ev = Evaluator::builder(&bump).build();
+        let mut v = eval(
+            &ev,
+            "let s = { a = 1; b = { c = 2; }; f = x: x; }; in \
+             { inherit s; x = s == s; y = s == s; z = { inherit (s) a b; } == { a = 1; b = { c = 2; }; }; \
+               w = { inherit (s) a b; } == { a = 1; b = { c = 3; }; }; }",
+        );
+        let s = the_set(&ev, v);
+        assert!(!ev.forced_sets.holds(s));
+        assert!(matches!(attr(&ev, v, "x"), Ok(Value::Bool(true))));
+        assert!(ev.forced_sets.holds(s));
+        assert!(matches!(attr(&ev, v, "y"), Ok(Value::Bool(true))));
+        // Other sets are walked as before.
+        assert!(matches!(attr(&ev, v, "z"), Ok(Value::Bool(true))));
+        assert!(matches!(attr(&ev, v, "w"), Ok(Value::Bool(false))));
+        // SAFETY: `v` is the only value held.
+        unsafe { ev.collect(&mut [&mut v], &mut []) };
+        let moved = the_set(&ev, v);
+        assert!(!ev.forced_sets.holds(moved));
+    }
+
+    /// An attribute that fails makes every comparison of the set with itself fail, as in
+    /// Nix, which forces each attribute each time.
+    #[test]
+    fn a_failing_attribute_is_not_remembered() {
+        let bump = Bump::new();
+        let ev = Evaluator::builder(&bump).build();
+        let v = eval(
+            &ev,
+            "let s = { a = 1; b = assert 1 == 2; 2; }; in { inherit s; x = s == s; y = s == s; }",
+        );
+        assert!(attr(&ev, v, "x").is_err());
+        assert!(attr(&ev, v, "y").is_err());
+        assert!(!ev.forced_sets.holds(the_set(&ev, v)));
     }
 }
