@@ -405,7 +405,10 @@ fn c_str(b: &[u8]) -> &[u8] {
 }
 
 /// How many sets [`ForcedSets`] remembers.
-const FORCED_SET_SLOTS: usize = 16;
+const FORCED_SET_SLOTS: usize = 64;
+/// Smaller sets are walked each time: the walk is short, and they would push the large
+/// ones out.
+const FORCED_SET_MIN_LEN: usize = 16;
 
 /// A few sets whose every attribute is known to have been forced without error, by
 /// address.
@@ -416,29 +419,38 @@ const FORCED_SET_SLOTS: usize = 16;
 /// succeeded, every attribute holds a value for good, so the answer stays `true` and the
 /// walk can be skipped. Between two collections the arena frees nothing, so an address
 /// names one set; a collection moves sets and clears the table.
-#[derive(Default)]
-pub(crate) struct ForcedSets(Cell<[usize; FORCED_SET_SLOTS]>);
+pub(crate) struct ForcedSets([Cell<usize>; FORCED_SET_SLOTS]);
+
+impl Default for ForcedSets {
+    fn default() -> Self {
+        ForcedSets(std::array::from_fn(|_| Cell::new(0)))
+    }
+}
 
 impl ForcedSets {
-    fn slot(addr: usize) -> usize {
-        // Sets are at least 8-byte aligned and often 16 bytes apart.
-        (addr >> 4) % FORCED_SET_SLOTS
+    fn slot(&self, s: &AttrSet<'_>) -> (&Cell<usize>, usize) {
+        let addr = s as *const AttrSet as usize;
+        // Sets are 16 bytes, in arena chunks whose low bits repeat.
+        let h = (addr >> 4) ^ (addr >> 10) ^ (addr >> 16);
+        (&self.0[h % FORCED_SET_SLOTS], addr)
     }
 
     fn holds(&self, s: &AttrSet<'_>) -> bool {
-        let addr = s as *const AttrSet as usize;
-        self.0.get()[Self::slot(addr)] == addr
+        let (slot, addr) = self.slot(s);
+        slot.get() == addr
     }
 
     fn add(&self, s: &AttrSet<'_>) {
-        let addr = s as *const AttrSet as usize;
-        let mut slots = self.0.get();
-        slots[Self::slot(addr)] = addr;
-        self.0.set(slots);
+        if s.len_bound() >= FORCED_SET_MIN_LEN {
+            let (slot, addr) = self.slot(s);
+            slot.set(addr);
+        }
     }
 
     pub(crate) fn clear(&self) {
-        self.0.set([0; FORCED_SET_SLOTS]);
+        for slot in &self.0 {
+            slot.set(0);
+        }
     }
 }
 
@@ -475,7 +487,8 @@ mod tests {
         let ev = Evaluator::builder(&bump).build();
         let mut v = eval(
             &ev,
-            "let s = { a = 1; b = { c = 2; }; f = x: x; }; in \
+            "let s = { a = 1; b = { c = 2; }; f = x: x; p01 = 1; p02 = 2; p03 = 3; p04 = 4; p05 = 5; \
+               p06 = 6; p07 = 7; p08 = 8; p09 = 9; p10 = 10; p11 = 11; p12 = 12; p13 = 13; }; in \
              { inherit s; x = s == s; y = s == s; z = { inherit (s) a b; } == { a = 1; b = { c = 2; }; }; \
                w = { inherit (s) a b; } == { a = 1; b = { c = 3; }; }; }",
         );
@@ -501,7 +514,8 @@ mod tests {
         let ev = Evaluator::builder(&bump).build();
         let v = eval(
             &ev,
-            "let s = { a = 1; b = assert 1 == 2; 2; }; in { inherit s; x = s == s; y = s == s; }",
+            "let s = { a = 1; b = assert 1 == 2; 2; c = 3; d = 4; e = 5; f = 6; g = 7; h = 8; i = 9; \
+             j = 10; k = 11; l = 12; m = 13; n = 14; o = 15; p = 16; }; in { inherit s; x = s == s; y = s == s; }",
         );
         assert!(attr(&ev, v, "x").is_err());
         assert!(attr(&ev, v, "y").is_err());
