@@ -31,7 +31,9 @@
 //! - **Pages given back at once.** The arena a collection leaves is `madvise`d away before
 //!   it is freed, so the process's resident size drops by it at once, whatever the
 //!   allocator caches; the collection's own peak is the old arena, the new one and the
-//!   rest of the heap.
+//!   rest of the heap. Only room for the next copy (as much as this one) stays, in the
+//!   old arena's largest chunk: a fresh to-space's pages would come zeroed from the
+//!   system, and the next collection's peak holds that much anyway (see `keep_room`).
 //!
 //! Objects outside the arena (syntax trees, string literals' text, built-in tables) are
 //! left where they are. The arena the evaluator was built with is not freed (it is the
@@ -471,29 +473,38 @@ fn page_size() -> Option<usize> {
 /// # Safety
 /// Nothing allocated in `bump` so far may be read again.
 unsafe fn release_pages(bump: &Bump) {
+    // SAFETY: nothing allocates in `bump` while the iterator lives; only the chunks'
+    // addresses are read, not their contents.
+    for (p, len) in unsafe { bump.iter_allocated_chunks_raw() } {
+        // SAFETY: the caller promises the allocations are no longer read.
+        unsafe { release_range(p as usize, p as usize + len) };
+    }
+}
+
+/// Gives back the whole pages inside `[start, end)`, part of one chunk (see
+/// [`release_pages`]).
+///
+/// # Safety
+/// Nothing in the range may be read again, and it must lie inside one arena chunk's
+/// allocations or free room.
+unsafe fn release_range(start: usize, end: usize) {
     #[cfg(all(unix, not(miri)))]
     {
         let Some(page) = page_size() else {
             return;
         };
-        // SAFETY: nothing allocates in `bump` while the iterator lives; only the chunks'
-        // addresses are read, not their contents.
-        for (p, len) in unsafe { bump.iter_allocated_chunks_raw() } {
-            let start = (p as usize).next_multiple_of(page);
-            let end = (p as usize + len) / page * page;
-            if end > start {
-                // SAFETY: `[start, end)` is whole pages inside one chunk's allocations,
-                // which the caller promises are no longer read; `MADV_DONTNEED` on the
-                // private anonymous memory an allocator maps only drops their contents.
-                // Failing (it cannot, on such memory) would only leave the pages resident.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
-                };
-            }
+        let start = start.next_multiple_of(page);
+        let end = end / page * page;
+        if end > start {
+            // SAFETY: `[start, end)` is whole pages inside one chunk, which the caller
+            // promises are no longer read; `MADV_DONTNEED` on the private anonymous memory
+            // an allocator maps only drops their contents. Failing (it cannot, on such
+            // memory) would only leave the pages resident.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
         }
     }
     #[cfg(not(all(unix, not(miri))))]
-    let _ = bump;
+    let _ = (start, end);
 }
 
 /// A new arena whose first chunk has room for `bytes`, its pages made resident at once.
@@ -510,20 +521,74 @@ fn arena_with_pages(bytes: usize) -> Bump {
         return Bump::new();
     }
     let bump = Bump::with_capacity(bytes);
-    #[cfg(all(target_os = "linux", not(miri)))]
-    if let Some((start, end)) = free_pages(&bump) {
-        // SAFETY: `[start, end)` is whole pages of the current chunk's free room, private
-        // anonymous memory that nothing refers to yet; populating it for writing only makes
-        // its (zeroed) pages resident and changes no contents.
-        unsafe {
-            libc::madvise(
-                start as *mut libc::c_void,
-                end - start,
-                libc::MADV_POPULATE_WRITE,
-            )
-        };
-    }
+    populate_room(&bump, bytes);
     bump
+}
+
+/// Makes the pages of the first `bytes` of `bump`'s free room (the end its allocations
+/// start from) resident, as [`arena_with_pages`] describes. Pages already resident cost
+/// only a look at the page table.
+fn populate_room(bump: &Bump, bytes: usize) {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    if let (Some((start, end)), Some(page)) = (free_pages(bump), page_size()) {
+        let start = start.max(end.saturating_sub(bytes) / page * page);
+        if end > start {
+            // SAFETY: `[start, end)` is whole pages of the current chunk's free room,
+            // private anonymous memory that nothing refers to; populating it for writing
+            // only makes its pages resident and changes no contents.
+            unsafe {
+                libc::madvise(
+                    start as *mut libc::c_void,
+                    end - start,
+                    libc::MADV_POPULATE_WRITE,
+                )
+            };
+        }
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let _ = (bump, bytes);
+}
+
+/// Keeps the room of `old`'s current (largest) chunk for the next collection's copy, and
+/// gives everything else back: the other chunks (freed), and the chunk's pages past the
+/// first `keep` bytes of its room (released, so they stop counting as resident). Returns
+/// false, having released all of `old`, when the chunk has less room than `keep`.
+///
+/// Each copy writes a to-space of about what was live, and the pages of a fresh one
+/// come from the system zeroed: over all of nixpkgs, clearing pages was a sixth of the
+/// run. The arena a collection leaves has such pages already. Holding `keep` of them (the
+/// size of the copy just made, which the next copy usually passes) until the next
+/// collection adds nothing to that collection's peak, which holds the old arena and a
+/// copy of at least that size anyway; between collections the resident size is larger by
+/// `keep`, and [`Evaluator::trim_reserve`] gives the room back when that would pass the
+/// last peak (as at the end of a list, where no collection comes).
+///
+/// # Safety
+/// Nothing allocated in `old` may be read again.
+///
+/// [`Evaluator::trim_reserve`]: crate::Evaluator::trim_reserve
+unsafe fn keep_room(old: &mut Bump, keep: usize) -> bool {
+    // SAFETY: nothing allocates in `old` while the iterator lives; only addresses are read.
+    let Some((ptr, len)) = (unsafe { old.iter_allocated_chunks_raw() }).next() else {
+        return false;
+    };
+    // bumpalo allocates downwards: the chunk's room is `[top - capacity, top)`.
+    let top = ptr as usize + len;
+    let capacity = len + old.chunk_capacity();
+    if keep == 0 || capacity < keep {
+        // SAFETY: the caller promises nothing in `old` is read again.
+        unsafe { release_pages(old) };
+        return false;
+    }
+    // SAFETY: as above; the current chunk comes first, and the others are freed below.
+    for (p, len) in unsafe { old.iter_allocated_chunks_raw() }.skip(1) {
+        // SAFETY: as above.
+        unsafe { release_range(p as usize, p as usize + len) };
+    }
+    // SAFETY: as above: `[ptr, top - keep)` is allocations no longer read.
+    unsafe { release_range(ptr as usize, top - keep) };
+    old.reset();
+    true
 }
 
 /// The whole pages of the free room of `bump`'s current chunk, `(start, end)`.
@@ -575,6 +640,43 @@ impl<'a> crate::Evaluator<'a> {
         used_bytes(self.bump())
     }
 
+    /// The room kept for the next collection's copy (see `keep_room`), taken.
+    fn take_reserve(&self) -> Option<Box<Bump>> {
+        let (r, _) = self.reserve.replace((std::ptr::null_mut(), 0));
+        // SAFETY: a non-null reserve came from `Box::into_raw` in `collect`, and is taken
+        // once.
+        (!r.is_null()).then(|| unsafe { Box::from_raw(r) })
+    }
+
+    /// The bytes kept for the next collection's copy (see `keep_room`).
+    pub fn reserve_bytes(&self) -> usize {
+        self.reserve.get().1
+    }
+
+    /// Gives the room kept for the next collection's copy back to the system: for a safe
+    /// point where a due collection is skipped, since none may come.
+    pub fn release_reserve(&self) {
+        if let Some(room) = self.take_reserve() {
+            #[cfg(all(target_os = "linux", not(miri)))]
+            if let Some((start, end)) = free_pages(&room) {
+                // SAFETY: the free room of the reserve's one chunk, which holds nothing.
+                unsafe { release_range(start, end) };
+            }
+            drop(room);
+        }
+    }
+
+    /// For a safe point: gives the room kept for the next collection's copy back when the
+    /// arena and that room together have grown past the last collection's peak (old arena
+    /// and copy), so that holding it never raises the peak by more than what one stretch
+    /// between safe points allocates.
+    pub fn trim_reserve(&self) {
+        let r = self.reserve_bytes();
+        if r > 0 && self.arena_bytes() + r > self.last_peak.get() {
+            self.release_reserve();
+        }
+    }
+
     /// Applies `FERRIX_COLLECT_AT_MIB=N`, a tuning knob (and the tests' way to collect
     /// early): the first collection is due when the arena holds N MiB. A large N turns
     /// collections off.
@@ -618,7 +720,13 @@ impl<'a> crate::Evaluator<'a> {
         // The new arena belongs to the evaluator: the next collection frees it. Its
         // lifetime is the evaluation's as far as the types go, which is this function's
         // contract.
-        let to: *mut Bump = Box::into_raw(Box::new(arena_with_pages(self.live.get())));
+        let to: *mut Bump = match self.take_reserve() {
+            Some(room) => {
+                populate_room(&room, self.live.get());
+                Box::into_raw(room)
+            }
+            None => Box::into_raw(Box::new(arena_with_pages(self.live.get()))),
+        };
         // SAFETY: just made, and freed only by a later collection (or never).
         let to_ref: &'a Bump = unsafe { &*to };
         // Live data mostly grows from one collection to the next.
@@ -668,14 +776,17 @@ impl<'a> crate::Evaluator<'a> {
             // SAFETY: `old` came from `Box::into_raw` in the previous collection; everything
             // reachable has just been copied out of it, and the caller promises nothing else
             // is used.
-            let old = unsafe { Box::from_raw(old) };
-            // Freed chunks may stay resident in the allocator's caches for a while, while
-            // the new arena grows; released first, they stop counting at once.
+            let mut old = unsafe { Box::from_raw(old) };
+            // Its largest chunk, up to the size of this copy, is kept for the next one
+            // (see `keep_room`); the rest goes back to the system.
+            let keep = used_bytes(to_ref);
             // SAFETY: as above.
-            unsafe { release_pages(&old) };
-            drop(old);
+            if unsafe { keep_room(&mut old, keep) } {
+                self.reserve.set((Box::into_raw(old), keep));
+            }
         }
         let after = used_bytes(to_ref);
+        self.last_peak.set(before + after);
         self.live.set(after);
         self.collect_at
             .set((after * GROWTH).max(self.collect_at.get()));
@@ -758,6 +869,45 @@ mod tests {
         // SAFETY: nothing allocates while the iterator lives.
         assert_eq!(unsafe { bump.iter_allocated_chunks_raw() }.count(), 1);
         assert_eq!(super::arena_with_pages(0).allocated_bytes(), 0);
+    }
+
+    /// The arena a collection leaves keeps room for the next copy, which is then made in
+    /// it; the room goes back when asked to, or when holding it would pass the last peak.
+    #[test]
+    fn the_left_arena_holds_the_next_copy() {
+        with_evaluator(|ev| {
+            let mut v = eval(
+                ev,
+                "let l = [ 1 2 3 4 5 6 7 8 9 10 ]; in { a = l ++ l; b = [ l \"x\" ]; }",
+            );
+            ev.force_deep(v, Pos::NONE).unwrap();
+            let expected = print(ev, v);
+            // SAFETY (each `collect` below): `v` is the only value held.
+            // The first collection leaves the caller's arena, which is not the evaluator's.
+            unsafe { ev.collect(&mut [&mut v], &mut []) };
+            assert_eq!(ev.reserve_bytes(), 0);
+            let c = unsafe { ev.collect(&mut [&mut v], &mut []) };
+            assert_eq!(ev.reserve_bytes(), c.after);
+            let (room, _) = ev.reserve.get();
+            unsafe { ev.collect(&mut [&mut v], &mut []) };
+            assert!(
+                std::ptr::eq(ev.bump(), room),
+                "the copy is not in the kept room"
+            );
+            assert_eq!(print(ev, v), expected);
+            assert!(ev.reserve_bytes() > 0);
+            ev.release_reserve();
+            assert_eq!(ev.reserve_bytes(), 0);
+            unsafe { ev.collect(&mut [&mut v], &mut []) };
+            assert!(ev.reserve_bytes() > 0);
+            // Still under the last peak: kept.
+            ev.trim_reserve();
+            assert!(ev.reserve_bytes() > 0);
+            ev.last_peak.set(ev.arena_bytes());
+            ev.trim_reserve();
+            assert_eq!(ev.reserve_bytes(), 0);
+            assert_eq!(print(ev, v), expected);
+        });
     }
 
     fn with_evaluator(f: impl FnOnce(&Evaluator<'_>)) {

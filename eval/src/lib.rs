@@ -170,6 +170,11 @@ pub struct Evaluator<'a> {
     first_bump: &'a Bump,
     /// The evaluator's own arena, made by the last collection (freed by the next).
     owned: Cell<*mut Bump>,
+    /// Room kept from the arena the last collection left, for the next one's copy (null
+    /// when none; see `gc::keep_room`), and how many bytes of it are kept resident.
+    reserve: Cell<(*mut Bump, usize)>,
+    /// The old arena and the copy of the last collection together, in bytes.
+    last_peak: Cell<usize>,
     /// The size of the current arena past which [`Evaluator::wants_collection`] says so.
     collect_at: Cell<usize>,
     /// What the last collection kept (0 before the first).
@@ -437,6 +442,8 @@ impl<'a> Evaluator<'a> {
             bump: Cell::new(bump),
             first_bump: bump,
             owned: Cell::new(std::ptr::null_mut()),
+            reserve: Cell::new((std::ptr::null_mut(), 0)),
+            last_peak: Cell::new(0),
             collect_at: Cell::new(gc::FIRST_COLLECTION),
             live: Cell::new(0),
             first_at: Cell::new(gc::FIRST_COLLECTION),

@@ -396,6 +396,8 @@ fn evaluate_all<'a>(ev: &Evaluator<'a>, args: &InstantiateArgs) -> Result<Vec<u8
                     auto: &mut auto_args,
                 };
                 collect(ev, &mut [], &mut roots, format_args!("before -A {path}"));
+            } else {
+                ev.trim_reserve();
             }
             let output = if !args.eval {
                 Output::Derivations {
@@ -742,13 +744,18 @@ fn force_list_collecting<'a>(
         };
         let x = ev.force(l.items[i], Pos::NONE)?;
         ev.force_deep(x, Pos::NONE)?;
-        if ev.wants_collection() && since.worth_collecting(ev.arena_bytes(), i + 1, len) {
+        if !ev.wants_collection() {
+            ev.trim_reserve();
+        } else if since.worth_collecting(ev.arena_bytes(), i + 1, len) {
             let c = collect(ev, &mut [&mut *v], roots, format_args!("at item {i}"));
             since = Progress {
                 item: i + 1,
                 bytes: c.after,
                 live: c.after,
             };
+        } else {
+            // No collection may come now: the room kept for its copy goes back.
+            ev.release_reserve();
         }
     }
     Ok(())
