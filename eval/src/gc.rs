@@ -763,6 +763,7 @@ impl<'a> crate::Evaluator<'a> {
         self.sym_cache.borrow_mut().clear();
         // So were the sets known to be forced; their addresses may now be reused.
         self.forced_sets.clear();
+        self.derivations.clear();
         self.append.reset();
         self.bump.set(to_ref);
         let old = self.owned.replace(to);

@@ -226,6 +226,8 @@ pub struct Evaluator<'a> {
     sym_cache: RefCell<Vec<(usize, usize, Sym)>>,
     /// Sets whose every attribute has been forced without error (see `ops::ForcedSets`).
     pub(crate) forced_sets: ops::ForcedSets,
+    /// Sets known to be derivations or not, with their `outPath`s (see `ops::Derivations`).
+    pub(crate) derivations: ops::Derivations<'a>,
     /// What files and URIs evaluation may reach (see `policy`).
     pub(crate) access: RefCell<policy::Access>,
     /// `trace-function-calls`: every call expression logs when it is entered and left.
@@ -478,6 +480,7 @@ impl<'a> Evaluator<'a> {
             derivation_file: Cell::new(u32::MAX),
             sym_cache: RefCell::new(Vec::new()),
             forced_sets: ops::ForcedSets::default(),
+            derivations: ops::Derivations::default(),
             access: RefCell::new(policy::Access::default()),
             trace_calls: Cell::new(false),
             log_sink: Cell::new(None),
