@@ -180,7 +180,7 @@ impl<'a> Evaluator<'a> {
             (Value::Float(x), Value::Float(y)) => Ok(x == y),
             (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
             (Value::Null, Value::Null) => Ok(true),
-            (Value::Str(x), Value::Str(y)) => Ok(c_str(x.bytes) == c_str(y.bytes)),
+            (Value::Str(x), Value::Str(y)) => Ok(c_str_eq(x.bytes, y.bytes)),
             (Value::Path(x), Value::Path(y)) => Ok(x.bytes == y.bytes),
             // Lists and sets nest, and may contain themselves: each level runs on checked
             // stack (see `nested`), so a cyclic value ends with Nix's stack overflow error.
@@ -419,6 +419,35 @@ fn c_str(b: &[u8]) -> &[u8] {
     }
 }
 
+/// `c_str(x) == c_str(y)` without looking for a NUL in all of both: two strings are equal
+/// as C strings when they agree up to a NUL, or wholly. So only the bytes before their
+/// first difference are searched (store paths differ in their first dozen).
+fn c_str_eq(x: &[u8], y: &[u8]) -> bool {
+    let n = x.len().min(y.len());
+    let (a, b) = (&x[..n], &y[..n]);
+    // The first index where they differ, eight bytes at a time.
+    let mut i = 0;
+    let diff = loop {
+        if i + 8 <= n {
+            let wa = u64::from_le_bytes(a[i..i + 8].try_into().expect("eight bytes"));
+            let wb = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+            if wa != wb {
+                break Some(i + ((wa ^ wb).trailing_zeros() / 8) as usize);
+            }
+            i += 8;
+        } else {
+            break (i..n).find(|&k| a[k] != b[k]);
+        }
+    };
+    match diff {
+        // A NUL before the difference ends both strings there.
+        Some(d) => a[..d].contains(&0),
+        // One is a prefix of the other: equal if as long, or if the longer one's next byte
+        // ends it (a NUL in the common part ends both alike).
+        None => x.len() == y.len() || x.get(n).or(y.get(n)) == Some(&0) || a.contains(&0),
+    }
+}
+
 /// How many sets [`ForcedSets`] remembers.
 const FORCED_SET_SLOTS: usize = 64;
 /// Smaller sets are walked each time: the walk is short, and they would push the large
@@ -512,9 +541,40 @@ impl<'a> Derivations<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::{c_str, c_str_eq};
     use crate::value::{AttrSet, Value};
     use crate::{Evaluator, Origin, Pos};
     use bumpalo::Bump;
+
+    /// The shortcut agrees with comparing the C strings: every pair of strings of up to
+    /// four bytes from `{NUL, a, b}`, after common prefixes that put the difference on
+    /// either side of an eight-byte word.
+    #[test]
+    fn c_str_eq_is_c_str_equality() {
+        let mut words: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|w: &Vec<u8>| [0u8, b'a', b'b'].map(|c| [&w[..], &[c]].concat()))
+                .collect();
+            words.extend(last.iter().cloned());
+        }
+        let prefixes: &[usize] = if cfg!(miri) {
+            &[0, 8]
+        } else {
+            &[0, 3, 7, 8, 9, 16]
+        };
+        for &p in prefixes {
+            let prefix = vec![b'c'; p];
+            for x in &words {
+                for y in &words {
+                    let (x, y) = ([&prefix[..], x].concat(), [&prefix[..], y].concat());
+                    assert_eq!(c_str_eq(&x, &y), c_str(&x) == c_str(&y), "{x:?} {y:?}");
+                }
+            }
+        }
+    }
 
     fn eval<'a>(ev: &Evaluator<'a>, src: &str) -> Value<'a> {
         let e = ev.parse(src.as_bytes(), Origin::String, b"/").unwrap();
