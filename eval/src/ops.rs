@@ -411,15 +411,8 @@ enum Num {
     Float(f64, f64),
 }
 
-/// Nix compares strings as C strings: up to the first NUL.
-fn c_str(b: &[u8]) -> &[u8] {
-    match b.iter().position(|&c| c == 0) {
-        Some(n) => &b[..n],
-        None => b,
-    }
-}
-
-/// `c_str(x) == c_str(y)` without looking for a NUL in all of both: two strings are equal
+/// Nix compares strings as C strings, up to the first NUL: `c_str(x) == c_str(y)`
+/// (see the tests), without looking for a NUL in all of both: two strings are equal
 /// as C strings when they agree up to a NUL, or wholly. So only the bytes before their
 /// first difference are searched (store paths differ in their first dozen).
 fn c_str_eq(x: &[u8], y: &[u8]) -> bool {
@@ -541,10 +534,18 @@ impl<'a> Derivations<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{c_str, c_str_eq};
+    use super::c_str_eq;
     use crate::value::{AttrSet, Value};
     use crate::{Evaluator, Origin, Pos};
     use bumpalo::Bump;
+
+    /// A string up to its first NUL.
+    fn c_str(b: &[u8]) -> &[u8] {
+        match b.iter().position(|&c| c == 0) {
+            Some(n) => &b[..n],
+            None => b,
+        }
+    }
 
     /// The shortcut agrees with comparing the C strings: every pair of strings of up to
     /// four bytes from `{NUL, a, b}`, after common prefixes that put the difference on
