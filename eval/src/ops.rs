@@ -584,6 +584,14 @@ mod tests {
         ev.eval_code(e).unwrap()
     }
 
+    /// Runs `f` on the value of `src`, in an evaluator of its own.
+    fn with_value(src: &str, f: impl for<'a> FnOnce(&Evaluator<'a>, Value<'a>)) {
+        let bump = Bump::new();
+        let ev = Evaluator::builder(&bump).build();
+        let v = eval(&ev, src);
+        f(&ev, v)
+    }
+
     fn attr<'a>(ev: &Evaluator<'a>, v: Value<'a>, name: &str) -> crate::EvalResult<'a> {
         let Value::Attrs(s) = v else {
             panic!("not a set")
@@ -602,37 +610,33 @@ mod tests {
     /// applies only after a walk succeeded, and a collection forgets it.
     #[test]
     fn a_set_is_equal_to_itself_once_its_attributes_force() {
-        let bump = Bump::new();
-        let ev = Evaluator::builder(&bump).build();
-        let mut v = eval(
-            &ev,
+        with_value(
             "let s = { a = 1; b = { c = 2; }; f = x: x; p01 = 1; p02 = 2; p03 = 3; p04 = 4; p05 = 5; \
                p06 = 6; p07 = 7; p08 = 8; p09 = 9; p10 = 10; p11 = 11; p12 = 12; p13 = 13; }; in \
              { inherit s; x = s == s; y = s == s; z = { inherit (s) a b; } == { a = 1; b = { c = 2; }; }; \
                w = { inherit (s) a b; } == { a = 1; b = { c = 3; }; }; }",
+            |ev, mut v| {
+                let s = the_set(ev, v);
+                assert!(!ev.forced_sets.holds(s));
+                assert!(matches!(attr(ev, v, "x"), Ok(Value::Bool(true))));
+                assert!(ev.forced_sets.holds(s));
+                assert!(matches!(attr(ev, v, "y"), Ok(Value::Bool(true))));
+                // Other sets are walked as before.
+                assert!(matches!(attr(ev, v, "z"), Ok(Value::Bool(true))));
+                assert!(matches!(attr(ev, v, "w"), Ok(Value::Bool(false))));
+                // SAFETY: `v` is the only value held.
+                unsafe { ev.collect(&mut [&mut v], &mut []) };
+                let moved = the_set(ev, v);
+                assert!(!ev.forced_sets.holds(moved));
+            },
         );
-        let s = the_set(&ev, v);
-        assert!(!ev.forced_sets.holds(s));
-        assert!(matches!(attr(&ev, v, "x"), Ok(Value::Bool(true))));
-        assert!(ev.forced_sets.holds(s));
-        assert!(matches!(attr(&ev, v, "y"), Ok(Value::Bool(true))));
-        // Other sets are walked as before.
-        assert!(matches!(attr(&ev, v, "z"), Ok(Value::Bool(true))));
-        assert!(matches!(attr(&ev, v, "w"), Ok(Value::Bool(false))));
-        // SAFETY: `v` is the only value held.
-        unsafe { ev.collect(&mut [&mut v], &mut []) };
-        let moved = the_set(&ev, v);
-        assert!(!ev.forced_sets.holds(moved));
     }
 
     /// Derivations compare by `outPath`, whether or not the table knows them yet; a set
     /// whose `type` fails is not remembered, and fails each time.
     #[test]
     fn derivations_compare_by_out_path() {
-        let bump = Bump::new();
-        let ev = Evaluator::builder(&bump).build();
-        let v = eval(
-            &ev,
+        with_value(
             "let d = { type = \"derivation\"; outPath = \"/x\"; a = 1; }; \
                e = { type = \"derivation\"; outPath = \"/x\"; a = 2; }; \
                f = { type = \"derivation\"; outPath = \"/y\"; }; \
@@ -640,35 +644,36 @@ mod tests {
                b = { type = assert 1 == 2; \"derivation\"; outPath = \"/x\"; }; \
              in { s = d; x = d == e; y = d == f; z = d == n; w = e == d; x2 = d == e; \
                   u = n == { type = \"other\"; outPath = \"/x\"; a = 1; }; v = d == b; v2 = d == b; }",
+            |ev, v| {
+                let d = the_set(ev, v);
+                assert!(matches!(attr(ev, v, "x"), Ok(Value::Bool(true))));
+                assert!(matches!(
+                    ev.derivations.slot(d).0.get(),
+                    (a, crate::ops::Drv::Yes(Some(_))) if a == d as *const AttrSet as usize
+                ));
+                assert!(matches!(attr(ev, v, "y"), Ok(Value::Bool(false))));
+                assert!(matches!(attr(ev, v, "z"), Ok(Value::Bool(false))));
+                assert!(matches!(attr(ev, v, "w"), Ok(Value::Bool(true))));
+                assert!(matches!(attr(ev, v, "x2"), Ok(Value::Bool(true))));
+                assert!(matches!(attr(ev, v, "u"), Ok(Value::Bool(true))));
+                assert!(attr(ev, v, "v").is_err());
+                assert!(attr(ev, v, "v2").is_err());
+            },
         );
-        let d = the_set(&ev, v);
-        assert!(matches!(attr(&ev, v, "x"), Ok(Value::Bool(true))));
-        assert!(matches!(
-            ev.derivations.slot(d).0.get(),
-            (a, crate::ops::Drv::Yes(Some(_))) if a == d as *const AttrSet as usize
-        ));
-        assert!(matches!(attr(&ev, v, "y"), Ok(Value::Bool(false))));
-        assert!(matches!(attr(&ev, v, "z"), Ok(Value::Bool(false))));
-        assert!(matches!(attr(&ev, v, "w"), Ok(Value::Bool(true))));
-        assert!(matches!(attr(&ev, v, "x2"), Ok(Value::Bool(true))));
-        assert!(matches!(attr(&ev, v, "u"), Ok(Value::Bool(true))));
-        assert!(attr(&ev, v, "v").is_err());
-        assert!(attr(&ev, v, "v2").is_err());
     }
 
     /// An attribute that fails makes every comparison of the set with itself fail, as in
     /// Nix, which forces each attribute each time.
     #[test]
     fn a_failing_attribute_is_not_remembered() {
-        let bump = Bump::new();
-        let ev = Evaluator::builder(&bump).build();
-        let v = eval(
-            &ev,
+        with_value(
             "let s = { a = 1; b = assert 1 == 2; 2; c = 3; d = 4; e = 5; f = 6; g = 7; h = 8; i = 9; \
              j = 10; k = 11; l = 12; m = 13; n = 14; o = 15; p = 16; }; in { inherit s; x = s == s; y = s == s; }",
+            |ev, v| {
+                assert!(attr(ev, v, "x").is_err());
+                assert!(attr(ev, v, "y").is_err());
+                assert!(!ev.forced_sets.holds(the_set(ev, v)));
+            },
         );
-        assert!(attr(&ev, v, "x").is_err());
-        assert!(attr(&ev, v, "y").is_err());
-        assert!(!ev.forced_sets.holds(the_set(&ev, v)));
     }
 }
