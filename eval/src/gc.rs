@@ -851,17 +851,10 @@ mod tests {
         }
         // Dropped, the pages go; populated again, they come back.
         // SAFETY: the room is not allocated yet, so nothing reads it.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        unsafe { super::release_range(start, end) };
         assert_eq!(resident_pages(start, end), 0);
         if supported {
-            // SAFETY: as in `arena_with_pages`.
-            unsafe {
-                libc::madvise(
-                    start as *mut libc::c_void,
-                    end - start,
-                    libc::MADV_POPULATE_WRITE,
-                )
-            };
+            super::populate_room(&bump, end - start);
             assert_eq!(resident_pages(start, end), pages);
         }
         // The arena allocates in that room, in the same chunk.

@@ -419,18 +419,17 @@ fn c_str_eq(x: &[u8], y: &[u8]) -> bool {
     let n = x.len().min(y.len());
     let (a, b) = (&x[..n], &y[..n]);
     // The first index where they differ, eight bytes at a time.
-    let mut i = 0;
-    let diff = loop {
-        if i + 8 <= n {
-            let wa = u64::from_le_bytes(a[i..i + 8].try_into().expect("eight bytes"));
-            let wb = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-            if wa != wb {
-                break Some(i + ((wa ^ wb).trailing_zeros() / 8) as usize);
-            }
-            i += 8;
-        } else {
-            break (i..n).find(|&k| a[k] != b[k]);
+    let (words_a, _) = a.as_chunks::<8>();
+    let (words_b, _) = b.as_chunks::<8>();
+    let diff = match words_a.iter().zip(words_b).position(|(p, q)| p != q) {
+        Some(w) => {
+            let (p, q) = (
+                u64::from_le_bytes(words_a[w]),
+                u64::from_le_bytes(words_b[w]),
+            );
+            Some(w * 8 + ((p ^ q).trailing_zeros() / 8) as usize)
         }
+        None => (words_a.len() * 8..n).find(|&k| a[k] != b[k]),
     };
     match diff {
         // A NUL before the difference ends both strings there.
