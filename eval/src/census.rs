@@ -7,9 +7,10 @@
 //! builds with debug assertions, because only they record a scope's slot count.
 
 use crate::env::Env;
-use crate::value::{AttrSet, State, Thunk, Value};
+use crate::value::{Attr, AttrSet, Maker, State, Thunk, Value};
 use crate::Evaluator;
 use rustc_hash::FxHashSet;
+use std::cell::Cell;
 
 /// Reachable bytes by kind, counted as a release build lays the objects out.
 #[derive(Debug, Default, Clone, Copy)]
@@ -118,6 +119,22 @@ impl<'a> Walk<'a> {
                         continue;
                     }
                     self.c.sets += std::mem::size_of::<AttrSet>();
+                    if let Some(l) = s.lazy_parts() {
+                        self.c.sets += std::mem::size_of_val(l) + std::mem::size_of_val(l.made);
+                        match l.maker {
+                            Maker::Apply { f, source, names } => {
+                                self.c.sets += names.map_or(0, std::mem::size_of_val);
+                                self.todo.push(Item::Thunk(f));
+                                self.todo.push(Item::Set(source));
+                            }
+                            Maker::Code { env, .. } => self.todo.push(Item::Env(env)),
+                        }
+                        for a in l.made.iter().filter_map(Cell::get) {
+                            self.c.sets += std::mem::size_of::<Attr>();
+                            self.todo.push(Item::Thunk(a.value));
+                        }
+                        continue;
+                    }
                     match s.layers() {
                         Some(l) => {
                             self.c.sets += std::mem::size_of_val(l);

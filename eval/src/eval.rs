@@ -909,6 +909,28 @@ impl<'a> Evaluator<'a> {
                     .iter()
                     .map(|s| self.thunk(s, env))
                     .collect();
+                // A large set makes the thunks of its code as its attributes are looked
+                // up (see `Lazy`). Only when some attribute is code: the set keeps its
+                // scope then (see `ir::keeps_scope`), so the scope is in the arena.
+                let code =
+                    |e: &ir::AttrEntry| matches!(&e.value, AttrValue::Plain(x) if is_lazy_code(x));
+                if a.entries.len() >= MIN_LAZY_LEN && a.entries.iter().any(code) {
+                    let made = self
+                        .bump()
+                        .alloc_slice_fill_with(a.entries.len(), |_| std::cell::Cell::new(None));
+                    for (m, entry) in made.iter().zip(&a.entries) {
+                        if !code(entry) {
+                            let value = self.plain_attr_value(entry, env, &sources)?;
+                            m.set(Some(&*self.bump().alloc(Attr {
+                                name: entry.name,
+                                value,
+                                pos: at(entry.span),
+                            })));
+                        }
+                    }
+                    let set = AttrSet::lazy_literal(self.bump(), made, &a.entries, env, pos);
+                    return Ok(Value::Attrs(self.bump().alloc(set)));
+                }
                 let attrs: &'a mut [Attr<'a>] = self.bump().alloc_slice_fill_copy(
                     a.entries.len(),
                     Attr {

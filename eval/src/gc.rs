@@ -42,7 +42,7 @@
 
 use crate::env::Env;
 use crate::ir::{Expr, ExprKind};
-use crate::value::{Attr, AttrSet, Closure, Layers, List, NixStr, PrimOp, PrimOpApp};
+use crate::value::{Attr, AttrSet, Closure, Layers, Lazy, List, Maker, NixStr, PrimOp, PrimOpApp};
 use crate::value::{State, Thunk, Value};
 use bumpalo::Bump;
 use rustc_hash::FxHashMap;
@@ -302,6 +302,32 @@ impl<'a> Copier<'a> {
     }
 
     fn scan_set(&mut self, n: &'a AttrSet<'a>) {
+        if let Some(l) = n.lazy_parts() {
+            // Copied as it stands, nothing made.
+            let to = self.to;
+            let maker = match l.maker {
+                Maker::Apply { f, source, names } => Maker::Apply {
+                    f: self.thunk(f),
+                    source: self.set(source),
+                    names: names.map(|n| &*to.alloc_slice_copy(n)),
+                },
+                Maker::Code { entries, env } => Maker::Code {
+                    entries,
+                    env: self.env(env),
+                },
+            };
+            let made: &'a [Cell<Option<&'a Attr<'a>>>] = to.alloc_slice_fill_iter(
+                l.made
+                    .iter()
+                    .map(|m| Cell::new(m.get().map(|a| self.attr(a)))),
+            );
+            n.set_lazy(to.alloc(Lazy {
+                made,
+                maker,
+                bump: to,
+            }));
+            return;
+        }
         if let Some(l) = n.layers() {
             let layers: &'a Layers<'a> = self.to.alloc(Layers {
                 top: self.set(l.top),
@@ -797,7 +823,7 @@ impl<'a> crate::Evaluator<'a> {
 
 #[cfg(test)]
 mod tests {
-    use crate::value::{PrimOp, Thunk, Value};
+    use crate::value::{AttrSet, PrimOp, Thunk, Value};
     use crate::{Evaluator, Origin, Pos};
     use bumpalo::Bump;
 
@@ -904,11 +930,175 @@ mod tests {
         });
     }
 
+    /// `mapAttrs`, as the built-in makes it (the evaluator has no built-ins of its own).
+    static MAP_ATTRS: PrimOp = PrimOp {
+        name: "mapAttrs",
+        arity: 2,
+        transient: crate::value::Transient::NONE,
+        func: |ev, args, pos| {
+            let set = ev.force_attrs(args[1], pos)?;
+            Ok(Value::Attrs(ev.bump().alloc(AttrSet::mapped(
+                ev.bump(),
+                args[0],
+                set,
+            ))))
+        },
+        doc: "",
+    };
+
     fn with_evaluator(f: impl FnOnce(&Evaluator<'_>)) {
         let bump = Bump::new();
-        let ev = Evaluator::builder(&bump).globals(["pair"]).build();
+        let ev = Evaluator::builder(&bump)
+            .globals(["pair", "mapAttrs"])
+            .build();
         ev.set_global("pair", bump.alloc(Thunk::done(Value::PrimOp(&PAIR))));
+        ev.set_global(
+            "mapAttrs",
+            bump.alloc(Thunk::done(Value::PrimOp(&MAP_ATTRS))),
+        );
         f(&ev)
+    }
+
+    /// A set literal of `n` attributes `a0`…: code (`a{i} = i + 0`), constants, variables
+    /// and `inherit`s, so that some are made with the set and some only when looked up.
+    fn big_literal(n: usize) -> String {
+        let mut s = String::from("let k = 7; in { inherit k; ");
+        for i in 0..n {
+            match i % 4 {
+                0 => s.push_str(&format!("a{i} = {i}; ")),
+                1 => s.push_str(&format!("a{i} = k + {i} - 7; ")),
+                2 => s.push_str(&format!("a{i} = [ {i} ]; ")),
+                _ => s.push_str(&format!("a{i} = {{ v = {i}; }}.v; ")),
+            }
+        }
+        s.push('}');
+        s
+    }
+
+    fn attr<'a>(ev: &Evaluator<'a>, v: Value<'a>, name: &str) -> &'a Thunk<'a> {
+        let Value::Attrs(set) = v else {
+            panic!("not a set")
+        };
+        set.get(ev.intern(name.as_bytes()))
+            .expect("an attribute")
+            .value
+    }
+
+    /// A large set literal, and `mapAttrs` of a large set, make an attribute's thunk when
+    /// it is first looked up, and the same one every time after, walks included; a walk
+    /// gives every attribute, with the values an eager set has.
+    #[test]
+    fn large_sets_make_their_thunks_when_looked_up() {
+        let n = crate::value::MIN_LAZY_LEN + 20;
+        let lit = big_literal(n);
+        with_evaluator(|ev| {
+            let big = eval(ev, &lit);
+            let Value::Attrs(set) = big else { panic!() };
+            assert!(set.lazy_parts().is_some(), "a large literal is lazy");
+            let t = attr(ev, big, "a5");
+            assert!(std::ptr::eq(t, attr(ev, big, "a5")));
+            assert_eq!(print(ev, Value::Attrs(set)).matches(" = ").count(), n + 1);
+            assert!(set.lazy_parts().is_none(), "a walked set is flat");
+            assert!(
+                std::ptr::eq(t, attr(ev, big, "a5")),
+                "the walk kept the thunk"
+            );
+            assert_eq!(print(ev, ev.force(t, Pos::NONE).unwrap()), "5");
+            assert_eq!(
+                print(ev, ev.force(attr(ev, big, "a6"), Pos::NONE).unwrap()),
+                "[ 6 ]"
+            );
+
+            // A map over the (lazy) literal, made one attribute at a time.
+            let src = format!("mapAttrs (name: v: {{ inherit name v; }}) ({lit})");
+            let before = ev.arena_bytes();
+            let m = eval(ev, &src);
+            let one = attr(ev, m, "a9");
+            assert_eq!(
+                print(ev, ev.force(one, Pos::NONE).unwrap()),
+                "{ name = \"a9\"; v = 9; }"
+            );
+            // Eagerly, the literal and the map would take about 60 bytes per attribute
+            // (an attribute and a thunk each, for the map and for most of the literal);
+            // lazily, a word each, and an attribute for the literal's constants.
+            let grown = ev.arena_bytes() - before;
+            assert!(grown < n * 32 + 512, "{grown} bytes for {n} attributes");
+            let Value::Attrs(mset) = m else { panic!() };
+            assert!(mset.lazy_parts().is_some());
+            let mut items: Vec<(String, String)> =
+                (0..n).map(|i| (format!("a{i}"), print_item(i))).collect();
+            items.push(("k".into(), "7".into()));
+            items.sort();
+            let expected: String = items
+                .iter()
+                .map(|(a, v)| format!("{a} = {{ name = \"{a}\"; v = {v}; }}; "))
+                .collect();
+            assert_eq!(print(ev, m), format!("{{ {expected}}}"));
+            assert!(std::ptr::eq(one, attr(ev, m, "a9")));
+        });
+    }
+
+    /// What attribute `a{i}` of `big_literal` prints as.
+    fn print_item(i: usize) -> String {
+        match i % 4 {
+            2 => format!("[ {i} ]"),
+            _ => i.to_string(),
+        }
+    }
+
+    /// Lazy sets survive collections half made: made attributes keep their thunks, and
+    /// the others are made afterwards in the new arena, through a map of a map of a
+    /// layered set too.
+    #[test]
+    fn lazy_sets_survive_collections_half_made() {
+        let n = crate::value::MIN_LAZY_LEN + 4;
+        let lit = big_literal(n);
+        let src = format!(
+            "let big = {lit}; layered = big // {{ extra = 1; a0 = 100; }} // {{ more = 2; k = 3; l = 4; }}; \
+             twice = mapAttrs (n: v: [ v ]) (mapAttrs (n: v: v) layered); \
+             in {{ inherit big twice; m = mapAttrs (n: v: v) big; }}"
+        );
+        let expected = {
+            let mut e = String::new();
+            with_evaluator(|ev| e = print(ev, eval(ev, &src)));
+            e
+        };
+        with_evaluator(|ev| {
+            let mut v = eval(ev, &src);
+            let twice = ev.force(attr(ev, v, "twice"), Pos::NONE).unwrap();
+            let a1 = attr(ev, twice, "a1");
+            ev.force(a1, Pos::NONE).unwrap();
+            let big = ev.force(attr(ev, v, "big"), Pos::NONE).unwrap();
+            ev.force(attr(ev, big, "a3"), Pos::NONE).unwrap();
+            let m = ev.force(attr(ev, v, "m"), Pos::NONE).unwrap();
+            attr(ev, m, "a2");
+            // SAFETY (each `collect`): `v` is the only value held; the thunks and sets
+            // above are looked up again from it.
+            unsafe { ev.collect(&mut [&mut v], &mut []) };
+            unsafe { ev.collect(&mut [&mut v], &mut []) };
+            let twice = ev.force(attr(ev, v, "twice"), Pos::NONE).unwrap();
+            let Value::Attrs(t) = twice else { panic!() };
+            assert!(t.lazy_parts().is_some(), "copied lazy");
+            let a1 = attr(ev, twice, "a1");
+            assert!(
+                matches!(a1.state(), crate::value::State::Done(_)),
+                "kept its value"
+            );
+            assert_eq!(
+                print(ev, ev.force(attr(ev, twice, "a0"), Pos::NONE).unwrap()),
+                "[ 100 ]"
+            );
+            assert_eq!(
+                print(ev, ev.force(attr(ev, twice, "l"), Pos::NONE).unwrap()),
+                "[ 4 ]"
+            );
+            assert!(std::ptr::eq(a1, attr(ev, twice, "a1")));
+            assert_eq!(print(ev, v), expected);
+            assert!(
+                std::ptr::eq(a1, attr(ev, twice, "a1")),
+                "the walk kept the thunk"
+            );
+        });
     }
 
     fn eval<'a>(ev: &Evaluator<'a>, src: &str) -> Value<'a> {

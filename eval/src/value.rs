@@ -70,10 +70,59 @@ pub struct Layers<'a> {
     pub(crate) bump: &'a bumpalo::Bump,
 }
 
+/// A large set whose attributes' thunks are made when the attributes are first looked
+/// up: what `mapAttrs` makes of a large set, and a large set literal.
+///
+/// nixpkgs builds its package sets (`all-packages.nix`, 17 000 attributes; the Python set,
+/// 9 000) and maps over them (`pkgs/by-name`, 15 000; `ensurePythonModules`) once per
+/// instance of the set, and a NixOS system makes dozens of instances, of which it looks up
+/// a few attributes each: made eagerly, those thunks and attributes were a tenth of the
+/// arena. Unmade, an attribute costs a word, its slot in `made` (the names are the source
+/// set's, or the syntax tree's); made, 40 bytes instead of 32. A walk (`attrNames`, a
+/// merge, printing) makes the rest into a flat array, and the set is flat from then on,
+/// with the same attributes and thunks.
+pub struct Lazy<'a> {
+    /// Attribute `i` (in name order) once made: an `Attr` of its own in the arena.
+    pub(crate) made: &'a [Cell<Option<&'a Attr<'a>>>],
+    pub(crate) maker: Maker<'a>,
+    /// The arena the thunks are made in (the collector points it at the new one).
+    pub(crate) bump: &'a bumpalo::Bump,
+}
+
+/// Where a [`Lazy`] set's names come from, and how it makes attribute `i`'s thunk.
+#[derive(Clone, Copy)]
+pub(crate) enum Maker<'a> {
+    /// `mapAttrs f`: `f name value` of `source`'s attribute of that name. `source` has the
+    /// same names: when it is not layered, its attribute `i` is this set's (lazy or not),
+    /// and `names` is `None`; when it is, `names` holds them, merged.
+    Apply {
+        f: &'a Thunk<'a>,
+        source: &'a AttrSet<'a>,
+        names: Option<&'a [Sym]>,
+    },
+    /// A set literal (not `rec`, no dynamic names), whose entries are sorted by name: the
+    /// code of `entries[i]`, a plain `name = e;`, in `env`. Attributes whose thunk costs
+    /// nothing (constants, variables, `inherit`) are made with the set.
+    Code {
+        entries: &'a [crate::ir::AttrEntry],
+        env: Env<'a>,
+    },
+}
+
 /// The length that marks a layered set.
 const LAYERED: u32 = u32::MAX;
 /// The length that marks a set the collector has copied; the pointer is then the copy's.
 const MOVED_SET: u32 = u32::MAX - 1;
+/// The length that marks a [`Lazy`] set; the pointer is its `Lazy`.
+const LAZY: u32 = u32::MAX - 2;
+/// Sets smaller than this make every thunk at once: a lazy set costs more than an eager one
+/// once walked (a word per attribute, and a second array), and small sets (a derivation's
+/// attributes, a module's options) mostly are. (Under Miri, where the tests' sets of this
+/// size would take minutes, it is small; the code is the same.)
+#[cfg(not(miri))]
+pub const MIN_LAZY_LEN: usize = 256;
+#[cfg(miri)]
+pub const MIN_LAZY_LEN: usize = 8;
 
 /// Layers deeper than this are merged at once, which bounds the cost of a lookup.
 const MAX_LAYER_DEPTH: u32 = 12;
@@ -93,16 +142,140 @@ impl<'a> AttrSet<'a> {
         set
     }
 
-    /// The attributes of a set that is not layered.
+    /// `mapAttrs f set`, whose thunks are made as they are looked up when there are many
+    /// (see [`Lazy`]). The attributes have no position, as those of sets that builtins
+    /// make.
+    pub fn mapped(bump: &'a bumpalo::Bump, f: &'a Thunk<'a>, set: &'a AttrSet<'a>) -> Self {
+        if set.len_bound() < MIN_LAZY_LEN {
+            // Each new thunk points at its source attribute, which must live in the arena:
+            // a layered set walked for the first time gives a temporary, copied there.
+            let source: &'a [Attr<'a>] = match set.walk() {
+                std::borrow::Cow::Borrowed(s) => s,
+                std::borrow::Cow::Owned(v) => bump.alloc_slice_copy(&v),
+            };
+            let attrs = bump.alloc_slice_fill_iter(source.iter().map(|a| Attr {
+                name: a.name,
+                value: bump.alloc(Thunk::new(State::ApplyAttr(f, a))),
+                pos: Pos::NONE,
+            }));
+            return AttrSet::new(attrs, Pos::NONE);
+        }
+        // The source's own lazy attributes stay so: each is made when this set's of the
+        // same name is.
+        let (names, len) = match (set.lazy_parts(), set.layers()) {
+            (Some(l), _) => (None, l.made.len()),
+            (None, None) => (None, set.flat().len()),
+            (None, Some(_)) => {
+                let names: &'a [Sym] = bump.alloc_slice_copy(&set.names());
+                (Some(names), names.len())
+            }
+        };
+        let made = bump.alloc_slice_fill_with(len, |_| Cell::new(None));
+        let maker = Maker::Apply {
+            f,
+            source: set,
+            names,
+        };
+        AttrSet::lazy(bump, made, maker, Pos::NONE)
+    }
+
+    /// The names, sorted, without making a lazy set's thunks.
+    fn names(&self) -> Vec<Sym> {
+        match (self.lazy_parts(), self.layers()) {
+            (Some(l), _) => (0..l.made.len()).map(|i| l.name(i)).collect(),
+            (None, None) => self.flat().iter().map(|a| a.name).collect(),
+            (None, Some(l)) => merge_into(
+                &l.bottom.names(),
+                &l.top.names(),
+                |s| *s,
+                Vec::with_capacity,
+            ),
+        }
+    }
+
+    /// The name of attribute `i` of a set that is not layered, without making anything.
+    fn name_at(&self, i: usize) -> Sym {
+        match self.lazy_parts() {
+            Some(l) => l.name(i),
+            None => self.flat()[i].name,
+        }
+    }
+
+    /// Attribute `i` of a set that is not layered, made if it was not.
+    fn attr_at(&self, i: usize) -> &'a Attr<'a> {
+        match self.lazy_parts() {
+            Some(l) => l.make(i),
+            None => &self.flat()[i],
+        }
+    }
+
+    /// A set literal's attributes, those of `entries` in `env` (see [`Maker::Code`]), of
+    /// which `made` holds the ones made already.
+    pub(crate) fn lazy_literal(
+        bump: &'a bumpalo::Bump,
+        made: &'a [Cell<Option<&'a Attr<'a>>>],
+        entries: &'a [crate::ir::AttrEntry],
+        env: Env<'a>,
+        pos: Pos,
+    ) -> Self {
+        debug_assert_eq!(made.len(), entries.len());
+        AttrSet::lazy(bump, made, Maker::Code { entries, env }, pos)
+    }
+
+    fn lazy(
+        bump: &'a bumpalo::Bump,
+        made: &'a [Cell<Option<&'a Attr<'a>>>],
+        maker: Maker<'a>,
+        pos: Pos,
+    ) -> Self {
+        let l: &'a Lazy<'a> = bump.alloc(Lazy { made, maker, bump });
+        AttrSet {
+            ptr: Cell::new(l as *const Lazy as *const ()),
+            len: Cell::new(LAZY),
+            _attrs: std::marker::PhantomData,
+            pos,
+        }
+    }
+
+    /// The lazy side of a set whose thunks are not all made (see [`Lazy`]).
+    #[inline]
+    pub(crate) fn lazy_parts(&self) -> Option<&'a Lazy<'a>> {
+        if self.len.get() == LAZY {
+            // SAFETY: a lazy set's pointer is that of its `Lazy`, in the arena.
+            Some(unsafe { &*(self.ptr.get() as *const Lazy<'a>) })
+        } else {
+            None
+        }
+    }
+
+    /// Points a lazy copy made by [`AttrSet::raw_copy`] at its new parts.
+    pub(crate) fn set_lazy(&self, l: &'a Lazy<'a>) {
+        self.ptr.set(l as *const Lazy as *const ());
+        self.len.set(LAZY);
+    }
+
+    /// The attributes of a set that is not layered (making a lazy set's thunks).
     #[inline]
     pub(crate) fn flat(&self) -> &'a [Attr<'a>] {
         match self.len.get() {
             0 => &[],
             LAYERED => unreachable!("flat() of a layered set"),
+            LAZY => self.make_all(),
             // SAFETY: `set_flat` stored a pointer and length of a slice that lives as long
             // as the arena.
             n => unsafe { std::slice::from_raw_parts(self.ptr.get() as *const Attr, n as usize) },
         }
+    }
+
+    /// Makes every thunk of a lazy set, which is flat from then on.
+    #[cold]
+    fn make_all(&self) -> &'a [Attr<'a>] {
+        let attrs = match self.lazy_parts() {
+            Some(l) => l.make_every(),
+            None => unreachable!("make_all() of a set that is not lazy"),
+        };
+        self.set_flat(attrs);
+        attrs
     }
 
     fn set_flat(&self, attrs: &'a [Attr<'a>]) {
@@ -165,9 +338,12 @@ impl<'a> AttrSet<'a> {
         let small = bottom.len_bound() + top.len_bound() < MIN_LAYERED_LEN;
         if depth > MAX_LAYER_DEPTH || small {
             let (x, y) = (bottom.view(), top.view());
-            let merged = merge_into(&x, &y, |n| {
-                bumpalo::collections::Vec::with_capacity_in(n, bump)
-            });
+            let merged = merge_into(
+                &x,
+                &y,
+                |a| a.name,
+                |n| bumpalo::collections::Vec::with_capacity_in(n, bump),
+            );
             return AttrSet::new(merged.into_bump_slice(), Pos::NONE);
         }
         let layers: &'a Layers<'a> = bump.alloc(Layers {
@@ -191,6 +367,9 @@ impl<'a> AttrSet<'a> {
 
     /// The number of attributes, or more when layers share names.
     pub fn len_bound(&self) -> usize {
+        if let Some(l) = self.lazy_parts() {
+            return l.made.len();
+        }
         match self.layers() {
             None => self.flat().len(),
             Some(l) => l.top.len_bound() + l.bottom.len_bound(),
@@ -206,9 +385,12 @@ impl<'a> AttrSet<'a> {
                 // walked themselves, and caching each of them would copy the big set again
                 // per layer.
                 let (bottom, top) = (l.bottom.view(), l.top.view());
-                let merged = merge_into(&bottom, &top, |n| {
-                    bumpalo::collections::Vec::with_capacity_in(n, l.bump)
-                })
+                let merged = merge_into(
+                    &bottom,
+                    &top,
+                    |a| a.name,
+                    |n| bumpalo::collections::Vec::with_capacity_in(n, l.bump),
+                )
                 .into_bump_slice();
                 self.set_flat(merged);
                 merged
@@ -235,7 +417,7 @@ impl<'a> AttrSet<'a> {
             None => std::borrow::Cow::Borrowed(self.flat()),
             Some(l) => {
                 let (bottom, top) = (l.bottom.view(), l.top.view());
-                std::borrow::Cow::Owned(merge_into(&bottom, &top, Vec::with_capacity))
+                std::borrow::Cow::Owned(merge_into(&bottom, &top, |a| a.name, Vec::with_capacity))
             }
         }
     }
@@ -245,6 +427,9 @@ impl<'a> AttrSet<'a> {
     }
 
     pub fn is_empty(&self) -> bool {
+        if let Some(l) = self.lazy_parts() {
+            return l.made.is_empty();
+        }
         match self.layers() {
             None => self.flat().is_empty(),
             // Empty sides are never layered.
@@ -255,6 +440,9 @@ impl<'a> AttrSet<'a> {
     pub fn get(&self, name: Sym) -> Option<&'a Attr<'a>> {
         let mut set = self;
         loop {
+            if let Some(m) = set.lazy_parts() {
+                return m.get(name);
+            }
             match set.layers() {
                 None => {
                     let attrs = set.flat();
@@ -274,15 +462,119 @@ impl<'a> AttrSet<'a> {
     }
 }
 
-/// The attributes of `bottom // top`, sorted, in a vector that `make` gives the exact size.
-fn merge_into<'a, V>(x: &[Attr<'a>], y: &[Attr<'a>], make: impl FnOnce(usize) -> V) -> V
+impl<'a> Lazy<'a> {
+    /// The name of attribute `i`.
+    fn name(&self, i: usize) -> Sym {
+        match self.maker {
+            Maker::Apply {
+                names: Some(names), ..
+            } => names[i],
+            Maker::Apply { source, .. } => source.name_at(i),
+            Maker::Code { entries, .. } => entries[i].name,
+        }
+    }
+
+    fn get(&self, name: Sym) -> Option<&'a Attr<'a>> {
+        let (mut lo, mut hi) = (0, self.made.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.name(mid).cmp(&name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(self.make(mid)),
+            }
+        }
+        None
+    }
+
+    /// Attribute `i`, made if it was not.
+    fn make(&self, i: usize) -> &'a Attr<'a> {
+        if let Some(a) = self.made[i].get() {
+            return a;
+        }
+        let a: &'a Attr<'a> = self.bump.alloc(self.fresh(i, None));
+        self.made[i].set(Some(a));
+        a
+    }
+
+    /// Attribute `i` with a new thunk (it is not made), whose `mapAttrs` source attribute
+    /// is `source` when the caller has it.
+    fn fresh(&self, i: usize, source: Option<&'a Attr<'a>>) -> Attr<'a> {
+        let (name, pos, state) = match self.maker {
+            Maker::Apply {
+                f,
+                source: set,
+                names,
+            } => {
+                let a = match (source, names) {
+                    (Some(a), _) => a,
+                    (None, None) => set.attr_at(i),
+                    (None, Some(names)) => match set.get(names[i]) {
+                        Some(a) => a,
+                        // The names are the source's.
+                        None => unreachable!("a mapped attribute the source lacks"),
+                    },
+                };
+                (a.name, Pos::NONE, State::ApplyAttr(f, a))
+            }
+            Maker::Code { entries, env } => {
+                let entry = &entries[i];
+                match &entry.value {
+                    crate::ir::AttrValue::Plain(e) => (
+                        entry.name,
+                        Pos::of(entry.span.start),
+                        State::Deferred(e, env),
+                    ),
+                    // Only plain attributes are left unmade.
+                    _ => unreachable!("an unmade attribute that is not code"),
+                }
+            }
+        };
+        Attr {
+            name,
+            value: self.bump.alloc(Thunk::new(state)),
+            pos,
+        }
+    }
+
+    /// Every attribute, made, in a new array (the set is flat from then on, and `made`
+    /// is not used again).
+    fn make_every(&self) -> &'a [Attr<'a>] {
+        let mut walked: Option<&'a [Attr<'a>]> = None;
+        if let Maker::Apply { source, .. } = self.maker {
+            if source.layers().is_some() {
+                // One walk of the source, instead of a lookup through its layers per
+                // attribute. It has the same names, sorted, so its attribute `i` is ours.
+                let src: &'a [Attr<'a>] = match source.walk() {
+                    std::borrow::Cow::Borrowed(s) => s,
+                    std::borrow::Cow::Owned(v) => self.bump.alloc_slice_copy(&v),
+                };
+                walked = (src.len() == self.made.len()).then_some(src);
+            }
+        }
+        self.bump
+            .alloc_slice_fill_iter(self.made.iter().enumerate().map(|(i, m)| match m.get() {
+                Some(a) => *a,
+                None => self.fresh(i, walked.map(|w| &w[i])),
+            }))
+    }
+}
+
+/// The attributes (or names) of `bottom // top`, sorted by `name`, in a vector that `make`
+/// gives the exact size.
+fn merge_into<T: Copy, V>(
+    x: &[T],
+    y: &[T],
+    name: impl Fn(&T) -> Sym,
+    make: impl FnOnce(usize) -> V,
+) -> V
 where
-    V: Extend<Attr<'a>>,
+    V: Extend<T>,
 {
     // Count first so the result takes exactly its size.
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < x.len() && j < y.len() {
-        match x[i].name.cmp(&y[j].name) {
+        match name(&x[i]).cmp(&name(&y[j])) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
@@ -297,7 +589,7 @@ where
     let (mut i, mut j) = (0, 0);
     while i < x.len() && j < y.len() {
         let (a, b) = (x[i], y[j]);
-        match a.name.cmp(&b.name) {
+        match name(&a).cmp(&name(&b)) {
             std::cmp::Ordering::Less => {
                 out.extend([a]);
                 i += 1;
@@ -705,6 +997,19 @@ impl Walk<'_> {
     fn set(&mut self, s: &AttrSet<'_>, depth: usize) -> bool {
         if depth > Self::DEPTH || !self.first_visit(s as *const _ as usize) {
             return false;
+        }
+        if let Some(l) = s.lazy_parts() {
+            let maker = match l.maker {
+                Maker::Apply { f, source, .. } => {
+                    self.thunk(f, depth + 1) || self.set(source, depth + 1)
+                }
+                Maker::Code { env, .. } => self.env(env, depth + 1),
+            };
+            return maker
+                || l.made
+                    .iter()
+                    .filter_map(Cell::get)
+                    .any(|a| self.thunk(a.value, depth + 1));
         }
         match s.layers() {
             Some(l) => self.set(l.top, depth + 1) || self.set(l.bottom, depth + 1),

@@ -262,21 +262,13 @@ fn cat_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalRe
 fn map_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {
     let set = attrs(ev, args[1], pos)?;
     let f = args[0];
-    // Each new thunk points at its source attribute, which must live in the arena: a
-    // layered set walked for the first time gives a temporary, copied there.
-    let source: &'a [Attr<'a>] = match set.walk() {
-        std::borrow::Cow::Borrowed(s) => s,
-        std::borrow::Cow::Owned(v) => ev.bump().alloc_slice_copy(&v),
-    };
-    let out = ev.bump().alloc_slice_fill_iter(source.iter().map(|a| {
-        // Nix gives the attributes that builtins make no position.
-        Attr {
-            name: a.name,
-            value: ev.lazy_apply_attr(f, a),
-            pos: Pos::NONE,
-        }
-    }));
-    Ok(Value::Attrs(ev.bump().alloc(AttrSet::new(out, Pos::NONE))))
+    // A large set's thunks are made as its attributes are looked up (see `Lazy`). Nix
+    // gives the attributes that builtins make no position.
+    Ok(Value::Attrs(ev.bump().alloc(AttrSet::mapped(
+        ev.bump(),
+        f,
+        set,
+    ))))
 }
 
 fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> EvalResult<'a> {

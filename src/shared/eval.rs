@@ -116,8 +116,9 @@ pub fn evaluate_printing(
     let r = stacker::maybe_grow(256 * 1024, 64 << 20, || evaluate_all(ev, args));
     if std::env::var_os("FERRIX_SHOW_STATS").is_some() {
         eprintln!(
-            "arena bytes: {}; {}",
+            "arena bytes: {} (used {}); {}",
             setup.ev.bump().allocated_bytes(),
+            setup.ev.arena_bytes(),
             resident_memory()
         );
     }
