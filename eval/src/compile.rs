@@ -27,6 +27,8 @@ pub(crate) struct Unbound {
     pub(crate) name: Sym,
     /// Where the variable is, in its file (not made absolute).
     pub(crate) offset: u32,
+    /// Bound, but more than 2^30 scopes out, which [`Var`] cannot hold.
+    pub(crate) too_deep: bool,
 }
 
 struct Compiler<'g> {
@@ -66,11 +68,8 @@ fn sort_unique<T>(v: &mut Vec<T>, key: impl Fn(&T) -> Sym) {
 }
 
 impl Compiler<'_> {
-    fn span(&self, s: Span) -> Span {
-        Span {
-            start: s.start.saturating_add(self.base),
-            end: s.end.saturating_add(self.base),
-        }
+    fn pos(&self, s: Span) -> u32 {
+        s.start.saturating_add(self.base)
     }
 
     fn offset(&self, o: u32) -> u32 {
@@ -82,9 +81,19 @@ impl Compiler<'_> {
             Some(Binding::Local { up, index }) => Slot::Local { up, index },
             Some(Binding::With { up }) => Slot::With { up },
             Some(Binding::Global(g)) => Slot::Global(g),
-            None => return Err(Unbound { name, offset }),
+            None => {
+                return Err(Unbound {
+                    name,
+                    offset,
+                    too_deep: false,
+                })
+            }
         };
-        Ok(Var { name, slot })
+        Var::new(name, slot).ok_or(Unbound {
+            name,
+            offset,
+            too_deep: true,
+        })
     }
 
     fn expr(&mut self, e: ast::Expr) -> Result<Expr, Unbound> {
@@ -97,13 +106,16 @@ impl Compiler<'_> {
 
     fn expr_inner(&mut self, e: ast::Expr) -> Result<Expr, Unbound> {
         let at = e.span;
-        let span = self.span(at);
+        let pos = self.pos(at);
         let kind = match e.into_kind() {
             ast::ExprKind::Int(n) => ExprKind::Int(n),
             ast::ExprKind::Float(f) => ExprKind::Float(f),
-            ast::ExprKind::Str(s) => ExprKind::Str(s),
-            ast::ExprKind::Path(p) => ExprKind::Path(p),
-            ast::ExprKind::HomePath(p, _) => ExprKind::HomePath(p),
+            ast::ExprKind::Str(s) => match ir::ShortStr::new(&s) {
+                Some(short) => ExprKind::ShortStr(short),
+                None => ExprKind::Str(Box::new(s)),
+            },
+            ast::ExprKind::Path(p) => ExprKind::Path(Box::new(p)),
+            ast::ExprKind::HomePath(p, _) => ExprKind::HomePath(Box::new(p)),
             ast::ExprKind::CurPos => ExprKind::CurPos,
             ast::ExprKind::Var(v) => ExprKind::Var(self.var(v.name, at.start)?),
             ast::ExprKind::Select(s) => {
@@ -115,7 +127,7 @@ impl Compiler<'_> {
                 ExprKind::Select(Box::new(ir::Select {
                     expr: self.expr(expr)?,
                     path: self.attr_path(path)?,
-                    default: default.map(|d| self.expr(d)).transpose()?,
+                    default: default.map(|d| self.expr(d).map(Box::new)).transpose()?,
                 }))
             }
             ast::ExprKind::HasAttr(h) => {
@@ -126,7 +138,7 @@ impl Compiler<'_> {
                 }))
             }
             ast::ExprKind::Attrs(a) => ExprKind::Attrs(Box::new(self.attrs(*a, false)?)),
-            ast::ExprKind::List(items) => ExprKind::List(self.exprs(items.into_vec())?),
+            ast::ExprKind::List(items) => ExprKind::List(Box::new(self.exprs(items.into_vec())?)),
             ast::ExprKind::Lambda(l) => ExprKind::Lambda(Box::new(self.lambda(*l)?)),
             ast::ExprKind::Call(c) => {
                 let ast::Call { func, args } = *c;
@@ -139,14 +151,14 @@ impl Compiler<'_> {
                 let a = self.attrs(*a, true)?;
                 let body = self.expr(*body);
                 self.scopes.pop();
-                ExprKind::Let(Box::new(a), Box::new(body?))
+                ExprKind::Let(Box::new((a, body?)))
             }
             ast::ExprKind::With(w, body) => {
                 let w = self.expr(*w)?;
                 self.scopes.push_with();
                 let body = self.expr(*body);
                 self.scopes.pop();
-                ExprKind::With(Box::new(w), Box::new(body?))
+                ExprKind::With(Box::new([w, body?]))
             }
             ast::ExprKind::If(b) => {
                 let [c, t, f] = *b;
@@ -178,10 +190,10 @@ impl Compiler<'_> {
                         })
                     })
                     .collect::<Result<_, Unbound>>()?;
-                ExprKind::Interpolate(kind, parts)
+                ExprKind::Interpolate(Box::new((kind, parts)))
             }
         };
-        Ok(Expr::new(span, kind))
+        Ok(Expr::new(pos, kind))
     }
 
     fn attr_path(&mut self, path: Box<[ast::AttrName]>) -> Result<Box<[AttrName]>, Unbound> {
@@ -240,22 +252,22 @@ impl Compiler<'_> {
         let mut inherited = inherited.into_iter();
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
-            let span = self.span(entry.span);
+            let pos = self.pos(entry.span);
             let value = match entry.value {
                 ast::AttrValue::Plain(x) => AttrValue::Plain(self.expr(x)?),
                 ast::AttrValue::Inherit(_, s) => AttrValue::Inherit(
                     inherited.next().expect("one variable per inherit"),
-                    self.span(s),
+                    self.pos(s),
                 ),
                 // (The evaluator indexes the sources with a bounds check.)
                 ast::AttrValue::InheritFrom { source, span: s } => AttrValue::InheritFrom {
                     source,
-                    span: self.span(s),
+                    pos: self.pos(s),
                 },
             };
             out.push(ir::AttrEntry {
                 name: entry.name,
-                span,
+                pos,
                 value,
             });
         }
@@ -265,15 +277,20 @@ impl Compiler<'_> {
                 Ok(ir::DynamicAttr {
                     name: self.expr(d.name)?,
                     value: self.expr(d.value)?,
-                    span: self.span(d.span),
+                    pos: self.pos(d.span),
                 })
             })
-            .collect::<Result<_, Unbound>>()?;
+            .collect::<Result<Box<[_]>, Unbound>>()?;
+        let rare = (!dynamic.is_empty() || !inherit_sources.is_empty()).then(|| {
+            Box::new(ir::RareAttrs {
+                dynamic,
+                inherit_sources,
+            })
+        });
         Ok(ir::Attrs {
             rec: false,
             entries: out.into_boxed_slice(),
-            dynamic,
-            inherit_sources,
+            rare,
         })
     }
 
@@ -324,7 +341,7 @@ impl Compiler<'_> {
                 Ok(ir::Formal {
                     name: f.name,
                     default: f.default.map(|d| self.expr(d)).transpose()?,
-                    span: self.span(f.span),
+                    pos: self.pos(f.span),
                 })
             })
             .collect::<Result<_, Unbound>>()?;

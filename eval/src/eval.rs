@@ -5,7 +5,7 @@ use crate::error::{ErrorKind, EvalError, EvalResult};
 use crate::ir::{self, is_lazy_code, is_literal, AttrName, AttrValue, Expr, ExprKind, Slot};
 use crate::value::*;
 use crate::{Evaluator, Pos};
-use ferrix_parser::ast::{BinOp, Span, StrOrPath};
+use ferrix_parser::ast::{BinOp, StrOrPath};
 use ferrix_parser::Sym;
 use smallvec::SmallVec;
 
@@ -62,7 +62,7 @@ fn number_literal<'a>(e: &Expr) -> Value<'a> {
 impl<'a> Evaluator<'a> {
     #[inline]
     pub(crate) fn pos(&self, e: &Expr) -> Pos {
-        Pos::of(e.span.start)
+        Pos::of(e.pos)
     }
 
     /// Forces a thunk to weak head normal form.
@@ -240,9 +240,10 @@ impl<'a> Evaluator<'a> {
             ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
+            | ExprKind::ShortStr(_)
             | ExprKind::Path(_)
             | ExprKind::HomePath(_) => self.literal_thunk(e),
-            ExprKind::Var(v) => match v.slot {
+            ExprKind::Var(v) => match v.slot() {
                 Slot::Local { up, index } => env.ancestor(up).slot(index),
                 Slot::Global(i) => self.global(i),
                 _ => self.bump().alloc(Thunk::new(State::Deferred(e, env))),
@@ -276,10 +277,9 @@ impl<'a> Evaluator<'a> {
     /// What forcing `self.thunk(e, env)` at `pos` gives, without making the thunk.
     fn eval_argument(&self, e: &'a Expr, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         match &e.kind {
-            ExprKind::Var(ir::Var {
-                slot: Slot::Local { .. } | Slot::Global(_),
-                ..
-            }) => self.force(self.thunk(e, env), pos),
+            ExprKind::Var(v) if matches!(v.slot(), Slot::Local { .. } | Slot::Global(_)) => {
+                self.force(self.thunk(e, env), pos)
+            }
             ExprKind::Binary(..) => match e.slot_arith() {
                 Some(a) => self.eval_slot_arith(e, self.slot_arith_operand(a, env)),
                 None => self.eval(e, env),
@@ -294,11 +294,10 @@ impl<'a> Evaluator<'a> {
             return false;
         };
         let (f, args) = (&c.func, &c.args);
-        let ExprKind::Var(ir::Var {
-            slot: Slot::Global(i),
-            ..
-        }) = f.kind
-        else {
+        let ExprKind::Var(v) = &f.kind else {
+            return false;
+        };
+        let Slot::Global(i) = v.slot() else {
             return false;
         };
         args.len() == 1
@@ -318,7 +317,7 @@ impl<'a> Evaluator<'a> {
         let a = e
             .slot_arith()
             .expect("Arith thunks are made from a SlotArith");
-        let at = |e: &Expr| Pos::of(e.span.start);
+        let at = |e: &Expr| Pos::of(e.pos);
         let xv = self.force(x, at(a.var))?;
         let lv = number_literal(a.lit);
         let (l, r, right) = if a.var_left {
@@ -356,11 +355,15 @@ impl<'a> Evaluator<'a> {
             ExprKind::Float(f) => Value::Float(*f),
             // The text stays in the syntax tree, which lives as long as the arena.
             ExprKind::Str(s) => Value::Str(self.bump().alloc(NixStr {
-                bytes: s,
+                bytes: &s[..],
+                context: &[],
+            })),
+            ExprKind::ShortStr(s) => Value::Str(self.bump().alloc(NixStr {
+                bytes: s.bytes(),
                 context: &[],
             })),
             ExprKind::Path(p) | ExprKind::HomePath(p) => Value::Path(self.bump().alloc(NixStr {
-                bytes: p,
+                bytes: &p[..],
                 context: &[],
             })),
             _ => unreachable!("literal_thunk of a non-literal"),
@@ -380,17 +383,17 @@ impl<'a> Evaluator<'a> {
     /// The thunk `inherit x;` takes: the variable itself, or, when only a `with` can
     /// provide it, a thunk that looks it up when forced (forcing the `with` set now could
     /// be circular).
-    fn inherit_thunk(&self, v: &ir::Var, span: Span, env: Env<'a>) -> TR<'a> {
-        if let Slot::With { .. } = v.slot {
-            let e: &'a Expr = self.bump().alloc(Expr::new(span, ExprKind::Var(*v)));
+    fn inherit_thunk(&self, v: &ir::Var, at: u32, env: Env<'a>) -> TR<'a> {
+        if let Slot::With { .. } = v.slot() {
+            let e: &'a Expr = self.bump().alloc(Expr::new(at, ExprKind::Var(*v)));
             return Ok(self.bump().alloc(Thunk::new(State::Deferred(e, env))));
         }
-        self.lookup(v, env, Pos::of(span.start))
+        self.lookup(v, env, Pos::of(at))
     }
 
     #[inline(always)]
     fn lookup(&self, v: &ir::Var, env: Env<'a>, pos: Pos) -> TR<'a> {
-        match v.slot {
+        match v.slot() {
             Slot::Local { up, index } => Ok(env.ancestor(up).slot(index)),
             Slot::Global(i) => Ok(self.global(i)),
             Slot::With { up } => {
@@ -453,9 +456,9 @@ impl<'a> Evaluator<'a> {
             ExprKind::Select(sel) => self.eval_select(sel, env, self.pos(e)),
             ExprKind::Attrs(a) => self.eval_attrs(a, env, self.pos(e)),
             ExprKind::Lambda(l) => Ok(Value::Lambda(self.bump().alloc(Closure { lambda: l, env }))),
-            ExprKind::Let(a, body) => {
-                let (scope, _) = self.rec_scope(a, env)?;
-                self.eval(body, scope)
+            ExprKind::Let(l) => {
+                let (scope, _) = self.rec_scope(&l.0, env)?;
+                self.eval(&l.1, scope)
             }
             ExprKind::Not(x) => Ok(Value::Bool(!self.eval_bool(x, env, None)?)),
             _ => self.eval_other(e, env),
@@ -594,7 +597,10 @@ impl<'a> Evaluator<'a> {
     fn eval_other(&self, e: &'a Expr, env: Env<'a>) -> EvalResult<'a> {
         let pos = self.pos(e);
         match &e.kind {
-            ExprKind::Str(_) | ExprKind::Path(_) | ExprKind::HomePath(_) => Ok(self.literal_str(e)),
+            ExprKind::Str(_)
+            | ExprKind::ShortStr(_)
+            | ExprKind::Path(_)
+            | ExprKind::HomePath(_) => Ok(self.literal_str(e)),
             ExprKind::CurPos => Ok(self.pos_attrs(pos)),
             ExprKind::HasAttr(h) => {
                 let path = &h.path;
@@ -619,10 +625,10 @@ impl<'a> Evaluator<'a> {
                     .alloc_slice_fill_iter(items.iter().map(|x| self.thunk(x, env)));
                 Ok(self.list_of(items))
             }
-            ExprKind::With(w, body) => {
-                let t = self.thunk(w, env);
+            ExprKind::With(b) => {
+                let t = self.thunk(&b[0], env);
                 let scope = Env::alloc(self.bump(), Some(env), true, &[t]);
-                self.eval(body, scope)
+                self.eval(&b[1], scope)
             }
             ExprKind::Assert(a) => {
                 if self.eval_bool(&a.cond, env, Some(pos))? {
@@ -644,7 +650,7 @@ impl<'a> Evaluator<'a> {
                 let v = self.eval(x, env)?;
                 self.sub(Value::Int(0), v, pos)
             }
-            ExprKind::Interpolate(kind, parts) => self.eval_interpolation(*kind, parts, env, pos),
+            ExprKind::Interpolate(i) => self.eval_interpolation(i.0, &i.1, env, pos),
             // The common cases are handled by `eval_inner`.
             _ => self.eval_inner(e, env),
         }
@@ -826,38 +832,26 @@ impl<'a> Evaluator<'a> {
                 .is_ok();
         for entry in &a.entries {
             let before = slots.len();
-            slots.push(match &entry.value {
+            let var = match &entry.value {
+                AttrValue::Plain(Expr {
+                    kind: ExprKind::Var(v),
+                    ..
+                }) => Some(v.slot()),
+                _ => None,
+            };
+            slots.push(match (&entry.value, var) {
                 // `inherit x;` reads the enclosing scope.
-                AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
+                (AttrValue::Inherit(v, at), _) => self.inherit_thunk(v, *at, env)?,
                 // A variable of an outer scope is shared, not wrapped in a new thunk.
-                AttrValue::Plain(Expr {
-                    kind:
-                        ExprKind::Var(ir::Var {
-                            slot: Slot::Local { up, index },
-                            ..
-                        }),
-                    ..
-                }) if *up > 0 => env.ancestor(up - 1).slot(*index),
-                AttrValue::Plain(Expr {
-                    kind:
-                        ExprKind::Var(ir::Var {
-                            slot: Slot::Global(i),
-                            ..
-                        }),
-                    ..
-                }) => self.global(*i),
+                (_, Some(Slot::Local { up, index })) if up > 0 => env.ancestor(up - 1).slot(index),
+                (_, Some(Slot::Global(i))) => self.global(i),
                 // A variable of this scope whose slot is already made shares it, as Nix's
                 // `maybeThunk` does (this decides where infinite recursion is reported).
-                AttrValue::Plain(Expr {
-                    kind:
-                        ExprKind::Var(ir::Var {
-                            slot: Slot::Local { up: 0, index },
-                            ..
-                        }),
-                    ..
-                }) if (*index as usize) < slots.len() => slots[*index as usize],
+                (_, Some(Slot::Local { up: 0, index })) if (index as usize) < slots.len() => {
+                    slots[index as usize]
+                }
                 // A literal is its own shared thunk, as in Nix (`maybeThunk`).
-                AttrValue::Plain(x) if is_literal(x) => self.literal_thunk(x),
+                (AttrValue::Plain(x), _) if is_literal(x) => self.literal_thunk(x),
                 _ => {
                     fresh.push(true);
                     self.bump().alloc(Thunk::new(State::BlackHole))
@@ -875,8 +869,8 @@ impl<'a> Evaluator<'a> {
         }
         let (scope, slots) = Env::alloc_slots(self.bump(), Some(env), false, &slots);
         let mut sources: SmallVec<[&'a Thunk<'a>; 4]> =
-            SmallVec::with_capacity(a.inherit_sources.len());
-        for s in &a.inherit_sources {
+            SmallVec::with_capacity(a.inherit_sources().len());
+        for s in a.inherit_sources() {
             sources.push(self.thunk(s, scope));
         }
         for ((entry, slot), fresh) in a.entries.iter().zip(slots.iter()).zip(fresh) {
@@ -886,10 +880,10 @@ impl<'a> Evaluator<'a> {
             match &entry.value {
                 // (Literals have shared thunks and are not fresh.)
                 AttrValue::Plain(x) => slot.set_state(State::Deferred(x, scope)),
-                AttrValue::InheritFrom { source, span } => slot.set_state(State::Select(
+                AttrValue::InheritFrom { source, pos } => slot.set_state(State::Select(
                     sources[*source as usize],
                     entry.name,
-                    Pos::of(span.start),
+                    Pos::of(*pos),
                 )),
                 AttrValue::Inherit(..) => {}
             }
@@ -901,11 +895,11 @@ impl<'a> Evaluator<'a> {
     fn eval_attrs(&self, a: &'a ir::Attrs, env: Env<'a>, pos: Pos) -> EvalResult<'a> {
         // Without dynamic names or `__overrides` the attributes go straight into the
         // arena, already sorted, with no vector in between.
-        if a.dynamic.is_empty() {
-            let at = |span: Span| Pos::of(span.start);
+        if a.dynamic().is_empty() {
+            let at = Pos::of;
             if !a.rec {
                 let sources: SmallVec<[&'a Thunk<'a>; 4]> = a
-                    .inherit_sources
+                    .inherit_sources()
                     .iter()
                     .map(|s| self.thunk(s, env))
                     .collect();
@@ -924,7 +918,7 @@ impl<'a> Evaluator<'a> {
                             m.set(Some(&*self.bump().alloc(Attr {
                                 name: entry.name,
                                 value,
-                                pos: at(entry.span),
+                                pos: at(entry.pos),
                             })));
                         }
                     }
@@ -943,7 +937,7 @@ impl<'a> Evaluator<'a> {
                     *out = Attr {
                         name: entry.name,
                         value: self.plain_attr_value(entry, env, &sources)?,
-                        pos: at(entry.span),
+                        pos: at(entry.pos),
                     };
                 }
                 return Ok(Value::Attrs(self.bump().alloc(AttrSet::new(attrs, pos))));
@@ -958,7 +952,7 @@ impl<'a> Evaluator<'a> {
                     .alloc_slice_fill_iter(a.entries.iter().zip(slots).map(|(entry, t)| Attr {
                         name: entry.name,
                         value: t,
-                        pos: at(entry.span),
+                        pos: at(entry.pos),
                     }));
                 return Ok(Value::Attrs(self.bump().alloc(AttrSet::new(attrs, pos))));
             }
@@ -972,27 +966,27 @@ impl<'a> Evaluator<'a> {
                 .map(|(entry, t)| Attr {
                     name: entry.name,
                     value: t,
-                    pos: Pos::of(entry.span.start),
+                    pos: Pos::of(entry.pos),
                 })
                 .collect();
             (scope, self.apply_overrides(attrs, pos)?)
         } else {
             let sources: SmallVec<[&'a Thunk<'a>; 4]> = a
-                .inherit_sources
+                .inherit_sources()
                 .iter()
                 .map(|s| self.thunk(s, env))
                 .collect();
-            let mut attrs = Vec::with_capacity(a.entries.len() + a.dynamic.len());
+            let mut attrs = Vec::with_capacity(a.entries.len() + a.dynamic().len());
             for entry in &a.entries {
                 attrs.push(Attr {
                     name: entry.name,
                     value: self.plain_attr_value(entry, env, &sources)?,
-                    pos: Pos::of(entry.span.start),
+                    pos: Pos::of(entry.pos),
                 });
             }
             (env, attrs)
         };
-        for d in &a.dynamic {
+        for d in a.dynamic() {
             let nv = self.eval(&d.name, scope)?;
             let npos = self.pos(&d.name);
             if let Value::Null = nv {
@@ -1001,7 +995,7 @@ impl<'a> Evaluator<'a> {
             let _ = npos;
             let name = self.name_string(nv)?;
             let sym = self.intern(&name);
-            let at = Pos::of(d.span.start);
+            let at = Pos::of(d.pos);
             match attrs.binary_search_by_key(&sym, |x| x.name) {
                 Ok(i) => {
                     return Err(EvalError::eval(
@@ -1036,9 +1030,11 @@ impl<'a> Evaluator<'a> {
         Ok(match &entry.value {
             AttrValue::Plain(x) => self.thunk(x, env),
             AttrValue::Inherit(v, s) => self.inherit_thunk(v, *s, env)?,
-            AttrValue::InheritFrom { source, span } => self.bump().alloc(Thunk::new(
-                State::Select(sources[*source as usize], entry.name, Pos::of(span.start)),
-            )),
+            AttrValue::InheritFrom { source, pos } => self.bump().alloc(Thunk::new(State::Select(
+                sources[*source as usize],
+                entry.name,
+                Pos::of(*pos),
+            ))),
         })
     }
 

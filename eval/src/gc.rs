@@ -204,7 +204,7 @@ impl<'a> Copier<'a> {
             ExprKind::Var(v) => ExprKind::Var(*v),
             _ => unreachable!("only variables are made in the arena"),
         };
-        let n: &'a Expr = self.to.alloc(Expr::new(e.span, kind));
+        let n: &'a Expr = self.to.alloc(Expr::new(e.pos, kind));
         self.done.insert(addr(e), addr(n));
         n
     }

@@ -67,13 +67,18 @@
 //! }
 //! ```
 
-use ferrix_parser::ast::{self, BinOp, Span, StrOrPath};
+use ferrix_parser::ast::{self, BinOp, StrOrPath};
 use ferrix_parser::Sym;
 
-/// An expression, with absolute positions (its file's base added to every span).
+/// An expression, with an absolute position (its file's base added to the offset where it
+/// starts). Only starts are kept: Nix's messages and positions show nothing else.
+///
+/// Every node is 24 bytes ([`ExprKind`] 16): what does not fit in one word is behind a
+/// box. On a NixOS system the compiled code of 3,000 files is 40-50 MiB of the heap, so
+/// each word an expression saves is about 6 MiB of peak.
 #[derive(Debug)]
 pub struct Expr {
-    pub(crate) span: Span,
+    pub(crate) pos: u32,
     pub(crate) kind: ExprKind,
 }
 
@@ -81,33 +86,100 @@ pub struct Expr {
 pub(crate) enum ExprKind {
     Int(i64),
     Float(f64),
-    Str(Box<[u8]>),
-    Path(Box<[u8]>),
+    Str(Box<Box<[u8]>>),
+    /// A string of at most [`SHORT_STR`] bytes, kept in the node: most are (`"out"`,
+    /// `"x86_64-linux"`), and a box would cost 16 bytes besides the text's own block.
+    ShortStr(ShortStr),
+    Path(Box<Box<[u8]>>),
     /// A `~/…` path, `$HOME` already in front.
-    HomePath(Box<[u8]>),
+    HomePath(Box<Box<[u8]>>),
     Var(Var),
     CurPos,
     Select(Box<Select>),
     HasAttr(Box<HasAttr>),
     Attrs(Box<Attrs>),
-    List(Box<[Expr]>),
+    List(Box<Box<[Expr]>>),
     Lambda(Box<Lambda>),
     Call(Box<Call>),
-    Let(Box<Attrs>, Box<Expr>),
-    With(Box<Expr>, Box<Expr>),
+    Let(Box<(Attrs, Expr)>),
+    /// The set, then the body.
+    With(Box<[Expr; 2]>),
     If(Box<[Expr; 3]>),
     Assert(Box<Assert>),
     Not(Box<Expr>),
     Neg(Box<Expr>),
     Binary(BinOp, Box<[Expr; 2]>),
-    Interpolate(StrOrPath, Box<[Part]>),
+    Interpolate(Box<(StrOrPath, Box<[Part]>)>),
 }
 
-/// A variable and where the compile step found it.
+/// The longest string literal an [`ExprKind::ShortStr`] holds.
+pub(crate) const SHORT_STR: usize = 14;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShortStr {
+    len: u8,
+    bytes: [u8; SHORT_STR],
+}
+
+impl ShortStr {
+    pub(crate) fn new(s: &[u8]) -> Option<ShortStr> {
+        let mut bytes = [0; SHORT_STR];
+        bytes.get_mut(..s.len())?.copy_from_slice(s);
+        Some(ShortStr {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// A variable and where the compile step found it: 12 bytes, so that an expression of
+/// one fits in [`ExprKind`]'s 16 (see [`Var::slot`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Var {
     pub(crate) name: Sym,
-    pub(crate) slot: Slot,
+    /// The slot's kind in the top two bits, `up` (or nothing, for a global) below them.
+    kind_up: u32,
+    /// `index` of a local slot, a global's index, nothing for a `with` slot.
+    index: u32,
+}
+
+const KIND_SHIFT: u32 = 30;
+const LOCAL: u32 = 0;
+const WITH: u32 = 1;
+const GLOBAL: u32 = 2;
+
+impl Var {
+    /// `None` when `up` needs more than 30 bits: over a billion nested scopes, which no
+    /// parser gets to (Nix's stops at 10,000 levels of nesting).
+    pub(crate) fn new(name: Sym, slot: Slot) -> Option<Var> {
+        let (kind, up, index) = match slot {
+            Slot::Local { up, index } => (LOCAL, up, index),
+            Slot::With { up } => (WITH, up, 0),
+            Slot::Global(i) => (GLOBAL, 0, i),
+        };
+        (up >> KIND_SHIFT == 0).then_some(Var {
+            name,
+            kind_up: kind << KIND_SHIFT | up,
+            index,
+        })
+    }
+
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> Slot {
+        let up = self.kind_up & ((1 << KIND_SHIFT) - 1);
+        match self.kind_up >> KIND_SHIFT {
+            LOCAL => Slot::Local {
+                up,
+                index: self.index,
+            },
+            WITH => Slot::With { up },
+            _ => Slot::Global(self.index),
+        }
+    }
 }
 
 /// Where a variable lives. A `Local` slot's `up` and `index` are those of a scope the
@@ -137,7 +209,8 @@ pub(crate) enum Slot {
 pub(crate) struct Select {
     pub(crate) expr: Expr,
     pub(crate) path: Box<[AttrName]>,
-    pub(crate) default: Option<Expr>,
+    /// `or …`, which few selections have: boxed, so that a selection costs 48 bytes.
+    pub(crate) default: Option<Box<Expr>>,
 }
 
 #[derive(Debug)]
@@ -186,26 +259,43 @@ pub(crate) struct Attrs {
     pub(crate) rec: bool,
     /// Sorted by symbol; a `let` or `rec` set's scope has one slot per entry, in this order.
     pub(crate) entries: Box<[AttrEntry]>,
+    /// Dynamic attributes and `inherit (e)` sources, which few sets have: apart, so that
+    /// a set costs 32 bytes here.
+    pub(crate) rare: Option<Box<RareAttrs>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RareAttrs {
     pub(crate) dynamic: Box<[DynamicAttr]>,
     pub(crate) inherit_sources: Box<[Expr]>,
+}
+
+impl Attrs {
+    pub(crate) fn dynamic(&self) -> &[DynamicAttr] {
+        self.rare.as_ref().map_or(&[], |r| &r.dynamic)
+    }
+
+    pub(crate) fn inherit_sources(&self) -> &[Expr] {
+        self.rare.as_ref().map_or(&[], |r| &r.inherit_sources)
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct AttrEntry {
     pub(crate) name: Sym,
-    pub(crate) span: Span,
+    pub(crate) pos: u32,
     pub(crate) value: AttrValue,
 }
 
 #[derive(Debug)]
 pub(crate) enum AttrValue {
     Plain(Expr),
-    /// `inherit x;`: the variable `x` of the enclosing scope.
-    Inherit(Var, Span),
+    /// `inherit x;`: the variable `x` of the enclosing scope, and where the name is.
+    Inherit(Var, u32),
     /// `inherit (e) x;`: selects `x` from `inherit_sources[source]`.
     InheritFrom {
         source: u32,
-        span: Span,
+        pos: u32,
     },
 }
 
@@ -213,7 +303,7 @@ pub(crate) enum AttrValue {
 pub(crate) struct DynamicAttr {
     pub(crate) name: Expr,
     pub(crate) value: Expr,
-    pub(crate) span: Span,
+    pub(crate) pos: u32,
 }
 
 /// A function. Its facts are computed by [`crate::compile`] from the compiled body, and
@@ -300,7 +390,7 @@ impl Formals {
 pub struct Formal {
     pub(crate) name: Sym,
     pub(crate) default: Option<Expr>,
-    pub(crate) span: Span,
+    pub(crate) pos: u32,
 }
 
 impl Formal {
@@ -313,15 +403,15 @@ impl Formal {
         self.default.is_some()
     }
 
-    /// Where the formal is written (absolute offsets).
-    pub fn span(&self) -> Span {
-        self.span
+    /// Where the formal is written (an absolute offset, see [`crate::Pos::of`]).
+    pub fn pos(&self) -> u32 {
+        self.pos
     }
 }
 
 impl Expr {
-    pub(crate) fn new(span: Span, kind: ExprKind) -> Self {
-        Expr { span, kind }
+    pub(crate) fn new(pos: u32, kind: ExprKind) -> Self {
+        Expr { pos, kind }
     }
 
     /// `n - 1`, `i < 2`, … (see [`SlotArith`]).
@@ -344,8 +434,8 @@ impl Expr {
         }
         let is_lit = |e: &Expr| matches!(e.kind, ExprKind::Int(_) | ExprKind::Float(_));
         let slot = |e: &Expr| match &e.kind {
-            ExprKind::Var(v) if matches!(v.slot, Slot::Local { .. } | Slot::Global(_)) => {
-                Some(v.slot)
+            ExprKind::Var(v) if matches!(v.slot(), Slot::Local { .. } | Slot::Global(_)) => {
+                Some(v.slot())
             }
             _ => None,
         };
@@ -371,6 +461,7 @@ impl Drop for Expr {
             ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
+            | ExprKind::ShortStr(_)
             | ExprKind::Path(_)
             | ExprKind::HomePath(_)
             | ExprKind::Var(_)
@@ -404,6 +495,7 @@ pub(crate) fn is_literal(e: &Expr) -> bool {
         ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
+            | ExprKind::ShortStr(_)
             | ExprKind::Path(_)
             | ExprKind::HomePath(_)
     )
@@ -414,7 +506,7 @@ pub(crate) fn is_literal(e: &Expr) -> bool {
 /// everything but literals, variables with a slot and [`SlotArith`].
 pub(crate) fn is_lazy_code(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::Var(v) => !matches!(v.slot, Slot::Local { .. } | Slot::Global(_)),
+        ExprKind::Var(v) => !matches!(v.slot(), Slot::Local { .. } | Slot::Global(_)),
         ExprKind::Binary(..) => e.slot_arith().is_none(),
         _ => !is_literal(e),
     }
@@ -438,12 +530,13 @@ fn keeps_scope_inner(e: &Expr) -> bool {
         ExprKind::Int(_)
         | ExprKind::Float(_)
         | ExprKind::Str(_)
+        | ExprKind::ShortStr(_)
         | ExprKind::Path(_)
         | ExprKind::HomePath(_)
         | ExprKind::Var(_)
         | ExprKind::CurPos => false,
         ExprKind::Select(s) => {
-            keeps_scope(&s.expr) || names(&s.path) || s.default.as_ref().is_some_and(keeps_scope)
+            keeps_scope(&s.expr) || names(&s.path) || s.default.as_deref().is_some_and(keeps_scope)
         }
         ExprKind::HasAttr(h) => keeps_scope(&h.expr) || names(&h.path),
         ExprKind::List(items) => items.iter().any(lazy),
@@ -452,7 +545,7 @@ fn keeps_scope_inner(e: &Expr) -> bool {
         ExprKind::Assert(a) => keeps_scope(&a.cond) || keeps_scope(&a.body),
         ExprKind::Not(x) | ExprKind::Neg(x) => keeps_scope(x),
         ExprKind::Binary(_, b) => b.iter().any(keeps_scope),
-        ExprKind::Interpolate(_, parts) => parts.iter().any(|p| match p {
+        ExprKind::Interpolate(i) => i.1.iter().any(|p| match p {
             Part::Lit(_) => false,
             Part::Expr(_, x) => keeps_scope(x),
         }),
@@ -461,15 +554,15 @@ fn keeps_scope_inner(e: &Expr) -> bool {
         ExprKind::Attrs(a) if !a.rec => {
             a.entries.iter().any(|en| match &en.value {
                 AttrValue::Plain(x) => lazy(x),
-                AttrValue::Inherit(v, _) => matches!(v.slot, Slot::With { .. }),
+                AttrValue::Inherit(v, _) => matches!(v.slot(), Slot::With { .. }),
                 AttrValue::InheritFrom { .. } => false,
-            }) || a.inherit_sources.iter().any(lazy)
-                || a.dynamic
+            }) || a.inherit_sources().iter().any(lazy)
+                || a.dynamic()
                     .iter()
                     .any(|d| keeps_scope(&d.name) || lazy(&d.value))
         }
         // Closures, recursive sets and nested scopes.
-        ExprKind::Lambda(_) | ExprKind::Attrs(_) | ExprKind::Let(..) | ExprKind::With(..) => true,
+        ExprKind::Lambda(_) | ExprKind::Attrs(_) | ExprKind::Let(_) | ExprKind::With(_) => true,
     }
 }
 
@@ -487,7 +580,7 @@ fn stores_slot_inner(e: &Expr, up: u32, index: u32) -> bool {
     let it = Slot::Local { up, index };
     // A lazy position: the variable itself, or an argument made of it.
     let lazy = |x: &Expr| match &x.kind {
-        ExprKind::Var(v) => v.slot == it,
+        ExprKind::Var(v) => v.slot() == it,
         _ => match x.slot_arith() {
             Some(a) => a.slot == it,
             None => stores_slot(x, up, index),
@@ -503,6 +596,7 @@ fn stores_slot_inner(e: &Expr, up: u32, index: u32) -> bool {
         ExprKind::Int(_)
         | ExprKind::Float(_)
         | ExprKind::Str(_)
+        | ExprKind::ShortStr(_)
         | ExprKind::Path(_)
         | ExprKind::HomePath(_)
         | ExprKind::Var(_)
@@ -511,7 +605,7 @@ fn stores_slot_inner(e: &Expr, up: u32, index: u32) -> bool {
             stores_slot(&s.expr, up, index)
                 || names(&s.path)
                 || s.default
-                    .as_ref()
+                    .as_deref()
                     .is_some_and(|d| stores_slot(d, up, index))
         }
         ExprKind::HasAttr(h) => stores_slot(&h.expr, up, index) || names(&h.path),
@@ -521,20 +615,77 @@ fn stores_slot_inner(e: &Expr, up: u32, index: u32) -> bool {
         ExprKind::Assert(a) => stores_slot(&a.cond, up, index) || stores_slot(&a.body, up, index),
         ExprKind::Not(x) | ExprKind::Neg(x) => stores_slot(x, up, index),
         ExprKind::Binary(_, b) => b.iter().any(|x| stores_slot(x, up, index)),
-        ExprKind::Interpolate(_, parts) => parts.iter().any(|p| match p {
+        ExprKind::Interpolate(i) => i.1.iter().any(|p| match p {
             Part::Lit(_) => false,
             Part::Expr(_, x) => stores_slot(x, up, index),
         }),
         ExprKind::Attrs(a) => {
             a.entries.iter().any(|en| match &en.value {
                 AttrValue::Plain(x) => lazy(x),
-                AttrValue::Inherit(v, _) => v.slot == it,
+                AttrValue::Inherit(v, _) => v.slot() == it,
                 AttrValue::InheritFrom { .. } => false,
-            }) || a.inherit_sources.iter().any(lazy)
-                || a.dynamic
+            }) || a.inherit_sources().iter().any(lazy)
+                || a.dynamic()
                     .iter()
                     .any(|d| stores_slot(&d.name, up, index) || lazy(&d.value))
         }
-        ExprKind::Lambda(_) | ExprKind::Let(..) | ExprKind::With(..) => true,
+        ExprKind::Lambda(_) | ExprKind::Let(_) | ExprKind::With(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sizes the compiled code's memory depends on (see [`Expr`]).
+    #[test]
+    fn code_sizes() {
+        assert_eq!(std::mem::size_of::<Var>(), 12);
+        assert_eq!(std::mem::size_of::<ExprKind>(), 16);
+        assert_eq!(std::mem::size_of::<Expr>(), 24);
+        assert_eq!(std::mem::size_of::<AttrEntry>(), 32);
+        assert_eq!(std::mem::size_of::<Formal>(), 32);
+        assert_eq!(std::mem::size_of::<Attrs>(), 32);
+        assert_eq!(std::mem::size_of::<Select>(), 48);
+    }
+
+    #[test]
+    fn short_strings_keep_their_bytes() {
+        for s in [&b""[..], b"out", b"x86_64-linux", b"fourteen bytes"] {
+            assert_eq!(ShortStr::new(s).expect("short").bytes(), s);
+        }
+        assert!(ShortStr::new(b"fifteen bytes!!").is_none());
+    }
+
+    /// Every kind of slot comes back out of a variable as it went in, up to the largest
+    /// `up` that fits, and a larger one is refused.
+    #[test]
+    fn variables_keep_their_slots() {
+        let top = (1 << KIND_SHIFT) - 1;
+        for slot in [
+            Slot::Local { up: 0, index: 0 },
+            Slot::Local {
+                up: top,
+                index: u32::MAX,
+            },
+            Slot::With { up: 0 },
+            Slot::With { up: top },
+            Slot::Global(0),
+            Slot::Global(u32::MAX),
+        ] {
+            let v = Var::new(Sym(7), slot).expect("fits");
+            assert_eq!((v.name, v.slot()), (Sym(7), slot));
+        }
+        assert_eq!(
+            Var::new(
+                Sym(7),
+                Slot::Local {
+                    up: top + 1,
+                    index: 0
+                }
+            ),
+            None
+        );
+        assert_eq!(Var::new(Sym(7), Slot::With { up: u32::MAX }), None);
     }
 }

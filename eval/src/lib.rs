@@ -705,14 +705,21 @@ impl<'a> Evaluator<'a> {
             Ok(e) => Ok(Box::leak(Box::new(e))),
             Err(unbound) => {
                 let name = self.sym_name(unbound.name);
+                // Nix's parser gives up on deep nesting long before, with this message.
+                let message = match unbound.too_deep {
+                    true => "memory exhausted".to_string(),
+                    false => format!("undefined variable '{name}'"),
+                };
                 let mut d = ferrix_parser::Diagnostic::new(
-                    format!("undefined variable '{name}'"),
+                    message,
                     origin,
                     text,
                     &LineIndex::new(text),
                     unbound.offset as usize,
                 );
-                d.kind = ferrix_parser::actions::ErrorKind::UndefinedVariable(name);
+                if !unbound.too_deep {
+                    d.kind = ferrix_parser::actions::ErrorKind::UndefinedVariable(name);
+                }
                 Err(diagnostic(&d))
             }
         }
@@ -802,7 +809,7 @@ impl<'a> Evaluator<'a> {
             &[],
         )?;
         if path.ends_with("derivation.nix") {
-            if let Some(base) = self.file_base(Pos::of(e.span.start)) {
+            if let Some(base) = self.file_base(Pos::of(e.pos)) {
                 self.derivation_file.set(base);
             }
         }

@@ -520,11 +520,9 @@ impl<'a> Lazy<'a> {
             Maker::Code { entries, env } => {
                 let entry = &entries[i];
                 match &entry.value {
-                    crate::ir::AttrValue::Plain(e) => (
-                        entry.name,
-                        Pos::of(entry.span.start),
-                        State::Deferred(e, env),
-                    ),
+                    crate::ir::AttrValue::Plain(e) => {
+                        (entry.name, Pos::of(entry.pos), State::Deferred(e, env))
+                    }
                     // Only plain attributes are left unmade.
                     _ => unreachable!("an unmade attribute that is not code"),
                 }
@@ -1048,10 +1046,7 @@ mod tests {
     fn thunk_states_round_trip() {
         use crate::ir::ExprKind;
         let bump = bumpalo::Bump::new();
-        let expr = bump.alloc(Expr::new(
-            ferrix_parser::ast::Span::new(3, 4),
-            ExprKind::Int(7),
-        ));
+        let expr = bump.alloc(Expr::new(3, ExprKind::Int(7)));
         let env = Env::alloc(&bump, None, false, &[]);
         let f: &Thunk = bump.alloc(Thunk::done(Value::Int(-3)));
         let x: &Thunk = bump.alloc(Thunk::done(Value::Float(2.5)));

@@ -49,8 +49,11 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(src: &[u8]) -> Self {
-        let mut starts = vec![0u32];
-        // memchr finds the line ends a vector at a time; every imported file is indexed.
+        // memchr finds the line ends a vector at a time; every imported file is indexed,
+        // and the index is kept, so it is sized by a first count (`\r\n` counts twice)
+        // instead of by doubling.
+        let mut starts = Vec::with_capacity(1 + memchr::memchr2_iter(b'\n', b'\r', src).count());
+        starts.push(0u32);
         let mut ends = memchr::memchr2_iter(b'\n', b'\r', src);
         while let Some(i) = ends.next() {
             if src[i] == b'\r' && src.get(i + 1) == Some(&b'\n') {

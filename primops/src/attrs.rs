@@ -280,7 +280,7 @@ fn function_args<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Ev
                     out.push(Attr {
                         name: formal.name(),
                         value: ev.alloc_thunk(Value::Bool(formal.has_default())),
-                        pos: Pos::of(formal.span().start),
+                        pos: Pos::of(formal.pos()),
                     });
                 }
             }

@@ -648,7 +648,7 @@ impl<'a, 'b> Session<'a, 'b> {
                                 ev.sym_name(f.name()),
                                 ev.sym_name(f.name())
                             ),
-                            Pos::of(f.span().start),
+                            Pos::of(f.pos()),
                         ))
                     }
                 }

@@ -571,7 +571,7 @@ pub(crate) fn auto_call<'a>(
                             "cannot evaluate a function that has an argument without a value ('{}')\n\nNix attempted to evaluate a function as a top level expression; in\nthis case it must have its arguments supplied either by default\nvalues, or passed explicitly with '--arg' or '--argstr'. See\nhttps://nixos.org/manual/nix/stable/#ss-functions.",
                             ev.sym_name(f.name())
                         ),
-                        Pos::of(f.span().start),
+                        Pos::of(f.pos()),
                     ))
                 }
             }
