@@ -4,15 +4,23 @@
 //! Ids are handed out in order of first appearance, so sorting by id gives creation order,
 //! which is also the order Nix 2.8 uses for its own interned symbols.
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sym(pub u32);
 
+/// The names, each stored once: `ids` holds only symbols, found by their name's hash and
+/// compared through `names` (a map keyed by the names would keep a second copy of each,
+/// about 2 MiB on a NixOS system).
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: FxHashMap<Box<[u8]>, Sym>,
+    ids: HashTable<Sym>,
     names: Vec<Box<[u8]>>,
+}
+
+fn hash(name: &[u8]) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(name)
 }
 
 impl Interner {
@@ -21,18 +29,24 @@ impl Interner {
     }
 
     pub fn intern(&mut self, name: &[u8]) -> Sym {
-        if let Some(&s) = self.ids.get(name) {
+        let h = hash(name);
+        let names = &self.names;
+        if let Some(&s) = self.ids.find(h, |&s| &*names[s.0 as usize] == name) {
             return s;
         }
         let s = Sym(self.names.len() as u32);
-        let owned: Box<[u8]> = name.into();
-        self.names.push(owned.clone());
-        self.ids.insert(owned, s);
+        self.names.push(name.into());
+        let names = &self.names;
+        self.ids
+            .insert_unique(h, s, |&s| hash(&names[s.0 as usize]));
         s
     }
 
     pub fn get(&self, name: &[u8]) -> Option<Sym> {
-        self.ids.get(name).copied()
+        let names = &self.names;
+        self.ids
+            .find(hash(name), |&s| &*names[s.0 as usize] == name)
+            .copied()
     }
 
     pub fn name(&self, s: Sym) -> &[u8] {
@@ -47,9 +61,13 @@ impl Interner {
     /// Forgets every symbol interned after the first `len`, so that the next source gets the
     /// same ids it would get in a fresh table; costs as much as those symbols did.
     pub fn truncate(&mut self, len: usize) {
-        for name in self.names.drain(len.min(self.names.len())..) {
-            self.ids.remove(&name);
+        for i in (len..self.names.len()).rev() {
+            let sym = Sym(i as u32);
+            if let Ok(entry) = self.ids.find_entry(hash(&self.names[i]), |&s| s == sym) {
+                entry.remove();
+            }
         }
+        self.names.truncate(len);
     }
 
     pub fn len(&self) -> usize {
@@ -58,5 +76,42 @@ impl Interner {
 
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_get_one_symbol_each_in_order() {
+        let mut t = Interner::new();
+        let names: Vec<Vec<u8>> = (0..5000).map(|i| format!("n{i}").into_bytes()).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.intern(n), Sym(i as u32));
+        }
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.intern(n), Sym(i as u32));
+            assert_eq!(t.get(n), Some(Sym(i as u32)));
+            assert_eq!(t.name(Sym(i as u32)), &n[..]);
+        }
+        assert_eq!(t.get(b"missing"), None);
+        assert_eq!(t.len(), 5000);
+    }
+
+    #[test]
+    fn truncate_forgets_the_later_names_only() {
+        let mut t = Interner::new();
+        for n in [&b"a"[..], b"b", b"c", b"d"] {
+            t.intern(n);
+        }
+        t.truncate(2);
+        assert_eq!(t.len(), 2);
+        assert_eq!((t.get(b"a"), t.get(b"b")), (Some(Sym(0)), Some(Sym(1))));
+        assert_eq!((t.get(b"c"), t.get(b"d")), (None, None));
+        // A fresh table would hand out the same ids.
+        assert_eq!(t.intern(b"d"), Sym(2));
+        assert_eq!(t.intern(b"c"), Sym(3));
+        assert_eq!(t.get(b"d"), Some(Sym(2)));
     }
 }
