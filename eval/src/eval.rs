@@ -350,22 +350,19 @@ impl<'a> Evaluator<'a> {
         if let Some(t) = self.literals.borrow().get(&key) {
             return t;
         }
+        // The text stays in the syntax tree, which lives as long as the arena.
+        let text = |bytes: &'a [u8]| {
+            &*self.bump().alloc(NixStr {
+                bytes,
+                context: &[],
+            })
+        };
         let v = match &e.kind {
             ExprKind::Int(n) => Value::Int(*n),
             ExprKind::Float(f) => Value::Float(*f),
-            // The text stays in the syntax tree, which lives as long as the arena.
-            ExprKind::Str(s) => Value::Str(self.bump().alloc(NixStr {
-                bytes: &s[..],
-                context: &[],
-            })),
-            ExprKind::ShortStr(s) => Value::Str(self.bump().alloc(NixStr {
-                bytes: s.bytes(),
-                context: &[],
-            })),
-            ExprKind::Path(p) | ExprKind::HomePath(p) => Value::Path(self.bump().alloc(NixStr {
-                bytes: &p[..],
-                context: &[],
-            })),
+            ExprKind::Str(s) => Value::Str(text(s)),
+            ExprKind::ShortStr(s) => Value::Str(text(s.bytes())),
+            ExprKind::Path(p) | ExprKind::HomePath(p) => Value::Path(text(p)),
             _ => unreachable!("literal_thunk of a non-literal"),
         };
         let t = self.alloc_thunk(v);
