@@ -91,6 +91,24 @@ fn strings_and_interpolation_nest() {
 }
 
 #[test]
+fn plain_strings_are_one_token() {
+    use Token::*;
+    assert_eq!(
+        toks(r#"x "abc" "" "a b""#),
+        [Id(b"x"), PlainStr(b"abc"), PlainStr(b""), PlainStr(b"a b")]
+    );
+    // Its span covers both quotes.
+    let spans: Vec<_> = Lexer::new(br#"{ "ab" }"#)
+        .map(|r| r.map(|(l, _, r)| (l, r)).unwrap())
+        .collect();
+    assert_eq!(spans, [(0, 1), (2, 6), (7, 8)]);
+    // An escape, a `$` or a missing closing quote leave the body to the string mode.
+    assert_eq!(toks(r#""a\nb""#), [Quote, Str(br#"a\nb"#), Quote]);
+    assert_eq!(toks(r#""a$b""#), [Quote, Str(b"a$b"), Quote]);
+    assert_eq!(toks(r#""abc"#), [Quote, Str(b"abc")]);
+}
+
+#[test]
 fn indented_strings() {
     use IndPart::*;
     use Token::*;

@@ -58,10 +58,13 @@ pub struct Ctx<'s> {
     pub src: &'s [u8],
 }
 
+/// An attribute path as parsed: most have one name, which then needs no allocation.
+pub type AttrPath = smallvec::SmallVec<[AttrName; 1]>;
+
 /// One `name = value;` or `inherit …;` of a binding list, before it is added to a set.
 pub enum Binding {
     Attr {
-        path: Vec<AttrName>,
+        path: AttrPath,
         span: Span,
         value: Expr,
     },
@@ -112,7 +115,7 @@ impl Operand {
 
 pub enum ChainItem {
     Bin(BinOp, usize, &'static str),
-    HasAttr(Vec<AttrName>, usize),
+    HasAttr(AttrPath, usize),
     Operand(Operand),
 }
 
@@ -322,6 +325,12 @@ impl Ctx<'_> {
             return Expr::new(span, ExprKind::Str(text));
         }
         Expr::new(span, ExprKind::Interpolate(StrOrPath::Str, out.into()))
+    }
+
+    /// A string without interpolations given whole by the lexer (`Token::PlainStr`): the
+    /// same tree as [`Ctx::string`] makes of its three tokens.
+    pub fn plain_string(&mut self, span: Span, body: &[u8]) -> Expr {
+        Expr::new(span, ExprKind::Str(ferrix_lexer::unescape_str(body).into()))
     }
 
     /// `''…''`: strips the common indentation as Nix 2.8 does.
@@ -599,7 +608,7 @@ impl Ctx<'_> {
     fn add_attr<'a>(
         &mut self,
         top: &mut Attrs,
-        mut path: Vec<AttrName>,
+        mut path: AttrPath,
         span: Span,
         value: Expr,
     ) -> Result<(), LalrError<'a>> {

@@ -203,6 +203,9 @@ fn bison_name(t: &str) -> String {
 }
 
 fn expecting(expected: &[String]) -> String {
+    // A whole plain string is a token only here: wherever it may come, Nix expects `"`,
+    // which is in the list too.
+    let expected: Vec<&String> = expected.iter().filter(|t| *t != "PLAIN_STR").collect();
     // Bison lists the expected tokens only when there are at most four.
     if expected.is_empty() || expected.len() > 4 {
         return String::new();

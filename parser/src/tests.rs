@@ -258,6 +258,18 @@ fn error_positions_and_snippets() {
         d.message,
         "syntax error, unexpected end of file, expecting ')'"
     );
+    // After a whole string, the end of the input is placed at its closing quote, as Nix
+    // does for the last of its three tokens.
+    let d = parse(b"{ a = \"bc\"", &info(), &mut symbols, &globals).unwrap_err();
+    assert_eq!((d.line, d.column), (1, 10));
+    assert_eq!(
+        d.message,
+        "syntax error, unexpected end of file, expecting ';'"
+    );
+    // Where `"` may come, the whole-string token is not listed.
+    let d = parse(b"x.", &info(), &mut symbols, &globals).unwrap_err();
+    assert!(d.message.ends_with(" or '\"'"), "{}", d.message);
+    assert!(!d.message.contains("PLAIN"), "{}", d.message);
     let d = parse(b"{ inherit x; }", &info(), &mut symbols, &globals).unwrap_err();
     assert_eq!(
         (d.line, d.column),
