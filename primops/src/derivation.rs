@@ -8,7 +8,7 @@ use crate::util::*;
 use ferrix_eval::error::{EvalError, EvalResult};
 use ferrix_eval::value::*;
 use ferrix_eval::{Evaluator, Pos};
-use ferrix_store::derivation::{Derivation, Output};
+use ferrix_store::derivation::{Derivation, Output, Tail};
 use ferrix_store::path::Ingestion;
 use ferrix_store::store::StoreError;
 use ferrix_store::{Hash, HashAlgo, StorePath};
@@ -154,10 +154,11 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
         .map(|a| (ev.symbols().name(a.name).to_vec(), a))
         .collect();
     sorted.sort_by(|x, y| x.0.cmp(&y.0));
-    for (key, attr) in &sorted {
+    for (key, attr) in sorted {
         if key == b"__ignoreNulls" {
             continue;
         }
+        // The key moves into the environment: one copy of each name per derivation.
         collect_attr(
             ev,
             &mut c,
@@ -172,7 +173,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
             e.with_frame(
                 format!(
                     "while evaluating the attribute '{}' of the derivation '{name}'",
-                    String::from_utf8_lossy(key)
+                    ev.symbols().display(attr.name)
                 ),
                 Some(name_pos),
             )
@@ -242,7 +243,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
         ));
     }
 
-    let drv_hash = if let Some(text) = &c.output_hash {
+    let (drv_hash, tail) = if let Some(text) = &c.output_hash {
         if c.outputs != [b"out".to_vec()] {
             return Err(EvalError::eval(
                 "multiple outputs are not supported in fixed-output derivations",
@@ -270,7 +271,9 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
                 hash: hash.to_base16().into_bytes(),
             },
         );
-        modulo(session, &c.drv, false).map_err(|e| store_error(e, pos))?
+        let tail = c.drv.tail(false);
+        let h = modulo_with(session, &c.drv, &tail).map_err(|e| store_error(e, pos))?;
+        (h, tail)
     } else {
         for o in &c.outputs {
             c.drv.env.insert(o.clone(), Vec::new());
@@ -284,11 +287,14 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
             c.drv.env.insert(o.clone(), full(&p));
             c.drv.outputs.get_mut(o).expect("inserted above").path = full(&p);
         }
-        modulo(session, &c.drv, false).map_err(|e| store_error(e, pos))?
+        // The text after the inputs, the bulk, is rendered once for the hash and the file.
+        let tail = c.drv.tail(false);
+        let h = modulo_with(session, &c.drv, &tail).map_err(|e| store_error(e, pos))?;
+        (h, tail)
     };
 
     let drv_path = session
-        .write_derivation(&c.drv, &name, drv_hash)
+        .write_derivation(&c.drv, &name, drv_hash, c.drv.unparse_with(&tail))
         .map_err(|e| store_error(e, pos))?;
     let drv_full: &'a [u8] = ev.bump().alloc_slice_copy(&full(&drv_path));
     let mut out = Vec::with_capacity(c.drv.outputs.len() + 1);
@@ -317,7 +323,12 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
 
 /// The modulo hash of a derivation whose inputs this session can hash.
 fn modulo(session: &StoreSession, drv: &Derivation, mask: bool) -> Result<Hash, StoreError> {
-    drv.hash_modulo(mask, &mut |p: &[u8]| session.drv_hash_of_text(p))
+    modulo_with(session, drv, &drv.tail(mask))
+}
+
+/// [`modulo`] with the text after the inputs already rendered.
+fn modulo_with(session: &StoreSession, drv: &Derivation, tail: &Tail) -> Result<Hash, StoreError> {
+    drv.hash_modulo_with(tail, &mut |p: &[u8]| session.drv_hash_of_text(p))
 }
 
 /// `outputHash`, in any encoding; an empty one stands for the zero hash (with a warning)
@@ -346,7 +357,7 @@ fn collect_attr<'a>(
     ev: &Evaluator<'a>,
     c: &mut Collected<'a>,
     json: Option<&mut Vec<u8>>,
-    key: &[u8],
+    key: Vec<u8>,
     attr: &Attr<'a>,
     ignore_nulls: bool,
     name_pos: Pos,
@@ -355,7 +366,7 @@ fn collect_attr<'a>(
     if ignore_nulls && matches!(ev.force(attr.value, pos)?, Value::Null) {
         return Ok(());
     }
-    match key {
+    match &key[..] {
         b"__contentAddressed" | b"__impure" => {
             if bool(ev, attr.value, pos)? {
                 let feature = if key == b"__impure" {
@@ -389,11 +400,11 @@ fn collect_attr<'a>(
         if json.len() > 1 {
             json.push(b',');
         }
-        crate::json::write_string(key, json);
+        crate::json::write_string(&key, json);
         json.push(b':');
         let v = ev.force(attr.value, pos)?;
         value_to_json(ev, v, pos, true, json, &mut c.context)?;
-        match key {
+        match &key[..] {
             b"builder" => {
                 let s = string(ev, attr.value, name_pos)?;
                 c.context.extend_from_slice(s.context);
@@ -426,7 +437,7 @@ fn collect_attr<'a>(
     let v = ev.force(attr.value, attr.pos)?;
     let mut s = Vec::new();
     ev.coerce_to_string(v, attr.pos, true, true, &mut s, &mut c.context)?;
-    match key {
+    match &key[..] {
         b"builder" => c.drv.builder = s.clone(),
         b"system" => c.drv.platform = s.clone(),
         b"outputHash" => c.output_hash = Some(s.clone()),
@@ -442,7 +453,7 @@ fn collect_attr<'a>(
         }
         _ => {}
     }
-    c.drv.env.entry(key.to_vec()).or_insert(s);
+    c.drv.env.entry(key).or_insert(s);
     Ok(())
 }
 

@@ -199,19 +199,20 @@ impl StoreSession {
         Ok(p)
     }
 
-    /// Writes a derivation as `<name>.drv` and caches its modulo hash.
+    /// Writes a derivation as `<name>.drv` and caches its modulo hash. `text` is the
+    /// derivation's ATerm text (`drv.unparse(false)`).
     pub fn write_derivation(
         &self,
         drv: &Derivation,
         name: &str,
         hash: Hash,
+        text: Vec<u8>,
     ) -> Result<StorePath, StoreError> {
         let dir = self.dir();
         let mut refs = BTreeSet::new();
         for p in drv.input_srcs.iter().chain(drv.input_drvs.keys()) {
             refs.insert(dir.parse(&String::from_utf8_lossy(p))?);
         }
-        let text = drv.unparse(false);
         let path = self.add_text(&format!("{name}.drv"), &text, refs)?;
         self.drv_hashes_by_text
             .borrow_mut()

@@ -2,7 +2,7 @@
 //! `Derive([outputs],[input drvs],[input sources],"system","builder",[args],[env])`, and
 //! the "modulo" hash from which output paths are computed.
 
-use crate::hash::Hash;
+use crate::hash::{Hash, HashAlgo, Hasher};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Text of Nix strings: arbitrary bytes.
@@ -44,27 +44,21 @@ pub struct Derivation {
     pub env: BTreeMap<Bytes, Bytes>,
 }
 
-/// Whether `c` needs a backslash in an ATerm string.
-#[inline]
-fn needs_escape(c: u8) -> bool {
-    matches!(c, b'"' | b'\\' | b'\n' | b'\r' | b'\t')
+/// The rendered text of a derivation after its inputs ([`Derivation::tail`]), and whether
+/// its outputs were masked.
+pub struct Tail {
+    mask_outputs: bool,
+    text: Vec<u8>,
 }
 
-/// Where the first byte that needs a backslash is. Whole blocks are tested without
-/// stopping early, which the compiler turns into vector compares: scanning derivations'
-/// environments byte by byte was a tenth of instantiating them.
+/// Where the first byte that needs a backslash is. `memchr` scans for the three common
+/// ones a vector at a time; the two rare ones (`\r`, `\t`) are looked for only before the
+/// first of those, so each byte is read at most twice. Scanning derivations' environments
+/// byte by byte was a tenth of instantiating them.
 fn next_escape(s: &[u8]) -> Option<usize> {
-    let mut start = 0;
-    for block in s.chunks(32) {
-        if block.iter().fold(false, |any, &c| any | needs_escape(c)) {
-            return block
-                .iter()
-                .position(|&c| needs_escape(c))
-                .map(|i| start + i);
-        }
-        start += block.len();
-    }
-    None
+    let common = memchr::memchr3(b'"', b'\\', b'\n', s);
+    let before = &s[..common.unwrap_or(s.len())];
+    memchr::memchr2(b'\r', b'\t', before).or(common)
 }
 
 fn push_string(out: &mut Vec<u8>, s: &[u8]) {
@@ -111,35 +105,46 @@ impl Derivation {
     /// The ATerm text. `mask_outputs` blanks the output paths and the environment entries
     /// that name outputs, as the modulo hash needs.
     pub fn unparse(&self, mask_outputs: bool) -> Vec<u8> {
-        let inputs: Vec<(&[u8], &BTreeSet<Bytes>)> = self
-            .input_drvs
-            .iter()
-            .map(|(p, outs)| (p.as_slice(), outs))
-            .collect();
-        self.unparse_with_inputs(mask_outputs, &inputs)
+        self.unparse_with(&self.tail(mask_outputs))
     }
 
-    /// The ATerm text with `input_drvs` (sorted) in place of the derivation's own inputs.
-    fn unparse_with_inputs(
+    /// The ATerm text, with the part after the inputs already rendered by [`Derivation::tail`]
+    /// (masked or not, as the tail was).
+    pub fn unparse_with(&self, tail: &Tail) -> Vec<u8> {
+        let mut out = Vec::with_capacity(tail.text.len() + 1024);
+        self.unparse_head(tail.mask_outputs, &self.own_inputs(), &mut out);
+        out.extend_from_slice(&tail.text);
+        out
+    }
+
+    fn own_inputs(&self) -> Vec<(&[u8], &BTreeSet<Bytes>)> {
+        self.input_drvs
+            .iter()
+            .map(|(p, outs)| (p.as_slice(), outs))
+            .collect()
+    }
+
+    /// `Derive(` with the outputs and the input derivations `inputs` (sorted): the part of
+    /// the text that differs between a derivation's modulo hash and its `.drv`.
+    fn unparse_head(
         &self,
         mask_outputs: bool,
         inputs: &[(&[u8], &BTreeSet<Bytes>)],
-    ) -> Vec<u8> {
-        // Most derivations fit; the largest (with build scripts inline) grow once or twice.
-        let mut out = Vec::with_capacity(8192);
+        out: &mut Vec<u8>,
+    ) {
         out.extend_from_slice(b"Derive([");
         for (i, (name, o)) in self.outputs.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.push(b'(');
-            push_string(&mut out, name);
+            push_string(out, name);
             out.push(b',');
-            push_string(&mut out, if mask_outputs { b"" } else { &o.path });
+            push_string(out, if mask_outputs { b"" } else { &o.path });
             out.push(b',');
-            push_string(&mut out, &o.hash_algo);
+            push_string(out, &o.hash_algo);
             out.push(b',');
-            push_string(&mut out, &o.hash);
+            push_string(out, &o.hash);
             out.push(b')');
         }
         out.extend_from_slice(b"],[");
@@ -148,12 +153,21 @@ impl Derivation {
                 out.push(b',');
             }
             out.push(b'(');
-            push_string(&mut out, path);
+            push_string(out, path);
             out.push(b',');
-            push_list(&mut out, outs.iter().map(Vec::as_slice));
+            push_list(out, outs.iter().map(Vec::as_slice));
             out.push(b')');
         }
         out.extend_from_slice(b"],");
+    }
+
+    /// The text after the input derivations: sources, platform, builder, arguments and the
+    /// environment, the bulk of most derivations. Instantiating one renders it once for both
+    /// its modulo hash and its `.drv` ([`Derivation::hash_modulo_with`],
+    /// [`Derivation::unparse_with`]).
+    pub fn tail(&self, mask_outputs: bool) -> Tail {
+        // Most derivations fit; the largest (with build scripts inline) grow once or twice.
+        let mut out = Vec::with_capacity(8192);
         push_list(&mut out, self.input_srcs.iter().map(Vec::as_slice));
         out.push(b',');
         push_string(&mut out, &self.platform);
@@ -174,7 +188,10 @@ impl Derivation {
             out.push(b')');
         }
         out.extend_from_slice(b"])");
-        out
+        Tail {
+            mask_outputs,
+            text: out,
+        }
     }
 
     /// The hash that stands for this derivation in the derivations that use it: for a fixed
@@ -187,14 +204,20 @@ impl Derivation {
         input_hash: &mut dyn FnMut(&[u8]) -> Result<Hash, E>,
     ) -> Result<Hash, E> {
         if self.is_fixed_output() {
-            let o = &self.outputs[&b"out"[..]];
-            let mut s = b"fixed:out:".to_vec();
-            for part in [&o.hash_algo, &o.hash, &o.path] {
-                s.extend_from_slice(part);
-                s.push(b':');
-            }
-            s.pop();
-            return Ok(Hash::sha256(&s));
+            return Ok(self.fixed_output_hash());
+        }
+        self.hash_modulo_with(&self.tail(mask_outputs), input_hash)
+    }
+
+    /// [`Derivation::hash_modulo`] with the text after the inputs already rendered (masked
+    /// or not, as the tail was).
+    pub fn hash_modulo_with<E>(
+        &self,
+        tail: &Tail,
+        input_hash: &mut dyn FnMut(&[u8]) -> Result<Hash, E>,
+    ) -> Result<Hash, E> {
+        if self.is_fixed_output() {
+            return Ok(self.fixed_output_hash());
         }
         let mut hashes = Vec::with_capacity(self.input_drvs.len());
         for (path, outs) in &self.input_drvs {
@@ -210,9 +233,24 @@ impl Derivation {
                 _ => inputs.push((h, outs)),
             }
         }
-        Ok(Hash::sha256(
-            &self.unparse_with_inputs(mask_outputs, &inputs),
-        ))
+        let mut head = Vec::with_capacity(1024);
+        self.unparse_head(tail.mask_outputs, &inputs, &mut head);
+        let mut h = Hasher::new(HashAlgo::Sha256);
+        h.update(&head);
+        h.update(&tail.text);
+        Ok(h.finish())
+    }
+
+    /// A fixed output's modulo hash: of its one output, not of the derivation.
+    fn fixed_output_hash(&self) -> Hash {
+        let o = &self.outputs[&b"out"[..]];
+        let mut s = b"fixed:out:".to_vec();
+        for part in [&o.hash_algo, &o.hash, &o.path] {
+            s.extend_from_slice(part);
+            s.push(b':');
+        }
+        s.pop();
+        Hash::sha256(&s)
     }
 
     /// Parses ATerm text.
@@ -394,19 +432,33 @@ pub fn hash_placeholder(output: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// The block scan finds the same first escape as a byte-by-byte search, wherever it
-    /// falls relative to the blocks.
+    /// Whether `c` needs a backslash in an ATerm string.
+    fn needs_escape(c: u8) -> bool {
+        matches!(c, b'"' | b'\\' | b'\n' | b'\r' | b'\t')
+    }
+
+    /// The scan finds the same first escape as a byte-by-byte search, wherever it falls,
+    /// and whichever kind comes first when there are two.
     #[test]
     fn escapes_are_found_in_any_block() {
         for len in 0..100 {
             for at in 0..=len {
                 for c in [b'"', b'\\', b'\n', b'\r', b'\t'] {
-                    let mut s = vec![b'a'; len];
-                    if at < len {
-                        s[at] = c;
+                    for (second, gap) in [(None, 0), (Some(b'\n'), 3), (Some(b'\t'), 5)] {
+                        let mut s = vec![b'a'; len];
+                        if at < len {
+                            s[at] = c;
+                        }
+                        if let Some(d) = second {
+                            for p in [at.wrapping_sub(gap), at + gap] {
+                                if p < len {
+                                    s[p] = d;
+                                }
+                            }
+                        }
+                        let naive = s.iter().position(|&b| needs_escape(b));
+                        assert_eq!(next_escape(&s), naive, "{s:?}");
                     }
-                    let naive = s.iter().position(|&b| needs_escape(b));
-                    assert_eq!(next_escape(&s), naive, "len {len}, escape at {at}");
                 }
             }
         }

@@ -68,7 +68,10 @@ impl StorePath {
 
     /// From its 20-byte digest and name.
     pub fn from_parts(digest: &[u8], name: &str) -> Result<StorePath, PathError> {
-        let base = format!("{}-{}", nix32::encode(digest), name);
+        let mut base = nix32::encode(digest);
+        base.reserve(1 + name.len());
+        base.push('-');
+        base.push_str(name);
         check_name(&base, name)?;
         Ok(StorePath { base })
     }
@@ -165,7 +168,11 @@ impl StoreDir {
 
     /// The full path of a store path.
     pub fn display(&self, p: &StorePath) -> String {
-        format!("{}/{}", self.0, p.base)
+        let mut s = String::with_capacity(self.0.len() + 1 + p.base.len());
+        s.push_str(&self.0);
+        s.push('/');
+        s.push_str(&p.base);
+        s
     }
 
     /// A full path that must be exactly a store path (no sub path).
@@ -224,12 +231,16 @@ impl StoreDir {
     /// The path of a fingerprint: sha256 of `<type>:sha256:<hex>:<store dir>:<name>`, folded
     /// to 20 bytes.
     pub fn make_path(&self, kind: &str, hash: &Hash, name: &str) -> Result<StorePath, PathError> {
-        let fingerprint = format!(
-            "{kind}:{}:{}:{}:{name}",
-            hash.algo,
-            hash.to_base16(),
-            self.0
+        // Built by hand: instantiating a derivation makes several of these.
+        let algo = hash.algo.name();
+        let mut fingerprint = String::with_capacity(
+            kind.len() + algo.len() + 2 * hash.bytes.len() + self.0.len() + name.len() + 4,
         );
+        for part in [kind, algo, &hash.to_base16(), &self.0, name] {
+            fingerprint.push_str(part);
+            fingerprint.push(':');
+        }
+        fingerprint.pop();
         StorePath::from_parts(&Hash::sha256(fingerprint.as_bytes()).fold(20), name)
     }
 
