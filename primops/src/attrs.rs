@@ -196,12 +196,14 @@ fn remove_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eva
         drop.push(ev.intern_str(string(ev, t, pos)?.bytes));
     }
     drop.sort_unstable();
-    let kept: Vec<Attr<'a>> = set
-        .attrs()
-        .iter()
-        .filter(|a| drop.binary_search(&a.name).is_err())
-        .copied()
-        .collect();
+    let all = set.attrs();
+    // Sized once: a filter's collect would grow the vector step by step.
+    let mut kept: Vec<Attr<'a>> = Vec::with_capacity(all.len());
+    kept.extend(
+        all.iter()
+            .filter(|a| drop.binary_search(&a.name).is_err())
+            .copied(),
+    );
     Ok(ev.make_attrs(kept))
 }
 
@@ -232,17 +234,17 @@ fn intersect_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> 
     let b = attrs(ev, args[1], pos)?;
     // Walk the smaller side and look names up in the other: `callPackage` intersects a
     // few formals with the whole package set, which must not be walked (or flattened).
+    // The result has at most the smaller side's attributes: sized once.
     let out: Vec<Attr<'a>> = if a.len_bound() < b.len_bound() {
-        a.attrs()
-            .iter()
-            .filter_map(|x| b.get(x.name).copied())
-            .collect()
+        let small = a.attrs();
+        let mut out = Vec::with_capacity(small.len());
+        out.extend(small.iter().filter_map(|x| b.get(x.name).copied()));
+        out
     } else {
-        b.attrs()
-            .iter()
-            .filter(|x| a.get(x.name).is_some())
-            .copied()
-            .collect()
+        let small = b.attrs();
+        let mut out = Vec::with_capacity(small.len());
+        out.extend(small.iter().filter(|x| a.get(x.name).is_some()).copied());
+        out
     };
     Ok(ev.make_attrs(out))
 }
