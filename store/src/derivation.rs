@@ -105,7 +105,11 @@ impl Derivation {
     /// The ATerm text. `mask_outputs` blanks the output paths and the environment entries
     /// that name outputs, as the modulo hash needs.
     pub fn unparse(&self, mask_outputs: bool) -> Vec<u8> {
-        self.unparse_with(&self.tail(mask_outputs))
+        // Most derivations fit; the largest (with build scripts inline) grow once or twice.
+        let mut out = Vec::with_capacity(8192);
+        self.unparse_head(mask_outputs, &self.own_inputs(), &mut out);
+        self.unparse_tail(mask_outputs, &mut out);
+        out
     }
 
     /// The ATerm text, with the part after the inputs already rendered by [`Derivation::tail`]
@@ -167,31 +171,33 @@ impl Derivation {
     /// [`Derivation::unparse_with`]).
     pub fn tail(&self, mask_outputs: bool) -> Tail {
         // Most derivations fit; the largest (with build scripts inline) grow once or twice.
-        let mut out = Vec::with_capacity(8192);
-        push_list(&mut out, self.input_srcs.iter().map(Vec::as_slice));
+        let mut text = Vec::with_capacity(8192);
+        self.unparse_tail(mask_outputs, &mut text);
+        Tail { mask_outputs, text }
+    }
+
+    /// Appends the text after the input derivations (see [`Derivation::tail`]) to `out`.
+    fn unparse_tail(&self, mask_outputs: bool, out: &mut Vec<u8>) {
+        push_list(out, self.input_srcs.iter().map(Vec::as_slice));
         out.push(b',');
-        push_string(&mut out, &self.platform);
+        push_string(out, &self.platform);
         out.push(b',');
-        push_string(&mut out, &self.builder);
+        push_string(out, &self.builder);
         out.push(b',');
-        push_list(&mut out, self.args.iter().map(Vec::as_slice));
+        push_list(out, self.args.iter().map(Vec::as_slice));
         out.extend_from_slice(b",[");
         for (i, (k, v)) in self.env.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.push(b'(');
-            push_string(&mut out, k);
+            push_string(out, k);
             out.push(b',');
             let masked = mask_outputs && self.outputs.contains_key(k);
-            push_string(&mut out, if masked { b"" } else { v });
+            push_string(out, if masked { b"" } else { v });
             out.push(b')');
         }
         out.extend_from_slice(b"])");
-        Tail {
-            mask_outputs,
-            text: out,
-        }
     }
 
     /// The hash that stands for this derivation in the derivations that use it: for a fixed
