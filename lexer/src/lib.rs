@@ -188,6 +188,11 @@ pub struct Lexer<'a> {
     modes: Vec<Mode>,
     /// Start of the most recent token, where Nix reports an unexpected end of input.
     last_start: usize,
+    /// `last_start` and the end of the token before the most recent one, from which the
+    /// lexeme before it is found (see [`Lexer::eof_offset`]).
+    before: (usize, usize),
+    /// The input ended right after a path, whose end is found only there.
+    path_at_eof: bool,
     done: bool,
     /// The input ended at a NUL byte, which Nix reports errors at.
     nul_end: bool,
@@ -289,6 +294,8 @@ impl<'a> Lexer<'a> {
             pos: 0,
             modes: vec![Mode::Expr],
             last_start: 0,
+            before: (0, 0),
+            path_at_eof: false,
             done: false,
             nul_end: false,
             run: Run::EMPTY,
@@ -375,15 +382,27 @@ impl<'a> Lexer<'a> {
     }
 
     /// Where Nix reports an error at the end of the input: the start of the last lexeme it
-    /// matched, counting whitespace and comments, or 0 for empty input.
+    /// matched, counting whitespace and comments, or 0 for empty input. When the input ends
+    /// right after a path (`[ ./a`), Nix is one lexeme behind: it reports the start of the
+    /// lexeme before the path's last token.
     pub fn eof_offset(&self) -> usize {
+        if self.path_at_eof {
+            let (start, end) = self.before;
+            return self.last_lexeme(end, self.last_start).unwrap_or(start);
+        }
         if self.mode() != Mode::Expr || self.nul_end {
             return self.last_start;
         }
-        // Find the start of the last whitespace run or comment after the last token.
-        let mut last = self.last_start;
-        let mut i = self.last_token_end();
-        let s = self.src;
+        self.last_lexeme(self.last_token_end(), self.src.len())
+            .unwrap_or(self.last_start)
+    }
+
+    /// The start of the last whitespace run or comment of `src[from..to]`, a stretch between
+    /// tokens (or after the last one).
+    fn last_lexeme(&self, from: usize, to: usize) -> Option<usize> {
+        let mut last = None;
+        let mut i = from;
+        let s = &self.src[..to];
         while i < s.len() {
             let start = i;
             match s[i] {
@@ -403,7 +422,7 @@ impl<'a> Lexer<'a> {
                 },
                 _ => break,
             }
-            last = start;
+            last = Some(start);
         }
         last
     }
@@ -415,6 +434,7 @@ impl<'a> Lexer<'a> {
     fn lex_expr(&mut self) -> Option<Result<Spanned<'a>, LexError>> {
         let base = self.pos;
         let (tok, span) = self.next_expr_tok()?;
+        self.before = (self.last_start, base);
         let (start, mut end) = (base + span.start, base + span.end);
         self.pos = end;
         let text = &self.src[start..end];
@@ -639,6 +659,7 @@ impl<'a> Lexer<'a> {
         let (start, end) = (self.pos + span.start, self.pos + span.end);
         match tok {
             Some(Ok(PathTok::DollarCurly)) => {
+                self.before = (self.last_start, self.pos);
                 self.pos = end;
                 self.last_start = start;
                 self.set_mode(Mode::InPath);
@@ -646,6 +667,7 @@ impl<'a> Lexer<'a> {
                 Some(Ok((start, Token::DollarCurly, end)))
             }
             Some(Ok(PathTok::Piece)) => {
+                self.before = (self.last_start, self.pos);
                 self.pos = end;
                 self.last_start = start;
                 let text = &self.src[start..end];
@@ -670,6 +692,7 @@ impl<'a> Lexer<'a> {
             }
             _ => {
                 self.pop();
+                self.path_at_eof = self.pos == self.src.len();
                 // Nix places the end marker at the token before it.
                 Some(Ok((self.last_start, Token::PathEnd, self.last_start)))
             }

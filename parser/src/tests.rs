@@ -266,6 +266,31 @@ fn error_positions_and_snippets() {
         d.message,
         "syntax error, unexpected end of file, expecting ';'"
     );
+    // When the input ends right after a path, Nix 2.8 reports the start of the lexeme
+    // before the path's last token (whitespace and comments count), not the path's own.
+    for (src, column) in [
+        (&b"[ ./a"[..], 2),
+        (b"[./a", 1),
+        (b"[   ./a/b", 2),
+        (b"{ a = ./b", 6),
+        (b"[ ./a${x}/b", 9),
+        (b"[ ./a${ x }", 10),
+        (b"[ ./a${\"s\"}", 10),
+        (b"[ /* c */./a", 3),
+        (b"[ # c\n~/a", 6),
+        // With anything after the path, the last lexeme as usual.
+        (b"[ ./a ", 6),
+        (b"[ <a>", 3),
+    ] {
+        let d = parse(src, &info(), &mut symbols, &globals).unwrap_err();
+        let text = String::from_utf8_lossy(src);
+        assert_eq!((d.line, d.column), (1, column), "{text}");
+        assert!(
+            d.message.contains("unexpected end of file"),
+            "{text}: {}",
+            d.message
+        );
+    }
     // Where `"` may come, the whole-string token is not listed.
     let d = parse(b"x.", &info(), &mut symbols, &globals).unwrap_err();
     assert!(d.message.ends_with(" or '\"'"), "{}", d.message);
