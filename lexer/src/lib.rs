@@ -397,6 +397,11 @@ impl<'a> Lexer<'a> {
             .unwrap_or(self.last_start)
     }
 
+    /// Whether the lexer is inside a `"…"` string (not in an interpolation in it).
+    pub fn in_string(&self) -> bool {
+        self.mode() == Mode::Str
+    }
+
     /// The start of the last whitespace run or comment of `src[from..to]`, a stretch between
     /// tokens (or after the last one).
     fn last_lexeme(&self, from: usize, to: usize) -> Option<usize> {

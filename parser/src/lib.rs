@@ -127,10 +127,29 @@ pub fn parse_unresolved(
     info: &SourceInfo<'_>,
     symbols: &mut Interner,
 ) -> Result<Expr, SyntaxError> {
-    let eof = Cell::new(0usize);
+    let (result, end) = run_parser(src, info, symbols);
+    result.map_err(|e| {
+        syntax_error(e, end, |at| {
+            // The text before the token, parsed on its own; its symbols were all interned
+            // by the parse that just failed, and any other goes again.
+            let len = symbols.len();
+            let whole = run_parser(&src[..at], info, symbols).0.is_ok();
+            symbols.truncate(len);
+            whole
+        })
+    })
+}
+
+/// The lexer and parser over `src`, and where the input ended.
+fn run_parser<'s>(
+    src: &'s [u8],
+    info: &SourceInfo<'_>,
+    symbols: &mut Interner,
+) -> (Result<Expr, LalrError<'s>>, End) {
+    let end = Cell::new(End::default());
     let tokens = TokenStream {
         lexer: Lexer::new(src),
-        eof: &eof,
+        end: &end,
     };
     let mut ctx = Ctx {
         symbols,
@@ -139,15 +158,14 @@ pub fn parse_unresolved(
         origin_label: info.origin.pos_label(),
         src,
     };
-    grammar::StartParser::new()
-        .parse(&mut ctx, tokens)
-        .map_err(|e| syntax_error(e, eof.get()))
+    let result = grammar::StartParser::new().parse(&mut ctx, tokens);
+    (result, end.get())
 }
 
 /// Feeds lexer tokens to lalrpop, remembering where Nix would report an early end of input.
 struct TokenStream<'a, 'c> {
     lexer: Lexer<'a>,
-    eof: &'c Cell<usize>,
+    end: &'c Cell<End>,
 }
 
 impl<'a> Iterator for TokenStream<'a, '_> {
@@ -156,7 +174,10 @@ impl<'a> Iterator for TokenStream<'a, '_> {
     fn next(&mut self) -> Option<Self::Item> {
         match self.lexer.next() {
             None => {
-                self.eof.set(self.lexer.eof_offset());
+                self.end.set(End {
+                    offset: self.lexer.eof_offset(),
+                    in_string: self.lexer.in_string(),
+                });
                 None
             }
             Some(r) => Some(r.map_err(|e| SyntaxError {
@@ -202,42 +223,143 @@ fn bison_name(t: &str) -> String {
     }
 }
 
-fn expecting(expected: &[String]) -> String {
+/// Nix 2.8's tokens in the order of its grammar's symbol numbers, the order bison lists
+/// expected tokens in: the declared ones first, then the characters as the rules first use
+/// them.
+const BISON_ORDER: &[&str] = &[
+    "ID",
+    "ATTRPATH",
+    "STR",
+    "IND_STR",
+    "INT",
+    "FLOAT",
+    "PATH",
+    "HPATH",
+    "SPATH",
+    "PATH_END",
+    "URI",
+    "IF",
+    "THEN",
+    "ELSE",
+    "ASSERT",
+    "WITH",
+    "LET",
+    "IN",
+    "REC",
+    "INHERIT",
+    "EQ",
+    "NEQ",
+    "AND",
+    "OR",
+    "IMPL",
+    "OR_KW",
+    "DOLLAR_CURLY",
+    "IND_STRING_OPEN",
+    "IND_STRING_CLOSE",
+    "ELLIPSIS",
+    "'<'",
+    "'>'",
+    "LEQ",
+    "GEQ",
+    "UPDATE",
+    "NOT",
+    "'+'",
+    "'-'",
+    "'*'",
+    "'/'",
+    "CONCAT",
+    "'?'",
+    "NEGATE",
+    "':'",
+    "'{'",
+    "'}'",
+    "'@'",
+    "';'",
+    "'!'",
+    "'.'",
+    "'\"'",
+    "'('",
+    "')'",
+    "'['",
+    "']'",
+    "'='",
+    "','",
+];
+
+/// The names of the `expected` tokens (lalrpop's) as bison would list them, in its order.
+fn bison_names(expected: &[String]) -> Vec<String> {
     // A whole plain string is a token only here: wherever it may come, Nix expects `"`,
     // which is in the list too.
-    let expected: Vec<&String> = expected.iter().filter(|t| *t != "PLAIN_STR").collect();
+    let mut names: Vec<String> = expected
+        .iter()
+        .filter(|t| *t != "PLAIN_STR")
+        .map(|t| bison_name(t))
+        .collect();
+    let rank = |n: &String| {
+        BISON_ORDER
+            .iter()
+            .position(|b| b == n)
+            .unwrap_or(BISON_ORDER.len())
+    };
+    names.sort_by_key(rank);
+    names.dedup();
+    names
+}
+
+fn expecting(expected: &[String]) -> String {
+    let names = bison_names(expected);
     // Bison lists the expected tokens only when there are at most four.
-    if expected.is_empty() || expected.len() > 4 {
+    if names.is_empty() || names.len() > 4 {
         return String::new();
     }
-    let names: Vec<String> = expected.iter().map(|t| bison_name(t)).collect();
     format!(", expecting {}", names.join(" or "))
 }
 
-fn syntax_error(e: LalrError<'_>, eof_offset: usize) -> SyntaxError {
+/// Where and how the input ended, for an error there.
+#[derive(Clone, Copy, Default)]
+struct End {
+    /// Where Nix reports it ([`Lexer::eof_offset`]).
+    offset: usize,
+    /// Inside a `"…"` string.
+    in_string: bool,
+}
+
+/// `e` as Nix 2.8 words it. Bison takes its default reductions before it finds an error,
+/// so its list of expected tokens is often that of a state further on than lalrpop's:
+/// - at the end of the input inside a `"…"` string, only the closing quote;
+/// - at a token that cannot continue an expression which is complete before it, only the
+///   end of the input (`complete` says whether the text before it parses whole), where
+///   lalrpop would list every operator.
+fn syntax_error(e: LalrError<'_>, end: End, complete: impl FnOnce(usize) -> bool) -> SyntaxError {
     use lalrpop_util::ParseError as P;
     match e {
         P::User { error } => error,
         P::UnrecognizedEof { expected, .. } => SyntaxError {
-            offset: eof_offset,
+            offset: end.offset,
             message: format!(
                 "syntax error, unexpected end of file{}",
-                expecting(&expected)
+                if end.in_string {
+                    ", expecting '\"'".to_string()
+                } else {
+                    expecting(&expected)
+                }
             ),
             kind: actions::ErrorKind::UnexpectedEnd,
         },
         P::UnrecognizedToken {
             token: (l, t, _),
             expected,
-        } => SyntaxError {
-            offset: l,
-            message: format!(
-                "syntax error, unexpected {}{}",
-                t.describe(),
-                expecting(&expected)
-            ),
-            kind: actions::ErrorKind::Syntax,
-        },
+        } => {
+            let mut listed = expecting(&expected);
+            if listed.is_empty() && complete(l) {
+                listed = ", expecting end of file".into();
+            }
+            SyntaxError {
+                offset: l,
+                message: format!("syntax error, unexpected {}{listed}", t.describe()),
+                kind: actions::ErrorKind::Syntax,
+            }
+        }
         P::ExtraToken { token: (l, t, _) } => SyntaxError {
             offset: l,
             message: format!(

@@ -486,3 +486,56 @@ fn line_index_handles_every_line_end() {
     assert_eq!(at(11), (5, 1));
     assert_eq!(at(12), (6, 1));
 }
+
+/// Where bison takes default reductions before it finds an error, Nix 2.8 lists the tokens
+/// of a later state than lalrpop's; and it lists them in its grammar's symbol order.
+#[test]
+fn expected_tokens_as_bison_lists_them() {
+    let (mut symbols, globals) = env();
+    for (src, message) in [
+        // A token that cannot follow an expression that is complete before it.
+        (&b"a b )"[..], "unexpected ')', expecting end of file"),
+        (b"x: x )", "unexpected ')', expecting end of file"),
+        (
+            b"let a = 1; in a ;",
+            "unexpected ';', expecting end of file",
+        ),
+        (
+            b"if a then b else c )",
+            "unexpected ')', expecting end of file",
+        ),
+        (b"{ a = 1; } }", "unexpected '}', expecting end of file"),
+        (b"./a )", "unexpected ')', expecting end of file"),
+        (b"1 ,", "unexpected ',', expecting end of file"),
+        // Not complete before the token: nothing is listed.
+        (b"assert a; )", "unexpected ')'"),
+        (b"a: )", "unexpected ')'"),
+        (b")", "unexpected ')'"),
+        // The end inside a string: only its closing quote.
+        (b"\"abc", "unexpected end of file, expecting '\"'"),
+        (b"\"", "unexpected end of file, expecting '\"'"),
+        (b"\"${x}abc", "unexpected end of file, expecting '\"'"),
+        // Bison's order.
+        (
+            b"''abc",
+            "unexpected end of file, expecting IND_STR or DOLLAR_CURLY or IND_STRING_CLOSE",
+        ),
+        (
+            b"x.",
+            "unexpected end of file, expecting ID or OR_KW or DOLLAR_CURLY or '\"'",
+        ),
+    ] {
+        let text = String::from_utf8_lossy(src);
+        let d = parse(src, &info(), &mut symbols, &globals).unwrap_err();
+        assert_eq!(d.message, format!("syntax error, {message}"), "{text}");
+    }
+    // The parse of the text before the token adds no symbols of its own.
+    let before = symbols.len();
+    let d = parse(b"newName1 newName2 )", &info(), &mut symbols, &globals).unwrap_err();
+    assert!(
+        d.message.ends_with("expecting end of file"),
+        "{}",
+        d.message
+    );
+    assert_eq!(symbols.len(), before + 2);
+}
