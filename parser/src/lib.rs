@@ -129,15 +129,46 @@ pub fn parse_unresolved(
 ) -> Result<Expr, SyntaxError> {
     let (result, end) = run_parser(src, info, symbols);
     result.map_err(|e| {
-        syntax_error(e, end, |at| {
-            // The text before the token, parsed on its own; its symbols were all interned
-            // by the parse that just failed, and any other goes again.
+        syntax_error(e, src, end, |at, more| {
+            // The text before the token, then `more`, parsed on their own. Their symbols
+            // were interned by the parse that just failed, except those of `more`, which
+            // go again.
             let len = symbols.len();
-            let whole = run_parser(&src[..at], info, symbols).0.is_ok();
+            let text = [&src[..at], more].concat();
+            let (result, end) = run_parser(&text, info, symbols);
             symbols.truncate(len);
-            whole
+            result.err().map(|e| error_offset(&e, end))
         })
     })
+}
+
+/// Where `e` was found, in the text the parser read.
+fn error_offset(e: &LalrError<'_>, end: End) -> usize {
+    use lalrpop_util::ParseError as P;
+    match e {
+        P::User { error } => error.offset,
+        P::UnrecognizedEof { .. } => end.offset,
+        P::UnrecognizedToken {
+            token: (l, _, _), ..
+        }
+        | P::ExtraToken { token: (l, _, _) } => *l,
+        P::InvalidToken { location } => *location,
+    }
+}
+
+/// Whether the last two tokens of `text` are `{` and `}`.
+fn ends_in_empty_braces(text: &[u8]) -> bool {
+    let mut last = (None, None);
+    for (_, t, _) in Lexer::new(text).flatten() {
+        last = (last.1, Some(t));
+    }
+    matches!(
+        last,
+        (
+            Some(ferrix_lexer::Token::LBrace),
+            Some(ferrix_lexer::Token::RBrace)
+        )
+    )
 }
 
 /// The lexer and parser over `src`, and where the input ended.
@@ -324,13 +355,23 @@ struct End {
     in_string: bool,
 }
 
-/// `e` as Nix 2.8 words it. Bison takes its default reductions before it finds an error,
-/// so its list of expected tokens is often that of a state further on than lalrpop's:
+/// `e`, found in `src`, as Nix 2.8 words it. Bison takes its default reductions before it
+/// finds an error, so its list of expected tokens is often that of a state further on than
+/// lalrpop's:
 /// - at the end of the input inside a `"…"` string, only the closing quote;
 /// - at a token that cannot continue an expression which is complete before it, only the
-///   end of the input (`complete` says whether the text before it parses whole), where
-///   lalrpop would list every operator.
-fn syntax_error(e: LalrError<'_>, end: End, complete: impl FnOnce(usize) -> bool) -> SyntaxError {
+///   end of the input, where lalrpop would list every operator;
+/// - at a token after `{ }` where a function may start, `:` or `@`: Nix's parser (GLR)
+///   follows both readings of `{ }`, and reports the function's when both fail.
+///
+/// `reparse(at, more)` parses the text before `at` followed by `more`, and gives where
+/// that fails (`None` when it parses whole).
+fn syntax_error(
+    e: LalrError<'_>,
+    src: &[u8],
+    end: End,
+    mut reparse: impl FnMut(usize, &[u8]) -> Option<usize>,
+) -> SyntaxError {
     use lalrpop_util::ParseError as P;
     match e {
         P::User { error } => error,
@@ -351,7 +392,9 @@ fn syntax_error(e: LalrError<'_>, end: End, complete: impl FnOnce(usize) -> bool
             expected,
         } => {
             let mut listed = expecting(&expected);
-            if listed.is_empty() && complete(l) {
+            if ends_in_empty_braces(&src[..l]) && reparse(l, b":x").is_none_or(|at| at > l) {
+                listed = ", expecting ':' or '@'".into();
+            } else if listed.is_empty() && reparse(l, b"").is_none() {
                 listed = ", expecting end of file".into();
             }
             SyntaxError {

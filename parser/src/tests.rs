@@ -507,6 +507,15 @@ fn expected_tokens_as_bison_lists_them() {
         (b"{ a = 1; } }", "unexpected '}', expecting end of file"),
         (b"./a )", "unexpected ')', expecting end of file"),
         (b"1 ,", "unexpected ',', expecting end of file"),
+        // After `{ }` where a function may start, the function's reading.
+        (b"{ } ;", "unexpected ';', expecting ':' or '@'"),
+        (b"x: { /* c */ } )", "unexpected ')', expecting ':' or '@'"),
+        (b"( { } ;", "unexpected ';', expecting ':' or '@'"),
+        (b"if a then { } ;", "unexpected ';', expecting ':' or '@'"),
+        // Where it may not, the set's.
+        (b"f { } )", "unexpected ')', expecting end of file"),
+        (b"rec { } )", "unexpected ')', expecting end of file"),
+        (b"[ { } ;", "unexpected ';'"),
         // Not complete before the token: nothing is listed.
         (b"assert a; )", "unexpected ')'"),
         (b"a: )", "unexpected ')'"),
