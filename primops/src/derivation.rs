@@ -109,6 +109,9 @@ fn string_no_ctx<'a>(ev: &Evaluator<'a>, t: &'a Thunk<'a>, pos: Pos) -> R<&'a [u
 struct Collected<'a> {
     drv: Derivation,
     context: Vec<&'a [u8]>,
+    /// The environment as collected, in the order of its names; it becomes `drv.env` in
+    /// one step, which costs a comparison per entry instead of a search per entry.
+    env: Vec<(Vec<u8>, Vec<u8>)>,
     outputs: Vec<Vec<u8>>,
     output_hash: Option<Vec<u8>>,
     output_hash_algo: Vec<u8>,
@@ -141,6 +144,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
     let mut c = Collected {
         drv: Derivation::default(),
         context: Vec::new(),
+        env: Vec::with_capacity(set.len()),
         outputs: vec![b"out".to_vec()],
         output_hash: None,
         output_hash_algo: Vec::new(),
@@ -153,7 +157,8 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
         .iter()
         .map(|a| (ev.symbols().name(a.name).to_vec(), a))
         .collect();
-    sorted.sort_by(|x, y| x.0.cmp(&y.0));
+    // Names are unique: no order among equals to keep.
+    sorted.sort_unstable_by(|x, y| x.0.cmp(&y.0));
     for (key, attr) in sorted {
         if key == b"__ignoreNulls" {
             continue;
@@ -179,6 +184,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
             )
         })?;
     }
+    c.drv.env = std::mem::take(&mut c.env).into_iter().collect();
     if let Some(mut j) = json {
         j.push(b'}');
         c.drv.env.insert(b"__json".to_vec(), j);
@@ -279,7 +285,14 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
             c.drv.env.insert(o.clone(), Vec::new());
             c.drv.outputs.insert(o.clone(), Output::default());
         }
-        let masked = modulo(session, &c.drv, true).map_err(|e| store_error(e, pos))?;
+        // The inputs and the bulk after them are rendered once for both hashes: the
+        // masked one gives the output paths, the unmasked one stands for this derivation.
+        let inputs = c
+            .drv
+            .modulo_inputs(&mut |p: &[u8]| session.drv_hash_of_text(p))
+            .map_err(|e| store_error(e, pos))?;
+        let masked_tail = c.drv.tail(true);
+        let masked = c.drv.hash_modulo_parts(&inputs, &masked_tail);
         for o in &c.outputs {
             let p = dir
                 .make_output_path(&String::from_utf8_lossy(o), &masked, &name)
@@ -287,10 +300,9 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
             c.drv.env.insert(o.clone(), full(&p));
             c.drv.outputs.get_mut(o).expect("inserted above").path = full(&p);
         }
-        // The text after the inputs, the bulk, is rendered once for the hash and the file.
-        let tail = c.drv.tail(false);
-        let h = modulo_with(session, &c.drv, &tail).map_err(|e| store_error(e, pos))?;
-        (h, tail)
+        // The text after the inputs, the bulk, serves the hash and the file.
+        let tail = masked_tail.unmask(&c.drv);
+        (c.drv.hash_modulo_parts(&inputs, &tail), tail)
     };
 
     let drv_path = session
@@ -321,12 +333,8 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
     Ok(ev.make_attrs(out))
 }
 
-/// The modulo hash of a derivation whose inputs this session can hash.
-fn modulo(session: &StoreSession, drv: &Derivation, mask: bool) -> Result<Hash, StoreError> {
-    modulo_with(session, drv, &drv.tail(mask))
-}
-
-/// [`modulo`] with the text after the inputs already rendered.
+/// The modulo hash of a derivation whose inputs this session can hash, with the text after
+/// its inputs already rendered.
 fn modulo_with(session: &StoreSession, drv: &Derivation, tail: &Tail) -> Result<Hash, StoreError> {
     drv.hash_modulo_with(tail, &mut |p: &[u8]| session.drv_hash_of_text(p))
 }
@@ -453,7 +461,8 @@ fn collect_attr<'a>(
         }
         _ => {}
     }
-    c.drv.env.entry(key).or_insert(s);
+    // Names come sorted and unique (see `Collected::env`).
+    c.env.push((key, s));
     Ok(())
 }
 

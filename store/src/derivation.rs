@@ -49,6 +49,43 @@ pub struct Derivation {
 pub struct Tail {
     mask_outputs: bool,
     text: Vec<u8>,
+    /// In a masked tail: where each masked environment value is (the `""` of it), and
+    /// its name, so that [`Tail::unmask`] can put the values in.
+    masked_at: Vec<(usize, Bytes)>,
+}
+
+/// A derivation's input derivations rendered for its modulo hash
+/// ([`Derivation::modulo_inputs`]).
+pub struct ModuloInputs(Vec<u8>);
+
+impl Tail {
+    /// The unmasked tail of `drv`, from this masked one: its environment values that name
+    /// outputs (blank here) put in, and nothing else rendered again. `drv` is the
+    /// derivation this tail was rendered from, with those values set since.
+    pub fn unmask(&self, drv: &Derivation) -> Tail {
+        if !self.mask_outputs {
+            return drv.tail(false);
+        }
+        let extra: usize = self
+            .masked_at
+            .iter()
+            .map(|(_, k)| drv.env.get(k).map_or(0, |v| v.len() + 8))
+            .sum();
+        let mut text = Vec::with_capacity(self.text.len() + extra);
+        let mut from = 0;
+        for (at, k) in &self.masked_at {
+            text.extend_from_slice(&self.text[from..*at]);
+            push_string(&mut text, drv.env.get(k).map_or(&[][..], Vec::as_slice));
+            // Past the blank `""` of the masked text.
+            from = at + 2;
+        }
+        text.extend_from_slice(&self.text[from..]);
+        Tail {
+            mask_outputs: false,
+            text,
+            masked_at: Vec::new(),
+        }
+    }
 }
 
 /// Where the first byte that needs a backslash is. `memchr` scans for the three common
@@ -108,7 +145,7 @@ impl Derivation {
         // Most derivations fit; the largest (with build scripts inline) grow once or twice.
         let mut out = Vec::with_capacity(8192);
         self.unparse_head(mask_outputs, &self.own_inputs(), &mut out);
-        self.unparse_tail(mask_outputs, &mut out);
+        self.unparse_tail(mask_outputs, &mut out, &mut Vec::new());
         out
     }
 
@@ -136,6 +173,13 @@ impl Derivation {
         inputs: &[(&[u8], &BTreeSet<Bytes>)],
         out: &mut Vec<u8>,
     ) {
+        self.push_outputs(mask_outputs, out);
+        self.push_inputs(inputs, out);
+        out.extend_from_slice(b"],");
+    }
+
+    /// `Derive([` with the outputs, and `],[` to open the input derivations.
+    fn push_outputs(&self, mask_outputs: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(b"Derive([");
         for (i, (name, o)) in self.outputs.iter().enumerate() {
             if i > 0 {
@@ -152,6 +196,10 @@ impl Derivation {
             out.push(b')');
         }
         out.extend_from_slice(b"],[");
+    }
+
+    /// The input derivations `inputs` (sorted), each with its outputs, comma-separated.
+    fn push_inputs(&self, inputs: &[(&[u8], &BTreeSet<Bytes>)], out: &mut Vec<u8>) {
         for (i, (path, outs)) in inputs.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -162,7 +210,6 @@ impl Derivation {
             push_list(out, outs.iter().map(Vec::as_slice));
             out.push(b')');
         }
-        out.extend_from_slice(b"],");
     }
 
     /// The text after the input derivations: sources, platform, builder, arguments and the
@@ -172,12 +219,23 @@ impl Derivation {
     pub fn tail(&self, mask_outputs: bool) -> Tail {
         // Most derivations fit; the largest (with build scripts inline) grow once or twice.
         let mut text = Vec::with_capacity(8192);
-        self.unparse_tail(mask_outputs, &mut text);
-        Tail { mask_outputs, text }
+        let mut masked_at = Vec::new();
+        self.unparse_tail(mask_outputs, &mut text, &mut masked_at);
+        Tail {
+            mask_outputs,
+            text,
+            masked_at,
+        }
     }
 
-    /// Appends the text after the input derivations (see [`Derivation::tail`]) to `out`.
-    fn unparse_tail(&self, mask_outputs: bool, out: &mut Vec<u8>) {
+    /// Appends the text after the input derivations (see [`Derivation::tail`]) to `out`,
+    /// and where the values it masks are to `masked_at`.
+    fn unparse_tail(
+        &self,
+        mask_outputs: bool,
+        out: &mut Vec<u8>,
+        masked_at: &mut Vec<(usize, Bytes)>,
+    ) {
         push_list(out, self.input_srcs.iter().map(Vec::as_slice));
         out.push(b',');
         push_string(out, &self.platform);
@@ -193,8 +251,12 @@ impl Derivation {
             out.push(b'(');
             push_string(out, k);
             out.push(b',');
-            let masked = mask_outputs && self.outputs.contains_key(k);
-            push_string(out, if masked { b"" } else { v });
+            if mask_outputs && self.outputs.contains_key(k) {
+                masked_at.push((out.len(), k.clone()));
+                out.extend_from_slice(b"\"\"");
+            } else {
+                push_string(out, v);
+            }
             out.push(b')');
         }
         out.extend_from_slice(b"])");
@@ -225,12 +287,21 @@ impl Derivation {
         if self.is_fixed_output() {
             return Ok(self.fixed_output_hash());
         }
+        Ok(self.hash_modulo_parts(&self.modulo_inputs(input_hash)?, tail))
+    }
+
+    /// The input derivations as the modulo hash renders them: each one's own modulo hash
+    /// (from `input_hash`) in base 16 with its outputs, sorted by hash. Of two inputs with
+    /// one hash the later one counts, as a map assigned in the inputs' order would keep
+    /// it. Instantiating renders them once for both of its hashes (masked and not).
+    pub fn modulo_inputs<E>(
+        &self,
+        input_hash: &mut dyn FnMut(&[u8]) -> Result<Hash, E>,
+    ) -> Result<ModuloInputs, E> {
         let mut hashes = Vec::with_capacity(self.input_drvs.len());
         for (path, outs) in &self.input_drvs {
             hashes.push((input_hash(path)?.to_base16().into_bytes(), outs));
         }
-        // Sorted by hash; of two inputs with one hash the later one counts, as a map
-        // assigned in the inputs' order would keep it.
         hashes.sort_by(|a, b| a.0.cmp(&b.0));
         let mut inputs: Vec<(&[u8], &BTreeSet<Bytes>)> = Vec::with_capacity(hashes.len());
         for (h, outs) in &hashes {
@@ -239,12 +310,23 @@ impl Derivation {
                 _ => inputs.push((h, outs)),
             }
         }
-        let mut head = Vec::with_capacity(1024);
-        self.unparse_head(tail.mask_outputs, &inputs, &mut head);
+        let mut text = Vec::with_capacity(inputs.len() * 96);
+        self.push_inputs(&inputs, &mut text);
+        Ok(ModuloInputs(text))
+    }
+
+    /// The modulo hash of a derivation that is not a fixed output, from its inputs
+    /// rendered by [`Derivation::modulo_inputs`] and its tail (masked or not, as the tail
+    /// was).
+    pub fn hash_modulo_parts(&self, inputs: &ModuloInputs, tail: &Tail) -> Hash {
+        let mut head = Vec::with_capacity(256);
+        self.push_outputs(tail.mask_outputs, &mut head);
         let mut h = Hasher::new(HashAlgo::Sha256);
         h.update(&head);
+        h.update(&inputs.0);
+        h.update(b"],");
         h.update(&tail.text);
-        Ok(h.finish())
+        h.finish()
     }
 
     /// A fixed output's modulo hash: of its one output, not of the derivation.
@@ -507,6 +589,53 @@ mod tests {
         assert_eq!(
             String::from_utf8(sample().unparse(true)).unwrap(),
             r#"Derive([("out","","","")],[],["/nix/store/y-src"],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n\\"],[("out","")])"#
+        );
+    }
+
+    /// Instantiation renders a masked tail and fills in its outputs, and hashes inputs
+    /// rendered once: the same text and hashes as rendering each from scratch.
+    #[test]
+    fn unmasked_tail_and_modulo_parts_match_full_renders() {
+        let mut d = sample();
+        d.outputs.insert(b"dev".to_vec(), Output::default());
+        d.env
+            .insert(b"dev".to_vec(), b"/nix/store/z-a-dev".to_vec());
+        d.env.insert(b"a".to_vec(), b"before \"dev\"".to_vec());
+        d.env.insert(b"zz".to_vec(), b"after\ttab".to_vec());
+        d.input_drvs
+            .insert(b"/nix/store/q-in.drv".to_vec(), [b"out".to_vec()].into());
+        d.input_drvs.insert(
+            b"/nix/store/p-in2.drv".to_vec(),
+            [b"lib".to_vec(), b"bin".to_vec()].into(),
+        );
+        let mut input_hash = |p: &[u8]| -> Result<Hash, ()> { Ok(Hash::sha256(p)) };
+        let inputs = d.modulo_inputs(&mut input_hash).unwrap();
+        let masked = d.tail(true);
+        assert_eq!(masked.masked_at.len(), 2);
+        let full = d.unparse(true);
+        assert!(
+            full.ends_with(&masked.text),
+            "the masked tail is the end of the text"
+        );
+        assert_eq!(
+            d.hash_modulo_parts(&inputs, &masked),
+            d.hash_modulo(true, &mut input_hash).unwrap()
+        );
+        // The outputs' values change after masking, as when their paths are computed.
+        d.env.insert(b"out".to_vec(), b"/nix/store/new-a".to_vec());
+        d.env
+            .insert(b"dev".to_vec(), b"/nix/store/n\"ew-a-dev".to_vec());
+        let unmasked = masked.unmask(&d);
+        assert_eq!(unmasked.text, d.tail(false).text);
+        assert!(!unmasked.mask_outputs);
+        assert_eq!(d.unparse_with(&unmasked), d.unparse(false));
+        assert_eq!(
+            d.hash_modulo_parts(&inputs, &unmasked),
+            d.hash_modulo(false, &mut input_hash).unwrap()
+        );
+        assert_ne!(
+            d.hash_modulo_parts(&inputs, &unmasked),
+            d.hash_modulo_parts(&inputs, &masked)
         );
     }
 
