@@ -108,19 +108,21 @@ pub fn serve(
                 _ => "building paths is not allowed",
             }));
         }
-        if let ServeRequest::AddToStoreNar(info) = &req {
-            let added = add_deferred(info, &mut r, store);
-            if let Err(e) = added {
-                // Those before it are whole: they become valid.
-                commit(&mut w, &mut pending)?;
+        let adding = matches!(req, ServeRequest::AddToStoreNar(_));
+        if !adding {
+            commit(&mut w, &mut pending)?;
+        }
+        match perform(req, &mut r, &mut w, store, host, ver) {
+            Ok(Reply::Sent) => w.flush()?,
+            Ok(Reply::Deferred) => pending += 1,
+            Err(e) => {
+                if adding {
+                    // The additions before it are whole: they become valid.
+                    commit(&mut w, &mut pending)?;
+                }
                 return Err(e);
             }
-            pending += 1;
-            continue;
         }
-        commit(&mut w, &mut pending)?;
-        perform(req, &mut r, &mut w, store, host, ver)?;
-        w.flush()?;
     }
 }
 
@@ -144,6 +146,15 @@ fn add_deferred(
     Ok(res?)
 }
 
+/// What [`perform`] did about its reply.
+enum Reply {
+    /// Written (not flushed).
+    Sent,
+    /// Left for the commit of the group of additions the request joined.
+    Deferred,
+}
+
+/// Serves one request.
 fn perform<R: Read, W: Write>(
     req: ServeRequest,
     r: &mut R,
@@ -151,7 +162,7 @@ fn perform<R: Read, W: Write>(
     store: &dyn Store,
     host: &mut ServeHost<'_>,
     ver: ferrix_wire::Version,
-) -> Result<(), ServeError> {
+) -> Result<Reply, ServeError> {
     let dir = store.dir().clone();
     let write = host.write;
     let keep = |paths: &mut dyn Iterator<Item = &StorePath>| -> Result<(), StoreError> {
@@ -218,9 +229,9 @@ fn perform<R: Read, W: Write>(
             write_u64(w, 1)?;
         }
         ServeRequest::AddToStoreNar(info) => {
+            // Made valid, and acknowledged, with the group it joins (see `serve`).
             add_deferred(&info, r, store)?;
-            store.commit_added()?;
-            write_u64(w, 1)?;
+            return Ok(Reply::Deferred);
         }
         ServeRequest::BuildPaths { paths, settings } => {
             let targets: Vec<DerivedPath> = paths.iter().map(convert::derived_path).collect();
@@ -254,5 +265,131 @@ fn perform<R: Read, W: Write>(
             serve::write_build_result(w, &result, ver)?;
         }
     }
-    Ok(())
+    Ok(Reply::Sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrix_store::db::PathInfo;
+    use ferrix_store::hash::Hash;
+    use ferrix_store::local::{LocalConfig, LocalStore};
+    use ferrix_store::path::StoreDir;
+
+    fn store(root: &std::path::Path) -> LocalStore {
+        LocalStore::open(LocalConfig {
+            store_dir: StoreDir::default(),
+            real_dir: root.join("nix/store"),
+            state_dir: root.join("nix/var/nix"),
+            log_dir: root.join("nix/var/log/nix"),
+            read_only: false,
+            case_hack: false,
+            fsync: false,
+            fsync_metadata: true,
+            system_features: None,
+        })
+        .unwrap()
+    }
+
+    /// An `AddToStoreNar` request for a file holding `text`, and its archive.
+    fn addition(name: &str, text: &[u8]) -> (PathInfo, Vec<u8>) {
+        let mut nar = Vec::new();
+        ferrix_store::nar::dump_bytes(text, false, &mut nar).unwrap();
+        let base = format!("{}-{name}", "0".repeat(32));
+        let path = StorePath::from_base_name(&base).unwrap();
+        (
+            PathInfo::new(path, Hash::sha256(&nar), nar.len() as u64),
+            nar,
+        )
+    }
+
+    /// Additions sent without waiting are made valid and acknowledged as a group. A
+    /// truncated one after them ends the session with an error, and those before it stay
+    /// valid: each acknowledged once, none twice.
+    #[test]
+    fn additions_are_grouped_and_a_truncated_one_keeps_those_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = store(tmp.path());
+        let dir = store.dir().clone();
+        let ver = serve::SERVE_VERSION;
+        let mut input = Vec::new();
+        write_u64(&mut input, serve::SERVE_MAGIC_1).unwrap();
+        write_u64(&mut input, u64::from(ver.0)).unwrap();
+        let mut paths = Vec::new();
+        for name in ["a", "b"] {
+            let (info, nar) = addition(name, name.as_bytes());
+            paths.push(info.path.clone());
+            ServeRequest::AddToStoreNar(Box::new(info))
+                .write(&mut input, ver, &dir)
+                .unwrap();
+            input.extend_from_slice(&nar);
+        }
+        let (info, nar) = addition("c", b"cut short");
+        let cut = info.path.clone();
+        ServeRequest::AddToStoreNar(Box::new(info))
+            .write(&mut input, ver, &dir)
+            .unwrap();
+        input.extend_from_slice(&nar[..nar.len() / 2]);
+
+        let mut output = Vec::new();
+        let mut apply = |_: &ServeBuildSettings| Ok(());
+        let mut warn = |_: String| {};
+        let mut host = ServeHost {
+            write: true,
+            apply_build_settings: &mut apply,
+            warn: &mut warn,
+        };
+        let res = serve(&input[..], &mut output, &store, &mut host);
+        assert!(res.is_err(), "a truncated archive is an error");
+        for p in &paths {
+            assert!(store.is_valid(p).unwrap(), "{p:?} stays valid");
+        }
+        assert!(!store.is_valid(&cut).unwrap());
+        // The greeting (magic and version), then one acknowledgement per whole addition.
+        let words: Vec<u64> = output
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                serve::SERVE_MAGIC_2,
+                u64::from(serve::SERVE_VERSION.0),
+                1,
+                1
+            ]
+        );
+    }
+
+    /// Without `--write`, an addition is refused before its archive is read.
+    #[test]
+    fn additions_need_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = store(tmp.path());
+        let dir = store.dir().clone();
+        let ver = serve::SERVE_VERSION;
+        let mut input = Vec::new();
+        write_u64(&mut input, serve::SERVE_MAGIC_1).unwrap();
+        write_u64(&mut input, u64::from(ver.0)).unwrap();
+        let (info, nar) = addition("a", b"a");
+        let path = info.path.clone();
+        ServeRequest::AddToStoreNar(Box::new(info))
+            .write(&mut input, ver, &dir)
+            .unwrap();
+        input.extend_from_slice(&nar);
+        let mut output = Vec::new();
+        let mut apply = |_: &ServeBuildSettings| Ok(());
+        let mut warn = |_: String| {};
+        let mut host = ServeHost {
+            write: false,
+            apply_build_settings: &mut apply,
+            warn: &mut warn,
+        };
+        let err = serve(&input[..], &mut output, &store, &mut host).unwrap_err();
+        assert!(
+            err.to_string().contains("importing paths is not allowed"),
+            "{err}"
+        );
+        assert!(!store.is_valid(&path).unwrap());
+    }
 }
