@@ -156,19 +156,26 @@ fn error_offset(e: &LalrError<'_>, end: End) -> usize {
     }
 }
 
-/// Whether the last two tokens of `text` are `{` and `}`.
-fn ends_in_empty_braces(text: &[u8]) -> bool {
+/// What the last two tokens of `text` open: `{ }` (an empty set, or empty formals) or
+/// `{ ID` (a binding, or a formal), where Nix's parser (GLR) follows both readings.
+#[derive(PartialEq)]
+enum BraceEnd {
+    Empty,
+    Name,
+    Other,
+}
+
+fn brace_end(text: &[u8]) -> BraceEnd {
+    use ferrix_lexer::Token;
     let mut last = (None, None);
     for (_, t, _) in Lexer::new(text).flatten() {
         last = (last.1, Some(t));
     }
-    matches!(
-        last,
-        (
-            Some(ferrix_lexer::Token::LBrace),
-            Some(ferrix_lexer::Token::RBrace)
-        )
-    )
+    match last {
+        (Some(Token::LBrace), Some(Token::RBrace)) => BraceEnd::Empty,
+        (Some(Token::LBrace), Some(Token::Id(_))) => BraceEnd::Name,
+        _ => BraceEnd::Other,
+    }
 }
 
 /// The lexer and parser over `src`, and where the input ended.
@@ -337,8 +344,65 @@ fn bison_names(expected: &[String]) -> Vec<String> {
     names
 }
 
+/// The tokens (as lalrpop names them) that may follow a complete operand inside it: an
+/// operator, a selection, an argument of an application, the `:`/`@` of a function whose
+/// argument it would be, and the `,` after a default in formals (which Nix's grammar
+/// takes before it reduces the formal, its list being right-recursive). After an
+/// operand, Nix's parser (bison) takes its default reductions for any other token, so
+/// these are not among those it says it expected.
+const CONTINUES_OPERAND: &[&str] = &[
+    "\",\"",
+    "\"let\"",
+    "\"rec\"",
+    "\"or\"",
+    "\"==\"",
+    "\"!=\"",
+    "\"<=\"",
+    "\">=\"",
+    "\"&&\"",
+    "\"||\"",
+    "\"->\"",
+    "\"//\"",
+    "\"++\"",
+    "ID",
+    "INT",
+    "FLOAT",
+    "\"{\"",
+    "\"\\\"\"",
+    "PLAIN_STR",
+    "IND_OPEN",
+    "PATH",
+    "HPATH",
+    "SPATH",
+    "URI",
+    "\"(\"",
+    "\"[\"",
+    "\":\"",
+    "\".\"",
+    "\"@\"",
+    "\"?\"",
+    "\"<\"",
+    "\">\"",
+    "\"+\"",
+    "\"-\"",
+    "\"*\"",
+    "\"/\"",
+];
+
+/// What Nix expects at a token that fits neither reading of `{ ID` (a binding's or a
+/// formal's): it reports the binding's.
+const AFTER_BRACE_NAME: &str = ", expecting '.' or '='";
+
+/// The tokens that may come inside a function's formals (as bison names them).
+const IN_FORMALS: &[&str] = &["ID", "ELLIPSIS", "'}'", "','", "'?'"];
+
 fn expecting(expected: &[String]) -> String {
-    let names = bison_names(expected);
+    let mut names = bison_names(expected);
+    // Inside formals, Nix's parser reduces what it has read to the formals (its list is
+    // right-recursive and may be empty) before it finds the error: only `}` is left.
+    if names.iter().any(|n| n == "'}'") && names.iter().all(|n| IN_FORMALS.contains(&n.as_str())) {
+        names = vec!["'}'".to_string()];
+    }
     // Bison lists the expected tokens only when there are at most four.
     if names.is_empty() || names.len() > 4 {
         return String::new();
@@ -375,27 +439,42 @@ fn syntax_error(
     use lalrpop_util::ParseError as P;
     match e {
         P::User { error } => error,
-        P::UnrecognizedEof { expected, .. } => SyntaxError {
-            offset: end.offset,
-            message: format!(
-                "syntax error, unexpected end of file{}",
-                if end.in_string {
-                    ", expecting '\"'".to_string()
-                } else {
-                    expecting(&expected)
-                }
-            ),
-            kind: actions::ErrorKind::UnexpectedEnd,
-        },
+        P::UnrecognizedEof { expected, .. } => {
+            let mut listed = if end.in_string {
+                ", expecting '\"'".to_string()
+            } else {
+                expecting(&expected)
+            };
+            if listed.is_empty() && brace_end(src) == BraceEnd::Name {
+                listed = AFTER_BRACE_NAME.into();
+            }
+            SyntaxError {
+                offset: end.offset,
+                message: format!("syntax error, unexpected end of file{listed}"),
+                kind: actions::ErrorKind::UnexpectedEnd,
+            }
+        }
         P::UnrecognizedToken {
             token: (l, t, _),
             expected,
         } => {
             let mut listed = expecting(&expected);
-            if ends_in_empty_braces(&src[..l]) && reparse(l, b":x").is_none_or(|at| at > l) {
+            let brace = brace_end(&src[..l]);
+            if brace == BraceEnd::Empty && reparse(l, b":x").is_none_or(|at| at > l) {
                 listed = ", expecting ':' or '@'".into();
             } else if listed.is_empty() && reparse(l, b"").is_none() {
                 listed = ", expecting end of file".into();
+            } else if listed.is_empty() && brace == BraceEnd::Name {
+                listed = AFTER_BRACE_NAME.into();
+            } else if listed.is_empty() && expected.iter().any(|t| t == "\"+\"") {
+                // An operand ends before the token (an operator could follow): bison
+                // reduces it into the construct around it, whose next tokens are left.
+                let closers: Vec<String> = expected
+                    .iter()
+                    .filter(|t| !CONTINUES_OPERAND.contains(&t.as_str()))
+                    .cloned()
+                    .collect();
+                listed = expecting(&closers);
             }
             SyntaxError {
                 offset: l,

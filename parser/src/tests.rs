@@ -520,6 +520,30 @@ fn expected_tokens_as_bison_lists_them() {
         (b"assert a; )", "unexpected ')'"),
         (b"a: )", "unexpected ')'"),
         (b")", "unexpected ')'"),
+        // After an operand, what the construct around it expects next.
+        (b"let a = 1 in a", "unexpected IN, expecting ';'"),
+        (b"assert true in 1", "unexpected IN, expecting ';'"),
+        (b"( a in", "unexpected IN, expecting ')'"),
+        (b"f (a b in", "unexpected IN, expecting ')'"),
+        (b"if a in", "unexpected IN, expecting THEN"),
+        (b"if a ]", "unexpected ']', expecting THEN"),
+        (b"if a then b ...", "unexpected ELLIPSIS, expecting ELSE"),
+        (b"{ a = 1 ]", "unexpected ']', expecting ';'"),
+        (b"with a ...", "unexpected ELLIPSIS, expecting ';'"),
+        // Where more elements or names may come, nothing.
+        (b"[ a in", "unexpected IN"),
+        (b"{ inherit a in", "unexpected IN"),
+        // Inside formals, only their closing brace.
+        (b"{ a ? 1 in", "unexpected IN, expecting '}'"),
+        (b"{ a ? 1 ;", "unexpected ';', expecting '}'"),
+        (b"{ a , ;", "unexpected ';', expecting '}'"),
+        (b"{ a, b ;", "unexpected ';', expecting '}'"),
+        (b"{ a, b", "unexpected end of file, expecting '}'"),
+        // `{ ID` fits neither a binding nor a formal: the binding's.
+        (b"{ a ;", "unexpected ';', expecting '.' or '='"),
+        (b"x: { a )", "unexpected ')', expecting '.' or '='"),
+        (b"{ a b = 1; }", "unexpected ID, expecting '.' or '='"),
+        (b"{ a", "unexpected end of file, expecting '.' or '='"),
         // The end inside a string: only its closing quote.
         (b"\"abc", "unexpected end of file, expecting '\"'"),
         (b"\"", "unexpected end of file, expecting '\"'"),
