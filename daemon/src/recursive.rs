@@ -388,18 +388,7 @@ mod tests {
     use super::*;
 
     fn store(root: &Path) -> LocalStore {
-        LocalStore::open(LocalConfig {
-            store_dir: StoreDir::default(),
-            real_dir: root.join("nix/store"),
-            state_dir: root.join("nix/var/nix"),
-            log_dir: root.join("nix/var/log/nix"),
-            read_only: false,
-            case_hack: false,
-            fsync: false,
-            fsync_metadata: true,
-            system_features: None,
-        })
-        .unwrap()
+        LocalStore::open(LocalConfig::chroot(root)).unwrap()
     }
 
     #[test]

@@ -277,30 +277,49 @@ mod tests {
     use ferrix_store::path::StoreDir;
 
     fn store(root: &std::path::Path) -> LocalStore {
-        LocalStore::open(LocalConfig {
-            store_dir: StoreDir::default(),
-            real_dir: root.join("nix/store"),
-            state_dir: root.join("nix/var/nix"),
-            log_dir: root.join("nix/var/log/nix"),
-            read_only: false,
-            case_hack: false,
-            fsync: false,
-            fsync_metadata: true,
-            system_features: None,
-        })
-        .unwrap()
+        LocalStore::open(LocalConfig::chroot(root)).unwrap()
     }
 
-    /// An `AddToStoreNar` request for a file holding `text`, and its archive.
-    fn addition(name: &str, text: &[u8]) -> (PathInfo, Vec<u8>) {
+    /// Serves `input` to the end with `write` as `--write`, and gives the result and what
+    /// was written back.
+    fn serve_all(
+        input: &[u8],
+        store: &LocalStore,
+        write: bool,
+    ) -> (Result<(), ServeError>, Vec<u8>) {
+        let mut output = Vec::new();
+        let mut apply = |_: &ServeBuildSettings| Ok(());
+        let mut warn = |_: String| {};
+        let mut host = ServeHost {
+            write,
+            apply_build_settings: &mut apply,
+            warn: &mut warn,
+        };
+        let res = serve(input, &mut output, store, &mut host);
+        (res, output)
+    }
+
+    /// A client's greeting.
+    fn greeting() -> Vec<u8> {
+        let mut input = Vec::new();
+        write_u64(&mut input, serve::SERVE_MAGIC_1).unwrap();
+        write_u64(&mut input, u64::from(serve::SERVE_VERSION.0)).unwrap();
+        input
+    }
+
+    /// Appends to `input` an `AddToStoreNar` request for a file holding `text` and the
+    /// first `keep` parts in 1,000 of its archive; gives the path.
+    fn add(input: &mut Vec<u8>, dir: &StoreDir, name: &str, text: &[u8], keep: usize) -> StorePath {
         let mut nar = Vec::new();
         ferrix_store::nar::dump_bytes(text, false, &mut nar).unwrap();
         let base = format!("{}-{name}", "0".repeat(32));
         let path = StorePath::from_base_name(&base).unwrap();
-        (
-            PathInfo::new(path, Hash::sha256(&nar), nar.len() as u64),
-            nar,
-        )
+        let info = PathInfo::new(path.clone(), Hash::sha256(&nar), nar.len() as u64);
+        ServeRequest::AddToStoreNar(Box::new(info))
+            .write(input, serve::SERVE_VERSION, dir)
+            .unwrap();
+        input.extend_from_slice(&nar[..nar.len() * keep / 1000]);
+        path
     }
 
     /// Additions sent without waiting are made valid and acknowledged as a group. A
@@ -311,35 +330,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = store(tmp.path());
         let dir = store.dir().clone();
-        let ver = serve::SERVE_VERSION;
-        let mut input = Vec::new();
-        write_u64(&mut input, serve::SERVE_MAGIC_1).unwrap();
-        write_u64(&mut input, u64::from(ver.0)).unwrap();
-        let mut paths = Vec::new();
-        for name in ["a", "b"] {
-            let (info, nar) = addition(name, name.as_bytes());
-            paths.push(info.path.clone());
-            ServeRequest::AddToStoreNar(Box::new(info))
-                .write(&mut input, ver, &dir)
-                .unwrap();
-            input.extend_from_slice(&nar);
-        }
-        let (info, nar) = addition("c", b"cut short");
-        let cut = info.path.clone();
-        ServeRequest::AddToStoreNar(Box::new(info))
-            .write(&mut input, ver, &dir)
-            .unwrap();
-        input.extend_from_slice(&nar[..nar.len() / 2]);
+        let mut input = greeting();
+        let paths: Vec<StorePath> = ["a", "b"]
+            .iter()
+            .map(|n| add(&mut input, &dir, n, n.as_bytes(), 1000))
+            .collect();
+        let cut = add(&mut input, &dir, "c", b"cut short", 500);
 
-        let mut output = Vec::new();
-        let mut apply = |_: &ServeBuildSettings| Ok(());
-        let mut warn = |_: String| {};
-        let mut host = ServeHost {
-            write: true,
-            apply_build_settings: &mut apply,
-            warn: &mut warn,
-        };
-        let res = serve(&input[..], &mut output, &store, &mut host);
+        let (res, output) = serve_all(&input, &store, true);
         assert!(res.is_err(), "a truncated archive is an error");
         for p in &paths {
             assert!(store.is_valid(p).unwrap(), "{p:?} stays valid");
@@ -367,25 +365,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = store(tmp.path());
         let dir = store.dir().clone();
-        let ver = serve::SERVE_VERSION;
-        let mut input = Vec::new();
-        write_u64(&mut input, serve::SERVE_MAGIC_1).unwrap();
-        write_u64(&mut input, u64::from(ver.0)).unwrap();
-        let (info, nar) = addition("a", b"a");
-        let path = info.path.clone();
-        ServeRequest::AddToStoreNar(Box::new(info))
-            .write(&mut input, ver, &dir)
-            .unwrap();
-        input.extend_from_slice(&nar);
-        let mut output = Vec::new();
-        let mut apply = |_: &ServeBuildSettings| Ok(());
-        let mut warn = |_: String| {};
-        let mut host = ServeHost {
-            write: false,
-            apply_build_settings: &mut apply,
-            warn: &mut warn,
-        };
-        let err = serve(&input[..], &mut output, &store, &mut host).unwrap_err();
+        let mut input = greeting();
+        let path = add(&mut input, &dir, "a", b"a", 1000);
+        let err = serve_all(&input, &store, false).0.unwrap_err();
         assert!(
             err.to_string().contains("importing paths is not allowed"),
             "{err}"

@@ -55,6 +55,26 @@ pub struct LocalConfig {
     pub system_features: Option<Vec<String>>,
 }
 
+impl LocalConfig {
+    /// A chroot store under `root` with Nix's defaults: `/nix/store` paths whose files are
+    /// in `root/nix/store`, its state in `root/nix/var/nix` and logs in
+    /// `root/nix/var/log/nix`, writable, with no case hack and no syncs before
+    /// registering.
+    pub fn chroot(root: &Path) -> LocalConfig {
+        LocalConfig {
+            store_dir: StoreDir::default(),
+            real_dir: root.join("nix/store"),
+            state_dir: root.join("nix/var/nix"),
+            log_dir: root.join("nix/var/log/nix"),
+            read_only: false,
+            case_hack: false,
+            fsync: false,
+            fsync_metadata: true,
+            system_features: None,
+        }
+    }
+}
+
 /// A message for the user while a long operation runs.
 pub enum Log {
     /// Informational (`printInfo`).
@@ -1477,15 +1497,8 @@ mod tests {
 
     pub(crate) fn test_store(root: &Path) -> LocalStore {
         LocalStore::open(LocalConfig {
-            store_dir: StoreDir::default(),
-            real_dir: root.join("nix/store"),
-            state_dir: root.join("nix/var/nix"),
-            log_dir: root.join("nix/var/log/nix"),
-            read_only: false,
-            case_hack: false,
             fsync: true,
-            fsync_metadata: true,
-            system_features: None,
+            ..LocalConfig::chroot(root)
         })
         .unwrap()
     }
