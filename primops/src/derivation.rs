@@ -196,6 +196,9 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
             .map_err(|e| EvalError::eval(e.to_string(), pos))
     };
     let full = |p: &StorePath| dir.display(p).into_bytes();
+    // A store path written out in a context, checked. `StoreDir::parse` accepts only the
+    // exact form `<store>/<hash>-<name>`, so the bytes are those printing it would give.
+    let checked = |p: &[u8]| parse(p).map(|_| p.to_vec());
     let mut context = std::mem::take(&mut c.context);
     context.sort_unstable();
     context.dedup();
@@ -218,15 +221,13 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
             let Some(i) = rest.iter().position(|&b| b == b'!') else {
                 continue;
             };
-            let drv_path = parse(&rest[i + 1..])?;
             c.drv
                 .input_drvs
-                .entry(full(&drv_path))
+                .entry(checked(&rest[i + 1..])?)
                 .or_default()
                 .insert(rest[..i].to_vec());
         } else {
-            let p = parse(item)?;
-            c.drv.input_srcs.insert(full(&p));
+            c.drv.input_srcs.insert(checked(item)?);
         }
     }
 

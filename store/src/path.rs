@@ -357,6 +357,18 @@ mod tests {
         ));
         let sub = format!("{full}/bin/x");
         let (sp, rest) = dir.split(&sub).unwrap();
-        assert_eq!((sp, rest), (p, "/bin/x"));
+        assert_eq!((sp, rest), (p.clone(), "/bin/x"));
+        // Only the exact form parses, so a parsed path prints as the text it came from
+        // (`derivationStrict` keeps a context's bytes once they parse).
+        assert_eq!(dir.display(&p), full);
+        for near in [
+            format!("{full}/"),
+            format!("/nix/store//{}", &full[11..]),
+            format!("/nix//store/{}", &full[11..]),
+            format!("/nix/store/./{}", &full[11..]),
+            format!(" {full}"),
+        ] {
+            assert!(dir.parse(&near).is_err(), "{near}");
+        }
     }
 }
