@@ -344,49 +344,48 @@ fn bison_names(expected: &[String]) -> Vec<String> {
     names
 }
 
-/// The tokens (as lalrpop names them) that may follow a complete operand inside it: an
+/// The tokens (as bison names them) that may follow a complete operand inside it: an
 /// operator, a selection, an argument of an application, the `:`/`@` of a function whose
 /// argument it would be, and the `,` after a default in formals (which Nix's grammar
 /// takes before it reduces the formal, its list being right-recursive). After an
 /// operand, Nix's parser (bison) takes its default reductions for any other token, so
 /// these are not among those it says it expected.
 const CONTINUES_OPERAND: &[&str] = &[
-    "\",\"",
-    "\"let\"",
-    "\"rec\"",
-    "\"or\"",
-    "\"==\"",
-    "\"!=\"",
-    "\"<=\"",
-    "\">=\"",
-    "\"&&\"",
-    "\"||\"",
-    "\"->\"",
-    "\"//\"",
-    "\"++\"",
     "ID",
     "INT",
     "FLOAT",
-    "\"{\"",
-    "\"\\\"\"",
-    "PLAIN_STR",
-    "IND_OPEN",
     "PATH",
     "HPATH",
     "SPATH",
     "URI",
-    "\"(\"",
-    "\"[\"",
-    "\":\"",
-    "\".\"",
-    "\"@\"",
-    "\"?\"",
-    "\"<\"",
-    "\">\"",
-    "\"+\"",
-    "\"-\"",
-    "\"*\"",
-    "\"/\"",
+    "LET",
+    "REC",
+    "EQ",
+    "NEQ",
+    "AND",
+    "OR",
+    "IMPL",
+    "OR_KW",
+    "IND_STRING_OPEN",
+    "'<'",
+    "'>'",
+    "LEQ",
+    "GEQ",
+    "UPDATE",
+    "'+'",
+    "'-'",
+    "'*'",
+    "'/'",
+    "CONCAT",
+    "'?'",
+    "':'",
+    "'{'",
+    "'@'",
+    "'.'",
+    "'\"'",
+    "'('",
+    "'['",
+    "','",
 ];
 
 /// What Nix expects at a token that fits neither reading of `{ ID` (a binding's or a
@@ -397,7 +396,11 @@ const AFTER_BRACE_NAME: &str = ", expecting '.' or '='";
 const IN_FORMALS: &[&str] = &["ID", "ELLIPSIS", "'}'", "','", "'?'"];
 
 fn expecting(expected: &[String]) -> String {
-    let mut names = bison_names(expected);
+    listing(bison_names(expected))
+}
+
+/// `, expecting …` for the tokens `names` (bison's, in its order), or nothing.
+fn listing(mut names: Vec<String>) -> String {
     // Inside formals, Nix's parser reduces what it has read to the formals (its list is
     // right-recursive and may be empty) before it finds the error: only `}` is left.
     if names.iter().any(|n| n == "'}'") && names.iter().all(|n| IN_FORMALS.contains(&n.as_str())) {
@@ -466,15 +469,18 @@ fn syntax_error(
                 listed = ", expecting end of file".into();
             } else if listed.is_empty() && brace == BraceEnd::Name {
                 listed = AFTER_BRACE_NAME.into();
-            } else if listed.is_empty() && expected.iter().any(|t| t == "\"+\"") {
-                // An operand ends before the token (an operator could follow): bison
-                // reduces it into the construct around it, whose next tokens are left.
-                let closers: Vec<String> = expected
-                    .iter()
-                    .filter(|t| !CONTINUES_OPERAND.contains(&t.as_str()))
-                    .cloned()
-                    .collect();
-                listed = expecting(&closers);
+            } else if listed.is_empty() {
+                let names = bison_names(&expected);
+                if names.iter().any(|n| n == "'+'") {
+                    // An operand ends before the token (an operator could follow): bison
+                    // reduces it into the construct around it, whose next tokens are left.
+                    listed = listing(
+                        names
+                            .into_iter()
+                            .filter(|n| !CONTINUES_OPERAND.contains(&n.as_str()))
+                            .collect(),
+                    );
+                }
             }
             SyntaxError {
                 offset: l,

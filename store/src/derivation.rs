@@ -129,6 +129,20 @@ fn push_list<'i>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'i [u8]>) {
     out.push(b']');
 }
 
+/// The input derivations `inputs` (sorted), each with its outputs, comma-separated.
+fn push_inputs(inputs: &[(&[u8], &BTreeSet<Bytes>)], out: &mut Vec<u8>) {
+    for (i, (path, outs)) in inputs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'(');
+        push_string(out, path);
+        out.push(b',');
+        push_list(out, outs.iter().map(Vec::as_slice));
+        out.push(b')');
+    }
+}
+
 impl Derivation {
     /// Whether this is a fixed-output derivation: a single `out` with a known hash.
     pub fn is_fixed_output(&self) -> bool {
@@ -174,7 +188,7 @@ impl Derivation {
         out: &mut Vec<u8>,
     ) {
         self.push_outputs(mask_outputs, out);
-        self.push_inputs(inputs, out);
+        push_inputs(inputs, out);
         out.extend_from_slice(b"],");
     }
 
@@ -196,20 +210,6 @@ impl Derivation {
             out.push(b')');
         }
         out.extend_from_slice(b"],[");
-    }
-
-    /// The input derivations `inputs` (sorted), each with its outputs, comma-separated.
-    fn push_inputs(&self, inputs: &[(&[u8], &BTreeSet<Bytes>)], out: &mut Vec<u8>) {
-        for (i, (path, outs)) in inputs.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'(');
-            push_string(out, path);
-            out.push(b',');
-            push_list(out, outs.iter().map(Vec::as_slice));
-            out.push(b')');
-        }
     }
 
     /// The text after the input derivations: sources, platform, builder, arguments and the
@@ -311,7 +311,7 @@ impl Derivation {
             }
         }
         let mut text = Vec::with_capacity(inputs.len() * 96);
-        self.push_inputs(&inputs, &mut text);
+        push_inputs(&inputs, &mut text);
         Ok(ModuloInputs(text))
     }
 
