@@ -154,6 +154,51 @@ fn chroot_store_matches_nix() {
     );
 }
 
+/// A derivation's path in a string brings its closure in as inputs: the derivations it leads
+/// to with all their outputs, and every source and text file, found in what the evaluation
+/// wrote itself. Into a chroot store Nix 2.8 writes the same files; in read-only mode, where
+/// Nix 2.8 fails (the derivations are not in the store), Ferrix gives the same path.
+#[test]
+fn a_drv_path_in_a_string_brings_its_closure() {
+    let file = "tests/instantiate/closure.nix";
+    let ours = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(
+        Path::new(BIN),
+        &["--store", ours.path().to_str().unwrap(), file],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, read_only, err) = run(Path::new(BIN), &["--readonly-mode", file]);
+    assert_eq!((code, &read_only), (0, &out), "{err}");
+    let drv =
+        std::fs::read_to_string(ours.path().join(out.trim().trim_start_matches('/'))).unwrap();
+    // Outputs, input derivations, sources (and the rest), as the ATerm lists them.
+    let parts: Vec<&str> = drv.split("],[").collect();
+    let (inputs, sources) = (parts[1], parts[2]);
+    let names = |list: &str| {
+        let mut v: Vec<String> = list
+            .split("\"")
+            .filter(|w| w.starts_with("/nix/store/"))
+            .map(|p| p[44..].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(inputs), ["a.drv", "b.drv"]);
+    assert!(inputs.contains("-a.drv\",[\"doc\",\"out\"])"), "{inputs}");
+    // `t` refers to a source of its own, which comes in too.
+    assert_eq!(
+        names(sources),
+        ["a.drv", "b.drv", "closure.nix", "drvs.nix", "t"]
+    );
+    if let Some(nix) = nix_instantiate() {
+        let theirs = tempfile::tempdir().unwrap();
+        let (ncode, nout, nerr) = run(&nix, &["--store", theirs.path().to_str().unwrap(), file]);
+        assert_eq!((ncode, nout), (0, out), "{nerr}");
+        let store = |d: &Path| tree(&d.join("nix/store"));
+        assert_eq!(store(ours.path()), store(theirs.path()));
+    }
+}
+
 /// `--add-root ROOT`: each `.drv` gets a link (ROOT, ROOT-2, …) registered in
 /// `gcroots/auto` under the name Nix gives it, and the link is printed instead of the path.
 #[test]

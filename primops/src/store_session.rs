@@ -43,16 +43,50 @@ pub struct StoreSession {
     pub git_dirty: RefCell<ferrix_fetch::git::DirtyPolicy>,
     /// Source path → its store path (Nix's `srcToStore`).
     sources: RefCell<FxHashMap<Vec<u8>, Vec<u8>>>,
-    /// Derivation path → its modulo hash, unmasked.
-    drv_hashes: RefCell<FxHashMap<StorePath, Hash>>,
-    /// The same by the path as written in derivations (`/nix/store/….drv`), which is how
-    /// the inputs of each new derivation ask for them.
-    drv_hashes_by_text: RefCell<FxHashMap<Vec<u8>, Hash>>,
-    /// References of the text paths added in this evaluation, which a read-only store
-    /// cannot be asked for.
-    text_refs: RefCell<FxHashMap<StorePath, BTreeSet<StorePath>>>,
-    /// Derivations written in this evaluation, for closures in read-only mode.
-    derivations: RefCell<FxHashMap<StorePath, Vec<Vec<u8>>>>,
+    /// What this evaluation learnt of store paths: see [`Known`].
+    known: RefCell<Known>,
+}
+
+/// The store paths this evaluation added or hashed, each kept once, as printed
+/// (`/nix/store/….drv`: how a derivation's inputs name them), with what is known of it.
+/// A path's number is its place in the table; references are kept as numbers, which
+/// costs 4 bytes where a path would cost a hundred (a derivation has tens of them).
+#[derive(Default)]
+struct Known {
+    paths: indexmap::IndexMap<Box<[u8]>, Facts, rustc_hash::FxBuildHasher>,
+}
+
+#[derive(Default)]
+struct Facts {
+    /// The references of a text path (a derivation's too) added in this evaluation, which
+    /// a read-only store cannot be asked for.
+    refs: Option<Box<[u32]>>,
+    /// A derivation's modulo hash, unmasked.
+    hash: Option<Hash>,
+    /// The output names of a derivation written in this evaluation, for closures in
+    /// read-only mode.
+    outputs: Option<Box<[Vec<u8>]>>,
+}
+
+impl Known {
+    /// The number of a path, entered if it is new.
+    fn number(&mut self, printed: &[u8]) -> Result<u32, StoreError> {
+        let i = match self.paths.get_index_of(printed) {
+            Some(i) => i,
+            None => self.paths.insert_full(printed.into(), Facts::default()).0,
+        };
+        u32::try_from(i)
+            .map_err(|_| StoreError::Other("too many store paths in one evaluation".into()))
+    }
+
+    fn facts(&mut self, printed: &[u8]) -> Result<&mut Facts, StoreError> {
+        let i = self.number(printed)? as usize;
+        Ok(&mut self.paths[i])
+    }
+
+    fn get(&self, printed: &[u8]) -> Option<&Facts> {
+        self.paths.get(printed)
+    }
 }
 
 impl StoreSession {
@@ -71,10 +105,7 @@ impl StoreSession {
                 warn: true,
             }),
             sources: Default::default(),
-            drv_hashes: Default::default(),
-            drv_hashes_by_text: Default::default(),
-            text_refs: Default::default(),
-            derivations: Default::default(),
+            known: Default::default(),
         }
     }
 
@@ -195,11 +226,17 @@ impl StoreSession {
         refs: BTreeSet<StorePath>,
     ) -> Result<StorePath, StoreError> {
         let p = self.store.add_text(name, text, &refs)?;
-        self.text_refs.borrow_mut().insert(p.clone(), refs);
+        let dir = self.dir();
+        let mut known = self.known.borrow_mut();
+        let refs = refs
+            .iter()
+            .map(|r| known.number(dir.display(r).as_bytes()))
+            .collect::<Result<Box<[u32]>, _>>()?;
+        known.facts(dir.display(&p).as_bytes())?.refs = Some(refs);
         Ok(p)
     }
 
-    /// Writes a derivation as `<name>.drv` and caches its modulo hash. `text` is the
+    /// Writes a derivation as `<name>.drv` and keeps its modulo hash. `text` is the
     /// derivation's ATerm text (`drv.unparse(false)`).
     pub fn write_derivation(
         &self,
@@ -209,35 +246,44 @@ impl StoreSession {
         text: Vec<u8>,
     ) -> Result<StorePath, StoreError> {
         let dir = self.dir();
+        let inputs = || drv.input_srcs.iter().chain(drv.input_drvs.keys());
         let mut refs = BTreeSet::new();
-        for p in drv.input_srcs.iter().chain(drv.input_drvs.keys()) {
+        for p in inputs() {
             refs.insert(dir.parse(&String::from_utf8_lossy(p))?);
         }
-        let path = self.add_text(&format!("{name}.drv"), &text, refs)?;
-        self.drv_hashes_by_text
-            .borrow_mut()
-            .insert(dir.display(&path).into_bytes(), hash.clone());
-        self.drv_hashes.borrow_mut().insert(path.clone(), hash);
-        let outputs = drv.outputs.keys().cloned().collect();
-        self.derivations.borrow_mut().insert(path.clone(), outputs);
+        let path = self.store.add_text(&format!("{name}.drv"), &text, &refs)?;
+        let mut known = self.known.borrow_mut();
+        // The inputs as the derivation prints them, which is how `StoreDir::parse` takes
+        // them (the exact form only).
+        let mut numbers = inputs()
+            .map(|p| known.number(p))
+            .collect::<Result<Vec<u32>, _>>()?;
+        numbers.sort_unstable();
+        numbers.dedup();
+        let facts = known.facts(dir.display(&path).as_bytes())?;
+        facts.refs = Some(numbers.into());
+        facts.hash = Some(hash);
+        facts.outputs = Some(drv.outputs.keys().cloned().collect());
         Ok(path)
     }
 
     /// The modulo hash of the derivation at the full path `text`.
     pub fn drv_hash_of_text(&self, text: &[u8]) -> Result<Hash, StoreError> {
-        if let Some(h) = self.drv_hashes_by_text.borrow().get(text) {
+        if let Some(h) = self.known.borrow().get(text).and_then(|f| f.hash.as_ref()) {
             return Ok(h.clone());
         }
-        let h = self.drv_hash(&self.dir().parse(&String::from_utf8_lossy(text))?)?;
-        self.drv_hashes_by_text
-            .borrow_mut()
-            .insert(text.to_vec(), h.clone());
-        Ok(h)
+        self.drv_hash(&self.dir().parse(&String::from_utf8_lossy(text))?)
     }
 
-    /// The modulo hash of the derivation at `path`, from the cache or the store.
+    /// The modulo hash of the derivation at `path`, from this evaluation or the store.
     pub fn drv_hash(&self, path: &StorePath) -> Result<Hash, StoreError> {
-        if let Some(h) = self.drv_hashes.borrow().get(path) {
+        let printed = self.dir().display(path);
+        if let Some(h) = self
+            .known
+            .borrow()
+            .get(printed.as_bytes())
+            .and_then(|f| f.hash.as_ref())
+        {
             return Ok(h.clone());
         }
         let drv = self.store.read_derivation(path)?;
@@ -246,14 +292,20 @@ impl StoreSession {
             let sp = dir.parse(&String::from_utf8_lossy(p))?;
             self.drv_hash(&sp)
         })?;
-        self.drv_hashes.borrow_mut().insert(path.clone(), h.clone());
+        self.known.borrow_mut().facts(printed.as_bytes())?.hash = Some(h.clone());
         Ok(h)
     }
 
     /// The output names of a derivation.
     pub fn drv_outputs(&self, path: &StorePath) -> Result<Vec<Vec<u8>>, StoreError> {
-        if let Some(o) = self.derivations.borrow().get(path) {
-            return Ok(o.clone());
+        let printed = self.dir().display(path);
+        if let Some(o) = self
+            .known
+            .borrow()
+            .get(printed.as_bytes())
+            .and_then(|f| f.outputs.as_ref())
+        {
+            return Ok(o.to_vec());
         }
         Ok(self
             .store
@@ -265,12 +317,21 @@ impl StoreSession {
 
     /// The references of a store path.
     pub fn references(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        if let Some(r) = self.text_refs.borrow().get(path) {
-            return Ok(r.clone());
+        let dir = self.dir();
+        {
+            let known = self.known.borrow();
+            let printed = dir.display(path);
+            if let Some(refs) = known.get(printed.as_bytes()).and_then(|f| f.refs.as_ref()) {
+                // Numbers of entries, which are never removed.
+                return refs
+                    .iter()
+                    .filter_map(|&r| known.paths.get_index(r as usize))
+                    .map(|(p, _)| Ok(dir.parse(&String::from_utf8_lossy(p))?))
+                    .collect();
+            }
         }
         if path.is_derivation() {
             let drv = self.store.read_derivation(path)?;
-            let dir = self.dir();
             let mut refs = BTreeSet::new();
             for p in drv.input_srcs.iter().chain(drv.input_drvs.keys()) {
                 refs.insert(dir.parse(&String::from_utf8_lossy(p))?);
