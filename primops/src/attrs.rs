@@ -195,15 +195,16 @@ fn remove_attrs<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -> Eva
     for t in names.items {
         drop.push(ev.intern_str(string(ev, t, pos)?.bytes));
     }
+    // Removing nothing gives the set itself, unless it has a position of its own (a set
+    // literal's, which messages about it name; Nix's result has none).
+    if set.pos.is_none() && drop.iter().all(|&n| set.get(n).is_none()) {
+        return Ok(Value::Attrs(set));
+    }
     drop.sort_unstable();
-    let all = set.attrs();
-    // Sized once: a filter's collect would grow the vector step by step.
-    let mut kept: Vec<Attr<'a>> = Vec::with_capacity(all.len());
-    kept.extend(
-        all.iter()
-            .filter(|a| drop.binary_search(&a.name).is_err())
-            .copied(),
-    );
+    // A layered set is merged into a temporary (the result is a copy anyway), and a flat
+    // one copied once.
+    let mut kept: Vec<Attr<'a>> = set.walk().into_owned();
+    kept.retain(|a| drop.binary_search(&a.name).is_err());
     Ok(ev.make_attrs(kept))
 }
 

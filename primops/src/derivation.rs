@@ -144,7 +144,7 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
     let mut c = Collected {
         drv: Derivation::default(),
         context: Vec::new(),
-        env: Vec::with_capacity(set.len()),
+        env: Vec::with_capacity(set.len_bound()),
         outputs: vec![b"out".to_vec()],
         output_hash: None,
         output_hash_algo: Vec::new(),
@@ -152,8 +152,10 @@ fn derivation_strict<'a>(ev: &Evaluator<'a>, args: &[&'a Thunk<'a>], pos: Pos) -
     };
     let mut json = structured.then(|| b"{".to_vec());
 
-    let mut sorted: Vec<(Vec<u8>, &Attr<'a>)> = set
-        .attrs()
+    // One walk: a layered set (`args // { … }`, as `mkDerivation` makes them) is merged
+    // into a temporary, not kept merged in the arena.
+    let all = set.walk();
+    let mut sorted: Vec<(Vec<u8>, &Attr<'a>)> = all
         .iter()
         .map(|a| (ev.symbols().name(a.name).to_vec(), a))
         .collect();
