@@ -267,10 +267,15 @@ impl StoreSession {
         Ok(path)
     }
 
+    /// What this evaluation knows of the path printed as `printed`, through `field`.
+    fn known<T>(&self, printed: &[u8], field: impl FnOnce(&Facts) -> Option<T>) -> Option<T> {
+        self.known.borrow().get(printed).and_then(field)
+    }
+
     /// The modulo hash of the derivation at the full path `text`.
     pub fn drv_hash_of_text(&self, text: &[u8]) -> Result<Hash, StoreError> {
-        if let Some(h) = self.known.borrow().get(text).and_then(|f| f.hash.as_ref()) {
-            return Ok(h.clone());
+        if let Some(h) = self.known(text, |f| f.hash.clone()) {
+            return Ok(h);
         }
         self.drv_hash(&self.dir().parse(&String::from_utf8_lossy(text))?)
     }
@@ -278,13 +283,8 @@ impl StoreSession {
     /// The modulo hash of the derivation at `path`, from this evaluation or the store.
     pub fn drv_hash(&self, path: &StorePath) -> Result<Hash, StoreError> {
         let printed = self.dir().display(path);
-        if let Some(h) = self
-            .known
-            .borrow()
-            .get(printed.as_bytes())
-            .and_then(|f| f.hash.as_ref())
-        {
-            return Ok(h.clone());
+        if let Some(h) = self.known(printed.as_bytes(), |f| f.hash.clone()) {
+            return Ok(h);
         }
         let drv = self.store.read_derivation(path)?;
         let dir = self.dir().clone();
@@ -299,13 +299,10 @@ impl StoreSession {
     /// The output names of a derivation.
     pub fn drv_outputs(&self, path: &StorePath) -> Result<Vec<Vec<u8>>, StoreError> {
         let printed = self.dir().display(path);
-        if let Some(o) = self
-            .known
-            .borrow()
-            .get(printed.as_bytes())
-            .and_then(|f| f.outputs.as_ref())
-        {
-            return Ok(o.to_vec());
+        if let Some(o) = self.known(printed.as_bytes(), |f| {
+            f.outputs.as_deref().map(<[_]>::to_vec)
+        }) {
+            return Ok(o);
         }
         Ok(self
             .store
