@@ -156,6 +156,7 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         recursive: None,
         // This process serves this client alone.
         co_schedule: Some(peer.pid),
+        listener: Some(nix::unistd::getppid().as_raw()),
     };
     let fd = stream.as_raw_fd();
     let out = stream.try_clone()?;
@@ -174,6 +175,7 @@ pub fn run_stdio(cfg: &DaemonConfig) -> io::Result<()> {
         user: None,
         recursive: None,
         co_schedule: None,
+        listener: None,
     };
     watch_hangup(0);
     let on_client = cfg.on_client;

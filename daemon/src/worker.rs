@@ -53,6 +53,8 @@ pub struct Context {
     /// The client's process, when this connection has a process of its own that may run on
     /// the client's CPU during short operations ([`crate::latency`]).
     pub co_schedule: Option<i32>,
+    /// The daemon's listener process, whose other children are the other connections.
+    pub listener: Option<i32>,
 }
 
 /// The side channel to the client: log lines, activity messages and errors, each sent while
@@ -219,7 +221,13 @@ pub fn serve(
         ctx,
         ver,
     };
-    let mut co = ctx.co_schedule.and_then(CoSchedule::new);
+    let mut co = ctx
+        .co_schedule
+        .and_then(CoSchedule::new)
+        .map(|c| match ctx.listener {
+            Some(l) => c.with_peers(l),
+            None => c,
+        });
     loop {
         let code = match read_u64(&mut conn.r) {
             Ok(c) => c,
