@@ -486,6 +486,16 @@ mod tests {
         }
     }
 
+    /// A connection whose run-queue delay, read from a file in `dir`, does not grow: the
+    /// machine's load (other tests) does not decide what a test sees.
+    fn steady(dir: &std::path::Path) -> CoSchedule {
+        let stat = dir.join("schedstat");
+        std::fs::write(&stat, "1000 2000 3\n").unwrap();
+        let mut s = CoSchedule::new(Pid::this().as_raw()).unwrap();
+        s.schedstat = stat;
+        s
+    }
+
     fn class() -> libc::c_int {
         // SAFETY: no arguments but the calling thread's pid 0.
         unsafe { libc::sched_getscheduler(0) }
@@ -494,13 +504,8 @@ mod tests {
     #[test]
     fn questions_are_answered_at_the_idle_class_and_nothing_else_is() {
         on_own_thread(|| {
-            // A run-queue delay that does not grow: the machine's load (other tests) does
-            // not decide what this test sees.
             let dir = tempfile::tempdir().unwrap();
-            let stat = dir.path().join("schedstat");
-            std::fs::write(&stat, "1000 2000 3\n").unwrap();
-            let mut s = CoSchedule::new(Pid::this().as_raw()).unwrap();
-            s.schedstat = stat;
+            let mut s = steady(dir.path());
             assert_eq!(class(), libc::SCHED_OTHER);
             s.before(Op::IsValidPath);
             assert_eq!(class(), libc::SCHED_IDLE);
@@ -557,12 +562,9 @@ mod tests {
     fn the_idle_class_is_for_the_only_connection() {
         on_own_thread(|| {
             let dir = tempfile::tempdir().unwrap();
-            let stat = dir.path().join("schedstat");
-            std::fs::write(&stat, "1000 2000 3\n").unwrap();
             let children = dir.path().join("children");
             std::fs::write(&children, "4242 4243 ").unwrap();
-            let mut s = CoSchedule::new(Pid::this().as_raw()).unwrap();
-            s.schedstat = stat;
+            let mut s = steady(dir.path());
             s.peers = Some(Peers {
                 path: children.clone(),
                 file: None,
