@@ -161,8 +161,14 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
     let fd = stream.as_raw_fd();
     let out = stream.try_clone()?;
     let on_client = cfg.on_client;
-    worker::serve(SpinRead::new(stream), out, &ctx, &mut |v| on_client(fd, v))
-        .map_err(io::Error::other)
+    let listener = nix::unistd::getppid().as_raw();
+    worker::serve(
+        SpinRead::new(stream).with_peers(listener),
+        out,
+        &ctx,
+        &mut |v| on_client(fd, v),
+    )
+    .map_err(io::Error::other)
 }
 
 /// `nix-daemon --stdio`: one trusted client on standard input and output (whoever can
