@@ -5,6 +5,7 @@ use crate::latency::CoSchedule;
 use ferrix_builder::realiser::LocalRealiser;
 use ferrix_builder::BuildSettings;
 use ferrix_store::local::{LocalConfig, LocalStore, Log};
+use ferrix_store::lock::Deferred;
 use ferrix_store::path::{Ingestion, StoreDir, StorePath};
 use ferrix_store::settings::{MaxJobs, Origin, Settings};
 use ferrix_store::store::{BuildMode, DerivedPath, Store, StoreError};
@@ -235,10 +236,12 @@ pub fn serve(
             Err(e) => return Err(e.into()),
         };
         let dir = conn.store.dir().clone();
+        let mut adds = false;
         let req = match ferrix_wire::op::Op::from_code(code).and_then(|op| {
             if let Some(co) = &mut co {
                 co.before(op);
             }
+            adds = is_addition(op);
             Request::read_args(&mut conn.r, op, ver, &dir)
         }) {
             Ok(req) => req,
@@ -251,6 +254,8 @@ pub fn serve(
         lock(&tunnel).start_work();
         let payload = req.payload(ver);
         let started = Instant::now();
+        // An addition's path lock is released after its answer is on its way.
+        let unlock_later = if adds { Deferred::begin() } else { None };
         let res = conn.perform(req);
         if lock(&tunnel).broken {
             return Ok(());
@@ -276,10 +281,19 @@ pub fn serve(
                 }
             }
         }
+        if let Some(d) = unlock_later {
+            d.release();
+        }
         if let Some(co) = &mut co {
             co.after(started.elapsed());
         }
     }
+}
+
+/// Operations that add one path, taking its lock once.
+fn is_addition(op: ferrix_wire::op::Op) -> bool {
+    use ferrix_wire::op::Op;
+    matches!(op, Op::AddToStore | Op::AddTextToStore | Op::AddToStoreNar)
 }
 
 /// The builder's output and the store's messages go to the client: each build as an

@@ -121,10 +121,67 @@ impl PathLock {
 
 impl Drop for PathLock {
     fn drop(&mut self) {
-        if let Some(mut l) = self.file.take() {
-            let _ = std::fs::remove_file(&self.path);
-            let _ = l.write_all(b"d");
-            drop(l);
+        let Some(l) = self.file.take() else {
+            return;
+        };
+        let path = std::mem::take(&mut self.path);
+        let kept = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(list) => {
+                list.push((l, path));
+                None
+            }
+            None => Some((l, path)),
+        });
+        if let Some((l, path)) = kept {
+            release(l, &path);
+        }
+    }
+}
+
+/// Removes a lock file, marks it stale for whoever opened it meanwhile, and unlocks it.
+fn release(mut l: Flock<File>, path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = l.write_all(b"d");
+    drop(l);
+}
+
+/// Held path locks and their lock files' names.
+type HeldLocks = Vec<(Flock<File>, PathBuf)>;
+
+thread_local! {
+    /// Path locks whose release waits for [`Deferred::release`], while one is open.
+    static DEFERRED: std::cell::RefCell<Option<HeldLocks>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// While it lives, path locks this thread drops stay held until [`Deferred::release`] (or
+/// its drop): a server answers an addition first and unlocks after, off its client's path.
+/// Only for work that takes each path's lock once: a second lock on a path still held
+/// here would wait for itself.
+pub struct Deferred(());
+
+impl Deferred {
+    /// Starts holding dropped locks; `None` when this thread already does.
+    pub fn begin() -> Option<Deferred> {
+        DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_some() {
+                return None;
+            }
+            *d = Some(Vec::new());
+            Some(Deferred(()))
+        })
+    }
+
+    /// Releases the locks dropped since [`begin`](Self::begin), in order.
+    pub fn release(self) {}
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        let held = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+        for (l, path) in held {
+            release(l, &path);
         }
     }
 }
@@ -319,6 +376,37 @@ mod tests {
         drop(l);
         assert!(!tmp.path().join("x.lock").exists());
         let _again = PathLock::lock(&p).unwrap();
+    }
+
+    #[test]
+    fn deferred_locks_are_held_until_released() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let held = |p: &Path| {
+            let mut l = p.as_os_str().to_owned();
+            l.push(".lock");
+            let f = open_lock_file(Path::new(&l)).unwrap();
+            lock_file(f, true, false).unwrap().is_none()
+        };
+        let d = Deferred::begin().unwrap();
+        // One deferral per thread at a time.
+        assert!(Deferred::begin().is_none());
+        drop(PathLock::lock(&a).unwrap());
+        drop(PathLock::lock(&b).unwrap());
+        assert!(held(&a) && held(&b));
+        // Other threads release theirs at once.
+        let c = tmp.path().join("c");
+        std::thread::scope(|s| {
+            s.spawn(|| drop(PathLock::lock(&c).unwrap()));
+        });
+        assert!(!tmp.path().join("c.lock").exists());
+        d.release();
+        assert!(!tmp.path().join("a.lock").exists());
+        assert!(!tmp.path().join("b.lock").exists());
+        // And this thread's locks go at once again.
+        drop(PathLock::lock(&a).unwrap());
+        assert!(!tmp.path().join("a.lock").exists());
+        assert!(Deferred::begin().is_some());
     }
 
     #[test]
