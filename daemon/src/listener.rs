@@ -1,7 +1,7 @@
 //! Accepting clients: the daemon socket (or a socket systemd hands over), a process per
 //! connection, and hang-up detection.
 
-use crate::latency::SpinRead;
+use crate::latency::{Pace, SpinRead};
 use crate::trust::{classify, Peer};
 use crate::worker::{self, Context};
 use ferrix_store::local::LocalConfig;
@@ -148,6 +148,7 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         if trusted { " (trusted)" } else { "" }
     ));
     watch_hangup(stream.as_raw_fd());
+    let pace = Pace::default();
     let ctx = Context {
         settings: cfg.settings.clone(),
         store: cfg.store.clone(),
@@ -157,13 +158,14 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         // This process serves this client alone.
         co_schedule: Some(peer.pid),
         listener: Some(nix::unistd::getppid().as_raw()),
+        pace: Some(pace.clone()),
     };
     let fd = stream.as_raw_fd();
     let out = stream.try_clone()?;
     let on_client = cfg.on_client;
     let listener = nix::unistd::getppid().as_raw();
     worker::serve(
-        SpinRead::new(stream).with_peers(listener),
+        SpinRead::new(stream).with_peers(listener).with_pace(pace),
         out,
         &ctx,
         &mut |v| on_client(fd, v),
@@ -182,6 +184,7 @@ pub fn run_stdio(cfg: &DaemonConfig) -> io::Result<()> {
         recursive: None,
         co_schedule: None,
         listener: None,
+        pace: None,
     };
     watch_hangup(0);
     let on_client = cfg.on_client;

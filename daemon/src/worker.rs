@@ -56,6 +56,8 @@ pub struct Context {
     pub co_schedule: Option<i32>,
     /// The daemon's listener process, whose other children are the other connections.
     pub listener: Option<i32>,
+    /// Shared with the connection's [`crate::latency::SpinRead`], when it has one.
+    pub pace: Option<crate::latency::Pace>,
 }
 
 /// The side channel to the client: log lines, activity messages and errors, each sent while
@@ -228,6 +230,10 @@ pub fn serve(
         .map(|c| match ctx.listener {
             Some(l) => c.with_peers(l),
             None => c,
+        })
+        .map(|c| match &ctx.pace {
+            Some(p) => c.with_pace(p.clone()),
+            None => c,
         });
     loop {
         let code = match read_u64(&mut conn.r) {
@@ -241,7 +247,8 @@ pub fn serve(
             if let Some(co) = &mut co {
                 co.before(op);
             }
-            adds = is_addition(op);
+            // One path and its lock, taken once.
+            adds = crate::latency::is_addition(op);
             Request::read_args(&mut conn.r, op, ver, &dir)
         }) {
             Ok(req) => req,
@@ -288,12 +295,6 @@ pub fn serve(
             co.after(started.elapsed());
         }
     }
-}
-
-/// Operations that add one path, taking its lock once.
-fn is_addition(op: ferrix_wire::op::Op) -> bool {
-    use ferrix_wire::op::Op;
-    matches!(op, Op::AddToStore | Op::AddTextToStore | Op::AddToStoreNar)
 }
 
 /// The builder's output and the store's messages go to the client: each build as an
