@@ -49,6 +49,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a quick client's connection polls for its next request before it sleeps.
@@ -69,18 +70,48 @@ const QUICK: Duration = Duration::from_micros(200);
 /// The same after an addition.
 const QUICK_AFTER_ADD: Duration = Duration::from_micros(300);
 
-/// What the connection's last operation was, as far as polling for the next request goes:
-/// set by [`CoSchedule::before`], read by [`SpinRead`].
+/// What a connection's reader ([`SpinRead`]) and its scheduling ([`CoSchedule`]) share:
+/// whether the last operation was an addition (set by [`CoSchedule::before`]), and the
+/// daemon's other connections, read once for both.
 #[derive(Clone, Default)]
-pub struct Pace(std::sync::Arc<AtomicBool>);
+pub struct Link(Arc<LinkState>);
 
-impl Pace {
+#[derive(Default)]
+struct LinkState {
+    addition: AtomicBool,
+    /// The listener's children, when known: without them the connection counts as alone.
+    peers: Option<Mutex<Peers>>,
+}
+
+impl Link {
+    /// For a child of the listener `listener`: several connections polling or at the idle
+    /// class take the CPUs their clients need (two clients of 10,000 `queryPathInfo` each:
+    /// 0.28 s with polling, 0.22 s without).
+    pub fn of_listener(listener: i32) -> Link {
+        Link::watching(Peers::of(listener))
+    }
+
+    fn watching(peers: Peers) -> Link {
+        Link(Arc::new(LinkState {
+            addition: AtomicBool::new(false),
+            peers: Some(Mutex::new(peers)),
+        }))
+    }
+
+    /// Whether this is the daemon's only connection (or its peers are unknown).
+    fn alone(&self) -> bool {
+        self.0
+            .peers
+            .as_ref()
+            .is_none_or(|p| p.lock().unwrap_or_else(|e| e.into_inner()).alone())
+    }
+
     fn set_addition(&self, yes: bool) {
-        self.0.store(yes, Ordering::Relaxed);
+        self.0.addition.store(yes, Ordering::Relaxed);
     }
 
     fn after_addition(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.addition.load(Ordering::Relaxed)
     }
 }
 
@@ -88,9 +119,8 @@ impl Pace {
 pub struct SpinRead<S> {
     inner: S,
     quick: bool,
-    /// The daemon's other connections, when known: it polls only while it has none.
-    peers: Option<Peers>,
-    pace: Pace,
+    /// It polls only while the connection is the daemon's only one.
+    link: Link,
 }
 
 impl<S: Read + AsRawFd> SpinRead<S> {
@@ -98,28 +128,20 @@ impl<S: Read + AsRawFd> SpinRead<S> {
         SpinRead {
             inner,
             quick: true,
-            peers: None,
-            pace: Pace::default(),
+            link: Link::default(),
         }
     }
 
-    /// Polls longer after the operations `pace` marks (see [`SPIN_AFTER_ADD`]).
-    pub fn with_pace(mut self, pace: Pace) -> SpinRead<S> {
-        self.pace = pace;
-        self
-    }
-
-    /// The connection is a child of the listener `listener` and polls only while it is the
-    /// only one: several connections polling take the CPUs their clients need (two
-    /// clients of 10,000 `queryPathInfo` each: 0.28 s with polling, 0.22 s without).
-    pub fn with_peers(mut self, listener: i32) -> SpinRead<S> {
-        self.peers = Some(Peers::of(listener));
+    /// Polls only while `link` says the connection is alone, and longer after an addition
+    /// (see [`SPIN_AFTER_ADD`]).
+    pub fn with_link(mut self, link: Link) -> SpinRead<S> {
+        self.link = link;
         self
     }
 
     /// How long the next read polls, and how soon the client must answer to stay quick.
     fn budget(&self) -> (Duration, Duration) {
-        if self.pace.after_addition() {
+        if self.link.after_addition() {
             (SPIN_AFTER_ADD, QUICK_AFTER_ADD)
         } else {
             (SPIN, QUICK)
@@ -128,8 +150,8 @@ impl<S: Read + AsRawFd> SpinRead<S> {
 
     /// Whether the next read polls before it sleeps: the client was quick, and no other
     /// connection needs the CPUs.
-    fn polls(&mut self) -> bool {
-        self.quick && self.peers.as_mut().is_none_or(Peers::alone)
+    fn polls(&self) -> bool {
+        self.quick && self.link.alone()
     }
 }
 
@@ -196,11 +218,9 @@ pub struct CoSchedule {
     idle_after: Option<Instant>,
     /// Where the serving thread's run-queue delay is read.
     schedstat: PathBuf,
-    /// The daemon's connection processes (`/proc/…/children` of the listener), when known:
-    /// the idle class is used only while this connection is the only one.
-    peers: Option<Peers>,
-    /// Told whether each operation is an addition.
-    pace: Pace,
+    /// Shared with the connection's reader: the idle class is used only while this
+    /// connection is the daemon's only one, and the reader is told of additions.
+    link: Link,
 }
 
 /// How long an answer to "is this the only connection" is kept.
@@ -285,32 +305,25 @@ impl CoSchedule {
             idle: None,
             idle_after: None,
             schedstat: PathBuf::from("/proc/thread-self/schedstat"),
-            peers: None,
-            pace: Pace::default(),
+            link: Link::default(),
         };
         s.pin();
         Some(s)
     }
 
-    /// The connection is one of the processes that the daemon's listener `listener` forked:
-    /// while it has others, they and their clients share the CPUs as the scheduler places
-    /// them, and this one stays at the normal class (two clients whose connections took
-    /// the idle class could end up on one CPU with the other idle).
-    pub fn with_peers(mut self, listener: i32) -> CoSchedule {
-        self.peers = Some(Peers::of(listener));
-        self
-    }
-
-    /// The connection's reads poll with `pace` ([`SpinRead::with_pace`]).
-    pub fn with_pace(mut self, pace: Pace) -> CoSchedule {
-        self.pace = pace;
+    /// The connection shares `link` with its reader ([`SpinRead::with_link`]). While the
+    /// daemon has other connections, they and their clients share the CPUs as the scheduler
+    /// places them, and this one stays at the normal class (two clients whose connections
+    /// took the idle class could end up on one CPU with the other idle).
+    pub fn with_link(mut self, link: Link) -> CoSchedule {
+        self.link = link;
         self
     }
 
     /// Before `op`: operations that start builds or long work run on every CPU; questions
     /// asked while pinned are answered at the idle class.
     pub fn before(&mut self, op: Op) {
-        self.pace.set_addition(is_addition(op));
+        self.link.set_addition(is_addition(op));
         if is_work(op) {
             self.short = 0;
             self.unpin();
@@ -366,7 +379,7 @@ impl CoSchedule {
         let busy = w.window / u64::from(w.looks) > BUSY.as_nanos() as u64;
         w.window = 0;
         w.looks = 0;
-        busy || self.peers.as_mut().is_some_and(|p| !p.alone())
+        busy || !self.link.alone()
     }
 
     /// Leaves the idle class for [`IDLE_RETRY`]: the CPU has other work.
@@ -376,7 +389,7 @@ impl CoSchedule {
     }
 
     fn enter_idle(&mut self) {
-        if self.idle.is_some() || self.peers.as_mut().is_some_and(|p| !p.alone()) {
+        if self.idle.is_some() || !self.link.alone() {
             return;
         }
         // Without a view of the run-queue delay, the class could starve unnoticed.
@@ -545,12 +558,11 @@ mod tests {
         let children = dir.path().join("children");
         std::fs::write(&children, "4242 ").unwrap();
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let mut r = SpinRead::new(a);
-        r.peers = Some(Peers {
+        let mut r = SpinRead::new(a).with_link(Link::watching(Peers {
             path: children.clone(),
             file: None,
             last: None,
-        });
+        }));
         assert!(r.polls());
         std::fs::write(&children, "4242 4243 ").unwrap();
         std::thread::sleep(PEERS_FRESH * 2);
@@ -565,14 +577,14 @@ mod tests {
     #[test]
     fn spin_read_polls_longer_after_an_addition() {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let pace = Pace::default();
-        let r = SpinRead::new(a).with_pace(pace.clone());
+        let link = Link::default();
+        let r = SpinRead::new(a).with_link(link.clone());
         assert_eq!(r.budget(), (SPIN, QUICK));
-        let p = pace.clone();
+        let p = link.clone();
         on_own_thread(move || {
             let mut co = CoSchedule::new(std::process::id() as i32)
                 .unwrap()
-                .with_pace(p.clone());
+                .with_link(p.clone());
             co.before(Op::AddToStore);
             assert!(p.after_addition());
             co.before(Op::QueryPathInfo);
@@ -694,12 +706,11 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let children = dir.path().join("children");
             std::fs::write(&children, "4242 4243 ").unwrap();
-            let mut s = steady(dir.path());
-            s.peers = Some(Peers {
+            let mut s = steady(dir.path()).with_link(Link::watching(Peers {
                 path: children.clone(),
                 file: None,
                 last: None,
-            });
+            }));
             // Another connection: the normal class.
             s.before(Op::IsValidPath);
             assert_eq!(class(), libc::SCHED_OTHER);

@@ -1,7 +1,7 @@
 //! Accepting clients: the daemon socket (or a socket systemd hands over), a process per
 //! connection, and hang-up detection.
 
-use crate::latency::{Pace, SpinRead};
+use crate::latency::{Link, SpinRead};
 use crate::trust::{classify, Peer};
 use crate::worker::{self, Context};
 use ferrix_store::local::LocalConfig;
@@ -148,7 +148,7 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         if trusted { " (trusted)" } else { "" }
     ));
     watch_hangup(stream.as_raw_fd());
-    let pace = Pace::default();
+    let link = Link::of_listener(nix::unistd::getppid().as_raw());
     let ctx = Context {
         settings: cfg.settings.clone(),
         store: cfg.store.clone(),
@@ -157,19 +157,14 @@ pub fn serve_client(stream: UnixStream, cfg: &DaemonConfig) -> io::Result<()> {
         recursive: None,
         // This process serves this client alone.
         co_schedule: Some(peer.pid),
-        listener: Some(nix::unistd::getppid().as_raw()),
-        pace: Some(pace.clone()),
+        link: Some(link.clone()),
     };
     let fd = stream.as_raw_fd();
     let out = stream.try_clone()?;
     let on_client = cfg.on_client;
-    let listener = nix::unistd::getppid().as_raw();
-    worker::serve(
-        SpinRead::new(stream).with_peers(listener).with_pace(pace),
-        out,
-        &ctx,
-        &mut |v| on_client(fd, v),
-    )
+    worker::serve(SpinRead::new(stream).with_link(link), out, &ctx, &mut |v| {
+        on_client(fd, v)
+    })
     .map_err(io::Error::other)
 }
 
@@ -183,8 +178,7 @@ pub fn run_stdio(cfg: &DaemonConfig) -> io::Result<()> {
         user: None,
         recursive: None,
         co_schedule: None,
-        listener: None,
-        pace: None,
+        link: None,
     };
     watch_hangup(0);
     let on_client = cfg.on_client;

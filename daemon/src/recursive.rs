@@ -84,8 +84,7 @@ fn start(
                     user: None,
                     recursive: Some(state.clone()),
                     co_schedule: None,
-                    pace: None,
-                    listener: None,
+                    link: None,
                 };
                 let (Ok(out), Ok(kept)) = (conn.try_clone(), conn.try_clone()) else {
                     continue;

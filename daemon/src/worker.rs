@@ -54,10 +54,9 @@ pub struct Context {
     /// The client's process, when this connection has a process of its own that may run on
     /// the client's CPU during short operations ([`crate::latency`]).
     pub co_schedule: Option<i32>,
-    /// The daemon's listener process, whose other children are the other connections.
-    pub listener: Option<i32>,
-    /// Shared with the connection's [`crate::latency::SpinRead`], when it has one.
-    pub pace: Option<crate::latency::Pace>,
+    /// Shared with the connection's [`crate::latency::SpinRead`], when it has one: the
+    /// daemon's other connections, and whether the last operation was an addition.
+    pub link: Option<crate::latency::Link>,
 }
 
 /// The side channel to the client: log lines, activity messages and errors, each sent while
@@ -227,12 +226,8 @@ pub fn serve(
     let mut co = ctx
         .co_schedule
         .and_then(CoSchedule::new)
-        .map(|c| match ctx.listener {
-            Some(l) => c.with_peers(l),
-            None => c,
-        })
-        .map(|c| match &ctx.pace {
-            Some(p) => c.with_pace(p.clone()),
+        .map(|c| match &ctx.link {
+            Some(l) => c.with_link(l.clone()),
             None => c,
         });
     loop {
